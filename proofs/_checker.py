@@ -1,0 +1,504 @@
+"""Step-asserting machinery shared by the proof scripts in ``proofs/``.
+
+A proof script builds a :class:`Derivation`, adds one step per line of the argument, and calls
+:meth:`Derivation.run`. Every step that claims something is checked by SymPy when it is added:
+
+``eq(name, lhs, rhs)``
+    ``lhs == rhs``: the residual ``lhs - rhs`` must simplify to exactly ``0`` under the
+    assumptions declared on the symbols (see :func:`proves_equal` for the rewrites tried).
+``nonneg(name, expr)`` / ``positive(name, expr)``
+    SymPy's assumption system must conclude ``expr >= 0`` (``> 0``); a ``Sum`` is accepted when
+    its summand is (a sum of nonnegative terms over a finite range is nonnegative).
+``holds(name, statement)``
+    a SymPy boolean (an equation, a set equality, ...) that must evaluate to ``True``.
+``each_K(name, check, Ks)``
+    a check repeated for explicit sizes ``K`` (``check(K)`` returns pairs ``(lhs, rhs)``, or
+    booleans); the step passes only if every instance does.
+
+Steps that are cited rather than checked (a named theorem, a definition) are added with
+:meth:`Derivation.define` or :meth:`Derivation.cite`: they are printed, marked as such, and
+never counted as proven. A step that raises is recorded as failed with the exception text, so a
+script never stops half way without saying which step broke.
+
+Nothing here evaluates an expression numerically: a residual that SymPy cannot reduce to ``0``
+is a failed step, never a "probably zero".
+
+Output formats: plain text (default), Markdown with LaTeX (``--markdown`` on the command line,
+or ``CROSSENT_PROOF_FORMAT=markdown`` in the environment; this is what ``crossent prove --format
+markdown`` uses) and JSON (``--json`` / ``CROSSENT_PROOF_FORMAT=json``). The last line of every
+format carries a machine-readable summary that ``crossent prove`` reads (see :data:`SUMMARY_TAG`).
+Exit status of :meth:`Derivation.run`: 0 when every checked step passed, 1 otherwise.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+import traceback
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+
+import sympy as sp
+
+__all__ = [
+    "Derivation",
+    "Step",
+    "check_step",
+    "proves_equal",
+    "proves_nonneg",
+    "proves_positive",
+    "SUMMARY_TAG",
+    "MARKDOWN_MARKER",
+]
+
+#: prefix of the machine-readable summary line (JSON follows it on the same line)
+SUMMARY_TAG = "crossent-proof-summary:"
+#: first line of the Markdown output, so that a runner can tell Markdown from plain text
+MARKDOWN_MARKER = "<!-- crossent-proof: markdown -->"
+
+PASS, FAIL, CITED = "PASS", "FAIL", "CITED"
+
+
+# --------------------------------------------------------------------------------------------
+# the decision procedures
+# --------------------------------------------------------------------------------------------
+
+
+def _canon_sums(expr):
+    """Normal form for expressions with finite sums: factors moved inside, nests flattened,
+    indices in a canonical order.
+
+    Sound for finite sums: a factor that does not involve a sum's index moves inside it
+    (distributivity), nested sums become one multiple sum, and the indices of a multiple sum
+    whose bounds do not depend on one another are sorted (finite sums commute). Sums with
+    dependent bounds are flattened but not reordered.
+    """
+
+    def inward(m):
+        sums = [a for a in m.args if isinstance(a, sp.Sum)]
+        if len(sums) != 1:
+            return m
+        (s,) = sums
+        rest = sp.Mul(*[a for a in m.args if a is not s])
+        if rest.free_symbols & set(s.variables):
+            return m
+        return sp.Sum(rest * s.function, *s.limits)
+
+    def flatten(s):
+        f, limits = s.function, list(s.limits)
+        while isinstance(f, sp.Sum):
+            limits = list(f.limits) + limits
+            f = f.function
+        variables = {lim[0] for lim in limits}
+        if not any((lim[1].free_symbols | lim[2].free_symbols) & variables for lim in limits):
+            limits.sort(key=lambda lim: sp.default_sort_key(lim[0]))
+        return sp.Sum(f, *limits)
+
+    for _ in range(8):
+        new = expr.replace(lambda e: isinstance(e, sp.Mul) and e.has(sp.Sum), inward)
+        new = new.replace(lambda e: isinstance(e, sp.Sum), flatten)
+        if new == expr:
+            break
+        expr = new
+    return expr
+
+
+def _candidates(expr: sp.Expr, assume=None) -> Iterable[sp.Expr]:
+    """Rewritings of ``expr`` that are equal to it under the symbols' assumptions, cheapest first.
+
+    Each is a sound SymPy rewrite (no ``force=True``): ``expand_log`` only splits logarithms
+    whose arguments SymPy knows to be positive, ``cancel`` works on rational functions, and
+    ``doit`` evaluates sums/products/derivatives that have a closed form.
+    """
+    if assume is not None:
+        expr = sp.refine(expr, assume)
+    yield expr
+    yield sp.expand(expr)
+    yield sp.cancel(sp.together(expr))
+    s = sp.simplify(expr)
+    yield s
+    yield sp.simplify(sp.expand(sp.expand_log(expr)))
+    if expr.has(sp.Sum):
+        c = _canon_sums(sp.expand(expr))
+        yield c
+        yield sp.simplify(c)
+    if expr.has(sp.Sum, sp.Product, sp.Derivative, sp.Integral):
+        d = expr.doit()
+        if assume is not None:
+            d = sp.refine(d, assume)
+        yield sp.simplify(d)
+        yield sp.simplify(sp.expand(sp.expand_log(d)))
+    yield sp.cancel(sp.together(sp.expand(sp.powsimp(sp.expand_log(s), force=False))))
+
+
+def _is_zero(expr, assume=None) -> bool:
+    expr = sp.sympify(expr)
+    for c in _candidates(expr, assume):
+        if c == 0:
+            return True
+        if isinstance(c, sp.MatrixBase) and c.is_zero_matrix:
+            return True
+    return False
+
+
+def proves_equal(lhs, rhs, assume=None) -> bool:
+    """True when SymPy reduces ``lhs - rhs`` to exactly 0 (matrices: entrywise).
+
+    ``assume`` is an optional SymPy ``Q`` predicate (e.g. ``Q.le(x, K)``) applied with
+    ``sp.refine`` to the residual and to its evaluated form.
+    """
+    lhs, rhs = sp.sympify(lhs), sp.sympify(rhs)
+    if isinstance(lhs, sp.MatrixBase) or isinstance(rhs, sp.MatrixBase):
+        if lhs.shape != rhs.shape:
+            return False
+        return all(_is_zero(a - b, assume) for a, b in zip(lhs, rhs))
+    if lhs == rhs:
+        return True
+    return _is_zero(lhs - rhs, assume)
+
+
+def check_step(name: str, lhs, rhs) -> bool:
+    """Check one equality step on its own (no derivation needed); True when it is proven."""
+    try:
+        return proves_equal(lhs, rhs)
+    except Exception:  # a step that SymPy cannot even evaluate is not proven
+        return False
+
+
+def _sign_fact(expr, attr: str) -> bool:
+    expr = sp.sympify(expr)
+    if isinstance(expr, sp.Sum):
+        # a sum over a finite index range of terms that are all >= 0 (> 0) is >= 0; it is > 0
+        # when, in addition, every range is non-empty (upper - lower >= 0 by the assumptions)
+        if attr == "is_positive":
+            for _var, lo, hi in expr.limits:
+                if sp.simplify(hi - lo).is_nonnegative is not True:
+                    return False
+        return _sign_fact(expr.function, attr)
+    for c in (expr, sp.simplify(expr), sp.factor(expr)):
+        if getattr(c, attr) is True:
+            return True
+        if isinstance(c, sp.Add) and all(_sign_fact(a, "is_nonnegative") for a in c.args):
+            if attr == "is_nonnegative" or any(_sign_fact(a, "is_positive") for a in c.args):
+                return True
+        if isinstance(c, sp.Mul) and any(isinstance(a, sp.Sum) for a in c.args):
+            facts = [_sign_fact(a, attr) for a in c.args]
+            if all(facts):
+                return True
+    return False
+
+
+def proves_nonneg(expr) -> bool:
+    """True when SymPy's assumption system concludes ``expr >= 0``."""
+    return _sign_fact(expr, "is_nonnegative")
+
+
+def proves_positive(expr) -> bool:
+    """True when SymPy's assumption system concludes ``expr > 0``."""
+    return _sign_fact(expr, "is_positive")
+
+
+# --------------------------------------------------------------------------------------------
+# steps and derivations
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Step:
+    """One line of a derivation."""
+
+    name: str
+    kind: str  # "eq", "nonneg", "positive", "holds", "each_K", "define", "cite", "note"
+    verdict: str  # PASS, FAIL or CITED
+    lhs: object = None
+    rhs: object = None
+    because: str = ""
+    detail: str = ""
+    seconds: float = 0.0
+
+    @property
+    def checked(self) -> bool:
+        return self.verdict in (PASS, FAIL)
+
+
+_RELATION = {"eq": "=", "nonneg": r"\geq", "positive": ">", "define": ":="}
+_RELATION_TEXT = {"eq": "=", "nonneg": ">=", "positive": ">", "define": ":="}
+
+
+@dataclass
+class Derivation:
+    """A claim and the checked steps that prove it.
+
+    Parameters
+    ----------
+    claim : str
+        The statement proven, in words (one line).
+    title : str
+        Short title, used as the heading of the Markdown output.
+    source : str
+        Where the claim comes from (article section, DESIGN.md).
+    justifies : str
+        The kernel line or identity that relies on the claim.
+    scope : str
+        ``"general K"``, ``"K = 2..8"`` or both, as it applies to the steps below.
+    """
+
+    claim: str
+    title: str = ""
+    source: str = ""
+    justifies: str = ""
+    scope: str = ""
+    steps: list[Step] = field(default_factory=list)
+    started: float = field(default_factory=time.perf_counter)
+
+    # -- recording ---------------------------------------------------------------------------
+
+    def _record(self, step: Step, fn: Callable[[], tuple[bool, str]]) -> bool:
+        t0 = time.perf_counter()
+        try:
+            ok, detail = fn()
+        except Exception as exc:  # a step that raises has not been proven
+            ok, detail = False, f"{type(exc).__name__}: {exc}\n" + traceback.format_exc(limit=3)
+        step.seconds = time.perf_counter() - t0
+        step.verdict = PASS if ok else FAIL
+        if detail:
+            step.detail = detail
+        self.steps.append(step)
+        return ok
+
+    def eq(self, name: str, lhs, rhs, because: str = "", assume=None) -> bool:
+        """Assert ``lhs == rhs`` (the residual must simplify to 0).
+
+        ``assume``: a SymPy ``Q`` predicate under which the residual is refined (shown in the
+        output).
+        """
+        if assume is not None:
+            because = (because + "; " if because else "") + f"under {sp.sstr(assume)}"
+        step = Step(name, "eq", FAIL, lhs, rhs, because)
+        return self._record(
+            step,
+            lambda: (
+                (True, "")
+                if proves_equal(lhs, rhs, assume)
+                else (False, f"residual does not simplify to 0: {sp.sstr(sp.simplify(sp.sympify(lhs) - sp.sympify(rhs)))}")
+            ),
+        )
+
+    def zero(self, name: str, expr, because: str = "") -> bool:
+        """Assert ``expr == 0``."""
+        return self.eq(name, expr, sp.S.Zero, because)
+
+    def nonneg(self, name: str, expr, because: str = "") -> bool:
+        """Assert ``expr >= 0`` (SymPy's assumption system must conclude it)."""
+        step = Step(name, "nonneg", FAIL, expr, sp.S.Zero, because)
+        return self._record(
+            step, lambda: (True, "") if proves_nonneg(expr) else (False, "SymPy cannot conclude >= 0")
+        )
+
+    def positive(self, name: str, expr, because: str = "") -> bool:
+        """Assert ``expr > 0``."""
+        step = Step(name, "positive", FAIL, expr, sp.S.Zero, because)
+        return self._record(
+            step, lambda: (True, "") if proves_positive(expr) else (False, "SymPy cannot conclude > 0")
+        )
+
+    def holds(self, name: str, statement, because: str = "") -> bool:
+        """Assert a SymPy boolean (``Eq``, ``Contains``, a set equality...) is ``True``."""
+        step = Step(name, "holds", FAIL, statement, None, because)
+
+        def check():
+            value = statement() if callable(statement) else statement
+            step.lhs = value if not isinstance(value, bool) else step.lhs
+            if value is True or value is sp.true:
+                return True, ""
+            simplified = sp.simplify(value) if isinstance(value, sp.Basic) else value
+            if simplified is True or simplified is sp.true:
+                return True, ""
+            return False, f"evaluates to {sp.sstr(simplified)}"
+
+        return self._record(step, check)
+
+    def each_K(
+        self,
+        name: str,
+        check: Callable[[int], Sequence],
+        Ks: Iterable[int] = range(2, 9),
+        because: str = "",
+        show: Callable[[int], tuple] | None = None,
+    ) -> bool:
+        """Assert ``check(K)`` for every ``K`` in ``Ks``.
+
+        ``check(K)`` returns a sequence whose items are ``(lhs, rhs)`` pairs (proven equal with
+        :func:`proves_equal`) or booleans (SymPy ``True`` or Python ``True``). ``show(K)``, if
+        given, returns a ``(lhs, rhs)`` pair displayed for the smallest ``K``.
+        """
+        Ks = list(Ks)
+        label = f"K = {Ks[0]}..{Ks[-1]}" if Ks == list(range(Ks[0], Ks[-1] + 1)) else f"K in {Ks}"
+        step = Step(f"{name} [{label}]", "each_K", FAIL, None, None, because)
+
+        def run():
+            failures, count = [], 0
+            for K in Ks:
+                for i, item in enumerate(check(K)):
+                    count += 1
+                    if isinstance(item, tuple):
+                        ok = proves_equal(*item)
+                    else:
+                        ok = item is True or item is sp.true
+                    if not ok:
+                        failures.append(f"K={K} item {i}: {sp.sstr(item)[:300]}")
+            if show is not None:
+                step.lhs, step.rhs = show(Ks[0])
+            if failures:
+                return False, f"{len(failures)} of {count} instances failed:\n" + "\n".join(failures[:10])
+            return True, f"{count} instances"
+
+        return self._record(step, run)
+
+    def define(self, name: str, lhs, rhs, because: str = "") -> None:
+        """Record a definition (shown, not checked)."""
+        self.steps.append(Step(name, "define", CITED, lhs, rhs, because))
+
+    def cite(self, name: str, because: str, statement=None) -> None:
+        """Record a cited theorem or convention (shown, not checked)."""
+        self.steps.append(Step(name, "cite", CITED, statement, None, because))
+
+    def note(self, text: str) -> None:
+        """Record prose (an erratum, a remark); not a step."""
+        self.steps.append(Step(text, "note", CITED))
+
+    # -- verdict -----------------------------------------------------------------------------
+
+    @property
+    def failed(self) -> list[Step]:
+        return [s for s in self.steps if s.verdict == FAIL]
+
+    @property
+    def checked(self) -> list[Step]:
+        return [s for s in self.steps if s.checked]
+
+    @property
+    def ok(self) -> bool:
+        return bool(self.checked) and not self.failed
+
+    def summary(self) -> dict:
+        return {
+            "title": self.title,
+            "claim": self.claim,
+            "scope": self.scope,
+            "verdict": PASS if self.ok else FAIL,
+            "steps": len(self.checked),
+            "failed": [s.name for s in self.failed],
+            "seconds": round(time.perf_counter() - self.started, 3),
+        }
+
+    # -- rendering ---------------------------------------------------------------------------
+
+    def render_text(self) -> str:
+        out = [f"Claim: {self.title}" if self.title else "Claim:", f"  {self.claim}"]
+        for label, value in (("source", self.source), ("justifies", self.justifies), ("scope", self.scope)):
+            if value:
+                out.append(f"  {label}: {value}")
+        out.append("")
+        for s in self.steps:
+            if s.kind == "note":
+                out.append(f"  NOTE  {s.name}")
+                continue
+            out.append(f"  [{s.verdict}] {s.name}")
+            if s.lhs is not None:
+                rel = _RELATION_TEXT.get(s.kind)
+                if rel and s.rhs is not None:
+                    out.append(f"         {sp.sstr(s.lhs)}  {rel}  {sp.sstr(s.rhs)}")
+                elif s.kind == "each_K" and s.rhs is not None:
+                    out.append(f"         e.g. {sp.sstr(s.lhs)}  =  {sp.sstr(s.rhs)}")
+                else:
+                    out.append(f"         {sp.sstr(s.lhs)}")
+            if s.because:
+                out.append(f"         because: {s.because}")
+            if s.detail and (s.verdict == FAIL or s.kind == "each_K"):
+                for line in s.detail.rstrip().splitlines():
+                    out.append(f"         {line}")
+        n, f = len(self.checked), len(self.failed)
+        out.append("")
+        out.append(f"  {'PROVEN' if self.ok else 'NOT PROVEN'}: {n - f}/{n} checked steps passed")
+        return "\n".join(out)
+
+    def render_markdown(self) -> str:
+        out = [MARKDOWN_MARKER, f"## {self.title or self.claim}", "", f"**Claim.** {self.claim}", ""]
+        for label, value in (("Source", self.source), ("Justifies", self.justifies), ("Scope", self.scope)):
+            if value:
+                out.append(f"- *{label}:* {value}")
+        out.append("")
+        for i, s in enumerate(self.steps, 1):
+            if s.kind == "note":
+                out += [f"> **Note.** {s.name}", ""]
+                continue
+            mark = {"PASS": "checked", "FAIL": "**FAILED**", "CITED": "cited"}[s.verdict]
+            out.append(f"**{s.name}** ({mark})")
+            out.append("")
+            if s.lhs is not None:
+                rel = _RELATION.get(s.kind)
+                if rel and s.rhs is not None:
+                    out.append(f"$$ {sp.latex(s.lhs)} {rel} {sp.latex(s.rhs)} $$")
+                elif s.kind == "each_K" and s.rhs is not None:
+                    out.append(f"$$ {sp.latex(s.lhs)} = {sp.latex(s.rhs)} $$")
+                elif isinstance(s.lhs, sp.Basic):
+                    out.append(f"$$ {sp.latex(s.lhs)} $$")
+                out.append("")
+            if s.because:
+                out += [s.because, ""]
+            if s.kind == "each_K" and s.detail and s.verdict == PASS:
+                out += [f"Checked: {s.detail}.", ""]
+            if s.verdict == FAIL and s.detail:
+                out += ["```text", s.detail.rstrip(), "```", ""]
+        n, f = len(self.checked), len(self.failed)
+        out.append(f"**{'Proven' if self.ok else 'Not proven'}:** {n - f}/{n} checked steps passed.")
+        return "\n".join(out)
+
+    def render_json(self) -> str:
+        data = self.summary()
+        data["steps_detail"] = [
+            {
+                "name": s.name,
+                "kind": s.kind,
+                "verdict": s.verdict,
+                "lhs": None if s.lhs is None else sp.sstr(s.lhs),
+                "rhs": None if s.rhs is None else sp.sstr(s.rhs),
+                "because": s.because,
+                "detail": s.detail,
+            }
+            for s in self.steps
+        ]
+        return json.dumps(data, indent=1)
+
+    # -- running -----------------------------------------------------------------------------
+
+    def run(self, argv: Sequence[str] | None = None, stream=None) -> int:
+        """Print the derivation in the requested format; return 0 if proven, 1 otherwise."""
+        argv = list(sys.argv[1:] if argv is None else argv)
+        fmt = os.environ.get("CROSSENT_PROOF_FORMAT", "text")
+        if "--markdown" in argv:
+            fmt = "markdown"
+        if "--json" in argv:
+            fmt = "json"
+        stream = stream or sys.stdout
+        body = {"markdown": self.render_markdown, "json": self.render_json}.get(fmt, self.render_text)()
+        summary = json.dumps(self.summary())
+        tail = f"<!-- {SUMMARY_TAG} {summary} -->" if fmt == "markdown" else f"{SUMMARY_TAG} {summary}"
+        print(body, file=stream)
+        print(tail, file=stream)
+        stream.flush()
+        return 0 if self.ok else 1
+
+
+def run_main(build: Callable[[], Derivation], argv: Sequence[str] | None = None) -> int:
+    """Build a derivation and run it; a build that raises prints the error and returns 2."""
+    try:
+        d = build()
+    except Exception:
+        traceback.print_exc()
+        print(f"{SUMMARY_TAG} " + json.dumps({"verdict": FAIL, "steps": 0, "failed": ["<build raised>"]}))
+        return 2
+    return d.run(argv)

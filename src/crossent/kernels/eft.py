@@ -66,6 +66,16 @@ def dd_add(hi, lo, x):
 
 
 @njit(inline="always", cache=True)
+def dd_add_inf(hi, lo, x):
+    """:func:`dd_add` for terms that may be +inf: once the sum is infinite it stays so
+    (TwoSum's error term of an infinite sum is nan and is dropped)."""
+    s, e = two_sum(hi, x)
+    if s - s != 0.0:  # s is inf or nan: keep s, drop the (nan) error term
+        return s, 0.0
+    return s, lo + e
+
+
+@njit(inline="always", cache=True)
 def dd_add_dd(ahi, alo, bhi, blo):
     """Sum of two double-doubles, renormalized (accurate to about ``u**2`` relative for same-sign inputs)."""
     s, e = two_sum(ahi, bhi)

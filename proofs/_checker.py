@@ -124,8 +124,12 @@ def _candidates(expr: sp.Expr, assume=None) -> Iterable[sp.Expr]:
         c = _canon_sums(sp.expand(expr))
         yield c
         yield sp.simplify(c)
-    if expr.has(sp.Sum, sp.Product, sp.Derivative, sp.Integral):
-        d = expr.doit()
+    if expr.has(sp.Sum, sp.Product, sp.Derivative, sp.Integral, sp.Subs):
+        d = expr
+        for _ in range(3):  # Derivative.doit() can return unevaluated Sums: evaluate again
+            d, prev = d.doit(), d
+            if d == prev:
+                break
         if assume is not None:
             d = sp.refine(d, assume)
         yield sp.simplify(d)
@@ -150,6 +154,10 @@ def proves_equal(lhs, rhs, assume=None) -> bool:
     ``sp.refine`` to the residual and to its evaluated form.
     """
     lhs, rhs = sp.sympify(lhs), sp.sympify(rhs)
+    if isinstance(lhs, sp.Tuple) or isinstance(rhs, sp.Tuple):
+        if not (isinstance(lhs, sp.Tuple) and isinstance(rhs, sp.Tuple)) or len(lhs) != len(rhs):
+            return False
+        return all(proves_equal(a, b, assume) for a, b in zip(lhs, rhs))
     if isinstance(lhs, sp.MatrixBase) or isinstance(rhs, sp.MatrixBase):
         if lhs.shape != rhs.shape:
             return False

@@ -1,0 +1,312 @@
+"""Numba kernels for entropy, cross-entropy and KL divergence of PMFs.
+
+Three tiers (as numba-stats): *row kernels* reduce one contiguous row to one float64, *batch
+kernels* run the row kernel over the rows of a C-contiguous ``(rows, K)`` array with ``prange``
+(each row's sum runs in one thread in a fixed order, so results are bitwise identical whatever
+the thread count), and the Python layer in :mod:`crossent.pmf` validates, reshapes and rounds.
+
+Everything is computed in float64 (float32 rows are widened exactly) and every kernel returns
+float64; the wrapper rounds once to the output dtype.
+
+Error analysis
+--------------
+``u = 2**-53`` (unit roundoff of float64). The comment on each line says what error that line
+contributes; ``docs/accuracy_pmf.md`` adds them up. Facts used:
+
+* ``math.log`` is glibc's ``log``: error <= 0.52 ulp of its result, i.e. relative
+  error <= 1.04 u (``ulp(y) <= 2u|y|``).
+* :func:`two_prod` (FMA) and :func:`~crossent.kernels.eft.two_sum` are exact when no
+  overflow/underflow occurs.
+* The accumulator ``(hi, lo)`` is Ogita-Rump-Oishi Sum2: ``hi`` gathers the terms through TwoSum,
+  ``lo`` gathers the (exact) rounding errors and the low parts of the terms in plain float64.
+  After n additions whose absolute values add up to ``A``, ``|hi + lo - sum| <= gamma_n^2 A``
+  with ``gamma_n = n u / (1 - n u)``; ``n^2 u^2 <= 1.2e-20 u`` for ``n <= 1e6``:
+  the summation is exact to far below one ulp for any K we accept.
+* Non-finite terms (an infinity or a nan from the edge cases) go to a separate plain
+  accumulator ``special``: a TwoSum of an infinity yields nan error terms, which must not reach
+  the double-double. If ``special`` is non-zero or nan it is the result.
+
+All kernels use ``error_model="numpy"``: a division by zero gives the IEEE infinity (the
+``p > 0, q = 0`` case) instead of raising.
+
+Do not add ``fastmath`` here: contraction or reassociation destroys the error-free
+transformations.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit, prange
+
+from .eft import fma, two_sum
+
+__all__ = [
+    "LN2_HI",
+    "LN2_LO",
+    "B_COEFFS",
+    "two_prod",
+    "dd_div",
+    "finish",
+    "entropy_row",
+    "cross_entropy_row",
+    "kl_row",
+    "entropy_batch",
+    "cross_entropy_batch",
+    "kl_batch",
+]
+
+_INF = math.inf
+_NAN = math.nan
+
+# ln 2 as a double-double: LN2_HI = RN(ln 2), LN2_LO = RN(ln 2 - LN2_HI), computed with mpmath at
+# 300 bits (tests/test_pmf.py::test_ln2_constant re-derives both).
+LN2_HI = 0.6931471805599453  # 0x1.62e42fefa39efp-1
+LN2_LO = 2.3190468138462996e-17  # 0x1.abc9e3b39803fp-56
+
+# Coefficients of B(z) = sum_{j>=0} z^j / (2j + 3), the series used for the KL term (see kl_row).
+# Each is RN(1/(2j+3)): relative error <= u/2 per coefficient.
+# Truncation: for 0 <= z <= 1/4 (1 + 2^-50) the tail sum_{j>=N} z^j/(2j+3) is at most
+# z^N / ((2N+3)(1-z)) = 4^-28 / (59 * 3/4) < 2^-61.4, i.e. < 2^-59.8 relative to B(z) >= 1/3:
+# 28 terms certify the series to below u/100 (checked in tests/test_pmf.py::test_b_series_tail).
+_N_B = 28
+B_COEFFS = np.array([1.0 / (2 * j + 3) for j in range(_N_B)], dtype=np.float64)
+
+
+@njit("UniTuple(float64, 2)(float64, float64)", inline="always", cache=True, error_model="numpy")
+def two_prod(a, b):
+    """``(p, e)`` with ``p = fl(a*b)`` and ``p + e = a*b`` exactly (FMA; no overflow/underflow)."""
+    p = a * b
+    return p, fma(a, b, -p)
+
+
+@njit("UniTuple(float64, 2)(float64, float64, float64, float64)", inline="always", cache=True, error_model="numpy")
+def dd_div(ahi, alo, bhi, blo):
+    """Double-double quotient ``(ahi + alo) / (bhi + blo)``, relative error <= 4 u^2 (|alo| <= u|ahi|)."""
+    q1 = ahi / bhi  # rel err <= u (only a first approximation)
+    p, e = two_prod(q1, bhi)  # exact: q1*bhi = p + e
+    r = (ahi - p) - e  # ahi - p exact (Sterbenz: p within a factor 2 of ahi); err <= u|r|, |r| <= u|ahi|
+    r = r + alo - q1 * blo  # the low parts; err O(u^2 |ahi|)
+    q2 = r / bhi  # |q2| <= 2u|q1|, err O(u^3 |q1|)
+    s, t = two_sum(q1, q2)  # exact renormalization
+    return s, t
+
+
+@njit("float64(float64, float64, float64, float64, float64)", inline="always", cache=True, error_model="numpy")
+def finish(hi, lo, special, lnb_hi, lnb_lo):
+    """The float64 result of a row: ``(hi + lo) / ln b`` rounded once, or the special value.
+
+    ``(lnb_hi, lnb_lo) = (1, 0)`` means nats (no division).
+    """
+    if special != 0.0 or special != special:
+        return special / lnb_hi  # an infinity or nan; the sign follows ln b (base < 1 flips it)
+    if not math.isfinite(hi):  # overflow of the sum itself (only for invalid inputs)
+        return hi / lnb_hi
+    if lnb_hi == 1.0 and lnb_lo == 0.0:
+        return hi + lo  # one rounding of the double-double: <= 1/2 ulp
+    s, t = dd_div(hi, lo, lnb_hi, lnb_lo)  # rel err <= 4u^2
+    return s + t  # one rounding: <= 1/2 ulp
+
+
+@njit(
+    [
+        "float64(float64[::1], float64, float64)",
+        "float64(float32[::1], float64, float64)",
+    ],
+    cache=True,
+    error_model="numpy",
+)
+def entropy_row(p, lnb_hi, lnb_lo):
+    r"""``-sum_k p_k log p_k / ln b`` of one row. Relative error <= 1.04u + O(K^2 u^2) before the last rounding."""
+    hi = 0.0
+    lo = 0.0
+    special = 0.0
+    for k in range(p.shape[0]):
+        x = np.float64(p[k])  # exact widening
+        if x > 0.0 and x < _INF:
+            lx = math.log(x)  # rel err <= 1.04u (glibc log <= 0.52 ulp)
+            t, te = two_prod(x, lx)  # exact: x*lx = t + te (x*lx >= -745*x cannot overflow)
+            hi, e = two_sum(hi, -t)  # exact
+            lo += e - te  # Sum2 low part: err <= gamma_n^2 * sum|terms| overall
+        elif x == 0.0:
+            pass  # 0 log 0 = 0 (limit), exact
+        elif x > 0.0:
+            special += -_INF  # p = +inf: -inf * log(inf) = -inf
+        else:
+            special += _NAN  # nan or negative mass: undefined
+    return finish(hi, lo, special, lnb_hi, lnb_lo)
+
+
+@njit(
+    [
+        "float64(float64[::1], float64[::1], float64, float64)",
+        "float64(float32[::1], float32[::1], float64, float64)",
+    ],
+    cache=True,
+    error_model="numpy",
+)
+def cross_entropy_row(p, q, lnb_hi, lnb_lo):
+    r"""``-sum_k p_k log q_k / ln b`` of one row. Relative error <= 1.04u (when p >= 0, q <= 1) before the last rounding."""
+    hi = 0.0
+    lo = 0.0
+    special = 0.0
+    for k in range(p.shape[0]):
+        x = np.float64(p[k])  # exact
+        y = np.float64(q[k])  # exact
+        if x > 0.0 and x < _INF and y > 0.0 and y < _INF:
+            ly = math.log(y)  # rel err <= 1.04u
+            t, te = two_prod(x, ly)  # exact (|x*ly| <= 745 x: no overflow for x <= 2^1013)
+            hi, e = two_sum(hi, -t)  # exact
+            lo += e - te  # Sum2 low part
+        elif x == 0.0 and y >= 0.0:
+            pass  # 0 log q = 0 for any q >= 0, including q = 0 (0 log 0 = 0) and q = inf
+        elif x >= 0.0 and y >= 0.0:
+            special += -x * math.log(y)  # q = 0 < p: +inf; an infinite p or q: IEEE value (inf/nan)
+        else:
+            special += _NAN  # nan or a negative mass
+    return finish(hi, lo, special, lnb_hi, lnb_lo)
+
+
+@njit("UniTuple(float64, 2)(float64, float64)", inline="always", cache=True, error_model="numpy")
+def _log_ratio(x, y):
+    """``log(x/y)`` as a double-double, for finite positive x, y, without overflow.
+
+    With x = mx 2^ex, y = my 2^ey (frexp, exact): log(x/y) = (ex - ey) ln 2 + log(mx/my),
+    mx/my in (1/2, 2). Absolute error <= 0.52 ulp(log(mx/my)) + O(u^2) <= 1.04u |log(mx/my)|
+    + O(u^2 |log(x/y)|).
+    """
+    mx, ex = math.frexp(x)  # exact
+    my, ey = math.frexp(y)  # exact
+    r = mx / my  # in (1/2, 2); rel err <= u, recovered below
+    rl = fma(-r, my, mx) / my  # remainder mx - r*my is exact; r + rl = mx/my (1 + O(u^2))
+    lr = math.log(r) + rl / r  # log(mx/my) with abs err <= 0.52 ulp(log r) + O(u^2)
+    k = np.float64(ex - ey)  # exact integer, |k| <= 2150
+    a, ae = two_prod(k, LN2_HI)  # exact
+    ae += k * LN2_LO  # err <= u |k LN2_LO| ~ 2^-108 |k|
+    s, se = two_sum(a, lr)  # exact
+    return s, se + ae  # the sum of the parts; err O(u^2 |log(x/y)|)
+
+
+@njit(
+    [
+        "float64(float64[::1], float64[::1], float64, float64, float64[::1])",
+        "float64(float32[::1], float32[::1], float64, float64, float64[::1])",
+    ],
+    cache=True,
+    error_model="numpy",
+)
+def kl_row(p, q, lnb_hi, lnb_lo, bcoef):
+    r"""``sum_k p_k log(p_k / q_k) / ln b`` of one row, keeping its digits when p ~ q.
+
+    Each term is split as ``p log(p/q) = T + (p - q)`` with ``T = q psi(p/q - 1) >= 0``.
+    With ``s = (p - q)/(p + q)`` (so that ``p/q = (1+s)/(1-s)``) the exact identity
+
+        T = (p + q) s^2 (1 + s (1 + s) B(s^2)),   B(z) = sum_{j>=0} z^j / (2j + 3)
+
+    (proofs: 2(1+s) atanh(s) - 2s = 2 s^2 (A(s^2) + s B(s^2)) with A(z) = 1 + z B(z), and
+    T = q * that / (1 - s) = (p + q)/2 * that) has no cancellation: 1 + r with
+    |r| <= 0.296 for |s| <= 1/2. The differences p - q are exact (TwoSum) and summed in the
+    double-double accumulator, so sum (p - q) -- which is not 0 for floating-point PMFs -- is
+    carried exactly rather than cancelling against the T's.
+
+    For |s| > 1/2 (p/q outside [1/3, 3]) the term p log(p/q) is used directly: there
+    |log(p/q)| >= ln 3 and log(p/q) is computed as a double-double by :func:`_log_ratio`.
+    """
+    hi = 0.0
+    lo = 0.0
+    special = 0.0
+    nb = bcoef.shape[0]
+    for k in range(p.shape[0]):
+        x = np.float64(p[k])  # exact
+        y = np.float64(q[k])  # exact
+        if x > 0.0 and x < _INF and y > 0.0 and y < _INF:
+            d, de = two_sum(x, -y)  # exact: p - q = d + de
+            sg, sge = two_sum(x, y)  # exact: p + q = sg + sge (overflow only if p + q > DBL_MAX)
+            if not math.isfinite(sg):
+                special += x * math.log(x / y)  # only for invalid inputs near DBL_MAX: plain value
+            elif abs(d) <= 0.5 * sg:
+                # ---- |s| <= 1/2 (up to one rounding): series branch, T + (p - q) ----
+                s = d / sg  # rel err <= u
+                rem = fma(-s, sg, d)  # exact remainder d - s*sg (no underflow: see docs)
+                sl = (rem + de - s * sge) / sg  # s + sl = s_exact (1 + O(u^2))
+                s2, s2e = two_prod(s, s)  # exact
+                s2e += 2.0 * s * sl  # s^2 = s2 + s2e with rel err O(u^2)
+                ph, pe = two_prod(sg, s2)  # exact
+                pe += sg * s2e + sge * s2  # P = (p+q) s^2 = ph + pe, rel err O(u^2)
+                # B(z) by Horner, z = s2 (rel err u/2 in z, coefficient errors u/2):
+                # rel err of b <= 1.6u (terms positive, dominated by the last addition)
+                b = bcoef[nb - 1]
+                for j in range(nb - 2, -1, -1):
+                    b = b * s2 + bcoef[j]
+                w = s + s2  # s(1 + s): rel err <= 2u (s's own u + this rounding)
+                r = w * b  # r = s(1+s)B(s^2): rel err <= 4.6u; |r| <= 0.296
+                hi, e = two_sum(hi, ph)  # exact
+                lo += e
+                hi, e = two_sum(hi, ph * r)  # ph*r rounding: <= u|P r|; r's error: <= 4.6u|P r|
+                lo += e + pe
+                hi, e = two_sum(hi, d)  # exact: the p - q part, carried in full
+                lo += e + de
+            else:
+                # ---- |s| > 1/2: p log(p/q) directly, log(p/q) as a double-double ----
+                lh, ll = _log_ratio(x, y)  # abs err <= 1.04u |log(mx/my)| <= 0.66u |log(p/q)|
+                t, te = two_prod(x, lh)  # exact
+                te += x * ll  # err O(u^2 |t|)
+                hi, e = two_sum(hi, t)  # exact
+                lo += e + te
+        elif x == 0.0 and y >= 0.0:
+            pass  # 0 log(0/q) = 0 for any q >= 0 (0 log 0 = 0)
+        elif x >= 0.0 and y >= 0.0:
+            special += x * math.log(x / y)  # q = 0 < p: +inf; an infinite p or q: IEEE value
+        else:
+            special += _NAN  # nan or a negative mass
+    return finish(hi, lo, special, lnb_hi, lnb_lo)
+
+
+# ---------------------------------------------------------------------------------------------
+# batch kernels: one row per iteration, rows in parallel; each row's sum stays in one thread.
+
+
+@njit(
+    [
+        "void(float64[:, ::1], float64, float64, float64[::1])",
+        "void(float32[:, ::1], float64, float64, float64[::1])",
+    ],
+    parallel=True,
+    cache=True,
+    error_model="numpy",
+)
+def entropy_batch(p, lnb_hi, lnb_lo, out):
+    """``out[i] = entropy_row(p[i])`` for every row (float64 results)."""
+    for i in prange(p.shape[0]):
+        out[i] = entropy_row(p[i], lnb_hi, lnb_lo)
+
+
+@njit(
+    [
+        "void(float64[:, ::1], float64[:, ::1], float64, float64, float64[::1])",
+        "void(float32[:, ::1], float32[:, ::1], float64, float64, float64[::1])",
+    ],
+    parallel=True,
+    cache=True,
+    error_model="numpy",
+)
+def cross_entropy_batch(p, q, lnb_hi, lnb_lo, out):
+    """``out[i] = cross_entropy_row(p[i], q[i])`` for every row (float64 results)."""
+    for i in prange(p.shape[0]):
+        out[i] = cross_entropy_row(p[i], q[i], lnb_hi, lnb_lo)
+
+
+@njit(
+    [
+        "void(float64[:, ::1], float64[:, ::1], float64, float64, float64[::1], float64[::1])",
+        "void(float32[:, ::1], float32[:, ::1], float64, float64, float64[::1], float64[::1])",
+    ],
+    parallel=True,
+    cache=True,
+    error_model="numpy",
+)
+def kl_batch(p, q, lnb_hi, lnb_lo, bcoef, out):
+    """``out[i] = kl_row(p[i], q[i])`` for every row (float64 results)."""
+    for i in prange(p.shape[0]):
+        out[i] = kl_row(p[i], q[i], lnb_hi, lnb_lo, bcoef)

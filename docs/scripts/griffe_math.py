@@ -1,0 +1,75 @@
+"""Griffe extension: make numpydoc's reStructuredText math render in the MkDocs site.
+
+crossent's docstrings are numpydoc (they must read well in ``help()`` and in Sphinx-style
+tools), so their math is written as reST: ``.. math::`` blocks and ``:math:`...``` roles.
+mkdocstrings renders docstrings as Markdown, where those would appear verbatim. This extension
+rewrites them, before the docstring is parsed, into the ``$$ ... $$`` and ``$...$`` delimiters
+that ``pymdownx.arithmatex`` (generic mode) hands to MathJax. It also turns the common
+cross-reference roles (``:func:`x```) into code spans and numpydoc citations (``.. [1]``,
+``[1]_``) into plain text. The docstrings in the source are not changed.
+
+Used from ``mkdocs.yml`` (``plugins.mkdocstrings.handlers.python.options.extensions``).
+"""
+
+from __future__ import annotations
+
+import re
+
+from griffe import Extension
+
+_ROLE_MATH = re.compile(r":math:`([^`]+)`")
+_ROLE_XREF = re.compile(r":(?:py:)?(?:func|meth|class|mod|attr|data|obj|exc|const):`~?([^`]+)`")
+_CITE_USE = re.compile(r"\[(\w+)\]_")
+_CITE_DEF = re.compile(r"^(\s*)\.\. \[(\w+)\]\s*")
+_MATH_DIRECTIVE = re.compile(r"^(\s*)\.\. math::\s*(.*)$")
+
+
+def rst_to_markdown(text: str) -> str:
+    """Rewrite the reST math, roles and citations of a numpydoc docstring for Markdown.
+
+    >>> print(rst_to_markdown("Notes\\n-----\\n.. math::\\n\\n    a = b\\n\\nend :math:`x`"))
+    Notes
+    -----
+    <BLANKLINE>
+    $$
+    a = b
+    $$
+    <BLANKLINE>
+    end $x$
+    """
+    lines = text.splitlines()
+    out: list[str] = []
+    i = 0
+    while i < len(lines):
+        m = _MATH_DIRECTIVE.match(lines[i])
+        if not m:
+            line = _ROLE_MATH.sub(lambda g: "$" + g.group(1) + "$", lines[i])
+            line = _ROLE_XREF.sub(lambda g: "`" + g.group(1) + "`", line)
+            line = _CITE_DEF.sub(lambda g: f"{g.group(1)}[{g.group(2)}] ", line)
+            out.append(_CITE_USE.sub(lambda g: f"[{g.group(1)}]", line))
+            i += 1
+            continue
+        indent = m.group(1)
+        body = [m.group(2)] if m.group(2).strip() else []
+        i += 1
+        # the directive's content: blank lines and lines indented deeper than the directive
+        while i < len(lines) and (
+            not lines[i].strip() or len(lines[i]) - len(lines[i].lstrip()) > len(indent)
+        ):
+            body.append(lines[i])
+            i += 1
+        while body and not body[-1].strip():
+            body.pop()
+        # a field list such as ":label: eq" belongs to reST, not to the formula
+        body = [b for b in body if not re.match(r"^\s*:\w+:", b)]
+        content = [b.strip() for b in body if b.strip()]
+        out += ["", indent + "$$"] + [indent + c for c in content] + [indent + "$$", ""]
+    return "\n".join(out)
+
+
+class RstMath(Extension):
+    """Rewrite every docstring of the loaded objects (see :func:`rst_to_markdown`)."""
+
+    def on_instance(self, *, obj, **kwargs) -> None:  # griffe calls this for every object
+        if obj.docstring is not None:
+            obj.docstring.value = rst_to_markdown(obj.docstring.value)

@@ -1,0 +1,329 @@
+"""A vectorizable float64 exponential with a certified error bound.
+
+This Numba build has no SVML, so a loop calling ``math.exp`` stays scalar. The functions here are
+straight-line code (no branches, no calls into libm, no float->int conversions) that LLVM
+vectorizes when they are called inside a plain ``for i in range(n)`` loop: on AVX2 four doubles
+go through the whole computation at once.
+
+``exp_f64(x)``
+    full precision; certified relative error ``EXP_F64_MAX_REL_ERR`` (normal outputs) and
+    ``EXP_F64_MAX_ULP_ERR`` ulp for every output, subnormal ones included.
+``exp_f64_short(x)``
+    two polynomial terms fewer; certified relative error ``EXP_F64_SHORT_MAX_REL_ERR`` <= 2^-40,
+    for float32/float16 results computed in float64.
+
+Both are meant for ``x <= 0`` (the softmax kernels pass ``x = z_i - max(z)``, ``-inf`` or nan).
+They also give the right answer for ``0 < x <= 710`` (overflow to +inf above log(DBL_MAX)), but
+the certified bounds are proved for ``x <= 0`` only. The proof is ``proofs/exp_error_bound.py``;
+it imports the constants and coefficients below and re-derives every number in the table.
+
+Notes
+-----
+The method (Cody & Waite 1980; Muller, *Elementary Functions*, ch. 11):
+
+.. math::
+
+    k = \\operatorname{round}(x \\log_2 e), \\quad r^* = x - k \\ln 2, \\quad |r^*| \\le \\tfrac{\\ln 2}{2},
+    \\qquad e^x = 2^k e^{r^*}, \\qquad e^{r} \\approx 1 + \\bigl(r + r^2 Q(r)\\bigr).
+
+* ``k`` comes from the shift trick ``t = x log2e + 1.5*2^52``: the rounding of the addition puts
+  ``round(x log2e)`` in the low bits of ``t``; ``t - 1.5*2^52`` is ``k`` as an exact float and the
+  int64 view of ``t`` minus the view of ``1.5*2^52`` is ``k`` as an integer (AVX2 has no packed
+  float64->int64 conversion, but a bitcast is free).
+* ``LN2_HI`` has 42 significant bits, so ``k*LN2_HI`` is exact for ``|k| < 2^11``, and
+  ``x - k*LN2_HI`` is exact (both operands are multiples of ``min(ulp(x), 2^-42)`` and the
+  difference is below ``2^53`` of that quantum). ``LN2_LO`` carries the next 53 bits.
+* ``Q`` is a minimax polynomial for the relative error of ``1 + r + r^2 Q(r)`` on
+  ``|r| <= ln2/2 (1 + 2^-20)`` (Remez, mpmath at 200 bits, coefficients rounded to float64).
+  The sum is formed as ``(1 + hi) + (r^2 Q(r) - lo)`` with ``1 + hi`` split exactly by Fast2Sum,
+  so that the reduction's rounding error only enters through the small term ``r^2 Q(r)``, and the
+  last addition (one rounding of a number in ``[0.7, 1.42]``) dominates the error.
+* ``2^k`` is built from the bits as two factors ``2^{k1} 2^{k2}``, ``k1 = k >> 1``: both are normal
+  for ``-1082 <= k <= 1024``, ``y 2^{k1}`` is exact, and only the last product rounds, so subnormal
+  results are rounded once (gradual underflow) and ``x < -745.14`` gives 0.
+* ``x`` is clamped to ``[-750, 710]`` with selects (not branches): ``-inf -> -750 -> 0``,
+  ``+inf -> 710 -> inf``; the comparisons are false for nan, which flows through to the result.
+
+Only the polynomial (``_poly_full``, ``_poly_short``) is compiled with ``fastmath={'contract'}``
+(the Fast2Sum lives in ``exp_f64`` itself, compiled without it)
+so that LLVM may fuse its multiply-adds into FMAs; the error analysis covers both the fused and the
+unfused evaluation. The reduction is compiled without it: a contracted ``x*LOG2E + SHIFT`` or
+``hi - kf*LN2_LO`` would change the roundings the proof relies on. A caller must not be compiled
+with ``fastmath`` either: ``exp_f64`` is ``inline="always"``, so its body takes the caller's flags.
+
+References
+----------
+W. J. Cody and W. Waite, *Software Manual for the Elementary Functions*, Prentice-Hall, 1980.
+J.-M. Muller, *Elementary Functions: Algorithms and Implementation*, 3rd ed., Birkhauser, 2016.
+N. J. Higham, *Accuracy and Stability of Numerical Algorithms*, 2nd ed., SIAM, 2002 (ch. 3, 5).
+"""
+
+from __future__ import annotations
+
+import numba
+from llvmlite import ir
+from numba import types
+from numba.extending import intrinsic
+
+__all__ = [
+    "exp_f64",
+    "exp_f64_short",
+    "EXP_F64_MAX_REL_ERR",
+    "EXP_F64_MAX_ULP_ERR",
+    "EXP_F64_SHORT_MAX_REL_ERR",
+    "EXP_F64_SHORT_MAX_ULP_ERR",
+]
+
+# ---------------------------------------------------------------------------------------------
+# Constants (plain Python floats, so the proof imports them without compiling anything).
+# ---------------------------------------------------------------------------------------------
+LOG2E = float.fromhex("0x1.71547652b82fep+0")  # log2(e) rounded to nearest
+SHIFT = float.fromhex("0x1.8p+52")  # 1.5 * 2^52: adding it rounds to an integer
+SHIFT_BITS = 0x4338000000000000  # int64 view of SHIFT; view(t) - SHIFT_BITS = k
+LN2_HI = float.fromhex("0x1.62e42fefa3800p-1")  # ln 2 truncated to 42 significant bits
+LN2_LO = float.fromhex("0x1.ef35793c76730p-45")  # ln 2 - LN2_HI rounded to nearest
+X_MIN = -750.0  # below -745.14 every result rounds to 0; -750 keeps k >= -1082
+X_MAX = 710.0  # above log(DBL_MAX) = 709.78 every result overflows; keeps k <= 1025
+
+# Q(r) = sum_j Q_FULL[j] r^j, exp(r) ~ 1 + r + r^2 Q(r) on |r| <= ln2/2 (1 + 2^-20),
+# relative minimax (Remez at 200 bits: 2^-57.9), rounded to float64: certified 0.0999 u = 2^-56.3.
+Q_FULL = tuple(
+    float.fromhex(h)
+    for h in (
+        "0x1.000000000000ap-1",
+        "0x1.55555555554fap-3",
+        "0x1.555555555088cp-5",
+        "0x1.1111111127b9cp-7",
+        "0x1.6c16c18426742p-10",
+        "0x1.a01a012a69a31p-13",
+        "0x1.a0199a16ccef8p-16",
+        "0x1.71df253a4315cp-19",
+        "0x1.28ad68b76411ap-22",
+        "0x1.ad7f7af334b32p-26",
+    )
+)
+# Same construction with deg Q = 7: certified approximation error 148.32 u = 2^-45.78.
+Q_SHORT = tuple(
+    float.fromhex(h)
+    for h in (
+        "0x1.fffffffff13f5p-2",
+        "0x1.5555555589f03p-3",
+        "0x1.5555557def019p-5",
+        "0x1.1111108e2c7cfp-7",
+        "0x1.6c163be8fca80p-10",
+        "0x1.a01b73844191ep-13",
+        "0x1.a16e32e8f0466p-16",
+        "0x1.710182a48fa26p-19",
+    )
+)
+
+# ---------------------------------------------------------------------------------------------
+# Certified bounds (derived and checked by proofs/exp_error_bound.py, which asserts that these
+# numbers are >= what it derives and within 5% of it). Relative errors hold for normal outputs;
+# the ulp bounds hold for every output with x <= 0, subnormal ones included (0.5 ulp for the
+# final rounding onto the subnormal grid + half the normal-range ulp bound).
+# ---------------------------------------------------------------------------------------------
+# exp_f64: approximation 0.100 u + roundings 1.039 u (the last addition alone is 0.5 ulp of
+# y in [0.707, 1), i.e. 0.707 u relative), u = 2^-53.
+EXP_F64_MAX_REL_ERR = 1.14 * 2.0**-53  # derived: 1.1391 u = 2^-52.812
+EXP_F64_MAX_ULP_ERR = 0.91  # derived: 0.8055 ulp (normal), 0.5 + 0.8055/2 = 0.9028 (subnormal)
+# exp_f64_short: approximation 148.32 u + roundings 1.04 u
+EXP_F64_SHORT_MAX_REL_ERR = 2.0**-45.75  # derived: 149.41 u = 2^-45.777
+EXP_F64_SHORT_MAX_ULP_ERR = 150.0  # derived: 149.38 ulp (normal), 149.88 (subnormal)
+
+
+@intrinsic
+def _f64_as_i64(typingctx, x):
+    """Reinterpret the bits of a float64 as an int64 (a free bitcast, vectorizable)."""
+    if x != types.float64:
+        return None
+
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], ir.IntType(64))
+
+    return types.int64(types.float64), codegen
+
+
+@intrinsic
+def _i64_as_f64(typingctx, n):
+    """Reinterpret the bits of an int64 as a float64 (a free bitcast, vectorizable)."""
+    if n != types.int64:
+        return None
+
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], ir.DoubleType())
+
+    return types.float64(types.int64), codegen
+
+
+# The functions are compiled lazily (no explicit signature): they are only ever called from
+# other kernels with float64 arguments, and the proof imports this module without compiling.
+#
+# Error terms below: u = 2^-53, |r| <= R = 0.3465735904 (ln2/2 + 1e-10); "rnd" is a rounding to
+# nearest, bounded in the proof by half an ulp of the interval hull of the value on each of
+# 1024 subintervals of [-R, R]; the sums use the unfused (worse) bound of every a*b + c.
+
+
+@numba.njit(fastmath={"contract"}, cache=True)
+def _poly_full(r, lo):  # pragma: no cover - compiled
+    # returns tail = fl(r^2 Q(r) - lo); r = fl(hi - lo) with |r| <= R
+    r2 = r * r  # rnd <= 2^-56 (r2 < 0.121)
+    q = Q_FULL[9]  # Horner: each step q*r + c_j is one FMA or a mul and an add
+    q = q * r + Q_FULL[8]
+    q = q * r + Q_FULL[7]
+    q = q * r + Q_FULL[6]
+    q = q * r + Q_FULL[5]
+    q = q * r + Q_FULL[4]
+    q = q * r + Q_FULL[3]
+    q = q * r + Q_FULL[2]
+    q = q * r + Q_FULL[1]  # q in [0.09, 0.24]: rounding here and above <= 2^-55.9 (x r^2 later)
+    q = q * r + Q_FULL[0]  # q in [0.44, 0.56]: rnd <= 2^-54 (weight r2 <= 0.121 -> 2^-57)
+    s = r2 * q  # s = r^2 Q(r) in [0, 0.068]: rnd <= 2^-58
+    return s - lo  # |lo| <= 2^-34: rnd <= 2^-58; may fuse with s (fewer roundings)
+
+
+@numba.njit(fastmath={"contract"}, cache=True)
+def _poly_short(r, lo):  # pragma: no cover - compiled
+    # as _poly_full with deg Q = 7; the error of exp_f64_short is dominated by the
+    # approximation (2^-45.8)
+    r2 = r * r  # rnd <= 2^-56
+    q = Q_SHORT[7]
+    q = q * r + Q_SHORT[6]
+    q = q * r + Q_SHORT[5]
+    q = q * r + Q_SHORT[4]
+    q = q * r + Q_SHORT[3]
+    q = q * r + Q_SHORT[2]
+    q = q * r + Q_SHORT[1]
+    q = q * r + Q_SHORT[0]  # rnd <= 2^-54 (weight r2 -> 2^-57)
+    s = r2 * q  # rnd <= 2^-58
+    return s - lo  # rnd <= 2^-58
+
+
+@numba.njit(inline="always", cache=True)
+def exp_f64(x):
+    """Vectorizable ``exp(x)`` for float64 ``x <= 0`` with a certified error bound.
+
+    Parameters
+    ----------
+    x : float64
+        ``x <= 0``, ``-inf`` or nan (``0 < x <= 710`` also works but is not covered by the proof).
+
+    Returns
+    -------
+    float64
+        ``exp(x)``: ``exp(0) = exp(-0.0) = 1`` exactly, ``exp(-inf) = 0``, nan for nan,
+        gradual underflow with one rounding for ``-745.14 < x < -708.4``, 0 below.
+
+    Notes
+    -----
+    :math:`e^x = 2^k e^{r}` with :math:`k = \\mathrm{round}(x\\log_2 e)`,
+    :math:`r = x - k\\ln 2` (Cody-Waite, exact high part) and
+    :math:`e^r \\approx 1 + (r + r^2 Q(r))`, :math:`\\deg Q = 9` (minimax).
+
+    Accuracy (``proofs/exp_error_bound.py``): relative error at most
+    ``EXP_F64_MAX_REL_ERR`` (1.14 * 2^-53) for normal outputs; at most ``EXP_F64_MAX_ULP_ERR``
+    (0.91) ulp for every output, subnormal ones included (0.81 ulp for normal ones).
+    """
+    x = X_MIN if x < X_MIN else x  # exact; -inf -> X_MIN, nan stays nan (compare is false)
+    x = X_MAX if x > X_MAX else x  # exact
+    t = x * LOG2E + SHIFT  # two roundings (never contracted): t = 1.5*2^52 + k, |k| <= 1082
+    kf = t - SHIFT  # exact (Sterbenz): k as a float
+    k = _f64_as_i64(t) - SHIFT_BITS  # exact: k as an integer, no float->int conversion
+    hi = x - kf * LN2_HI  # exact: kf*LN2_HI has <= 53 bits, the difference is representable
+    lo = kf * LN2_LO  # rnd <= 2^-87 (|lo| <= 1082 * 2^-44.0)
+    r = hi - lo  # rnd <= 2^-55; enters the result only through r^2 Q(r) (weight <= 0.415)
+    tail = _poly_full(r, lo)  # r^2 Q(r) - lo, see the error terms in _poly_full
+    sh = 1.0 + hi  # Fast2Sum(1, hi) (|hi| < 1): sh + sl = 1 + hi exactly
+    sl = hi - (sh - 1.0)  # exact
+    y = sh + (sl + tail)  # inner rnd <= 2^-58 (|sl| <= 2^-54, |tail| <= 0.07); outer <= 1/2 ulp(y)
+    # (the outer rounding of y in [0.707, 1.415] dominates the error)
+    k1 = k >> 1  # 2^k = 2^k1 * 2^k2 with both factors normal for -1082 <= k <= 1025
+    k2 = k - k1
+    s1 = _i64_as_f64((k1 + 1023) << 52)  # exact
+    s2 = _i64_as_f64((k2 + 1023) << 52)  # exact
+    return (y * s1) * s2  # y*s1 exact (normal); the last product rounds once (subnormal range)
+
+
+@numba.njit(inline="always", cache=True)
+def exp_f64_short(x):
+    """Vectorizable ``exp(x)`` for ``x <= 0`` accurate to ``EXP_F64_SHORT_MAX_REL_ERR`` (< 2^-45).
+
+    Same interface, special values and reduction as :func:`exp_f64`, with ``deg Q = 7``: enough
+    for float32/float16 results computed in float64 to be correctly rounded in practice (about
+    2^-37 suffices), two FMAs cheaper per element.
+
+    Parameters
+    ----------
+    x : float64
+        ``x <= 0``, ``-inf`` or nan.
+
+    Returns
+    -------
+    float64
+        ``exp(x)`` with relative error at most ``EXP_F64_SHORT_MAX_REL_ERR`` for normal outputs.
+
+    Notes
+    -----
+    :math:`e^x = 2^k (1 + r + r^2 Q_7(r))`, see :func:`exp_f64`.
+    """
+    x = X_MIN if x < X_MIN else x
+    x = X_MAX if x > X_MAX else x
+    t = x * LOG2E + SHIFT
+    kf = t - SHIFT
+    k = _f64_as_i64(t) - SHIFT_BITS
+    hi = x - kf * LN2_HI
+    lo = kf * LN2_LO
+    r = hi - lo
+    tail = _poly_short(r, lo)  # r^2 Q(r) - lo, see the error terms in _poly_short
+    sh = 1.0 + hi  # Fast2Sum(1, hi) (|hi| < 1): sh + sl = 1 + hi exactly
+    sl = hi - (sh - 1.0)  # exact
+    y = sh + (sl + tail)  # inner rnd <= 2^-58 (|sl| <= 2^-54, |tail| <= 0.07); outer <= 1/2 ulp(y)
+    k1 = k >> 1
+    k2 = k - k1
+    s1 = _i64_as_f64((k1 + 1023) << 52)
+    s2 = _i64_as_f64((k2 + 1023) << 52)
+    return (y * s1) * s2
+
+
+@numba.njit(fastmath={"contract"}, cache=True)
+def _poly_full_m1(r, hi, lo):  # pragma: no cover - compiled
+    # _poly_full without its last addition: p = e^r - 1 (same roundings, term by term)
+    r2 = r * r
+    q = Q_FULL[9]
+    q = q * r + Q_FULL[8]
+    q = q * r + Q_FULL[7]
+    q = q * r + Q_FULL[6]
+    q = q * r + Q_FULL[5]
+    q = q * r + Q_FULL[4]
+    q = q * r + Q_FULL[3]
+    q = q * r + Q_FULL[2]
+    q = q * r + Q_FULL[1]
+    q = q * r + Q_FULL[0]
+    s = r2 * q
+    tail = s - lo
+    return hi + tail  # p = e^r - 1 in [-0.293, 0.415], abs. error <= 2^-55 + approximation
+
+
+@numba.njit(inline="always", cache=True)
+def exp_parts_f64(x):
+    """``(p, s1, s2)`` with ``exp(x) = s1 * s2 * (1 + p)``, for the softmax kernels.
+
+    The parts of :func:`exp_f64` before its last rounding: ``s1``, ``s2`` are powers of two
+    (both normal), ``p = e^r - 1`` with ``|p| <= 0.415`` and the absolute error of ``p``
+    bounded as in ``_poly_full``. A caller forms ``c * (1 + p)`` with one FMA, so that
+    the shift's rounding error and a scale factor enter before the single rounding.
+    """
+    x = X_MIN if x < X_MIN else x
+    x = X_MAX if x > X_MAX else x
+    t = x * LOG2E + SHIFT
+    kf = t - SHIFT
+    k = _f64_as_i64(t) - SHIFT_BITS
+    hi = x - kf * LN2_HI
+    lo = kf * LN2_LO
+    r = hi - lo
+    p = _poly_full_m1(r, hi, lo)
+    k1 = k >> 1
+    k2 = k - k1
+    s1 = _i64_as_f64((k1 + 1023) << 52)
+    s2 = _i64_as_f64((k2 + 1023) << 52)
+    return p, s1, s2

@@ -33,6 +33,8 @@ class _Problem:
             raise ValueError(f"label_smoothing must lie in [0, 1], got {label_smoothing!r}")
         if isinstance(ignore_index, (bool, np.bool_)) or not isinstance(ignore_index, numbers.Integral):
             raise TypeError(f"ignore_index must be an integer, got {ignore_index!r}")
+        if not -(2**63) <= int(ignore_index) < 2**63:  # the kernels compare it as an int64
+            raise ValueError(f"ignore_index must fit in an int64, got {int(ignore_index)}")
         self.dtype = a.dtype
         self.axis = ax
         self.C = C
@@ -73,8 +75,9 @@ class _Problem:
             bad = np.flatnonzero(((lab < 0) | (lab >= C)) & (lab != self.ignore_index))
             if bad.size:
                 i = int(bad[0])
+                where = ", ".join(str(int(j)) for j in np.unravel_index(i, t.shape))
                 raise ValueError(
-                    f"target[{np.unravel_index(i, t.shape) if t.ndim > 1 else i}] = {lab[i]} is not "
+                    f"target[{where}] = {lab[i]} is not "
                     f"a class index in [0, {C}) nor ignore_index={self.ignore_index}"
                 )
             self.target = np.ascontiguousarray(lab)
@@ -82,13 +85,18 @@ class _Problem:
             self.labels_mode = False
             tf = as_float_array(t, "target")
             if tf.shape != a.shape:
+                hint = (
+                    "; class indices need an integer dtype" if tf.shape == self.batch_shape else ""
+                )
                 raise ValueError(
-                    f"target holds probabilities, so it must have the shape of logits {a.shape}, got {tf.shape}"
+                    f"target has dtype {t.dtype}, so it holds probabilities and must have the shape of "
+                    f"logits {a.shape}, got {tf.shape}{hint}"
                 )
             bad = np.flatnonzero(~(np.isfinite(tf) & (tf >= 0)).reshape(-1))
             if bad.size:
                 i = np.unravel_index(int(bad[0]), tf.shape)
-                raise ValueError(f"target probabilities must be finite and non-negative; target{list(i)} = {tf[i]}")
+                where = ", ".join(str(int(j)) for j in i)
+                raise ValueError(f"target probabilities must be finite and non-negative; target[{where}] = {tf[i]}")
             self.target = to_rows(tf.astype(np.float64), ax)
         else:
             raise TypeError(

@@ -1,0 +1,1386 @@
+r"""The correctly rounded reference ("oracle") for every public function of crossent.
+
+Every function here has the signature of its public counterpart (see ``DESIGN.md``) plus the
+keyword ``exact``. The inputs are taken as the exact binary numbers they are (a float16,
+float32 or float64 converts to an ``mpf`` without error) and the mathematical function of
+those numbers is evaluated with mpmath.
+
+* ``exact=False`` (default): the result is that mathematical value **correctly rounded**
+  (round to nearest, ties to even, with gradual underflow and overflow as IEEE 754) to the
+  input's dtype: the float of the format nearest the exact value, never a float one ulp off
+  because of an intermediate rounding.
+* ``exact=True``: the unrounded value, as an ``mpf`` (an object ndarray of ``mpf`` for array
+  results), with absolute error at most :math:`2^{-(p+30)}\,\mathrm{ulp}(v)` in the output
+  format (:math:`p` = 11, 24, 53), i.e. relative :math:`2^{-(2p+29)}` for normal values.
+  This is what :func:`crossent.ulp.ulp_error` consumes. Specials come back as
+  ``mpf('nan')``, ``mpf('inf')``, ``mpf('-inf')``; outputs that are far below the smallest
+  subnormal may come back as a tiny positive placeholder :math:`\le 2^{e_{min}-2p-40}`.
+
+How correct rounding is obtained (Ziv's strategy)
+-------------------------------------------------
+Each output is computed at a working precision of :math:`w = 2p + 60 + \lceil\log_2(K+1)\rceil`
+bits, together with a rigorous-by-construction *absolute error bound* ``err`` (below). If the
+interval :math:`[v - \mathrm{err}, v + \mathrm{err}]` rounds to one float of the format (same
+bits, including the sign of zero), that float is the correctly rounded value. Otherwise
+:math:`w` is doubled and the computation repeated. Values that are exactly representable or
+exactly on a rounding boundary would defeat this loop, so they are detected and computed
+exactly (rationals with :class:`fractions.Fraction`):
+
+* a slice with one finite entry: ``logsumexp`` is that entry, ``log_softmax`` 0 there,
+  ``softmax`` 1, the loss 0, the gradient :math:`A - a_i` exactly;
+* all finite entries of a slice equal: ``softmax`` is exactly :math:`1/n`, the gradient is
+  the rational :math:`s(A/n - a_i)`;
+* −inf entries: ``softmax`` exactly 0, ``log_softmax`` exactly −inf;
+* PMF sums :math:`\sum_k c_k \log r_k` whose terms vanish (:math:`r_k = 1`, :math:`c_k = 0`,
+  e.g. ``kl_divergence(p, p)``), and sums that reduce to :math:`R\ln 2` with rational
+  :math:`R` (every :math:`r_k` a power of two, or odd parts that cancel): exactly 0 when
+  :math:`R = 0`, exactly :math:`R/f` in base :math:`2^f`.
+
+By the Lindemann–Weierstrass theorem every other value of the softmax family is
+transcendental (e.g. :math:`\sum_j e^{d_j}` with some :math:`d_j \ne 0` is transcendental),
+and by Baker's theorem a non-zero linear form in logarithms of rationals is transcendental,
+so the loop terminates. It is nevertheless capped at :data:`PRECISION_CAP` bits; at the cap
+the value nearest the best approximation is returned and a
+:class:`CorrectRoundingWarning` is issued (this needs an input within :math:`2^{-20000}`
+of a rounding boundary; none is known outside contrived constructions such as logits
+differing by :math:`10^{300}`).
+
+Error bounds
+------------
+mpmath's ``exp``, ``log`` and division at precision :math:`w` are assumed accurate to
+:math:`\eta = 16` units of :math:`2^{-w}` relative (mpmath aims at correct rounding, i.e.
+0.5 unit; the factor 32 is a safety margin); additions are exact (``prec=0``) or rounded with
+their error counted; every final bound is doubled. With :math:`m = \max_j x_j`,
+:math:`d_j = x_j - m` (exact), :math:`T = \sum_{j \ne j_{max}} e^{d_j}` and
+:math:`L = \log(1+T)`:
+
+* terms with :math:`d_j < d_{(2)} - (w + \lceil\log_2 K\rceil + 4)\ln 2` (:math:`d_{(2)}` the
+  largest term of :math:`T`) are not evaluated; together they are below
+  :math:`2^{-w-4}\,T`, which is added to the bound;
+* :math:`T` has relative error :math:`\le \eta + 2` units; :math:`L = \log(1 + T)` with
+  :math:`1+T` formed exactly has relative error :math:`\le (\eta + 2) + \eta` units
+  (the condition number of :math:`\log(1+T)` in :math:`T` is at most 1 for :math:`T \ge 0`);
+* :math:`\mathrm{logsumexp} = m + L`, :math:`-\log\mathrm{softmax}_j = L - d_j` and the
+  per-class loss are sums of non-negative terms: their relative error is that of
+  :math:`L`; :math:`\mathrm{softmax}_j = e^{d_j}/(1+T)` adds :math:`\eta + 1` units;
+* reductions sum non-negative terms at precision :math:`w` (relative
+  :math:`K` units for :math:`K` terms); the gradient
+  :math:`s\,(A p_i - a_i)` and signed PMF sums get absolute bounds from the magnitudes of
+  their terms, so cancellation shows up as a wide interval and triggers a retry.
+
+Conventions (aligned with the public API)
+-----------------------------------------
+* A slice containing nan or +inf: ``logsumexp``, ``log_softmax``, ``softmax`` and the loss
+  are nan for that slice (the gradient row too). A slice of only −inf: ``logsumexp`` is −inf,
+  ``softmax``/``log_softmax``/loss nan. An empty slice: ``logsumexp`` −inf, PMF sums 0 (the
+  empty sum, as ``numpy.sum``), ``softmax``/``log_softmax`` empty arrays.
+* ``cross_entropy``: a class whose coefficient :math:`w_c t_c` is 0 contributes 0 even when
+  its logit is −inf (the convention :math:`0 \cdot \log 0 = 0`); with a positive coefficient a
+  −inf logit gives +inf. Ignored items give loss 0 (``"none"``) and a zero gradient row.
+  ``"mean"`` with a zero denominator (all items ignored, or zero weights) gives nan, and
+  nan gradient rows for the non-ignored items.
+* The gradient is that of the reduced loss (``"none"``: of the sum).
+* ``empirical_pmf`` returns float64; with no samples it is nan (0/0, as NumPy).
+"""
+
+from __future__ import annotations
+
+import math
+import operator
+import warnings
+from fractions import Fraction
+
+import mpmath
+import numpy as np
+from mpmath import libmp
+
+from .ulp import _decompose, _parts_to_scalar, _round_parts, float_format
+
+__all__ = [
+    "logsumexp",
+    "log_softmax",
+    "softmax",
+    "cross_entropy",
+    "cross_entropy_value_and_grad",
+    "entropy",
+    "cross_entropy_pmf",
+    "kl_divergence",
+    "empirical_pmf",
+    "categorical_log_likelihood",
+    "CorrectRoundingWarning",
+    "PRECISION_CAP",
+]
+
+#: Largest working precision (bits) of the Ziv loop.
+PRECISION_CAP = 20000
+
+_ETA = 16.0  # assumed error of one mpmath exp/log/div at precision w, in units of 2**-w
+_SAFETY = 2.0  # every final bound is multiplied by this
+
+_FZERO = libmp.fzero
+_FONE = libmp.fone
+_NAN = ("special", "nan")
+_PINF = ("special", "+inf")
+_NINF = ("special", "-inf")
+
+
+class CorrectRoundingWarning(RuntimeWarning):
+    """The Ziv loop hit :data:`PRECISION_CAP` without certifying the rounding."""
+
+
+# ---------------------------------------------------------------------------------------------
+# small exact helpers on raw mpmath tuples
+# ---------------------------------------------------------------------------------------------
+
+
+def _raw(x: float):
+    return libmp.from_float(x)
+
+
+def _is_zero(t) -> bool:
+    return t == _FZERO
+
+
+def _frac_of_raw(t) -> Fraction:
+    sign, man, exp, _bc = t
+    v = Fraction(man) * (Fraction(2) ** exp)
+    return -v if sign else v
+
+
+def _abs_err(v, c: float, w: int):
+    """An upper bound of ``|v| * c * 2**-w * _SAFETY`` as a raw power of two (0 if c or v is 0).
+
+    Uses ``|v| < 2**(exp + bc)`` and rounds ``c * _SAFETY`` up to a power of two.
+    """
+    if c == 0 or v == _FZERO:
+        return _FZERO
+    _s, _man, exp, bc = v
+    k = max(0, math.ceil(math.log2(c * _SAFETY)))
+    return (0, 1, exp + bc - w + k, 1)
+
+
+def _err_add(a, b):
+    return libmp.mpf_add(a, b, 30, libmp.round_up)
+
+
+def _sum_raw(terms, prec):
+    """Sum raw mpf values at precision ``prec`` (pairwise-free, left to right)."""
+    s = _FZERO
+    add = libmp.mpf_add
+    for t in terms:
+        s = add(s, t, prec, libmp.round_nearest)
+    return s
+
+
+def _exact_sum(terms):
+    """Exact sum of raw mpf values with one normalization (fixed point on Python ints).
+
+    Only for terms whose exponents span a modest range (a row's exp terms after the cut).
+    """
+    if not terms:
+        return _FZERO
+    emin = min(t[2] for t in terms)
+    tot = 0
+    for sign, man, exp, _bc in terms:
+        tot += (-man if sign else man) << (exp - emin)
+    return libmp.from_man_exp(tot, emin)
+
+
+def _bitlen(k: int) -> int:
+    return max(1, int(k).bit_length())
+
+
+# ---------------------------------------------------------------------------------------------
+# items and the Ziv loop
+# ---------------------------------------------------------------------------------------------
+# An item is one output value: ("x", value) exact (Fraction, int, raw mpf tuple or special)
+# or ("a", v_raw, err_raw) approximate with |true - v| <= err.
+
+
+def _exact_item(q):
+    return ("x", q)
+
+
+def _item_to_mpf(item):
+    """The value of an item as an mpf (exact values at full precision)."""
+    if item[0] == "x":
+        q = item[1]
+        if q is _NAN:
+            return mpmath.mpf("nan")
+        if q is _PINF:
+            return mpmath.mpf("inf")
+        if q is _NINF:
+            return mpmath.mpf("-inf")
+        if isinstance(q, tuple):
+            return mpmath.mpf(q)
+        if isinstance(q, Fraction) and q.denominator & (q.denominator - 1):
+            with mpmath.mp.workprec(4 * 53 + 200):
+                return mpmath.mpf(q.numerator) / q.denominator
+        return _mpf_of(q)
+    return mpmath.mpf(item[1])
+
+
+def _mpf_of(q):
+    if isinstance(q, tuple):
+        return mpmath.mpf(q)
+    if isinstance(q, Fraction):  # dyadic
+        with mpmath.mp.workprec(max(53, q.numerator.bit_length() + 8)):
+            return mpmath.ldexp(mpmath.mpf(q.numerator), -(q.denominator.bit_length() - 1))
+    with mpmath.mp.workprec(max(53, int(q).bit_length() + 8)):
+        return mpmath.mpf(int(q))
+
+
+def _round_item_value(q, fmt) -> float:
+    if q is _NAN:
+        return math.nan
+    if q is _PINF:
+        return math.inf
+    if q is _NINF:
+        return -math.inf
+    return _round_raw_or_q(q, fmt)
+
+
+def _round_raw_or_q(q, fmt) -> float:
+    """Correctly rounded value (a Python float holding a number of the format)."""
+    if isinstance(q, tuple):
+        if q in (libmp.fnan, libmp.finf, libmp.fninf):
+            d = _decompose(mpmath.mpf(q))
+        else:
+            sign, man, exp, _bc = q
+            d = ("zero", 0) if not man else (sign, int(man), int(exp))
+    else:
+        d = _decompose(q)
+    return float(_parts_to_scalar(_round_parts(d, fmt), fmt))
+
+
+def _same(a: float, b: float) -> bool:
+    """Bitwise equality of two floats (signed zeros differ, nan equals nan)."""
+    if a != a or b != b:
+        return a != a and b != b
+    return a == b and math.copysign(1.0, a) == math.copysign(1.0, b)
+
+
+def _ulp_exp_raw(t, fmt) -> int:
+    """Exponent of the format's ulp at |t| (t raw, finite, >= 0 magnitude used)."""
+    if t == _FZERO or t[0]:
+        return fmt.qmin
+    _s, man, exp, _bc = t
+    e = exp + man.bit_length() - 1
+    return min(max(e - fmt.p + 1, fmt.qmin), fmt.qmax)
+
+
+def _decide(item, fmt, exact_mode):
+    """Return ``(True, value)`` when the item's rounding (or exact value) is certain."""
+    if item[0] == "x":
+        return True, (_item_to_mpf(item) if exact_mode else _round_item_value(item[1], fmt))
+    _tag, v, err = item
+    if exact_mode:
+        lo_mag = libmp.mpf_sub(libmp.mpf_abs(v), err, 0)
+        k = _ulp_exp_raw(lo_mag, fmt)
+        if err == _FZERO or libmp.mpf_le(err, libmp.from_man_exp(1, k - fmt.p - 30)):
+            return True, mpmath.mpf(v)
+        return False, None
+    if err == _FZERO:
+        return True, _round_raw_or_q(v, fmt)
+    fast = _fast_decide(v, err, fmt)
+    if fast is not None:
+        return True, fast
+    lo = _round_raw_or_q(libmp.mpf_sub(v, err, 0), fmt)
+    hi = _round_raw_or_q(libmp.mpf_add(v, err, 0), fmt)
+    if _same(lo, hi):
+        return True, lo
+    return False, None
+
+
+def _fast_decide(v, err, fmt):
+    """Round ``v`` if ``[v - err, v + err]`` provably holds no rounding boundary, else None.
+
+    With quantum :math:`2^q` at ``v``, the boundaries near ``v`` are the midpoints
+    :math:`(k + 1/2) 2^q` of its binade and, below :math:`2^e`, midpoints at least
+    :math:`2^{q-2}` away; requiring ``err`` below the distance to the nearest midpoint of the
+    binade, below :math:`2^{q-2}` and below ``|v|`` (no sign change) is sufficient.
+    """
+    sign, man, exp, bc = v
+    if not man:
+        return None
+    _es, eman, eexp, ebc = err
+    if eexp + ebc > exp + bc - 1:  # err >= |v| possible
+        return None
+    e = exp + bc - 1
+    q = max(e - fmt.p + 1, fmt.qmin)
+    if eexp + ebc > q - 2:
+        return None
+    if exp >= q:  # v is a float of the format: no midpoint closer than 2**(q-2) ... 2**(q-1)
+        return _round_raw_or_q(v, fmt)
+    shift = q - exp
+    frac = man & ((1 << shift) - 1)
+    half = 1 << (shift - 1)
+    dist = frac - half if frac >= half else half - frac  # to the cell's midpoint, units 2**exp
+    if eexp >= exp:
+        ok = (eman << (eexp - exp)) < dist
+    else:
+        ok = eman < (dist << (exp - eexp))
+    if not ok:
+        return None
+    m = (man >> shift) + (1 if frac > half else 0)
+    if q + m.bit_length() - 1 > fmt.emax:
+        return -math.inf if sign else math.inf
+    r = math.ldexp(m, q)
+    return -r if sign else r
+
+
+def _ziv(compute, fmt, exact_mode, w0):
+    """Run ``compute(w) -> list of items`` with growing ``w`` until every item is decided."""
+    w = w0
+    results = None
+    pending = None
+    while True:
+        items = compute(w)
+        if results is None:
+            results = [None] * len(items)
+            pending = range(len(items))
+        still = []
+        for i in pending:
+            ok, val = _decide(items[i], fmt, exact_mode)
+            if ok:
+                results[i] = val
+            else:
+                still.append(i)
+        if not still:
+            return results
+        pending = still
+        if w >= PRECISION_CAP:
+            warnings.warn(
+                f"crossent.reference: {len(still)} value(s) not certified correctly rounded at "
+                f"{PRECISION_CAP} bits; returning the nearest rounding of the best approximation",
+                CorrectRoundingWarning,
+                stacklevel=3,
+            )
+            for i in still:
+                v = items[i][1]
+                results[i] = mpmath.mpf(v) if exact_mode else _round_raw_or_q(v, fmt)
+            return results
+        w = min(2 * w, PRECISION_CAP)
+
+
+def _w0(fmt, k: int, exact_mode: bool) -> int:
+    """First working precision: enough to round nearly always (p + 40 bits beyond the
+    accumulated error units), or to meet the ``exact=True`` accuracy target at once."""
+    if exact_mode:
+        return 2 * fmt.p + 48 + 2 * _bitlen(k + 1)
+    return fmt.p + 40 + _bitlen(k + 1)
+
+
+# ---------------------------------------------------------------------------------------------
+# validation (independent of the public layer on purpose)
+# ---------------------------------------------------------------------------------------------
+
+
+def _float_array(x, name):
+    try:
+        a = np.asarray(x)
+    except Exception as exc:
+        raise TypeError(f"{name} must be array-like of real numbers: {exc}") from None
+    if a.dtype.kind in "biu":
+        return a.astype(np.float64)
+    if a.dtype.kind != "f" or a.dtype.name not in ("float16", "float32", "float64"):
+        raise TypeError(f"{name} must have dtype float16, float32 or float64, got {a.dtype}")
+    return a
+
+
+def _axis(axis, ndim, name="axis"):
+    try:
+        ax = operator.index(axis)
+    except TypeError:
+        raise TypeError(f"{name} must be an integer, got {axis!r}") from None
+    if ndim == 0 or not -ndim <= ax < ndim:
+        raise ValueError(f"{name}={ax} is out of range for an input with {ndim} dimensions")
+    return ax % ndim
+
+
+def _rows(a, ax):
+    moved = np.moveaxis(a, ax, -1)
+    return moved.reshape(-1, moved.shape[-1]), moved.shape
+
+
+def _base(base):
+    if base is None:
+        return None
+    if isinstance(base, (bool, np.bool_)) or not isinstance(
+        base, (int, float, np.integer, np.floating)
+    ):
+        raise TypeError(f"base must be None or a positive real number, got {base!r}")
+    b = float(base)
+    if not (b > 0 and b != 1 and math.isfinite(b)):
+        raise ValueError(f"base must be a positive finite number other than 1, got {base!r}")
+    return b
+
+
+def _finish(values, shape, fmt, exact_mode):
+    """Values (list) to an ndarray of ``shape`` (or a scalar for shape ())."""
+    if exact_mode:
+        out = np.empty(len(values), dtype=object)
+        out[:] = values
+        out = out.reshape(shape)
+        return out[()] if shape == () else out
+    out = np.array(values, dtype=fmt.dtype).reshape(shape)
+    return out[()] if shape == () else out
+
+
+# ---------------------------------------------------------------------------------------------
+# the softmax core of one row
+# ---------------------------------------------------------------------------------------------
+
+
+class _Row:
+    """High-precision facts about one row of finite-or-(−inf) logits at precision ``w``.
+
+    Attributes: ``fin`` (indices of finite entries), ``m`` (max, float), ``jmax``,
+    ``d`` (dict j -> raw exact x_j - m), ``e`` (dict j -> raw exp(d_j) or None when cut),
+    ``T`` (raw), ``S`` (raw, exact 1 + T), ``L`` (raw log S), ``cT``, ``cL`` (relative
+    error bounds in units of 2**-w), ``single`` and ``allequal`` flags.
+    """
+
+    __slots__ = ("xs", "w", "fin", "m", "jmax", "d", "df", "e", "T", "S", "L", "cT", "cL",
+                 "allequal", "n", "invS")
+
+    def __init__(self, xs, w):
+        self.xs = xs
+        self.w = w
+        fin = [j for j, v in enumerate(xs) if v != -math.inf]
+        self.fin = fin
+        self.n = len(fin)
+        m = max(xs[j] for j in fin)
+        self.m = m
+        self.jmax = next(j for j in fin if xs[j] == m)
+        mr = _raw(m)
+        sub = libmp.mpf_sub
+        d = {}
+        df = {}
+        for j in fin:
+            xj = xs[j]
+            dj = xj - m  # float; exact when the TwoSum error term vanishes
+            bb = dj - xj
+            if math.isfinite(dj) and (xj - (dj - bb)) + (-m - bb) == 0.0:
+                d[j] = _raw(dj)
+            else:
+                d[j] = sub(_raw(xj), mr, 0)
+            df[j] = dj
+        self.d = d
+        self.df = df  # floats, may overflow to -inf
+        others = [j for j in fin if j != self.jmax]
+        self.e = {}
+        if not others:
+            self.T, self.cT, self.allequal = _FZERO, 0.0, True
+        else:
+            K = len(xs)
+            d2f = max(self.df[j] for j in others)
+            if d2f == -math.inf:
+                thr = None  # extreme spread: no cut (exact comparisons would be needed)
+            else:
+                C = (w + _bitlen(K) + 4) * math.log(2) + 1.0
+                thr = d2f - abs(d2f) * 2.0**-50 - C
+            exp = libmp.mpf_exp
+            terms = []
+            cut = False
+            allzero = True
+            for j in others:
+                dj = self.d[j]
+                if thr is not None and self.df[j] + abs(self.df[j]) * 2.0**-50 < thr:
+                    self.e[j] = None
+                    cut = True
+                    continue
+                ej = exp(dj, w) if dj != _FZERO else _FONE
+                if dj != _FZERO:
+                    allzero = False
+                self.e[j] = ej
+                terms.append(ej)
+            # exact fixed-point sum when the cut bounds the exponent range; rounded otherwise
+            self.T = _exact_sum(terms) if thr is not None else _sum_raw(terms, w + 2 * _bitlen(K) + 10)
+            exact_T = allzero and not cut
+            self.allequal = exact_T
+            self.cT = 0.0 if exact_T else _ETA + 2.0
+        self.e[self.jmax] = _FONE
+        self.S = libmp.mpf_add(_FONE, self.T, 0)
+        self.L = libmp.mpf_log(self.S, w) if self.T != _FZERO else _FZERO
+        self.cL = 0.0 if self.T == _FZERO else self.cT * 1.01 + _ETA + 1.0
+        self.invS = None
+
+    # -- per-entry quantities ------------------------------------------------------------------
+    def neg_log_p(self, j):
+        """(value, rel-units) of -log softmax_j = L - d_j >= 0 for a finite entry."""
+        v = libmp.mpf_sub(self.L, self.d[j], 0)
+        # the error is cL units of L, at most cL units of v since -d_j >= 0
+        return v, self.cL
+
+    def p(self, j, fmt):
+        """Item for softmax_j of a finite entry."""
+        if self.allequal:
+            return _exact_item(Fraction(1, self.n))
+        w = self.w
+        ej = self.e.get(j)
+        if ej is None:
+            kq = fmt.qmin - fmt.p - 40  # softmax_j <= exp(d_j) < 2**kq: far below subnormals
+            if self.df[j] + abs(self.df[j]) * 2.0**-50 < kq * math.log(2) - 1.0:
+                half = libmp.from_man_exp(1, kq - 1)
+                return ("a", half, half)
+            ej = libmp.mpf_exp(self.d[j], w)
+            ce = _ETA
+        else:
+            ce = 0.0 if self.d[j] == _FZERO else _ETA
+        if self.invS is None:
+            self.invS = libmp.mpf_div(_FONE, self.S, w, libmp.round_nearest)
+        v = libmp.mpf_mul(ej, self.invS, w, libmp.round_nearest)
+        return ("a", v, _abs_err(v, ce + self.cT + _ETA + 2.0, w))
+
+
+def _row_state(xs):
+    """'nan' (nan or +inf present), 'allneg' (no finite entry), 'empty' or 'ok'."""
+    if not xs:
+        return "empty"
+    has_fin = False
+    for v in xs:
+        if v != v or v == math.inf:
+            return "nan"
+        if v != -math.inf:
+            has_fin = True
+    return "ok" if has_fin else "allneg"
+
+
+# ---------------------------------------------------------------------------------------------
+# logsumexp, log_softmax, softmax
+# ---------------------------------------------------------------------------------------------
+
+
+def logsumexp(x, axis=-1, keepdims=False, *, exact=False):
+    r"""Correctly rounded :math:`\log\sum_j e^{x_j}` along ``axis``.
+
+    Parameters
+    ----------
+    x : array_like
+        float16, float32 or float64 values (integers are taken as float64).
+    axis : int, optional
+        The axis to reduce.
+    keepdims : bool, optional
+        Keep the reduced axis with length 1.
+    exact : bool, optional
+        Return the unrounded value (``mpf`` / object ndarray) instead of the rounded one.
+
+    Returns
+    -------
+    numpy scalar or ndarray of ``x.dtype`` (object array of ``mpf`` with ``exact=True``)
+
+    Notes
+    -----
+    With :math:`m = \max_j x_j`, :math:`d_j = x_j - m` and
+    :math:`T = \sum_{j \ne j_{max}} e^{d_j}`,
+
+    .. math:: \operatorname{logsumexp}(x) = m + \log(1 + T),
+
+    evaluated with :math:`1+T` formed exactly so that :math:`\log(1+T)` keeps its relative
+    accuracy (see the module notes for the error bound and Ziv's loop). The result is the
+    float nearest the exact value. A slice with nan or +inf gives nan (the convention of the
+    public API), only −inf or an empty slice gives −inf, a single finite entry gives that
+    entry exactly.
+    """
+    a = _float_array(x, "x")
+    fmt = float_format(a.dtype)
+    ax = _axis(axis, a.ndim, "axis")
+    rows, moved_shape = _rows(a, ax)
+    K = moved_shape[-1]
+    vals = []
+    for r in rows:
+        xs = [float(v) for v in r.tolist()]
+        st = _row_state(xs)
+        if st == "nan":
+            vals.append(_decide(_exact_item(_NAN), fmt, exact)[1])
+        elif st in ("empty", "allneg"):
+            vals.append(_decide(_exact_item(_NINF), fmt, exact)[1])
+        else:
+            def compute(w, xs=xs):
+                row = _Row(xs, w)
+                if row.T == _FZERO:
+                    return [_exact_item(_raw(row.m))]
+                v = libmp.mpf_add(_raw(row.m), row.L, 0)
+                return [("a", v, _abs_err(row.L, row.cL, w))]
+
+            vals.append(_ziv(compute, fmt, exact, _w0(fmt, K, exact))[0])
+    out_shape = moved_shape[:-1]
+    res = _finish(vals, out_shape, fmt, exact)
+    if keepdims:
+        res = np.expand_dims(np.asarray(res, dtype=object if exact else fmt.dtype), ax)
+    return res
+
+
+def _softmax_family(x, axis, exact, which):
+    a = _float_array(x, "x")
+    fmt = float_format(a.dtype)
+    ax = _axis(axis, a.ndim, "axis")
+    rows, moved_shape = _rows(a, ax)
+    K = moved_shape[-1]
+    vals = []
+    for r in rows:
+        xs = [float(v) for v in r.tolist()]
+        st = _row_state(xs)
+        if st == "empty":
+            continue
+        if st in ("nan", "allneg"):
+            nan = _decide(_exact_item(_NAN), fmt, exact)[1]
+            vals.extend([nan] * K)
+            continue
+
+        def compute(w, xs=xs):
+            row = _Row(xs, w)
+            items = []
+            for j, v in enumerate(xs):
+                if v == -math.inf:
+                    items.append(_exact_item(_NINF if which == "log" else 0))
+                elif which == "log":
+                    nl, c = row.neg_log_p(j)
+                    val = libmp.mpf_neg(nl)
+                    items.append(("a", val, _abs_err(row.L, c, w)) if row.L != _FZERO
+                                 else _exact_item(val))
+                else:
+                    items.append(row.p(j, fmt))
+            return items
+
+        vals.extend(_ziv(compute, fmt, exact, _w0(fmt, K, exact)))
+    res = _finish(vals, moved_shape, fmt, exact)
+    return np.moveaxis(res, -1, ax)
+
+
+def log_softmax(x, axis=-1, *, exact=False):
+    r"""Correctly rounded :math:`x_i - \operatorname{logsumexp}(x)` along ``axis``.
+
+    Parameters
+    ----------
+    x : array_like
+        float16, float32 or float64 values.
+    axis : int, optional
+        The class axis.
+    exact : bool, optional
+        Return unrounded ``mpf`` values (object ndarray).
+
+    Returns
+    -------
+    ndarray of ``x.dtype`` (object ndarray of ``mpf`` with ``exact=True``)
+
+    Notes
+    -----
+    .. math:: \log\operatorname{softmax}(x)_i = d_i - \log(1 + T), \quad d_i = x_i - m \le 0,
+
+    a difference of a non-positive and a non-negative number, so nothing cancels. −inf
+    entries give −inf exactly; a slice with nan or +inf, or with only −inf, gives nan.
+    """
+    return _softmax_family(x, axis, exact, "log")
+
+
+def softmax(x, axis=-1, *, exact=False):
+    r"""Correctly rounded :math:`e^{x_i} / \sum_j e^{x_j}` along ``axis``.
+
+    Parameters
+    ----------
+    x : array_like
+        float16, float32 or float64 values.
+    axis : int, optional
+        The class axis.
+    exact : bool, optional
+        Return unrounded ``mpf`` values (object ndarray).
+
+    Returns
+    -------
+    ndarray of ``x.dtype`` (object ndarray of ``mpf`` with ``exact=True``)
+
+    Notes
+    -----
+    .. math:: \operatorname{softmax}(x)_i = \frac{e^{d_i}}{1 + T},
+
+    with the row's :math:`T` computed once and reused for every entry. When all finite
+    entries are equal the value is exactly :math:`1/n` (rounded from the rational); −inf
+    entries give exactly 0; outputs provably below :math:`2^{e_{min}-2p-40}` are not
+    evaluated (they round to +0). A slice with nan or +inf, or only −inf, gives nan.
+    """
+    return _softmax_family(x, axis, exact, "p")
+
+
+# ---------------------------------------------------------------------------------------------
+# cross-entropy loss and gradient
+# ---------------------------------------------------------------------------------------------
+
+
+class _Problem:
+    def __init__(self, logits, target, axis, weight, ignore_index, reduction, label_smoothing):
+        x = _float_array(logits, "logits")
+        if x.ndim == 0:
+            raise ValueError("logits must have at least one dimension (the class axis)")
+        self.fmt = float_format(x.dtype)
+        ax = _axis(axis, x.ndim, "axis")
+        self.ax = ax
+        self.shape = x.shape
+        rows, moved = _rows(x, ax)
+        self.moved = moved
+        C = moved[-1]
+        if C == 0:
+            raise ValueError("logits: the class axis is empty")
+        self.C = C
+        self.rows = [[float(v) for v in r.tolist()] for r in rows]
+        if reduction not in ("none", "sum", "mean"):
+            raise ValueError(f"reduction must be 'none', 'sum' or 'mean', got {reduction!r}")
+        self.reduction = reduction
+        try:
+            eps = float(label_smoothing)
+        except (TypeError, ValueError):
+            raise TypeError(f"label_smoothing must be a real number, got {label_smoothing!r}") from None
+        if not 0.0 <= eps <= 1.0:
+            raise ValueError(f"label_smoothing must be in [0, 1], got {label_smoothing!r}")
+        self.eps = eps
+        if isinstance(ignore_index, (bool, np.bool_)):
+            raise TypeError("ignore_index must be an integer")
+        try:
+            self.ignore_index = operator.index(ignore_index)
+        except TypeError:
+            raise TypeError(f"ignore_index must be an integer, got {ignore_index!r}") from None
+        if weight is None:
+            self.w = None
+        else:
+            wa = np.asarray(weight)
+            if wa.dtype.kind not in "fiu":
+                raise TypeError(f"weight must be real numbers, got dtype {wa.dtype}")
+            if wa.shape != (C,):
+                raise ValueError(f"weight must have shape ({C},), got {wa.shape}")
+            wa = wa.astype(np.float64) if wa.dtype.kind in "iu" else wa
+            if not np.all(np.isfinite(wa) & (wa >= 0)):
+                raise ValueError("weight must be finite and non-negative")
+            self.w = [float(v) for v in wa.tolist()]
+        t = np.asarray(target)
+        if t.dtype.kind in "iu":
+            self.prob = False
+            if t.shape != moved[:-1]:
+                raise ValueError(f"target of class indices must have shape {moved[:-1]}, got {t.shape}")
+            lab = [int(v) for v in t.reshape(-1).tolist()]
+            for v in lab:
+                if v != self.ignore_index and not 0 <= v < C:
+                    raise ValueError(f"target holds {v}, neither a class index in [0, {C}) nor ignore_index")
+            self.labels = lab
+        elif t.dtype.kind == "f":
+            self.prob = True
+            if t.shape != x.shape:
+                raise ValueError(f"target of probabilities must have the shape of logits {x.shape}, got {t.shape}")
+            tr, _ = _rows(t, ax)
+            if not np.all(np.isfinite(tr) & (tr >= 0)):
+                raise ValueError("target probabilities must be finite and non-negative")
+            self.trows = [[float(v) for v in r.tolist()] for r in tr]
+        else:
+            raise TypeError(f"target must have an integer or float dtype, got {t.dtype}")
+        self.N = len(self.rows)
+
+    # exact rational coefficients a_c = w_c t_c of item n (None if ignored)
+    def coef_frac(self, n):
+        C, eps = self.C, Fraction(self.eps)
+        wf = (lambda c: Fraction(self.w[c])) if self.w is not None else (lambda c: Fraction(1))
+        if self.prob:
+            return [wf(c) * ((1 - eps) * Fraction(self.trows[n][c]) + eps / C) for c in range(C)]
+        y = self.labels[n]
+        if y == self.ignore_index:
+            return None
+        return [wf(c) * ((1 - eps) * (c == y) + eps / C) for c in range(C)]
+
+    def coef_frac_one(self, n, c):
+        """The exact coefficient a_c of item n (not ignored)."""
+        eps = Fraction(self.eps)
+        wc = Fraction(self.w[c]) if self.w is not None else Fraction(1)
+        if self.prob:
+            return wc * ((1 - eps) * Fraction(self.trows[n][c]) + eps / self.C)
+        return wc * ((1 - eps) * (c == self.labels[n]) + eps / self.C)
+
+    def ignored(self, n):
+        return (not self.prob) and self.labels[n] == self.ignore_index
+
+    def denominator(self) -> Fraction:
+        if self.prob:
+            return Fraction(self.N)
+        tot = Fraction(0)
+        for y in self.labels:
+            if y != self.ignore_index:
+                tot += Fraction(self.w[y]) if self.w is not None else 1
+        return tot
+
+    def coef_raw(self, n, w):
+        """Raw coefficients a_c (list), relative error units each, and positive-mask."""
+        C = self.C
+        eps = self.eps
+        one_m = libmp.mpf_sub(_FONE, _raw(eps), 0)
+        beta = libmp.mpf_div(_raw(eps), libmp.from_int(C), w, libmp.round_nearest)
+        wr = [_raw(v) for v in self.w] if self.w is not None else None
+        out = []
+        for c in range(C):
+            if self.prob:
+                tc = libmp.mpf_add(libmp.mpf_mul(one_m, _raw(self.trows[n][c]), 0), beta, w,
+                                   libmp.round_nearest)
+            else:
+                tc = libmp.mpf_add(one_m if c == self.labels[n] else _FZERO, beta, w,
+                                   libmp.round_nearest)
+            out.append(libmp.mpf_mul(wr[c], tc, w, libmp.round_nearest) if wr else tc)
+        return out  # each within 4 units of 2**-w relative
+
+
+def _loss_item_raw(P, n, w):
+    """Loss of item n at precision w: ('nan'|'inf'|'zero'|(v, err)) and the row object."""
+    xs = P.rows[n]
+    st = _row_state(xs)
+    if st != "ok":
+        return "nan", None
+    row = _Row(xs, w)
+    eps = P.eps
+    if not P.prob and eps == 0.0:
+        y = P.labels[n]
+        wy = P.w[y] if P.w is not None else 1.0
+        if wy == 0.0:
+            return "zero", row
+        if xs[y] == -math.inf:
+            return "inf", row
+        nl, c = row.neg_log_p(y)
+        v = libmp.mpf_mul(nl, _raw(wy), w, libmp.round_nearest) if wy != 1.0 else nl
+        return (v, _abs_err(v, c + 1.0, w)), row
+    a = P.coef_raw(n, w)
+    terms = []
+    for cidx, ac in enumerate(a):
+        if ac == _FZERO:
+            continue
+        if xs[cidx] == -math.inf:
+            return "inf", row
+        nl, _c = row.neg_log_p(cidx)
+        terms.append(libmp.mpf_mul(nl, ac, w, libmp.round_nearest))
+    if not terms:
+        return "zero", row
+    v = _sum_raw(terms, w)
+    return (v, _abs_err(v, row.cL + 6.0 + len(terms), w)), row
+
+
+def _reduce_items(P, w, fmt):
+    """Items for the loss output(s) at precision w."""
+    per = []
+    for n in range(P.N):
+        if P.ignored(n):
+            per.append("zero")
+            continue
+        r, _row = _loss_item_raw(P, n, w)
+        per.append(r)
+    if P.reduction == "none":
+        items = []
+        for r in per:
+            if r == "nan":
+                items.append(_exact_item(_NAN))
+            elif r == "inf":
+                items.append(_exact_item(_PINF))
+            elif r == "zero":
+                items.append(_exact_item(0))
+            elif r[1] == _FZERO:
+                items.append(_exact_item(r[0]))
+            else:
+                items.append(("a", r[0], r[1]))
+        return items
+    if P.reduction == "mean":
+        den = P.denominator()
+        if den == 0:
+            return [_exact_item(_NAN)]
+    if any(r == "nan" for r in per):
+        return [_exact_item(_NAN)]
+    if any(r == "inf" for r in per):
+        return [_exact_item(_PINF)]
+    vals = [r for r in per if r != "zero"]
+    if not vals:
+        return [_exact_item(0)]
+    s = _sum_raw([v for v, _e in vals], w)
+    err = _FZERO
+    for _v, e in vals:
+        err = _err_add(err, e)
+    err = _err_add(err, _abs_err(s, len(vals) + 1.0, w))
+    if all(e == _FZERO for _v, e in vals):
+        s_exact = _sum_raw([v for v, _e in vals], 0)
+        if P.reduction == "sum":
+            return [_exact_item(s_exact)]
+        return [_exact_item(_frac_of_raw(s_exact) / den)]
+    if P.reduction == "sum":
+        return [("a", s, err)]
+    dn = libmp.from_rational(den.numerator, den.denominator, w, libmp.round_nearest)
+    v = libmp.mpf_div(s, dn, w, libmp.round_nearest)
+    e2 = libmp.mpf_div(err, dn, 30, libmp.round_up)
+    return [("a", v, _err_add(e2, _abs_err(v, 3.0, w)))]
+
+
+def _loss(P, exact_mode):
+    fmt = P.fmt
+    w0 = _w0(fmt, P.C, exact_mode) + _bitlen(P.N)
+    if P.reduction == "none":
+        vals = []
+        for n in range(P.N):
+            def compute(w, n=n):
+                Q = _Sub(P, [n])
+                return _reduce_items(Q, w, fmt)
+
+            vals.extend(_ziv(compute, fmt, exact_mode, w0))
+        return _finish(vals, P.moved[:-1], fmt, exact_mode)
+    res = _ziv(lambda w: _reduce_items(P, w, fmt), fmt, exact_mode, w0)
+    return _finish(res, (), fmt, exact_mode)
+
+
+class _Sub:
+    """A view of a problem restricted to some items (for per-item Ziv loops)."""
+
+    def __init__(self, P, idx):
+        self.__dict__.update(P.__dict__)
+        self.rows = [P.rows[i] for i in idx]
+        if P.prob:
+            self.trows = [P.trows[i] for i in idx]
+        else:
+            self.labels = [P.labels[i] for i in idx]
+        self.N = len(idx)
+        self.reduction = "none"
+
+    coef_raw = _Problem.coef_raw
+    ignored = _Problem.ignored
+
+
+def cross_entropy(logits, target, *, axis=-1, weight=None, ignore_index=-100, reduction="mean",
+                  label_smoothing=0.0, exact=False):
+    r"""Correctly rounded cross-entropy loss of logits against targets (PyTorch semantics).
+
+    Parameters
+    ----------
+    logits : array_like
+        float16/float32/float64 scores, the class axis is ``axis``.
+    target : array_like
+        Integer class indices (shape of ``logits`` without ``axis``) or float probabilities
+        (shape of ``logits``, finite, non-negative).
+    axis : int, optional
+        The class axis.
+    weight : array_like of shape (C,), optional
+        Finite non-negative per-class weights.
+    ignore_index : int, optional
+        Class-index targets equal to it are skipped.
+    reduction : {"mean", "sum", "none"}
+        As ``torch.nn.functional.cross_entropy``.
+    label_smoothing : float in [0, 1]
+        :math:`\varepsilon`; the target becomes :math:`(1-\varepsilon)t + \varepsilon/C`.
+    exact : bool, optional
+        Return unrounded ``mpf`` values.
+
+    Returns
+    -------
+    numpy scalar (``"mean"``, ``"sum"``) or ndarray (``"none"``) of the logits' dtype
+
+    Notes
+    -----
+    With :math:`\ell_{nc} = -\log\operatorname{softmax}(x_n)_c = L_n - d_{nc} \ge 0` and
+    coefficients :math:`a_{nc} = w_c t_{nc}`,
+
+    .. math::
+        \mathrm{loss}_n = \sum_c a_{nc}\,\ell_{nc}, \qquad
+        \mathrm{mean} = \frac{\sum_n \mathrm{loss}_n}{\sum_n w_{y_n}} \text{ (indices) or }
+        \frac{\sum_n \mathrm{loss}_n}{N} \text{ (probabilities)},
+
+    all terms non-negative. The "mean" and "sum" results are correctly rounded as a whole
+    (one rounding of the exact reduced value). See the module docstring for the special
+    values and the error analysis.
+    """
+    P = _Problem(logits, target, axis, weight, ignore_index, reduction, label_smoothing)
+    return _loss(P, exact)
+
+
+def _grad_row_items(P, n, w, scale_frac, fmt):
+    """Gradient items of row n at precision w; scale_frac = s (Fraction) or None for nan."""
+    C = P.C
+    if P.ignored(n):
+        return [_exact_item(0)] * C
+    xs = P.rows[n]
+    if scale_frac is None or _row_state(xs) != "ok":
+        return [_exact_item(_NAN)] * C
+    row = _Row(xs, w)
+    af = None
+    if row.allequal:
+        af = P.coef_frac(n)
+        pf = Fraction(1, row.n)
+        A = sum(af)
+        return [_exact_item(scale_frac * ((pf if xs[i] != -math.inf else 0) * A - af[i]))
+                for i in range(C)]
+    a = P.coef_raw(n, w)
+    A = _sum_raw(a, w)
+    if A == _FZERO:  # every coefficient is zero: the gradient is exactly 0
+        return [_exact_item(0)] * C
+    cA = C + 6.0
+    s = libmp.from_rational(scale_frac.numerator, scale_frac.denominator, w, libmp.round_nearest)
+    items = []
+    for i in range(C):
+        ai = a[i]
+        if xs[i] == -math.inf:  # p_i = 0 exactly: the entry is the rational -s a_i
+            items.append(_exact_item(-scale_frac * P.coef_frac_one(n, i)))
+            continue
+        pit = row.p(i, fmt)
+        pv, perr = pit[1], pit[2] if pit[0] == "a" else _FZERO
+        if pit[0] == "x":
+            pv = libmp.from_rational(pit[1].numerator, pit[1].denominator, w, libmp.round_nearest)
+        Ap = libmp.mpf_mul(A, pv, w, libmp.round_nearest)
+        g = libmp.mpf_sub(Ap, ai, 0)
+        gs = libmp.mpf_mul(g, s, w, libmp.round_nearest)
+        # |err| <= s * (A*perr + |Ap|*(cA+1) units + |ai|*4 units) + |gs| * 2 units
+        e = libmp.mpf_mul(A, perr, 30, libmp.round_up) if perr != _FZERO else _FZERO
+        e = _err_add(e, _abs_err(Ap, cA + 1.0, w))
+        e = _err_add(e, _abs_err(ai, 4.0, w))
+        e = libmp.mpf_mul(e, s, 30, libmp.round_up)
+        e = _err_add(e, libmp.mpf_mul(e, libmp.from_man_exp(1, -20), 30, libmp.round_up))
+        e = _err_add(e, _abs_err(gs, 2.0, w))
+        items.append(("a", gs, e))
+    return items
+
+
+def cross_entropy_value_and_grad(logits, target, *, axis=-1, weight=None, ignore_index=-100,
+                                 reduction="mean", label_smoothing=0.0, exact=False):
+    r"""Correctly rounded loss and gradient of the reduced loss with respect to the logits.
+
+    Parameters
+    ----------
+    logits, target, axis, weight, ignore_index, reduction, label_smoothing
+        As :func:`cross_entropy`.
+    exact : bool, optional
+        Return unrounded ``mpf`` values.
+
+    Returns
+    -------
+    loss : as :func:`cross_entropy`
+    dlogits : ndarray of the logits' shape and dtype
+
+    Notes
+    -----
+    With :math:`A_n = \sum_c a_{nc}` and :math:`p = \operatorname{softmax}(x_n)`,
+
+    .. math::
+        \frac{\partial\,\mathrm{loss}}{\partial x_{ni}} = s\,(A_n p_{ni} - a_{ni}),
+
+    :math:`s = 1/\sum_n w_{y_n}` (indices) or :math:`1/N` (probabilities) for ``"mean"``,
+    1 for ``"sum"`` and ``"none"`` (the gradient of the sum). Ignored items have a zero
+    gradient row; rows with nan/+inf (or only −inf) a nan row; a zero ``"mean"`` denominator
+    gives nan rows. Each entry is correctly rounded; where :math:`A p_i \approx a_i` the
+    difference cancels and the Ziv loop raises the precision. Exact rational entries (all
+    finite logits equal, −inf logits, zero coefficients) are computed with fractions.
+    """
+    P = _Problem(logits, target, axis, weight, ignore_index, reduction, label_smoothing)
+    fmt = P.fmt
+    loss = _loss(P, exact)
+    if P.reduction == "mean":
+        den = P.denominator()
+        scale = None if den == 0 else 1 / den
+    else:
+        scale = Fraction(1)
+    w0 = _w0(fmt, P.C, exact) + 10
+    vals = []
+    for n in range(P.N):
+        vals.extend(_ziv(lambda w, n=n: _grad_row_items(P, n, w, scale, fmt), fmt, exact, w0))
+    g = _finish(vals, P.moved, fmt, exact)
+    return loss, np.moveaxis(g, -1, P.ax)
+
+
+# ---------------------------------------------------------------------------------------------
+# PMF functions: sums of c_k log r_k
+# ---------------------------------------------------------------------------------------------
+
+
+def _odd_split(q: Fraction):
+    """q = 2**e * o with o = odd/odd: return (e, (odd_num, odd_den))."""
+    n, d = q.numerator, q.denominator
+    en = (n & -n).bit_length() - 1
+    ed = (d & -d).bit_length() - 1
+    return en - ed, (n >> en, d >> ed)
+
+
+def _pmf_exact(terms, base):
+    """Exact value of sum c_k log_b(r_k) when it is R*ln2/ln b with rational R, else None.
+
+    ``terms``: list of (c Fraction, r Fraction). Returns a Fraction (base a power of two or
+    R == 0) or None (transcendental, decided by the Ziv loop).
+    """
+    R = Fraction(0)
+    groups: dict = {}
+    for c, r in terms:
+        e, o = _odd_split(r)
+        R += c * e
+        if o != (1, 1):
+            groups[o] = groups.get(o, Fraction(0)) + c
+    if any(v != 0 for v in groups.values()):
+        return None
+    if R == 0:
+        return Fraction(0)
+    if base is None:
+        return None
+    f, ob = _odd_split(Fraction(base))
+    if ob != (1, 1):
+        return None
+    return R / f
+
+
+def _pmf_items(terms_f, base, w, try_exact, sign):
+    """One item for sign * sum_k c_k log_b(num_k / den_k); terms_f are float triples."""
+    if try_exact:
+        ex = _pmf_exact([(Fraction(c), Fraction(nu) / Fraction(de)) for c, nu, de in terms_f], base)
+        if ex is not None:
+            return _exact_item(sign * ex)
+    vals = []
+    err = _FZERO
+    for c, nu, de in terms_f:
+        if nu == de or c == 0.0:
+            continue
+        nr, dr = _raw(nu), _raw(de)
+        diff = libmp.mpf_sub(nr, dr, 0)
+        if 2 * abs(nu - de) <= de:  # |r - 1| <= 1/2: log1p of an accurate r - 1
+            z = libmp.mpf_div(diff, dr, w, libmp.round_nearest) if de != 1.0 else diff
+            lg = libmp.mpf_log(libmp.mpf_add(_FONE, z, 0), w)
+            cl = _ETA + 3.0
+        else:
+            r = libmp.mpf_div(nr, dr, w, libmp.round_nearest) if de != 1.0 else nr
+            lg = libmp.mpf_log(r, w)
+            cl = _ETA + 4.0
+        t = libmp.mpf_mul(_raw(c), lg, w, libmp.round_nearest)
+        vals.append(t)
+        err = _err_add(err, _abs_err(t, cl + 1.0, w))
+    if not vals:
+        return _exact_item(0)
+    s = _sum_raw(vals, 0)  # exact
+    if base is not None:
+        lb = libmp.mpf_log(_raw(base), w)
+        v = libmp.mpf_div(s, lb, w, libmp.round_nearest)
+        err = _err_add(libmp.mpf_div(err, libmp.mpf_abs(lb), 30, libmp.round_up),
+                       _abs_err(v, 2 * _ETA + 2.0, w))
+        err = _err_add(err, libmp.mpf_mul(err, libmp.from_man_exp(1, -20), 30, libmp.round_up))
+    else:
+        v = s
+    if sign < 0:
+        v = libmp.mpf_neg(v)
+    if err == _FZERO:
+        return _exact_item(v)
+    return ("a", v, err)
+
+
+def _pmf_reduce(arrays, names, axis, base, exact_mode, make_terms, sign):
+    arrs = [_float_array(a, nm) for a, nm in zip(arrays, names)]
+    if len(arrs) == 2 and arrs[0].shape != arrs[1].shape:
+        raise ValueError(f"{names[0]} and {names[1]} must have the same shape, got "
+                         f"{arrs[0].shape} and {arrs[1].shape}")
+    for a, nm in zip(arrs, names):
+        if not np.all(np.isfinite(a) & (a >= 0)):
+            raise ValueError(f"{nm} must be finite and non-negative")
+    dt = np.result_type(*arrs)
+    fmt = float_format(dt)
+    b = _base(base)
+    ax = _axis(axis, arrs[0].ndim, "axis")
+    rows = [_rows(a, ax) for a in arrs]
+    moved = rows[0][1]
+    K = moved[-1]
+    lists = [r[0] for r in rows]
+    vals = []
+    for i in range(lists[0].shape[0]):
+        cols = [[float(v) for v in L[i].tolist()] for L in lists]
+        special, terms = make_terms(*cols)
+        if special is not None:
+            vals.append(_decide(_exact_item(special), fmt, exact_mode)[1])
+            continue
+        w0 = _w0(fmt, K, exact_mode)
+        vals.append(_ziv(lambda w, terms=terms: [_pmf_items(terms, b, w, w > w0, sign)], fmt,
+                         exact_mode, w0)[0])
+    return _finish(vals, moved[:-1], fmt, exact_mode)
+
+
+def entropy(p, *, base=None, axis=-1, exact=False):
+    r"""Correctly rounded Shannon entropy :math:`H(p) = -\sum_k p_k \log_b p_k`.
+
+    Parameters
+    ----------
+    p : array_like
+        Finite non-negative float16/32/64 values, used as given (not normalized).
+    base : float, optional
+        Logarithm base (None: nats).
+    axis : int, optional
+        Axis to reduce.
+    exact : bool, optional
+        Return unrounded ``mpf`` values.
+
+    Returns
+    -------
+    numpy scalar or ndarray of ``p.dtype``
+
+    Notes
+    -----
+    :math:`0 \log 0 = 0`. Terms are evaluated as :math:`p_k \log p_k` with
+    :math:`\log p_k = \operatorname{log1p}(p_k - 1)` near 1, summed exactly, then divided by
+    :math:`\ln b`. Distributions of powers of two give the exact rational
+    :math:`-\sum p_k \log_2 p_k` in base 2 (e.g. :math:`(1/2, 1/4, 1/4) \mapsto 3/2`).
+    """
+    def make(pc):
+        return None, [(pk, pk, 1.0) for pk in pc if pk != 0.0]
+
+    return _pmf_reduce([p], ["p"], axis, base, exact, make, -1)
+
+
+def cross_entropy_pmf(p, q, *, base=None, axis=-1, exact=False):
+    r"""Correctly rounded cross-entropy :math:`H(p, q) = -\sum_k p_k \log_b q_k`.
+
+    Parameters
+    ----------
+    p, q : array_like
+        Finite non-negative values of equal shape, used as given.
+    base : float, optional
+        Logarithm base (None: nats).
+    axis : int, optional
+        Axis to reduce.
+    exact : bool, optional
+        Return unrounded ``mpf`` values.
+
+    Returns
+    -------
+    numpy scalar or ndarray of the common dtype
+
+    Notes
+    -----
+    Terms with :math:`p_k = 0` are 0; :math:`p_k > 0` with :math:`q_k = 0` gives +inf.
+    """
+    def make(pc, qc):
+        terms = []
+        for pk, qk in zip(pc, qc):
+            if pk == 0.0:
+                continue
+            if qk == 0.0:
+                return _PINF, None
+            terms.append((pk, qk, 1.0))
+        return None, terms
+
+    return _pmf_reduce([p, q], ["p", "q"], axis, base, exact, make, -1)
+
+
+def kl_divergence(p, q, *, base=None, axis=-1, exact=False):
+    r"""Correctly rounded Kullback–Leibler divergence :math:`\sum_k p_k \log_b(p_k/q_k)`.
+
+    Parameters
+    ----------
+    p, q : array_like
+        Finite non-negative values of equal shape, used as given.
+    base : float, optional
+        Logarithm base (None: nats).
+    axis : int, optional
+        Axis to reduce.
+    exact : bool, optional
+        Return unrounded ``mpf`` values.
+
+    Returns
+    -------
+    numpy scalar or ndarray of the common dtype
+
+    Notes
+    -----
+    Each :math:`\log(p_k/q_k)` is :math:`\operatorname{log1p}((p_k - q_k)/q_k)` with
+    :math:`p_k - q_k` exact when :math:`|p_k/q_k - 1| \le 1/2`, so :math:`p \approx q` keeps
+    full relative accuracy; :math:`p_k = q_k` terms are exactly 0 and
+    :math:`D(p\|p) = 0` exactly. Never computed as :math:`H(p,q) - H(p)`.
+    """
+    def make(pc, qc):
+        terms = []
+        for pk, qk in zip(pc, qc):
+            if pk == 0.0:
+                continue
+            if qk == 0.0:
+                return _PINF, None
+            terms.append((pk, pk, qk))
+        return None, terms
+
+    return _pmf_reduce([p, q], ["p", "q"], axis, base, exact, make, +1)
+
+
+def _samples(samples, K, name="samples"):
+    s = np.asarray(samples)
+    if s.dtype.kind not in "iu":
+        raise TypeError(f"{name} must be integer class indices, got dtype {s.dtype}")
+    flat = [int(v) for v in s.reshape(-1).tolist()]
+    for v in flat:
+        if not 0 <= v < K:
+            raise ValueError(f"{name} holds {v}, outside [0, {K})")
+    counts = [0] * K
+    for v in flat:
+        counts[v] += 1
+    return counts, len(flat)
+
+
+def empirical_pmf(samples, num_classes, *, exact=False):
+    r"""Correctly rounded empirical PMF :math:`p(k) = \frac{1}{N}\sum_n [X_n = k]` (float64).
+
+    Parameters
+    ----------
+    samples : array_like of int
+        Class indices in ``[0, num_classes)``.
+    num_classes : int
+        :math:`K`.
+    exact : bool, optional
+        Return ``mpf`` values accurate to :math:`2^{-(2 \cdot 53 + 29)}` relative.
+
+    Returns
+    -------
+    ndarray of float64, shape (K,)
+
+    Notes
+    -----
+    Each entry is the rational :math:`n_k / N` rounded once. With no samples every entry is
+    nan (0/0, the NumPy convention for an empty mean).
+    """
+    try:
+        K = operator.index(num_classes)
+    except TypeError:
+        raise TypeError(f"num_classes must be an integer, got {num_classes!r}") from None
+    if K < 1:
+        raise ValueError(f"num_classes must be >= 1, got {K}")
+    counts, N = _samples(samples, K)
+    fmt = float_format(np.float64)
+    if N == 0:
+        vals = [_decide(_exact_item(_NAN), fmt, exact)[1]] * K
+    else:
+        vals = [_decide(_exact_item(Fraction(c, N)), fmt, exact)[1] for c in counts]
+    return _finish(vals, (K,), fmt, exact)
+
+
+def categorical_log_likelihood(q, samples, *, exact=False):
+    r"""Correctly rounded log-likelihood :math:`\sum_n \log q(X_n) = \sum_k n_k \log q_k`.
+
+    Parameters
+    ----------
+    q : array_like, shape (K,)
+        Finite non-negative category probabilities (float16/32/64), used as given.
+    samples : array_like of int
+        Observed classes in ``[0, K)``.
+    exact : bool, optional
+        Return an unrounded ``mpf``.
+
+    Returns
+    -------
+    numpy scalar of ``q.dtype``
+
+    Notes
+    -----
+    :math:`\ell(q) = N \sum_k p(k) \log q(k)` with :math:`p` the empirical PMF (the likelihood
+    :math:`\prod_k q(k)^{N p(k)}`). A sample of a class with :math:`q_k = 0` gives −inf; no
+    samples give 0 (the empty sum).
+    """
+    qa = _float_array(q, "q")
+    if qa.ndim != 1:
+        raise ValueError(f"q must be one-dimensional, got shape {qa.shape}")
+    if not np.all(np.isfinite(qa) & (qa >= 0)):
+        raise ValueError("q must be finite and non-negative")
+    K = qa.shape[0]
+    counts, _N = _samples(samples, K)
+    fmt = float_format(qa.dtype)
+    qs = [float(v) for v in qa.tolist()]
+    terms = []
+    for k, nk in enumerate(counts):
+        if nk == 0:
+            continue
+        if qs[k] == 0.0:
+            return _finish([_decide(_exact_item(_NINF), fmt, exact)[1]], (), fmt, exact)
+        terms.append((float(nk), qs[k], 1.0))
+    w0 = _w0(fmt, K, exact)
+    res = _ziv(lambda w: [_pmf_items(terms, None, w, w > w0, +1)], fmt, exact, w0)
+    return _finish(res, (), fmt, exact)

@@ -197,6 +197,11 @@ def _bitlen(k: int) -> int:
 # or ("a", v_raw, err_raw) approximate with |true - v| <= err.
 
 
+def _make(raw):
+    """An ``mpf`` holding a raw value at its full precision (``mpf(tuple)`` would round)."""
+    return mpmath.mp.make_mpf(raw)
+
+
 def _exact_item(q):
     return ("x", q)
 
@@ -212,22 +217,21 @@ def _item_to_mpf(item):
         if q is _NINF:
             return mpmath.mpf("-inf")
         if isinstance(q, tuple):
-            return mpmath.mpf(q)
+            return _make(q)
         if isinstance(q, Fraction) and q.denominator & (q.denominator - 1):
             with mpmath.mp.workprec(4 * 53 + 200):
-                return mpmath.mpf(q.numerator) / q.denominator
+                return _make(libmp.from_rational(q.numerator, q.denominator, 4 * 53 + 200,
+                                                 libmp.round_nearest))
         return _mpf_of(q)
-    return mpmath.mpf(item[1])
+    return _make(item[1])
 
 
 def _mpf_of(q):
     if isinstance(q, tuple):
-        return mpmath.mpf(q)
-    if isinstance(q, Fraction):  # dyadic
-        with mpmath.mp.workprec(max(53, q.numerator.bit_length() + 8)):
-            return mpmath.ldexp(mpmath.mpf(q.numerator), -(q.denominator.bit_length() - 1))
-    with mpmath.mp.workprec(max(53, int(q).bit_length() + 8)):
-        return mpmath.mpf(int(q))
+        return _make(q)
+    if isinstance(q, Fraction):  # dyadic: exact
+        return _make(libmp.from_man_exp(q.numerator, -(q.denominator.bit_length() - 1)))
+    return _make(libmp.from_int(int(q)))
 
 
 def _round_item_value(q, fmt) -> float:
@@ -244,7 +248,7 @@ def _round_raw_or_q(q, fmt) -> float:
     """Correctly rounded value (a Python float holding a number of the format)."""
     if isinstance(q, tuple):
         if q in (libmp.fnan, libmp.finf, libmp.fninf):
-            d = _decompose(mpmath.mpf(q))
+            d = _decompose(_make(q))
         else:
             sign, man, exp, _bc = q
             d = ("zero", 0) if not man else (sign, int(man), int(exp))
@@ -278,7 +282,7 @@ def _decide(item, fmt, exact_mode):
         lo_mag = libmp.mpf_sub(libmp.mpf_abs(v), err, 0)
         k = _ulp_exp_raw(lo_mag, fmt)
         if err == _FZERO or libmp.mpf_le(err, libmp.from_man_exp(1, k - fmt.p - 30)):
-            return True, mpmath.mpf(v)
+            return True, _make(v)
         return False, None
     if err == _FZERO:
         return True, _round_raw_or_q(v, fmt)
@@ -358,7 +362,7 @@ def _ziv(compute, fmt, exact_mode, w0):
             )
             for i in still:
                 v = items[i][1]
-                results[i] = mpmath.mpf(v) if exact_mode else _round_raw_or_q(v, fmt)
+                results[i] = _make(v) if exact_mode else _round_raw_or_q(v, fmt)
             return results
         w = min(2 * w, PRECISION_CAP)
 
@@ -400,7 +404,9 @@ def _axis(axis, ndim, name="axis"):
 
 def _rows(a, ax):
     moved = np.moveaxis(a, ax, -1)
-    return moved.reshape(-1, moved.shape[-1]), moved.shape
+    k = moved.shape[-1]
+    nrows = int(np.prod(moved.shape[:-1], dtype=np.int64))
+    return moved.reshape(nrows, k), moved.shape
 
 
 def _base(base):

@@ -1,0 +1,497 @@
+"""Tests of crossent.reference, the correctly rounded mpmath oracle.
+
+Provenance of expected values:
+
+* closed forms (log K for uniform logits, 1/K for the softmax of equal logits, entropies of
+  dyadic distributions, log1p(exp(-d)) for two classes), evaluated independently with
+  mpmath's high-level API at 300 digits / 1000-3000 bits and rounded with
+  ``crossent.ulp.round_to_dtype``;
+* a *naive* evaluation of each definition (``log(sum(exp(x)))``, ``exp(x - lse)``,
+  ``-sum(w t log p)``, ...) at 3000 bits, rounded with ``round_to_dtype``: a different formula
+  from the oracle's cancellation-free one, at far higher precision, on seeded random inputs.
+
+The oracle must agree bit for bit (correct rounding is unique).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from fractions import Fraction
+
+import mpmath
+import numpy as np
+import pytest
+from mpmath import mp, mpf
+
+from crossent import reference as R
+from crossent.ulp import round_to_dtype, ulp_error
+
+DTYPES = [np.float16, np.float32, np.float64]
+HP = 3000  # bits of the naive high-precision evaluations
+
+
+def bits_equal(a, b):
+    a = np.asarray(a)
+    b = np.asarray(b)
+    assert a.dtype == b.dtype, (a.dtype, b.dtype)
+    assert a.shape == b.shape, (a.shape, b.shape)
+    u = np.dtype(f"u{a.dtype.itemsize}")
+    an, bn = np.isnan(a), np.isnan(b)
+    return bool(np.array_equal(an, bn) and np.array_equal(a.view(u)[~an], b.view(u)[~bn]))
+
+
+def rnd(values, dtype, shape=None):
+    out = round_to_dtype(np.asarray(values, dtype=object), dtype)
+    return out.reshape(shape) if shape is not None else out
+
+
+# --- naive definitions at HP bits -------------------------------------------------------------
+
+
+def naive_lse(row):
+    with mp.workprec(HP):
+        if any(mpmath.isnan(mpf(float(v))) or v == np.inf for v in row):
+            return mpf("nan")
+        return mpmath.log(mpmath.fsum(mpmath.exp(mpf(float(v))) for v in row))
+
+
+def naive_softmax(row):
+    with mp.workprec(HP):
+        s = mpmath.fsum(mpmath.exp(mpf(float(v))) for v in row)
+        return [mpmath.exp(mpf(float(v))) / s for v in row]
+
+
+def naive_log_softmax(row):
+    lse = naive_lse(row)
+    with mp.workprec(HP):
+        return [mpf(float(v)) - lse for v in row]
+
+
+def naive_targets(C, y=None, t=None, eps=0.0):
+    """Exact target rows (Fractions): one-hot or probabilities, label smoothed."""
+    e = Fraction(float(eps))
+    if y is not None:
+        return [(1 - e) * (c == y) + e / C for c in range(C)]
+    return [(1 - e) * Fraction(float(v)) + e / C for v in t]
+
+
+def naive_item_loss(row, targ, weight=None):
+    ls = naive_log_softmax(row)
+    with mp.workprec(HP):
+        tot = mpf(0)
+        for c, tc in enumerate(targ):
+            a = mpf(tc.numerator) / tc.denominator * (mpf(float(weight[c])) if weight is not None else 1)
+            if a != 0:
+                tot -= a * ls[c]
+        return tot
+
+
+def naive_grad_row(row, targ, weight, scale):
+    p = naive_softmax(row)
+    with mp.workprec(HP):
+        a = [mpf(tc.numerator) / tc.denominator * (mpf(float(weight[c])) if weight is not None else 1)
+             for c, tc in enumerate(targ)]
+        A = mpmath.fsum(a)
+        return [scale * (A * p[i] - a[i]) for i in range(len(row))]
+
+
+# --- closed forms -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("K", [1, 2, 3, 7, 1000])
+def test_uniform_logits(dtype, K):
+    m = dtype(0.75)
+    x = np.full((2, K), m, dtype=dtype)
+    with mp.workprec(HP):
+        lse = mpf(float(m)) + mpmath.log(K)  # closed form m + log K
+        logk = mpmath.log(K)
+    assert bits_equal(R.logsumexp(x), rnd([lse, lse], dtype))
+    # loss = log K exactly (K = 1: 0)
+    assert bits_equal(R.cross_entropy(x, np.zeros(2, dtype=np.int64), reduction="none"),
+                      rnd([logk, logk], dtype))
+    # softmax = 1/K, rounded from the exact rational
+    assert bits_equal(R.softmax(x), rnd([Fraction(1, K)] * (2 * K), dtype, (2, K)))
+    assert bits_equal(R.log_softmax(x), rnd([-logk] * (2 * K), dtype, (2, K)))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("d", [0.0, 1e-8, 0.5, 3.0, 30.0, 700.0])
+def test_two_class_loss_is_log1p_exp(dtype, d):
+    if dtype == np.float16 and d > 60000:
+        pytest.skip("not representable")
+    dd = dtype(d)
+    x = np.array([[dd, dtype(0)]], dtype=dtype)
+    with mp.workdps(300):  # independent: log1p(exp(-d)) at 300 digits
+        ref = mpmath.log1p(mpmath.exp(-mpf(float(dd))))
+    assert bits_equal(R.cross_entropy(x, np.array([0]), reduction="sum"), rnd(ref, dtype)[()])
+    with mp.workdps(300):
+        ref1 = mpf(float(dd)) + mpmath.log1p(mpmath.exp(-mpf(float(dd))))
+    assert bits_equal(R.cross_entropy(x, np.array([1]), reduction="sum"), rnd(ref1, dtype)[()])
+
+
+def test_entropy_dyadic_closed_forms():
+    p = np.array([0.5, 0.25, 0.25])
+    assert R.entropy(p, base=2) == 1.5  # -(1/2 log2 1/2 + 2 * 1/4 log2 1/4) = 3/2 exactly
+    assert R.entropy(p, base=4) == 0.75  # exact rational in base 2**2
+    with mp.workprec(HP):
+        nats = mpf(1.5) * mpmath.log(2)
+        bans = mpf(1.5) * mpmath.log(2) / mpmath.log(10)
+    assert R.entropy(p) == round_to_dtype(nats, np.float64)
+    assert R.entropy(p, base=10) == round_to_dtype(bans, np.float64)
+    assert R.entropy(p.astype(np.float32), base=2) == np.float32(1.5)
+    # one-hot and 0 log 0 = 0
+    assert R.entropy(np.array([0.0, 1.0, 0.0])) == 0.0
+    # uniform over 8: log2 8 = 3 bits
+    assert R.entropy(np.full(8, 0.125), base=2) == 3.0
+
+
+def test_kl_and_cross_entropy_pmf_closed_forms():
+    p = np.array([0.5, 0.5])
+    q = np.array([0.25, 0.75])
+    with mp.workprec(HP):
+        kl = mpf(0.5) * mpmath.log(2) + mpf(0.5) * mpmath.log(mpf(2) / 3)
+        ce = -(mpf(0.5) * mpmath.log(mpf(1) / 4) + mpf(0.5) * mpmath.log(mpf(3) / 4))
+        kl2 = kl / mpmath.log(2)
+    assert R.kl_divergence(p, q) == round_to_dtype(kl, np.float64)
+    assert R.kl_divergence(p, q, base=2) == round_to_dtype(kl2, np.float64)
+    assert R.cross_entropy_pmf(p, q) == round_to_dtype(ce, np.float64)
+    assert R.kl_divergence(p, p) == 0.0
+    # p > 0 where q = 0: +inf; p = 0 where q = 0: 0
+    assert R.kl_divergence(np.array([0.5, 0.5]), np.array([1.0, 0.0])) == np.inf
+    assert R.kl_divergence(np.array([1.0, 0.0]), np.array([1.0, 0.0])) == 0.0
+    assert R.cross_entropy_pmf(np.array([0.5, 0.5]), np.array([1.0, 0.0])) == np.inf
+    # unnormalized q with an exactly zero KL: 1/2 log 2 + 1/2 log(1/2) = 0
+    assert R.kl_divergence(np.array([0.5, 0.5]), np.array([0.25, 1.0])) == 0.0
+
+
+def test_empirical_pmf_and_log_likelihood():
+    s = np.array([0, 1, 1, 2, 2, 2])
+    p = R.empirical_pmf(s, 4)
+    assert p.dtype == np.float64
+    assert list(p) == [1 / 6, 2 / 6, 3 / 6, 0.0]  # n_k / N, each a single correct rounding
+    q = np.array([0.5, 0.25, 0.25])
+    with mp.workprec(HP):
+        ll = mpmath.log(0.5) + 2 * mpmath.log(0.25) + 3 * mpmath.log(0.25)
+    assert R.categorical_log_likelihood(q, s[:6]) == round_to_dtype(ll, np.float64)
+    assert R.categorical_log_likelihood(np.array([1.0, 0.0]), np.array([0, 0])) == 0.0
+    assert R.categorical_log_likelihood(np.array([1.0, 0.0]), np.array([1])) == -np.inf
+    assert np.isnan(R.empirical_pmf(np.array([], dtype=np.int64), 3)).all()
+    # the likelihood identity l(q) = N sum p log q (DESIGN.md), with the exact PMF
+    pe = R.empirical_pmf(s, 3, exact=True)
+    with mp.workprec(HP):
+        lhs = 6 * mpmath.fsum(pe[k] * mpmath.log(mpf(float(q[k]))) for k in range(3))
+        assert abs(lhs - R.categorical_log_likelihood(q, s, exact=True)) < mpf(2) ** -120
+
+
+# --- random agreement with naive HP evaluation -------------------------------------------------
+
+
+def random_logits(rng, dtype, shape, scale):
+    x = (rng.standard_normal(shape) * scale).astype(dtype)
+    return x
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_softmax_family_random(dtype):
+    rng = np.random.default_rng(1234)
+    for scale in (0.5, 5.0, 40.0):
+        x = random_logits(rng, dtype, (4, 9), scale)
+        x[1, 3] = -np.inf  # a mask
+        lse = R.logsumexp(x)
+        sm = R.softmax(x)
+        lsm = R.log_softmax(x)
+        for i in range(4):
+            assert bits_equal(lse[i], rnd(naive_lse(x[i]), dtype)[()])
+            assert bits_equal(sm[i], rnd(naive_softmax(x[i]), dtype))
+            assert bits_equal(lsm[i], rnd(naive_log_softmax(x[i]), dtype))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_axis_and_keepdims(dtype):
+    rng = np.random.default_rng(7)
+    x = random_logits(rng, dtype, (3, 4, 5), 3.0)
+    for ax in (0, 1, -1):
+        moved = np.moveaxis(x, ax, -1)
+        ref = np.array([rnd(naive_lse(r), dtype)[()] for r in moved.reshape(-1, moved.shape[-1])],
+                       dtype=dtype).reshape(moved.shape[:-1])
+        assert bits_equal(R.logsumexp(x, axis=ax), ref)
+        assert R.logsumexp(x, axis=ax, keepdims=True).shape == np.expand_dims(ref, ax).shape
+        s = R.softmax(x, axis=ax)
+        assert s.shape == x.shape
+        assert bits_equal(np.moveaxis(s, ax, -1)[0, 0], rnd(naive_softmax(moved[0, 0]), dtype))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("weighted", [False, True])
+@pytest.mark.parametrize("eps", [0.0, 0.1])
+def test_cross_entropy_random_indices(dtype, weighted, eps):
+    rng = np.random.default_rng(99)
+    N, C = 5, 6
+    x = random_logits(rng, dtype, (N, C), 4.0)
+    y = rng.integers(0, C, N)
+    y[2] = -100  # ignored
+    w = rng.uniform(0.1, 2.0, C) if weighted else None
+    items = []
+    den = Fraction(0)
+    for n in range(N):
+        if y[n] == -100:
+            items.append(mpf(0))
+            continue
+        items.append(naive_item_loss(x[n], naive_targets(C, y=y[n], eps=eps), w))
+        den += Fraction(float(w[y[n]])) if weighted else 1
+    kw = dict(weight=w, label_smoothing=eps)
+    assert bits_equal(R.cross_entropy(x, y, reduction="none", **kw), rnd(items, dtype))
+    with mp.workprec(HP):
+        tot = mpmath.fsum(items)
+        mean = tot * den.denominator / den.numerator
+    assert bits_equal(R.cross_entropy(x, y, reduction="sum", **kw), rnd(tot, dtype)[()])
+    assert bits_equal(R.cross_entropy(x, y, reduction="mean", **kw), rnd(mean, dtype)[()])
+    # gradient of the reduced loss
+    with mp.workprec(HP):
+        inv_den = mpf(den.denominator) / den.numerator
+    for red, scale in (("mean", inv_den), ("sum", 1), ("none", 1)):
+        loss, g = R.cross_entropy_value_and_grad(x, y, reduction=red, **kw)
+        assert bits_equal(loss, R.cross_entropy(x, y, reduction=red, **kw))
+        for n in range(N):
+            if y[n] == -100:
+                assert not g[n].any()
+                continue
+            with mp.workprec(HP):
+                ref = naive_grad_row(x[n], naive_targets(C, y=y[n], eps=eps), w, scale)
+            assert bits_equal(g[n], rnd(ref, dtype))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_cross_entropy_probability_targets(dtype):
+    rng = np.random.default_rng(5)
+    N, C = 4, 5
+    x = random_logits(rng, dtype, (N, C), 3.0)
+    t = rng.dirichlet(np.ones(C), N).astype(dtype)
+    w = rng.uniform(0.5, 1.5, C)
+    for eps in (0.0, 0.2):
+        items = [naive_item_loss(x[n], naive_targets(C, t=t[n], eps=eps), w) for n in range(N)]
+        kw = dict(weight=w, label_smoothing=eps)
+        assert bits_equal(R.cross_entropy(x, t, reduction="none", **kw), rnd(items, dtype))
+        with mp.workprec(HP):
+            mean = mpmath.fsum(items) / N  # probabilities: divide by the number of items
+        loss, g = R.cross_entropy_value_and_grad(x, t, **kw)
+        assert bits_equal(loss, rnd(mean, dtype)[()])
+        for n in range(N):
+            with mp.workprec(HP):
+                ref = naive_grad_row(x[n], naive_targets(C, t=t[n], eps=eps), w, mpf(1) / N)
+            assert bits_equal(g[n], rnd(ref, dtype))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_pmf_random(dtype):
+    rng = np.random.default_rng(11)
+    p = rng.dirichlet(np.ones(6), 3).astype(dtype)
+    q = rng.dirichlet(np.ones(6), 3).astype(dtype)
+    p[0, 2] = 0
+    for base in (None, 2, 10):
+        with mp.workprec(HP):
+            lb = mpmath.log(base) if base else mpf(1)
+            H = [-mpmath.fsum(mpf(float(a)) * mpmath.log(mpf(float(a))) for a in r if a) / lb for r in p]
+            X = [-mpmath.fsum(mpf(float(a)) * mpmath.log(mpf(float(b))) for a, b in zip(r, s) if a) / lb
+                 for r, s in zip(p, q)]
+            D = [mpmath.fsum(mpf(float(a)) * (mpmath.log(mpf(float(a))) - mpmath.log(mpf(float(b))))
+                             for a, b in zip(r, s) if a) / lb for r, s in zip(p, q)]
+        assert bits_equal(R.entropy(p, base=base), rnd(H, dtype))
+        assert bits_equal(R.cross_entropy_pmf(p, q, base=base), rnd(X, dtype))
+        assert bits_equal(R.kl_divergence(p, q, base=base), rnd(D, dtype))
+
+
+def test_kl_p_close_to_q():
+    # p and q one ulp apart: KL is tiny and must keep relative accuracy (no H(p,q) - H(p))
+    p = np.array([0.25, 0.75])
+    q = np.array([np.nextafter(0.25, 1), np.nextafter(0.75, 0)])
+    with mp.workprec(HP):
+        ref = mpmath.fsum(mpf(a) * mpmath.log(mpf(a) / mpf(b)) for a, b in zip(p, q))
+    assert R.kl_divergence(p, q) == round_to_dtype(ref, np.float64)
+    assert R.kl_divergence(p, q) > 0
+
+
+# --- hard cases --------------------------------------------------------------------------------
+
+
+def test_logsumexp_cancellation_near_zero():
+    # two logits at the float64 nearest -log 2: lse = a + log 2 is ~1e-17 and needs the Ziv
+    # loop to go past the first precision; the naive HP value decides
+    a = float(-mpmath.log(2))
+    x = np.array([a, a])
+    with mp.workprec(HP):
+        ref = mpf(a) + mpmath.log(2)
+    assert R.logsumexp(x) == round_to_dtype(ref, np.float64)
+    assert abs(R.logsumexp(x)) < 1e-16
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_confident_prediction_tiny_loss(dtype):
+    big = {np.float16: 12.0, np.float32: 90.0, np.float64: 700.0}[dtype]
+    x = np.array([[dtype(big), dtype(0), dtype(-1)]], dtype=dtype)
+    with mp.workprec(HP):
+        ref = mpmath.log1p(mpmath.exp(-mpf(float(x[0, 0]))) + mpmath.exp(-mpf(float(x[0, 0])) - 1))
+    got = R.cross_entropy(x, np.array([0]), reduction="sum")
+    assert bits_equal(got, rnd(ref, dtype)[()])
+    assert got > 0
+
+
+def test_subnormal_softmax_outputs():
+    x = np.array([0.0, -740.0, -745.0, -800.0])
+    got = R.softmax(x)
+    ref = rnd(naive_softmax(x), np.float64)
+    assert bits_equal(got, ref)
+    assert 0 < got[1] < np.finfo(np.float64).smallest_normal and got[3] == 0
+
+
+def test_huge_offsets():
+    x = np.array([1e300, 1e300, 1e300 - 1e284])
+    with mp.workprec(HP):
+        ref = mpf(1e300) + mpmath.log(2)  # exp(-1e284) is far below the precision
+    assert R.logsumexp(x) == round_to_dtype(ref, np.float64)
+    assert list(R.softmax(x)) == [0.5, 0.5, 0.0]
+
+
+# --- semantics ---------------------------------------------------------------------------------
+
+
+def test_special_rows():
+    x = np.array([[0.0, -np.inf, 1.0], [-np.inf, -np.inf, -np.inf], [np.nan, 0.0, 1.0],
+                  [np.inf, 0.0, 1.0], [-np.inf, 2.5, -np.inf]])
+    lse = R.logsumexp(x)
+    assert lse[1] == -np.inf and np.isnan(lse[2]) and np.isnan(lse[3]) and lse[4] == 2.5
+    sm = R.softmax(x)
+    assert sm[0, 1] == 0 and np.isnan(sm[1:4]).all() and list(sm[4]) == [0, 1, 0]
+    ls = R.log_softmax(x)
+    assert ls[0, 1] == -np.inf and np.isnan(ls[1:4]).all() and list(ls[4]) == [-np.inf, 0, -np.inf]
+    y = np.array([1, 0, 1, 1, 1])
+    loss = R.cross_entropy(x, y, reduction="none")
+    assert loss[0] == np.inf  # label logit -inf
+    assert np.isnan(loss[1:4]).all()
+    assert loss[4] == 0.0  # K = 1 effective: exactly 0
+    assert np.isnan(R.cross_entropy(x, y))
+    assert R.cross_entropy(x[[0, 4]], y[[0, 4]]) == np.inf
+    _, g = R.cross_entropy_value_and_grad(x, y, reduction="sum")
+    assert np.isnan(g[1:4]).all() and not g[4].any()
+    assert R.logsumexp(np.zeros((2, 0))).tolist() == [-np.inf, -np.inf]
+    assert R.softmax(np.zeros((2, 0))).shape == (2, 0)
+    assert R.entropy(np.zeros((3, 0))).tolist() == [0.0, 0.0, 0.0]
+
+
+def test_masked_class_with_label_smoothing_and_zero_coefficient():
+    x = np.array([[0.0, -np.inf, 1.0]])
+    # smoothing gives the masked class a positive target: +inf
+    assert R.cross_entropy(x, np.array([0]), label_smoothing=0.1) == np.inf
+    # a zero coefficient (weight 0) on the masked class contributes 0 (0 log 0 = 0)
+    w = np.array([1.0, 0.0, 1.0])
+    v = R.cross_entropy(x, np.array([0]), label_smoothing=0.1, weight=w, reduction="sum")
+    ref = naive_item_loss(np.array([0.0, -np.inf, 1.0]),
+                          naive_targets(3, y=0, eps=0.1), w)
+    assert v == round_to_dtype(ref, np.float64)
+
+
+def test_all_ignored_is_nan():
+    x = np.zeros((3, 4))
+    y = np.full(3, -100)
+    assert np.isnan(R.cross_entropy(x, y))
+    assert R.cross_entropy(x, y, reduction="sum") == 0.0
+    assert list(R.cross_entropy(x, y, reduction="none")) == [0.0, 0.0, 0.0]
+    loss, g = R.cross_entropy_value_and_grad(x, y)
+    assert np.isnan(loss) and not g.any()
+    # custom ignore_index
+    y2 = np.array([7, 1, 7])
+    x2 = np.array([[0.0, 1.0, 2.0, 3.0]] * 3)
+    assert R.cross_entropy(x2, y2, ignore_index=7) == R.cross_entropy(x2[1:2], y2[1:2])
+
+
+def test_exact_results_do_not_hang():
+    t0 = time.perf_counter()
+    # K = 1: loss exactly 0, gradient exactly 0, softmax exactly 1
+    assert R.cross_entropy(np.array([[3.5]]), np.array([0])) == 0.0
+    loss, g = R.cross_entropy_value_and_grad(np.array([[3.5], [-2.0]]), np.array([0, 0]))
+    assert loss == 0.0 and not g.any()
+    assert R.softmax(np.array([3.5])).tolist() == [1.0]
+    assert R.log_softmax(np.array([3.5])).tolist() == [0.0]
+    assert R.logsumexp(np.array([0.0])) == 0.0
+    # uniform logits with fully smoothed targets: p_i - t_i = 1/C - 1/C = 0 exactly
+    _, g = R.cross_entropy_value_and_grad(np.zeros((2, 5)), np.array([1, 3]), label_smoothing=1.0)
+    assert not g.any()
+    # uniform logits, one-hot targets: gradient (1/C - [i=y]) / N exactly rounded
+    _, g = R.cross_entropy_value_and_grad(np.zeros((1, 3)), np.array([0]))
+    assert list(g[0]) == [float(Fraction(1, 3) - 1), float(Fraction(1, 3)), float(Fraction(1, 3))]
+    # KL(p||p) = 0 exactly, in every base, with p far from dyadic
+    p = np.array([0.1, 0.2, 0.7])
+    for base in (None, 2, 10, 3.5):
+        assert R.kl_divergence(p, p, base=base) == 0.0
+    assert R.entropy(np.array([1.0]), base=10) == 0.0
+    assert R.cross_entropy_pmf(np.array([0.3, 0.7]), np.array([1.0, 1.0])) == 0.0
+    # zero label weight: loss exactly 0 and gradient exactly 0
+    loss, g = R.cross_entropy_value_and_grad(np.array([[1.0, 2.0]]), np.array([0]),
+                                             weight=np.array([0.0, 1.0]), reduction="sum")
+    assert loss == 0.0 and not g.any()
+    assert time.perf_counter() - t0 < 10
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_exact_mode_accuracy(dtype):
+    rng = np.random.default_rng(3)
+    x = random_logits(rng, dtype, (3, 6), 3.0)
+    p = 11 if dtype == np.float16 else 24 if dtype == np.float32 else 53
+    for f, naive in ((R.softmax, naive_softmax), (R.log_softmax, naive_log_softmax)):
+        ex = f(x, exact=True)
+        assert ex.dtype == object and isinstance(ex[0, 0], mpmath.mpf)
+        # rounding the exact values gives the rounded oracle
+        assert bits_equal(round_to_dtype(ex, dtype), f(x))
+        for i in range(3):
+            ref = naive(x[i])
+            # exact values are accurate far beyond the format (relative 2**-(2p+25) here)
+            with mp.workprec(HP):
+                for a, b in zip(ex[i], ref):
+                    assert abs(a - b) <= mpmath.ldexp(abs(b), -(2 * p + 25))
+    # ulp_error consumes the exact values
+    e = ulp_error(R.softmax(x), R.softmax(x, exact=True), dtype)
+    assert e.shape == x.shape and (e <= 0.5).all()
+
+
+def test_validation_errors():
+    x = np.zeros((2, 3))
+    with pytest.raises(ValueError, match="reduction"):
+        R.cross_entropy(x, np.array([0, 1]), reduction="avg")
+    with pytest.raises(ValueError, match="label_smoothing"):
+        R.cross_entropy(x, np.array([0, 1]), label_smoothing=1.5)
+    with pytest.raises(ValueError, match="target"):
+        R.cross_entropy(x, np.array([0, 3]))
+    with pytest.raises(ValueError, match="target"):
+        R.cross_entropy(x, np.array([0, 1, 2]))
+    with pytest.raises(ValueError, match="weight"):
+        R.cross_entropy(x, np.array([0, 1]), weight=np.ones(2))
+    with pytest.raises(ValueError, match="target"):
+        R.cross_entropy(x, -np.ones((2, 3)))
+    with pytest.raises(ValueError, match="base"):
+        R.entropy(np.array([0.5, 0.5]), base=1)
+    with pytest.raises(ValueError, match="p"):
+        R.entropy(np.array([-0.5, 0.5]))
+    with pytest.raises(ValueError, match="axis"):
+        R.softmax(x, axis=2)
+    with pytest.raises(TypeError, match="x"):
+        R.softmax(np.array(["a"]))
+    with pytest.raises(ValueError, match="samples"):
+        R.empirical_pmf(np.array([0, 5]), 3)
+
+
+def test_global_precision_untouched():
+    before = (mp.prec, mp.dps)
+    R.softmax(np.array([1.0, 2.0]))
+    R.kl_divergence(np.array([0.5, 0.5]), np.array([0.25, 0.75]), exact=True)
+    assert (mp.prec, mp.dps) == before
+
+
+def test_1000_class_row_is_fast():
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((1, 1000))
+    t0 = time.perf_counter()
+    v = R.cross_entropy(x, np.array([17]))
+    assert time.perf_counter() - t0 < 5
+    assert v == round_to_dtype(naive_item_loss(x[0], naive_targets(1000, y=17)), np.float64)

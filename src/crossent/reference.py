@@ -18,8 +18,8 @@ those numbers is evaluated with mpmath.
 
 How correct rounding is obtained (Ziv's strategy)
 -------------------------------------------------
-Each output is computed at a working precision of :math:`w = 2p + 60 + \lceil\log_2(K+1)\rceil`
-bits, together with a rigorous-by-construction *absolute error bound* ``err`` (below). If the
+Each output is computed at a working precision of :math:`w = p + 40 + \lceil\log_2(K+1)\rceil`
+bits (:math:`2p + 48 + 2\lceil\log_2(K+1)\rceil` with ``exact=True``), together with a rigorous-by-construction *absolute error bound* ``err`` (below). If the
 interval :math:`[v - \mathrm{err}, v + \mathrm{err}]` rounds to one float of the format (same
 bits, including the sign of zero), that float is the correctly rounded value. Otherwise
 :math:`w` is doubled and the computation repeated. Values that are exactly representable or

@@ -66,25 +66,73 @@ PASS, FAIL, CITED = "PASS", "FAIL", "CITED"
 # --------------------------------------------------------------------------------------------
 
 
-def _canon_sums(expr):
-    """Normal form for expressions with finite sums: factors moved inside, nests flattened,
-    indices in a canonical order.
+def _rename_bound(s: sp.Sum) -> sp.Sum:
+    """Alpha-rename the indices of a sum to names derived from its own content.
 
-    Sound for finite sums: a factor that does not involve a sum's index moves inside it
-    (distributivity), nested sums become one multiple sum, and the indices of a multiple sum
-    whose bounds do not depend on one another are sorted (finite sums commute). Sums with
-    dependent bounds are flattened but not reordered.
+    Two sums that differ only in the names of their indices get the same names, so they
+    compare equal. The name is a hash of the summand and limits with the index replaced by a
+    placeholder, so an inner sum (whose content is strictly smaller) never receives the name
+    of an enclosing one: no capture.
     """
+    import hashlib
+
+    mapping = {}
+    limits = []
+    body = s.function
+    for pos, (var, lo, hi) in enumerate(s.limits):
+        placeholder = sp.Symbol(f"_placeholder{pos}", **var.assumptions0)
+        lo, hi = lo.xreplace(mapping), hi.xreplace(mapping)
+        mapping[var] = placeholder
+        limits.append((placeholder, lo, hi))
+    body = body.xreplace(mapping)
+    key = hashlib.sha1(sp.srepr((body, tuple(limits))).encode()).hexdigest()[:10]
+    final = {ph: sp.Symbol(f"_i{key}_{pos}", **ph.assumptions0) for pos, (ph, _, _) in enumerate(limits)}
+    return sp.Sum(body.xreplace(final), *[(final[v], lo.xreplace(final), hi.xreplace(final)) for v, lo, hi in limits])
+
+
+def _refine_in_range(s: sp.Sum) -> sp.Sum:
+    """Refine a summand with the facts lo <= index <= hi (it is only evaluated there)."""
+    facts = sp.true
+    for var, lo, hi in s.limits:
+        facts = facts & sp.Q.ge(var, lo) & sp.Q.le(var, hi)
+    return sp.Sum(sp.refine(s.function, facts), *s.limits)
+
+
+def _canon_sums(expr):
+    """Normal form for expressions with finite sums.
+
+    Sound rewrites for finite sums: a power Sum**n (n = 2..4) becomes a product of copies with
+    fresh indices; a product of sums becomes one multiple sum (distributivity); a factor that
+    does not involve a sum's index moves inside it; nested sums become one multiple sum; the
+    indices of a multiple sum whose bounds do not depend on one another are sorted (finite
+    sums commute); a summand is refined with lo <= index <= hi; indices are alpha-renamed
+    canonically (:func:`_rename_bound`).
+    """
+
+    def power(e):
+        base, ex = e.args
+        if isinstance(base, sp.Sum) and ex.is_Integer and 2 <= ex <= 4:
+            copies = []
+            for _ in range(int(ex)):
+                fresh = {v: sp.Dummy(v.name, **v.assumptions0) for v in base.variables}
+                copies.append(base.xreplace(fresh))
+            return sp.Mul(*copies, evaluate=False)
+        return e
 
     def inward(m):
         sums = [a for a in m.args if isinstance(a, sp.Sum)]
-        if len(sums) != 1:
+        if not sums:
             return m
-        (s,) = sums
-        rest = sp.Mul(*[a for a in m.args if a is not s])
-        if rest.free_symbols & set(s.variables):
-            return m
-        return sp.Sum(rest * s.function, *s.limits)
+        others = [a for a in m.args if not isinstance(a, sp.Sum)]
+        body, limits, used = sp.Mul(*others), [], set(sp.Mul(*others).free_symbols)
+        for sm in sums:
+            if set(sm.variables) & used:
+                fresh = {v: sp.Dummy(v.name, **v.assumptions0) for v in sm.variables}
+                sm = sm.xreplace(fresh)
+            used |= set(sm.variables) | sm.free_symbols
+            body = body * sm.function
+            limits += list(sm.limits)
+        return sp.Sum(body, *limits)
 
     def flatten(s):
         f, limits = s.function, list(s.limits)
@@ -94,52 +142,103 @@ def _canon_sums(expr):
         variables = {lim[0] for lim in limits}
         if not any((lim[1].free_symbols | lim[2].free_symbols) & variables for lim in limits):
             limits.sort(key=lambda lim: sp.default_sort_key(lim[0]))
-        return sp.Sum(f, *limits)
+        return _rename_bound(_refine_in_range(sp.Sum(f, *limits)))
+
+    def independent(limits):
+        variables = {lim[0] for lim in limits}
+        return not any((lim[1].free_symbols | lim[2].free_symbols) & variables for lim in limits)
+
+    def range_key(lim):
+        var, lo, hi = lim
+        return (sp.srepr(lo), sp.srepr(hi), tuple(sorted(var.assumptions0.items())))
+
+    def merge(add):
+        # Σ_i f(i) + Σ_j g(j) = Σ_i (f(i) + g(i)) when the index ranges match (alpha-renaming
+        # j -> i; independent bounds, so any matching of equal ranges is valid)
+        groups, others = {}, []
+        for term in add.args:
+            if isinstance(term, sp.Sum) and independent(term.limits):
+                key = tuple(sorted(range_key(lim) for lim in term.limits))
+                groups.setdefault(key, []).append(term)
+            else:
+                others.append(term)
+        if all(len(g) == 1 for g in groups.values()):
+            return add
+        merged = []
+        for terms in groups.values():
+            first, body = terms[0], terms[0].function
+            for other in terms[1:]:
+                free = list(first.limits)
+                mapping = {}
+                for lim in other.limits:
+                    match = next(f for f in free if range_key(f) == range_key(lim))
+                    free.remove(match)
+                    mapping[lim[0]] = match[0]
+                body = body + other.function.xreplace(mapping)
+            body = sp.expand(body)
+            merged.append(sp.S.Zero if body == 0 else sp.Sum(body, *first.limits))
+        return sp.Add(*others, *merged)
 
     for _ in range(8):
-        new = expr.replace(lambda e: isinstance(e, sp.Mul) and e.has(sp.Sum), inward)
+        new = expr.replace(lambda e: isinstance(e, sp.Pow) and isinstance(e.args[0], sp.Sum), power)
+        new = new.replace(lambda e: isinstance(e, sp.Mul) and e.has(sp.Sum), inward)
         new = new.replace(lambda e: isinstance(e, sp.Sum), flatten)
+        new = sp.expand(new)
+        new = new.replace(lambda e: isinstance(e, sp.Add) and e.has(sp.Sum), merge)
         if new == expr:
             break
         expr = new
     return expr
 
 
-def _candidates(expr: sp.Expr, assume=None) -> Iterable[sp.Expr]:
+def _evaluated(expr, assume):
+    d = expr
+    for _ in range(3):  # Derivative.doit() can return unevaluated Sums: evaluate again
+        d, prev = d.doit(), d
+        if d == prev:
+            break
+    return sp.refine(d, assume) if assume is not None else d
+
+
+def _candidates(expr: sp.Expr, assume=None) -> list[Callable[[], sp.Expr]]:
     """Rewritings of ``expr`` that are equal to it under the symbols' assumptions, cheapest first.
 
     Each is a sound SymPy rewrite (no ``force=True``): ``expand_log`` only splits logarithms
-    whose arguments SymPy knows to be positive, ``cancel`` works on rational functions, and
-    ``doit`` evaluates sums/products/derivatives that have a closed form.
+    whose arguments SymPy knows to be positive, ``cancel`` works on rational functions,
+    ``doit`` evaluates sums/products/derivatives that have a closed form, and
+    :func:`_canon_sums` applies the rules of finite sums.
     """
     if assume is not None:
         expr = sp.refine(expr, assume)
-    yield expr
-    yield sp.expand(expr)
-    yield sp.cancel(sp.together(expr))
-    s = sp.simplify(expr)
-    yield s
-    yield sp.simplify(sp.expand(sp.expand_log(expr)))
+    out = [
+        lambda: expr,
+        lambda: sp.expand(expr),
+        lambda: sp.cancel(sp.together(expr)),
+    ]
     if expr.has(sp.Sum):
-        c = _canon_sums(sp.expand(expr))
-        yield c
-        yield sp.simplify(c)
-    if expr.has(sp.Sum, sp.Product, sp.Derivative, sp.Integral, sp.Subs):
-        d = expr
-        for _ in range(3):  # Derivative.doit() can return unevaluated Sums: evaluate again
-            d, prev = d.doit(), d
-            if d == prev:
-                break
-        if assume is not None:
-            d = sp.refine(d, assume)
-        yield sp.simplify(d)
-        yield sp.simplify(sp.expand(sp.expand_log(d)))
-    yield sp.cancel(sp.together(sp.expand(sp.powsimp(sp.expand_log(s), force=False))))
+        out += [lambda: expr.replace(lambda e: isinstance(e, sp.Sum), _rename_bound)]
+        out += [lambda: _canon_sums(sp.expand(expr)), lambda: sp.simplify(_canon_sums(sp.expand(expr)))]
+    if expr.has(sp.Sum, sp.Product, sp.Derivative, sp.Integral, sp.Subs, sp.Limit):
+        out += [
+            lambda: _canon_sums(sp.expand(_evaluated(expr, assume))),
+            lambda: sp.simplify(_evaluated(expr, assume)),
+            lambda: sp.simplify(_canon_sums(sp.expand(sp.expand_log(_evaluated(expr, assume))))),
+        ]
+    out += [
+        lambda: sp.simplify(expr),
+        lambda: sp.simplify(sp.expand(sp.expand_log(expr))),
+        lambda: sp.cancel(sp.together(sp.expand(sp.powsimp(sp.expand_log(sp.simplify(expr)), force=False)))),
+    ]
+    return out
 
 
 def _is_zero(expr, assume=None) -> bool:
     expr = sp.sympify(expr)
-    for c in _candidates(expr, assume):
+    for rewrite in _candidates(expr, assume):
+        try:
+            c = rewrite()
+        except Exception:  # a rewrite that SymPy cannot perform proves nothing; try the next
+            continue
         if c == 0:
             return True
         if isinstance(c, sp.MatrixBase) and c.is_zero_matrix:

@@ -353,7 +353,6 @@ def test_empirical_pmf_is_counts_over_n_correctly_rounded():
         ([0.0, 1.0], 2, TypeError, "samples"),
         ([0, 3], 3, ValueError, "samples"),
         ([-1, 0], 3, ValueError, "samples"),
-        ([], 3, ValueError, "samples"),
         ([0, 1], 0, ValueError, "num_classes"),
         ([0, 1], 2.0, TypeError, "num_classes"),
         ([0, 1], True, TypeError, "num_classes"),
@@ -363,6 +362,13 @@ def test_empirical_pmf_is_counts_over_n_correctly_rounded():
 def test_empirical_pmf_errors(samples, k, exc, match):
     with pytest.raises(exc, match=match):
         empirical_pmf(samples, k)
+
+
+def test_no_samples():
+    # 0/0 for the PMF (as NumPy's empty mean and crossent.reference), the empty sum for l
+    assert np.all(np.isnan(empirical_pmf(np.array([], np.int64), 3)))
+    ll0 = categorical_log_likelihood([0.5, 0.5], np.array([], np.int64))
+    assert ll0 == 0.0 and not np.signbit(ll0)
 
 
 def test_log_likelihood_matches_mpmath():

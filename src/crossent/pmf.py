@@ -355,7 +355,7 @@ def _as_labels(samples, num_classes: int) -> np.ndarray:
             raise TypeError(f"samples must have an integer dtype (class indices), got {s.dtype}")
     s = s.reshape(-1)
     if s.size == 0:
-        raise ValueError("samples is empty: the empirical PMF of no rolls is undefined")
+        return s.astype(np.int64)
     lo, hi = int(s.min()), int(s.max())
     if lo < 0 or hi >= num_classes:
         bad = lo if lo < 0 else hi
@@ -398,10 +398,13 @@ def empirical_pmf(samples, num_classes):
     TypeError
         ``samples`` not integer, ``num_classes`` not an integer.
     ValueError
-        No samples, a sample outside the classes, or ``num_classes < 1``.
+        A sample outside the classes, or ``num_classes < 1``.
 
     Notes
     -----
+    With no samples every entry is nan (0/0, NumPy's convention for an empty mean; the same as
+    ``crossent.reference.empirical_pmf``).
+
     :math:`p` is the maximum-likelihood estimate of the categorical parameter: for the
     log-likelihood :math:`\ell(q) = N \sum_k p(k) \log q(k)`
     (:func:`categorical_log_likelihood`), :math:`\ell(p) - \ell(q) = N\, D(p\,\|\,q) \ge 0`
@@ -418,6 +421,8 @@ def empirical_pmf(samples, num_classes):
     """
     k = _as_num_classes(num_classes)
     s = _as_labels(samples, k)
+    if s.size == 0:
+        return np.full(k, np.nan)
     counts = np.bincount(s, minlength=k)
     return counts.astype(np.float64) / np.float64(s.size)  # exact ints < 2^53; one rounding each
 
@@ -444,7 +449,7 @@ def categorical_log_likelihood(q, samples):
     TypeError
         Non-real ``q`` or non-integer ``samples``.
     ValueError
-        ``q`` is 0-d or has no classes, no samples, or a sample outside ``0 .. K - 1``.
+        ``q`` is 0-d or has no classes, or a sample is outside ``0 .. K - 1``.
 
     See Also
     --------
@@ -463,7 +468,8 @@ def categorical_log_likelihood(q, samples):
     counts, so its error is that of :func:`cross_entropy_pmf` (stated in the
     ``"cross_entropy_pmf"`` row of :mod:`crossent._bounds`). A class that was observed but has
     :math:`q(k) = 0` gives :math:`-\infty`; classes never observed do not contribute (unless
-    their entry is nan or negative, which makes the result nan). It is maximized at
+    their entry is nan or negative, which makes the result nan). No samples give 0 (the empty
+    sum: the likelihood of no data is 1). It is maximized at
     :math:`q` = :func:`empirical_pmf` of the samples.
 
     Examples
@@ -484,4 +490,4 @@ def categorical_log_likelihood(q, samples):
     out = np.zeros(rq.shape[0], dtype=np.float64)
     if rq.shape[0]:
         _k.cross_entropy_batch(rp, _kernel_rows(rq), 1.0, 0.0, out)
-    return _finish(-out, a.shape[:-1], a.dtype)  # negation exact
+    return _finish(0.0 - out, a.shape[:-1], a.dtype)  # exact negation (and +0, not -0, for no samples)

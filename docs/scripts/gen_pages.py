@@ -307,9 +307,11 @@ def gen_proofs(timeout: float, jobs: int) -> bool:
 
 def _provenance(path: Path, data) -> str:
     meta = data.get("meta") or data.get("machine") or data.get("environment") if isinstance(data, dict) else None
-    bits = [f"source: `{path.relative_to(ROOT).as_posix()}`"]
+    rel = path.relative_to(ROOT).as_posix() if path.is_relative_to(ROOT) else path.name
+    bits = [f"measured data: `{rel}`"]
     if isinstance(meta, dict):
-        for k in ("date", "timestamp", "command", "cpu", "machine", "threads", "numba", "numpy", "torch", "jax", "scipy"):
+        for k in ("date", "timestamp", "command", "platform", "machine", "numba_threads", "numba",
+                  "numpy", "repeats", "statistic", "note"):
             if k in meta:
                 bits.append(f"{k}: {meta[k]}")
     return "*" + "; ".join(bits) + "*"
@@ -344,21 +346,60 @@ def records_table(records: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def _table_from_json(path: Path, module: str, what: str, how: str) -> str:
+def accuracy_markdown(data) -> str:
+    """The ``crossent accuracy --json`` rows as the harness's own table, in Markdown."""
+    from crossent._accuracy import format_table
+
+    rows = data["rows"] if isinstance(data, dict) else data
+    header, cells = format_table(rows)
+    out = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    out += ["| " + " | ".join(str(c).replace("|", "\\|") for c in row) + " |" for row in cells]
+    return "\n".join(out)
+
+
+def bench_markdown(data: dict) -> str:
+    """``crossent bench --json`` pivoted: one line per case, ns/element per implementation."""
+    rows = data["rows"]
+    impls: list[str] = []
+    for r in rows:
+        if r["impl"] not in impls:
+            impls.append(r["impl"])
+    impls.sort(key=lambda n: (n != "crossent", n == "numpy-sum", n))
+    cases: dict = {}
+    for r in rows:
+        cases.setdefault((tuple(r["shape"]), r["dtype"], r["mode"]), {})[r["impl"]] = r
+    head = ["shape", "dtype", "mode"] + [f"{i} ns/elem" for i in impls]
+    head += ["crossent time / fastest peer", "crossent time / one read"]
+    out = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for (shape, dtype, mode), by in cases.items():
+        cells = [f"{shape[0]}×{shape[1]}", dtype, mode]
+        cells += [f"{by[i]['ns_per_element']:.3g}" if i in by else "–" for i in impls]
+        mine = by.get("crossent", {})
+        rp = mine.get("ratio_to_fastest_peer")
+        cells.append("–" if rp is None else f"{rp:.2f}")
+        rr = mine.get("ratio_to_read")
+        cells.append("–" if rr is None else f"{rr:.2f}")
+        out.append("| " + " | ".join(cells) + " |")
+    note = ["", "Lower is better; a ratio below 1 means crossent is faster than the fastest peer."]
+    if data.get("peers"):
+        note.append("Peers: " + ", ".join(f"{k} {v}" for k, v in data["peers"].items()) + ".")
+    for name, why in (data.get("skipped") or {}).items():
+        note.append(f"Skipped {name}: {why}.")
+    return "\n".join(out + note)
+
+
+def _table_from_json(path: Path, render, what: str, how: str) -> str:
+    rel = path.relative_to(ROOT).as_posix() if path.is_relative_to(ROOT) else str(path)
     if not path.exists():
         return (
-            f'!!! info "Not measured yet"\n\n    No {what} results in `{path.relative_to(ROOT).as_posix()}` '
+            f'!!! info "Not measured yet"\n\n    No {what} results in `{rel}` '
             f"yet. Produce them with `{how}`, then re-run `python docs/scripts/gen_pages.py`."
         )
     data = json.loads(path.read_text())
-    table = None
-    try:  # the harness's own Markdown rendering, when it offers one
-        mod = __import__(module, fromlist=["to_markdown"])
-        if hasattr(mod, "to_markdown"):
-            table = mod.to_markdown(data)
-    except Exception as exc:  # fall back to a plain table of the records
-        print(f"  note: {module}.to_markdown unavailable ({exc.__class__.__name__}); plain table")
-    if table is None:
+    try:
+        table = render(data)
+    except Exception as exc:  # the harness changed shape: fall back to a plain table
+        print(f"  note: {what} renderer failed ({type(exc).__name__}: {exc}); plain table")
         recs = _records(data)
         table = records_table(recs) if recs else "```json\n" + json.dumps(data, indent=1)[:4000] + "\n```"
     return table + "\n\n" + _provenance(path, data)
@@ -368,13 +409,13 @@ def gen_measured(accuracy_json: Path, bench_json: Path) -> None:
     _write(
         GEN / "accuracy_table.md",
         _HEADER.format(source=accuracy_json.name)
-        + _table_from_json(accuracy_json, "crossent._accuracy", "accuracy",
+        + _table_from_json(accuracy_json, accuracy_markdown, "accuracy",
                            f"crossent accuracy --json {accuracy_json.relative_to(ROOT).as_posix()}"),
     )
     _write(
         GEN / "bench_table.md",
         _HEADER.format(source=bench_json.name)
-        + _table_from_json(bench_json, "crossent._bench", "benchmark",
+        + _table_from_json(bench_json, bench_markdown, "benchmark",
                            f"crossent bench --json {bench_json.relative_to(ROOT).as_posix()} "
                            "--plot docs/figures/bench.png"),
     )

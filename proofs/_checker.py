@@ -393,6 +393,24 @@ class Derivation:
             ),
         )
 
+    def eq_exp(self, name: str, lhs, rhs, because: str = "") -> bool:
+        """Assert ``lhs == rhs`` for real ``lhs``, ``rhs`` by proving ``exp(lhs) == exp(rhs)``.
+
+        Sound because exp is injective on the reals; SymPy must confirm both sides are real.
+        """
+        because = (because + "; " if because else "") + "checked as exp(lhs) = exp(rhs), both real"
+        step = Step(name, "eq", FAIL, lhs, rhs, because)
+
+        def check():
+            L, R = sp.sympify(lhs), sp.sympify(rhs)
+            if not (L.is_extended_real and R.is_extended_real):
+                return False, "SymPy cannot confirm that both sides are real"
+            if proves_equal(sp.exp(L), sp.exp(R)):
+                return True, ""
+            return False, "exp(lhs) - exp(rhs) does not simplify to 0"
+
+        return self._record(step, check)
+
     def zero(self, name: str, expr, because: str = "") -> bool:
         """Assert ``expr == 0``."""
         return self.eq(name, expr, sp.S.Zero, because)

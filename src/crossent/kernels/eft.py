@@ -12,6 +12,7 @@ Ogita, Rump & Oishi, "Accurate sum and dot product", SIAM J. Sci. Comput. 26 (20
 from __future__ import annotations
 
 from llvmlite import ir
+import numpy as np
 from numba import njit, types
 from numba.extending import intrinsic
 
@@ -81,3 +82,96 @@ def dd_add_dd(ahi, alo, bhi, blo):
     s, e = two_sum(ahi, bhi)
     e += alo + blo
     return fast_two_sum(s, e)
+
+
+_I64 = ir.IntType(64)
+_V4 = ir.VectorType(ir.DoubleType(), 4)
+
+
+def _two_sum_v(builder, a, b):
+    s = builder.fadd(a, b)
+    bb = builder.fsub(s, a)
+    e = builder.fadd(builder.fsub(a, builder.fsub(s, bb)), builder.fsub(b, bb))
+    return s, e
+
+
+@intrinsic
+def _dd_lanes8(typingctx, arr, n8, acc):
+    """TwoSum-accumulate ``arr[0:n8]`` into 8 lanes: ``acc[0:8]`` hi, ``acc[8:16]`` lo.
+
+    Lane ``j`` receives the elements ``i = j (mod 8)`` in index order. Written as LLVM IR on
+    ``<4 x double>`` (two vectors, so two independent dependency chains) because Numba's
+    pipeline does not vectorize several interleaved scalar TwoSum chains by itself. The
+    adds are plain ``fadd``/``fsub`` with no fast-math flags: every rounding as written.
+    ``n8`` must be a multiple of 8 and at most ``len(arr)``; ``acc`` has 16 entries.
+    """
+    sig = types.void(arr, n8, acc)
+
+    def codegen(context, builder, signature, args):
+        a = context.make_array(signature.args[0])(context, builder, args[0])
+        c = context.make_array(signature.args[2])(context, builder, args[2])
+        n = args[1]
+        vp = _V4.as_pointer()
+        cv = builder.bitcast(c.data, vp)
+        init = [builder.load(builder.gep(cv, [ir.Constant(_I64, j)]), align=8) for j in range(4)]
+        pre = builder.block
+        loop = builder.append_basic_block("ddlanes.loop")
+        done = builder.append_basic_block("ddlanes.done")
+        builder.cbranch(builder.icmp_signed(">", n, ir.Constant(_I64, 0)), loop, done)
+        builder.position_at_end(loop)
+        i = builder.phi(_I64)
+        acc_phi = [builder.phi(_V4) for _ in range(4)]  # h0, h1, l0, l1
+        xp = builder.bitcast(builder.gep(a.data, [i]), vp)
+        x0 = builder.load(xp, align=8)
+        x1 = builder.load(builder.gep(xp, [ir.Constant(_I64, 1)]), align=8)
+        h0, e0 = _two_sum_v(builder, acc_phi[0], x0)
+        h1, e1 = _two_sum_v(builder, acc_phi[1], x1)
+        l0 = builder.fadd(acc_phi[2], e0)
+        l1 = builder.fadd(acc_phi[3], e1)
+        inext = builder.add(i, ir.Constant(_I64, 8))
+        i.add_incoming(ir.Constant(_I64, 0), pre)
+        i.add_incoming(inext, loop)
+        for ph, v0, v1 in zip(acc_phi, init, (h0, h1, l0, l1)):
+            ph.add_incoming(v0, pre)
+            ph.add_incoming(v1, loop)
+        loop_end = builder.block
+        builder.cbranch(builder.icmp_signed("<", inext, n), loop, done)
+        builder.position_at_end(done)
+        outs = []
+        for v0, v1 in zip(init, (h0, h1, l0, l1)):
+            ph = builder.phi(_V4)
+            ph.add_incoming(v0, pre)
+            ph.add_incoming(v1, loop_end)
+            outs.append(ph)
+        for j, ph in enumerate(outs):
+            builder.store(ph, builder.gep(cv, [ir.Constant(_I64, j)]), align=8)
+        return context.get_dummy_value()
+
+    return sig, codegen
+
+
+@njit(inline="always", cache=True)
+def dd_sum(x, acc):
+    """Double-double sum of ``x`` (float64, contiguous) in a fixed order, vectorized.
+
+    Eight TwoSum lanes (``i mod 8``), then the lanes and the tail in index order. ``acc`` is
+    a scratch array of 16 float64. The result does not depend on the thread count or on
+    how a batch is split. Error: the hi/lo pair carries the sum to within
+    ``n * u * (n * u * sum|x|)`` plus the renormalization (Ogita, Rump & Oishi 2005, Sum2).
+    """
+    n = x.shape[0]
+    n8 = n - n % 8
+    for j in range(16):
+        acc[j] = 0.0
+    _dd_lanes8(x, n8, acc)
+    hi = 0.0
+    lo = 0.0
+    for j in range(8):
+        hi, lo = dd_add(hi, lo, acc[j])
+    for i in range(n8, n):
+        hi, lo = dd_add(hi, lo, x[i])
+    for j in range(8):
+        lo += acc[8 + j]
+    if hi - hi != 0.0:  # inf or nan: TwoSum's error terms are nan; keep hi
+        return hi, 0.0
+    return two_sum(hi, lo)

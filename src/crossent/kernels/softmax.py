@@ -14,11 +14,16 @@ carried along) — the error budget of each line is in ``docs/accuracy.md``:
 2. ``x_i - m = d_i + e_i`` exactly (TwoSum; ``e_i`` is the rounding error of the shift).
 3. ``exp(x_i - m) = 2**k_i * (1 + t_i)`` with ``t_i = expm1(r_i) + e_i * (1 + expm1(r_i))``
    from the reduced-argument exp; the max term is exactly ``1``.
-4. ``S = sum_i exp(x_i - m)`` in double-double (TwoSum accumulation, fixed order).
+4. ``S = sum_i exp(x_i - m)`` in double-double: eight TwoSum lanes in a fixed order
+   (``eft.dd_sum``), so the result does not depend on threads or batch splits.
 5. ``L = log(S) = log1p(S - 1)`` with ``S - 1`` formed exactly from the double-double,
    so a confident row keeps every digit of ``S - 1`` (the loss of 1e-20 is not 0).
 6. ``-log_softmax_i = (m - x_i) + L = (-d_i) + (L - e_i)``: two non-negative terms, no
-   cancellation. ``softmax_i = 2**k_i * (1 + t_i) / S`` with one FMA.
+   cancellation. ``softmax_i = T_i * (1/S)`` with ``T_i`` the rounded term of step 3.
+
+Each batch kernel walks the rows in tasks of ``ROWS_PER_TASK`` rows (``prange`` over tasks);
+a task owns its scratch rows (``buf``: the terms of step 3, ``buf2``: per-class loss terms),
+so that every loop over a row is a plain, vectorizable loop over contiguous memory.
 """
 
 from __future__ import annotations
@@ -28,76 +33,69 @@ import math
 import numpy as np
 from numba import njit, prange
 
-from .eft import dd_add, dd_add_inf, fast_two_sum, fma, two_sum
+from .eft import dd_add, dd_add_inf, dd_sum, fast_two_sum, fma, two_sum
 
-try:  # the certified vectorizable exp (crossent.kernels.exp)
-    from .exp import exp_parts_f64 as exp_parts
-except ImportError:  # pragma: no cover - until the vectorized exp lands
-    _LOG2E = 1.4426950408889634
-    _LN2_HI = 0.6931471803691238  # 2**-32 grid: k * _LN2_HI exact for |k| < 2**21
-    _LN2_LO = 1.9082149292705877e-10
-
-    @njit(inline="always", cache=True)
-    def exp_parts(x):
-        """``exp(x) = s1 * s2 * (1 + t)`` for ``x <= 0`` (scalar reference version)."""
-        x = max(x, -1400.0)
-        k = round(x * _LOG2E)
-        r = (x - k * _LN2_HI) - k * _LN2_LO
-        t = math.expm1(r)
-        k1 = int(k) >> 1
-        k2 = int(k) - k1
-        return t, math.ldexp(1.0, k1), math.ldexp(1.0, k2)
-
+from .exp import exp_parts_f64 as exp_parts
 
 NAN = np.nan
 INF = np.inf
 
 
+ROWS_PER_TASK = 8  # rows per prange task: each task allocates its scratch rows once
+
+OK = 0  # row status: finite max, finite sum
+NAN_ROW = 1  # a nan or +inf in the row: every output of the row is nan
+MASKED_ROW = 2  # every entry is -inf: logsumexp -inf, everything else nan
+
+
 # ----------------------------------------------------------------------------- row helpers
-@njit(inline="always", cache=True)
+@njit(cache=True, fastmath={"nnan", "nsz"})
 def _row_max(x):
-    """``(m, bad)``: the max of the row and whether it holds a nan or +inf."""
+    """``max_i x_i``, vectorized. Not exact in the presence of nan (``nnan`` lets LLVM use
+    ``maxpd``); a nan is caught later because its term, hence the row's sum, is nan."""
     m = -INF
-    bad = False
     for i in range(x.shape[0]):
         v = np.float64(x[i])
         m = v if v > m else m
-        bad = bad | (v != v)
-    return m, bad | (m == INF)
+    return m
+
+
+@njit(cache=True)
+def _has_nan(x):
+    for i in range(x.shape[0]):
+        if x[i] != x[i]:
+            return True
+    return False
 
 
 @njit(inline="always", cache=True)
 def _shift(v, m):
     """``(d, e)`` with ``d + e = v - m`` exactly; ``e = 0`` when ``v`` is -inf."""
     d, e = two_sum(v, -m)
-    if v == -INF:
-        e = 0.0
+    e = 0.0 if v == -INF else e
     return d, e
 
 
 @njit(inline="always", cache=True)
-def _term(v, m):
+def _term_parts(v, m):
     """``exp(v - m) = s1 * s2 * (1 + tt)`` with the shift's rounding error folded into tt.
 
-    ``exp(d + e) = exp(d) * (1 + e + O(e**2))`` and ``|e| <= 2**-53 * 1400``, so the
-    dropped ``e**2/2`` is below ``2**-83`` relative.
+    ``exp(d + e) = exp(d) * (1 + e + O(e**2))`` and ``|e| <= 2**-53 * 750`` (|d| <= 750
+    after the exp's clamp; beyond, the term is 0), so the dropped ``e**2/2`` is below
+    ``2**-87`` relative.
     """
     d, e = _shift(v, m)
     t, s1, s2 = exp_parts(d)
-    tt = t + fma(e, t, e)  # t + e*(1 + t)
+    tt = t + fma(e, t, e)  # t + e*(1 + t): error <= u*|tt| + |e|*u
     return tt, s1, s2
 
 
 @njit(inline="always", cache=True)
-def _row_sum(x, m):
-    """``S = sum_i exp(x_i - m)`` as a double-double ``(hi, lo)`` (fixed order)."""
-    hi = 0.0
-    lo = 0.0
+def _fill_terms(x, m, buf):
+    """``buf[i] = T_i = fl(exp(x_i - m))``; the max term is exactly 1."""
     for i in range(x.shape[0]):
-        tt, s1, s2 = _term(np.float64(x[i]), m)
-        term = ((1.0 + tt) * s1) * s2  # 1 + tt rounds (u/2); *s1 exact; *s2 rounds only if subnormal
-        hi, lo = dd_add(hi, lo, term)
-    return hi, lo
+        tt, s1, s2 = _term_parts(np.float64(x[i]), m)
+        buf[i] = ((1.0 + tt) * s1) * s2  # 1 + tt rounds (u/2); *s1 exact; *s2 rounds only if subnormal
 
 
 @njit(inline="always", cache=True)
@@ -120,21 +118,32 @@ def _recip(hi, lo):
 
 
 @njit(inline="always", cache=True)
-def _recip_scaled(hi, lo, k):
-    """``1 / ((hi + lo) * k)`` rounded once (the product is kept in double-double)."""
+def _div_scaled(w, hi, lo, k):
+    """``w / ((hi + lo) * k)`` rounded once up to 2**-100 (a double-double division)."""
     ph = hi * k
     pl = fma(hi, k, -ph) + lo * k
-    return _recip(ph, pl)
+    q = w / ph
+    r = fma(-q, ph, w) - q * pl  # w - q*(ph + pl), to first order
+    return q + r / ph
 
 
 @njit(inline="always", cache=True)
-def _row_stats(x):
-    """``(m, bad, hi, lo, L)`` of one row."""
-    m, bad = _row_max(x)
-    if bad or m == -INF:
-        return m, bad, 0.0, 0.0, 0.0
-    hi, lo = _row_sum(x, m)
-    return m, bad, hi, lo, _log_of_sum(hi, lo)
+def _row_stats(x, buf, acc):
+    """``(status, m, hi, lo, L)`` of one row; fills ``buf[:C]`` with the terms ``T_i``."""
+    m = _row_max(x)
+    if m == INF:
+        return NAN_ROW, m, 0.0, 0.0, 0.0
+    if m == -INF or m != m:
+        if _has_nan(x):
+            return NAN_ROW, m, 0.0, 0.0, 0.0
+        return MASKED_ROW, m, 0.0, 0.0, 0.0
+    C = x.shape[0]
+    b = buf[:C]
+    _fill_terms(x, m, b)
+    hi, lo = dd_sum(b, acc)
+    if hi != hi:  # a nan in the row
+        return NAN_ROW, m, hi, lo, 0.0
+    return OK, m, hi, lo, _log_of_sum(hi, lo)
 
 
 @njit(inline="always", cache=True)
@@ -144,50 +153,81 @@ def _neg_log_softmax(v, m, L):
     return (-d) + (L - e)
 
 
+@njit(inline="always", cache=True)
+def _fill(o, value):
+    for i in range(o.shape[0]):
+        o[i] = value
+
+
+@njit(inline="always", cache=True)
+def _scaled_terms(x, m, buf, c, o, recompute):
+    """``o[i] = c * exp(x_i - m)``.
+
+    From the stored terms (``T_i * c``: three roundings, <= 3.1u) unless ``recompute`` or
+    ``c > 1``; then recomputed as ``c * (1 + tt)`` with one FMA before the power-of-two
+    scaling (two roundings, <= 2.1u), which also keeps a term below the float64 range from
+    being flushed before a large ``c`` brings it back."""
+    C = x.shape[0]
+    if c <= 1.0 and not recompute:
+        for i in range(C):
+            o[i] = buf[i] * c  # T_i (<= 0.6u) times c: one rounding
+    else:
+        for i in range(C):
+            tt, s1, s2 = _term_parts(np.float64(x[i]), m)
+            o[i] = (fma(tt, c, c) * s1) * s2
+
+
 # ----------------------------------------------------------------------------- batch kernels
 @njit(parallel=True, cache=True)
 def logsumexp_rows(x, out):
     """``out[n] = log(sum_i exp(x[n, i]))``."""
-    for n in prange(x.shape[0]):
-        m, bad, hi, lo, L = _row_stats(x[n])
-        if bad:
-            out[n] = NAN
-        elif m == -INF:
-            out[n] = -INF
-        else:
-            out[n] = m + L
+    N, C = x.shape
+    for task in prange((N + ROWS_PER_TASK - 1) // ROWS_PER_TASK):
+        buf = np.empty(C)
+        acc = np.empty(16)
+        for n in range(task * ROWS_PER_TASK, min(N, (task + 1) * ROWS_PER_TASK)):
+            st, m, hi, lo, L = _row_stats(x[n], buf, acc)
+            if st == NAN_ROW:
+                out[n] = NAN
+            elif st == MASKED_ROW:
+                out[n] = -INF
+            else:
+                out[n] = m + L
 
 
 @njit(parallel=True, cache=True)
 def log_softmax_rows(x, out):
     """``out[n, i] = x[n, i] - logsumexp(x[n])``."""
-    for n in prange(x.shape[0]):
-        row = x[n]
-        m, bad, hi, lo, L = _row_stats(row)
-        o = out[n]
-        if bad or m == -INF:
-            for i in range(row.shape[0]):
-                o[i] = NAN
-            continue
-        for i in range(row.shape[0]):
-            o[i] = -_neg_log_softmax(np.float64(row[i]), m, L)
+    N, C = x.shape
+    for task in prange((N + ROWS_PER_TASK - 1) // ROWS_PER_TASK):
+        buf = np.empty(C)
+        acc = np.empty(16)
+        for n in range(task * ROWS_PER_TASK, min(N, (task + 1) * ROWS_PER_TASK)):
+            row = x[n]
+            o = out[n]
+            st, m, hi, lo, L = _row_stats(row, buf, acc)
+            if st != OK:
+                _fill(o, NAN)
+                continue
+            for i in range(C):
+                o[i] = -_neg_log_softmax(np.float64(row[i]), m, L)
 
 
 @njit(parallel=True, cache=True)
 def softmax_rows(x, out):
     """``out[n, i] = exp(x[n, i]) / sum_j exp(x[n, j])``."""
-    for n in prange(x.shape[0]):
-        row = x[n]
-        m, bad, hi, lo, L = _row_stats(row)
-        o = out[n]
-        if bad or m == -INF:
-            for i in range(row.shape[0]):
-                o[i] = NAN
-            continue
-        c = _recip(hi, lo)
-        for i in range(row.shape[0]):
-            tt, s1, s2 = _term(np.float64(row[i]), m)
-            o[i] = (fma(tt, c, c) * s1) * s2  # c*(1+tt) rounded once; *s1 exact; *s2 rounds if subnormal
+    N, C = x.shape
+    for task in prange((N + ROWS_PER_TASK - 1) // ROWS_PER_TASK):
+        buf = np.empty(C)
+        acc = np.empty(16)
+        for n in range(task * ROWS_PER_TASK, min(N, (task + 1) * ROWS_PER_TASK)):
+            row = x[n]
+            o = out[n]
+            st, m, hi, lo, L = _row_stats(row, buf, acc)
+            if st != OK:
+                _fill(o, NAN)
+                continue
+            _scaled_terms(row, m, buf, _recip(hi, lo), o, True)  # c = 1/S: the FMA path, <= 2.1u
 
 
 # -- cross-entropy ---------------------------------------------------------------------------
@@ -198,67 +238,82 @@ def softmax_rows(x, out):
 
 
 @njit(inline="always", cache=True)
-def _label_loss(row, y, m, L, w, eps, weight, has_weight):
+def _label_loss(row, y, m, L, w, eps, weight, has_weight, buf2, acc):
     """Loss of one row with class index ``y`` (label smoothing ``eps``), before reduction."""
     ly = _neg_log_softmax(np.float64(row[y]), m, L)
     if eps == 0.0:
         return w * ly
     C = row.shape[0]
-    # smooth part: sum_c w_c * (-log_softmax_c), non-negative terms, double-double sum
-    hi = 0.0
-    lo = 0.0
-    for c in range(C):
+    b = buf2[:C]
+    for c in range(C):  # smooth part: sum_c w_c * (-log_softmax_c), non-negative terms
         lc = _neg_log_softmax(np.float64(row[c]), m, L)
-        if has_weight:
-            lc = lc * weight[c]
-        hi, lo = dd_add_inf(hi, lo, lc)
+        b[c] = lc * weight[c] if has_weight else lc
+    hi, lo = dd_sum(b, acc)
     one_m_eps_hi, one_m_eps_lo = two_sum(1.0, -eps)  # 1 - eps exactly
     main = w * ly * one_m_eps_hi + w * ly * one_m_eps_lo
     smooth = (hi + lo) * eps / C
     return main + smooth
 
 
+@njit(inline="always", cache=True)
+def _probs_loss(row, trow, m, L, eps, weight, has_weight, buf2, acc):
+    """``(loss, A)`` of one row with probability targets: ``sum_c a_c (-log_softmax_c)``
+    and ``A = sum_c a_c``, both in double-double over non-negative terms."""
+    C = row.shape[0]
+    b = buf2[:C]
+    for c in range(C):
+        a = np.float64(trow[c])
+        if eps != 0.0:
+            a = a * (1.0 - eps) + eps / C
+        if has_weight:
+            a = a * weight[c]
+        b[c] = a
+    ahi, alo = dd_sum(b, acc)
+    for c in range(C):
+        a = b[c]
+        lc = _neg_log_softmax(np.float64(row[c]), m, L)
+        b[c] = 0.0 if a == 0.0 else a * lc  # a masked class with zero target costs nothing
+    hi, lo = dd_sum(b, acc)
+    return hi + lo, ahi + alo
+
+
 @njit(parallel=True, cache=True)
 def cross_entropy_labels_rows(x, labels, weight, has_weight, ignore_index, eps, out):
     """Per-row loss for class-index targets (0 for ignored rows), in float64."""
-    for n in prange(x.shape[0]):
-        y = labels[n]
-        if y == ignore_index:
-            out[n] = 0.0
-            continue
-        row = x[n]
-        m, bad, hi, lo, L = _row_stats(row)
-        if bad or m == -INF:
-            out[n] = NAN
-            continue
-        w = weight[y] if has_weight else 1.0
-        out[n] = _label_loss(row, y, m, L, w, eps, weight, has_weight)
+    N, C = x.shape
+    for task in prange((N + ROWS_PER_TASK - 1) // ROWS_PER_TASK):
+        buf = np.empty(C)
+        buf2 = np.empty(C if eps != 0.0 else 0)
+        acc = np.empty(16)
+        for n in range(task * ROWS_PER_TASK, min(N, (task + 1) * ROWS_PER_TASK)):
+            y = labels[n]
+            if y == ignore_index:
+                out[n] = 0.0
+                continue
+            row = x[n]
+            st, m, hi, lo, L = _row_stats(row, buf, acc)
+            if st != OK:
+                out[n] = NAN
+                continue
+            w = weight[y] if has_weight else 1.0
+            out[n] = _label_loss(row, y, m, L, w, eps, weight, has_weight, buf2, acc)
 
 
 @njit(parallel=True, cache=True)
 def cross_entropy_probs_rows(x, t, weight, has_weight, eps, out):
     """Per-row loss for probability targets (label smoothing applied to ``t``), in float64."""
-    for n in prange(x.shape[0]):
-        row = x[n]
-        trow = t[n]
-        C = row.shape[0]
-        m, bad, hi, lo, L = _row_stats(row)
-        if bad or m == -INF:
-            out[n] = NAN
-            continue
-        shi = 0.0
-        slo = 0.0
-        for c in range(C):
-            a = np.float64(trow[c])
-            if eps != 0.0:
-                a = a * (1.0 - eps) + eps / C
-            if has_weight:
-                a = a * weight[c]
-            if a == 0.0:  # 0 * inf = 0 here: a masked class with zero target costs nothing
+    N, C = x.shape
+    for task in prange((N + ROWS_PER_TASK - 1) // ROWS_PER_TASK):
+        buf = np.empty(C)
+        buf2 = np.empty(C)
+        acc = np.empty(16)
+        for n in range(task * ROWS_PER_TASK, min(N, (task + 1) * ROWS_PER_TASK)):
+            row = x[n]
+            st, m, hi, lo, L = _row_stats(row, buf, acc)
+            if st != OK:
+                out[n] = NAN
                 continue
-            lc = _neg_log_softmax(np.float64(row[c]), m, L)
-            shi, slo = dd_add_inf(shi, slo, a * lc)
-        out[n] = shi + slo
+            out[n], A = _probs_loss(row, t[n], m, L, eps, weight, has_weight, buf2, acc)
 
 
 @njit(cache=True)
@@ -289,96 +344,80 @@ def cross_entropy_labels_grad_rows(x, labels, weight, has_weight, ignore_index, 
     """Fused loss and gradient for class-index targets.
 
     ``out[n]`` is the row's loss (0 if ignored); ``grad[n, i] = d loss_n / d x[n, i] / denom``
-    (``denom`` is the mean's divisor, or 1).
-    ``grad`` may be ``x`` itself: each row's statistics are complete before any entry of
-    that row is written, and entry i is read before it is written.
+    (``denom`` is the mean's divisor, or 1). ``grad`` may be ``x`` itself: a row's loss and
+    terms are complete before any entry of that row is written.
     """
-    for n in prange(x.shape[0]):
-        y = labels[n]
-        row = x[n]
-        g = grad[n]
-        C = row.shape[0]
-        if y == ignore_index:
-            out[n] = 0.0
-            for i in range(C):
-                g[i] = 0.0
-            continue
-        m, bad, hi, lo, L = _row_stats(row)
-        if bad or m == -INF:
-            out[n] = NAN
-            for i in range(C):
-                g[i] = NAN
-            continue
-        w = weight[y] if has_weight else 1.0
-        out[n] = _label_loss(row, y, m, L, w, eps, weight, has_weight)
-        if eps == 0.0:
-            # g_i = scale*w*p_i for i != y;  g_y = -scale*w*(S - e_y)/S  (no cancellation)
-            ty, s1y, s2y = _term(np.float64(row[y]), m)
-            ey = ((1.0 + ty) * s1y) * s2y
-            a, b = two_sum(hi, -ey)
-            rest = a + (b + lo)  # S - exp(x_y - m) >= 0
-            c = w * _recip_scaled(hi, lo, denom)  # w / (S * denom): two roundings
-            gy = -(rest * c)
-            for i in range(C):
-                tt, s1, s2 = _term(np.float64(row[i]), m)
-                g[i] = (fma(tt, c, c) * s1) * s2
-            g[y] = gy
-        else:
-            # a_c = w (1-eps) [c == y] + w_c eps / C ;  A = w (1-eps) + eps/C * sum_c w_c
-            wsum = 0.0
-            if has_weight:
-                for c_ in range(C):
-                    wsum += weight[c_]
+    N, C = x.shape
+    for task in prange((N + ROWS_PER_TASK - 1) // ROWS_PER_TASK):
+        buf = np.empty(C)
+        buf2 = np.empty(C if eps != 0.0 else 0)
+        acc = np.empty(16)
+        for n in range(task * ROWS_PER_TASK, min(N, (task + 1) * ROWS_PER_TASK)):
+            y = labels[n]
+            row = x[n]
+            g = grad[n]
+            if y == ignore_index:
+                out[n] = 0.0
+                _fill(g, 0.0)
+                continue
+            st, m, hi, lo, L = _row_stats(row, buf, acc)
+            if st != OK:
+                out[n] = NAN
+                _fill(g, NAN)
+                continue
+            w = weight[y] if has_weight else 1.0
+            out[n] = _label_loss(row, y, m, L, w, eps, weight, has_weight, buf2, acc)
+            if eps == 0.0:
+                # g_i = w p_i / denom for i != y;  g_y = -w (S - T_y) / (S denom): no cancellation
+                ty = buf[y]
+                a, b = two_sum(hi, -ty)
+                rest = a + (b + lo)  # S - T_y >= 0 (>= 1 unless y is the argmax, where T_y = 1)
+                c = _div_scaled(w, hi, lo, denom)  # w / (S * denom): one rounding
+                gy = -(rest * c)
+                _scaled_terms(row, m, buf, c, g, False)
+                g[y] = gy
             else:
-                wsum = np.float64(C)
-            A = w * (1.0 - eps) + eps / C * wsum
-            cA = A * _recip_scaled(hi, lo, denom)
-            ay = w * (1.0 - eps) / denom
-            for i in range(C):
-                tt, s1, s2 = _term(np.float64(row[i]), m)
-                pA = (fma(tt, cA, cA) * s1) * s2
-                ai = eps / C * (weight[i] if has_weight else 1.0) / denom
-                if i == y:
-                    ai += ay
-                g[i] = pA - ai
+                # a_c = w (1-eps) [c == y] + w_c eps / C ;  A = w (1-eps) + eps/C * sum_c w_c
+                wsum = 0.0
+                if has_weight:
+                    for c_ in range(C):
+                        wsum += weight[c_]
+                else:
+                    wsum = np.float64(C)
+                A = w * (1.0 - eps) + eps / C * wsum
+                cA = _div_scaled(A, hi, lo, denom)
+                ay = w * (1.0 - eps) / denom
+                base = eps / C / denom
+                _scaled_terms(row, m, buf, cA, g, False)
+                for i in range(C):
+                    g[i] -= base * (weight[i] if has_weight else 1.0)
+                g[y] -= ay
 
 
 @njit(parallel=True, cache=True)
 def cross_entropy_probs_grad_rows(x, t, weight, has_weight, eps, denom, out, grad):
     """Fused loss and gradient for probability targets (``grad`` may be ``x``)."""
-    for n in prange(x.shape[0]):
-        row = x[n]
-        trow = t[n]
-        g = grad[n]
-        C = row.shape[0]
-        m, bad, hi, lo, L = _row_stats(row)
-        if bad or m == -INF:
-            out[n] = NAN
-            for i in range(C):
-                g[i] = NAN
-            continue
-        shi = 0.0
-        slo = 0.0
-        Ahi = 0.0
-        Alo = 0.0
-        for c in range(C):
-            a = np.float64(trow[c])
-            if eps != 0.0:
-                a = a * (1.0 - eps) + eps / C
-            if has_weight:
-                a = a * weight[c]
-            Ahi, Alo = dd_add(Ahi, Alo, a)
-            if a == 0.0:
+    N, C = x.shape
+    for task in prange((N + ROWS_PER_TASK - 1) // ROWS_PER_TASK):
+        buf = np.empty(C)
+        buf2 = np.empty(C)
+        acc = np.empty(16)
+        for n in range(task * ROWS_PER_TASK, min(N, (task + 1) * ROWS_PER_TASK)):
+            row = x[n]
+            trow = t[n]
+            g = grad[n]
+            st, m, hi, lo, L = _row_stats(row, buf, acc)
+            if st != OK:
+                out[n] = NAN
+                _fill(g, NAN)
                 continue
-            lc = _neg_log_softmax(np.float64(row[c]), m, L)
-            shi, slo = dd_add_inf(shi, slo, a * lc)
-        out[n] = shi + slo
-        cA = (Ahi + Alo) * _recip_scaled(hi, lo, denom)
-        for i in range(C):
-            a = np.float64(trow[i])
-            if eps != 0.0:
-                a = a * (1.0 - eps) + eps / C
-            if has_weight:
-                a = a * weight[i]
-            tt, s1, s2 = _term(np.float64(row[i]), m)
-            g[i] = (fma(tt, cA, cA) * s1) * s2 - a / denom
+            out[n], A = _probs_loss(row, trow, m, L, eps, weight, has_weight, buf2, acc)
+            cA = _div_scaled(A, hi, lo, denom)
+            _scaled_terms(row, m, buf, cA, g, False)
+            for i in range(C):
+                a = np.float64(trow[i])
+                if eps != 0.0:
+                    a = a * (1.0 - eps) + eps / C
+                if has_weight:
+                    a = a * weight[i]
+                g[i] -= a / denom

@@ -23,8 +23,9 @@ The method (Cody & Waite 1980; Muller, *Elementary Functions*, ch. 11):
 
 .. math::
 
-    k = \\operatorname{round}(x \\log_2 e), \\quad r^* = x - k \\ln 2, \\quad |r^*| \\le \\tfrac{\\ln 2}{2},
-    \\qquad e^x = 2^k e^{r^*}, \\qquad e^{r} \\approx 1 + \\bigl(r + r^2 Q(r)\\bigr).
+    k = \\operatorname{round}(x \\log_2 e), \\quad r^* = x - k \\ln 2,
+    \\quad |r^*| \\le \\tfrac{\\ln 2}{2}, \\qquad e^x = 2^k e^{r^*},
+    \\qquad e^{r} \\approx 1 + \\bigl(r + r^2 Q(r)\\bigr).
 
 * ``k`` comes from the shift trick ``t = x log2e + 1.5*2^52``: the rounding of the addition puts
   ``round(x log2e)`` in the low bits of ``t``; ``t - 1.5*2^52`` is ``k`` as an exact float and the
@@ -72,6 +73,10 @@ __all__ = [
     "EXP_F64_MAX_ULP_ERR",
     "EXP_F64_SHORT_MAX_REL_ERR",
     "EXP_F64_SHORT_MAX_ULP_ERR",
+    "exp_parts_f64",
+    "exp_parts_f64_short",
+    "EXP_PARTS_F64_MAX_REL_ERR",
+    "EXP_PARTS_F64_SHORT_MAX_REL_ERR",
 ]
 
 # ---------------------------------------------------------------------------------------------
@@ -130,6 +135,10 @@ EXP_F64_MAX_ULP_ERR = 0.91  # derived: 0.8055 ulp (normal), 0.5 + 0.8055/2 = 0.9
 # exp_f64_short: approximation 148.32 u + roundings 1.04 u
 EXP_F64_SHORT_MAX_REL_ERR = 2.0**-45.75  # derived: 149.41 u = 2^-45.777
 EXP_F64_SHORT_MAX_ULP_ERR = 150.0  # derived: 149.38 ulp (normal), 149.88 (subnormal)
+# exp_parts_f64(x) -> (t, s1, s2): |(1 + t) - e^{r*}| <= bound * e^{r*} with 1 + t taken exactly
+# (the caller's rounding of 1 + t, and of the products by s1, s2, is not included).
+EXP_PARTS_F64_MAX_REL_ERR = 0.75 * 2.0**-53  # derived: 0.7413 u (t = fl(hi + tail): <= 0.354 u)
+EXP_PARTS_F64_SHORT_MAX_REL_ERR = 2.0**-45.75  # derived: 149.06 u = 2^-45.780
 
 
 @intrinsic
@@ -327,3 +336,59 @@ def exp_parts_f64(x):
     s1 = _i64_as_f64((k1 + 1023) << 52)
     s2 = _i64_as_f64((k2 + 1023) << 52)
     return p, s1, s2
+
+
+@numba.njit(inline="always", cache=True)
+def exp_parts_f64(x):
+    """``exp(x) = s1 * s2 * (1 + t)`` for ``x <= 0``, unrounded, for callers that fold more in.
+
+    Parameters
+    ----------
+    x : float64
+        ``x <= 0``, ``-inf`` or nan.
+
+    Returns
+    -------
+    t : float64
+        ``expm1(r)`` of the reduced argument, ``|t| <= 0.415``.
+    s1, s2 : float64
+        ``2^k1`` and ``2^k2``, ``k1 + k2 = k``, both normal: ``(1 + t) * s1`` is exact when
+        ``1 + t`` is a float, and ``* s2`` rounds once (only in the subnormal range).
+
+    Notes
+    -----
+    Same reduction and polynomial as :func:`exp_f64`, with the last addition left to the caller:
+    :math:`|(1 + t) - e^{r^*}| \\le` ``EXP_PARTS_F64_MAX_REL_ERR`` :math:`\\cdot e^{r^*}` with
+    ``1 + t`` taken exactly (``proofs/exp_error_bound.py``).
+    """
+    x = X_MIN if x < X_MIN else x
+    x = X_MAX if x > X_MAX else x
+    t = x * LOG2E + SHIFT
+    kf = t - SHIFT
+    k = _f64_as_i64(t) - SHIFT_BITS
+    hi = x - kf * LN2_HI
+    lo = kf * LN2_LO
+    r = hi - lo
+    tail = _poly_full(r, lo)
+    p = hi + tail  # p = expm1(r) in [-0.293, 0.415]: rnd <= 2^-55
+    k1 = k >> 1
+    k2 = k - k1
+    return p, _i64_as_f64((k1 + 1023) << 52), _i64_as_f64((k2 + 1023) << 52)
+
+
+@numba.njit(inline="always", cache=True)
+def exp_parts_f64_short(x):
+    """:func:`exp_parts_f64` with the short polynomial (``EXP_PARTS_F64_SHORT_MAX_REL_ERR``)."""
+    x = X_MIN if x < X_MIN else x
+    x = X_MAX if x > X_MAX else x
+    t = x * LOG2E + SHIFT
+    kf = t - SHIFT
+    k = _f64_as_i64(t) - SHIFT_BITS
+    hi = x - kf * LN2_HI
+    lo = kf * LN2_LO
+    r = hi - lo
+    tail = _poly_short(r, lo)
+    p = hi + tail
+    k1 = k >> 1
+    k2 = k - k1
+    return p, _i64_as_f64((k1 + 1023) << 52), _i64_as_f64((k2 + 1023) << 52)

@@ -177,6 +177,20 @@ def _scaled_terms(x, m, buf, c, o, recompute):
             o[i] = (fma(tt, c, c) * s1) * s2
 
 
+@njit(inline="always", cache=True)
+def _scaled_terms_minus(x, m, buf, c, sub, o):
+    """``o[i] = c * exp(x_i - m) - sub[i]``, the difference formed in float64 and rounded
+    once into ``o`` (a float32 ``o`` must not round ``c * exp`` before the subtraction)."""
+    C = x.shape[0]
+    if c <= 1.0:
+        for i in range(C):
+            o[i] = buf[i] * c - sub[i]
+    else:
+        for i in range(C):
+            tt, s1, s2 = _term_parts(np.float64(x[i]), m)
+            o[i] = (fma(tt, c, c) * s1) * s2 - sub[i]
+
+
 # ----------------------------------------------------------------------------- batch kernels
 @njit(parallel=True, cache=True)
 def logsumexp_rows(x, out):
@@ -386,12 +400,12 @@ def cross_entropy_labels_grad_rows(x, labels, weight, has_weight, ignore_index, 
                     wsum = np.float64(C)
                 A = w * (1.0 - eps) + eps / C * wsum
                 cA = _div_scaled(A, hi, lo, denom)
-                ay = w * (1.0 - eps) / denom
                 base = eps / C / denom
-                _scaled_terms(row, m, buf, cA, g, False)
+                sub = buf2[:C]  # a_i / denom (the loss is already computed: buf2 is free)
                 for i in range(C):
-                    g[i] -= base * (weight[i] if has_weight else 1.0)
-                g[y] -= ay
+                    sub[i] = base * (weight[i] if has_weight else 1.0)
+                sub[y] += w * (1.0 - eps) / denom
+                _scaled_terms_minus(row, m, buf, cA, sub, g)
 
 
 @njit(parallel=True, cache=True)
@@ -413,11 +427,12 @@ def cross_entropy_probs_grad_rows(x, t, weight, has_weight, eps, denom, out, gra
                 continue
             out[n], A = _probs_loss(row, trow, m, L, eps, weight, has_weight, buf2, acc)
             cA = _div_scaled(A, hi, lo, denom)
-            _scaled_terms(row, m, buf, cA, g, False)
+            sub = buf2[:C]  # a_i / denom
             for i in range(C):
                 a = np.float64(trow[i])
                 if eps != 0.0:
                     a = a * (1.0 - eps) + eps / C
                 if has_weight:
                     a = a * weight[i]
-                g[i] -= a / denom
+                sub[i] = a / denom
+            _scaled_terms_minus(row, m, buf, cA, sub, g)

@@ -189,36 +189,44 @@ def _run_proof(script: Path, timeout: float) -> tuple[Path, str, dict, float]:
     seconds = time.perf_counter() - t0
     m = _SUMMARY.search(out)
     summary = json.loads(m.group(1)) if m else {}
-    if rc != 0 or not m:
-        summary.setdefault("verdict", "FAIL")
-        if not m:
-            summary["error"] = (err or "no summary line").strip().splitlines()[-1:] or ["?"]
+    if rc != 0:
+        summary["verdict"] = "FAIL"
+    elif not m:  # a script without the checker's summary line: its exit status is the verdict
+        summary["verdict"] = "PASS"
     body = _SUMMARY.sub("", out).replace(_MARKER, "").strip()
     if not body:
         body = f"**The script did not produce a derivation** (exit status {rc}).\n\n```text\n{err.strip()[-2000:]}\n```"
     return script, body, summary, seconds
 
 
-def _demote(md: str, levels: int) -> str:
-    """Demote Markdown ATX headings by ``levels`` (outside fenced code)."""
-    out, fenced = [], False
-    for line in md.splitlines():
+def _headings(md: str):
+    """(index, level) of the Markdown ATX headings of ``md`` (outside fenced code)."""
+    fenced = False
+    for i, line in enumerate(md.splitlines()):
         if line.lstrip().startswith(("```", "~~~")):
             fenced = not fenced
-        if not fenced and re.match(r"#{1,5} ", line):
-            line = "#" * levels + line
-        out.append(line)
-    return "\n".join(out)
+        m = re.match(r"(#{1,6}) ", line)
+        if m and not fenced:
+            yield i, len(m.group(1))
+
+
+def _demote(md: str, levels: int) -> str:
+    """Shift Markdown ATX headings by ``levels`` (outside fenced code), capped at level 6."""
+    lines = md.splitlines()
+    for i, level in list(_headings(md)):
+        new = max(1, min(6, level + levels))
+        lines[i] = "#" * new + lines[i][level:]
+    return "\n".join(lines)
 
 
 def _proof_block(script: Path, body: str, summary: dict, heading_level: int) -> str:
     rel = script.relative_to(ROOT).as_posix()
     verdict = summary.get("verdict", "FAIL")
     seconds = summary.get("seconds")
-    title_line = next((ln for ln in body.splitlines() if ln.startswith("## ")), None)
-    if title_line is None:
-        body = f"## {script.stem}\n\n" + body
-    body = _demote(body, heading_level - 2)
+    levels = [lv for _i, lv in _headings(body)]
+    if not levels:
+        body, levels = f"## {script.stem}\n\n" + body, [2]
+    body = _demote(body, heading_level - min(levels))
     status = "proven" if verdict == "PASS" else "**NOT PROVEN**"
     timing = f" in {seconds:.2f} s" if isinstance(seconds, (int, float)) else ""
     lines = [
@@ -382,7 +390,7 @@ def bench_markdown(data: dict) -> str:
         out.append("| " + " | ".join(cells) + " |")
     note = ["", "Lower is better; a ratio below 1 means crossent is faster than the fastest peer."]
     if data.get("peers"):
-        note.append("Peers: " + ", ".join(f"{k} {v}" for k, v in data["peers"].items()) + ".")
+        note.append("Peers: " + ", ".join(str(v) if str(v).startswith(k) else f"{k} {v}" for k, v in data["peers"].items()) + ".")
     for name, why in (data.get("skipped") or {}).items():
         note.append(f"Skipped {name}: {why}.")
     return "\n".join(out + note)

@@ -73,11 +73,10 @@ _KEYS = {"function", "dtype", "implementation", "max_ulp", "median_ulp",
 
 
 def test_sweep_rows_with_the_oracle_as_implementation():
-    fns = ("logsumexp", "softmax", "cross_entropy", "cross_entropy_mean", "cross_entropy_grad")
-    rows = acc.run_sweep(size="smoke", dtypes=("float64", "float16"), functions=fns,
+    fns = ("logsumexp", "cross_entropy", "cross_entropy_mean", "cross_entropy_grad")
+    rows = acc.run_sweep(size="smoke", dtypes=("float16",), functions=fns,
                          peers=False, progress=False, implementations={"oracle": ref})
-    assert {(r["function"], r["dtype"]) for r in rows} == {(f, d) for f in fns
-                                                           for d in ("float64", "float16")}
+    assert {(r["function"], r["dtype"]) for r in rows} == {(f, "float16") for f in fns}
     for r in rows:
         assert _KEYS <= set(r)
         assert r["implementation"] == "oracle"
@@ -118,7 +117,7 @@ def test_pmf_functions_are_swept():
 
 def test_plain_progress_without_rich(monkeypatch, capsys):
     monkeypatch.setitem(sys.modules, "rich.progress", None)  # import fails: plain fallback
-    rows = acc.run_sweep(size="smoke", dtypes=("float64",), functions=("logsumexp",),
+    rows = acc.run_sweep(size="smoke", dtypes=("float16",), functions=("logsumexp",),
                          peers=False, progress=True, implementations={"oracle": ref})
     assert rows and rows[0]["passed"]
     assert "accuracy" in capsys.readouterr().err

@@ -2,28 +2,31 @@
 fused gradient.
 
 Three tiers, as in numba-stats: row helpers (``@njit(inline="always")``), batch kernels
-(``prange`` over rows, one row per iteration, so results do not depend on the thread
+(``prange`` over tasks of rows; every row is computed the same way whatever the thread
 count), and the thin Python layer in ``crossent.softmax`` / ``crossent.loss`` that
 validates and reshapes. Every kernel works on C-contiguous ``(rows, C)`` arrays of float32
 or float64 and computes in float64.
 
-The row algorithm (Blanchard, Higham & Higham 2021, with the rounding error of the shift
-carried along) — the error budget of each line is in ``docs/accuracy.md``:
+The row algorithm (Blanchard, Higham & Higham 2021, with every rounding error of the
+max-shift, the exp and the sum carried along) — ``docs/accuracy.md`` has the error budget
+of each step, next to the line it bounds:
 
 1. ``m = max_i x_i`` (exact).
 2. ``x_i - m = d_i + e_i`` exactly (TwoSum; ``e_i`` is the rounding error of the shift).
-3. ``exp(x_i - m) = 2**k_i * (1 + t_i)`` with ``t_i = expm1(r_i) + e_i * (1 + expm1(r_i))``
-   from the reduced-argument exp; the max term is exactly ``1``.
-4. ``S = sum_i exp(x_i - m)`` in double-double: eight TwoSum lanes in a fixed order
-   (``eft.dd_sum``), so the result does not depend on threads or batch splits.
-5. ``L = log(S) = log1p(S - 1)`` with ``S - 1`` formed exactly from the double-double,
-   so a confident row keeps every digit of ``S - 1`` (the loss of 1e-20 is not 0).
-6. ``-log_softmax_i = (m - x_i) + L = (-d_i) + (L - e_i)``: two non-negative terms, no
-   cancellation. ``softmax_i = T_i * (1/S)`` with ``T_i`` the rounded term of step 3.
+3. ``exp(x_i - m) = T_i + E_i``: ``T_i = 2**k (h_i)``, ``E_i = 2**k (l_i + e_i h_i)`` with
+   ``h_i + l_i = 1 + expm1(r_i)`` exactly; the only error left is the exp's (<= 0.75u,
+   ``proofs/exp_error_bound.py``). The max term is exactly ``1``.
+4. ``S = sum_i (T_i + E_i)`` in double-double: fixed-order TwoSum lanes (``eft.dd_sum``),
+   so the result does not depend on threads or batch splits.
+5. ``L = log S`` in double-double (``_log_of_sum``), with ``S - 1`` exact inside, so a
+   confident row keeps every digit (the loss of 1e-20 is not 0).
+6. ``-log_softmax_i = (m - x_i) + L = (-d_i) + (L - e_i)``: two non-negative terms, rounded
+   once. ``softmax_i = c (T_i + E_i)`` with ``c = 1/S`` in double-double, rounded once by an
+   FMA; the gradient is the same with ``c = w / (S * denom)``.
 
 Each batch kernel walks the rows in tasks of ``ROWS_PER_TASK`` rows (``prange`` over tasks);
-a task owns its scratch rows (``buf``: the terms of step 3, ``buf2``: per-class loss terms),
-so that every loop over a row is a plain, vectorizable loop over contiguous memory.
+a task owns its scratch rows (``bt``, ``be``: the terms of step 3; ``b3``: per-class loss
+terms), so that every loop over a row is a plain loop over contiguous memory.
 """
 
 from __future__ import annotations
@@ -34,18 +37,30 @@ import numpy as np
 from numba import njit, prange
 
 from .eft import dd_add, dd_add_inf, dd_sum, fast_two_sum, fma, two_sum
-
 from .exp import exp_parts_f64 as exp_parts
 
 NAN = np.nan
 INF = np.inf
-
 
 ROWS_PER_TASK = 8  # rows per prange task: each task allocates its scratch rows once
 
 OK = 0  # row status: finite max, finite sum
 NAN_ROW = 1  # a nan or +inf in the row: every output of the row is nan
 MASKED_ROW = 2  # every entry is -inf: logsumexp -inf, everything else nan
+
+# The terms are kept scaled by 2**SCALE_EXP so that none of them is subnormal: a row of
+# many terms near exp(-745) must not have each one rounded to the subnormal grid before
+# they are added up. Scaling by a power of two is exact; it is undone once, at the end.
+SCALE_EXP = 600
+SCALE = 2.0**SCALE_EXP
+INV_SCALE = 2.0**-SCALE_EXP
+_SQRT2_SCALED = 1.4142135623730951 * SCALE
+
+# ln 2 split so that k * _LN2_HI is exact for |k| < 2**11 (42 significant bits)
+_LN2_HI = float.fromhex("0x1.62e42fefa3800p-1")
+_LN2_LO = float.fromhex("0x1.ef35793c76730p-45")
+# 2 atanh(z) = 2z + 2 z^3 P(z^2),  P(w) = sum_{j>=1} w^(j-1) / (2j + 1);  |z| <= 0.1716
+_ATANH_TERMS = 14  # w <= 0.02944: the first omitted term w^14 / 29 < 2**-76
 
 
 # ----------------------------------------------------------------------------- row helpers
@@ -77,80 +92,140 @@ def _shift(v, m):
 
 
 @njit(inline="always", cache=True)
-def _term_parts(v, m):
-    """``exp(v - m) = s1 * s2 * (1 + tt)`` with the shift's rounding error folded into tt.
+def _term_pair(v, m):
+    """``2**SCALE_EXP exp(v - m) = T + E`` up to the exp's own error (<= 0.75u relative).
 
-    ``exp(d + e) = exp(d) * (1 + e + O(e**2))`` and ``|e| <= 2**-53 * 750`` (|d| <= 750
-    after the exp's clamp; beyond, the term is 0), so the dropped ``e**2/2`` is below
-    ``2**-87`` relative.
+    ``exp(d + e) = exp(d) (1 + e + O(e**2))``, ``|e| <= 2**-53 * 750`` (|d| <= 750 after the
+    exp's clamp; beyond, the term is 0): the dropped ``e**2/2`` is below ``2**-87``.
+    ``1 + t = h + l`` exactly (TwoSum); with the scale, every product is exact.
     """
     d, e = _shift(v, m)
-    t, s1, s2 = exp_parts(d)
-    tt = t + fma(e, t, e)  # t + e*(1 + t): error <= u*|tt| + |e|*u
-    return tt, s1, s2
+    t, s1, s2 = exp_parts(d)  # 1 + t within 0.75u of exp(d): EXP_PARTS_F64_MAX_REL_ERR
+    h, l = two_sum(1.0, t)  # exact
+    l = fma(e, h, l)  # l + e (1 + t): rounds a value below 2**-43, i.e. 2**-96 of h
+    s2 = s2 * SCALE  # exact: s2 >= 2**-541, so s2 * 2**600 is a normal power of two
+    return (h * s1) * s2, (l * s1) * s2  # exact products: every factor and result is normal
 
 
 @njit(inline="always", cache=True)
-def _fill_terms(x, m, buf):
-    """``buf[i] = T_i = fl(exp(x_i - m))``; the max term is exactly 1."""
+def _fill_terms(x, m, bt, be):
+    """``bt[i] + be[i] = 2**SCALE_EXP exp(x_i - m)`` (to the exp's error); the max term is
+    exactly ``2**SCALE_EXP``."""
     for i in range(x.shape[0]):
-        tt, s1, s2 = _term_parts(np.float64(x[i]), m)
-        buf[i] = ((1.0 + tt) * s1) * s2  # 1 + tt rounds (u/2); *s1 exact; *s2 rounds only if subnormal
+        T, E = _term_pair(np.float64(x[i]), m)
+        bt[i] = T
+        be[i] = E
+
+
+@njit(inline="always", cache=True)
+def _dd_div(ah, al, bh, bl):
+    """``(ah + al) / (bh + bl)`` as a double-double (relative error about 2**-104)."""
+    q = ah / bh
+    r = fma(-q, bh, ah)  # exact remainder
+    r = (r + al) - q * bl
+    return fast_two_sum(q, r / bh)
+
+
+@njit(inline="always", cache=True)
+def _atanh_tail(z, w):
+    """``z^3 P(z^2)`` with ``w = z^2``: the tail of ``atanh(z) = z + z^3 P(z^2)``."""
+    pw = 1.0 / (2 * _ATANH_TERMS + 1)
+    for j in range(_ATANH_TERMS - 1, 0, -1):
+        pw = pw * w + 1.0 / (2 * j + 1)
+    return z * w * pw
 
 
 @njit(inline="always", cache=True)
 def _log_of_sum(hi, lo):
-    """``L = log(hi + lo) = log1p((hi - 1) + lo)`` for ``hi >= 1``.
+    """``L = log S`` as a double-double ``(Lh, Ll)`` from the scaled sum
+    ``hi + lo = 2**SCALE_EXP S``, ``S >= 1``.
 
-    ``hi - 1`` is formed by TwoSum, so ``S - 1`` carries the digits of the tiny terms.
+    ``S = 2**k f``, ``f`` in ``[sqrt(1/2), sqrt(2))``, and
+    ``log S = k ln 2 + 2 atanh(z)``, ``z = (f - 1)/(f + 1)``, ``|z| <= 0.1716``. ``f - 1`` is
+    exact (Sterbenz), so a confident row keeps every digit of ``S - 1``; for ``k = 0`` it is
+    kept scaled (``2**SCALE_EXP (S - 1)``), so that a subnormal loss is rounded once, at the
+    end. ``z`` is a double-double; the tail ``2 z^3 P(z^2)`` (below ``0.0099 |2z|``) is
+    evaluated in float64. Relative error of ``Lh + Ll``: below ``2**-98`` (the tail's
+    rounding, ``0.0099 u``, plus the truncation ``2**-76 * 0.0099``), next to S's error.
     """
-    a, b = two_sum(hi, -1.0)
-    sh, sl = fast_two_sum(a, b + lo)
-    return math.log1p(sh) + sl / (1.0 + sh)
+    if hi < _SQRT2_SCALED:  # k = 0: S in [1, sqrt 2)
+        ah, al = fast_two_sum(hi - SCALE, lo)  # 2**B (S - 1); hi - 2**B exact (Sterbenz)
+        bh, bl = two_sum(2.0, ah * INV_SCALE)  # S + 1 (an absolute error <= 2**-1075 of 2)
+        zh, zl = _dd_div(ah, al, bh, bl)  # 2**B z
+        zu = zh * INV_SCALE
+        Lh, Ll = fast_two_sum(2.0 * zh, 2.0 * (zl + _atanh_tail(zh, zu * zu)))
+        return Lh * INV_SCALE, Ll * INV_SCALE  # the scale undone: one rounding if subnormal
+    hi = hi * INV_SCALE  # exact (S >= sqrt 2: hi and lo stay normal)
+    lo = lo * INV_SCALE
+    m, k = math.frexp(hi)  # hi = m 2**k, m in [0.5, 1)
+    if m < 0.7071067811865476:
+        m *= 2.0
+        k -= 1
+    f_lo = math.ldexp(lo, -k)  # exact
+    ah, al = two_sum(m, -1.0)  # f - 1, exact (Sterbenz)
+    al += f_lo
+    bh, bl = two_sum(m, 1.0)  # f + 1, exact
+    bl += f_lo
+    zh, zl = _dd_div(ah, al, bh, bl)
+    kf = np.float64(k)
+    Lh, Ll = two_sum(kf * _LN2_HI, 2.0 * zh)  # kf * _LN2_HI exact; 2 zh exact
+    Ll += kf * _LN2_LO + 2.0 * (zl + _atanh_tail(zh, zh * zh))
+    return fast_two_sum(Lh, Ll)
 
 
 @njit(inline="always", cache=True)
-def _recip(hi, lo):
-    """``1 / (hi + lo)`` rounded once (to within 2**-100 before the final rounding)."""
-    c0 = 1.0 / hi
-    r = fma(-hi, c0, 1.0)  # exact residual 1 - hi*c0
-    return c0 + c0 * (r - lo * c0)
+def _scale_dd(w, hi, lo, k):
+    """``w / ((hi + lo) * k)`` as a double-double (relative error about 2**-103)."""
+    ph = hi * k
+    pl = fma(hi, k, -ph) + lo * k  # (hi + lo) * k to about 2**-106
+    return _dd_div(w, 0.0, ph, pl)
 
 
 @njit(inline="always", cache=True)
-def _div_scaled(w, hi, lo, k):
-    """``w / ((hi + lo) * k)`` rounded once up to 2**-100 (a double-double division)."""
+def _scale_dd2(wh, wl, hi, lo, k):
+    """``(wh + wl) / ((hi + lo) * k)`` as a double-double."""
     ph = hi * k
     pl = fma(hi, k, -ph) + lo * k
-    q = w / ph
-    r = fma(-q, ph, w) - q * pl  # w - q*(ph + pl), to first order
-    return q + r / ph
+    return _dd_div(wh, wl, ph, pl)
 
 
 @njit(inline="always", cache=True)
-def _row_stats(x, buf, acc):
-    """``(status, m, hi, lo, L)`` of one row; fills ``buf[:C]`` with the terms ``T_i``."""
+def _row_stats(x, bt, be, acc):
+    """``(status, m, hi, lo, Lh, Ll)`` of one row; fills ``bt[:C] + be[:C]`` with the terms.
+
+    ``hi + lo = sum_i (T_i + E_i) = 2**SCALE_EXP S`` (two fixed-order double-double lane
+    sums) and ``Lh + Ll = log S``.
+    """
     m = _row_max(x)
     if m == INF:
-        return NAN_ROW, m, 0.0, 0.0, 0.0
+        return NAN_ROW, m, 0.0, 0.0, 0.0, 0.0
     if m == -INF or m != m:
         if _has_nan(x):
-            return NAN_ROW, m, 0.0, 0.0, 0.0
-        return MASKED_ROW, m, 0.0, 0.0, 0.0
+            return NAN_ROW, m, 0.0, 0.0, 0.0, 0.0
+        return MASKED_ROW, m, 0.0, 0.0, 0.0, 0.0
     C = x.shape[0]
-    b = buf[:C]
-    _fill_terms(x, m, b)
-    hi, lo = dd_sum(b, acc)
-    if hi != hi:  # a nan in the row
-        return NAN_ROW, m, hi, lo, 0.0
-    return OK, m, hi, lo, _log_of_sum(hi, lo)
+    t = bt[:C]
+    e = be[:C]
+    _fill_terms(x, m, t, e)
+    th, tl = dd_sum(t, acc)  # sum T_i: relative error <= C^2 u^2 (Sum2)
+    eh, el = dd_sum(e, acc)  # sum E_i: the same, on terms below 2**-52 T_i
+    if th != th or eh != eh:  # a nan in the row
+        return NAN_ROW, m, 0.0, 0.0, 0.0, 0.0
+    hi, lo = two_sum(th, eh)
+    hi, lo = fast_two_sum(hi, lo + (tl + el))
+    Lh, Ll = _log_of_sum(hi, lo)
+    return OK, m, hi, lo, Lh, Ll
 
 
 @njit(inline="always", cache=True)
-def _neg_log_softmax(v, m, L):
-    """``-log_softmax = (m - v) + L`` as two non-negative terms."""
+def _neg_log_softmax(v, m, Lh, Ll):
+    """``-log_softmax = (m - v) + L`` as two non-negative terms, rounded once.
+
+    ``m - v = -(d + e)`` exactly; ``(-d) + Lh`` by TwoSum, then the small parts."""
     d, e = _shift(v, m)
-    return (-d) + (L - e)
+    a, b = two_sum(-d, Lh)
+    r = a + (b + (Ll - e))
+    return INF if v == -INF else r  # a masked class: TwoSum of inf gives nan
 
 
 @njit(inline="always", cache=True)
@@ -160,35 +235,26 @@ def _fill(o, value):
 
 
 @njit(inline="always", cache=True)
-def _scaled_terms(x, m, buf, c, o, recompute):
-    """``o[i] = c * exp(x_i - m)``.
-
-    From the stored terms (``T_i * c``: three roundings, <= 3.1u) unless ``recompute`` or
-    ``c > 1``; then recomputed as ``c * (1 + tt)`` with one FMA before the power-of-two
-    scaling (two roundings, <= 2.1u), which also keeps a term below the float64 range from
-    being flushed before a large ``c`` brings it back."""
-    C = x.shape[0]
-    if c <= 1.0 and not recompute:
-        for i in range(C):
-            o[i] = buf[i] * c  # T_i (<= 0.6u) times c: one rounding
-    else:
-        for i in range(C):
-            tt, s1, s2 = _term_parts(np.float64(x[i]), m)
-            o[i] = (fma(tt, c, c) * s1) * s2
+def _scaled_terms(bt, be, ch, cl, o):
+    """``o[i] = c (T_i + E_i)``, ``c = ch + cl``, rounded once by an FMA (``ch E_i + cl T_i``
+    is tiny next to ``ch T_i``)."""
+    for i in range(o.shape[0]):
+        o[i] = fma(ch, bt[i], fma(ch, be[i], cl * bt[i]))
 
 
 @njit(inline="always", cache=True)
-def _scaled_terms_minus(x, m, buf, c, sub, o):
-    """``o[i] = c * exp(x_i - m) - sub[i]``, the difference formed in float64 and rounded
-    once into ``o`` (a float32 ``o`` must not round ``c * exp`` before the subtraction)."""
-    C = x.shape[0]
-    if c <= 1.0:
-        for i in range(C):
-            o[i] = buf[i] * c - sub[i]
-    else:
-        for i in range(C):
-            tt, s1, s2 = _term_parts(np.float64(x[i]), m)
-            o[i] = (fma(tt, c, c) * s1) * s2 - sub[i]
+def _soft_grad(bt, be, hi, lo, a, denom, acc, g):
+    """``g_i = (A p_i - a_i) / denom`` for soft targets, ``A = sum_c a_c`` (double-double).
+
+    The large parts ``c T_i`` and ``a_i / denom`` (both to double-double) meet in one FMA,
+    so where they cancel the difference is exact before it is rounded; with one class
+    (``p = 1``, ``A = a_0``) the gradient is exactly 0."""
+    Ah, Al = dd_sum(a, acc)
+    ch, cl = _scale_dd2(Ah, Al, hi, lo, denom)
+    for i in range(g.shape[0]):
+        sh = a[i] / denom
+        sl = fma(-sh, denom, a[i]) / denom  # a_i / denom = sh + sl to 2**-104
+        g[i] = fma(ch, bt[i], -sh) + (fma(ch, be[i], cl * bt[i]) - sl)
 
 
 # ----------------------------------------------------------------------------- batch kernels
@@ -197,16 +263,18 @@ def logsumexp_rows(x, out):
     """``out[n] = log(sum_i exp(x[n, i]))``."""
     N, C = x.shape
     for task in prange((N + ROWS_PER_TASK - 1) // ROWS_PER_TASK):
-        buf = np.empty(C)
+        bt = np.empty(C)
+        be = np.empty(C)
         acc = np.empty(16)
         for n in range(task * ROWS_PER_TASK, min(N, (task + 1) * ROWS_PER_TASK)):
-            st, m, hi, lo, L = _row_stats(x[n], buf, acc)
+            st, m, hi, lo, Lh, Ll = _row_stats(x[n], bt, be, acc)
             if st == NAN_ROW:
                 out[n] = NAN
             elif st == MASKED_ROW:
                 out[n] = -INF
             else:
-                out[n] = m + L
+                a, b = two_sum(m, Lh)  # m + L rounded once (cancels near 0: see the bound)
+                out[n] = a + (b + Ll)
 
 
 @njit(parallel=True, cache=True)
@@ -214,17 +282,18 @@ def log_softmax_rows(x, out):
     """``out[n, i] = x[n, i] - logsumexp(x[n])``."""
     N, C = x.shape
     for task in prange((N + ROWS_PER_TASK - 1) // ROWS_PER_TASK):
-        buf = np.empty(C)
+        bt = np.empty(C)
+        be = np.empty(C)
         acc = np.empty(16)
         for n in range(task * ROWS_PER_TASK, min(N, (task + 1) * ROWS_PER_TASK)):
             row = x[n]
             o = out[n]
-            st, m, hi, lo, L = _row_stats(row, buf, acc)
+            st, m, hi, lo, Lh, Ll = _row_stats(row, bt, be, acc)
             if st != OK:
                 _fill(o, NAN)
                 continue
             for i in range(C):
-                o[i] = -_neg_log_softmax(np.float64(row[i]), m, L)
+                o[i] = -_neg_log_softmax(np.float64(row[i]), m, Lh, Ll)
 
 
 @njit(parallel=True, cache=True)
@@ -232,16 +301,17 @@ def softmax_rows(x, out):
     """``out[n, i] = exp(x[n, i]) / sum_j exp(x[n, j])``."""
     N, C = x.shape
     for task in prange((N + ROWS_PER_TASK - 1) // ROWS_PER_TASK):
-        buf = np.empty(C)
+        bt = np.empty(C)
+        be = np.empty(C)
         acc = np.empty(16)
         for n in range(task * ROWS_PER_TASK, min(N, (task + 1) * ROWS_PER_TASK)):
-            row = x[n]
             o = out[n]
-            st, m, hi, lo, L = _row_stats(row, buf, acc)
+            st, m, hi, lo, Lh, Ll = _row_stats(x[n], bt, be, acc)
             if st != OK:
                 _fill(o, NAN)
                 continue
-            _scaled_terms(row, m, buf, _recip(hi, lo), o, True)  # c = 1/S: the FMA path, <= 2.1u
+            ch, cl = _scale_dd(1.0, hi, lo, 1.0)  # 2**-B / S: with the scaled terms, exp(.)/S
+            _scaled_terms(bt, be, ch, cl, o)
 
 
 # -- cross-entropy ---------------------------------------------------------------------------
@@ -252,29 +322,46 @@ def softmax_rows(x, out):
 
 
 @njit(inline="always", cache=True)
-def _label_loss(row, y, m, L, w, eps, weight, has_weight, buf2, acc):
+def _weighted(w, v):
+    """``w * v`` rounded once; ``v`` exact when ``w == 1``."""
+    return v if w == 1.0 else w * v
+
+
+@njit(inline="always", cache=True)
+def _label_loss(row, y, m, Lh, Ll, w, eps, weight, has_weight, b3, acc):
     """Loss of one row with class index ``y`` (label smoothing ``eps``), before reduction."""
-    ly = _neg_log_softmax(np.float64(row[y]), m, L)
     if eps == 0.0:
-        return w * ly
+        v = np.float64(row[y])
+        if v == -INF:
+            return INF if w != 0.0 else 0.0  # masked target class: +inf (a zero weight costs 0)
+        d, e = _shift(v, m)
+        if w == 1.0:
+            a, b = two_sum(-d, Lh)
+            return a + (b + (Ll - e))
+        # w * ((-d) + L): TwoProduct of the large part, so that one rounding is left
+        a, b = two_sum(-d, Lh)
+        p = w * a
+        pe = fma(w, a, -p)
+        return p + (pe + w * (b + (Ll - e)))
     C = row.shape[0]
-    b = buf2[:C]
+    b = b3[:C]
     for c in range(C):  # smooth part: sum_c w_c * (-log_softmax_c), non-negative terms
-        lc = _neg_log_softmax(np.float64(row[c]), m, L)
+        lc = _neg_log_softmax(np.float64(row[c]), m, Lh, Ll)
         b[c] = lc * weight[c] if has_weight else lc
-    hi, lo = dd_sum(b, acc)
+    hi, lo = dd_sum(b, acc)  # an infinite term (masked class) makes the sum +inf
+    ly = _neg_log_softmax(np.float64(row[y]), m, Lh, Ll)
     one_m_eps_hi, one_m_eps_lo = two_sum(1.0, -eps)  # 1 - eps exactly
-    main = w * ly * one_m_eps_hi + w * ly * one_m_eps_lo
+    main = _weighted(w, ly) * one_m_eps_hi + _weighted(w, ly) * one_m_eps_lo
     smooth = (hi + lo) * eps / C
     return main + smooth
 
 
 @njit(inline="always", cache=True)
-def _probs_loss(row, trow, m, L, eps, weight, has_weight, buf2, acc):
+def _probs_loss(row, trow, m, Lh, Ll, eps, weight, has_weight, b3, acc):
     """``(loss, A)`` of one row with probability targets: ``sum_c a_c (-log_softmax_c)``
-    and ``A = sum_c a_c``, both in double-double over non-negative terms."""
+    and ``A = sum_c a_c``, both double-double sums of non-negative terms."""
     C = row.shape[0]
-    b = buf2[:C]
+    b = b3[:C]
     for c in range(C):
         a = np.float64(trow[c])
         if eps != 0.0:
@@ -285,7 +372,7 @@ def _probs_loss(row, trow, m, L, eps, weight, has_weight, buf2, acc):
     ahi, alo = dd_sum(b, acc)
     for c in range(C):
         a = b[c]
-        lc = _neg_log_softmax(np.float64(row[c]), m, L)
+        lc = _neg_log_softmax(np.float64(row[c]), m, Lh, Ll)
         b[c] = 0.0 if a == 0.0 else a * lc  # a masked class with zero target costs nothing
     hi, lo = dd_sum(b, acc)
     return hi + lo, ahi + alo
@@ -296,8 +383,9 @@ def cross_entropy_labels_rows(x, labels, weight, has_weight, ignore_index, eps, 
     """Per-row loss for class-index targets (0 for ignored rows), in float64."""
     N, C = x.shape
     for task in prange((N + ROWS_PER_TASK - 1) // ROWS_PER_TASK):
-        buf = np.empty(C)
-        buf2 = np.empty(C if eps != 0.0 else 0)
+        bt = np.empty(C)
+        be = np.empty(C)
+        b3 = np.empty(C if eps != 0.0 else 0)
         acc = np.empty(16)
         for n in range(task * ROWS_PER_TASK, min(N, (task + 1) * ROWS_PER_TASK)):
             y = labels[n]
@@ -305,12 +393,12 @@ def cross_entropy_labels_rows(x, labels, weight, has_weight, ignore_index, eps, 
                 out[n] = 0.0
                 continue
             row = x[n]
-            st, m, hi, lo, L = _row_stats(row, buf, acc)
+            st, m, hi, lo, Lh, Ll = _row_stats(row, bt, be, acc)
             if st != OK:
                 out[n] = NAN
                 continue
             w = weight[y] if has_weight else 1.0
-            out[n] = _label_loss(row, y, m, L, w, eps, weight, has_weight, buf2, acc)
+            out[n] = _label_loss(row, y, m, Lh, Ll, w, eps, weight, has_weight, b3, acc)
 
 
 @njit(parallel=True, cache=True)
@@ -318,16 +406,17 @@ def cross_entropy_probs_rows(x, t, weight, has_weight, eps, out):
     """Per-row loss for probability targets (label smoothing applied to ``t``), in float64."""
     N, C = x.shape
     for task in prange((N + ROWS_PER_TASK - 1) // ROWS_PER_TASK):
-        buf = np.empty(C)
-        buf2 = np.empty(C)
+        bt = np.empty(C)
+        be = np.empty(C)
+        b3 = np.empty(C)
         acc = np.empty(16)
         for n in range(task * ROWS_PER_TASK, min(N, (task + 1) * ROWS_PER_TASK)):
             row = x[n]
-            st, m, hi, lo, L = _row_stats(row, buf, acc)
+            st, m, hi, lo, Lh, Ll = _row_stats(row, bt, be, acc)
             if st != OK:
                 out[n] = NAN
                 continue
-            out[n], A = _probs_loss(row, t[n], m, L, eps, weight, has_weight, buf2, acc)
+            out[n], A = _probs_loss(row, t[n], m, Lh, Ll, eps, weight, has_weight, b3, acc)
 
 
 @njit(cache=True)
@@ -363,8 +452,9 @@ def cross_entropy_labels_grad_rows(x, labels, weight, has_weight, ignore_index, 
     """
     N, C = x.shape
     for task in prange((N + ROWS_PER_TASK - 1) // ROWS_PER_TASK):
-        buf = np.empty(C)
-        buf2 = np.empty(C if eps != 0.0 else 0)
+        bt = np.empty(C)
+        be = np.empty(C)
+        b3 = np.empty(C if eps != 0.0 else 0)
         acc = np.empty(16)
         for n in range(task * ROWS_PER_TASK, min(N, (task + 1) * ROWS_PER_TASK)):
             y = labels[n]
@@ -374,38 +464,29 @@ def cross_entropy_labels_grad_rows(x, labels, weight, has_weight, ignore_index, 
                 out[n] = 0.0
                 _fill(g, 0.0)
                 continue
-            st, m, hi, lo, L = _row_stats(row, buf, acc)
+            st, m, hi, lo, Lh, Ll = _row_stats(row, bt, be, acc)
             if st != OK:
                 out[n] = NAN
                 _fill(g, NAN)
                 continue
             w = weight[y] if has_weight else 1.0
-            out[n] = _label_loss(row, y, m, L, w, eps, weight, has_weight, buf2, acc)
+            out[n] = _label_loss(row, y, m, Lh, Ll, w, eps, weight, has_weight, b3, acc)
             if eps == 0.0:
-                # g_i = w p_i / denom for i != y;  g_y = -w (S - T_y) / (S denom): no cancellation
-                ty = buf[y]
-                a, b = two_sum(hi, -ty)
-                rest = a + (b + lo)  # S - T_y >= 0 (>= 1 unless y is the argmax, where T_y = 1)
-                c = _div_scaled(w, hi, lo, denom)  # w / (S * denom): one rounding
-                gy = -(rest * c)
-                _scaled_terms(row, m, buf, c, g, False)
+                # g_i = w p_i / denom for i != y;  g_y = -w (S - exp(x_y - m)) / (S denom)
+                ch, cl = _scale_dd(w, hi, lo, denom)
+                a, b = two_sum(hi, -bt[y])
+                rh, rl = fast_two_sum(a, (b + lo) - be[y])  # S - exp(x_y - m) >= 0, no cancellation
+                gy = -fma(ch, rh, ch * rl + cl * rh)
+                _scaled_terms(bt, be, ch, cl, g)
                 g[y] = gy
             else:
-                # a_c = w (1-eps) [c == y] + w_c eps / C ;  A = w (1-eps) + eps/C * sum_c w_c
-                wsum = 0.0
-                if has_weight:
-                    for c_ in range(C):
-                        wsum += weight[c_]
-                else:
-                    wsum = np.float64(C)
-                A = w * (1.0 - eps) + eps / C * wsum
-                cA = _div_scaled(A, hi, lo, denom)
-                base = eps / C / denom
-                sub = buf2[:C]  # a_i / denom (the loss is already computed: buf2 is free)
+                # a_c = w (1-eps) [c == y] + w_c eps / C  (the loss is done: b3 is free)
+                a = b3[:C]
+                base = eps / C
                 for i in range(C):
-                    sub[i] = base * (weight[i] if has_weight else 1.0)
-                sub[y] += w * (1.0 - eps) / denom
-                _scaled_terms_minus(row, m, buf, cA, sub, g)
+                    a[i] = base * weight[i] if has_weight else base
+                a[y] += w * (1.0 - eps)
+                _soft_grad(bt, be, hi, lo, a, denom, acc, g)
 
 
 @njit(parallel=True, cache=True)
@@ -413,26 +494,26 @@ def cross_entropy_probs_grad_rows(x, t, weight, has_weight, eps, denom, out, gra
     """Fused loss and gradient for probability targets (``grad`` may be ``x``)."""
     N, C = x.shape
     for task in prange((N + ROWS_PER_TASK - 1) // ROWS_PER_TASK):
-        buf = np.empty(C)
-        buf2 = np.empty(C)
+        bt = np.empty(C)
+        be = np.empty(C)
+        b3 = np.empty(C)
         acc = np.empty(16)
         for n in range(task * ROWS_PER_TASK, min(N, (task + 1) * ROWS_PER_TASK)):
             row = x[n]
             trow = t[n]
             g = grad[n]
-            st, m, hi, lo, L = _row_stats(row, buf, acc)
+            st, m, hi, lo, Lh, Ll = _row_stats(row, bt, be, acc)
             if st != OK:
                 out[n] = NAN
                 _fill(g, NAN)
                 continue
-            out[n], A = _probs_loss(row, trow, m, L, eps, weight, has_weight, buf2, acc)
-            cA = _div_scaled(A, hi, lo, denom)
-            sub = buf2[:C]  # a_i / denom
+            out[n], A = _probs_loss(row, trow, m, Lh, Ll, eps, weight, has_weight, b3, acc)
+            a = b3[:C]
             for i in range(C):
-                a = np.float64(trow[i])
+                ai = np.float64(trow[i])
                 if eps != 0.0:
-                    a = a * (1.0 - eps) + eps / C
+                    ai = ai * (1.0 - eps) + eps / C
                 if has_weight:
-                    a = a * weight[i]
-                sub[i] = a / denom
-            _scaled_terms_minus(row, m, buf, cA, sub, g)
+                    ai = ai * weight[i]
+                a[i] = ai
+            _soft_grad(bt, be, hi, lo, a, denom, acc, g)

@@ -283,3 +283,104 @@ def test_mpmath_global_precision_untouched():
     ulp_error(np.float32(1), mpf(1), np.float32)
     assert mp.prec == before
     assert isinstance(ulp(1, np.float32), mpmath.mpf)
+
+
+# --- exact values with astronomically large or small exponents ------------------------------
+# e^{-10^30} and e^{10^30} are mpf values with exponents near -+1.4e30: any code that shifted
+# their significand into an integer would raise OverflowError (or exhaust memory). Expected
+# values are the IEEE definition: below half the smallest subnormal rounds to a zero of the
+# value's sign, at or beyond 2**(emax+1) * (1 - 2**-(p+1)) to an infinity.
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_astronomical_exponents_round_by_exponent(dtype):
+    tiny, huge = mpmath.exp(-1e30), mpmath.exp(1e30)
+    assert tiny > 0 and huge > 0 and abs(tiny.exp) > 10**29 and huge.exp > 10**29
+    t = np.dtype(dtype).type
+    assert bits(round_to_dtype(tiny, dtype)) == bits(t(0.0))
+    assert bits(round_to_dtype(-tiny, dtype)) == bits(t(-0.0))
+    assert round_to_dtype(huge, dtype) == np.inf and round_to_dtype(-huge, dtype) == -np.inf
+    out = round_to_dtype(np.array([tiny, -huge, mpf(1)], dtype=object), dtype)
+    assert out.dtype == np.dtype(dtype) and list(out) == [0.0, -np.inf, 1.0]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_exponent_shortcuts_keep_the_boundaries(dtype):
+    # the shortcuts apply only strictly beyond the boundaries; around them the integer path
+    # decides: 2**(qmin-1) is the tie between 0 (even) and the smallest subnormal
+    p, emin, emax = PARAMS[dtype]
+    qmin = emin - p + 1
+    sub = np.finfo(dtype).smallest_subnormal
+    half_sub = mpf(2) ** (qmin - 1)
+    assert round_to_dtype(half_sub, dtype) == 0  # tie to even
+    assert round_to_dtype(exact(lambda: half_sub * (1 + mpf(2) ** -300)), dtype) == sub
+    assert round_to_dtype(exact(lambda: half_sub * (1 - mpf(2) ** -300)), dtype) == 0
+    assert bits(round_to_dtype(-mpf(2) ** (qmin - 2), dtype)) == bits(np.dtype(dtype).type(-0.0))
+    # 2**(emax+2) (first shortcut value) and just below it both overflow
+    assert round_to_dtype(mpf(2) ** (emax + 2), dtype) == np.inf
+    assert round_to_dtype(exact(lambda: mpf(2) ** (emax + 2) * (1 - mpf(2) ** -300)), dtype) == np.inf
+
+
+def test_ulp_error_of_astronomically_small_exact_values():
+    tiny = mpmath.exp(-1e30)
+    sub = 2.0**-1074
+    # |c - e| / ulp(e) with ulp(e) = 2**-1074: (2**-1074 - e) / 2**-1074 = 1 - e * 2**1074,
+    # which is 1 to nearest; 3 subnormals off is 3; a zero is e / 2**-1074 -> 0.0
+    assert ulp_error(np.float64(sub), tiny, np.float64) == 1.0
+    assert ulp_error(np.float64(3 * sub), tiny, np.float64) == 3.0
+    assert ulp_error(np.float64(0.0), tiny, np.float64) == 0.0
+    assert ulp_error(np.float64(-0.0), -tiny, np.float64) == 0.0
+    assert ulp_error(np.float64(-sub), tiny, np.float64) == 1.0
+    # float32: ulp(e) = 2**-149
+    assert ulp_error(np.float32(2.0**-148), tiny, np.float32) == 2.0
+    # against 1.0 the error is 1 / ulp(tiny): 2**149 float32 subnormals; 2**1074 float64
+    # subnormals is beyond the float64 range of the result, so inf
+    assert ulp_error(np.float32(1.0), tiny, np.float32) == 2.0**149
+    assert ulp_error(np.float64(1.0), tiny, np.float64) == math.inf
+    got = ulp_error(np.array([sub, 0.0]), np.array([tiny, tiny], dtype=object), np.float64)
+    assert got.tolist() == [1.0, 0.0]
+
+
+def test_ulp_error_of_astronomically_large_exact_values():
+    huge = mpmath.exp(1e30)
+    # correctly rounded overflow is error 0; any finite value is infinitely many top ulps off
+    assert ulp_error(np.float64(np.inf), huge, np.float64) == 0.0
+    assert ulp_error(np.float32(-np.inf), -huge, np.float32) == 0.0
+    assert ulp_error(np.float64(-np.inf), huge, np.float64) == math.inf
+    assert ulp_error(np.finfo(np.float64).max, huge, np.float64) == math.inf
+    assert ulp_error(np.float16(1.0), huge, np.float16) == math.inf
+
+
+@given(
+    st.integers(min_value=1, max_value=2**70),
+    st.integers(-1100, 1100),
+    st.integers(1, 2**60),
+    st.integers(40, 2500),
+    st.booleans(),
+)
+@settings(max_examples=300, deadline=None)
+def test_sticky_sum_rounds_like_the_exact_sum(man, exp, sman, gap, neg):
+    # _add_sticky replaces a far smaller operand by a stand-in; rounding to every format, and
+    # the float64 conversion ulp_error does, must match the exact sum (gaps up to 2500 bits
+    # keep the exact sum computable). Large operands near powers of two and ties are included
+    # through man = 2**k and man = 2**k + 1 below.
+    from mpmath import libmp
+
+    from crossent.ulp import _add_sticky
+
+    for m in (man, 1 << (man.bit_length() - 1), (1 << 53) + 1):
+        a = libmp.from_man_exp(m, exp)
+        top = exp + m.bit_length()
+        b = libmp.from_man_exp(-sman if neg else sman, top - gap - sman.bit_length())
+        ex = libmp.mpf_add(a, b, 0)
+        st_ = _add_sticky(a, b)
+        if gap >= max(m.bit_length(), 64):  # compressed: bounded size, whatever the gap
+            assert st_[3] <= m.bit_length() + 66
+        else:
+            assert st_ == ex
+        for dt in DTYPES:
+            assert bits(round_to_dtype(mpmath.mp.make_mpf(st_), dt)) == bits(
+                round_to_dtype(mpmath.mp.make_mpf(ex), dt))
+        for rnd in (libmp.round_nearest, libmp.round_down):
+            assert libmp.to_float(st_, rnd=rnd) == libmp.to_float(ex, rnd=rnd)
+        assert _add_sticky(b, a) == st_  # symmetric

@@ -127,6 +127,43 @@ def _decompose(x):
     return (sign, int(man), int(exp))
 
 
+#: bits kept by :func:`_add_sticky` below the leading bit of the larger operand
+_STICKY_GUARD = 64
+
+
+def _add_sticky(a, b):
+    """``a + b`` of two finite raw mpf values, or a stand-in that rounds identically.
+
+    When the operands' bits overlap (modest exponent gap) the exact sum is returned. When
+    ``|b|`` is below every rounding boundary's distance from ``a`` (a "sticky" operand, e.g.
+    :math:`1 + e^{-10^{30}}`), ``b`` is replaced by a same-sign power of two that is still
+    below that distance, so the sum has at most ``bc(a) + 66`` bits instead of an exponent
+    gap's worth.
+
+    Notes
+    -----
+    Let :math:`2^{t-1} \\le |a| < 2^t` and :math:`a \\in 2^{x}\\mathbb{Z}` (``x`` its lowest
+    bit). Rounding to :math:`P \\le 62` bits (nearest or directed, with any exponent range:
+    subnormal spacings and the overflow midpoint are coarser) has all its boundaries in
+    :math:`[2^{t-2}, 2^{t+1})` on the grid :math:`2^{t-P-2}\\mathbb{Z}`, so every boundary other
+    than :math:`a` is at least :math:`2^{G}`, :math:`G = \\min(x, t - P - 2)`, from
+    :math:`a`. If :math:`|b| < 2^{G}` then :math:`a + b` and :math:`a + \\operatorname{sign}(b)
+    2^{G-1}` lie strictly between the same two boundaries (on the same side of :math:`a`), so
+    they round alike. Here :math:`P + 2 = 64` (:data:`_STICKY_GUARD`) covers float16 to
+    float64 and the float64 conversion of a ULP error.
+    """
+    if not a[1] or not b[1]:
+        return libmp.mpf_add(a, b, 0)
+    ta = a[2] + a[3]
+    tb = b[2] + b[3]
+    if ta < tb:
+        a, b, ta, tb = b, a, tb, ta
+    g = min(a[2], ta - _STICKY_GUARD)
+    if tb <= g:  # |b| < 2**tb <= 2**g
+        b = (b[0], 1, g - 1, 1)
+    return libmp.mpf_add(a, b, 0)
+
+
 def _round_int_shift(man: int, shift: int) -> int:
     """Round ``man / 2**shift`` (``shift > 0``) to the nearest integer, ties to even."""
     q = man >> shift
@@ -160,6 +197,13 @@ def _round_parts(d, fmt: FloatFormat):
         return (sign, m, q)
     sign, man, exp = d
     e = exp + man.bit_length() - 1  # 2**e <= |x| < 2**(e+1)
+    if e <= fmt.qmin - 2:
+        # |x| < 2**(qmin-1), half the smallest subnormal: a zero of the sign of x. Decided by
+        # the exponent alone, so an exact value like exp(-1e30) never becomes a shifted integer.
+        return (_ZERO, sign)
+    if e > fmt.emax + 1:
+        # |x| >= 2**(emax+2), beyond max + ulp(max)/2: overflows (the exponent decides).
+        return (sign, 1, e)
     q = max(e - fmt.p + 1, fmt.qmin)  # exponent of the quantum of the target binade
     if exp >= q:
         return (sign, man << (exp - q), q)
@@ -223,6 +267,30 @@ def round_to_dtype(x, dtype):
 
     ``np.float32(float(x))`` is *not* equivalent: it rounds twice, first to 53 bits, and is
     wrong when :math:`x` is within :math:`2^{-53}|x|` of a float32 midpoint.
+
+    Values far outside the range are decided by their exponent alone, never by shifting the
+    significand: :math:`|x| < 2^{e_{min}-p}` (half the smallest subnormal) gives a signed zero
+    and :math:`|x| \\ge 2^{e_{max}+2}` an infinity, so exact values such as
+    :math:`e^{-10^{30}}` (an ``mpf`` with exponent about :math:`-1.4 \\cdot 10^{30}`) are cheap.
+
+    Examples
+    --------
+    >>> import mpmath, numpy as np
+    >>> from crossent.ulp import round_to_dtype
+    >>> with mpmath.mp.workprec(200):
+    ...     third = mpmath.mpf(1) / 3
+    >>> round_to_dtype(third, np.float32)
+    np.float32(0.33333334)
+    >>> round_to_dtype(mpmath.exp(-1e30), np.float64), round_to_dtype(mpmath.exp(1e30), np.float16)
+    (np.float64(0.0), np.float16(inf))
+
+    The float32 nearest :math:`1 + 2^{-24} + 2^{-60}` is :math:`1 + 2^{-23}`; casting through
+    float64 first lands on the tie :math:`1 + 2^{-24}` and rounds it down to 1:
+
+    >>> from fractions import Fraction
+    >>> x = Fraction(1) + Fraction(1, 2**24) + Fraction(1, 2**60)
+    >>> bool(round_to_dtype(x, np.float32) == np.float32(1 + 2**-23)), np.float32(float(x))
+    (True, np.float32(1.0))
     """
     fmt = float_format(dtype)
     if isinstance(x, np.ndarray):
@@ -312,11 +380,13 @@ def _one_error(c, e, fmt: FloatFormat) -> float:
     if len(dc) == 4 or len(de) == 4:  # a general rational: use Fractions
         diff = abs(_to_fraction(dc) - _to_fraction(de))
         return float(diff / Fraction(2) ** k)
-    diff = libmp.mpf_sub(_to_mpf_tuple(dc), _to_mpf_tuple(de), 0)  # prec=0: exact
+    # exact, or (astronomical exponent gap) a stand-in that converts to the same float
+    diff = _add_sticky(_to_mpf_tuple(dc), libmp.mpf_neg(_to_mpf_tuple(de)))
     _s, man, exp, bc = diff
     if man == 0:
         return 0.0
-    return libmp.to_float((0, man, exp - k, bc))
+    # to nearest (mpmath's default truncates): exp(-1e30) against 2**-1074 is 1.0 ulp, not 1 - 2**-53
+    return libmp.to_float((0, man, exp - k, bc), rnd=libmp.round_nearest)
 
 
 def _to_mpf_tuple(d):
@@ -370,6 +440,30 @@ def ulp_error(computed, exact, dtype):
       the largest finite number), so e.g. returning the largest finite number for an exact
       value that rounds to inf costs at least 1/2;
     * signed zeros are equal (−0 against +0 is error 0).
+
+    When the two values are astronomically far apart in exponent (an exact value like
+    :math:`e^{-10^{30}}` against the smallest subnormal) the smaller is replaced by a tiny
+    stand-in of the same sign that provably gives the same float (see :func:`_add_sticky`), so
+    nothing proportional to the exponent gap is ever built. The conversion is to nearest.
+
+    Examples
+    --------
+    >>> import mpmath, numpy as np
+    >>> from crossent.ulp import ulp_error
+    >>> with mpmath.mp.workprec(200):
+    ...     e = mpmath.exp(mpmath.mpf(1))
+    >>> round(ulp_error(np.float64(np.e), e, np.float64), 4)  # numpy's e is correctly rounded
+    0.3255
+    >>> round(ulp_error(np.nextafter(np.float64(np.e), 4), e, np.float64), 4)  # one float up
+    0.6745
+
+    The error is in ULPs of the exact value, so an exact value far below the subnormals is
+    measured in ULPs of the smallest subnormal:
+
+    >>> ulp_error(np.float64(5e-324), mpmath.exp(-1e30), np.float64)
+    1.0
+    >>> ulp_error(np.array([0.0, np.inf]), np.array([mpmath.exp(-1e30), mpmath.exp(1e30)]), np.float64)
+    array([0., 0.])
     """
     fmt = float_format(dtype)
     if not isinstance(computed, np.ndarray) and not isinstance(exact, np.ndarray):

@@ -46,8 +46,9 @@ BOUNDS: dict[str, dict[str, Bound]] = {
     "logsumexp": {
         "float64": Bound(
             max_ulp=3.0,
-            condition="|logsumexp(x)| >= 1/2 or max(x) == 0; near 0 the two terms "
-            "max(x) and log1p(s) cancel and the absolute error is at most 3 ulp(max(x))",
+            condition="max(x) >= 0 or |logsumexp(x)| >= L/3, where L = logsumexp(x) - max(x) "
+            "= log(sum exp(x - max)); otherwise max(x) and L cancel and the absolute error is "
+            "at most 3 ulp(L)",
             analysis="logsumexp",
         ),
         "float32": _F32,

@@ -109,12 +109,26 @@ def _term_pair(v, m):
 
 @njit(inline="always", cache=True)
 def _fill_terms(x, m, bt, be):
-    """``bt[i] + be[i] = 2**SCALE_EXP exp(x_i - m)`` (to the exp's error); the max term is
-    exactly ``2**SCALE_EXP``."""
+    """``bt[i] + be[i] = 2**SCALE_EXP exp(x_i - m)`` (to the exp's error) for ``x_i < m``, and
+    0 where ``x_i == m``; returns how many entries equal the max (their terms are exactly
+    ``2**SCALE_EXP`` and are added separately, so that the lane sums only see the small
+    terms and sum them to a relative accuracy of ~u whatever their size next to 1)."""
+    cnt = 0
     for i in range(x.shape[0]):
-        T, E = _term_pair(np.float64(x[i]), m)
-        bt[i] = T
-        be[i] = E
+        v = np.float64(x[i])
+        T, E = _term_pair(v, m)
+        top = v == m
+        cnt += 1 if top else 0
+        bt[i] = 0.0 if top else T
+        be[i] = 0.0 if top else E
+    return cnt
+
+
+@njit(inline="always", cache=True)
+def _restore_max_terms(x, m, bt):
+    """Put the max entries' terms (``2**SCALE_EXP``) back into ``bt`` for the outputs."""
+    for i in range(x.shape[0]):
+        bt[i] = SCALE if np.float64(x[i]) == m else bt[i]
 
 
 @njit(inline="always", cache=True)
@@ -136,26 +150,29 @@ def _atanh_tail(z, w):
 
 
 @njit(inline="always", cache=True)
-def _log_of_sum(hi, lo):
-    """``L = log S`` as a double-double ``(Lh, Ll)`` from the scaled sum
-    ``hi + lo = 2**SCALE_EXP S``, ``S >= 1``.
+def _log_of_sum(cnt, rh, rl):
+    """``L = log S`` as a double-double ``(Lh, Ll)``, where
+    ``2**SCALE_EXP S = cnt 2**SCALE_EXP + (rh + rl)`` (``cnt >= 1`` maxima, ``rh + rl`` the
+    scaled sum of the other terms).
 
     ``S = 2**k f``, ``f`` in ``[sqrt(1/2), sqrt(2))``, and
-    ``log S = k ln 2 + 2 atanh(z)``, ``z = (f - 1)/(f + 1)``, ``|z| <= 0.1716``. ``f - 1`` is
-    exact (Sterbenz), so a confident row keeps every digit of ``S - 1``; for ``k = 0`` it is
-    kept scaled (``2**SCALE_EXP (S - 1)``), so that a subnormal loss is rounded once, at the
-    end. ``z`` is a double-double; the tail ``2 z^3 P(z^2)`` (below ``0.0099 |2z|``) is
-    evaluated in float64. Relative error of ``Lh + Ll``: below ``2**-98`` (the tail's
-    rounding, ``0.0099 u``, plus the truncation ``2**-76 * 0.0099``), next to S's error.
+    ``log S = k ln 2 + 2 atanh(z)``, ``z = (f - 1)/(f + 1)``, ``|z| <= 0.1716``. For
+    ``k = 0`` (``cnt == 1`` and the rest below ``sqrt 2 - 1``), ``f - 1`` is the rest itself,
+    kept scaled, so a confident row keeps every digit of ``S - 1`` and a subnormal loss is
+    rounded once, at the end; otherwise ``f - 1`` is exact by Sterbenz. ``z`` is a
+    double-double; the tail ``2 z^3 P(z^2)`` (below ``0.0099 |2z|``) is evaluated in
+    float64. Relative error of ``Lh + Ll``: below ``2**-98`` (the tail's rounding,
+    ``0.0099 u``, plus the truncation ``2**-76 * 0.0099``), next to S's error.
     """
-    if hi < _SQRT2_SCALED:  # k = 0: S in [1, sqrt 2)
-        ah, al = fast_two_sum(hi - SCALE, lo)  # 2**B (S - 1); hi - 2**B exact (Sterbenz)
-        bh, bl = two_sum(2.0, ah * INV_SCALE)  # S + 1 (an absolute error <= 2**-1075 of 2)
-        zh, zl = _dd_div(ah, al, bh, bl)  # 2**B z
+    if cnt == 1 and rh < _SQRT2_SCALED - SCALE:  # k = 0: S in [1, sqrt 2), S - 1 = rest
+        bh, bl = two_sum(2.0, rh * INV_SCALE)  # S + 1 (absolute error <= 2**-1075 of 2)
+        zh, zl = _dd_div(rh, rl, bh, bl)  # 2**B z
         zu = zh * INV_SCALE
         Lh, Ll = fast_two_sum(2.0 * zh, 2.0 * (zl + _atanh_tail(zh, zu * zu)))
         return Lh * INV_SCALE, Ll * INV_SCALE  # the scale undone: one rounding if subnormal
-    hi = hi * INV_SCALE  # exact (S >= sqrt 2: hi and lo stay normal)
+    hi, lo = two_sum(np.float64(cnt) * SCALE, rh)
+    hi, lo = fast_two_sum(hi, lo + rl)
+    hi = hi * INV_SCALE  # exact (S >= 1: hi and lo stay normal or are negligible)
     lo = lo * INV_SCALE
     m, k = math.frexp(hi)  # hi = m 2**k, m in [0.5, 1)
     if m < 0.7071067811865476:
@@ -191,10 +208,12 @@ def _scale_dd2(wh, wl, hi, lo, k):
 
 @njit(inline="always", cache=True)
 def _row_stats(x, bt, be, acc):
-    """``(status, m, hi, lo, Lh, Ll)`` of one row; fills ``bt[:C] + be[:C]`` with the terms.
+    """``(status, m, hi, lo, Lh, Ll)`` of one row; fills ``bt[:C] + be[:C]`` with the terms
+    of the non-max entries (0 at the max entries: see ``_restore_max_terms``).
 
-    ``hi + lo = sum_i (T_i + E_i) = 2**SCALE_EXP S`` (two fixed-order double-double lane
-    sums) and ``Lh + Ll = log S``.
+    ``hi + lo = 2**SCALE_EXP S`` and ``Lh + Ll = log S``, ``S = sum_i exp(x_i - m)``: the
+    max entries count exactly, the others go through two fixed-order double-double lane
+    sums of non-negative terms (relative error about ``u**2`` per term added, Sum2).
     """
     m = _row_max(x)
     if m == INF:
@@ -206,14 +225,16 @@ def _row_stats(x, bt, be, acc):
     C = x.shape[0]
     t = bt[:C]
     e = be[:C]
-    _fill_terms(x, m, t, e)
-    th, tl = dd_sum(t, acc)  # sum T_i: relative error <= C^2 u^2 (Sum2)
-    eh, el = dd_sum(e, acc)  # sum E_i: the same, on terms below 2**-52 T_i
-    if th != th or eh != eh:  # a nan in the row
+    cnt = _fill_terms(x, m, t, e)
+    th, tl = dd_sum(t, acc)  # the small terms T_i
+    eh, el = dd_sum(e, acc)  # their low parts E_i (below 2**-52 T_i)
+    if th != th or eh != eh or cnt == 0:  # a nan in the row (cnt == 0: m is not an entry)
         return NAN_ROW, m, 0.0, 0.0, 0.0, 0.0
-    hi, lo = two_sum(th, eh)
-    hi, lo = fast_two_sum(hi, lo + (tl + el))
-    Lh, Ll = _log_of_sum(hi, lo)
+    rh, rl = two_sum(th, eh)
+    rh, rl = fast_two_sum(rh, rl + (tl + el))  # the rest, 2**B (S - cnt)
+    Lh, Ll = _log_of_sum(cnt, rh, rl)
+    hi, lo = two_sum(np.float64(cnt) * SCALE, rh)
+    hi, lo = fast_two_sum(hi, lo + rl)
     return OK, m, hi, lo, Lh, Ll
 
 
@@ -310,6 +331,7 @@ def softmax_rows(x, out):
             if st != OK:
                 _fill(o, NAN)
                 continue
+            _restore_max_terms(x[n], m, bt)
             ch, cl = _scale_dd(1.0, hi, lo, 1.0)  # 2**-B / S: with the scaled terms, exp(.)/S
             _scaled_terms(bt, be, ch, cl, o)
 
@@ -473,6 +495,7 @@ def cross_entropy_labels_grad_rows(x, labels, weight, has_weight, ignore_index, 
             out[n] = _label_loss(row, y, m, Lh, Ll, w, eps, weight, has_weight, b3, acc)
             if eps == 0.0:
                 # g_i = w p_i / denom for i != y;  g_y = -w (S - exp(x_y - m)) / (S denom)
+                _restore_max_terms(row, m, bt)
                 ch, cl = _scale_dd(w, hi, lo, denom)
                 a, b = two_sum(hi, -bt[y])
                 rh, rl = fast_two_sum(a, (b + lo) - be[y])  # S - exp(x_y - m) >= 0, no cancellation
@@ -486,6 +509,7 @@ def cross_entropy_labels_grad_rows(x, labels, weight, has_weight, ignore_index, 
                 for i in range(C):
                     a[i] = base * weight[i] if has_weight else base
                 a[y] += w * (1.0 - eps)
+                _restore_max_terms(row, m, bt)
                 _soft_grad(bt, be, hi, lo, a, denom, acc, g)
 
 
@@ -516,4 +540,5 @@ def cross_entropy_probs_grad_rows(x, t, weight, has_weight, eps, denom, out, gra
                 if has_weight:
                     ai = ai * weight[i]
                 a[i] = ai
+            _restore_max_terms(row, m, bt)
             _soft_grad(bt, be, hi, lo, a, denom, acc, g)

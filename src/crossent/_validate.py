@@ -64,12 +64,18 @@ def normalize_axis(axis, ndim: int, name: str = "axis") -> int:
 def to_rows(a: np.ndarray, axis: int) -> np.ndarray:
     """A C-contiguous 2-D view ``(rows, C)`` of ``a`` with ``axis`` last.
 
-    No copy when ``axis`` is already last and ``a`` is C-contiguous; otherwise one copy
-    (documented: a class axis that is not last costs a transposed copy).
+    No copy when ``axis`` is already last and ``a`` is C-contiguous, aligned and writeable;
+    otherwise one copy (documented: a class axis that is not last costs a transposed copy, and
+    a read-only or unaligned input is copied rather than compiled for).
     """
     moved = np.moveaxis(a, axis, -1)
     c = moved.shape[-1]
-    return np.ascontiguousarray(moved).reshape(-1, c) if c else moved.reshape(-1, 0)
+    if c == 0:  # reshape(-1, 0) is ambiguous (any row count fits 0 elements): count the rows
+        return np.empty((int(np.prod(moved.shape[:-1])), 0), dtype=a.dtype)
+    # C-contiguous, aligned and writeable: Numba types read-only and unaligned arrays as distinct
+    # types, so passing one through would compile every kernel a second time (tens of seconds);
+    # copying such an input once costs far less
+    return np.require(moved, requirements=["C", "A", "W"]).reshape(-1, c)
 
 
 def from_rows(rows: np.ndarray, shape_moved: tuple, axis: int) -> np.ndarray:

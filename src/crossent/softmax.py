@@ -47,18 +47,20 @@ def logsumexp(x, axis=-1, keepdims=False):
 
     Notes
     -----
-    With :math:`m = \max_i x_i` and :math:`s = \sum_{i} e^{x_i - m} - 1 \ge 0` (the max term
-    is exactly 1 and is kept out of :math:`s`),
+    With :math:`m = \max_i x_i` and :math:`S = \sum_i e^{x_i - m} \ge 1` (the max terms are
+    exactly 1 and are counted, not summed),
 
-    .. math:: \operatorname{logsumexp}(x) = m + \operatorname{log1p}(s).
+    .. math:: \operatorname{logsumexp}(x) = m + \log S .
 
-    The shift :math:`x_i - m` is computed with its rounding error (TwoSum), :math:`s` in
-    double-double. Accuracy (``crossent._bounds``): float64 within 3 ulp where
-    :math:`|\operatorname{logsumexp}(x)| \ge 1/2` (near 0 the terms :math:`m` and
-    :math:`\operatorname{log1p}(s)` cancel, and the absolute error is at most
-    3 ulp(:math:`m`)); float32/float16 within 1 ulp, correctly rounded in practice.
-    Special values: a nan or +inf in a slice gives nan; a slice of only -inf gives -inf;
-    an empty slice gives -inf (the log of an empty sum).
+    The shift :math:`x_i - m` is computed with its rounding error (TwoSum), the terms below
+    the max are summed in double-double, and :math:`\log S` is evaluated in double-double
+    from :math:`S - 1` exactly, so a row whose other terms sum to 1e-300 keeps their digits.
+    Accuracy (``crossent._bounds``): float64 within 3 ulp where :math:`\max x \ge 0` or
+    :math:`|\operatorname{logsumexp}(x)| \ge \log(S)/3` (elsewhere :math:`m` and
+    :math:`\log S` cancel, and the absolute error is at most 3 ulp(:math:`\log S`));
+    float32/float16 within 1 ulp, correctly rounded in practice. Special values: a nan or
+    +inf in a slice gives nan; a slice of only -inf gives -inf; an empty slice gives -inf
+    (the log of an empty sum).
 
     References
     ----------

@@ -495,3 +495,124 @@ def test_1000_class_row_is_fast():
     v = R.cross_entropy(x, np.array([17]))
     assert time.perf_counter() - t0 < 5
     assert v == round_to_dtype(naive_item_loss(x[0], naive_targets(1000, y=17)), np.float64)
+
+
+# --- astronomically spread rows ----------------------------------------------------------------
+# Terms like e^{-10^20} are mpf values with exponent ~ -1.4e20: adding 1 to one exactly would
+# build a 10^20-bit integer (this raised OverflowError). Expected values are the closed forms
+# below, evaluated with mpmath's high-level API at 200 bits and rounded with round_to_dtype:
+# with m = max x, j* its first index, d_j = x_j - m (exact) and T = sum_{j != j*} e^{d_j},
+#   logsumexp = m + log1p(T),  log_softmax_j = d_j - log1p(T),  softmax_j = e^{d_j} / (1 + T),
+#   loss = sum_c a_c (log1p(T) - d_c),
+#   d loss / d x_i = A p_i - a_i, written for i = j* as (A - a_i) - A T / (1 + T)
+#   (1/(1+T) = 1 - T/(1+T)), so that its sign survives when it is only -A T/(1+T).
+# log1p keeps the sign and size of the tiny parts (log(1 + T) at any fixed precision is +0,
+# and the oracle must give e.g. log_softmax = -0.0, a gradient of -0.0). None of these values
+# is near a rounding boundary: each is a float of the format (x_j, d_j, 1, 1/2, ...) plus or
+# minus something far below 2**-200 relative, or such a tiny value alone.
+
+SPREAD_ROWS = {
+    np.float64: [
+        [0.0, -1e20],
+        [1e300, 1e300 - 1e284],
+        [-1e20, 0.0],
+        [0.0, -1e50, -1e300],
+        [5.0, 5.0, -1e200],
+        [0.0, -1e20, -1e20 - 1e5],
+        [0.0, -1e20, -np.inf],
+        [-1e300, 1e300, 0.0],
+        [1e308, -1e308],  # x_1 - x_0 overflows in float64 arithmetic
+    ],
+    np.float32: [[0.0, -1e20], [1e20, 1e20 - 1e13], [0.0, -1e30, -2e30], [-1e20, 0.0, -np.inf],
+                 [3e38, -3e38]],
+    np.float16: [[65504.0, -65504.0], [0.0, -60000.0], [-60000.0, 0.0, -65504.0]],
+}
+SPREAD_CASES = [(dt, r) for dt, rows in SPREAD_ROWS.items() for r in rows]
+
+
+def spread_closed_forms(row, y, eps):
+    """Exact values (mpf, 200 bits) of every output for one row, label y, smoothing eps."""
+    C = len(row)
+    fin = [j for j in range(C) if row[j] != -np.inf]
+    m = max(row[j] for j in fin)
+    js = next(j for j in fin if row[j] == m)
+    targ = naive_targets(C, y=y, eps=eps)
+    with mp.workprec(3000):
+        d = {j: mpf(row[j]) - mpf(m) for j in fin}  # exact: float differences
+    with mp.workprec(200):
+        e = {j: mpmath.exp(d[j]) for j in fin}
+        T = mpmath.fsum(e[j] for j in fin if j != js)
+        L = mpmath.log1p(T)
+        out = {"lse": mpf(m) + L}
+        out["lsm"] = [d[j] - L if j in d else mpf("-inf") for j in range(C)]
+        out["sm"] = [e[j] / (1 + T) if j in d else mpf(0) for j in range(C)]
+        a = [mpf(t.numerator) / t.denominator for t in targ]
+        A = mpmath.fsum(a)
+        if any(a[c] != 0 and c not in d for c in range(C)):
+            out["loss"] = mpf("inf")
+        else:
+            out["loss"] = mpmath.fsum(a[c] * (L - d[c]) for c in range(C) if a[c] != 0)
+        g = []
+        for i in range(C):
+            if i not in d:
+                g.append(-a[i])
+            elif i == js:
+                g.append(mpmath.fsum([A - a[i], -A * T / (1 + T)]))
+            else:
+                g.append(A * out["sm"][i] - a[i])
+        out["grad"] = g
+    return out
+
+
+@pytest.mark.parametrize("dtype,row", SPREAD_CASES, ids=[f"{dt.__name__}-{r}" for dt, r in SPREAD_CASES])
+def test_astronomically_spread_rows(dtype, row):
+    import warnings
+
+    x = np.array(row, dtype=dtype)
+    row = [float(v) for v in x]  # the exact inputs
+    C = len(row)
+    t0 = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", R.CorrectRoundingWarning)
+        ref = spread_closed_forms(row, 0, 0.0)
+        assert bits_equal(R.logsumexp(x), rnd(ref["lse"], dtype)[()])
+        assert bits_equal(R.log_softmax(x), rnd(ref["lsm"], dtype))
+        assert bits_equal(R.softmax(x), rnd(ref["sm"], dtype))
+        for f in (R.logsumexp, R.log_softmax, R.softmax):
+            assert np.all(ulp_error(f(x), f(x, exact=True), dtype) <= 0.5)
+        X = x[None, :]
+        for y in range(C):
+            if row[y] == -np.inf:
+                continue
+            for eps in (0.0, 0.1):
+                ref = spread_closed_forms(row, y, eps)
+                kw = dict(label_smoothing=eps)
+                loss, g = R.cross_entropy_value_and_grad(X, np.array([y]), reduction="none", **kw)
+                assert bits_equal(loss, rnd([ref["loss"]], dtype))
+                assert bits_equal(g[0], rnd(ref["grad"], dtype))
+                # "mean" over one item is the same value; the loss alone agrees
+                assert bits_equal(R.cross_entropy(X, np.array([y]), **kw), rnd(ref["loss"], dtype)[()])
+                le, ge = R.cross_entropy_value_and_grad(X, np.array([y]), exact=True, **kw)
+                assert ulp_error(R.cross_entropy(X, np.array([y]), **kw), le, dtype) <= 0.5
+                assert np.all(ulp_error(g, ge, dtype) <= 0.5)
+    assert time.perf_counter() - t0 < 10
+
+
+def test_spread_row_signs_and_values():
+    # the documented shapes of the answers: 1 and +0 for the softmax, -0.0 for the top
+    # log-probability and the top gradient (both are -(something positive and tiny))
+    for dt in DTYPES:
+        big = {np.float16: 60000.0, np.float32: 1e20, np.float64: 1e20}[dt]
+        x = np.array([0.0, -big], dtype=dt)
+        assert R.softmax(x).tolist() == [1.0, 0.0]
+        ls = R.log_softmax(x)
+        assert ls[0] == 0 and np.signbit(ls[0]) and ls[1] == x[1]
+        assert R.logsumexp(x) == 0 and not np.signbit(R.logsumexp(x))
+        loss, g = R.cross_entropy_value_and_grad(x[None], np.array([0]))
+        assert loss == 0 and not np.signbit(loss)
+        assert g[0, 0] == 0 and np.signbit(g[0, 0]) and g[0, 1] == 0 and not np.signbit(g[0, 1])
+        loss, g = R.cross_entropy_value_and_grad(x[None], np.array([1]))
+        assert loss == -x[1] and g.tolist() == [[1.0, -1.0]]
+    x = np.array([1e300, 1e300 - 1e284])
+    assert R.logsumexp(x) == 1e300 and R.softmax(x).tolist() == [1.0, 0.0]
+    assert R.cross_entropy(x[None], np.array([1])) == x[0] - x[1]

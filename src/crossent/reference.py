@@ -42,8 +42,8 @@ and by Baker's theorem a non-zero linear form in logarithms of rationals is tran
 so the loop terminates. It is nevertheless capped at :data:`PRECISION_CAP` bits; at the cap
 the value nearest the best approximation is returned and a
 :class:`CorrectRoundingWarning` is issued (this needs an input within :math:`2^{-20000}`
-of a rounding boundary; none is known outside contrived constructions such as logits
-differing by :math:`10^{300}`).
+of a rounding boundary; none is known. Logits differing by :math:`10^{300}` are not such a
+case: their astronomically small terms are bounded, not added exactly, see below).
 
 Error bounds
 ------------
@@ -60,13 +60,27 @@ their error counted; every final bound is doubled. With :math:`m = \max_j x_j`,
 * :math:`T` has relative error :math:`\le \eta + 2` units; :math:`L = \log(1 + T)` with
   :math:`1+T` formed exactly has relative error :math:`\le (\eta + 2) + \eta` units
   (the condition number of :math:`\log(1+T)` in :math:`T` is at most 1 for :math:`T \ge 0`);
+* *precision horizon*: an exact sum is formed only when the two operands are within
+  :math:`w + 64` bits of each other. Beyond that (e.g. :math:`1 + e^{-10^{20}}`, whose exact
+  value would be a :math:`10^{20}`-bit integer) the smaller operand is dropped and its bound
+  :math:`2^{t}` (:math:`|b| < 2^t`) added to the error, a relative perturbation below
+  :math:`2^{-(w+63)}`. For :math:`T < 2^{-(w+64)}` this means :math:`S = 1` and
+  :math:`L = T` (:math:`\log(1+T) = T(1-\theta)`, :math:`0 < \theta < T/2`), each within one
+  more unit;
 * :math:`\mathrm{logsumexp} = m + L`, :math:`-\log\mathrm{softmax}_j = L - d_j` and the
   per-class loss are sums of non-negative terms: their relative error is that of
   :math:`L`; :math:`\mathrm{softmax}_j = e^{d_j}/(1+T)` adds :math:`\eta + 1` units;
 * reductions sum non-negative terms at precision :math:`w` (relative
   :math:`K` units for :math:`K` terms); the gradient
   :math:`s\,(A p_i - a_i)` and signed PMF sums get absolute bounds from the magnitudes of
-  their terms, so cancellation shows up as a wide interval and triggers a retry.
+  their terms, so cancellation shows up as a wide interval and triggers a retry. At the
+  largest logit the gradient is evaluated as :math:`s\,(B - a_i T)/(1+T)` with
+  :math:`B = A - a_i = \sum_{c \ne i} a_c`, so :math:`1 - p_i` never cancels (a one-hot
+  target there gives :math:`-s\,T/(1+T)`, e.g. −0.0 for :math:`T = e^{-10^{20}}`);
+* rounding is decided on the interval :math:`[v - \mathrm{err}, v + \mathrm{err}]` by
+  exponents where the values are out of range: an interval below half the smallest subnormal
+  rounds to a zero of its sign, softmax entries with :math:`d_j < (e_{min} - 2p - 39)\ln 2 - 1`
+  are not evaluated at all (they are below :math:`2^{e_{min}-2p-39}` and round to +0).
 
 Conventions (aligned with the public API)
 -----------------------------------------
@@ -81,6 +95,33 @@ Conventions (aligned with the public API)
   nan gradient rows for the non-ignored items.
 * The gradient is that of the reduced loss (``"none"``: of the sum).
 * ``empirical_pmf`` returns float64; with no samples it is nan (0/0, as NumPy).
+
+Examples
+--------
+>>> import numpy as np
+>>> from crossent import reference
+
+A confident two-class row: the loss :math:`\log(1 + e^{-40})` is about :math:`4.2\cdot10^{-18}`,
+where ``log(sum(exp(x))) - x[0]`` in float64 gives exactly 0:
+
+>>> reference.cross_entropy(np.array([[40.0, 0.0]]), np.array([0]))
+np.float64(4.248354255291589e-18)
+>>> reference.softmax(np.array([1.0, 2.0, 3.0]))
+array([0.09003057, 0.24472847, 0.66524096])
+
+Any spread of the logits is fine; :math:`\log\operatorname{softmax}_0 = -\log(1 + e^{-10^{20}})`
+is negative and far below the subnormals, so it rounds to −0.0:
+
+>>> reference.softmax(np.array([0.0, -1e20])), reference.log_softmax(np.array([0.0, -1e20]))
+(array([1., 0.]), array([-0.e+00, -1.e+20]))
+
+``exact=True`` gives the unrounded value, for :func:`crossent.ulp.ulp_error`:
+
+>>> from crossent.ulp import ulp_error
+>>> x = np.array([1.0, 2.0, 3.0], dtype=np.float32)
+>>> v = reference.logsumexp(x, exact=True)
+>>> reference.logsumexp(x), float(ulp_error(reference.logsumexp(x), v, np.float32)) <= 0.5
+(np.float32(3.407606), True)
 """
 
 from __future__ import annotations
@@ -94,7 +135,7 @@ import mpmath
 import numpy as np
 from mpmath import libmp
 
-from .ulp import _decompose, _parts_to_scalar, _round_parts, float_format
+from .ulp import _add_sticky, _decompose, _parts_to_scalar, _round_parts, float_format
 
 __all__ = [
     "logsumexp",
@@ -184,6 +225,35 @@ def _exact_sum(terms):
     for sign, man, exp, _bc in terms:
         tot += (-man if sign else man) << (exp - emin)
     return libmp.from_man_exp(tot, emin)
+
+
+#: operands more than ``w + _HORIZON`` bits below the other are bounded, not added exactly
+_HORIZON = 64
+
+
+def _top(t) -> int:
+    """``|t| < 2**_top(t)`` for a non-zero raw mpf (exponent of its leading bit, plus one)."""
+    return t[2] + t[3]
+
+
+def _add_bounded(a, b, w):
+    r"""``(s, err)`` with ``|a + b - s| <= err``: the exact sum unless one operand is beyond the
+    precision horizon of the other.
+
+    When :math:`|b| < 2^{t_b} \le 2^{t_a - (w + 64)}` (``t`` as :func:`_top`) the sum is ``a``
+    with ``err`` :math:`= 2^{t_b}` (and symmetrically), a relative perturbation below
+    :math:`2^{-(w+63)}`, i.e. under one unit of :math:`2^{-w}`. Otherwise the exact sum spans
+    at most ``bc(a) + bc(b) + w + 64`` bits. This is what keeps :math:`1 + e^{-10^{20}}` from
+    building a :math:`10^{20}`-bit integer.
+    """
+    if a == _FZERO or b == _FZERO:
+        return libmp.mpf_add(a, b, 0), _FZERO
+    ta, tb = _top(a), _top(b)
+    if tb < ta - (w + _HORIZON):
+        return a, (0, 1, tb, 1)
+    if ta < tb - (w + _HORIZON):
+        return b, (0, 1, ta, 1)
+    return libmp.mpf_add(a, b, 0), _FZERO
 
 
 def _bitlen(k: int) -> int:
@@ -279,7 +349,8 @@ def _decide(item, fmt, exact_mode):
         return True, (_item_to_mpf(item) if exact_mode else _round_item_value(item[1], fmt))
     _tag, v, err = item
     if exact_mode:
-        lo_mag = libmp.mpf_sub(libmp.mpf_abs(v), err, 0)
+        # the binade of |v| - err (exact, or a stand-in in the same binade: see _add_sticky)
+        lo_mag = _add_sticky(libmp.mpf_abs(v), libmp.mpf_neg(err))
         k = _ulp_exp_raw(lo_mag, fmt)
         if err == _FZERO or libmp.mpf_le(err, libmp.from_man_exp(1, k - fmt.p - 30)):
             return True, _make(v)
@@ -289,8 +360,9 @@ def _decide(item, fmt, exact_mode):
     fast = _fast_decide(v, err, fmt)
     if fast is not None:
         return True, fast
-    lo = _round_raw_or_q(libmp.mpf_sub(v, err, 0), fmt)
-    hi = _round_raw_or_q(libmp.mpf_add(v, err, 0), fmt)
+    # v -+ err rounded; _add_sticky keeps the rounding exact without an exponent-gap-sized sum
+    lo = _round_raw_or_q(_add_sticky(v, libmp.mpf_neg(err)), fmt)
+    hi = _round_raw_or_q(_add_sticky(v, err), fmt)
     if _same(lo, hi):
         return True, lo
     return False, None
@@ -311,6 +383,11 @@ def _fast_decide(v, err, fmt):
     if eexp + ebc > exp + bc - 1:  # err >= |v| possible
         return None
     e = exp + bc - 1
+    if e <= fmt.qmin - 3:
+        # |v| + err < 1.5 * 2**(e+1) <= 2**(qmin-1), half the smallest subnormal, and err < |v|:
+        # the whole interval rounds to a zero of v's sign (decided by exponents, so values like
+        # exp(-1e20) are never shifted into integers)
+        return -0.0 if sign else 0.0
     q = max(e - fmt.p + 1, fmt.qmin)
     if eexp + ebc > q - 2:
         return None
@@ -439,16 +516,23 @@ def _finish(values, shape, fmt, exact_mode):
 
 
 class _Row:
-    """High-precision facts about one row of finite-or-(−inf) logits at precision ``w``.
+    r"""High-precision facts about one row of finite-or-(−inf) logits at precision ``w``.
 
     Attributes: ``fin`` (indices of finite entries), ``m`` (max, float), ``jmax``,
     ``d`` (dict j -> raw exact x_j - m), ``e`` (dict j -> raw exp(d_j) or None when cut),
-    ``T`` (raw), ``S`` (raw, exact 1 + T), ``L`` (raw log S), ``cT``, ``cL`` (relative
-    error bounds in units of 2**-w), ``single`` and ``allequal`` flags.
+    ``T`` (raw), ``S`` (raw, exact 1 + T, or 1 when T is beyond the precision horizon),
+    ``L`` (raw log S, or T beyond the horizon), ``cT``, ``cL``, ``cS`` (relative error bounds
+    in units of 2**-w; ``cS`` is that of taking S = 1), and the ``allequal`` flag.
+
+    Beyond the horizon, :math:`T < 2^{-(w+64)}`: then :math:`1/(1+T) = 1 - \theta` with
+    :math:`0 < \theta < T`, and :math:`\log(1+T) = T(1 - \theta')` with
+    :math:`0 < \theta' < T/2`, both below one unit of :math:`2^{-w}` relative, so ``S = 1``
+    (``cS = 1``) and ``L = T`` (``cL = cT + 1``) are rigorous and never build the exact
+    :math:`1 + T` (for :math:`T = e^{-10^{20}}` that is a :math:`10^{20}`-bit integer).
     """
 
     __slots__ = ("xs", "w", "fin", "m", "jmax", "d", "df", "e", "T", "S", "L", "cT", "cL",
-                 "allequal", "n", "invS")
+                 "cS", "allequal", "n", "invS")
 
     def __init__(self, xs, w):
         self.xs = xs
@@ -507,37 +591,77 @@ class _Row:
             self.allequal = exact_T
             self.cT = 0.0 if exact_T else _ETA + 2.0
         self.e[self.jmax] = _FONE
-        self.S = libmp.mpf_add(_FONE, self.T, 0)
-        self.L = libmp.mpf_log(self.S, w) if self.T != _FZERO else _FZERO
-        self.cL = 0.0 if self.T == _FZERO else self.cT * 1.01 + _ETA + 1.0
+        T = self.T
+        if T == _FZERO:
+            self.S, self.L, self.cL, self.cS = _FONE, _FZERO, 0.0, 0.0
+        elif _top(T) < -(w + _HORIZON):  # beyond the horizon (see the class notes)
+            self.S, self.L, self.cL, self.cS = _FONE, T, self.cT * 1.01 + 1.0, 1.0
+        else:  # exact 1 + T: at most bc(T) + w + 64 bits
+            self.S = libmp.mpf_add(_FONE, T, 0)
+            self.L = libmp.mpf_log(self.S, w)
+            self.cL = self.cT * 1.01 + _ETA + 1.0
+            self.cS = 0.0
         self.invS = None
 
     # -- per-entry quantities ------------------------------------------------------------------
     def neg_log_p(self, j):
-        """(value, rel-units) of -log softmax_j = L - d_j >= 0 for a finite entry."""
-        v = libmp.mpf_sub(self.L, self.d[j], 0)
-        # the error is cL units of L, at most cL units of v since -d_j >= 0
-        return v, self.cL
+        r"""``(v, c, err)`` for :math:`-\log\operatorname{softmax}_j = L - d_j \ge 0` of a
+        finite entry: the value, its relative error in units of :math:`2^{-w}` and an absolute
+        bound (zero when exact).
+
+        ``L - d_j`` is exact (both terms have the sign of the result), so the error is that of
+        ``L``: ``cL`` units of ``L``, at most ``cL`` units of ``v``. When ``L`` is beyond the
+        horizon of ``d_j`` (:func:`_add_bounded`) the value is ``-d_j`` and the dropped ``L``
+        (under one unit of ``v``) is the error.
+        """
+        if self.L == _FZERO:
+            return libmp.mpf_neg(self.d[j]), 0.0, _FZERO
+        v, drop = _add_bounded(self.L, libmp.mpf_neg(self.d[j]), self.w)
+        err = _abs_err(self.L, self.cL, self.w)  # |L* - L|
+        if drop != _FZERO:  # |true - v| <= |dropped term| + |L* - L|
+            return v, self.cL + 1.0, _err_add(err, drop)
+        return v, self.cL, err
+
+    def below(self, j, k) -> bool:
+        r"""Whether :math:`d_j < k \ln 2 - 1` is certain from the float ``df[j]`` (then
+        :math:`e^{d_j} < 2^k`). ``df`` is ``x_j - m`` rounded (relative error
+        :math:`2^{-53}`), or −inf when that overflowed (the exact :math:`d_j` is then below
+        :math:`-2^{1024}`)."""
+        dfj = self.df[j]
+        return dfj == -math.inf or dfj + abs(dfj) * 2.0**-50 < k * math.log(2) - 1.0
 
     def p(self, j, fmt):
         """Item for softmax_j of a finite entry."""
         if self.allequal:
             return _exact_item(Fraction(1, self.n))
+        kq = fmt.qmin - fmt.p - 40
+        if j != self.jmax and self.below(j, kq):
+            # softmax_j <= exp(d_j) < 2**kq, far below half the smallest subnormal: decided by
+            # the exponent, exp(d_j) is not evaluated (it rounds to +0; exact=True gives a
+            # placeholder in (0, 2**kq])
+            half = libmp.from_man_exp(1, kq - 1)
+            return ("a", half, half)
+        v, c = self.p_full(j)
+        return ("a", v, _abs_err(v, c, self.w))
+
+    def p_full(self, j):
+        """``(v, c)``: softmax_j of a finite entry at precision w with relative error c units
+        (always evaluated, however small)."""
         w = self.w
         ej = self.e.get(j)
         if ej is None:
-            kq = fmt.qmin - fmt.p - 40  # softmax_j <= exp(d_j) < 2**kq: far below subnormals
-            if self.df[j] + abs(self.df[j]) * 2.0**-50 < kq * math.log(2) - 1.0:
-                half = libmp.from_man_exp(1, kq - 1)
-                return ("a", half, half)
             ej = libmp.mpf_exp(self.d[j], w)
             ce = _ETA
         else:
             ce = 0.0 if self.d[j] == _FZERO else _ETA
+        v = libmp.mpf_mul(ej, self.inv_s(), w, libmp.round_nearest)
+        return v, ce + self.cT + self.cS + _ETA + 2.0
+
+    def inv_s(self):
+        """1/S rounded at precision w (relative error 1 unit, plus cS)."""
         if self.invS is None:
-            self.invS = libmp.mpf_div(_FONE, self.S, w, libmp.round_nearest)
-        v = libmp.mpf_mul(ej, self.invS, w, libmp.round_nearest)
-        return ("a", v, _abs_err(v, ce + self.cT + _ETA + 2.0, w))
+            self.invS = libmp.mpf_div(_FONE, self.S, self.w, libmp.round_nearest)
+        return self.invS
 
 
 def _row_state(xs):
@@ -607,8 +731,9 @@ def logsumexp(x, axis=-1, keepdims=False, *, exact=False):
                 row = _Row(xs, w)
                 if row.T == _FZERO:
                     return [_exact_item(_raw(row.m))]
-                v = libmp.mpf_add(_raw(row.m), row.L, 0)
-                return [("a", v, _abs_err(row.L, row.cL, w))]
+                # m + L, exact unless one is beyond the other's horizon (then bounded)
+                v, drop = _add_bounded(_raw(row.m), row.L, w)
+                return [("a", v, _err_add(_abs_err(row.L, row.cL, w), drop))]
 
             vals.append(_ziv(compute, fmt, exact, _w0(fmt, K, exact))[0])
     out_shape = moved_shape[:-1]
@@ -642,10 +767,9 @@ def _softmax_family(x, axis, exact, which):
                 if v == -math.inf:
                     items.append(_exact_item(_NINF if which == "log" else 0))
                 elif which == "log":
-                    nl, c = row.neg_log_p(j)
+                    nl, _c, err = row.neg_log_p(j)
                     val = libmp.mpf_neg(nl)
-                    items.append(("a", val, _abs_err(row.L, c, w)) if row.L != _FZERO
-                                 else _exact_item(val))
+                    items.append(("a", val, err) if err != _FZERO else _exact_item(val))
                 else:
                     items.append(row.p(j, fmt))
             return items
@@ -845,22 +969,24 @@ def _loss_item_raw(P, n, w):
             return "zero", row
         if xs[y] == -math.inf:
             return "inf", row
-        nl, c = row.neg_log_p(y)
+        nl, c, _err = row.neg_log_p(y)
         v = libmp.mpf_mul(nl, _raw(wy), w, libmp.round_nearest) if wy != 1.0 else nl
         return (v, _abs_err(v, c + 1.0, w)), row
     a = P.coef_raw(n, w)
     terms = []
+    cmax = 0.0
     for cidx, ac in enumerate(a):
         if ac == _FZERO:
             continue
         if xs[cidx] == -math.inf:
             return "inf", row
-        nl, _c = row.neg_log_p(cidx)
+        nl, c, _err = row.neg_log_p(cidx)
+        cmax = max(cmax, c)
         terms.append(libmp.mpf_mul(nl, ac, w, libmp.round_nearest))
     if not terms:
         return "zero", row
     v = _sum_raw(terms, w)
-    return (v, _abs_err(v, row.cL + 6.0 + len(terms), w)), row
+    return (v, _abs_err(v, cmax + 6.0 + len(terms), w)), row
 
 
 def _reduce_items(P, w, fmt):
@@ -1016,25 +1142,38 @@ def _grad_row_items(P, n, w, scale_frac, fmt):
         return [_exact_item(0)] * C
     cA = C + 6.0
     s = libmp.from_rational(scale_frac.numerator, scale_frac.denominator, w, libmp.round_nearest)
+    neg = libmp.mpf_neg
+    rn = libmp.round_nearest
+    tiny = libmp.from_man_exp(1, -20)
     items = []
     for i in range(C):
         ai = a[i]
         if xs[i] == -math.inf:  # p_i = 0 exactly: the entry is the rational -s a_i
             items.append(_exact_item(-scale_frac * P.coef_frac_one(n, i)))
             continue
-        pit = row.p(i, fmt)
-        pv, perr = pit[1], pit[2] if pit[0] == "a" else _FZERO
-        if pit[0] == "x":
-            pv = libmp.from_rational(pit[1].numerator, pit[1].denominator, w, libmp.round_nearest)
-        Ap = libmp.mpf_mul(A, pv, w, libmp.round_nearest)
-        g = libmp.mpf_sub(Ap, ai, 0)
-        gs = libmp.mpf_mul(g, s, w, libmp.round_nearest)
-        # |err| <= s * (A*perr + |Ap|*(cA+1) units + |ai|*4 units) + |gs| * 2 units
-        e = libmp.mpf_mul(A, perr, 30, libmp.round_up) if perr != _FZERO else _FZERO
-        e = _err_add(e, _abs_err(Ap, cA + 1.0, w))
-        e = _err_add(e, _abs_err(ai, 4.0, w))
+        if i == row.jmax:
+            # A p - a = (B + a) / S - a = (B - a T) / S with B = A - a = sum of the other
+            # coefficients: no cancellation in 1 - p (p = 1/S can be 1 - e^{-10^20})
+            B = _sum_raw([a[c] for c in range(C) if c != i], w)  # cA units
+            aT = libmp.mpf_mul(ai, row.T, w, rn)  # 4 + cT + 1 units
+            g, drop = _add_bounded(B, neg(aT), w)
+            e = _err_add(_abs_err(B, cA, w), _abs_err(aT, row.cT + 6.0, w))
+            e = _err_add(e, drop)
+            # times 1/S (S >= 1, so the error does not grow) with 1/S off by 1 + cS units
+            q = libmp.mpf_mul(g, row.inv_s(), w, rn)
+            e = _err_add(e, libmp.mpf_mul(e, tiny, 30, libmp.round_up))
+            e = _err_add(e, _abs_err(q, row.cS + 3.0, w))
+        else:
+            pv, pc = row.p_full(i)  # evaluated even when astronomically small
+            q = libmp.mpf_mul(A, pv, w, rn)  # cA + pc + 1 units
+            e = _abs_err(q, cA + pc + 1.0, w)
+            g, drop = _add_bounded(q, neg(ai), w)
+            e = _err_add(_err_add(e, _abs_err(ai, 4.0, w)), drop)
+            q = g
+        gs = libmp.mpf_mul(q, s, w, rn)
+        # |err| <= s * e (1 + 2**-20) + |gs| * 2 units (rounding of s and of the product)
         e = libmp.mpf_mul(e, s, 30, libmp.round_up)
-        e = _err_add(e, libmp.mpf_mul(e, libmp.from_man_exp(1, -20), 30, libmp.round_up))
+        e = _err_add(e, libmp.mpf_mul(e, tiny, 30, libmp.round_up))
         e = _err_add(e, _abs_err(gs, 2.0, w))
         items.append(("a", gs, e))
     return items

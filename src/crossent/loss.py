@@ -36,6 +36,9 @@ class _Problem:
         if not -(2**63) <= int(ignore_index) < 2**63:  # the kernels compare it as an int64
             raise ValueError(f"ignore_index must fit in an int64, got {int(ignore_index)}")
         self.dtype = a.dtype
+        # a narrow output is rounded from float64: the per-item losses are rounded to odd
+        # first (only for reduction='none': a sum is rounded from its double-double)
+        self.odd = a.dtype != np.float64 and reduction == "none"
         self.axis = ax
         self.C = C
         self.eps = eps
@@ -137,7 +140,8 @@ def _losses(p: _Problem) -> np.ndarray:
     if p.x.shape[0] == 0:
         return out
     if p.labels_mode:
-        _k.cross_entropy_labels_rows(p.x, p.target, p.weight, p.has_weight, p.ignore_index, p.eps, out)
+        _k.cross_entropy_labels_rows(p.x, p.target, p.weight, p.has_weight, p.ignore_index, p.eps,
+                                     p.odd, out)
     else:
         _k.cross_entropy_probs_rows(p.x, p.target, p.weight, p.has_weight, p.eps, out)
     return out
@@ -272,7 +276,7 @@ def cross_entropy_value_and_grad(logits, target, *, axis=-1, weight=None, ignore
     if p.x.shape[0]:
         if p.labels_mode:
             _k.cross_entropy_labels_grad_rows(p.x, p.target, p.weight, p.has_weight, p.ignore_index,
-                                              p.eps, den, losses, grad)
+                                              p.eps, den, p.odd, losses, grad)
         else:
             _k.cross_entropy_probs_grad_rows(p.x, p.target, p.weight, p.has_weight, p.eps, den,
                                              losses, grad)

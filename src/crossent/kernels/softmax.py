@@ -37,6 +37,7 @@ import numpy as np
 from numba import njit, prange
 
 from .eft import dd_add, dd_add_inf, dd_sum, fast_two_sum, fma, two_sum
+from .exp import _f64_as_i64, _i64_as_f64
 from .exp import exp_parts_f64 as exp_parts
 
 NAN = np.nan
@@ -151,7 +152,8 @@ def _atanh_tail(z, w):
 
 @njit(inline="always", cache=True)
 def _log_of_sum(cnt, rh, rl):
-    """``L = log S`` as a double-double ``(Lh, Ll)``, where
+    """``L = log S`` as a double-double ``(Lh, Ll)``, and ``2**SCALE_EXP L`` (for a weighted
+    loss that would otherwise scale a subnormal ``L`` after rounding it), where
     ``2**SCALE_EXP S = cnt 2**SCALE_EXP + (rh + rl)`` (``cnt >= 1`` maxima, ``rh + rl`` the
     scaled sum of the other terms).
 
@@ -168,8 +170,8 @@ def _log_of_sum(cnt, rh, rl):
         bh, bl = two_sum(2.0, rh * INV_SCALE)  # S + 1 (absolute error <= 2**-1075 of 2)
         zh, zl = _dd_div(rh, rl, bh, bl)  # 2**B z
         zu = zh * INV_SCALE
-        Lh, Ll = fast_two_sum(2.0 * zh, 2.0 * (zl + _atanh_tail(zh, zu * zu)))
-        return Lh * INV_SCALE, Ll * INV_SCALE  # the scale undone: one rounding if subnormal
+        Lh, Ll = fast_two_sum(2.0 * zh, 2.0 * (zl + _atanh_tail(zh, zu * zu)))  # 2**B L
+        return Lh * INV_SCALE, Ll * INV_SCALE, Lh, Ll  # unscaled: one rounding if subnormal
     hi, lo = two_sum(np.float64(cnt) * SCALE, rh)
     hi, lo = fast_two_sum(hi, lo + rl)
     hi = hi * INV_SCALE  # exact (S >= 1: hi and lo stay normal or are negligible)
@@ -187,7 +189,8 @@ def _log_of_sum(cnt, rh, rl):
     kf = np.float64(k)
     Lh, Ll = two_sum(kf * _LN2_HI, 2.0 * zh)  # kf * _LN2_HI exact; 2 zh exact
     Ll += kf * _LN2_LO + 2.0 * (zl + _atanh_tail(zh, zh * zh))
-    return fast_two_sum(Lh, Ll)
+    Lh, Ll = fast_two_sum(Lh, Ll)
+    return Lh, Ll, Lh * SCALE, Ll * SCALE
 
 
 @njit(inline="always", cache=True)
@@ -208,7 +211,7 @@ def _scale_dd2(wh, wl, hi, lo, k):
 
 @njit(inline="always", cache=True)
 def _row_stats(x, bt, be, acc):
-    """``(status, m, hi, lo, Lh, Ll)`` of one row; fills ``bt[:C] + be[:C]`` with the terms
+    """``(status, m, hi, lo, Lh, Ll, Lsh, Lsl)`` of one row; fills ``bt[:C] + be[:C]`` with the terms
     of the non-max entries (0 at the max entries: see ``_restore_max_terms``).
 
     ``hi + lo = 2**SCALE_EXP S`` and ``Lh + Ll = log S``, ``S = sum_i exp(x_i - m)``: the
@@ -217,11 +220,11 @@ def _row_stats(x, bt, be, acc):
     """
     m = _row_max(x)
     if m == INF:
-        return NAN_ROW, m, 0.0, 0.0, 0.0, 0.0
+        return NAN_ROW, m, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0
     if m == -INF or m != m:
         if _has_nan(x):
-            return NAN_ROW, m, 0.0, 0.0, 0.0, 0.0
-        return MASKED_ROW, m, 0.0, 0.0, 0.0, 0.0
+            return NAN_ROW, m, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0
+        return MASKED_ROW, m, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0
     C = x.shape[0]
     t = bt[:C]
     e = be[:C]
@@ -229,23 +232,42 @@ def _row_stats(x, bt, be, acc):
     th, tl = dd_sum(t, acc)  # the small terms T_i
     eh, el = dd_sum(e, acc)  # their low parts E_i (below 2**-52 T_i)
     if th != th or eh != eh or cnt == 0:  # a nan in the row (cnt == 0: m is not an entry)
-        return NAN_ROW, m, 0.0, 0.0, 0.0, 0.0
+        return NAN_ROW, m, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0
     rh, rl = two_sum(th, eh)
     rh, rl = fast_two_sum(rh, rl + (tl + el))  # the rest, 2**B (S - cnt)
-    Lh, Ll = _log_of_sum(cnt, rh, rl)
+    Lh, Ll, Lsh, Lsl = _log_of_sum(cnt, rh, rl)
     hi, lo = two_sum(np.float64(cnt) * SCALE, rh)
     hi, lo = fast_two_sum(hi, lo + rl)
-    return OK, m, hi, lo, Lh, Ll
+    return OK, m, hi, lo, Lh, Ll, Lsh, Lsl
 
 
 @njit(inline="always", cache=True)
-def _neg_log_softmax(v, m, Lh, Ll):
+def _finish(a, c, odd):
+    """``a + c`` rounded to float64; with ``odd``, rounded to odd instead.
+
+    For a float32/float16 output the float64 value is rounded once more, and rounding to
+    nearest twice can go wrong when the float64 value lands exactly on a midpoint of the
+    narrow format (the loss ``(m - x_y) + L`` of a confident wrong prediction: ``m - x_y``
+    can be such a midpoint, ``L`` a 1e-20 below it). Rounding the float64 value to odd
+    (an inexact result gets an odd last bit) makes the second rounding correct
+    (Boldo & Melquiond 2008: p + 2 <= 53 bits)."""
+    r, err = two_sum(a, c)
+    if odd and err != 0.0 and err == err:
+        bits = _f64_as_i64(r)
+        if (bits & 1) == 0:
+            bits += 1 if (err > 0.0) == (r > 0.0) else -1
+            r = _i64_as_f64(bits)
+    return r
+
+
+@njit(inline="always", cache=True)
+def _neg_log_softmax(v, m, Lh, Ll, odd):
     """``-log_softmax = (m - v) + L`` as two non-negative terms, rounded once.
 
     ``m - v = -(d + e)`` exactly; ``(-d) + Lh`` by TwoSum, then the small parts."""
     d, e = _shift(v, m)
     a, b = two_sum(-d, Lh)
-    r = a + (b + (Ll - e))
+    r = _finish(a, b + (Ll - e), odd)
     return INF if v == -INF else r  # a masked class: TwoSum of inf gives nan
 
 
@@ -280,27 +302,27 @@ def _soft_grad(bt, be, hi, lo, a, denom, acc, g):
 
 # ----------------------------------------------------------------------------- batch kernels
 @njit(parallel=True, cache=True)
-def logsumexp_rows(x, out):
-    """``out[n] = log(sum_i exp(x[n, i]))``."""
+def logsumexp_rows(x, out, odd):
+    """``out[n] = log(sum_i exp(x[n, i]))`` (``odd``: round to odd for a narrow output)."""
     N, C = x.shape
     for task in prange((N + ROWS_PER_TASK - 1) // ROWS_PER_TASK):
         bt = np.empty(C)
         be = np.empty(C)
         acc = np.empty(16)
         for n in range(task * ROWS_PER_TASK, min(N, (task + 1) * ROWS_PER_TASK)):
-            st, m, hi, lo, Lh, Ll = _row_stats(x[n], bt, be, acc)
+            st, m, hi, lo, Lh, Ll, Lsh, Lsl = _row_stats(x[n], bt, be, acc)
             if st == NAN_ROW:
                 out[n] = NAN
             elif st == MASKED_ROW:
                 out[n] = -INF
             else:
                 a, b = two_sum(m, Lh)  # m + L rounded once (cancels near 0: see the bound)
-                out[n] = a + (b + Ll)
+                out[n] = _finish(a, b + Ll, odd)
 
 
 @njit(parallel=True, cache=True)
-def log_softmax_rows(x, out):
-    """``out[n, i] = x[n, i] - logsumexp(x[n])``."""
+def log_softmax_rows(x, out, odd):
+    """``out[n, i] = x[n, i] - logsumexp(x[n])`` (``odd``: round to odd for a narrow output)."""
     N, C = x.shape
     for task in prange((N + ROWS_PER_TASK - 1) // ROWS_PER_TASK):
         bt = np.empty(C)
@@ -309,16 +331,16 @@ def log_softmax_rows(x, out):
         for n in range(task * ROWS_PER_TASK, min(N, (task + 1) * ROWS_PER_TASK)):
             row = x[n]
             o = out[n]
-            st, m, hi, lo, Lh, Ll = _row_stats(row, bt, be, acc)
+            st, m, hi, lo, Lh, Ll, Lsh, Lsl = _row_stats(row, bt, be, acc)
             if st != OK:
                 _fill(o, NAN)
                 continue
             for i in range(C):
-                o[i] = -_neg_log_softmax(np.float64(row[i]), m, Lh, Ll)
+                o[i] = -_neg_log_softmax(np.float64(row[i]), m, Lh, Ll, odd)
 
 
 @njit(parallel=True, cache=True)
-def softmax_rows(x, out):
+def softmax_rows(x, out, odd):
     """``out[n, i] = exp(x[n, i]) / sum_j exp(x[n, j])``."""
     N, C = x.shape
     for task in prange((N + ROWS_PER_TASK - 1) // ROWS_PER_TASK):
@@ -327,7 +349,7 @@ def softmax_rows(x, out):
         acc = np.empty(16)
         for n in range(task * ROWS_PER_TASK, min(N, (task + 1) * ROWS_PER_TASK)):
             o = out[n]
-            st, m, hi, lo, Lh, Ll = _row_stats(x[n], bt, be, acc)
+            st, m, hi, lo, Lh, Ll, Lsh, Lsl = _row_stats(x[n], bt, be, acc)
             if st != OK:
                 _fill(o, NAN)
                 continue
@@ -350,7 +372,7 @@ def _weighted(w, v):
 
 
 @njit(inline="always", cache=True)
-def _label_loss(row, y, m, Lh, Ll, w, eps, weight, has_weight, b3, acc):
+def _label_loss(row, y, m, Lh, Ll, Lsh, Lsl, w, eps, weight, has_weight, b3, acc, odd):
     """Loss of one row with class index ``y`` (label smoothing ``eps``), before reduction."""
     if eps == 0.0:
         v = np.float64(row[y])
@@ -359,19 +381,23 @@ def _label_loss(row, y, m, Lh, Ll, w, eps, weight, has_weight, b3, acc):
         d, e = _shift(v, m)
         if w == 1.0:
             a, b = two_sum(-d, Lh)
-            return a + (b + (Ll - e))
+            return _finish(a, b + (Ll - e), odd)
+        if d == 0.0:  # y is a max entry: the loss is w L, formed on 2**B L (L may be subnormal)
+            p = w * Lsh
+            pe = fma(w, Lsh, -p)
+            return _finish(p, pe + w * Lsl, odd) * INV_SCALE
         # w * ((-d) + L): TwoProduct of the large part, so that one rounding is left
         a, b = two_sum(-d, Lh)
         p = w * a
         pe = fma(w, a, -p)
-        return p + (pe + w * (b + (Ll - e)))
+        return _finish(p, pe + w * (b + (Ll - e)), odd)
     C = row.shape[0]
     b = b3[:C]
     for c in range(C):  # smooth part: sum_c w_c * (-log_softmax_c), non-negative terms
-        lc = _neg_log_softmax(np.float64(row[c]), m, Lh, Ll)
+        lc = _neg_log_softmax(np.float64(row[c]), m, Lh, Ll, False)
         b[c] = lc * weight[c] if has_weight else lc
     hi, lo = dd_sum(b, acc)  # an infinite term (masked class) makes the sum +inf
-    ly = _neg_log_softmax(np.float64(row[y]), m, Lh, Ll)
+    ly = _neg_log_softmax(np.float64(row[y]), m, Lh, Ll, False)
     one_m_eps_hi, one_m_eps_lo = two_sum(1.0, -eps)  # 1 - eps exactly
     main = _weighted(w, ly) * one_m_eps_hi + _weighted(w, ly) * one_m_eps_lo
     smooth = (hi + lo) * eps / C
@@ -394,14 +420,14 @@ def _probs_loss(row, trow, m, Lh, Ll, eps, weight, has_weight, b3, acc):
     ahi, alo = dd_sum(b, acc)
     for c in range(C):
         a = b[c]
-        lc = _neg_log_softmax(np.float64(row[c]), m, Lh, Ll)
+        lc = _neg_log_softmax(np.float64(row[c]), m, Lh, Ll, False)
         b[c] = 0.0 if a == 0.0 else a * lc  # a masked class with zero target costs nothing
     hi, lo = dd_sum(b, acc)
     return hi + lo, ahi + alo
 
 
 @njit(parallel=True, cache=True)
-def cross_entropy_labels_rows(x, labels, weight, has_weight, ignore_index, eps, out):
+def cross_entropy_labels_rows(x, labels, weight, has_weight, ignore_index, eps, odd, out):
     """Per-row loss for class-index targets (0 for ignored rows), in float64."""
     N, C = x.shape
     for task in prange((N + ROWS_PER_TASK - 1) // ROWS_PER_TASK):
@@ -415,12 +441,12 @@ def cross_entropy_labels_rows(x, labels, weight, has_weight, ignore_index, eps, 
                 out[n] = 0.0
                 continue
             row = x[n]
-            st, m, hi, lo, Lh, Ll = _row_stats(row, bt, be, acc)
+            st, m, hi, lo, Lh, Ll, Lsh, Lsl = _row_stats(row, bt, be, acc)
             if st != OK:
                 out[n] = NAN
                 continue
             w = weight[y] if has_weight else 1.0
-            out[n] = _label_loss(row, y, m, Lh, Ll, w, eps, weight, has_weight, b3, acc)
+            out[n] = _label_loss(row, y, m, Lh, Ll, Lsh, Lsl, w, eps, weight, has_weight, b3, acc, odd)
 
 
 @njit(parallel=True, cache=True)
@@ -434,7 +460,7 @@ def cross_entropy_probs_rows(x, t, weight, has_weight, eps, out):
         acc = np.empty(16)
         for n in range(task * ROWS_PER_TASK, min(N, (task + 1) * ROWS_PER_TASK)):
             row = x[n]
-            st, m, hi, lo, Lh, Ll = _row_stats(row, bt, be, acc)
+            st, m, hi, lo, Lh, Ll, Lsh, Lsl = _row_stats(row, bt, be, acc)
             if st != OK:
                 out[n] = NAN
                 continue
@@ -465,7 +491,7 @@ def label_weight_total(labels, weight, has_weight, ignore_index):
 
 
 @njit(parallel=True, cache=True)
-def cross_entropy_labels_grad_rows(x, labels, weight, has_weight, ignore_index, eps, denom, out, grad):
+def cross_entropy_labels_grad_rows(x, labels, weight, has_weight, ignore_index, eps, denom, odd, out, grad):
     """Fused loss and gradient for class-index targets.
 
     ``out[n]`` is the row's loss (0 if ignored); ``grad[n, i] = d loss_n / d x[n, i] / denom``
@@ -486,13 +512,13 @@ def cross_entropy_labels_grad_rows(x, labels, weight, has_weight, ignore_index, 
                 out[n] = 0.0
                 _fill(g, 0.0)
                 continue
-            st, m, hi, lo, Lh, Ll = _row_stats(row, bt, be, acc)
+            st, m, hi, lo, Lh, Ll, Lsh, Lsl = _row_stats(row, bt, be, acc)
             if st != OK:
                 out[n] = NAN
                 _fill(g, NAN)
                 continue
             w = weight[y] if has_weight else 1.0
-            out[n] = _label_loss(row, y, m, Lh, Ll, w, eps, weight, has_weight, b3, acc)
+            out[n] = _label_loss(row, y, m, Lh, Ll, Lsh, Lsl, w, eps, weight, has_weight, b3, acc, odd)
             if eps == 0.0:
                 # g_i = w p_i / denom for i != y;  g_y = -w (S - exp(x_y - m)) / (S denom)
                 _restore_max_terms(row, m, bt)
@@ -526,7 +552,7 @@ def cross_entropy_probs_grad_rows(x, t, weight, has_weight, eps, denom, out, gra
             row = x[n]
             trow = t[n]
             g = grad[n]
-            st, m, hi, lo, Lh, Ll = _row_stats(row, bt, be, acc)
+            st, m, hi, lo, Lh, Ll, Lsh, Lsl = _row_stats(row, bt, be, acc)
             if st != OK:
                 out[n] = NAN
                 _fill(g, NAN)

@@ -294,3 +294,11 @@ def test_pmf_nan_or_negative_entry_is_nan_row_unless_checked(bad):
 def test_pmf_no_silent_normalization():
     p = np.array([0.5, 0.5])
     assert crossent.entropy(2 * p) == 2 * crossent.entropy(p) - 2 * math.log(2)  # -sum 2p log 2p
+
+
+def test_no_samples():
+    """No rolls: the empirical PMF is nan (0/0, NumPy's empty mean); the log-likelihood is 0
+    (the empty sum), as pmf.py documents."""
+    assert np.isnan(crossent.empirical_pmf(np.array([], dtype=np.int64), 4)).all()
+    assert crossent.empirical_pmf(np.array([], dtype=np.int64), 4).shape == (4,)
+    assert crossent.categorical_log_likelihood(np.full(4, 0.25), np.array([], dtype=np.int64)) == 0

@@ -175,8 +175,6 @@ CASES = [
      ValueError, r"samples.*18446744073709551615"),
     ("empirical_pmf float samples", lambda: crossent.empirical_pmf([0.0, 1.0], 6), TypeError, r"samples.*float64"),
     ("empirical_pmf bool samples", lambda: crossent.empirical_pmf([True, False], 6), TypeError, r"samples.*bool"),
-    ("empirical_pmf no samples", lambda: crossent.empirical_pmf(np.array([], dtype=np.int64), 6), ValueError,
-     r"samples.*empty"),
     ("empirical_pmf num_classes 0", lambda: crossent.empirical_pmf([0], 0), ValueError, r"num_classes.*0"),
     ("empirical_pmf num_classes 2.5", lambda: crossent.empirical_pmf([0], 2.5), TypeError, r"num_classes.*2\.5"),
     ("empirical_pmf num_classes True", lambda: crossent.empirical_pmf([0], True), TypeError, r"num_classes.*bool"),

@@ -76,7 +76,7 @@ PREC = 160  # bits of the interval arithmetic
 N_APPROX = 1024  # subintervals for the approximation error
 N_EVAL = 1024  # subintervals for the rounding analysis
 TAYLOR_ORDER = 7  # Taylor model degree of e^r - P(r) about each midpoint
-K_MIN = -1082  # smallest k: x >= X_MIN = -750 after the clamp
+K_MIN = -2020  # smallest k: x >= X_MIN_PARTS = -1400 after the clamp of exp_parts_* (exp_f64: -750, k >= -1082)
 U = 2.0**-53  # unit roundoff of float64
 INFLATE = 1 + 2.0**-140  # covers the round-to-nearest sums of mpf bounds at PREC bits
 
@@ -169,7 +169,7 @@ def reduction_facts(say):
     assert dlog2e <= U * K.LOG2E
     say("")
     say("## 2. Reduction (kernel: `t = x*LOG2E + SHIFT` ... `r = hi - lo`)")
-    xmax = abs(K.X_MIN)
+    xmax = max(abs(K.X_MIN), abs(K.X_MIN_PARTS))  # the widest clamp of the four functions
     # a = fl(x*LOG2E): |a - x log2e| <= |x| |LOG2E - log2e| + u |x LOG2E|
     a_err = xmax * dlog2e + U * xmax * K.LOG2E * (1 + U)
     a_max = xmax * K.LOG2E * (1 + U)
@@ -177,7 +177,8 @@ def reduction_facts(say):
     # SHIFT + a lies in [2^52, 2^53) where ulp = 1: t = SHIFT + round(a), |k - a| <= 1/2
     k_min = -math.floor(a_max + 0.5)
     assert k_min >= K_MIN, (k_min, K_MIN)
-    say(f"- x in [X_MIN, 0] = [{K.X_MIN}, 0] (the clamp; -inf -> X_MIN): |fl(x*LOG2E)| <= "
+    say(f"- x in [X_MIN_PARTS, 0] = [{K.X_MIN_PARTS}, 0] (the widest clamp, of exp_parts_*; "
+        f"exp_f64 clamps at X_MIN = {K.X_MIN}; -inf -> the clamp): |fl(x*LOG2E)| <= "
         f"{float(a_max):.3f} < 2^51, so `t = SHIFT + round(fl(x*LOG2E))` (ulp(t) = 1), "
         f"`kf = t - SHIFT` is exact (Sterbenz) and k >= {k_min} >= K_MIN = {K_MIN}.")
     say("- The int64 view of t is SHIFT_BITS + k (t's significand field is 2^51 + k), so "
@@ -191,9 +192,9 @@ def reduction_facts(say):
     x0 = (mpmath.mpf(0.5) / (1 + 2 * U) / (K.LOG2E * (1 + U)))
     assert x0 > 0.25
     hi_max = r_star + abs(K_MIN) * (ln2 - K.LN2_HI).b
-    assert hi_max < 0.5 and xmax < 1024
+    assert hi_max < 0.5 and xmax < 2048
     say(f"- hi = x - kf*LN2_HI is exact: for k = 0 it is x; for k != 0, |x| >= {float(x0):.4f} "
-        f"> 1/4 so ulp(x) >= 2^-54, |x| < 2^10 so ulp(x) <= 2^-43; both x and k*LN2_HI are "
+        f"> 1/4 so ulp(x) >= 2^-54, |x| < 2^11 so ulp(x) <= 2^-42; both x and k*LN2_HI are "
         f"multiples of q = min(ulp(x), 2^-42) >= 2^-54, and |hi| <= {float(hi_max):.6f} < "
         f"2^53 * 2^-54.")
     lo_max = abs(K_MIN) * K.LN2_LO * (1 + U)

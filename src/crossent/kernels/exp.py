@@ -88,6 +88,11 @@ SHIFT_BITS = 0x4338000000000000  # int64 view of SHIFT; view(t) - SHIFT_BITS = k
 LN2_HI = float.fromhex("0x1.62e42fefa3800p-1")  # ln 2 truncated to 42 significant bits
 LN2_LO = float.fromhex("0x1.ef35793c76730p-45")  # ln 2 - LN2_HI rounded to nearest
 X_MIN = -750.0  # below -745.14 every result rounds to 0; -750 keeps k >= -1082
+# exp_parts_* leave the final scaling to the caller (the softmax kernels scale the terms by
+# 2^600, so exp(x) down to x = -1124 stays normal there): their clamp is lower, -1400 keeps
+# k >= -2020, so that k1 = k >> 1 and k2 = k - k1 >= -1010 (2^k1, 2^k2 normal) and
+# |k| * LN2_HI stays exact (|k| < 2^11)
+X_MIN_PARTS = -1400.0
 X_MAX = 710.0  # above log(DBL_MAX) = 709.78 every result overflows; keeps k <= 1025
 
 # Q(r) = sum_j Q_FULL[j] r^j, exp(r) ~ 1 + r + r^2 Q(r) on |r| <= ln2/2 (1 + 2^-20),
@@ -294,50 +299,6 @@ def exp_f64_short(x):
     return (y * s1) * s2
 
 
-@numba.njit(fastmath={"contract"}, cache=True)
-def _poly_full_m1(r, hi, lo):  # pragma: no cover - compiled
-    # _poly_full without its last addition: p = e^r - 1 (same roundings, term by term)
-    r2 = r * r
-    q = Q_FULL[9]
-    q = q * r + Q_FULL[8]
-    q = q * r + Q_FULL[7]
-    q = q * r + Q_FULL[6]
-    q = q * r + Q_FULL[5]
-    q = q * r + Q_FULL[4]
-    q = q * r + Q_FULL[3]
-    q = q * r + Q_FULL[2]
-    q = q * r + Q_FULL[1]
-    q = q * r + Q_FULL[0]
-    s = r2 * q
-    tail = s - lo
-    return hi + tail  # p = e^r - 1 in [-0.293, 0.415], abs. error <= 2^-55 + approximation
-
-
-@numba.njit(inline="always", cache=True)
-def exp_parts_f64(x):
-    """``(p, s1, s2)`` with ``exp(x) = s1 * s2 * (1 + p)``, for the softmax kernels.
-
-    The parts of :func:`exp_f64` before its last rounding: ``s1``, ``s2`` are powers of two
-    (both normal), ``p = e^r - 1`` with ``|p| <= 0.415`` and the absolute error of ``p``
-    bounded as in ``_poly_full``. A caller forms ``c * (1 + p)`` with one FMA, so that
-    the shift's rounding error and a scale factor enter before the single rounding.
-    """
-    x = X_MIN if x < X_MIN else x
-    x = X_MAX if x > X_MAX else x
-    t = x * LOG2E + SHIFT
-    kf = t - SHIFT
-    k = _f64_as_i64(t) - SHIFT_BITS
-    hi = x - kf * LN2_HI
-    lo = kf * LN2_LO
-    r = hi - lo
-    p = _poly_full_m1(r, hi, lo)
-    k1 = k >> 1
-    k2 = k - k1
-    s1 = _i64_as_f64((k1 + 1023) << 52)
-    s2 = _i64_as_f64((k2 + 1023) << 52)
-    return p, s1, s2
-
-
 @numba.njit(inline="always", cache=True)
 def exp_parts_f64(x):
     """``exp(x) = s1 * s2 * (1 + t)`` for ``x <= 0``, unrounded, for callers that fold more in.
@@ -352,8 +313,10 @@ def exp_parts_f64(x):
     t : float64
         ``expm1(r)`` of the reduced argument, ``|t| <= 0.415``.
     s1, s2 : float64
-        ``2^k1`` and ``2^k2``, ``k1 + k2 = k``, both normal: ``(1 + t) * s1`` is exact when
-        ``1 + t`` is a float, and ``* s2`` rounds once (only in the subnormal range).
+        ``2^k1`` and ``2^k2``, ``k1 + k2 = k``, both normal (``x`` is clamped at
+        ``X_MIN_PARTS = -1400``, so ``k >= -2020`` and ``k1, k2 >= -1010``): ``(1 + t) * s1``
+        is exact when ``1 + t`` is a float; the caller scales by ``s2`` (the softmax kernels
+        first multiply ``s2`` by ``2^600``, so that terms down to ``exp(-1124)`` stay normal).
 
     Notes
     -----
@@ -361,7 +324,7 @@ def exp_parts_f64(x):
     :math:`|(1 + t) - e^{r^*}| \\le` ``EXP_PARTS_F64_MAX_REL_ERR`` :math:`\\cdot e^{r^*}` with
     ``1 + t`` taken exactly (``proofs/exp_error_bound.py``).
     """
-    x = X_MIN if x < X_MIN else x
+    x = X_MIN_PARTS if x < X_MIN_PARTS else x
     x = X_MAX if x > X_MAX else x
     t = x * LOG2E + SHIFT
     kf = t - SHIFT
@@ -379,7 +342,7 @@ def exp_parts_f64(x):
 @numba.njit(inline="always", cache=True)
 def exp_parts_f64_short(x):
     """:func:`exp_parts_f64` with the short polynomial (``EXP_PARTS_F64_SHORT_MAX_REL_ERR``)."""
-    x = X_MIN if x < X_MIN else x
+    x = X_MIN_PARTS if x < X_MIN_PARTS else x
     x = X_MAX if x > X_MAX else x
     t = x * LOG2E + SHIFT
     kf = t - SHIFT

@@ -220,6 +220,8 @@ def _inject(rng, fn, args, kw, fault):
         args[1] = t
         name = "target"
     elif fault == "shape":
+        if fn in ("cross_entropy_pmf", "kl_divergence") and (np.ndim(args[0]) == 0 or np.shape(args[0])[-1] in (0, 1)):
+            return _inject(rng, fn, args, kw, "base")  # a last axis of 1 broadcasts against anything
         a = np.asarray(args[1])
         args[1] = np.concatenate([a, a[..., :1]], axis=-1) if a.ndim and a.shape[-1] else np.zeros(a.shape + (2,), a.dtype)
         name = "p" if fn in ("cross_entropy_pmf", "kl_divergence") else "target"

@@ -147,6 +147,9 @@ def test_label_smoothing_with_masked_class_gives_plus_inf(dtype):
     x = _x([[0.0, -INF, 1.0]], dtype)
     assert crossent.cross_entropy(x, np.array([0]), label_smoothing=0.1) == INF
     assert crossent.cross_entropy(x, np.array([0]), label_smoothing=0.1, reduction="none")[0] == INF
+    # the label itself on the masked class, smoothed: +inf too (found by benchmarks/fuzz.py: nan)
+    for eps in (0.1, 0.25, 0.5):
+        assert crossent.cross_entropy(x, np.array([1]), label_smoothing=eps, reduction="none")[0] == INF
 
 
 # --- rule 5: empty class axis ------------------------------------------------------------------
@@ -302,3 +305,12 @@ def test_no_samples():
     assert np.isnan(crossent.empirical_pmf(np.array([], dtype=np.int64), 4)).all()
     assert crossent.empirical_pmf(np.array([], dtype=np.int64), 4).shape == (4,)
     assert crossent.categorical_log_likelihood(np.full(4, 0.25), np.array([], dtype=np.int64)) == 0
+
+
+def test_pmf_base_below_one_flips_the_infinity():
+    """log_b 0 = log 0 / log b = +inf for b < 1, so p > 0 where q = 0 gives -inf (H and D are
+    negative multiples of their nats values). crossent.reference gives +inf here (reported)."""
+    p, q = np.array([0.5, 0.5]), np.array([1.0, 0.0])
+    assert crossent.cross_entropy_pmf(p, q, base=0.5) == -INF
+    assert crossent.kl_divergence(p, q, base=0.5) == -INF
+    assert crossent.entropy(np.array([0.5, 0.5]), base=0.5) == -1.0  # log_{1/2} 2 = -1 exactly

@@ -337,9 +337,9 @@ def test_index_arithmetic_is_64_bit_without_the_memory():
     x = np.broadcast_to(row, (rows, c))
     assert x.size > 2**31
     out = np.empty(rows)
-    k.logsumexp_rows(x, out, False)
+    k.logsumexp_rows(x, out, False, False)
     one = np.empty(1)
-    k.logsumexp_rows(row.reshape(1, c), one, False)
+    k.logsumexp_rows(row.reshape(1, c), one, False, False)
     assert (out == one[0]).all()
 
 

@@ -23,7 +23,8 @@ def _rowwise(kernel, x, axis):
     work = np.float64 if a.dtype == np.float16 else a.dtype  # float16 rounds once, at the end
     out = np.empty(rows.shape, dtype=work)
     if rows.size:
-        kernel(rows, out, a.dtype != np.float64)  # narrow output: round to odd, then once more
+        narrow = a.dtype != np.float64  # round to odd, then once more; the short exp suffices
+        kernel(rows, out, narrow, narrow)
     moved = np.moveaxis(a, ax, -1).shape
     return np.moveaxis(out.reshape(moved), -1, ax).astype(a.dtype, copy=False)
 
@@ -81,7 +82,7 @@ def logsumexp(x, axis=-1, keepdims=False):
     if rows.shape[1] == 0:
         out[:] = -np.inf
     elif rows.shape[0]:
-        _k.logsumexp_rows(rows, out, a.dtype != np.float64)
+        _k.logsumexp_rows(rows, out, a.dtype != np.float64, a.dtype != np.float64)
     shape = np.moveaxis(a, ax, -1).shape[:-1]
     res = out.reshape(shape).astype(a.dtype, copy=False)
     if keepdims:

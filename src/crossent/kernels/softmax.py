@@ -39,6 +39,7 @@ from numba import njit, prange
 from .eft import dd_add, dd_add_inf, dd_sum, fast_two_sum, fma, two_sum
 from .exp import _f64_as_i64, _i64_as_f64
 from .exp import exp_parts_f64 as exp_parts
+from .exp import exp_parts_f64_short as exp_parts_short
 
 NAN = np.nan
 INF = np.inf
@@ -65,15 +66,28 @@ _ATANH_TERMS = 14  # w <= 0.02944: the first omitted term w^14 / 29 < 2**-76
 
 
 # ----------------------------------------------------------------------------- row helpers
-@njit(cache=True, fastmath={"nnan", "nsz"})
+@njit(cache=True)
 def _row_max(x):
-    """``max_i x_i``, vectorized. Not exact in the presence of nan (``nnan`` lets LLVM use
-    ``maxpd``); a nan is caught later because its term, hence the row's sum, is nan."""
-    m = -INF
-    for i in range(x.shape[0]):
-        v = np.float64(x[i])
-        m = v if v > m else m
-    return m
+    """``max_i x_i`` (exact), in eight independent lanes so that LLVM vectorizes it.
+
+    ``max(a, nan) = a``: nan entries are skipped here and caught later, because their term,
+    hence the row's sum, is nan."""
+    n = x.shape[0]
+    n8 = n - n % 8
+    a0 = a1 = a2 = a3 = a4 = a5 = a6 = a7 = x.dtype.type(-INF)
+    for i in range(0, n8, 8):
+        a0 = max(a0, x[i])
+        a1 = max(a1, x[i + 1])
+        a2 = max(a2, x[i + 2])
+        a3 = max(a3, x[i + 3])
+        a4 = max(a4, x[i + 4])
+        a5 = max(a5, x[i + 5])
+        a6 = max(a6, x[i + 6])
+        a7 = max(a7, x[i + 7])
+    m = max(max(max(a0, a1), max(a2, a3)), max(max(a4, a5), max(a6, a7)))
+    for i in range(n8, n):
+        m = max(m, x[i])
+    return np.float64(m)
 
 
 @njit(cache=True)
@@ -122,6 +136,25 @@ def _fill_terms(x, m, bt, be):
         cnt += 1 if top else 0
         bt[i] = 0.0 if top else T
         be[i] = 0.0 if top else E
+    return cnt
+
+
+@njit(inline="always", cache=True)
+def _fill_terms_fast(x, m, bt):
+    """For float32/float16 inputs: ``bt[i] = fl(2**SCALE_EXP exp(x_i - m))`` with the short
+    exp (``EXP_PARTS_F64_SHORT_MAX_REL_ERR`` < 2**-45.7) and no error terms: the shift's
+    error is at most ``2**-53 |d|`` (below 2**-46 relative for |d| <= 128, and a term below
+    exp(-128) cannot reach a float32 output) and the rounding of ``1 + t`` is ``u``. The
+    float64 values stay within about 2**-45 relative, which the narrow outputs round
+    correctly except within 2**-45 of a midpoint (docs/accuracy.md#narrow-formats)."""
+    cnt = 0
+    for i in range(x.shape[0]):
+        v = np.float64(x[i])
+        t, s1, s2 = exp_parts_short(v - m)
+        T = ((1.0 + t) * s1) * (s2 * SCALE)
+        top = v == m
+        cnt += 1 if top else 0
+        bt[i] = 0.0 if top else T
     return cnt
 
 
@@ -210,7 +243,7 @@ def _scale_dd2(wh, wl, hi, lo, k):
 
 
 @njit(inline="always", cache=True)
-def _row_stats(x, bt, be, acc):
+def _row_stats(x, bt, be, acc, fast):
     """``(status, m, hi, lo, Lh, Ll, Lsh, Lsl)`` of one row; fills ``bt[:C] + be[:C]`` with the terms
     of the non-max entries (0 at the max entries: see ``_restore_max_terms``).
 
@@ -228,9 +261,14 @@ def _row_stats(x, bt, be, acc):
     C = x.shape[0]
     t = bt[:C]
     e = be[:C]
-    cnt = _fill_terms(x, m, t, e)
+    if fast:  # float32/float16 inputs: no error terms (see _fill_terms_fast)
+        cnt = _fill_terms_fast(x, m, t)
+        eh = 0.0
+        el = 0.0
+    else:
+        cnt = _fill_terms(x, m, t, e)
+        eh, el = dd_sum(e, acc)  # the low parts E_i (below 2**-52 T_i)
     th, tl = dd_sum(t, acc)  # the small terms T_i
-    eh, el = dd_sum(e, acc)  # their low parts E_i (below 2**-52 T_i)
     if th != th or eh != eh or cnt == 0:  # a nan in the row (cnt == 0: m is not an entry)
         return NAN_ROW, m, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0
     rh, rl = two_sum(th, eh)
@@ -278,15 +316,19 @@ def _fill(o, value):
 
 
 @njit(inline="always", cache=True)
-def _scaled_terms(bt, be, ch, cl, o):
+def _scaled_terms(bt, be, ch, cl, o, fast):
     """``o[i] = c (T_i + E_i)``, ``c = ch + cl``, rounded once by an FMA (``ch E_i + cl T_i``
-    is tiny next to ``ch T_i``)."""
-    for i in range(o.shape[0]):
-        o[i] = fma(ch, bt[i], fma(ch, be[i], cl * bt[i]))
+    is tiny next to ``ch T_i``); ``E_i = 0`` when ``fast``."""
+    if fast:
+        for i in range(o.shape[0]):
+            o[i] = fma(ch, bt[i], cl * bt[i])
+    else:
+        for i in range(o.shape[0]):
+            o[i] = fma(ch, bt[i], fma(ch, be[i], cl * bt[i]))
 
 
 @njit(inline="always", cache=True)
-def _soft_grad(bt, be, hi, lo, a, denom, acc, g):
+def _soft_grad(bt, be, hi, lo, a, denom, acc, g, fast):
     """``g_i = (A p_i - a_i) / denom`` for soft targets, ``A = sum_c a_c`` (double-double).
 
     The large parts ``c T_i`` and ``a_i / denom`` (both to double-double) meet in one FMA,
@@ -297,12 +339,13 @@ def _soft_grad(bt, be, hi, lo, a, denom, acc, g):
     for i in range(g.shape[0]):
         sh = a[i] / denom
         sl = fma(-sh, denom, a[i]) / denom  # a_i / denom = sh + sl to 2**-104
-        g[i] = fma(ch, bt[i], -sh) + (fma(ch, be[i], cl * bt[i]) - sl)
+        ei = 0.0 if fast else be[i]
+        g[i] = fma(ch, bt[i], -sh) + (fma(ch, ei, cl * bt[i]) - sl)
 
 
 # ----------------------------------------------------------------------------- batch kernels
 @njit(parallel=True, cache=True)
-def logsumexp_rows(x, out, odd):
+def logsumexp_rows(x, out, odd, fast):
     """``out[n] = log(sum_i exp(x[n, i]))`` (``odd``: round to odd for a narrow output)."""
     N, C = x.shape
     for task in prange((N + ROWS_PER_TASK - 1) // ROWS_PER_TASK):
@@ -310,7 +353,7 @@ def logsumexp_rows(x, out, odd):
         be = np.empty(C)
         acc = np.empty(16)
         for n in range(task * ROWS_PER_TASK, min(N, (task + 1) * ROWS_PER_TASK)):
-            st, m, hi, lo, Lh, Ll, Lsh, Lsl = _row_stats(x[n], bt, be, acc)
+            st, m, hi, lo, Lh, Ll, Lsh, Lsl = _row_stats(x[n], bt, be, acc, fast)
             if st == NAN_ROW:
                 out[n] = NAN
             elif st == MASKED_ROW:
@@ -321,7 +364,7 @@ def logsumexp_rows(x, out, odd):
 
 
 @njit(parallel=True, cache=True)
-def log_softmax_rows(x, out, odd):
+def log_softmax_rows(x, out, odd, fast):
     """``out[n, i] = x[n, i] - logsumexp(x[n])`` (``odd``: round to odd for a narrow output)."""
     N, C = x.shape
     for task in prange((N + ROWS_PER_TASK - 1) // ROWS_PER_TASK):
@@ -331,7 +374,7 @@ def log_softmax_rows(x, out, odd):
         for n in range(task * ROWS_PER_TASK, min(N, (task + 1) * ROWS_PER_TASK)):
             row = x[n]
             o = out[n]
-            st, m, hi, lo, Lh, Ll, Lsh, Lsl = _row_stats(row, bt, be, acc)
+            st, m, hi, lo, Lh, Ll, Lsh, Lsl = _row_stats(row, bt, be, acc, fast)
             if st != OK:
                 _fill(o, NAN)
                 continue
@@ -340,7 +383,7 @@ def log_softmax_rows(x, out, odd):
 
 
 @njit(parallel=True, cache=True)
-def softmax_rows(x, out, odd):
+def softmax_rows(x, out, odd, fast):
     """``out[n, i] = exp(x[n, i]) / sum_j exp(x[n, j])``."""
     N, C = x.shape
     for task in prange((N + ROWS_PER_TASK - 1) // ROWS_PER_TASK):
@@ -349,13 +392,13 @@ def softmax_rows(x, out, odd):
         acc = np.empty(16)
         for n in range(task * ROWS_PER_TASK, min(N, (task + 1) * ROWS_PER_TASK)):
             o = out[n]
-            st, m, hi, lo, Lh, Ll, Lsh, Lsl = _row_stats(x[n], bt, be, acc)
+            st, m, hi, lo, Lh, Ll, Lsh, Lsl = _row_stats(x[n], bt, be, acc, fast)
             if st != OK:
                 _fill(o, NAN)
                 continue
             _restore_max_terms(x[n], m, bt)
             ch, cl = _scale_dd(1.0, hi, lo, 1.0)  # 2**-B / S: with the scaled terms, exp(.)/S
-            _scaled_terms(bt, be, ch, cl, o)
+            _scaled_terms(bt, be, ch, cl, o, fast)
 
 
 # -- cross-entropy ---------------------------------------------------------------------------
@@ -427,7 +470,7 @@ def _probs_loss(row, trow, m, Lh, Ll, eps, weight, has_weight, b3, acc):
 
 
 @njit(parallel=True, cache=True)
-def cross_entropy_labels_rows(x, labels, weight, has_weight, ignore_index, eps, odd, out):
+def cross_entropy_labels_rows(x, labels, weight, has_weight, ignore_index, eps, odd, fast, out):
     """Per-row loss for class-index targets (0 for ignored rows), in float64."""
     N, C = x.shape
     for task in prange((N + ROWS_PER_TASK - 1) // ROWS_PER_TASK):
@@ -441,7 +484,7 @@ def cross_entropy_labels_rows(x, labels, weight, has_weight, ignore_index, eps, 
                 out[n] = 0.0
                 continue
             row = x[n]
-            st, m, hi, lo, Lh, Ll, Lsh, Lsl = _row_stats(row, bt, be, acc)
+            st, m, hi, lo, Lh, Ll, Lsh, Lsl = _row_stats(row, bt, be, acc, fast)
             if st != OK:
                 out[n] = NAN
                 continue
@@ -450,7 +493,7 @@ def cross_entropy_labels_rows(x, labels, weight, has_weight, ignore_index, eps, 
 
 
 @njit(parallel=True, cache=True)
-def cross_entropy_probs_rows(x, t, weight, has_weight, eps, out):
+def cross_entropy_probs_rows(x, t, weight, has_weight, eps, fast, out):
     """Per-row loss for probability targets (label smoothing applied to ``t``), in float64."""
     N, C = x.shape
     for task in prange((N + ROWS_PER_TASK - 1) // ROWS_PER_TASK):
@@ -460,7 +503,7 @@ def cross_entropy_probs_rows(x, t, weight, has_weight, eps, out):
         acc = np.empty(16)
         for n in range(task * ROWS_PER_TASK, min(N, (task + 1) * ROWS_PER_TASK)):
             row = x[n]
-            st, m, hi, lo, Lh, Ll, Lsh, Lsl = _row_stats(row, bt, be, acc)
+            st, m, hi, lo, Lh, Ll, Lsh, Lsl = _row_stats(row, bt, be, acc, fast)
             if st != OK:
                 out[n] = NAN
                 continue
@@ -491,7 +534,7 @@ def label_weight_total(labels, weight, has_weight, ignore_index):
 
 
 @njit(parallel=True, cache=True)
-def cross_entropy_labels_grad_rows(x, labels, weight, has_weight, ignore_index, eps, denom, odd, out, grad):
+def cross_entropy_labels_grad_rows(x, labels, weight, has_weight, ignore_index, eps, denom, odd, fast, out, grad):
     """Fused loss and gradient for class-index targets.
 
     ``out[n]`` is the row's loss (0 if ignored); ``grad[n, i] = d loss_n / d x[n, i] / denom``
@@ -512,7 +555,7 @@ def cross_entropy_labels_grad_rows(x, labels, weight, has_weight, ignore_index, 
                 out[n] = 0.0
                 _fill(g, 0.0)
                 continue
-            st, m, hi, lo, Lh, Ll, Lsh, Lsl = _row_stats(row, bt, be, acc)
+            st, m, hi, lo, Lh, Ll, Lsh, Lsl = _row_stats(row, bt, be, acc, fast)
             if st != OK:
                 out[n] = NAN
                 _fill(g, NAN)
@@ -524,9 +567,9 @@ def cross_entropy_labels_grad_rows(x, labels, weight, has_weight, ignore_index, 
                 _restore_max_terms(row, m, bt)
                 ch, cl = _scale_dd(w, hi, lo, denom)
                 a, b = two_sum(hi, -bt[y])
-                rh, rl = fast_two_sum(a, (b + lo) - be[y])  # S - exp(x_y - m) >= 0, no cancellation
+                rh, rl = fast_two_sum(a, (b + lo) - (0.0 if fast else be[y]))  # S - exp(x_y - m) >= 0, no cancellation
                 gy = -fma(ch, rh, ch * rl + cl * rh)
-                _scaled_terms(bt, be, ch, cl, g)
+                _scaled_terms(bt, be, ch, cl, g, fast)
                 g[y] = gy
             else:
                 # a_c = w (1-eps) [c == y] + w_c eps / C  (the loss is done: b3 is free)
@@ -536,11 +579,11 @@ def cross_entropy_labels_grad_rows(x, labels, weight, has_weight, ignore_index, 
                     a[i] = base * weight[i] if has_weight else base
                 a[y] += w * (1.0 - eps)
                 _restore_max_terms(row, m, bt)
-                _soft_grad(bt, be, hi, lo, a, denom, acc, g)
+                _soft_grad(bt, be, hi, lo, a, denom, acc, g, fast)
 
 
 @njit(parallel=True, cache=True)
-def cross_entropy_probs_grad_rows(x, t, weight, has_weight, eps, denom, out, grad):
+def cross_entropy_probs_grad_rows(x, t, weight, has_weight, eps, denom, fast, out, grad):
     """Fused loss and gradient for probability targets (``grad`` may be ``x``)."""
     N, C = x.shape
     for task in prange((N + ROWS_PER_TASK - 1) // ROWS_PER_TASK):
@@ -552,7 +595,7 @@ def cross_entropy_probs_grad_rows(x, t, weight, has_weight, eps, denom, out, gra
             row = x[n]
             trow = t[n]
             g = grad[n]
-            st, m, hi, lo, Lh, Ll, Lsh, Lsl = _row_stats(row, bt, be, acc)
+            st, m, hi, lo, Lh, Ll, Lsh, Lsl = _row_stats(row, bt, be, acc, fast)
             if st != OK:
                 out[n] = NAN
                 _fill(g, NAN)
@@ -567,4 +610,4 @@ def cross_entropy_probs_grad_rows(x, t, weight, has_weight, eps, denom, out, gra
                     ai = ai * weight[i]
                 a[i] = ai
             _restore_max_terms(row, m, bt)
-            _soft_grad(bt, be, hi, lo, a, denom, acc, g)
+            _soft_grad(bt, be, hi, lo, a, denom, acc, g, fast)

@@ -200,6 +200,8 @@ def _grad_condition(case, exact, dtype):
                 T.append(row)
                 keep.append(True)
                 denom += wc(int(yn))
+        if case.reduction != "sum" and denom == 0:
+            return held, scale  # every item ignored: the gradient is 0 (or nan), judged in ULPs
         s = 1 if case.reduction == "sum" else 1 / denom
         grad_rows = scale.reshape(rows.shape)
         held2 = held.reshape(rows.shape)
@@ -210,6 +212,8 @@ def _grad_condition(case, exact, dtype):
             for i in range(c):
                 a = s * A * p[n, i]
                 b = s * wc(i) * T[n][i]
+                if not (_finite(a) and _finite(b)):
+                    continue  # a nan/inf entry is judged in ULPs (both must agree exactly)
                 held2[n, i] = False
                 grad_rows[n, i] = ulp(a, dtype) + ulp(b, dtype)
     # entries come back in the layout with the class axis last: restore the case's layout

@@ -438,11 +438,18 @@ def _label_loss(row, y, m, Lh, Ll, Lsh, Lsl, w, eps, weight, has_weight, b3, acc
     b = b3[:C]
     for c in range(C):  # smooth part: sum_c w_c * (-log_softmax_c), non-negative terms
         lc = _neg_log_softmax(np.float64(row[c]), m, Lh, Ll, False)
-        b[c] = lc * weight[c] if has_weight else lc
+        if has_weight:
+            lc = 0.0 if weight[c] == 0.0 else lc * weight[c]  # a zero weight costs 0, even masked
+        b[c] = lc
     hi, lo = dd_sum(b, acc)  # an infinite term (masked class) makes the sum +inf
     ly = _neg_log_softmax(np.float64(row[y]), m, Lh, Ll, False)
     one_m_eps_hi, one_m_eps_lo = two_sum(1.0, -eps)  # 1 - eps exactly
-    main = _weighted(w, ly) * one_m_eps_hi + _weighted(w, ly) * one_m_eps_lo
+    main = 0.0  # (1 - eps) w (-log_softmax_y); 0 when its coefficient is 0, even if masked
+    if one_m_eps_hi != 0.0 and w != 0.0:
+        wl = _weighted(w, ly)
+        main = wl * one_m_eps_hi
+        if main - main == 0.0:  # finite: add the low part of 1 - eps (inf * it may be -inf)
+            main += wl * one_m_eps_lo
     smooth = (hi + lo) * eps / C
     return main + smooth
 

@@ -150,7 +150,7 @@ def _dd_lanes8(typingctx, arr, n8, acc):
     return sig, codegen
 
 
-@njit(inline="always", cache=True)
+@njit(cache=True)
 def dd_sum(x, acc):
     """Double-double sum of ``x`` (float64, contiguous) in a fixed order, vectorized.
 

@@ -1,7 +1,9 @@
 """Kernels of the softmax family: logsumexp, log_softmax, softmax, cross_entropy and its
 fused gradient.
 
-Three tiers, as in numba-stats: row helpers (``@njit(inline="always")``), batch kernels
+Three tiers, as in numba-stats: row helpers (``@njit``, compiled once per row type and
+inlined by LLVM; only the small scalar functions inside the vectorized loops are
+``inline="always"``), batch kernels
 (``prange`` over tasks of rows; every row is computed the same way whatever the thread
 count), and the thin Python layer in ``crossent.softmax`` / ``crossent.loss`` that
 validates and reshapes. Every kernel works on C-contiguous ``(rows, C)`` arrays of float32
@@ -122,7 +124,7 @@ def _term_pair(v, m):
     return (h * s1) * s2, (l * s1) * s2  # exact products: every factor and result is normal
 
 
-@njit(inline="always", cache=True)
+@njit(cache=True)
 def _fill_terms(x, m, bt, be):
     """``bt[i] + be[i] = 2**SCALE_EXP exp(x_i - m)`` (to the exp's error) for ``x_i < m``, and
     0 where ``x_i == m``; returns how many entries equal the max (their terms are exactly
@@ -139,7 +141,7 @@ def _fill_terms(x, m, bt, be):
     return cnt
 
 
-@njit(inline="always", cache=True)
+@njit(cache=True)
 def _fill_terms_fast(x, m, bt):
     """For float32/float16 inputs: ``bt[i] = fl(2**SCALE_EXP exp(x_i - m))`` with the short
     exp (``EXP_PARTS_F64_SHORT_MAX_REL_ERR`` < 2**-45.7) and no error terms: the shift's
@@ -158,7 +160,7 @@ def _fill_terms_fast(x, m, bt):
     return cnt
 
 
-@njit(inline="always", cache=True)
+@njit(cache=True)
 def _restore_max_terms(x, m, bt):
     """Put the max entries' terms (``2**SCALE_EXP``) back into ``bt`` for the outputs."""
     for i in range(x.shape[0]):
@@ -174,7 +176,7 @@ def _dd_div(ah, al, bh, bl):
     return fast_two_sum(q, r / bh)
 
 
-@njit(inline="always", cache=True)
+@njit(cache=True)
 def _atanh_tail(z, w):
     """``z^3 P(z^2)`` with ``w = z^2``: the tail of ``atanh(z) = z + z^3 P(z^2)``."""
     pw = 1.0 / (2 * _ATANH_TERMS + 1)
@@ -183,7 +185,7 @@ def _atanh_tail(z, w):
     return z * w * pw
 
 
-@njit(inline="always", cache=True)
+@njit(cache=True)
 def _log_of_sum(cnt, rh, rl):
     """``L = log S`` as a double-double ``(Lh, Ll)``, and ``2**SCALE_EXP L`` (for a weighted
     loss that would otherwise scale a subnormal ``L`` after rounding it), where
@@ -226,7 +228,7 @@ def _log_of_sum(cnt, rh, rl):
     return Lh, Ll, Lh * SCALE, Ll * SCALE
 
 
-@njit(inline="always", cache=True)
+@njit(cache=True)
 def _scale_dd(w, hi, lo, k):
     """``w / ((hi + lo) * k)`` as a double-double (relative error about 2**-103)."""
     ph = hi * k
@@ -234,7 +236,7 @@ def _scale_dd(w, hi, lo, k):
     return _dd_div(w, 0.0, ph, pl)
 
 
-@njit(inline="always", cache=True)
+@njit(cache=True)
 def _scale_dd2(wh, wl, hi, lo, k):
     """``(wh + wl) / ((hi + lo) * k)`` as a double-double."""
     ph = hi * k
@@ -242,7 +244,7 @@ def _scale_dd2(wh, wl, hi, lo, k):
     return _dd_div(wh, wl, ph, pl)
 
 
-@njit(inline="always", cache=True)
+@njit(cache=True)
 def _row_stats(x, bt, be, acc, fast):
     """``(status, m, hi, lo, Lh, Ll, Lsh, Lsl)`` of one row; fills ``bt[:C] + be[:C]`` with the terms
     of the non-max entries (0 at the max entries: see ``_restore_max_terms``).
@@ -309,13 +311,20 @@ def _neg_log_softmax(v, m, Lh, Ll, odd):
     return INF if v == -INF else r  # a masked class: TwoSum of inf gives nan
 
 
-@njit(inline="always", cache=True)
+@njit(cache=True)
+def _log_softmax_row(row, m, Lh, Ll, odd, o):
+    """``o[i] = log_softmax_i = -((m - x_i) + L)`` (see ``_neg_log_softmax``)."""
+    for i in range(row.shape[0]):
+        o[i] = -_neg_log_softmax(np.float64(row[i]), m, Lh, Ll, odd)
+
+
+@njit(cache=True)
 def _fill(o, value):
     for i in range(o.shape[0]):
         o[i] = value
 
 
-@njit(inline="always", cache=True)
+@njit(cache=True)
 def _scaled_terms(bt, be, ch, cl, o, fast):
     """``o[i] = c (T_i + E_i)``, ``c = ch + cl``, rounded once by an FMA (``ch E_i + cl T_i``
     is tiny next to ``ch T_i``); ``E_i = 0`` when ``fast``."""
@@ -327,7 +336,7 @@ def _scaled_terms(bt, be, ch, cl, o, fast):
             o[i] = fma(ch, bt[i], fma(ch, be[i], cl * bt[i]))
 
 
-@njit(inline="always", cache=True)
+@njit(cache=True)
 def _soft_grad(bt, be, hi, lo, a, denom, acc, g, fast):
     """``g_i = (A p_i - a_i) / denom`` for soft targets, ``A = sum_c a_c`` (double-double).
 
@@ -378,8 +387,7 @@ def log_softmax_rows(x, out, odd, fast):
             if st != OK:
                 _fill(o, NAN)
                 continue
-            for i in range(C):
-                o[i] = -_neg_log_softmax(np.float64(row[i]), m, Lh, Ll, odd)
+            _log_softmax_row(row, m, Lh, Ll, odd, o)
 
 
 @njit(parallel=True, cache=True)
@@ -414,7 +422,7 @@ def _weighted(w, v):
     return v if w == 1.0 else w * v
 
 
-@njit(inline="always", cache=True)
+@njit(cache=True)
 def _label_loss(row, y, m, Lh, Ll, Lsh, Lsl, w, eps, weight, has_weight, b3, acc, odd):
     """Loss of one row with class index ``y`` (label smoothing ``eps``), before reduction."""
     if eps == 0.0:
@@ -454,7 +462,7 @@ def _label_loss(row, y, m, Lh, Ll, Lsh, Lsl, w, eps, weight, has_weight, b3, acc
     return main + smooth
 
 
-@njit(inline="always", cache=True)
+@njit(cache=True)
 def _probs_loss(row, trow, m, Lh, Ll, eps, weight, has_weight, b3, acc):
     """``(loss, A)`` of one row with probability targets: ``sum_c a_c (-log_softmax_c)``
     and ``A = sum_c a_c``, both double-double sums of non-negative terms."""

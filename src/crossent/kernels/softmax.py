@@ -160,13 +160,6 @@ def _fill_terms_fast(x, m, bt):
     return cnt
 
 
-@njit(cache=True)
-def _restore_max_terms(x, m, bt):
-    """Put the max entries' terms (``2**SCALE_EXP``) back into ``bt`` for the outputs."""
-    for i in range(x.shape[0]):
-        bt[i] = SCALE if np.float64(x[i]) == m else bt[i]
-
-
 @njit(inline="always", cache=True)
 def _dd_div(ah, al, bh, bl):
     """``(ah + al) / (bh + bl)`` as a double-double (relative error about 2**-104)."""
@@ -247,7 +240,7 @@ def _scale_dd2(wh, wl, hi, lo, k):
 @njit(cache=True)
 def _row_stats(x, bt, be, acc, fast):
     """``(status, m, hi, lo, Lh, Ll, Lsh, Lsl)`` of one row; fills ``bt[:C] + be[:C]`` with the terms
-    of the non-max entries (0 at the max entries: see ``_restore_max_terms``).
+    of the non-max entries (0 at the max entries, whose terms are exactly ``2**SCALE_EXP``).
 
     ``hi + lo = 2**SCALE_EXP S`` and ``Lh + Ll = log S``, ``S = sum_i exp(x_i - m)``: the
     max entries count exactly, the others go through two fixed-order double-double lane
@@ -325,31 +318,36 @@ def _fill(o, value):
 
 
 @njit(cache=True)
-def _scaled_terms(bt, be, ch, cl, o, fast):
+def _scaled_terms(x, m, bt, be, ch, cl, o, fast):
     """``o[i] = c (T_i + E_i)``, ``c = ch + cl``, rounded once by an FMA (``ch E_i + cl T_i``
-    is tiny next to ``ch T_i``); ``E_i = 0`` when ``fast``."""
+    is tiny next to ``ch T_i``); ``E_i = 0`` when ``fast``. The max entries, left out of
+    ``bt`` by the sums, are ``2**SCALE_EXP`` exactly. ``o`` may be ``x`` (entry i is read
+    before it is written)."""
     if fast:
         for i in range(o.shape[0]):
-            o[i] = fma(ch, bt[i], cl * bt[i])
+            t = SCALE if np.float64(x[i]) == m else bt[i]
+            o[i] = fma(ch, t, cl * t)
     else:
         for i in range(o.shape[0]):
-            o[i] = fma(ch, bt[i], fma(ch, be[i], cl * bt[i]))
+            t = SCALE if np.float64(x[i]) == m else bt[i]
+            o[i] = fma(ch, t, fma(ch, be[i], cl * t))
 
 
 @njit(cache=True)
-def _soft_grad(bt, be, hi, lo, a, denom, acc, g, fast):
+def _soft_grad(x, m, bt, be, hi, lo, a, denom, acc, g, fast):
     """``g_i = (A p_i - a_i) / denom`` for soft targets, ``A = sum_c a_c`` (double-double).
 
     The large parts ``c T_i`` and ``a_i / denom`` (both to double-double) meet in one FMA,
     so where they cancel the difference is exact before it is rounded; with one class
-    (``p = 1``, ``A = a_0``) the gradient is exactly 0."""
+    (``p = 1``, ``A = a_0``) the gradient is exactly 0. ``g`` may be ``x``."""
     Ah, Al = dd_sum(a, acc)
     ch, cl = _scale_dd2(Ah, Al, hi, lo, denom)
     for i in range(g.shape[0]):
+        t = SCALE if np.float64(x[i]) == m else bt[i]
         sh = a[i] / denom
         sl = fma(-sh, denom, a[i]) / denom  # a_i / denom = sh + sl to 2**-104
         ei = 0.0 if fast else be[i]
-        g[i] = fma(ch, bt[i], -sh) + (fma(ch, ei, cl * bt[i]) - sl)
+        g[i] = fma(ch, t, -sh) + (fma(ch, ei, cl * t) - sl)
 
 
 # ----------------------------------------------------------------------------- batch kernels
@@ -404,9 +402,8 @@ def softmax_rows(x, out, odd, fast):
             if st != OK:
                 _fill(o, NAN)
                 continue
-            _restore_max_terms(x[n], m, bt)
             ch, cl = _scale_dd(1.0, hi, lo, 1.0)  # 2**-B / S: with the scaled terms, exp(.)/S
-            _scaled_terms(bt, be, ch, cl, o, fast)
+            _scaled_terms(x[n], m, bt, be, ch, cl, o, fast)
 
 
 # -- cross-entropy ---------------------------------------------------------------------------
@@ -579,12 +576,12 @@ def cross_entropy_labels_grad_rows(x, labels, weight, has_weight, ignore_index, 
             out[n] = _label_loss(row, y, m, Lh, Ll, Lsh, Lsl, w, eps, weight, has_weight, b3, acc, odd)
             if eps == 0.0:
                 # g_i = w p_i / denom for i != y;  g_y = -w (S - exp(x_y - m)) / (S denom)
-                _restore_max_terms(row, m, bt)
                 ch, cl = _scale_dd(w, hi, lo, denom)
-                a, b = two_sum(hi, -bt[y])
+                ty = SCALE if np.float64(row[y]) == m else bt[y]
+                a, b = two_sum(hi, -ty)
                 rh, rl = fast_two_sum(a, (b + lo) - (0.0 if fast else be[y]))  # S - exp(x_y - m) >= 0, no cancellation
                 gy = -fma(ch, rh, ch * rl + cl * rh)
-                _scaled_terms(bt, be, ch, cl, g, fast)
+                _scaled_terms(row, m, bt, be, ch, cl, g, fast)
                 g[y] = gy
             else:
                 # a_c = w (1-eps) [c == y] + w_c eps / C  (the loss is done: b3 is free)
@@ -593,8 +590,7 @@ def cross_entropy_labels_grad_rows(x, labels, weight, has_weight, ignore_index, 
                 for i in range(C):
                     a[i] = base * weight[i] if has_weight else base
                 a[y] += w * (1.0 - eps)
-                _restore_max_terms(row, m, bt)
-                _soft_grad(bt, be, hi, lo, a, denom, acc, g, fast)
+                _soft_grad(row, m, bt, be, hi, lo, a, denom, acc, g, fast)
 
 
 @njit(parallel=True, cache=True)
@@ -624,5 +620,4 @@ def cross_entropy_probs_grad_rows(x, t, weight, has_weight, eps, denom, fast, ou
                 if has_weight:
                     ai = ai * weight[i]
                 a[i] = ai
-            _restore_max_terms(row, m, bt)
-            _soft_grad(bt, be, hi, lo, a, denom, acc, g, fast)
+            _soft_grad(row, m, bt, be, hi, lo, a, denom, acc, g, fast)

@@ -213,18 +213,34 @@ def _sum_raw(terms, prec):
     return s
 
 
-def _exact_sum(terms):
-    """Exact sum of raw mpf values with one normalization (fixed point on Python ints).
+def _exact_sum(terms, w):
+    r"""``(s, err)``: the exact sum ``s`` of the raw mpf values within the precision horizon of
+    the largest, and a bound ``err`` (raw, rounded up) of the total magnitude of the others.
 
-    Only for terms whose exponents span a modest range (a row's exp terms after the cut).
+    With :math:`2^{t_{max}}` the largest :func:`_top`, a term with
+    :math:`t < t_{max} - (w + 64 + \lceil\log_2 n\rceil)` is not added but bounded by
+    :math:`2^t`; together the :math:`n` terms so dropped are below
+    :math:`2^{t_{max} - 1 - (w + 63)}`, under one unit of :math:`2^{-w}` relative to a sum of
+    same-sign terms (which is at least :math:`2^{t_{max}-1}`). The kept terms span at most
+    :math:`w + 64 + \lceil\log_2 n\rceil` bits plus their own lengths, so the fixed-point sum
+    stays small whatever the exponents (:math:`e^{-10^{30}} + e^{-10^{30}+10^{10}}` would
+    otherwise be shifted into a :math:`1.4\cdot10^{10}`-bit integer).
     """
+    terms = [t for t in terms if t != _FZERO]
     if not terms:
-        return _FZERO
-    emin = min(t[2] for t in terms)
+        return _FZERO, _FZERO
+    tmax = max(_top(t) for t in terms)
+    cut = tmax - (w + _HORIZON + _bitlen(len(terms)))
+    kept = [t for t in terms if _top(t) >= cut]
+    err = _FZERO
+    for t in terms:
+        if _top(t) < cut:
+            err = _err_add(err, (0, 1, _top(t), 1))
+    emin = min(t[2] for t in kept)
     tot = 0
-    for sign, man, exp, _bc in terms:
+    for sign, man, exp, _bc in kept:
         tot += (-man if sign else man) << (exp - emin)
-    return libmp.from_man_exp(tot, emin)
+    return libmp.from_man_exp(tot, emin), err
 
 
 #: operands more than ``w + _HORIZON`` bits below the other are bounded, not added exactly
@@ -399,6 +415,8 @@ def _fast_decide(v, err, fmt):
     dist = frac - half if frac >= half else half - frac  # to the cell's midpoint, units 2**exp
     if eexp >= exp:
         ok = (eman << (eexp - exp)) < dist
+    elif eexp + ebc <= exp:  # err < 2**exp <= dist * 2**exp unless dist = 0 (no shift by the
+        ok = dist > 0  # gap: err can be e^{-10^30} next to v = -10^30)
     else:
         ok = eman < (dist << (exp - eexp))
     if not ok:
@@ -576,7 +594,7 @@ class _Row:
             allzero = True
             for j in others:
                 dj = self.d[j]
-                if thr is not None and self.df[j] + abs(self.df[j]) * 2.0**-50 < thr:
+                if thr is not None and self.below_thr(j, thr):
                     self.e[j] = None
                     cut = True
                     continue
@@ -586,10 +604,15 @@ class _Row:
                 self.e[j] = ej
                 terms.append(ej)
             # exact fixed-point sum when the cut bounds the exponent range; rounded otherwise
-            self.T = _exact_sum(terms) if thr is not None else _sum_raw(terms, w + 2 * _bitlen(K) + 10)
+            if thr is not None:
+                # exact sum of the terms within the horizon of the largest; the others (e.g.
+                # e^{-10^{30}} next to e^{-10^{30}+10^{10}}) are below one unit relative
+                self.T, drop = _exact_sum(terms, w)
+            else:
+                self.T, drop = _sum_raw(terms, w + 2 * _bitlen(K) + 10), _FZERO
             exact_T = allzero and not cut
             self.allequal = exact_T
-            self.cT = 0.0 if exact_T else _ETA + 2.0
+            self.cT = 0.0 if exact_T else _ETA + (2.0 if drop == _FZERO else 3.0)
         self.e[self.jmax] = _FONE
         T = self.T
         if T == _FZERO:
@@ -622,13 +645,18 @@ class _Row:
             return v, self.cL + 1.0, _err_add(err, drop)
         return v, self.cL, err
 
+    def below_thr(self, j, thr) -> bool:
+        """Whether :math:`d_j < ` ``thr`` is certain from the float ``df[j]`` (−inf when
+        ``x_j - m`` overflowed: then :math:`d_j < -2^{1024}`, below any finite ``thr``)."""
+        dfj = self.df[j]
+        return dfj == -math.inf or dfj + abs(dfj) * 2.0**-50 < thr
+
     def below(self, j, k) -> bool:
         r"""Whether :math:`d_j < k \ln 2 - 1` is certain from the float ``df[j]`` (then
         :math:`e^{d_j} < 2^k`). ``df`` is ``x_j - m`` rounded (relative error
         :math:`2^{-53}`), or −inf when that overflowed (the exact :math:`d_j` is then below
         :math:`-2^{1024}`)."""
-        dfj = self.df[j]
-        return dfj == -math.inf or dfj + abs(dfj) * 2.0**-50 < k * math.log(2) - 1.0
+        return self.below_thr(j, k * math.log(2) - 1.0)
 
     def p(self, j, fmt):
         """Item for softmax_j of a finite entry."""

@@ -507,9 +507,12 @@ def test_1000_class_row_is_fast():
 #   d loss / d x_i = A p_i - a_i, written for i = j* as (A - a_i) - A T / (1 + T)
 #   (1/(1+T) = 1 - T/(1+T)), so that its sign survives when it is only -A T/(1+T).
 # log1p keeps the sign and size of the tiny parts (log(1 + T) at any fixed precision is +0,
-# and the oracle must give e.g. log_softmax = -0.0, a gradient of -0.0). None of these values
-# is near a rounding boundary: each is a float of the format (x_j, d_j, 1, 1/2, ...) plus or
-# minus something far below 2**-200 relative, or such a tiny value alone.
+# and the oracle must give e.g. log_softmax = -0.0, a gradient of -0.0). Each value is an exact
+# part X (d_j, sum_c a_c d_c, A - a_i, a_i: exact at 3000 bits for dyadic a_c) plus a tiny part
+# (L, A L, A T/(1+T), A p_i). When the tiny part is below 2**-150 |X| it can only matter through
+# its sign, when X is a rounding boundary (a midpoint such as 3 (0.1/4) in float64): X plus the
+# tiny part lies strictly between X and the neighbouring float, as does X + sign * 2**-150 |X|,
+# which is what `with_tiny` adds (at 3000 bits, exactly).
 
 SPREAD_ROWS = {
     np.float64: [
@@ -522,12 +525,28 @@ SPREAD_ROWS = {
         [0.0, -1e20, -np.inf],
         [-1e300, 1e300, 0.0],
         [1e308, -1e308],  # x_1 - x_0 overflows in float64 arithmetic
+        # astronomically different exponents among the small terms: e^{-1e30} next to
+        # e^{-1e30+1e10} (an exact sum shifted by 1.4e10 bits: MemoryError), and a term whose
+        # x_j - m overflows next to a tie at the max
+        [0.0, 1e30, 1e10],
+        [1e300, -1e300, 0.0],
+        [1e308, 1e308, -1e308],
+        [0.0, 1e300, 1e10, -1e300],
     ],
     np.float32: [[0.0, -1e20], [1e20, 1e20 - 1e13], [0.0, -1e30, -2e30], [-1e20, 0.0, -np.inf],
-                 [3e38, -3e38]],
-    np.float16: [[65504.0, -65504.0], [0.0, -60000.0], [-60000.0, 0.0, -65504.0]],
+                 [3e38, -3e38], [0.0, 1e30, 1e10], [3e38, -3e38, 0.0], [3e38, 3e38, -3e38]],
+    np.float16: [[65504.0, -65504.0], [0.0, -60000.0], [-60000.0, 0.0, -65504.0],
+                 [0.0, 60000.0, 1000.0], [65504.0, -65504.0, 0.0], [65504.0, 65504.0, -65504.0]],
 }
 SPREAD_CASES = [(dt, r) for dt, rows in SPREAD_ROWS.items() for r in rows]
+
+
+def with_tiny(X, tiny):
+    """X (exact) + tiny, keeping only the sign of a tiny part below 2**-150 |X| (see above)."""
+    with mp.workprec(3000):
+        if X == 0 or tiny == 0 or abs(tiny) >= abs(X) * mpf(2) ** -150:
+            return X + tiny
+        return X + mpmath.sign(tiny) * abs(X) * mpf(2) ** -150
 
 
 def spread_closed_forms(row, y, eps):
@@ -539,27 +558,30 @@ def spread_closed_forms(row, y, eps):
     targ = naive_targets(C, y=y, eps=eps)
     with mp.workprec(3000):
         d = {j: mpf(row[j]) - mpf(m) for j in fin}  # exact: float differences
+        a = [mpf(t.numerator) / t.denominator for t in targ]  # exact when dyadic
+        A = mpmath.fsum(a)
+        X_loss = mpmath.fsum(-a[c] * d[c] for c in range(C) if a[c] != 0 and c in d)
     with mp.workprec(200):
         e = {j: mpmath.exp(d[j]) for j in fin}
         T = mpmath.fsum(e[j] for j in fin if j != js)
         L = mpmath.log1p(T)
-        out = {"lse": mpf(m) + L}
-        out["lsm"] = [d[j] - L if j in d else mpf("-inf") for j in range(C)]
+        out = {"lse": with_tiny(mpf(m), L)}
+        out["lsm"] = [with_tiny(d[j], -L) if j in d else mpf("-inf") for j in range(C)]
         out["sm"] = [e[j] / (1 + T) if j in d else mpf(0) for j in range(C)]
-        a = [mpf(t.numerator) / t.denominator for t in targ]
-        A = mpmath.fsum(a)
         if any(a[c] != 0 and c not in d for c in range(C)):
             out["loss"] = mpf("inf")
         else:
-            out["loss"] = mpmath.fsum(a[c] * (L - d[c]) for c in range(C) if a[c] != 0)
+            out["loss"] = with_tiny(X_loss, A * L)
         g = []
         for i in range(C):
             if i not in d:
                 g.append(-a[i])
             elif i == js:
-                g.append(mpmath.fsum([A - a[i], -A * T / (1 + T)]))
+                with mp.workprec(3000):
+                    B = A - a[i]
+                g.append(with_tiny(B, -A * T / (1 + T)))
             else:
-                g.append(A * out["sm"][i] - a[i])
+                g.append(with_tiny(-a[i], A * out["sm"][i]))
         out["grad"] = g
     return out
 
@@ -616,3 +638,186 @@ def test_spread_row_signs_and_values():
     x = np.array([1e300, 1e300 - 1e284])
     assert R.logsumexp(x) == 1e300 and R.softmax(x).tolist() == [1.0, 0.0]
     assert R.cross_entropy(x[None], np.array([1])) == x[0] - x[1]
+
+
+# --- exact part plus an astronomically small part on a rounding boundary -----------------------
+# Each expected value below is X + theta with X an exact rational that is a midpoint of the
+# format and 0 < |theta| far below any working precision; the correct rounding is the neighbour
+# of X on theta's side (X + theta lies strictly between X and that float), which `with_tiny`
+# reproduces. Rounding X alone (ties to even) gives the other neighbour in every case here, so
+# the tests fail for an oracle that drops the tiny part or never decides (the Ziv loop used to
+# run to PRECISION_CAP and warn).
+
+
+def _no_rounding_warning():
+    import warnings
+
+    ctx = warnings.catch_warnings()
+    ctx.__enter__()
+    warnings.simplefilter("error", R.CorrectRoundingWarning)
+    return ctx
+
+
+@pytest.mark.parametrize("dtype,top", [(np.float32, 25), (np.float64, 54)])
+def test_log_softmax_and_loss_at_a_midpoint(dtype, top):
+    # d = 3 - 2**top = -(2**top - 3) is odd with top bits: the midpoint of -(2**top - 4) and
+    # -(2**top - 2); L = log1p(e^d) > 0, so d - L rounds away from zero to -(2**top - 2)
+    x = np.array([2.0**top, 3.0], dtype=dtype)
+    ctx = _no_rounding_warning()
+    try:
+        ls = R.log_softmax(x)
+        assert ls[1] == -(2.0**top - 2) and ls[1] != dtype(-(2.0**top - 3))  # not ties-to-even
+        loss = R.cross_entropy(x[None], np.array([1]), reduction="none")
+        assert loss.tolist() == [2.0**top - 2]
+        # the exact values keep the side of the midpoint (a float ulp error would show 0.5)
+        assert bits_equal(round_to_dtype(R.log_softmax(x, exact=True), dtype), ls)
+        assert bits_equal(round_to_dtype(R.cross_entropy(x[None], np.array([1]), reduction="none",
+                                                         exact=True), dtype), loss)
+    finally:
+        ctx.__exit__(None, None, None)
+
+
+def test_reduced_loss_at_a_midpoint():
+    # two items with losses 2**100 + L and 2**100 + 2**48 + L' (L, L' = log1p(e^{-2**100}) > 0):
+    # the mean is the midpoint 2**100 + 2**47 plus a positive tiny part -> 2**100 + 2**48
+    # (ties to even would give 2**100); the sum 2**101 + 2**48 is the midpoint of 2**101 and
+    # 2**101 + 2**49 -> 2**101 + 2**49
+    x = np.array([[2.0**100, 0.0], [2.0**100 + 2.0**48, 0.0]])
+    y = np.array([1, 1])
+    ctx = _no_rounding_warning()
+    try:
+        assert R.cross_entropy(x, y) == 2.0**100 + 2.0**48
+        assert R.cross_entropy(x, y, reduction="sum") == 2.0**101 + 2.0**49
+        assert R.cross_entropy_value_and_grad(x, y)[0] == 2.0**100 + 2.0**48
+    finally:
+        ctx.__exit__(None, None, None)
+
+
+def test_soft_target_loss_and_gradient_at_midpoints():
+    # x = [2**100 + 3 * 2**48, 0], target [0, 1.5]: loss = 1.5 (2**100 + 3 * 2**48) + 1.5 L,
+    # 2**48 (1.5 * 2**52 + 4.5) + tiny -> 2**48 (1.5 * 2**52 + 5) (ties to even: ... + 4)
+    x = np.array([[2.0**100 + 3 * 2.0**48, 0.0]])
+    t = np.array([[0.0, 1.5]])
+    # weights [1, 1 + 2**-52], target [0, 3]: a_1 = 3 + 3 * 2**-52, the midpoint of 3 + 2**-51
+    # and 3 + 2**-50; g_1 = A p_1 - a_1 = -a_1 + tiny -> -(3 + 2**-51), g_0 = a_1 - A T/(1+T)
+    # -> 3 + 2**-51 (ties to even: 3 + 2**-50 for both)
+    w = np.array([1.0, 1.0 + 2.0**-52])
+    ctx = _no_rounding_warning()
+    try:
+        assert R.cross_entropy(x, t, reduction="sum") == 2.0**48 * (1.5 * 2**52 + 5)
+        loss, g = R.cross_entropy_value_and_grad(np.array([[2.0**100, 0.0]]), np.array([[0.0, 3.0]]),
+                                                 weight=w, reduction="sum")
+        assert g.tolist() == [[3 + 2.0**-51, -(3 + 2.0**-51)]]
+        with mp.workprec(3000):
+            a1 = 3 * (1 + mpf(2) ** -52)
+            ref = with_tiny(a1 * mpf(2) ** 100, mpf(2) ** -10**6)  # + a_1 L, tiny > 0
+        assert loss == round_to_dtype(ref, np.float64)
+        # the smoothed one-hot case of the fuzzer: B = 3 (0.1/4) is a float64 midpoint
+        x2 = np.array([[1e30, 0.0, 1e10, 1e20]])
+        _, g2 = R.cross_entropy_value_and_grad(x2, np.array([0]), label_smoothing=0.1)
+        with mp.workprec(3000):
+            B = 3 * mpf(0.1) / 4
+        assert g2[0, 0] == round_to_dtype(with_tiny(B, -mpf(2) ** -10**6), np.float64)  # - A T/S
+        assert g2[0, 0] < round_to_dtype(B, np.float64)  # the lower neighbour, not ties-to-even
+    finally:
+        ctx.__exit__(None, None, None)
+
+
+# --- PMF functions: bases below 1, broadcasting, extreme rows ----------------------------------
+
+
+def naive_pmf(kind, p, q, base):
+    """-sum p log q, -sum p log p or sum p log(p/q) over the last axis at HP bits, / ln b."""
+    out = []
+    for r, s in zip(p.reshape(-1, p.shape[-1]), q.reshape(-1, q.shape[-1])):
+        with mp.workprec(HP):
+            lb = mpmath.log(mpf(float(base))) if base else mpf(1)
+            terms = []
+            for a, b in zip(r, s):
+                a, b = mpf(float(a)), mpf(float(b))
+                if a == 0:
+                    continue
+                if kind == "entropy":
+                    terms.append(-a * mpmath.log(a))
+                elif kind == "ce":
+                    terms.append(-a * mpmath.log(b) if b else mpf("inf"))
+                else:
+                    terms.append(a * (mpmath.log(a) - mpmath.log(b)) if b else mpf("inf"))
+            out.append(mpmath.fsum(terms) / lb)
+    return out
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("base", [0.5, 0.1, 0.9999])
+def test_pmf_base_below_one(dtype, base):
+    # H_b = H / ln b with ln b < 0: every value changes sign, finite or infinite
+    rng = np.random.default_rng(21)
+    p = rng.dirichlet(np.ones(5), 3).astype(dtype)
+    q = rng.dirichlet(np.ones(5), 3).astype(dtype)
+    p[1, 2] = 0
+    q[2, 4] = 0  # p > 0 there: -p log_b 0 = -inf for b < 1
+    shp = (3,)
+    assert bits_equal(R.entropy(p, base=base), rnd(naive_pmf("entropy", p, p, base), dtype, shp))
+    ce = R.cross_entropy_pmf(p, q, base=base)
+    kl = R.kl_divergence(p, q, base=base)
+    assert bits_equal(ce, rnd(naive_pmf("ce", p, q, base), dtype, shp))
+    assert bits_equal(kl, rnd(naive_pmf("kl", p, q, base), dtype, shp))
+    assert ce[2] == -np.inf and kl[2] == -np.inf
+    assert (ce[:2] < 0).all() and (R.entropy(p, base=base) < 0).all()
+    # same magnitude as the base 1/b (log_{1/b} x = -log_b x), opposite sign
+    if base == 0.5:
+        assert bits_equal(-R.cross_entropy_pmf(p, q, base=2), ce)
+        assert bits_equal(-R.kl_divergence(p, q, base=2), kl)
+
+
+def test_pmf_base_below_one_closed_forms():
+    assert R.cross_entropy_pmf([0.5, 0.5], [1.0, 0.0], base=0.5) == -np.inf
+    assert R.kl_divergence([0.5, 0.5], [1.0, 0.0], base=0.5) == -np.inf
+    assert R.cross_entropy_pmf([0.5, 0.5], [1.0, 0.0], base=2) == np.inf
+    # dyadic distributions: exact rationals R / f in base 2**f, f = -1 and -2 (H = 3/2 bits)
+    p = np.array([0.5, 0.25, 0.25])
+    assert R.entropy(p, base=0.5) == -1.5
+    assert R.entropy(p, base=0.25) == -0.75
+    # H(p, q) with q = (1/4, 1/2, 1/4): 1/2 * 2 + 1/4 * 1 + 1/4 * 2 = 7/4 bits
+    assert R.cross_entropy_pmf(p, [0.25, 0.5, 0.25], base=0.5) == -1.75
+    assert R.kl_divergence(p, [0.25, 0.5, 0.25], base=0.5) == -0.25
+    assert R.kl_divergence(p, p, base=0.5) == 0.0
+
+
+@pytest.mark.parametrize("fname", ["cross_entropy_pmf", "kl_divergence"])
+def test_pmf_broadcasting(fname):
+    import crossent
+
+    f = getattr(R, fname)
+    rng = np.random.default_rng(8)
+    q = rng.dirichlet(np.ones(4), 3)  # (3, 4)
+    p = rng.dirichlet(np.ones(4), (2, 1))  # (2, 1, 4)
+    got = f(p, q)
+    assert got.shape == (2, 3)
+    pb, qb = np.broadcast_arrays(p, q)
+    assert bits_equal(got, f(pb.copy(), qb.copy()))
+    # a 1-d p against a batch of q, and a class axis of length 1 that broadcasts
+    assert bits_equal(f(p[0, 0], q), f(np.tile(p[0, 0], (3, 1)), q))
+    assert bits_equal(f(p[..., :1] * 0 + 0.25, q), f(np.full((2, 3, 4), 0.25), np.broadcast_to(q, (2, 3, 4)).copy()))
+    # axis refers to the broadcast shape; mixed dtypes give the common dtype
+    got0 = f(p[:, :, 0].T.astype(np.float32), q.T[:, :1].T[:, :2].T, axis=0)
+    assert got0.dtype == np.float64
+    for a, b, ax in [(p, q, -1), (p[0, 0], q, -1), (np.ones((1, 2)) / 2, np.array([[0.25, 0.75], [0.5, 0.5]]), 0),
+                     (0.5, np.array([0.25, 0.75]), -1)]:
+        ref_shape = np.shape(getattr(crossent, fname)(a, b, axis=ax))
+        assert np.shape(f(a, b, axis=ax)) == ref_shape
+    with pytest.raises(ValueError, match="p and q"):
+        f(np.ones((2, 3)) / 3, np.ones((4, 3)) / 3)
+
+
+@pytest.mark.parametrize("dtype,row", SPREAD_CASES, ids=[f"{dt.__name__}-{r}" for dt, r in SPREAD_CASES])
+def test_pmf_on_spread_rows(dtype, row):
+    # the spread rows' magnitudes as (unnormalized) PMFs, against the naive HP definitions
+    p = np.abs(np.array([v for v in row if np.isfinite(v)] or [0.0], dtype=dtype))[None]
+    q = p[:, ::-1].copy()
+    t0 = time.perf_counter()
+    for base in (None, 0.5, 2):
+        assert bits_equal(R.entropy(p, base=base), rnd(naive_pmf("entropy", p, p, base), dtype, (1,)))
+        assert bits_equal(R.cross_entropy_pmf(p, q, base=base), rnd(naive_pmf("ce", p, q, base), dtype, (1,)))
+        assert bits_equal(R.kl_divergence(p, q, base=base), rnd(naive_pmf("kl", p, q, base), dtype, (1,)))
+    assert time.perf_counter() - t0 < 10

@@ -34,7 +34,14 @@ exactly (rationals with :class:`fractions.Fraction`):
 * PMF sums :math:`\sum_k c_k \log r_k` whose terms vanish (:math:`r_k = 1`, :math:`c_k = 0`,
   e.g. ``kl_divergence(p, p)``), and sums that reduce to :math:`R\ln 2` with rational
   :math:`R` (every :math:`r_k` a power of two, or odd parts that cancel): exactly 0 when
-  :math:`R = 0`, exactly :math:`R/f` in base :math:`2^f`.
+  :math:`R = 0`, exactly :math:`R/f` in base :math:`2^f`;
+* an exact rational :math:`X \ne 0` plus a part :math:`\theta` beyond every working
+  precision, of known sign: :math:`d_j - L`, the loss :math:`\sum_c a_c(-d_c) + A L`, its
+  sum or mean, the gradient :math:`s(B - A T/S)` and :math:`s(A p_i - a_i)` when
+  :math:`L`, :math:`T` or :math:`p_i` is astronomically small. :math:`X` can be a rounding
+  boundary (:math:`d_j = 3 - 2^{25}` is a float32 midpoint), where no interval around an
+  approximation ever decides; :math:`X + \theta` is then rounded exactly from :math:`X` and
+  the sign of :math:`\theta` (see ``_exact_plus_tiny``).
 
 By the Lindemann–Weierstrass theorem every other value of the softmax family is
 transcendental (e.g. :math:`\sum_j e^{d_j}` with some :math:`d_j \ne 0` is transcendental),
@@ -66,7 +73,9 @@ their error counted; every final bound is doubled. With :math:`m = \max_j x_j`,
   :math:`2^{t}` (:math:`|b| < 2^t`) added to the error, a relative perturbation below
   :math:`2^{-(w+63)}`. For :math:`T < 2^{-(w+64)}` this means :math:`S = 1` and
   :math:`L = T` (:math:`\log(1+T) = T(1-\theta)`, :math:`0 < \theta < T/2`), each within one
-  more unit;
+  more unit. The same holds inside :math:`T`: terms more than
+  :math:`w + 64 + \lceil\log_2 K\rceil` bits below the largest (:math:`e^{-10^{30}}` next
+  to :math:`e^{-10^{30} + 10^{10}}`) are bounded, not shifted into one integer;
 * :math:`\mathrm{logsumexp} = m + L`, :math:`-\log\mathrm{softmax}_j = L - d_j` and the
   per-class loss are sums of non-negative terms: their relative error is that of
   :math:`L`; :math:`\mathrm{softmax}_j = e^{d_j}/(1+T)` adds :math:`\eta + 1` units;
@@ -274,6 +283,42 @@ def _add_bounded(a, b, w):
 
 def _bitlen(k: int) -> int:
     return max(1, int(k).bit_length())
+
+
+def _frac_top(q: Fraction) -> int:
+    """``|q| < 2**_frac_top(q)`` for a non-zero Fraction."""
+    return abs(q.numerator).bit_length() - q.denominator.bit_length() + 1
+
+
+def _exact_plus_tiny(X: Fraction, sgn: int, t: int, fmt):
+    r"""An exact item for :math:`X + \sigma\theta` with :math:`0 < \theta < 2^t` astronomically
+    small next to the exact rational :math:`X \ne 0`, or None when ``t`` is not small enough.
+
+    Values like :math:`d_j - \log(1 + e^{-10^{30}})` or :math:`s(B - A\,T/(1+T))` are an exact
+    rational plus a term beyond any working precision. When :math:`X` is a rounding boundary
+    (a midpoint of the format, e.g. :math:`d_j = -(2^{25} - 1)` in float32) no interval
+    :math:`[v - \mathrm{err}, v + \mathrm{err}]` ever decides the rounding, so the sign of the
+    tiny term must decide it:
+
+    * :math:`X` dyadic: with :math:`G = \min(\text{lowest bit of } X, t_X - \max(64, 2p+40))`
+      (:math:`|X| < 2^{t_X}`) and :math:`t \le G - 1`, :math:`X + \sigma 2^{G-1}` rounds as
+      :math:`X + \sigma\theta` (the argument of :func:`crossent.ulp._add_sticky`: every
+      boundary other than :math:`X` is at least :math:`2^G` away), and it is within
+      :math:`2^{-(2p+39)}` relative of the value, as ``exact=True`` requires;
+    * :math:`X = n/d` not dyadic: it is at least :math:`2^{q_{min}-1}/d` from every boundary
+      (all are multiples of :math:`2^{q_{min}-1}`), so for
+      :math:`t \le q_{min} - 2 - \lceil\log_2 d\rceil` the value rounds as :math:`X` itself.
+    """
+    d = X.denominator
+    if d & (d - 1) == 0:
+        xr = libmp.from_man_exp(X.numerator, -(d.bit_length() - 1))
+        G = min(xr[2], _top(xr) - max(64, 2 * fmt.p + 40))
+        if t > G - 1:
+            return None
+        return _exact_item(libmp.mpf_add(xr, (1 if sgn < 0 else 0, 1, G - 1, 1), 0))
+    if t > fmt.qmin - 2 - d.bit_length():
+        return None
+    return _exact_item(X)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -797,7 +842,14 @@ def _softmax_family(x, axis, exact, which):
                 elif which == "log":
                     nl, _c, err = row.neg_log_p(j)
                     val = libmp.mpf_neg(nl)
-                    items.append(("a", val, err) if err != _FZERO else _exact_item(val))
+                    dj = row.d[j]
+                    it = None
+                    if err != _FZERO and dj != _FZERO and _top(row.L) < _top(dj) - w:
+                        # d_j (exact) minus an astronomically small L: d_j can be a midpoint
+                        it = _exact_plus_tiny(_frac_of_raw(dj), -1, _tiny_L_top(row), fmt)
+                    if it is None:
+                        it = ("a", val, err) if err != _FZERO else _exact_item(val)
+                    items.append(it)
                 else:
                     items.append(row.p(j, fmt))
             return items
@@ -982,8 +1034,20 @@ class _Problem:
         return out  # each within 4 units of 2**-w relative
 
 
+def _tiny_L_top(row):
+    r"""``t`` with :math:`0 < L < 2^t` for the row's true :math:`L = \log(1+T) > 0` (the computed
+    ``L`` has relative error ``cL`` units of :math:`2^{-w}`, far below 1)."""
+    return _top(row.L) + 1
+
+
 def _loss_item_raw(P, n, w):
-    """Loss of item n at precision w: ('nan'|'inf'|'zero'|(v, err)) and the row object."""
+    r"""Loss of item n at precision w and the row object.
+
+    The loss is 'nan', 'inf', 'zero' or ``(v, err, tiny)`` with :math:`|loss - v| \le err`
+    and ``tiny`` None or ``(X, t)``: loss :math:`= X + \theta` with :math:`X` an exact
+    Fraction and :math:`0 < \theta < 2^t` (the part :math:`A L` when :math:`L` is
+    astronomically small; see :func:`_exact_plus_tiny`).
+    """
     xs = P.rows[n]
     st = _row_state(xs)
     if st != "ok":
@@ -999,7 +1063,12 @@ def _loss_item_raw(P, n, w):
             return "inf", row
         nl, c, _err = row.neg_log_p(y)
         v = libmp.mpf_mul(nl, _raw(wy), w, libmp.round_nearest) if wy != 1.0 else nl
-        return (v, _abs_err(v, c + 1.0, w)), row
+        tiny = None
+        dy = row.d[y]
+        if row.L != _FZERO and dy != _FZERO and _top(row.L) < _top(dy) - w:
+            # w_y (L - d_y) = -w_y d_y (exact) + w_y L (astronomically small)
+            tiny = (-_frac_of_raw(dy) * Fraction(wy), _tiny_L_top(row) + _top(_raw(wy)))
+        return (v, _abs_err(v, c + 1.0, w), tiny), row
     a = P.coef_raw(n, w)
     terms = []
     cmax = 0.0
@@ -1014,7 +1083,14 @@ def _loss_item_raw(P, n, w):
     if not terms:
         return "zero", row
     v = _sum_raw(terms, w)
-    return (v, _abs_err(v, cmax + 6.0 + len(terms), w)), row
+    tiny = None
+    if row.L != _FZERO and v != _FZERO and _top(row.L) + _top(_sum_raw(a, w)) < _top(v) - w:
+        # sum_c a_c (L - d_c) = sum_c a_c (-d_c) (exact rational) + A L (astronomically small)
+        af = P.coef_frac(n)
+        X = sum((-ac * _frac_of_raw(row.d[c]) for c, ac in enumerate(af) if ac != 0), Fraction(0))
+        if X != 0:
+            tiny = (X, _tiny_L_top(row) + _frac_top(sum(af)))
+    return (v, _abs_err(v, cmax + 6.0 + len(terms), w), tiny), row
 
 
 def _reduce_items(P, w, fmt):
@@ -1038,7 +1114,8 @@ def _reduce_items(P, w, fmt):
             elif r[1] == _FZERO:
                 items.append(_exact_item(r[0]))
             else:
-                items.append(("a", r[0], r[1]))
+                it = _exact_plus_tiny(r[2][0], +1, r[2][1], fmt) if r[2] is not None else None
+                items.append(it if it is not None else ("a", r[0], r[1]))
         return items
     if P.reduction == "mean":
         den = P.denominator()
@@ -1051,16 +1128,33 @@ def _reduce_items(P, w, fmt):
     vals = [r for r in per if r != "zero"]
     if not vals:
         return [_exact_item(0)]
-    s = _sum_raw([v for v, _e in vals], w)
+    s = _sum_raw([v for v, _e, _t in vals], w)
     err = _FZERO
-    for _v, e in vals:
+    for _v, e, _t in vals:
         err = _err_add(err, e)
     err = _err_add(err, _abs_err(s, len(vals) + 1.0, w))
-    if all(e == _FZERO for _v, e in vals):
-        s_exact = _sum_raw([v for v, _e in vals], 0)
+    if all(e == _FZERO for _v, e, _t in vals):
+        s_exact = _sum_raw([v for v, _e, _t in vals], 0)
         if P.reduction == "sum":
             return [_exact_item(s_exact)]
         return [_exact_item(_frac_of_raw(s_exact) / den)]
+    if all(e == _FZERO or t is not None for _v, e, t in vals):
+        # every item is exact or an exact rational plus a tiny positive part: so is the total
+        X = Fraction(0)
+        tmax = None
+        for v, e, t in vals:
+            if e == _FZERO:
+                X += _frac_of_raw(v)
+            else:
+                X += t[0]
+                tmax = t[1] if tmax is None else max(tmax, t[1])
+        tmax += _bitlen(len(vals))
+        if P.reduction == "mean":
+            X /= den
+            tmax += max(0, -_frac_top(den) + 2)  # 1/den < 2**(2 - _frac_top(den))
+        it = _exact_plus_tiny(X, +1, tmax, fmt) if X != 0 else None
+        if it is not None:
+            return [it]
     if P.reduction == "sum":
         return [("a", s, err)]
     dn = libmp.from_rational(den.numerator, den.denominator, w, libmp.round_nearest)
@@ -1099,6 +1193,8 @@ class _Sub:
         self.reduction = "none"
 
     coef_raw = _Problem.coef_raw
+    coef_frac = _Problem.coef_frac
+    coef_frac_one = _Problem.coef_frac_one
     ignored = _Problem.ignored
 
 
@@ -1185,6 +1281,17 @@ def _grad_row_items(P, n, w, scale_frac, fmt):
             B = _sum_raw([a[c] for c in range(C) if c != i], w)  # cA units
             aT = libmp.mpf_mul(ai, row.T, w, rn)  # 4 + cT + 1 units
             g, drop = _add_bounded(B, neg(aT), w)
+            AT = libmp.mpf_mul(A, row.T, w, rn)
+            if B != _FZERO and AT != _FZERO and _top(AT) < _top(B) - w:
+                # (B - a T)/S = B - A T/S with A T/S far below B (a can be 0 and S = 1 + T):
+                # the exact s B decides (it can be a midpoint, e.g. B = 3 (0.1/4) in float64),
+                # the tiny part only by its sign
+                Bf = sum((P.coef_frac_one(n, c) for c in range(C) if c != i), Fraction(0))
+                t = _top(AT) + 1 + _frac_top(scale_frac)
+                it = _exact_plus_tiny(scale_frac * Bf, -1, t, fmt) if Bf != 0 else None
+                if it is not None:
+                    items.append(it)
+                    continue
             e = _err_add(_abs_err(B, cA, w), _abs_err(aT, row.cT + 6.0, w))
             e = _err_add(e, drop)
             # times 1/S (S >= 1, so the error does not grow) with 1/S off by 1 + cS units
@@ -1196,6 +1303,13 @@ def _grad_row_items(P, n, w, scale_frac, fmt):
             q = libmp.mpf_mul(A, pv, w, rn)  # cA + pc + 1 units
             e = _abs_err(q, cA + pc + 1.0, w)
             g, drop = _add_bounded(q, neg(ai), w)
+            if drop != _FZERO and ai != _FZERO and _top(q) < _top(ai):
+                # s (A p_i - a_i) with A p_i beyond the horizon: exact -s a_i plus a tiny > 0
+                t = _top(q) + 1 + _frac_top(scale_frac)
+                it = _exact_plus_tiny(-scale_frac * P.coef_frac_one(n, i), +1, t, fmt)
+                if it is not None:
+                    items.append(it)
+                    continue
             e = _err_add(_err_add(e, _abs_err(ai, 4.0, w)), drop)
             q = g
         gs = libmp.mpf_mul(q, s, w, rn)
@@ -1334,13 +1448,24 @@ def _pmf_items(terms_f, base, w, try_exact, sign):
 
 
 def _pmf_reduce(arrays, names, axis, base, exact_mode, make_terms, sign):
+    r"""Reduce ``sign * sum_k c_k log_b r_k`` along ``axis``; two arrays broadcast (NumPy rules).
+
+    ``make_terms`` returns ``(special, terms)``; a special +inf (a term :math:`-p\log 0`) is
+    the limit in nats and bits, and becomes −inf for a base below 1, where
+    :math:`\log_b x = \ln x / \ln b` has :math:`\ln b < 0` (every value changes sign).
+    """
     arrs = [_float_array(a, nm) for a, nm in zip(arrays, names)]
-    if len(arrs) == 2 and arrs[0].shape != arrs[1].shape:
-        raise ValueError(f"{names[0]} and {names[1]} must have the same shape, got "
-                         f"{arrs[0].shape} and {arrs[1].shape}")
     for a, nm in zip(arrs, names):
         if not np.all(np.isfinite(a) & (a >= 0)):
             raise ValueError(f"{nm} must be finite and non-negative")
+    if len(arrs) == 2:
+        try:
+            shape = np.broadcast_shapes(arrs[0].shape, arrs[1].shape)
+        except ValueError:
+            raise ValueError(f"{names[0]} and {names[1]} must have broadcastable shapes, got "
+                             f"{names[0]}.shape={arrs[0].shape} and "
+                             f"{names[1]}.shape={arrs[1].shape}") from None
+        arrs = [np.broadcast_to(a, shape) for a in arrs]
     dt = np.result_type(*arrs)
     fmt = float_format(dt)
     b = _base(base)
@@ -1353,6 +1478,8 @@ def _pmf_reduce(arrays, names, axis, base, exact_mode, make_terms, sign):
     for i in range(lists[0].shape[0]):
         cols = [[float(v) for v in L[i].tolist()] for L in lists]
         special, terms = make_terms(*cols)
+        if special is _PINF and b is not None and b < 1:
+            special = _NINF
         if special is not None:
             vals.append(_decide(_exact_item(special), fmt, exact_mode)[1])
             continue
@@ -1399,9 +1526,10 @@ def cross_entropy_pmf(p, q, *, base=None, axis=-1, exact=False):
     Parameters
     ----------
     p, q : array_like
-        Finite non-negative values of equal shape, used as given.
+        Finite non-negative values, used as given; they broadcast against each other (NumPy
+        rules) and ``axis`` refers to the broadcast shape, as in :func:`crossent.pmf`.
     base : float, optional
-        Logarithm base (None: nats).
+        Logarithm base (None: nats); any positive number other than 1.
     axis : int, optional
         Axis to reduce.
     exact : bool, optional
@@ -1409,11 +1537,13 @@ def cross_entropy_pmf(p, q, *, base=None, axis=-1, exact=False):
 
     Returns
     -------
-    numpy scalar or ndarray of the common dtype
+    numpy scalar or ndarray of the common dtype, of the broadcast shape without ``axis``
 
     Notes
     -----
-    Terms with :math:`p_k = 0` are 0; :math:`p_k > 0` with :math:`q_k = 0` gives +inf.
+    Terms with :math:`p_k = 0` are 0; :math:`p_k > 0` with :math:`q_k = 0` gives +inf, or −inf
+    for a base :math:`b < 1`: :math:`H_b(p, q) = H(p, q)/\ln b` and :math:`\ln b < 0` flips
+    the sign of every value, finite or infinite.
     """
     def make(pc, qc):
         terms = []
@@ -1434,9 +1564,10 @@ def kl_divergence(p, q, *, base=None, axis=-1, exact=False):
     Parameters
     ----------
     p, q : array_like
-        Finite non-negative values of equal shape, used as given.
+        Finite non-negative values, used as given; they broadcast against each other (NumPy
+        rules) and ``axis`` refers to the broadcast shape, as in :func:`crossent.pmf`.
     base : float, optional
-        Logarithm base (None: nats).
+        Logarithm base (None: nats); any positive number other than 1.
     axis : int, optional
         Axis to reduce.
     exact : bool, optional
@@ -1444,11 +1575,12 @@ def kl_divergence(p, q, *, base=None, axis=-1, exact=False):
 
     Returns
     -------
-    numpy scalar or ndarray of the common dtype
+    numpy scalar or ndarray of the common dtype, of the broadcast shape without ``axis``
 
     Notes
     -----
-    Each :math:`\log(p_k/q_k)` is :math:`\operatorname{log1p}((p_k - q_k)/q_k)` with
+    :math:`p_k > 0` with :math:`q_k = 0` gives +inf (−inf for a base :math:`b < 1`, where
+    :math:`D_b = D/\ln b` changes sign). Each :math:`\log(p_k/q_k)` is :math:`\operatorname{log1p}((p_k - q_k)/q_k)` with
     :math:`p_k - q_k` exact when :math:`|p_k/q_k - 1| \le 1/2`, so :math:`p \approx q` keeps
     full relative accuracy; :math:`p_k = q_k` terms are exactly 0 and
     :math:`D(p\|p) = 0` exactly. Never computed as :math:`H(p,q) - H(p)`.

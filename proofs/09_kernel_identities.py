@@ -88,7 +88,6 @@ def build() -> _checker.Derivation:
          sp.log(sp.exp(cc) * Sx), cc + sp.log(Sx))
 
     # 2. the loss split ------------------------------------------------------------------------
-    T = sp.Symbol("T", positive=True)  # T = Σ_i exp(z_i − m) = 1 + s
     zy = sp.Symbol("z_y", real=True)
     d.cite("with c = −m: logsumexp(z) = m + log Σ_i exp(z_i − m)",
            "shift invariance above; the term i = a is exp(0) = 1, so Σ_i exp(z_i − m) = 1 + s")
@@ -165,7 +164,6 @@ def build() -> _checker.Derivation:
 
     # 6. two classes -----------------------------------------------------------------------------
     z1, z2 = sp.symbols("z_y z_o", real=True)
-    dd = sp.Symbol("d", real=True)
     u = sp.Symbol("u", positive=True)
     d.eq_exp("K = 2: −log softmax_y = log1p(exp(−(z_y − z_o)))",
              -sp.log(sp.exp(z1) / (sp.exp(z1) + sp.exp(z2))), sp.log(1 + sp.exp(-(z1 - z2))))

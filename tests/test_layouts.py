@@ -9,7 +9,6 @@ inputs with more than 2**31 elements (64-bit index arithmetic).
 
 from __future__ import annotations
 
-import os
 
 import numpy as np
 import pytest

@@ -15,7 +15,6 @@ The oracle must agree bit for bit (correct rounding is unique).
 
 from __future__ import annotations
 
-import math
 import time
 from fractions import Fraction
 

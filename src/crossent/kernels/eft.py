@@ -12,7 +12,6 @@ Ogita, Rump & Oishi, "Accurate sum and dot product", SIAM J. Sci. Comput. 26 (20
 from __future__ import annotations
 
 from llvmlite import ir
-import numpy as np
 from numba import njit, types
 from numba.extending import intrinsic
 

@@ -94,7 +94,9 @@ def test_ten_ulp_off_is_reported_failing():
     assert len(rows) == len(fns)
     for r in rows:
         assert not r["passed"], r
-        assert 9 <= r["max_ulp"] <= 11.5, r
+        # 10 floats away from zero is 10 ulp of the exact value inside a binade, and up to 20
+        # where the nudge crosses into the next binade (whose spacing is twice as large)
+        assert 9 <= r["max_ulp"] <= 20.5, r
 
 
 def test_not_correctly_rounded_is_reported_failing():

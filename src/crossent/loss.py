@@ -146,7 +146,8 @@ def _losses(p: _Problem) -> np.ndarray:
         _k.cross_entropy_labels_rows(p.x, p.target, p.weight, p.has_weight, p.ignore_index, p.eps,
                                      p.odd, p.fast, out)
     else:
-        _k.cross_entropy_probs_rows(p.x, p.target, p.weight, p.has_weight, p.eps, p.fast, out)
+        _k.cross_entropy_probs_rows(p.x, p.target, p.weight, p.has_weight, p.eps, p.odd, p.fast,
+                                    out)
     return out
 
 
@@ -282,7 +283,7 @@ def cross_entropy_value_and_grad(logits, target, *, axis=-1, weight=None, ignore
                                               p.eps, den, p.odd, p.fast, losses, grad)
         else:
             _k.cross_entropy_probs_grad_rows(p.x, p.target, p.weight, p.has_weight, p.eps, den,
-                                             p.fast, losses, grad)
+                                             p.odd, p.fast, losses, grad)
     loss = p.reduce(losses)
     if direct:
         return loss, out

@@ -413,14 +413,8 @@ def softmax_rows(x, out, odd, fast):
 # and its gradient in the logits is  g_i = p_i * A - a_i,  A = sum_c a_c.
 
 
-@njit(inline="always", cache=True)
-def _weighted(w, v):
-    """``w * v`` rounded once; ``v`` exact when ``w == 1``."""
-    return v if w == 1.0 else w * v
-
-
 @njit(cache=True)
-def _label_loss(row, y, m, Lh, Ll, Lsh, Lsl, w, eps, weight, has_weight, b3, acc, odd):
+def _label_loss(row, y, m, Lh, Ll, Lsh, Lsl, w, eps, weight, has_weight, ah, al, b3, acc, odd):
     """Loss of one row with class index ``y`` (label smoothing ``eps``), before reduction."""
     if eps == 0.0:
         v = np.float64(row[y])
@@ -439,46 +433,85 @@ def _label_loss(row, y, m, Lh, Ll, Lsh, Lsl, w, eps, weight, has_weight, b3, acc
         p = w * a
         pe = fma(w, a, -p)
         return _finish(p, pe + w * (b + (Ll - e)), odd)
-    C = row.shape[0]
-    b = b3[:C]
-    for c in range(C):  # smooth part: sum_c w_c * (-log_softmax_c), non-negative terms
-        lc = _neg_log_softmax(np.float64(row[c]), m, Lh, Ll, False)
-        if has_weight:
-            lc = 0.0 if weight[c] == 0.0 else lc * weight[c]  # a zero weight costs 0, even masked
-        b[c] = lc
-    hi, lo = dd_sum(b, acc)  # an infinite term (masked class) makes the sum +inf
-    ly = _neg_log_softmax(np.float64(row[y]), m, Lh, Ll, False)
-    one_m_eps_hi, one_m_eps_lo = two_sum(1.0, -eps)  # 1 - eps exactly
-    main = 0.0  # (1 - eps) w (-log_softmax_y); 0 when its coefficient is 0, even if masked
-    if one_m_eps_hi != 0.0 and w != 0.0:
-        wl = _weighted(w, ly)
-        main = wl * one_m_eps_hi
-        if main - main == 0.0:  # finite: add the low part of 1 - eps (inf * it may be -inf)
-            main += wl * one_m_eps_lo
-    smooth = (hi + lo) * eps / C
-    return main + smooth
+    _label_coeffs(y, w, eps, weight, has_weight, ah, al)
+    return _soft_loss(row, m, Lh, Ll, ah, al, b3, acc, odd)
 
 
 @njit(cache=True)
-def _probs_loss(row, trow, m, Lh, Ll, eps, weight, has_weight, b3, acc):
-    """``(loss, A)`` of one row with probability targets: ``sum_c a_c (-log_softmax_c)``
-    and ``A = sum_c a_c``, both double-double sums of non-negative terms."""
+def _label_coeffs(y, w, eps, weight, has_weight, ah, al):
+    """``a_c = w_c eps/C + [c == y] w (1 - eps)`` as double-doubles ``ah[c] + al[c]``."""
+    C = ah.shape[0]
+    qh = eps / C
+    ql = fma(-qh, np.float64(C), eps) / C  # eps / C = qh + ql to 2**-104
+    for c in range(C):
+        wc = weight[c] if has_weight else 1.0
+        ah[c] = wc * qh
+        al[c] = fma(wc, qh, -ah[c]) + wc * ql
+    omh, oml = two_sum(1.0, -eps)  # 1 - eps, exact
+    yh = w * omh
+    yl = fma(w, omh, -yh) + w * oml
+    sh, se = two_sum(ah[y], yh)
+    ah[y] = sh
+    al[y] += se + yl
+
+
+@njit(cache=True)
+def _prob_coeffs(trow, eps, weight, has_weight, ah, al):
+    """``a_c = w_c ((1 - eps) t_c + eps/C)`` as double-doubles ``ah[c] + al[c]``."""
+    C = ah.shape[0]
+    qh = eps / C
+    ql = fma(-qh, np.float64(C), eps) / C
+    omh, oml = two_sum(1.0, -eps)
+    for c in range(C):
+        t = np.float64(trow[c])
+        th = omh * t
+        tl = fma(omh, t, -th) + oml * t
+        if eps != 0.0:
+            th, e = two_sum(th, qh)
+            tl += e + ql
+        if has_weight:
+            wc = weight[c]
+            h = wc * th
+            tl = fma(wc, th, -h) + wc * tl
+            th = h
+        ah[c] = th
+        al[c] = tl
+
+
+@njit(cache=True)
+def _soft_loss(row, m, Lh, Ll, ah, al, b3, acc, odd):
+    """``sum_c a_c (-log_softmax_c) = sum_c a_c (m - x_c) + A L``, ``A = sum_c a_c``, with
+    double-double coefficients ``a_c = ah[c] + al[c]``.
+
+    Every product is formed exactly (TwoProduct by FMA) and the sums in double-double, so
+    the result is the exact value rounded once (to odd for a narrow output) up to the error
+    of ``L`` and ``2**-100`` relative: a target mixing float32 logits and a tiny ``L`` does
+    not lose ``L`` before the final rounding. A class with ``a_c = 0`` costs nothing, even
+    if masked; a masked class with ``a_c > 0`` makes the loss +inf."""
     C = row.shape[0]
     b = b3[:C]
+    lo = 0.0
+    alsum = 0.0
     for c in range(C):
-        a = np.float64(trow[c])
-        if eps != 0.0:
-            a = a * (1.0 - eps) + eps / C
-        if has_weight:
-            a = a * weight[c]
-        b[c] = a
-    ahi, alo = dd_sum(b, acc)
-    for c in range(C):
-        a = b[c]
-        lc = _neg_log_softmax(np.float64(row[c]), m, Lh, Ll, False)
-        b[c] = 0.0 if a == 0.0 else a * lc  # a masked class with zero target costs nothing
-    hi, lo = dd_sum(b, acc)
-    return hi + lo, ahi + alo
+        a = ah[c]
+        alsum += al[c]
+        if a == 0.0 and al[c] == 0.0:
+            b[c] = 0.0
+            continue
+        v = np.float64(row[c])
+        if v == -INF:
+            return INF
+        d, e = _shift(v, m)  # m - v = (-d) + (-e), exactly
+        p = a * (-d)
+        b[c] = p
+        lo += fma(a, -d, -p) + a * (-e) + al[c] * (-d)
+    ph, pl = dd_sum(b, acc)  # sum of the exact products' high parts
+    Ah, Al = dd_sum(ah[:C], acc)
+    Al += alsum
+    q = Ah * Lh
+    qe = fma(Ah, Lh, -q) + (Ah * Ll + Al * Lh)
+    t, te = two_sum(ph, q)
+    return _finish(t, te + (pl + lo + qe), odd)
 
 
 @njit(parallel=True, cache=True)
@@ -489,6 +522,8 @@ def cross_entropy_labels_rows(x, labels, weight, has_weight, ignore_index, eps, 
         bt = np.empty(C)
         be = np.empty(C)
         b3 = np.empty(C if eps != 0.0 else 0)
+        ah = np.empty(C if eps != 0.0 else 0)
+        al = np.empty(C if eps != 0.0 else 0)
         acc = np.empty(16)
         for n in range(task * ROWS_PER_TASK, min(N, (task + 1) * ROWS_PER_TASK)):
             y = labels[n]
@@ -501,17 +536,20 @@ def cross_entropy_labels_rows(x, labels, weight, has_weight, ignore_index, eps, 
                 out[n] = NAN
                 continue
             w = weight[y] if has_weight else 1.0
-            out[n] = _label_loss(row, y, m, Lh, Ll, Lsh, Lsl, w, eps, weight, has_weight, b3, acc, odd)
+            out[n] = _label_loss(row, y, m, Lh, Ll, Lsh, Lsl, w, eps, weight, has_weight, ah, al, b3,
+                                 acc, odd)
 
 
 @njit(parallel=True, cache=True)
-def cross_entropy_probs_rows(x, t, weight, has_weight, eps, fast, out):
+def cross_entropy_probs_rows(x, t, weight, has_weight, eps, odd, fast, out):
     """Per-row loss for probability targets (label smoothing applied to ``t``), in float64."""
     N, C = x.shape
     for task in prange((N + ROWS_PER_TASK - 1) // ROWS_PER_TASK):
         bt = np.empty(C)
         be = np.empty(C)
         b3 = np.empty(C)
+        ah = np.empty(C)
+        al = np.empty(C)
         acc = np.empty(16)
         for n in range(task * ROWS_PER_TASK, min(N, (task + 1) * ROWS_PER_TASK)):
             row = x[n]
@@ -519,7 +557,8 @@ def cross_entropy_probs_rows(x, t, weight, has_weight, eps, fast, out):
             if st != OK:
                 out[n] = NAN
                 continue
-            out[n], A = _probs_loss(row, t[n], m, Lh, Ll, eps, weight, has_weight, b3, acc)
+            _prob_coeffs(t[n], eps, weight, has_weight, ah, al)
+            out[n] = _soft_loss(row, m, Lh, Ll, ah, al, b3, acc, odd)
 
 
 @njit(cache=True)
@@ -558,6 +597,8 @@ def cross_entropy_labels_grad_rows(x, labels, weight, has_weight, ignore_index, 
         bt = np.empty(C)
         be = np.empty(C)
         b3 = np.empty(C if eps != 0.0 else 0)
+        ah = np.empty(C if eps != 0.0 else 0)
+        al = np.empty(C if eps != 0.0 else 0)
         acc = np.empty(16)
         for n in range(task * ROWS_PER_TASK, min(N, (task + 1) * ROWS_PER_TASK)):
             y = labels[n]
@@ -573,7 +614,8 @@ def cross_entropy_labels_grad_rows(x, labels, weight, has_weight, ignore_index, 
                 _fill(g, NAN)
                 continue
             w = weight[y] if has_weight else 1.0
-            out[n] = _label_loss(row, y, m, Lh, Ll, Lsh, Lsl, w, eps, weight, has_weight, b3, acc, odd)
+            out[n] = _label_loss(row, y, m, Lh, Ll, Lsh, Lsl, w, eps, weight, has_weight, ah, al, b3,
+                                 acc, odd)
             if eps == 0.0:
                 # g_i = w p_i / denom for i != y;  g_y = -w (S - exp(x_y - m)) / (S denom)
                 ch, cl = _scale_dd(w, hi, lo, denom)
@@ -584,23 +626,20 @@ def cross_entropy_labels_grad_rows(x, labels, weight, has_weight, ignore_index, 
                 _scaled_terms(row, m, bt, be, ch, cl, g, fast)
                 g[y] = gy
             else:
-                # a_c = w (1-eps) [c == y] + w_c eps / C  (the loss is done: b3 is free)
-                a = b3[:C]
-                base = eps / C
-                for i in range(C):
-                    a[i] = base * weight[i] if has_weight else base
-                a[y] += w * (1.0 - eps)
-                _soft_grad(row, m, bt, be, hi, lo, a, denom, acc, g, fast)
+                # a_c = w (1-eps) [c == y] + w_c eps / C: the loss left them in ah (+ al)
+                _soft_grad(row, m, bt, be, hi, lo, ah[:C], denom, acc, g, fast)
 
 
 @njit(parallel=True, cache=True)
-def cross_entropy_probs_grad_rows(x, t, weight, has_weight, eps, denom, fast, out, grad):
+def cross_entropy_probs_grad_rows(x, t, weight, has_weight, eps, denom, odd, fast, out, grad):
     """Fused loss and gradient for probability targets (``grad`` may be ``x``)."""
     N, C = x.shape
     for task in prange((N + ROWS_PER_TASK - 1) // ROWS_PER_TASK):
         bt = np.empty(C)
         be = np.empty(C)
         b3 = np.empty(C)
+        ah = np.empty(C)
+        al = np.empty(C)
         acc = np.empty(16)
         for n in range(task * ROWS_PER_TASK, min(N, (task + 1) * ROWS_PER_TASK)):
             row = x[n]
@@ -611,13 +650,6 @@ def cross_entropy_probs_grad_rows(x, t, weight, has_weight, eps, denom, fast, ou
                 out[n] = NAN
                 _fill(g, NAN)
                 continue
-            out[n], A = _probs_loss(row, trow, m, Lh, Ll, eps, weight, has_weight, b3, acc)
-            a = b3[:C]
-            for i in range(C):
-                ai = np.float64(trow[i])
-                if eps != 0.0:
-                    ai = ai * (1.0 - eps) + eps / C
-                if has_weight:
-                    ai = ai * weight[i]
-                a[i] = ai
-            _soft_grad(row, m, bt, be, hi, lo, a, denom, acc, g, fast)
+            _prob_coeffs(trow, eps, weight, has_weight, ah, al)
+            out[n] = _soft_loss(row, m, Lh, Ll, ah, al, b3, acc, odd)
+            _soft_grad(row, m, bt, be, hi, lo, ah, denom, acc, g, fast)

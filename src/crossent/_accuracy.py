@@ -224,33 +224,8 @@ def _grad_condition(case, exact, dtype):
     return held, scale
 
 
-def _soft_loss_condition(case, exact, dtype):
-    """``BOUNDS["cross_entropy"]``/``["cross_entropy_mean"]`` float64 condition: class
-    indices without label smoothing.
-
-    With probability targets or label smoothing the coefficients ``w_c((1-eps) t_c + eps/C)``
-    are rounded in float64 before they weight the loss terms, and the analysis
-    (docs/accuracy.md#loss) gives twice the ULP bound: the outputs are judged against
-    ``max_ulp`` in units of ``2 ulp(exact)``. Returns ``(held, scale)``.
-    """
-    from crossent.ulp import ulp
-
-    held = np.ones(exact.shape, dtype=bool)
-    scale = np.full(exact.shape, np.nan, dtype=object)
-    if case.one_hot:
-        return held, scale
-    for i, e in enumerate(exact):
-        if not _finite(e):
-            continue
-        held[i] = False
-        scale[i] = 2 * ulp(e, dtype)
-    return held, scale
-
-
 _CONDITIONS = {
     "logsumexp": _logsumexp_condition,
-    "cross_entropy": _soft_loss_condition,
-    "cross_entropy_mean": _soft_loss_condition,
     "cross_entropy_grad": _grad_condition,
 }
 

@@ -256,7 +256,8 @@ def cross_entropy_value_and_grad(logits, target, *, axis=-1, weight=None, ignore
     if out is not None:
         if not isinstance(out, np.ndarray):
             raise TypeError(f"out must be a numpy.ndarray, got {type(out).__name__}")
-        if out.shape != a.shape or out.dtype != a.dtype:
+        # the byte order of out may differ (a big-endian out gets the values through a cast)
+        if out.shape != a.shape or out.dtype.newbyteorder("=") != a.dtype:
             raise ValueError(
                 f"out must have the shape and dtype of logits {a.shape} {a.dtype}, got {out.shape} {out.dtype}"
             )

@@ -172,3 +172,31 @@ def test_concurrent_calls_match_serial():
     with ThreadPoolExecutor(max_workers=8) as ex:
         for _ in range(3):
             assert list(ex.map(work, jobs)) == serial
+
+
+_WORKQUEUE_PROBE = r"""
+import numpy as np, crossent, numba
+from concurrent.futures import ThreadPoolExecutor
+rng = np.random.default_rng(0)
+jobs = [(rng.standard_normal((800, 97)), rng.integers(0, 97, 800)) for _ in range(8)]
+def work(job):
+    x, y = job
+    loss, g = crossent.cross_entropy_value_and_grad(x, y)
+    return (np.asarray(loss).tobytes(), g.tobytes(), crossent.softmax(x).tobytes(),
+            np.asarray(crossent.entropy(crossent.softmax(x))).tobytes())
+serial = [work(j) for j in jobs]
+with ThreadPoolExecutor(max_workers=8) as ex:
+    for _ in range(3):
+        assert list(ex.map(work, jobs)) == serial
+print(numba.threading_layer())
+"""
+
+
+def test_concurrent_calls_under_the_workqueue_layer_do_not_abort():
+    """Numba's workqueue layer aborts the process on concurrent parallel launches; crossent
+    serializes its kernel calls under that layer (``_validate.parallel_guard``)."""
+    env = dict(os.environ, NUMBA_THREADING_LAYER="workqueue")
+    out = subprocess.run([sys.executable, "-c", _WORKQUEUE_PROBE], env=env, capture_output=True,
+                         text=True, timeout=600)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip().splitlines()[-1] == "workqueue"

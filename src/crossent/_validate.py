@@ -7,7 +7,9 @@ whose message names the argument.
 
 from __future__ import annotations
 
+import contextlib
 import operator
+import threading
 
 import numpy as np
 
@@ -18,6 +20,7 @@ __all__ = [
     "from_rows",
     "compute_dtype",
     "check_base",
+    "parallel_guard",
 ]
 
 _FLOAT_DTYPES = (np.float16, np.float32, np.float64)
@@ -98,3 +101,26 @@ def check_base(base) -> float | None:
     if not (b > 0 and b != 1 and np.isfinite(b)):
         raise ValueError(f"base must be a positive finite number other than 1, got {base!r}")
     return b
+
+
+_WORKQUEUE_LOCK = threading.Lock()
+_LAYER_IS_THREAD_SAFE = None  # unknown until Numba has launched a parallel region
+
+
+def parallel_guard():
+    """A context for calling a ``parallel=True`` kernel.
+
+    Numba's ``workqueue`` threading layer (its fallback when neither TBB nor OpenMP is
+    available) is not thread-safe: concurrent launches from several Python threads abort the
+    process. Under that layer (or before the layer is known) kernel calls are serialized by a
+    lock; under ``omp`` or ``tbb`` the guard does nothing.
+    """
+    global _LAYER_IS_THREAD_SAFE
+    if _LAYER_IS_THREAD_SAFE is None:
+        import numba
+
+        try:
+            _LAYER_IS_THREAD_SAFE = numba.threading_layer() != "workqueue"
+        except ValueError:  # no parallel region launched yet
+            return _WORKQUEUE_LOCK
+    return contextlib.nullcontext() if _LAYER_IS_THREAD_SAFE else _WORKQUEUE_LOCK

@@ -7,7 +7,7 @@ import numbers
 
 import numpy as np
 
-from ._validate import as_float_array, compute_dtype, normalize_axis, to_rows
+from ._validate import as_float_array, compute_dtype, normalize_axis, parallel_guard, to_rows
 from .kernels import softmax as _k
 
 __all__ = ["cross_entropy", "cross_entropy_value_and_grad"]
@@ -143,11 +143,13 @@ def _losses(p: _Problem) -> np.ndarray:
     if p.x.shape[0] == 0:
         return out
     if p.labels_mode:
-        _k.cross_entropy_labels_rows(p.x, p.target, p.weight, p.has_weight, p.ignore_index, p.eps,
-                                     p.odd, p.fast, out)
+        with parallel_guard():
+            _k.cross_entropy_labels_rows(p.x, p.target, p.weight, p.has_weight, p.ignore_index, p.eps,
+                                         p.odd, p.fast, out)
     else:
-        _k.cross_entropy_probs_rows(p.x, p.target, p.weight, p.has_weight, p.eps, p.odd, p.fast,
-                                    out)
+        with parallel_guard():
+            _k.cross_entropy_probs_rows(p.x, p.target, p.weight, p.has_weight, p.eps, p.odd, p.fast,
+                                        out)
     return out
 
 
@@ -280,11 +282,13 @@ def cross_entropy_value_and_grad(logits, target, *, axis=-1, weight=None, ignore
     den = p.denominator()
     if p.x.shape[0]:
         if p.labels_mode:
-            _k.cross_entropy_labels_grad_rows(p.x, p.target, p.weight, p.has_weight, p.ignore_index,
-                                              p.eps, den, p.odd, p.fast, losses, grad)
+            with parallel_guard():
+                _k.cross_entropy_labels_grad_rows(p.x, p.target, p.weight, p.has_weight, p.ignore_index,
+                                                  p.eps, den, p.odd, p.fast, losses, grad)
         else:
-            _k.cross_entropy_probs_grad_rows(p.x, p.target, p.weight, p.has_weight, p.eps, den,
-                                             p.odd, p.fast, losses, grad)
+            with parallel_guard():
+                _k.cross_entropy_probs_grad_rows(p.x, p.target, p.weight, p.has_weight, p.eps, den,
+                                                 p.odd, p.fast, losses, grad)
     loss = p.reduce(losses)
     if direct:
         return loss, out

@@ -21,7 +21,14 @@ import operator
 import mpmath
 import numpy as np
 
-from ._validate import as_float_array, check_base, compute_dtype, normalize_axis, to_rows
+from ._validate import (
+    as_float_array,
+    check_base,
+    compute_dtype,
+    normalize_axis,
+    parallel_guard,
+    to_rows,
+)
 
 
 def _kernels():
@@ -198,7 +205,8 @@ def entropy(p, *, base=None, axis=-1, check=False):
     dtype, out_shape, rows = _prepare_one(p, axis, check)
     out = np.zeros(int(np.prod(out_shape)), dtype=np.float64)
     if rows is not None and rows.shape[0]:
-        _kernels().entropy_batch(_kernel_rows(rows), lb[0], lb[1], out)
+        with parallel_guard():
+            _kernels().entropy_batch(_kernel_rows(rows), lb[0], lb[1], out)
     return _finish(out, out_shape, dtype)
 
 
@@ -267,7 +275,8 @@ def cross_entropy_pmf(p, q, *, base=None, axis=-1, check=False):
     dtype, out_shape, rp, rq = _prepare_two(p, q, axis, check)
     out = np.zeros(int(np.prod(out_shape)), dtype=np.float64)
     if rp is not None and rp.shape[0]:
-        _kernels().cross_entropy_batch(_kernel_rows(rp), _kernel_rows(rq), lb[0], lb[1], out)
+        with parallel_guard():
+            _kernels().cross_entropy_batch(_kernel_rows(rp), _kernel_rows(rq), lb[0], lb[1], out)
     return _finish(out, out_shape, dtype)
 
 
@@ -349,7 +358,8 @@ def kl_divergence(p, q, *, base=None, axis=-1, check=False):
     dtype, out_shape, rp, rq = _prepare_two(p, q, axis, check)
     out = np.zeros(int(np.prod(out_shape)), dtype=np.float64)
     if rp is not None and rp.shape[0]:
-        _kernels().kl_batch(_kernel_rows(rp), _kernel_rows(rq), lb[0], lb[1], _kernels().B_COEFFS, out)
+        with parallel_guard():
+            _kernels().kl_batch(_kernel_rows(rp), _kernel_rows(rq), lb[0], lb[1], _kernels().B_COEFFS, out)
     return _finish(out, out_shape, dtype)
 
 
@@ -499,5 +509,6 @@ def categorical_log_likelihood(q, samples):
     rp = _kernel_rows(np.broadcast_to(counts, rq.shape))
     out = np.zeros(rq.shape[0], dtype=np.float64)
     if rq.shape[0]:
-        _kernels().cross_entropy_batch(rp, _kernel_rows(rq), 1.0, 0.0, out)
+        with parallel_guard():
+            _kernels().cross_entropy_batch(rp, _kernel_rows(rq), 1.0, 0.0, out)
     return _finish(0.0 - out, a.shape[:-1], a.dtype)  # exact negation (and +0, not -0, for no samples)

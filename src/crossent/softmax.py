@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._validate import as_float_array, compute_dtype, normalize_axis, to_rows
+from ._validate import as_float_array, compute_dtype, normalize_axis, parallel_guard, to_rows
 from .kernels import softmax as _k
 
 __all__ = ["logsumexp", "log_softmax", "softmax"]
@@ -24,7 +24,8 @@ def _rowwise(kernel, x, axis):
     out = np.empty(rows.shape, dtype=work)
     if rows.size:
         narrow = a.dtype != np.float64  # round to odd, then once more; the short exp suffices
-        kernel(rows, out, narrow, narrow)
+        with parallel_guard():
+            kernel(rows, out, narrow, narrow)
     moved = np.moveaxis(a, ax, -1).shape
     return np.moveaxis(out.reshape(moved), -1, ax).astype(a.dtype, copy=False)
 
@@ -82,7 +83,8 @@ def logsumexp(x, axis=-1, keepdims=False):
     if rows.shape[1] == 0:
         out[:] = -np.inf
     elif rows.shape[0]:
-        _k.logsumexp_rows(rows, out, a.dtype != np.float64, a.dtype != np.float64)
+        with parallel_guard():
+            _k.logsumexp_rows(rows, out, a.dtype != np.float64, a.dtype != np.float64)
     shape = np.moveaxis(a, ax, -1).shape[:-1]
     res = out.reshape(shape).astype(a.dtype, copy=False)
     if keepdims:

@@ -214,6 +214,37 @@ def _poly_short(r, lo):  # pragma: no cover - compiled
 
 
 @numba.njit(inline="always", cache=True)
+def _reduce(x, x_min):
+    """Clamp ``x`` to ``[x_min, X_MAX]`` and reduce it: ``(hi, lo, r, k)`` with
+    ``x = k ln2 + (hi - lo)`` up to the stated roundings, ``r = fl(hi - lo)``."""
+    x = x_min if x < x_min else x  # exact; -inf -> x_min, nan stays nan (compare is false)
+    x = X_MAX if x > X_MAX else x  # exact
+    t = x * LOG2E + SHIFT  # two roundings (never contracted): t = 1.5*2^52 + k
+    kf = t - SHIFT  # exact (Sterbenz): k as a float
+    k = _f64_as_i64(t) - SHIFT_BITS  # exact: k as an integer, no float->int conversion
+    hi = x - kf * LN2_HI  # exact: kf*LN2_HI has <= 53 bits, the difference is representable
+    lo = kf * LN2_LO  # rnd <= 2^-86 (|lo| <= 2020 * 2^-44.0)
+    r = hi - lo  # rnd <= 2^-55; enters the result only through r^2 Q(r) (weight <= 0.415)
+    return hi, lo, r, k
+
+
+@numba.njit(inline="always", cache=True)
+def _one_plus(hi, tail):
+    """``fl(1 + (hi + tail))`` with ``1 + hi`` split exactly (Fast2Sum, ``|hi| < 1``)."""
+    sh = 1.0 + hi
+    sl = hi - (sh - 1.0)  # exact
+    return sh + (sl + tail)  # inner rnd <= 2^-58 (|sl| <= 2^-54, |tail| <= 0.07); outer <= 1/2 ulp
+
+
+@numba.njit(inline="always", cache=True)
+def _pow2_pair(k):
+    """``(2^k1, 2^k2)``, ``k1 = k >> 1``, ``k2 = k - k1``: both normal for -2020 <= k <= 1025."""
+    k1 = k >> 1
+    k2 = k - k1
+    return _i64_as_f64((k1 + 1023) << 52), _i64_as_f64((k2 + 1023) << 52)  # exact
+
+
+@numba.njit(inline="always", cache=True)
 def exp_f64(x):
     """Vectorizable ``exp(x)`` for float64 ``x <= 0`` with a certified error bound.
 
@@ -238,23 +269,9 @@ def exp_f64(x):
     ``EXP_F64_MAX_REL_ERR`` (1.14 * 2^-53) for normal outputs; at most ``EXP_F64_MAX_ULP_ERR``
     (0.91) ulp for every output, subnormal ones included (0.81 ulp for normal ones).
     """
-    x = X_MIN if x < X_MIN else x  # exact; -inf -> X_MIN, nan stays nan (compare is false)
-    x = X_MAX if x > X_MAX else x  # exact
-    t = x * LOG2E + SHIFT  # two roundings (never contracted): t = 1.5*2^52 + k, |k| <= 1082
-    kf = t - SHIFT  # exact (Sterbenz): k as a float
-    k = _f64_as_i64(t) - SHIFT_BITS  # exact: k as an integer, no float->int conversion
-    hi = x - kf * LN2_HI  # exact: kf*LN2_HI has <= 53 bits, the difference is representable
-    lo = kf * LN2_LO  # rnd <= 2^-87 (|lo| <= 1082 * 2^-44.0)
-    r = hi - lo  # rnd <= 2^-55; enters the result only through r^2 Q(r) (weight <= 0.415)
-    tail = _poly_full(r, lo)  # r^2 Q(r) - lo, see the error terms in _poly_full
-    sh = 1.0 + hi  # Fast2Sum(1, hi) (|hi| < 1): sh + sl = 1 + hi exactly
-    sl = hi - (sh - 1.0)  # exact
-    y = sh + (sl + tail)  # inner rnd <= 2^-58 (|sl| <= 2^-54, |tail| <= 0.07); outer <= 1/2 ulp(y)
-    # (the outer rounding of y in [0.707, 1.415] dominates the error)
-    k1 = k >> 1  # 2^k = 2^k1 * 2^k2 with both factors normal for -1082 <= k <= 1025
-    k2 = k - k1
-    s1 = _i64_as_f64((k1 + 1023) << 52)  # exact
-    s2 = _i64_as_f64((k2 + 1023) << 52)  # exact
+    hi, lo, r, k = _reduce(x, X_MIN)  # X_MIN = -750: k >= -1082
+    y = _one_plus(hi, _poly_full(r, lo))  # y = e^r (1 + eps): the outer rounding dominates
+    s1, s2 = _pow2_pair(k)
     return (y * s1) * s2  # y*s1 exact (normal); the last product rounds once (subnormal range)
 
 
@@ -280,22 +297,9 @@ def exp_f64_short(x):
     -----
     :math:`e^x = 2^k (1 + r + r^2 Q_7(r))`, see :func:`exp_f64`.
     """
-    x = X_MIN if x < X_MIN else x
-    x = X_MAX if x > X_MAX else x
-    t = x * LOG2E + SHIFT
-    kf = t - SHIFT
-    k = _f64_as_i64(t) - SHIFT_BITS
-    hi = x - kf * LN2_HI
-    lo = kf * LN2_LO
-    r = hi - lo
-    tail = _poly_short(r, lo)  # r^2 Q(r) - lo, see the error terms in _poly_short
-    sh = 1.0 + hi  # Fast2Sum(1, hi) (|hi| < 1): sh + sl = 1 + hi exactly
-    sl = hi - (sh - 1.0)  # exact
-    y = sh + (sl + tail)  # inner rnd <= 2^-58 (|sl| <= 2^-54, |tail| <= 0.07); outer <= 1/2 ulp(y)
-    k1 = k >> 1
-    k2 = k - k1
-    s1 = _i64_as_f64((k1 + 1023) << 52)
-    s2 = _i64_as_f64((k2 + 1023) << 52)
+    hi, lo, r, k = _reduce(x, X_MIN)
+    y = _one_plus(hi, _poly_short(r, lo))
+    s1, s2 = _pow2_pair(k)
     return (y * s1) * s2
 
 
@@ -324,34 +328,16 @@ def exp_parts_f64(x):
     :math:`|(1 + t) - e^{r^*}| \\le` ``EXP_PARTS_F64_MAX_REL_ERR`` :math:`\\cdot e^{r^*}` with
     ``1 + t`` taken exactly (``proofs/exp_error_bound.py``).
     """
-    x = X_MIN_PARTS if x < X_MIN_PARTS else x
-    x = X_MAX if x > X_MAX else x
-    t = x * LOG2E + SHIFT
-    kf = t - SHIFT
-    k = _f64_as_i64(t) - SHIFT_BITS
-    hi = x - kf * LN2_HI
-    lo = kf * LN2_LO
-    r = hi - lo
-    tail = _poly_full(r, lo)
-    p = hi + tail  # p = expm1(r) in [-0.293, 0.415]: rnd <= 2^-55
-    k1 = k >> 1
-    k2 = k - k1
-    return p, _i64_as_f64((k1 + 1023) << 52), _i64_as_f64((k2 + 1023) << 52)
+    hi, lo, r, k = _reduce(x, X_MIN_PARTS)  # X_MIN_PARTS = -1400: k >= -2020
+    p = hi + _poly_full(r, lo)  # p = expm1(r) in [-0.293, 0.415]: rnd <= 2^-55
+    s1, s2 = _pow2_pair(k)
+    return p, s1, s2
 
 
 @numba.njit(inline="always", cache=True)
 def exp_parts_f64_short(x):
     """:func:`exp_parts_f64` with the short polynomial (``EXP_PARTS_F64_SHORT_MAX_REL_ERR``)."""
-    x = X_MIN_PARTS if x < X_MIN_PARTS else x
-    x = X_MAX if x > X_MAX else x
-    t = x * LOG2E + SHIFT
-    kf = t - SHIFT
-    k = _f64_as_i64(t) - SHIFT_BITS
-    hi = x - kf * LN2_HI
-    lo = kf * LN2_LO
-    r = hi - lo
-    tail = _poly_short(r, lo)
-    p = hi + tail
-    k1 = k >> 1
-    k2 = k - k1
-    return p, _i64_as_f64((k1 + 1023) << 52), _i64_as_f64((k2 + 1023) << 52)
+    hi, lo, r, k = _reduce(x, X_MIN_PARTS)
+    p = hi + _poly_short(r, lo)
+    s1, s2 = _pow2_pair(k)
+    return p, s1, s2

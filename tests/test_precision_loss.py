@@ -32,24 +32,15 @@ from crossent._bounds import bound
 from crossent.corpus import logits as corpus
 from crossent.ulp import round_to_dtype, ulp_error
 
+from _precision import DTYPES, check_case, check_correctly_rounded_fraction, narrow_pairs
+
 SIZE, SEED = "ci", 0
-DTYPES = ("float64", "float32", "float16")
 FUNCTIONS = acc.LOSS_FUNCTIONS  # cross_entropy, cross_entropy_mean (mean and sum), _grad
 
 
 @functools.cache
 def _cases(dtype: str) -> tuple:
     return tuple(corpus.cases(SIZE, seed=SEED, dtype=dtype))
-
-
-_MEASURED: dict = {}
-
-
-def _measure(function: str, case) -> acc.Measurement:
-    key = (function, case.dtype.name, case.name)
-    if key not in _MEASURED:
-        _MEASURED[key] = acc.measure(crossent, function, case)
-    return _MEASURED[key]
 
 
 def _describe(m: acc.Measurement, case) -> str:
@@ -65,31 +56,15 @@ def _describe(m: acc.Measurement, case) -> str:
 def test_max_ulp(function, family, dtype):
     """Every output of the family is within the table's bound (where its condition holds;
     elsewhere within the table's absolute bound), and has the input's dtype."""
-    b = bound(function, dtype)
     for case in (c for c in _cases(dtype) if c.family == family):
-        m = _measure(function, case)
-        assert m.dtype_ok, f"{function} returned another dtype than {dtype} on {case.name}"
-        assert m.max_ulp <= b.max_ulp, _describe(m, case)
-        assert m.max_alt <= b.max_ulp, (
-            f"outside the condition ({b.condition}): absolute error {m.max_alt:.3g} x the "
-            "stated scale; " + _describe(m, case)
-        )
+        check_case(function, case, _describe)
 
 
-@pytest.mark.parametrize(
-    "function,dtype",
-    [(f, d) for f in FUNCTIONS for d in DTYPES if bound(f, d).min_correctly_rounded is not None],
-)
+@pytest.mark.parametrize("function,dtype", narrow_pairs(FUNCTIONS))
 def test_correctly_rounded_fraction(function, dtype):
-    """Over all outputs of the corpus, the fraction correctly rounded (error <= 1/2 ulp) is
-    at least the table's ``min_correctly_rounded``."""
-    b = bound(function, dtype)
-    errs = np.concatenate([_measure(function, c).errors for c in _cases(dtype)])
-    frac = float(np.mean(errs <= 0.5))
-    assert frac >= b.min_correctly_rounded, (
-        f"{function} {dtype}: {100 * frac:.4f}% of {errs.size} outputs correctly rounded, "
-        f"table requires {100 * b.min_correctly_rounded}%"
-    )
+    """Over all outputs of the corpus, the fraction correctly rounded is at least the table's
+    ``min_correctly_rounded``."""
+    check_correctly_rounded_fraction(function, dtype, _cases(dtype))
 
 
 # ---------------------------------------------------------------------------------------

@@ -1,0 +1,57 @@
+"""What the two softmax-family precision test files share: the measurement cache, the check of
+one case against the bounds table, and the correctly-rounded-fraction check.
+
+Provenance of every expected value: the oracle ``crossent.reference`` (``exact=True``), through
+:func:`crossent._accuracy.measure`; the bounds come from :mod:`crossent._bounds`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+import crossent
+from crossent import _accuracy as acc
+from crossent._bounds import bound
+
+DTYPES = ("float64", "float32", "float16")
+
+_MEASURED: dict = {}
+
+
+def measure(function: str, case) -> acc.Measurement:
+    """``acc.measure`` of crossent on ``case``, computed once per session."""
+    key = (function, case.dtype.name, case.name)
+    if key not in _MEASURED:
+        _MEASURED[key] = acc.measure(crossent, function, case)
+    return _MEASURED[key]
+
+
+def check_case(function: str, case, describe) -> None:
+    """Every output of ``case`` is within the table's bound where its condition holds, within
+    the table's absolute bound elsewhere, and has the input's dtype."""
+    b = bound(function, case.dtype)
+    m = measure(function, case)
+    assert m.dtype_ok, f"{function} returned another dtype than {case.dtype} on {case.name}"
+    assert m.max_ulp <= b.max_ulp, describe(m, case)
+    assert m.max_alt <= b.max_ulp, (
+        f"outside the condition ({b.condition}): absolute error {m.max_alt:.3g} x the "
+        "stated scale; " + describe(m, case)
+    )
+
+
+def narrow_pairs(functions) -> list:
+    """The (function, dtype) pairs whose bound states a correctly rounded fraction."""
+    return [(f, d) for f in functions for d in DTYPES
+            if bound(f, d).min_correctly_rounded is not None]
+
+
+def check_correctly_rounded_fraction(function: str, dtype: str, cases) -> None:
+    """Over all outputs of ``cases``, the fraction correctly rounded (error <= 1/2 ulp) is at
+    least the table's ``min_correctly_rounded``."""
+    b = bound(function, dtype)
+    errs = np.concatenate([measure(function, c).errors for c in cases])
+    frac = float(np.mean(errs <= 0.5))
+    assert frac >= b.min_correctly_rounded, (
+        f"{function} {dtype}: {100 * frac:.4f}% of {errs.size} outputs correctly rounded, "
+        f"table requires {100 * b.min_correctly_rounded}%"
+    )

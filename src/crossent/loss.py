@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import functools
 import numbers
 
 import numpy as np
@@ -110,8 +111,9 @@ class _Problem:
             )
 
     # -- helpers -------------------------------------------------------------------------
+    @functools.cached_property
     def denominator(self) -> float:
-        """The divisor of the mean (1 for 'sum' and 'none')."""
+        """The divisor of the mean (1 for 'sum' and 'none'); computed once per call."""
         if self.reduction != "mean":
             return 1.0
         if self.labels_mode:
@@ -127,7 +129,7 @@ class _Problem:
         hi, lo = _k.sum_fixed_order(losses)
         if self.reduction == "sum":
             return dt.type(hi + lo)
-        den = self.denominator()
+        den = self.denominator
         with np.errstate(invalid="ignore", divide="ignore"):
             if den == 0.0:  # every item ignored (or no items, or zero weights): nan, as PyTorch
                 return dt.type(np.nan)
@@ -279,7 +281,7 @@ def cross_entropy_value_and_grad(logits, target, *, axis=-1, weight=None, ignore
         work = np.float64 if a.dtype == np.float16 else a.dtype
         grad = np.empty(p.x.shape, dtype=work)
     losses = np.empty(p.x.shape[0], dtype=np.float64)
-    den = p.denominator()
+    den = p.denominator
     if p.x.shape[0]:
         if p.labels_mode:
             with parallel_guard():

@@ -76,7 +76,7 @@ PREC = 160  # bits of the interval arithmetic
 N_APPROX = 1024  # subintervals for the approximation error
 N_EVAL = 1024  # subintervals for the rounding analysis
 TAYLOR_ORDER = 7  # Taylor model degree of e^r - P(r) about each midpoint
-K_MIN = -2020  # smallest k: x >= X_MIN_PARTS = -1400 after the clamp of exp_parts_* (exp_f64: -750, k >= -1082)
+K_MIN = -2020  # a lower bound of k: x >= X_MIN_PARTS = -1100 after the clamp of exp_parts_* gives k >= -1587 (exp_f64: -750, k >= -1082)
 U = 2.0**-53  # unit roundoff of float64
 INFLATE = 1 + 2.0**-140  # covers the round-to-nearest sums of mpf bounds at PREC bits
 

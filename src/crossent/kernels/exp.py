@@ -88,11 +88,12 @@ SHIFT_BITS = 0x4338000000000000  # int64 view of SHIFT; view(t) - SHIFT_BITS = k
 LN2_HI = float.fromhex("0x1.62e42fefa3800p-1")  # ln 2 truncated to 42 significant bits
 LN2_LO = float.fromhex("0x1.ef35793c76730p-45")  # ln 2 - LN2_HI rounded to nearest
 X_MIN = -750.0  # below -745.14 every result rounds to 0; -750 keeps k >= -1082
-# exp_parts_* leave the final scaling to the caller (the softmax kernels scale the terms by
-# 2^600, so exp(x) down to x = -1124 stays normal there): their clamp is lower, -1400 keeps
-# k >= -2020, so that k1 = k >> 1 and k2 = k - k1 >= -1010 (2^k1, 2^k2 normal) and
-# |k| * LN2_HI stays exact (|k| < 2^11)
-X_MIN_PARTS = -1400.0
+# exp_parts_* return exp(x) = (1 + t) * 2^(k + PARTS_SCALE_EXP) for the softmax kernels, whose
+# terms are scaled by 2^600 so that exp(x) down to x = -1100 stays normal there. Their clamp is
+# lower: -1100 keeps k >= -1587, so 2^(k + 600) >= 2^-987 is normal (and k <= 0 for x <= 0 keeps
+# it finite); |k| * LN2_HI stays exact (|k| < 2^11)
+X_MIN_PARTS = -1100.0
+PARTS_SCALE_EXP = 600
 X_MAX = 710.0  # above log(DBL_MAX) = 709.78 every result overflows; keeps k <= 1025
 
 # Q(r) = sum_j Q_FULL[j] r^j, exp(r) ~ 1 + r + r^2 Q(r) on |r| <= ln2/2 (1 + 2^-20),
@@ -245,6 +246,12 @@ def _pow2_pair(k):
 
 
 @numba.njit(inline="always", cache=True)
+def _pow2_scaled(k):
+    """``2^(k + PARTS_SCALE_EXP)``: normal for ``-1622 <= k <= 424`` (exact bit pattern)."""
+    return _i64_as_f64((k + (PARTS_SCALE_EXP + 1023)) << 52)
+
+
+@numba.njit(inline="always", cache=True)
 def exp_f64(x):
     """Vectorizable ``exp(x)`` for float64 ``x <= 0`` with a certified error bound.
 
@@ -305,7 +312,8 @@ def exp_f64_short(x):
 
 @numba.njit(inline="always", cache=True)
 def exp_parts_f64(x):
-    """``exp(x) = s1 * s2 * (1 + t)`` for ``x <= 0``, unrounded, for callers that fold more in.
+    """``exp(x) 2^PARTS_SCALE_EXP = (1 + t) * s`` for ``x <= 0``, unrounded, for callers that
+    fold more in (the softmax kernels keep their terms scaled by ``2^600``).
 
     Parameters
     ----------
@@ -316,22 +324,22 @@ def exp_parts_f64(x):
     -------
     t : float64
         ``expm1(r)`` of the reduced argument, ``|t| <= 0.415``.
-    s1, s2 : float64
-        ``2^k1`` and ``2^k2``, ``k1 + k2 = k``, both normal (``x`` is clamped at
-        ``X_MIN_PARTS = -1400``, so ``k >= -2020`` and ``k1, k2 >= -1010``): ``(1 + t) * s1``
-        is exact when ``1 + t`` is a float; the caller scales by ``s2`` (the softmax kernels
-        first multiply ``s2`` by ``2^600``, so that terms down to ``exp(-1124)`` stay normal).
+    s : float64
+        ``2^(k + 600)``, a normal power of two (``x`` is clamped at ``X_MIN_PARTS = -1100``, so
+        ``k >= -1587``): ``(1 + t) * s`` is exact when ``1 + t`` is a float. For
+        ``x < -1100`` the result is ``exp(-1100) 2^600 < 2^-986``, which is zero next to the
+        max term ``2^600`` of a softmax row (and rounds to 0 in any output).
 
     Notes
     -----
-    Same reduction and polynomial as :func:`exp_f64`, with the last addition left to the caller:
-    :math:`|(1 + t) - e^{r^*}| \\le` ``EXP_PARTS_F64_MAX_REL_ERR`` :math:`\\cdot e^{r^*}` with
-    ``1 + t`` taken exactly (``proofs/exp_error_bound.py``).
+    Same reduction and polynomial as :func:`exp_f64`, with the last addition and the scaling
+    left to the caller: :math:`|(1 + t) - e^{r^*}| \\le` ``EXP_PARTS_F64_MAX_REL_ERR``
+    :math:`\\cdot e^{r^*}` with ``1 + t`` taken exactly (``proofs/exp_error_bound.py``). One
+    power of two instead of :func:`exp_f64`'s two factors: the scale keeps every product normal.
     """
-    hi, lo, r, k = _reduce(x, X_MIN_PARTS)  # X_MIN_PARTS = -1400: k >= -2020
+    hi, lo, r, k = _reduce(x, X_MIN_PARTS)  # X_MIN_PARTS = -1100: k >= -1587
     p = hi + _poly_full(r, lo)  # p = expm1(r) in [-0.293, 0.415]: rnd <= 2^-55
-    s1, s2 = _pow2_pair(k)
-    return p, s1, s2
+    return p, _pow2_scaled(k)
 
 
 @numba.njit(inline="always", cache=True)
@@ -339,5 +347,4 @@ def exp_parts_f64_short(x):
     """:func:`exp_parts_f64` with the short polynomial (``EXP_PARTS_F64_SHORT_MAX_REL_ERR``)."""
     hi, lo, r, k = _reduce(x, X_MIN_PARTS)
     p = hi + _poly_short(r, lo)
-    s1, s2 = _pow2_pair(k)
-    return p, s1, s2
+    return p, _pow2_scaled(k)

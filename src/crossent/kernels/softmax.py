@@ -38,8 +38,9 @@ import math
 import numpy as np
 from numba import njit, prange
 
-from .eft import dd_add, dd_add_inf, dd_sum, fast_two_sum, fma, two_sum
+from .eft import DD_ACC, dd_add, dd_add_inf, dd_sum, dd_sum2, fast_two_sum, fma, row_max, two_sum, wide_vectors
 from .exp import _f64_as_i64, _i64_as_f64
+from .exp import PARTS_SCALE_EXP
 from .exp import exp_parts_f64 as exp_parts
 from .exp import exp_parts_f64_short as exp_parts_short
 
@@ -55,7 +56,7 @@ MASKED_ROW = 2  # every entry is -inf: logsumexp -inf, everything else nan
 # The terms are kept scaled by 2**SCALE_EXP so that none of them is subnormal: a row of
 # many terms near exp(-745) must not have each one rounded to the subnormal grid before
 # they are added up. Scaling by a power of two is exact; it is undone once, at the end.
-SCALE_EXP = 600
+SCALE_EXP = PARTS_SCALE_EXP  # 600: exp_parts_* return their terms scaled by it
 SCALE = 2.0**SCALE_EXP
 INV_SCALE = 2.0**-SCALE_EXP
 _SQRT2_SCALED = 1.4142135623730951 * SCALE
@@ -69,31 +70,8 @@ _ATANH_TERMS = 14  # w <= 0.02944: the first omitted term w^14 / 29 < 2**-76
 
 # ----------------------------------------------------------------------------- row helpers
 @njit(cache=True)
-def _row_max(x):
-    """``max_i x_i`` (exact), in eight independent lanes so that LLVM vectorizes it.
-
-    ``max(a, nan) = a``: nan entries are skipped here and caught later, because their term,
-    hence the row's sum, is nan."""
-    n = x.shape[0]
-    n8 = n - n % 8
-    a0 = a1 = a2 = a3 = a4 = a5 = a6 = a7 = x.dtype.type(-INF)
-    for i in range(0, n8, 8):
-        a0 = max(a0, x[i])
-        a1 = max(a1, x[i + 1])
-        a2 = max(a2, x[i + 2])
-        a3 = max(a3, x[i + 3])
-        a4 = max(a4, x[i + 4])
-        a5 = max(a5, x[i + 5])
-        a6 = max(a6, x[i + 6])
-        a7 = max(a7, x[i + 7])
-    m = max(max(max(a0, a1), max(a2, a3)), max(max(a4, a5), max(a6, a7)))
-    for i in range(n8, n):
-        m = max(m, x[i])
-    return np.float64(m)
-
-
-@njit(cache=True)
 def _has_nan(x):
+    wide_vectors()
     for i in range(x.shape[0]):
         if x[i] != x[i]:
             return True
@@ -112,16 +90,17 @@ def _shift(v, m):
 def _term_pair(v, m):
     """``2**SCALE_EXP exp(v - m) = T + E`` up to the exp's own error (<= 0.75u relative).
 
-    ``exp(d + e) = exp(d) (1 + e + O(e**2))``, ``|e| <= 2**-53 * 750`` (|d| <= 750 after the
-    exp's clamp; beyond, the term is 0): the dropped ``e**2/2`` is below ``2**-87``.
-    ``1 + t = h + l`` exactly (TwoSum); with the scale, every product is exact.
+    ``exp(d + e) = exp(d) (1 + e + O(e**2))``, ``|e| <= 2**-53 * 1100`` (|d| <= 1100 after the
+    exp's clamp; beyond, the term is below 2**-986 next to the max term 2**600): the dropped
+    ``e**2/2`` is below ``2**-86``. ``1 + t = h + l`` exactly (Fast2Sum, ``|t| < 1``); with the
+    scale ``s = 2**(k + SCALE_EXP)`` (normal), ``h * s`` is exact; ``l * s`` is exact unless it
+    is below 2**-1022, i.e. unless the term is below 2**-968, which no sum or output sees.
     """
     d, e = _shift(v, m)
-    t, s1, s2 = exp_parts(d)  # 1 + t within 0.75u of exp(d): EXP_PARTS_F64_MAX_REL_ERR
-    h, l = two_sum(1.0, t)  # exact
-    l = fma(e, h, l)  # l + e (1 + t): rounds a value below 2**-43, i.e. 2**-96 of h
-    s2 = s2 * SCALE  # exact: s2 >= 2**-541, so s2 * 2**600 is a normal power of two
-    return (h * s1) * s2, (l * s1) * s2  # exact products: every factor and result is normal
+    t, s = exp_parts(d)  # (1 + t) s within 0.75u of 2**SCALE_EXP exp(d): EXP_PARTS_F64_MAX_REL_ERR
+    h, l = fast_two_sum(1.0, t)  # exact
+    l = fma(e, h, l)  # l + e (1 + t): rounds a value below 2**-42, i.e. 2**-95 of h
+    return h * s, l * s
 
 
 @njit(cache=True)
@@ -130,6 +109,7 @@ def _fill_terms(x, m, bt, be):
     0 where ``x_i == m``; returns how many entries equal the max (their terms are exactly
     ``2**SCALE_EXP`` and are added separately, so that the lane sums only see the small
     terms and sum them to a relative accuracy of ~u whatever their size next to 1)."""
+    wide_vectors()
     cnt = 0
     for i in range(x.shape[0]):
         v = np.float64(x[i])
@@ -149,11 +129,12 @@ def _fill_terms_fast(x, m, bt):
     exp(-128) cannot reach a float32 output) and the rounding of ``1 + t`` is ``u``. The
     float64 values stay within about 2**-45 relative, which the narrow outputs round
     correctly except within 2**-45 of a midpoint (docs/accuracy.md#narrow-formats)."""
+    wide_vectors()
     cnt = 0
     for i in range(x.shape[0]):
         v = np.float64(x[i])
-        t, s1, s2 = exp_parts_short(v - m)
-        T = ((1.0 + t) * s1) * (s2 * SCALE)
+        t, s = exp_parts_short(v - m)
+        T = (1.0 + t) * s
         top = v == m
         cnt += 1 if top else 0
         bt[i] = 0.0 if top else T
@@ -172,6 +153,7 @@ def _dd_div(ah, al, bh, bl):
 @njit(cache=True)
 def _atanh_tail(z, w):
     """``z^3 P(z^2)`` with ``w = z^2``: the tail of ``atanh(z) = z + z^3 P(z^2)``."""
+    wide_vectors()
     pw = 1.0 / (2 * _ATANH_TERMS + 1)
     for j in range(_ATANH_TERMS - 1, 0, -1):
         pw = pw * w + 1.0 / (2 * j + 1)
@@ -246,7 +228,7 @@ def _row_stats(x, bt, be, acc, fast):
     max entries count exactly, the others go through two fixed-order double-double lane
     sums of non-negative terms (relative error about ``u**2`` per term added, Sum2).
     """
-    m = _row_max(x)
+    m = row_max(x)
     if m == INF:
         return NAN_ROW, m, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0
     if m == -INF or m != m:
@@ -258,16 +240,13 @@ def _row_stats(x, bt, be, acc, fast):
     e = be[:C]
     if fast:  # float32/float16 inputs: no error terms (see _fill_terms_fast)
         cnt = _fill_terms_fast(x, m, t)
-        eh = 0.0
-        el = 0.0
+        rh, rl = dd_sum(t, acc)  # the small terms T_i
     else:
         cnt = _fill_terms(x, m, t, e)
-        eh, el = dd_sum(e, acc)  # the low parts E_i (below 2**-52 T_i)
-    th, tl = dd_sum(t, acc)  # the small terms T_i
-    if th != th or eh != eh or cnt == 0:  # a nan in the row (cnt == 0: m is not an entry)
+        rh, rl = dd_sum2(t, e, acc)  # the small terms T_i + E_i (E_i below 2**-52 T_i)
+    if rh != rh or rl != rl or cnt == 0:  # a nan in the row (cnt == 0: m is not an entry)
         return NAN_ROW, m, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0
-    rh, rl = two_sum(th, eh)
-    rh, rl = fast_two_sum(rh, rl + (tl + el))  # the rest, 2**B (S - cnt)
+    # rh + rl: the rest, 2**B (S - cnt)
     Lh, Ll, Lsh, Lsl = _log_of_sum(cnt, rh, rl)
     hi, lo = two_sum(np.float64(cnt) * SCALE, rh)
     hi, lo = fast_two_sum(hi, lo + rl)
@@ -307,12 +286,14 @@ def _neg_log_softmax(v, m, Lh, Ll, odd):
 @njit(cache=True)
 def _log_softmax_row(row, m, Lh, Ll, odd, o):
     """``o[i] = log_softmax_i = -((m - x_i) + L)`` (see ``_neg_log_softmax``)."""
+    wide_vectors()
     for i in range(row.shape[0]):
         o[i] = -_neg_log_softmax(np.float64(row[i]), m, Lh, Ll, odd)
 
 
 @njit(cache=True)
 def _fill(o, value):
+    wide_vectors()
     for i in range(o.shape[0]):
         o[i] = value
 
@@ -323,6 +304,7 @@ def _scaled_terms(x, m, bt, be, ch, cl, o, fast):
     is tiny next to ``ch T_i``); ``E_i = 0`` when ``fast``. The max entries, left out of
     ``bt`` by the sums, are ``2**SCALE_EXP`` exactly. ``o`` may be ``x`` (entry i is read
     before it is written)."""
+    wide_vectors()
     if fast:
         for i in range(o.shape[0]):
             t = SCALE if np.float64(x[i]) == m else bt[i]
@@ -340,6 +322,7 @@ def _soft_grad(x, m, bt, be, hi, lo, a, denom, acc, g, fast):
     The large parts ``c T_i`` and ``a_i / denom`` (both to double-double) meet in one FMA,
     so where they cancel the difference is exact before it is rounded; with one class
     (``p = 1``, ``A = a_0``) the gradient is exactly 0. ``g`` may be ``x``."""
+    wide_vectors()
     Ah, Al = dd_sum(a, acc)
     ch, cl = _scale_dd2(Ah, Al, hi, lo, denom)
     for i in range(g.shape[0]):
@@ -354,11 +337,12 @@ def _soft_grad(x, m, bt, be, hi, lo, a, denom, acc, g, fast):
 @njit(parallel=True, cache=True)
 def logsumexp_rows(x, out, odd, fast):
     """``out[n] = log(sum_i exp(x[n, i]))`` (``odd``: round to odd for a narrow output)."""
+    wide_vectors()
     N, C = x.shape
     for task in prange((N + ROWS_PER_TASK - 1) // ROWS_PER_TASK):
         bt = np.empty(C)
         be = np.empty(C)
-        acc = np.empty(16)
+        acc = np.empty(DD_ACC)
         for n in range(task * ROWS_PER_TASK, min(N, (task + 1) * ROWS_PER_TASK)):
             st, m, hi, lo, Lh, Ll, Lsh, Lsl = _row_stats(x[n], bt, be, acc, fast)
             if st == NAN_ROW:
@@ -373,11 +357,12 @@ def logsumexp_rows(x, out, odd, fast):
 @njit(parallel=True, cache=True)
 def log_softmax_rows(x, out, odd, fast):
     """``out[n, i] = x[n, i] - logsumexp(x[n])`` (``odd``: round to odd for a narrow output)."""
+    wide_vectors()
     N, C = x.shape
     for task in prange((N + ROWS_PER_TASK - 1) // ROWS_PER_TASK):
         bt = np.empty(C)
         be = np.empty(C)
-        acc = np.empty(16)
+        acc = np.empty(DD_ACC)
         for n in range(task * ROWS_PER_TASK, min(N, (task + 1) * ROWS_PER_TASK)):
             row = x[n]
             o = out[n]
@@ -391,11 +376,12 @@ def log_softmax_rows(x, out, odd, fast):
 @njit(parallel=True, cache=True)
 def softmax_rows(x, out, odd, fast):
     """``out[n, i] = exp(x[n, i]) / sum_j exp(x[n, j])``."""
+    wide_vectors()
     N, C = x.shape
     for task in prange((N + ROWS_PER_TASK - 1) // ROWS_PER_TASK):
         bt = np.empty(C)
         be = np.empty(C)
-        acc = np.empty(16)
+        acc = np.empty(DD_ACC)
         for n in range(task * ROWS_PER_TASK, min(N, (task + 1) * ROWS_PER_TASK)):
             o = out[n]
             st, m, hi, lo, Lh, Ll, Lsh, Lsl = _row_stats(x[n], bt, be, acc, fast)
@@ -440,6 +426,7 @@ def _label_loss(row, y, m, Lh, Ll, Lsh, Lsl, w, eps, weight, has_weight, ah, al,
 @njit(cache=True)
 def _label_coeffs(y, w, eps, weight, has_weight, ah, al):
     """``a_c = w_c eps/C + [c == y] w (1 - eps)`` as double-doubles ``ah[c] + al[c]``."""
+    wide_vectors()
     C = ah.shape[0]
     qh = eps / C
     ql = fma(-qh, np.float64(C), eps) / C  # eps / C = qh + ql to 2**-104
@@ -458,6 +445,7 @@ def _label_coeffs(y, w, eps, weight, has_weight, ah, al):
 @njit(cache=True)
 def _prob_coeffs(trow, eps, weight, has_weight, ah, al):
     """``a_c = w_c ((1 - eps) t_c + eps/C)`` as double-doubles ``ah[c] + al[c]``."""
+    wide_vectors()
     C = ah.shape[0]
     qh = eps / C
     ql = fma(-qh, np.float64(C), eps) / C
@@ -488,6 +476,7 @@ def _soft_loss(row, m, Lh, Ll, ah, al, b3, acc, odd):
     of ``L`` and ``2**-100`` relative: a target mixing float32 logits and a tiny ``L`` does
     not lose ``L`` before the final rounding. A class with ``a_c = 0`` costs nothing, even
     if masked; a masked class with ``a_c > 0`` makes the loss +inf."""
+    wide_vectors()
     C = row.shape[0]
     b = b3[:C]
     lo = 0.0
@@ -517,6 +506,7 @@ def _soft_loss(row, m, Lh, Ll, ah, al, b3, acc, odd):
 @njit(parallel=True, cache=True)
 def cross_entropy_labels_rows(x, labels, weight, has_weight, ignore_index, eps, odd, fast, out):
     """Per-row loss for class-index targets (0 for ignored rows), in float64."""
+    wide_vectors()
     N, C = x.shape
     for task in prange((N + ROWS_PER_TASK - 1) // ROWS_PER_TASK):
         bt = np.empty(C)
@@ -524,7 +514,7 @@ def cross_entropy_labels_rows(x, labels, weight, has_weight, ignore_index, eps, 
         b3 = np.empty(C if eps != 0.0 else 0)
         ah = np.empty(C if eps != 0.0 else 0)
         al = np.empty(C if eps != 0.0 else 0)
-        acc = np.empty(16)
+        acc = np.empty(DD_ACC)
         for n in range(task * ROWS_PER_TASK, min(N, (task + 1) * ROWS_PER_TASK)):
             y = labels[n]
             if y == ignore_index:
@@ -543,6 +533,7 @@ def cross_entropy_labels_rows(x, labels, weight, has_weight, ignore_index, eps, 
 @njit(parallel=True, cache=True)
 def cross_entropy_probs_rows(x, t, weight, has_weight, eps, odd, fast, out):
     """Per-row loss for probability targets (label smoothing applied to ``t``), in float64."""
+    wide_vectors()
     N, C = x.shape
     for task in prange((N + ROWS_PER_TASK - 1) // ROWS_PER_TASK):
         bt = np.empty(C)
@@ -550,7 +541,7 @@ def cross_entropy_probs_rows(x, t, weight, has_weight, eps, odd, fast, out):
         b3 = np.empty(C)
         ah = np.empty(C)
         al = np.empty(C)
-        acc = np.empty(16)
+        acc = np.empty(DD_ACC)
         for n in range(task * ROWS_PER_TASK, min(N, (task + 1) * ROWS_PER_TASK)):
             row = x[n]
             st, m, hi, lo, Lh, Ll, Lsh, Lsl = _row_stats(row, bt, be, acc, fast)
@@ -564,6 +555,7 @@ def cross_entropy_probs_rows(x, t, weight, has_weight, eps, odd, fast, out):
 @njit(cache=True)
 def sum_fixed_order(v):
     """Double-double sum of a float64 vector in index order (bitwise reproducible)."""
+    wide_vectors()
     hi = 0.0
     lo = 0.0
     for i in range(v.shape[0]):
@@ -574,6 +566,7 @@ def sum_fixed_order(v):
 @njit(cache=True)
 def label_weight_total(labels, weight, has_weight, ignore_index):
     """``sum_n weight[y_n]`` over non-ignored items, double-double, fixed order."""
+    wide_vectors()
     hi = 0.0
     lo = 0.0
     for n in range(labels.shape[0]):
@@ -592,6 +585,7 @@ def cross_entropy_labels_grad_rows(x, labels, weight, has_weight, ignore_index, 
     (``denom`` is the mean's divisor, or 1). ``grad`` may be ``x`` itself: a row's loss and
     terms are complete before any entry of that row is written.
     """
+    wide_vectors()
     N, C = x.shape
     for task in prange((N + ROWS_PER_TASK - 1) // ROWS_PER_TASK):
         bt = np.empty(C)
@@ -599,7 +593,7 @@ def cross_entropy_labels_grad_rows(x, labels, weight, has_weight, ignore_index, 
         b3 = np.empty(C if eps != 0.0 else 0)
         ah = np.empty(C if eps != 0.0 else 0)
         al = np.empty(C if eps != 0.0 else 0)
-        acc = np.empty(16)
+        acc = np.empty(DD_ACC)
         for n in range(task * ROWS_PER_TASK, min(N, (task + 1) * ROWS_PER_TASK)):
             y = labels[n]
             row = x[n]
@@ -633,6 +627,7 @@ def cross_entropy_labels_grad_rows(x, labels, weight, has_weight, ignore_index, 
 @njit(parallel=True, cache=True)
 def cross_entropy_probs_grad_rows(x, t, weight, has_weight, eps, denom, odd, fast, out, grad):
     """Fused loss and gradient for probability targets (``grad`` may be ``x``)."""
+    wide_vectors()
     N, C = x.shape
     for task in prange((N + ROWS_PER_TASK - 1) // ROWS_PER_TASK):
         bt = np.empty(C)
@@ -640,7 +635,7 @@ def cross_entropy_probs_grad_rows(x, t, weight, has_weight, eps, denom, odd, fas
         b3 = np.empty(C)
         ah = np.empty(C)
         al = np.empty(C)
-        acc = np.empty(16)
+        acc = np.empty(DD_ACC)
         for n in range(task * ROWS_PER_TASK, min(N, (task + 1) * ROWS_PER_TASK)):
             row = x[n]
             trow = t[n]

@@ -25,7 +25,7 @@ every number printed is an enclosure, not an estimate.
 
 1. Constants: ``LN2_HI`` has 42 significant bits, so ``k*LN2_HI`` is exact for ``|k| <= 1082``;
    ``delta3 = ln2 - LN2_HI - LN2_LO`` is tiny.
-2. Reduction: ``k = round(fl(x*LOG2E))`` by the shift trick, ``|x log2(e) - k| <= 1/2 + tiny``, so
+2. Reduction: ``k = round(x*LOG2E)`` by the shift trick (one FMA), ``|x log2(e) - k| <= 1/2 + tiny``, so
    ``|r*| = |x - k ln2| <= R*``; ``hi = x - k*LN2_HI`` is exact; ``r = fl(hi - lo)``.
 3. Approximation: ``|e^r - P(r)| / e^r`` on ``|r| <= R`` with ``P(r) = 1 + r + r^2 Q(r)`` (the
    float64 coefficients), on 1024 subintervals, each with a degree-7 Taylor model of
@@ -168,9 +168,11 @@ def reduction_facts(say):
     dlog2e = hull_abs(iv.mpf(K.LOG2E) - log2e)
     assert dlog2e <= U * K.LOG2E
     say("")
-    say("## 2. Reduction (kernel: `t = x*LOG2E + SHIFT` ... `r = hi - lo`)")
+    say("## 2. Reduction (kernel: `t = fma(x, LOG2E, SHIFT)` ... `r = hi - lo`)")
     xmax = max(abs(K.X_MIN), abs(K.X_MIN_PARTS))  # the widest clamp of the four functions
-    # a = fl(x*LOG2E): |a - x log2e| <= |x| |LOG2E - log2e| + u |x LOG2E|
+    # t = fl(x*LOG2E + SHIFT) by one FMA, i.e. SHIFT + round(x*LOG2E): a = x*LOG2E exactly and
+    # |a - x log2e| <= |x| |LOG2E - log2e|; the bound below also allows a rounded product
+    # (a = fl(x*LOG2E), + u |x LOG2E|), so it covers an unfused evaluation as well
     a_err = xmax * dlog2e + U * xmax * K.LOG2E * (1 + U)
     a_max = xmax * K.LOG2E * (1 + U)
     assert a_max < 2**51
@@ -179,8 +181,13 @@ def reduction_facts(say):
     assert k_min >= K_MIN, (k_min, K_MIN)
     say(f"- x in [X_MIN_PARTS, 0] = [{K.X_MIN_PARTS}, 0] (the widest clamp, of exp_parts_*; "
         f"exp_f64 clamps at X_MIN = {K.X_MIN}; -inf -> the clamp): |fl(x*LOG2E)| <= "
-        f"{float(a_max):.3f} < 2^51, so `t = SHIFT + round(fl(x*LOG2E))` (ulp(t) = 1), "
+        f"{float(a_max):.3f} < 2^51, so `t = SHIFT + round(x*LOG2E)` (one FMA; ulp(t) = 1), "
         f"`kf = t - SHIFT` is exact (Sterbenz) and k >= {k_min} >= K_MIN = {K_MIN}.")
+    kp_min = -math.floor(abs(K.X_MIN_PARTS) * K.LOG2E * (1 + U) + 0.5)
+    assert kp_min + K.PARTS_SCALE_EXP >= -1022 and K.PARTS_SCALE_EXP + 1023 < 2047
+    say(f"- exp_parts_* (x in [X_MIN_PARTS, 0]): k in [{kp_min}, 0], so their scale "
+        f"2^(k + PARTS_SCALE_EXP) = 2^(k + {K.PARTS_SCALE_EXP}) is a normal power of two "
+        f"(exponent >= {kp_min + K.PARTS_SCALE_EXP} >= -1022, <= {K.PARTS_SCALE_EXP} <= 1023).")
     say("- The int64 view of t is SHIFT_BITS + k (t's significand field is 2^51 + k), so "
         "`k = view(t) - SHIFT_BITS` is exact.")
     dk = mpmath.mpf(0.5) + a_err  # |x log2e - k|
@@ -193,7 +200,7 @@ def reduction_facts(say):
     assert x0 > 0.25
     hi_max = r_star + abs(K_MIN) * (ln2 - K.LN2_HI).b
     assert hi_max < 0.5 and xmax < 2048
-    say(f"- hi = x - kf*LN2_HI is exact: for k = 0 it is x; for k != 0, |x| >= {float(x0):.4f} "
+    say(f"- hi = fma(-kf, LN2_HI, x) is exact (x - kf*LN2_HI is representable): for k = 0 it is x; for k != 0, |x| >= {float(x0):.4f} "
         f"> 1/4 so ulp(x) >= 2^-54, |x| < 2^11 so ulp(x) <= 2^-42; both x and k*LN2_HI are "
         f"multiples of q = min(ulp(x), 2^-42) >= 2^-54, and |hi| <= {float(hi_max):.6f} < "
         f"2^53 * 2^-54.")

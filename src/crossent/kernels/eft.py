@@ -16,18 +16,7 @@ from llvmlite import ir
 from numba import njit, types
 from numba.extending import intrinsic
 
-
-@intrinsic
-def _fma(typingctx, a, b, c):
-    """``a*b + c`` with one rounding (llvm.fma.f64; a hardware FMA on this machine)."""
-    if not (a == types.float64 and b == types.float64 and c == types.float64):
-        return None
-    sig = types.float64(types.float64, types.float64, types.float64)
-
-    def codegen(context, builder, signature, args):
-        return builder.fma(args[0], args[1], args[2])
-
-    return sig, codegen
+from .exp import _fma  # llvm.fma.f64 (lives with exp's other intrinsics)
 
 
 @intrinsic
@@ -109,6 +98,17 @@ _I64 = ir.IntType(64)
 _V8 = ir.VectorType(ir.DoubleType(), 8)
 DD_LANES = 16  # lanes of dd_sum: two <8 x double> (AVX-512 registers, or four AVX2 ones)
 DD_ACC = 2 * DD_LANES  # scratch size of dd_sum / dd_sum2 (hi and lo of every lane)
+
+
+SUM_LANES = 32  # lanes of lane_sum: four <8 x double>, enough to hide the latency of an add
+PAD = 32  # the kernels' scratch rows are a multiple of PAD long (of DD_LANES and SUM_LANES)
+
+
+@njit(inline="always", cache=True)
+def padded(n):
+    """``n`` rounded up to a multiple of ``PAD``: the kernels' scratch rows have this length,
+    zero beyond ``n``, so that their sums need no scalar tail."""
+    return -(-n // PAD) * PAD
 
 
 def _two_sum_v(builder, a, b):
@@ -199,37 +199,49 @@ def _max_lanes_codegen(context, builder, signature, args):
     w = 16 if isinstance(fty, ir.FloatType) else 8  # one 512-bit register
     vty = ir.VectorType(fty, w)
     ninf = ir.Constant(vty, [float("-inf")] * w)
-    pre = builder.block
-    loop = builder.append_basic_block("maxlanes.loop")
-    done = builder.append_basic_block("maxlanes.done")
-    builder.cbranch(builder.icmp_signed(">", n, ir.Constant(_I64, 0)), loop, done)
-    builder.position_at_end(loop)
-    i = builder.phi(_I64)
-    m_phi = [builder.phi(vty) for _ in range(4)]
-    xp = builder.bitcast(builder.gep(a.data, [i]), vty.as_pointer())
-    new = []
-    for j in range(4):
-        x = builder.load(builder.gep(xp, [ir.Constant(_I64, j)]), align=4)
-        # x > m ? x : m -- false for a nan x, which is skipped
-        new.append(builder.select(builder.fcmp_ordered(">", x, m_phi[j]), x, m_phi[j]))
-    inext = builder.add(i, ir.Constant(_I64, 4 * w))
-    i.add_incoming(ir.Constant(_I64, 0), pre)
-    i.add_incoming(inext, loop)
-    for ph, v in zip(m_phi, new):
-        ph.add_incoming(ninf, pre)
-        ph.add_incoming(v, loop)
-    loop_end = builder.block
-    builder.cbranch(builder.icmp_signed("<", inext, n), loop, done)
-    builder.position_at_end(done)
-    outs = []
-    for v in new:
-        ph = builder.phi(vty)
-        ph.add_incoming(ninf, pre)
-        ph.add_incoming(v, loop_end)
-        outs.append(ph)
-    m = outs[0]
-    for v in outs[1:]:
-        m = builder.select(builder.fcmp_ordered(">", v, m), v, m)
+    base = builder.bitcast(a.data, vty.as_pointer())
+    nv = builder.sdiv(n, ir.Constant(_I64, w))  # whole vectors
+    nv4 = builder.mul(builder.sdiv(nv, ir.Constant(_I64, 4)), ir.Constant(_I64, 4))
+
+    def vmax(x, m):  # x > m ? x : m -- false for a nan x, which is skipped
+        return builder.select(builder.fcmp_ordered(">", x, m), x, m)
+
+    def counted_loop(start, stop, step, init, body, name):
+        """for j in range(start, stop, step): state = body(j, state); returns the final state."""
+        pre = builder.block
+        loop = builder.append_basic_block(name + ".loop")
+        done = builder.append_basic_block(name + ".done")
+        builder.cbranch(builder.icmp_signed("<", start, stop), loop, done)
+        builder.position_at_end(loop)
+        j = builder.phi(_I64)
+        st = [builder.phi(vty) for _ in init]
+        new = body(j, st)
+        jn = builder.add(j, ir.Constant(_I64, step))
+        j.add_incoming(start, pre)
+        j.add_incoming(jn, loop)
+        for ph, v0, v1 in zip(st, init, new):
+            ph.add_incoming(v0, pre)
+            ph.add_incoming(v1, loop)
+        end = builder.block
+        builder.cbranch(builder.icmp_signed("<", jn, stop), loop, done)
+        builder.position_at_end(done)
+        outs = []
+        for v0, v1 in zip(init, new):
+            ph = builder.phi(vty)
+            ph.add_incoming(v0, pre)
+            ph.add_incoming(v1, end)
+            outs.append(ph)
+        return outs
+
+    def load(j):
+        return builder.load(builder.gep(base, [j]), align=4)
+
+    zero = ir.Constant(_I64, 0)
+    # four independent accumulators over blocks of four vectors, then one vector at a time
+    accs = counted_loop(zero, nv4, 4, [ninf] * 4, lambda j, st: [
+        vmax(load(builder.add(j, ir.Constant(_I64, q))), st[q]) for q in range(4)], "maxlanes4")
+    m = vmax(vmax(accs[0], accs[1]), vmax(accs[2], accs[3]))
+    (m,) = counted_loop(nv4, nv, 1, [m], lambda j, st: [vmax(load(j), st[0])], "maxlanes1")
     r = builder.extract_element(m, ir.Constant(ir.IntType(32), 0))
     for j in range(1, w):
         v = builder.extract_element(m, ir.Constant(ir.IntType(32), j))
@@ -239,8 +251,9 @@ def _max_lanes_codegen(context, builder, signature, args):
 
 @intrinsic
 def _max_lanes(typingctx, arr, n):
-    """``max(arr[0:n])`` ignoring nan entries (-inf if all are nan), ``n`` a multiple of
-    64 (float32) or 32 (float64): four 512-bit vectors per step.
+    """``max(arr[0:n])`` ignoring nan entries (-inf if all are nan), over the whole 512-bit
+    vectors of ``arr[0:n]`` (16 float32 or 8 float64; the caller does the rest): four
+    accumulators over blocks of four vectors, then one vector at a time.
 
     LLVM IR on explicit vectors: the loop vectorizer does not vectorize a max reduction
     without fast-math flags, and Numba's ``max`` on eight scalar lanes stays scalar. The max
@@ -256,13 +269,70 @@ def row_max(x):
     """``max_i x_i`` of a contiguous float32/float64 row as float64 (exact); nan entries are
     skipped (the caller detects them through the terms), -inf for an all-nan or empty row."""
     n = x.shape[0]
-    blk = 64 if x.itemsize == 4 else 32
-    nb = n - n % blk
-    m = _max_lanes(x, nb)
+    w = 16 if x.itemsize == 4 else 8
+    nb = n - n % w
+    m = _max_lanes(x, n)
     for i in range(nb, n):
         v = x[i]
         m = v if v > m else m
     return np.float64(m)
+
+
+def _sum_lanes_codegen(context, builder, signature, args):
+    a = context.make_array(signature.args[0])(context, builder, args[0])
+    n = args[1]
+    vp = _V8.as_pointer()
+    base = builder.bitcast(a.data, vp)
+    zero = ir.Constant(_V8, [0.0] * 8)
+    pre = builder.block
+    loop = builder.append_basic_block("sumlanes.loop")
+    done = builder.append_basic_block("sumlanes.done")
+    builder.cbranch(builder.icmp_signed(">", n, ir.Constant(_I64, 0)), loop, done)
+    builder.position_at_end(loop)
+    i = builder.phi(_I64)  # index of the next vector
+    acc = [builder.phi(_V8) for _ in range(4)]
+    new = [builder.fadd(acc[q], builder.load(builder.gep(base, [builder.add(i, ir.Constant(_I64, q))]),
+                                             align=8)) for q in range(4)]
+    inext = builder.add(i, ir.Constant(_I64, 4))
+    i.add_incoming(ir.Constant(_I64, 0), pre)
+    i.add_incoming(inext, loop)
+    for ph, v in zip(acc, new):
+        ph.add_incoming(zero, pre)
+        ph.add_incoming(v, loop)
+    end = builder.block
+    nvec = builder.sdiv(n, ir.Constant(_I64, 8))
+    builder.cbranch(builder.icmp_signed("<", inext, nvec), loop, done)
+    builder.position_at_end(done)
+    outs = []
+    for v in new:
+        ph = builder.phi(_V8)
+        ph.add_incoming(zero, pre)
+        ph.add_incoming(v, end)
+        outs.append(ph)
+    v = builder.fadd(builder.fadd(outs[0], outs[1]), builder.fadd(outs[2], outs[3]))
+    r = builder.extract_element(v, ir.Constant(ir.IntType(32), 0))
+    for j in range(1, 8):
+        r = builder.fadd(r, builder.extract_element(v, ir.Constant(ir.IntType(32), j)))
+    return r
+
+
+@intrinsic
+def _sum_lanes(typingctx, arr, n32):
+    """Plain float64 sum of ``arr[0:n32]`` (``n32`` a multiple of 32) in 32 lanes
+    (``i mod 32``, four ``<8 x double>``), then the lanes in a fixed order. Plain ``fadd``s,
+    no fast-math flags: the order is fixed by the code, not by the compiler."""
+    return types.float64(arr, n32), _sum_lanes_codegen
+
+
+@njit(cache=True)
+def lane_sum(x):
+    """Float64 sum of a non-negative, ``PAD``-padded vector in a fixed order, vectorized.
+
+    Each of the 32 lanes adds ``n/32`` terms recursively, then the lanes are added: for
+    non-negative terms the relative error is at most ``gamma_{n/32 + 5}`` (about
+    ``(n/32 + 5) u``; Higham 2002, sec. 4.2). For the float32/float16 paths only, whose
+    results need about 2**-37 relative; the float64 paths use :func:`dd_sum`."""
+    return _sum_lanes(x, x.shape[0] - x.shape[0] % SUM_LANES)
 
 
 @njit(cache=True)
@@ -303,16 +373,19 @@ def dd_sum2(x, low, acc):
 @njit(inline="always", cache=True)
 def _dd_finish(x, low, with_low, nl, acc):
     """The lanes, then the tail ``x[nl:]`` (and ``low[nl:]``) in index order, renormalized."""
-    hi = 0.0
-    lo = 0.0
-    for j in range(DD_LANES):
-        hi, lo = dd_add(hi, lo, acc[j])
-    for i in range(nl, x.shape[0]):
+    w = DD_LANES // 2  # the lanes pairwise (TwoSum of the highs, errors into the lows): 8, 4, 2, 1
+    while w >= 1:
+        for j in range(w):
+            s, e = two_sum(acc[j], acc[j + w])
+            acc[j] = s
+            acc[DD_LANES + j] += acc[DD_LANES + j + w] + e
+        w //= 2
+    hi = acc[0]
+    lo = acc[DD_LANES]
+    for i in range(nl, x.shape[0]):  # empty for the padded scratch rows of the kernels
         hi, lo = dd_add(hi, lo, x[i])
         if with_low:
             lo += low[i]
-    for j in range(DD_LANES):
-        lo += acc[DD_LANES + j]
     if hi - hi != 0.0:  # inf or nan: TwoSum's error terms are nan; keep hi
         return hi, 0.0
     return two_sum(hi, lo)

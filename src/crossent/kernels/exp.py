@@ -27,13 +27,14 @@ The method (Cody & Waite 1980; Muller, *Elementary Functions*, ch. 11):
     \\quad |r^*| \\le \\tfrac{\\ln 2}{2}, \\qquad e^x = 2^k e^{r^*},
     \\qquad e^{r} \\approx 1 + \\bigl(r + r^2 Q(r)\\bigr).
 
-* ``k`` comes from the shift trick ``t = x log2e + 1.5*2^52``: the rounding of the addition puts
+* ``k`` comes from the shift trick ``t = fma(x, log2e, 1.5*2^52)``: the one rounding puts
   ``round(x log2e)`` in the low bits of ``t``; ``t - 1.5*2^52`` is ``k`` as an exact float and the
   int64 view of ``t`` minus the view of ``1.5*2^52`` is ``k`` as an integer (AVX2 has no packed
   float64->int64 conversion, but a bitcast is free).
 * ``LN2_HI`` has 42 significant bits, so ``k*LN2_HI`` is exact for ``|k| < 2^11``, and
-  ``x - k*LN2_HI`` is exact (both operands are multiples of ``min(ulp(x), 2^-42)`` and the
-  difference is below ``2^53`` of that quantum). ``LN2_LO`` carries the next 53 bits.
+  ``x - k*LN2_HI`` is representable (both operands are multiples of ``min(ulp(x), 2^-42)`` and
+  the difference is below ``2^53`` of that quantum), so the FMA that forms it is exact.
+  ``LN2_LO`` carries the next 53 bits.
 * ``Q`` is a minimax polynomial for the relative error of ``1 + r + r^2 Q(r)`` on
   ``|r| <= ln2/2 (1 + 2^-20)`` (Remez, mpmath at 200 bits, coefficients rounded to float64).
   The sum is formed as ``(1 + hi) + (r^2 Q(r) - lo)`` with ``1 + hi`` split exactly by Fast2Sum,
@@ -44,12 +45,13 @@ The method (Cody & Waite 1980; Muller, *Elementary Functions*, ch. 11):
   results are rounded once (gradual underflow) and ``x < -745.14`` gives 0.
 * ``x`` is clamped to ``[-750, 710]`` with selects (not branches): ``-inf -> -750 -> 0``,
   ``+inf -> 710 -> inf``; the comparisons are false for nan, which flows through to the result.
+  ``exp_parts_*`` (for ``x <= 0`` only) clamp below, at -1100, and not above.
 
 Only the polynomial (``_poly_full``, ``_poly_short``) is compiled with ``fastmath={'contract'}``
 (the Fast2Sum lives in ``exp_f64`` itself, compiled without it)
 so that LLVM may fuse its multiply-adds into FMAs; the error analysis covers both the fused and the
-unfused evaluation. The reduction is compiled without it: a contracted ``x*LOG2E + SHIFT`` or
-``hi - kf*LN2_LO`` would change the roundings the proof relies on. A caller must not be compiled
+unfused evaluation. The reduction is compiled without it: its two FMAs are explicit
+(``_fma``), and a contracted ``hi - kf*LN2_LO`` would change a rounding the proof relies on. A caller must not be compiled
 with ``fastmath`` either: ``exp_f64`` is ``inline="always"``, so its body takes the caller's flags.
 
 References
@@ -148,6 +150,19 @@ EXP_PARTS_F64_SHORT_MAX_REL_ERR = 2.0**-45.75  # derived: 149.06 u = 2^-45.780
 
 
 @intrinsic
+def _fma(typingctx, a, b, c):
+    """``a*b + c`` with one rounding (llvm.fma.f64; a hardware FMA on this machine)."""
+    if not (a == types.float64 and b == types.float64 and c == types.float64):
+        return None
+    sig = types.float64(types.float64, types.float64, types.float64)
+
+    def codegen(context, builder, signature, args):
+        return builder.fma(args[0], args[1], args[2])
+
+    return sig, codegen
+
+
+@intrinsic
 def _f64_as_i64(typingctx, x):
     """Reinterpret the bits of a float64 as an int64 (a free bitcast, vectorizable)."""
     if x != types.float64:
@@ -215,15 +230,17 @@ def _poly_short(r, lo):  # pragma: no cover - compiled
 
 
 @numba.njit(inline="always", cache=True)
-def _reduce(x, x_min):
-    """Clamp ``x`` to ``[x_min, X_MAX]`` and reduce it: ``(hi, lo, r, k)`` with
+def _reduce(x, x_min, upper):
+    """Clamp ``x`` to ``[x_min, X_MAX]`` (``upper=False``: to ``[x_min, inf)``, for callers
+    whose ``x`` is ``<= 0`` or nan) and reduce it: ``(hi, lo, r, k)`` with
     ``x = k ln2 + (hi - lo)`` up to the stated roundings, ``r = fl(hi - lo)``."""
     x = x_min if x < x_min else x  # exact; -inf -> x_min, nan stays nan (compare is false)
-    x = X_MAX if x > X_MAX else x  # exact
-    t = x * LOG2E + SHIFT  # two roundings (never contracted): t = 1.5*2^52 + k
+    if upper:  # a compile-time constant: no branch is left
+        x = X_MAX if x > X_MAX else x  # exact
+    t = _fma(x, LOG2E, SHIFT)  # one rounding onto the integers: t = 1.5*2^52 + k
     kf = t - SHIFT  # exact (Sterbenz): k as a float
     k = _f64_as_i64(t) - SHIFT_BITS  # exact: k as an integer, no float->int conversion
-    hi = x - kf * LN2_HI  # exact: kf*LN2_HI has <= 53 bits, the difference is representable
+    hi = _fma(-kf, LN2_HI, x)  # exact: x - kf*LN2_HI is representable, the FMA returns it
     lo = kf * LN2_LO  # rnd <= 2^-86 (|lo| <= 2020 * 2^-44.0)
     r = hi - lo  # rnd <= 2^-55; enters the result only through r^2 Q(r) (weight <= 0.415)
     return hi, lo, r, k
@@ -276,7 +293,7 @@ def exp_f64(x):
     ``EXP_F64_MAX_REL_ERR`` (1.14 * 2^-53) for normal outputs; at most ``EXP_F64_MAX_ULP_ERR``
     (0.91) ulp for every output, subnormal ones included (0.81 ulp for normal ones).
     """
-    hi, lo, r, k = _reduce(x, X_MIN)  # X_MIN = -750: k >= -1082
+    hi, lo, r, k = _reduce(x, X_MIN, True)  # X_MIN = -750: k >= -1082
     y = _one_plus(hi, _poly_full(r, lo))  # y = e^r (1 + eps): the outer rounding dominates
     s1, s2 = _pow2_pair(k)
     return (y * s1) * s2  # y*s1 exact (normal); the last product rounds once (subnormal range)
@@ -304,7 +321,7 @@ def exp_f64_short(x):
     -----
     :math:`e^x = 2^k (1 + r + r^2 Q_7(r))`, see :func:`exp_f64`.
     """
-    hi, lo, r, k = _reduce(x, X_MIN)
+    hi, lo, r, k = _reduce(x, X_MIN, True)
     y = _one_plus(hi, _poly_short(r, lo))
     s1, s2 = _pow2_pair(k)
     return (y * s1) * s2
@@ -337,7 +354,7 @@ def exp_parts_f64(x):
     :math:`\\cdot e^{r^*}` with ``1 + t`` taken exactly (``proofs/exp_error_bound.py``). One
     power of two instead of :func:`exp_f64`'s two factors: the scale keeps every product normal.
     """
-    hi, lo, r, k = _reduce(x, X_MIN_PARTS)  # X_MIN_PARTS = -1100: k >= -1587
+    hi, lo, r, k = _reduce(x, X_MIN_PARTS, False)  # X_MIN_PARTS = -1100: k >= -1587
     p = hi + _poly_full(r, lo)  # p = expm1(r) in [-0.293, 0.415]: rnd <= 2^-55
     return p, _pow2_scaled(k)
 
@@ -345,6 +362,6 @@ def exp_parts_f64(x):
 @numba.njit(inline="always", cache=True)
 def exp_parts_f64_short(x):
     """:func:`exp_parts_f64` with the short polynomial (``EXP_PARTS_F64_SHORT_MAX_REL_ERR``)."""
-    hi, lo, r, k = _reduce(x, X_MIN_PARTS)
+    hi, lo, r, k = _reduce(x, X_MIN_PARTS, False)
     p = hi + _poly_short(r, lo)
     return p, _pow2_scaled(k)

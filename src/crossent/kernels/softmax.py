@@ -38,7 +38,8 @@ import math
 import numpy as np
 from numba import njit, prange
 
-from .eft import DD_ACC, dd_add, dd_add_inf, dd_sum, dd_sum2, fast_two_sum, fma, row_max, two_sum, wide_vectors
+from .eft import (DD_ACC, dd_add, dd_add_inf, dd_sum, dd_sum2, fast_two_sum, fma, lane_sum, padded, row_max,
+                  two_sum, wide_vectors)
 from .exp import _f64_as_i64, _i64_as_f64
 from .exp import PARTS_SCALE_EXP
 from .exp import exp_parts_f64 as exp_parts
@@ -127,8 +128,10 @@ def _fill_terms_fast(x, m, bt):
     exp (``EXP_PARTS_F64_SHORT_MAX_REL_ERR`` < 2**-45.7) and no error terms: the shift's
     error is at most ``2**-53 |d|`` (below 2**-46 relative for |d| <= 128, and a term below
     exp(-128) cannot reach a float32 output) and the rounding of ``1 + t`` is ``u``. The
-    float64 values stay within about 2**-45 relative, which the narrow outputs round
-    correctly except within 2**-45 of a midpoint (docs/accuracy.md#narrow-formats)."""
+    float64 values stay within about 2**-45 relative; their plain 32-lane sum (``lane_sum``)
+    adds at most ``(C/32 + 5) u`` (2**-45 at C = 10**4, 2**-40 at C = 2.6 * 10**5), which
+    the narrow outputs round correctly except within that distance of a midpoint
+    (docs/accuracy.md#narrow-formats)."""
     wide_vectors()
     cnt = 0
     for i in range(x.shape[0]):
@@ -223,10 +226,12 @@ def _scale_dd2(wh, wl, hi, lo, k):
 def _row_stats(x, bt, be, acc, fast):
     """``(status, m, hi, lo, Lh, Ll, Lsh, Lsl)`` of one row; fills ``bt[:C] + be[:C]`` with the terms
     of the non-max entries (0 at the max entries, whose terms are exactly ``2**SCALE_EXP``).
+    ``bt`` and ``be`` are ``padded(C)`` long and zero beyond ``C``.
 
     ``hi + lo = 2**SCALE_EXP S`` and ``Lh + Ll = log S``, ``S = sum_i exp(x_i - m)``: the
-    max entries count exactly, the others go through two fixed-order double-double lane
-    sums of non-negative terms (relative error about ``u**2`` per term added, Sum2).
+    max entries count exactly, the others go through one fixed-order double-double lane
+    sum of non-negative terms (relative error about ``u**2`` per term added, Sum2; the
+    ``E_i`` go into the lanes' error parts).
     """
     m = row_max(x)
     if m == INF:
@@ -235,12 +240,12 @@ def _row_stats(x, bt, be, acc, fast):
         if _has_nan(x):
             return NAN_ROW, m, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0
         return MASKED_ROW, m, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0
-    C = x.shape[0]
-    t = bt[:C]
-    e = be[:C]
+    t = bt  # padded(C) long, zero beyond C (the fill writes [0, C) only)
+    e = be
     if fast:  # float32/float16 inputs: no error terms (see _fill_terms_fast)
         cnt = _fill_terms_fast(x, m, t)
-        rh, rl = dd_sum(t, acc)  # the small terms T_i
+        rh = lane_sum(t)  # the small terms T_i, to (C/32 + 5) u (see _fill_terms_fast)
+        rl = 0.0
     else:
         cnt = _fill_terms(x, m, t, e)
         rh, rl = dd_sum2(t, e, acc)  # the small terms T_i + E_i (E_i below 2**-52 T_i)
@@ -340,8 +345,8 @@ def logsumexp_rows(x, out, odd, fast):
     wide_vectors()
     N, C = x.shape
     for task in prange((N + ROWS_PER_TASK - 1) // ROWS_PER_TASK):
-        bt = np.empty(C)
-        be = np.empty(C)
+        bt = np.zeros(padded(C))  # zero beyond C: the sums run over whole lanes
+        be = np.zeros(padded(C))
         acc = np.empty(DD_ACC)
         for n in range(task * ROWS_PER_TASK, min(N, (task + 1) * ROWS_PER_TASK)):
             st, m, hi, lo, Lh, Ll, Lsh, Lsl = _row_stats(x[n], bt, be, acc, fast)
@@ -360,8 +365,8 @@ def log_softmax_rows(x, out, odd, fast):
     wide_vectors()
     N, C = x.shape
     for task in prange((N + ROWS_PER_TASK - 1) // ROWS_PER_TASK):
-        bt = np.empty(C)
-        be = np.empty(C)
+        bt = np.zeros(padded(C))  # zero beyond C: the sums run over whole lanes
+        be = np.zeros(padded(C))
         acc = np.empty(DD_ACC)
         for n in range(task * ROWS_PER_TASK, min(N, (task + 1) * ROWS_PER_TASK)):
             row = x[n]
@@ -379,8 +384,8 @@ def softmax_rows(x, out, odd, fast):
     wide_vectors()
     N, C = x.shape
     for task in prange((N + ROWS_PER_TASK - 1) // ROWS_PER_TASK):
-        bt = np.empty(C)
-        be = np.empty(C)
+        bt = np.zeros(padded(C))  # zero beyond C: the sums run over whole lanes
+        be = np.zeros(padded(C))
         acc = np.empty(DD_ACC)
         for n in range(task * ROWS_PER_TASK, min(N, (task + 1) * ROWS_PER_TASK)):
             o = out[n]
@@ -509,8 +514,8 @@ def cross_entropy_labels_rows(x, labels, weight, has_weight, ignore_index, eps, 
     wide_vectors()
     N, C = x.shape
     for task in prange((N + ROWS_PER_TASK - 1) // ROWS_PER_TASK):
-        bt = np.empty(C)
-        be = np.empty(C)
+        bt = np.zeros(padded(C))  # zero beyond C: the sums run over whole lanes
+        be = np.zeros(padded(C))
         b3 = np.empty(C if eps != 0.0 else 0)
         ah = np.empty(C if eps != 0.0 else 0)
         al = np.empty(C if eps != 0.0 else 0)
@@ -536,8 +541,8 @@ def cross_entropy_probs_rows(x, t, weight, has_weight, eps, odd, fast, out):
     wide_vectors()
     N, C = x.shape
     for task in prange((N + ROWS_PER_TASK - 1) // ROWS_PER_TASK):
-        bt = np.empty(C)
-        be = np.empty(C)
+        bt = np.zeros(padded(C))  # zero beyond C: the sums run over whole lanes
+        be = np.zeros(padded(C))
         b3 = np.empty(C)
         ah = np.empty(C)
         al = np.empty(C)
@@ -588,8 +593,8 @@ def cross_entropy_labels_grad_rows(x, labels, weight, has_weight, ignore_index, 
     wide_vectors()
     N, C = x.shape
     for task in prange((N + ROWS_PER_TASK - 1) // ROWS_PER_TASK):
-        bt = np.empty(C)
-        be = np.empty(C)
+        bt = np.zeros(padded(C))  # zero beyond C: the sums run over whole lanes
+        be = np.zeros(padded(C))
         b3 = np.empty(C if eps != 0.0 else 0)
         ah = np.empty(C if eps != 0.0 else 0)
         al = np.empty(C if eps != 0.0 else 0)
@@ -630,8 +635,8 @@ def cross_entropy_probs_grad_rows(x, t, weight, has_weight, eps, denom, odd, fas
     wide_vectors()
     N, C = x.shape
     for task in prange((N + ROWS_PER_TASK - 1) // ROWS_PER_TASK):
-        bt = np.empty(C)
-        be = np.empty(C)
+        bt = np.zeros(padded(C))  # zero beyond C: the sums run over whole lanes
+        be = np.zeros(padded(C))
         b3 = np.empty(C)
         ah = np.empty(C)
         al = np.empty(C)

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import numpy as np
 from llvmlite import ir
-from numba.core import cgutils
 from numba import njit, types
 from numba.extending import intrinsic
 
@@ -39,44 +38,6 @@ def wide_vectors(typingctx):
         return context.get_dummy_value()
 
     return types.none(), codegen
-
-
-@intrinsic
-def _prefetch(typingctx, arr, i):
-    """Hint the CPU to load the cache line of ``arr[i]`` into L1 (``llvm.prefetch``, i.e.
-    ``prefetcht0``): no fault, no effect on any result."""
-    if not isinstance(arr, types.Array):
-        return None
-
-    def codegen(context, builder, signature, args):
-        a = context.make_array(signature.args[0])(context, builder, args[0])
-        i8p = ir.IntType(8).as_pointer()
-        i32 = ir.IntType(32)
-        ptr = builder.bitcast(builder.gep(a.data, [args[1]]), i8p)
-        fn = cgutils.get_or_insert_function(
-            builder.module, ir.FunctionType(ir.VoidType(), [i8p, i32, i32, i32]), "llvm.prefetch.p0i8")
-        # read, locality 3 (keep in all levels), data cache
-        builder.call(fn, [ptr, ir.Constant(i32, 0), ir.Constant(i32, 3), ir.Constant(i32, 1)])
-        return context.get_dummy_value()
-
-    return types.void(arr, types.intp), codegen
-
-
-PREFETCH_MAX_BYTES = 16384  # rows up to this size are prefetched into L1 (48 KiB here)
-
-
-@njit(inline="always", cache=True)
-def prefetch_part(nxt, start, stop):
-    """Prefetch ``nxt[start:stop]`` (one hint per 64-byte line) if ``nxt`` is a short row.
-
-    The kernels walk the next row in step with the current one (a part after each chunk of
-    the current row's exp pass), so that the next row's first pass reads from L1: a 4 KiB row
-    is a short stream that the hardware prefetcher, which stops at page boundaries, does not
-    fetch ahead. Longer rows are left to the hardware prefetcher (prefetching them into L1
-    only evicts the current row). ``nxt`` is empty when there is no next row."""
-    if nxt.shape[0] * nxt.itemsize <= PREFETCH_MAX_BYTES:
-        for i in range(start, min(stop, nxt.shape[0]), 64 // nxt.itemsize):
-            _prefetch(nxt, i)
 
 
 @njit(inline="always", cache=True)

@@ -38,8 +38,8 @@ import math
 import numpy as np
 from numba import njit, prange
 
-from .eft import (DD_ACC, dd_add, dd_add_inf, dd_sum, dd_sum2, fast_two_sum, fma, lane_sum, padded,
-                  prefetch_part, row_max, two_sum, wide_vectors)
+from .eft import (DD_ACC, dd_add, dd_add_inf, dd_sum, dd_sum2, fast_two_sum, fma, lane_sum, padded, row_max,
+                  two_sum, wide_vectors)
 from .exp import _f64_as_i64, _i64_as_f64
 from .exp import PARTS_SCALE_EXP
 from .exp import exp_parts_f64 as exp_parts
@@ -49,7 +49,6 @@ NAN = np.nan
 INF = np.inf
 
 ROWS_PER_TASK = 8  # rows per prange task: each task allocates its scratch rows once
-CHUNK = 256  # entries of the exp pass between two prefetches of the next row
 
 OK = 0  # row status: finite max, finite sum
 NAN_ROW = 1  # a nan or +inf in the row: every output of the row is nan
@@ -71,12 +70,6 @@ _ATANH_TERMS = 14  # w <= 0.02944: the first omitted term w^14 / 29 < 2**-76
 
 
 # ----------------------------------------------------------------------------- row helpers
-@njit(inline="always", cache=True)
-def _next_row(x, n):
-    """Row ``n + 1`` of ``x``, or an empty row after the last one (for the prefetch)."""
-    return x[n + 1] if n + 1 < x.shape[0] else x[n][:0]
-
-
 @njit(cache=True)
 def _has_nan(x):
     wide_vectors()
@@ -148,23 +141,6 @@ def _fill_terms_fast(x, m, bt):
         top = v == m
         cnt += 1 if top else 0
         bt[i] = 0.0 if top else T
-    return cnt
-
-
-@njit(cache=True)
-def _fill_chunks(x, m, bt, be, fast, nxt):
-    """The exp pass (``_fill_terms_fast`` or ``_fill_terms``) in chunks of ``CHUNK`` entries,
-    each followed by a prefetch of the same part of ``nxt``, the next row
-    (``eft.prefetch_part``); returns the count of max entries."""
-    cnt = 0
-    n = x.shape[0]
-    for c0 in range(0, n, CHUNK):
-        c1 = min(n, c0 + CHUNK)
-        if fast:
-            cnt += _fill_terms_fast(x[c0:c1], m, bt[c0:c1])
-        else:
-            cnt += _fill_terms(x[c0:c1], m, bt[c0:c1], be[c0:c1])
-        prefetch_part(nxt, c0, c1)
     return cnt
 
 
@@ -247,11 +223,10 @@ def _scale_dd2(wh, wl, hi, lo, k):
 
 
 @njit(cache=True)
-def _row_stats(x, bt, be, acc, fast, nxt):
+def _row_stats(x, bt, be, acc, fast):
     """``(status, m, hi, lo, Lh, Ll, Lsh, Lsl)`` of one row; fills ``bt[:C] + be[:C]`` with the terms
     of the non-max entries (0 at the max entries, whose terms are exactly ``2**SCALE_EXP``).
-    ``bt`` and ``be`` are ``padded(C)`` long and zero beyond ``C``; ``nxt`` is the next row
-    (prefetched while this one is computed; empty if there is none).
+    ``bt`` and ``be`` are ``padded(C)`` long and zero beyond ``C``.
 
     ``hi + lo = 2**SCALE_EXP S`` and ``Lh + Ll = log S``, ``S = sum_i exp(x_i - m)``: the
     max entries count exactly, the others go through one fixed-order double-double lane
@@ -268,11 +243,11 @@ def _row_stats(x, bt, be, acc, fast, nxt):
     t = bt  # padded(C) long, zero beyond C (the fill writes [0, C) only)
     e = be
     if fast:  # float32/float16 inputs: no error terms (see _fill_terms_fast)
-        cnt = _fill_chunks(x, m, t, e, True, nxt)
+        cnt = _fill_terms_fast(x, m, t)
         rh = lane_sum(t)  # the small terms T_i, to (C/32 + 5) u (see _fill_terms_fast)
         rl = 0.0
     else:
-        cnt = _fill_chunks(x, m, t, e, False, nxt)
+        cnt = _fill_terms(x, m, t, e)
         rh, rl = dd_sum2(t, e, acc)  # the small terms T_i + E_i (E_i below 2**-52 T_i)
     if rh != rh or rl != rl or cnt == 0:  # a nan in the row (cnt == 0: m is not an entry)
         return NAN_ROW, m, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0
@@ -374,7 +349,7 @@ def logsumexp_rows(x, out, odd, fast):
         be = np.zeros(padded(C))
         acc = np.empty(DD_ACC)
         for n in range(task * ROWS_PER_TASK, min(N, (task + 1) * ROWS_PER_TASK)):
-            st, m, hi, lo, Lh, Ll, Lsh, Lsl = _row_stats(x[n], bt, be, acc, fast, _next_row(x, n))
+            st, m, hi, lo, Lh, Ll, Lsh, Lsl = _row_stats(x[n], bt, be, acc, fast)
             if st == NAN_ROW:
                 out[n] = NAN
             elif st == MASKED_ROW:
@@ -396,7 +371,7 @@ def log_softmax_rows(x, out, odd, fast):
         for n in range(task * ROWS_PER_TASK, min(N, (task + 1) * ROWS_PER_TASK)):
             row = x[n]
             o = out[n]
-            st, m, hi, lo, Lh, Ll, Lsh, Lsl = _row_stats(row, bt, be, acc, fast, _next_row(x, n))
+            st, m, hi, lo, Lh, Ll, Lsh, Lsl = _row_stats(row, bt, be, acc, fast)
             if st != OK:
                 _fill(o, NAN)
                 continue
@@ -414,7 +389,7 @@ def softmax_rows(x, out, odd, fast):
         acc = np.empty(DD_ACC)
         for n in range(task * ROWS_PER_TASK, min(N, (task + 1) * ROWS_PER_TASK)):
             o = out[n]
-            st, m, hi, lo, Lh, Ll, Lsh, Lsl = _row_stats(x[n], bt, be, acc, fast, _next_row(x, n))
+            st, m, hi, lo, Lh, Ll, Lsh, Lsl = _row_stats(x[n], bt, be, acc, fast)
             if st != OK:
                 _fill(o, NAN)
                 continue
@@ -551,7 +526,7 @@ def cross_entropy_labels_rows(x, labels, weight, has_weight, ignore_index, eps, 
                 out[n] = 0.0
                 continue
             row = x[n]
-            st, m, hi, lo, Lh, Ll, Lsh, Lsl = _row_stats(row, bt, be, acc, fast, _next_row(x, n))
+            st, m, hi, lo, Lh, Ll, Lsh, Lsl = _row_stats(row, bt, be, acc, fast)
             if st != OK:
                 out[n] = NAN
                 continue
@@ -574,7 +549,7 @@ def cross_entropy_probs_rows(x, t, weight, has_weight, eps, odd, fast, out):
         acc = np.empty(DD_ACC)
         for n in range(task * ROWS_PER_TASK, min(N, (task + 1) * ROWS_PER_TASK)):
             row = x[n]
-            st, m, hi, lo, Lh, Ll, Lsh, Lsl = _row_stats(row, bt, be, acc, fast, _next_row(x, n))
+            st, m, hi, lo, Lh, Ll, Lsh, Lsl = _row_stats(row, bt, be, acc, fast)
             if st != OK:
                 out[n] = NAN
                 continue
@@ -632,7 +607,7 @@ def cross_entropy_labels_grad_rows(x, labels, weight, has_weight, ignore_index, 
                 out[n] = 0.0
                 _fill(g, 0.0)
                 continue
-            st, m, hi, lo, Lh, Ll, Lsh, Lsl = _row_stats(row, bt, be, acc, fast, _next_row(x, n))
+            st, m, hi, lo, Lh, Ll, Lsh, Lsl = _row_stats(row, bt, be, acc, fast)
             if st != OK:
                 out[n] = NAN
                 _fill(g, NAN)
@@ -670,7 +645,7 @@ def cross_entropy_probs_grad_rows(x, t, weight, has_weight, eps, denom, odd, fas
             row = x[n]
             trow = t[n]
             g = grad[n]
-            st, m, hi, lo, Lh, Ll, Lsh, Lsl = _row_stats(row, bt, be, acc, fast, _next_row(x, n))
+            st, m, hi, lo, Lh, Ll, Lsh, Lsl = _row_stats(row, bt, be, acc, fast)
             if st != OK:
                 out[n] = NAN
                 _fill(g, NAN)

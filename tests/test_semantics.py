@@ -112,6 +112,25 @@ def test_minus_inf_masks_a_class(dtype):
     assert loss == l2 and g[0, 1] == 0 and g[0, 3] == 0 and (g[0, [0, 2]] == g2[0]).all()
 
 
+def test_entries_far_below_the_max_add_nothing():
+    """Entries more than 1100 below the row max (beyond the exp's clamp) count as 0 even when
+    the shift x_i - m has a huge rounding error (here 1e154): found by hypothesis, the loss of
+    the first row was -5e-324. The rows must give what the same rows with those entries
+    masked give (their true terms, below exp(-1e150), change nothing representable)."""
+    x = np.array([[1.2076679759428932e170, -1.308231960279949e154, 0.0, -INF],
+                  [0.0, -1e300, -700.0, -INF]])
+    masked = np.array([[1.2076679759428932e170, -INF, -INF, -INF], [0.0, -INF, -700.0, -INF]])
+    y = np.array([0, 0])
+    loss = crossent.cross_entropy(x, y, reduction="none")
+    assert (loss >= 0).all()
+    assert (loss == crossent.cross_entropy(masked, y, reduction="none")).all()
+    assert (crossent.softmax(x) == crossent.softmax(masked)).all()
+    assert (crossent.logsumexp(x) == crossent.logsumexp(masked)).all()
+    _, g = crossent.cross_entropy_value_and_grad(x, y, reduction="sum")
+    _, g2 = crossent.cross_entropy_value_and_grad(masked, y, reduction="sum")
+    assert (g == g2).all()
+
+
 @pytest.mark.parametrize("dtype", DTYPES, ids=ids)
 def test_single_finite_entry(dtype):
     """One finite entry among -inf: softmax is exactly one-hot, the loss on it exactly 0."""

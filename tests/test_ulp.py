@@ -13,7 +13,7 @@ from fractions import Fraction
 import mpmath
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from mpmath import mp, mpf
 
@@ -359,6 +359,7 @@ def test_ulp_error_of_astronomically_large_exact_values():
     st.booleans(),
 )
 @settings(max_examples=300, deadline=None)
+@example(2**64, 0, 3, 64, False)  # trailing zeros: a's lowest bit is 64, so gap 64 compresses
 def test_sticky_sum_rounds_like_the_exact_sum(man, exp, sman, gap, neg):
     # _add_sticky replaces a far smaller operand by a stand-in; rounding to every format, and
     # the float64 conversion ulp_error does, must match the exact sum (gaps up to 2500 bits
@@ -374,7 +375,10 @@ def test_sticky_sum_rounds_like_the_exact_sum(man, exp, sman, gap, neg):
         b = libmp.from_man_exp(-sman if neg else sman, top - gap - sman.bit_length())
         ex = libmp.mpf_add(a, b, 0)
         st_ = _add_sticky(a, b)
-        if gap >= max(m.bit_length(), 64):  # compressed: bounded size, whatever the gap
+        # compressed (the documented rule) iff b's top bit lies at or below both a's lowest
+        # set bit (exp + trailing zeros of m: 2**64 has its lowest bit at 64) and top - 64
+        lowest = exp + (m & -m).bit_length() - 1
+        if top - gap <= min(lowest, top - 64):  # compressed: bounded size, whatever the gap
             assert st_[3] <= m.bit_length() + 66
         else:
             assert st_ == ex

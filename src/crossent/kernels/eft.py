@@ -264,7 +264,7 @@ def _max_lanes(typingctx, arr, n):
     return arr.dtype(arr, n), _max_lanes_codegen
 
 
-@njit(cache=True)
+@njit(inline="always", cache=True)
 def row_max(x):
     """``max_i x_i`` of a contiguous float32/float64 row as float64 (exact); nan entries are
     skipped (the caller detects them through the terms), -inf for an all-nan or empty row."""
@@ -324,7 +324,7 @@ def _sum_lanes(typingctx, arr, n32):
     return types.float64(arr, n32), _sum_lanes_codegen
 
 
-@njit(cache=True)
+@njit(inline="always", cache=True)
 def lane_sum(x):
     """Float64 sum of a non-negative, ``PAD``-padded vector in a fixed order, vectorized.
 

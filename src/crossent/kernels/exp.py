@@ -141,12 +141,12 @@ Q_SHORT = tuple(
 EXP_F64_MAX_REL_ERR = 1.14 * 2.0**-53  # derived: 1.1391 u = 2^-52.812
 EXP_F64_MAX_ULP_ERR = 0.91  # derived: 0.8055 ulp (normal), 0.5 + 0.8055/2 = 0.9028 (subnormal)
 # exp_f64_short: approximation 148.32 u + roundings 1.04 u
-EXP_F64_SHORT_MAX_REL_ERR = 2.0**-45.75  # derived: 149.41 u = 2^-45.777
-EXP_F64_SHORT_MAX_ULP_ERR = 150.0  # derived: 149.38 ulp (normal), 149.88 (subnormal)
-# exp_parts_f64(x) -> (t, s1, s2): |(1 + t) - e^{r*}| <= bound * e^{r*} with 1 + t taken exactly
-# (the caller's rounding of 1 + t, and of the products by s1, s2, is not included).
+EXP_F64_SHORT_MAX_REL_ERR = 2.0**-45.75  # derived: 149.46 u = 2^-45.776
+EXP_F64_SHORT_MAX_ULP_ERR = 150.0  # derived: 149.42 ulp (normal), 149.92 (subnormal)
+# exp_parts_f64(x) -> (t, s): |(1 + t) - e^{r*}| <= bound * e^{r*} with 1 + t taken exactly
+# (the caller's rounding of 1 + t, and of the product by s = 2^(k + 600), is not included).
 EXP_PARTS_F64_MAX_REL_ERR = 0.75 * 2.0**-53  # derived: 0.7413 u (t = fl(hi + tail): <= 0.354 u)
-EXP_PARTS_F64_SHORT_MAX_REL_ERR = 2.0**-45.75  # derived: 149.06 u = 2^-45.780
+EXP_PARTS_F64_SHORT_MAX_REL_ERR = 2.0**-45.75  # derived: 149.12 u = 2^-45.780 (its FMA form)
 
 
 @intrinsic

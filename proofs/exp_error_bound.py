@@ -269,6 +269,23 @@ def approx_error(q, R, n_sub):
 # ----------------------------------------------------------------------------------------------
 # Step 4-5: rounding errors of the evaluation and the total
 # ----------------------------------------------------------------------------------------------
+def square_and_horner(qs, r):
+    """Enclosures of ``r2 = fl(r*r)`` and of Horner's ``q_j = fl(fl(q_{j+1} r) + c_j)`` on the
+    interval ``r``, with bounds of their errors against ``r^2`` and ``Q(r)`` (unfused: a fused
+    evaluation has fewer roundings): ``(r2, e_r2, q, e_q)``."""
+    r2x = r * r
+    e_r2 = half_ulp(hull_abs(r2x))
+    qv = qs[-1]
+    e_q = mpmath.mpf(0)
+    for c in reversed(qs[:-1]):
+        prod = qv * r
+        e_prod = half_ulp(hull_abs(prod))
+        sm = widen(prod, e_prod + e_q * hull_abs(r)) + c
+        e_q = e_q * hull_abs(r) + e_prod + half_ulp(hull_abs(sm))
+        qv = widen(sm, half_ulp(hull_abs(sm)))
+    return widen(r2x, e_r2), e_r2, qv, e_q
+
+
 def evaluation_error(q, red, approx, n_sub):
     """Max over the computed r of (absolute error of y against e^{r*}) / e^{r*} and / ulp."""
     R = red["r_max"]
@@ -285,19 +302,7 @@ def evaluation_error(q, red, approx, n_sub):
     for i in range(n_sub):
         r = iv.mpf([-R + i * w, -R + (i + 1) * w])  # the computed r (a float64 in here)
         hi = widen(r + lo_iv, r_rnd)  # hi = r + lo + rounding of r (exact float64)
-        # r2 = fl(r*r)
-        r2x = r * r
-        e_r2 = half_ulp(hull_abs(r2x))
-        r2 = widen(r2x, e_r2)
-        # Horner q_j = fl(fl(q_{j+1} r) + c_j); e: bound of |computed q - exact Q(r)|
-        qv = qs[-1]
-        e_q = mpmath.mpf(0)
-        for c in reversed(qs[:-1]):
-            prod = qv * r
-            e_prod = half_ulp(hull_abs(prod))
-            sm = widen(prod, e_prod + e_q * hull_abs(r)) + c
-            e_q = e_q * hull_abs(r) + e_prod + half_ulp(hull_abs(sm))
-            qv = widen(sm, half_ulp(hull_abs(sm)))
+        r2, e_r2, qv, e_q = square_and_horner(qs, r)
         # s = fl(r2 * q)
         sx = r2 * qv
         e_s = hull_abs(r2) * e_q + hull_abs(qv) * e_r2 + half_ulp(hull_abs(sx))
@@ -354,17 +359,7 @@ def parts_fma_error(q, red, approx, n_sub):
     worst = mpmath.mpf(0)
     for i in range(n_sub):
         r = iv.mpf([-R + i * w, -R + (i + 1) * w])
-        r2x = r * r
-        e_r2 = half_ulp(hull_abs(r2x))
-        qv = qs[-1]
-        e_q = mpmath.mpf(0)
-        for c in reversed(qs[:-1]):
-            prod = qv * r
-            e_prod = half_ulp(hull_abs(prod))
-            sm = widen(prod, e_prod + e_q * hull_abs(r)) + c
-            e_q = e_q * hull_abs(r) + e_prod + half_ulp(hull_abs(sm))
-            qv = widen(sm, half_ulp(hull_abs(sm)))
-        r2 = widen(r2x, e_r2)
+        r2, e_r2, qv, e_q = square_and_horner(qs, r)
         # t = fl(r + r2 qv): the exact argument is within e_arg of r + r^2 Q(r)
         e_arg = hull_abs(r2) * e_q + hull_abs(qv) * e_r2
         e_t = half_ulp(hull_abs(r + r2 * qv))

@@ -213,10 +213,8 @@ def _poly_full(r, lo):  # pragma: no cover - compiled
 
 
 @numba.njit(fastmath={"contract"}, cache=True)
-def _poly_short(r, lo):  # pragma: no cover - compiled
-    # as _poly_full with deg Q = 7; the error of exp_f64_short is dominated by the
-    # approximation (2^-45.8)
-    r2 = r * r  # rnd <= 2^-56
+def _horner_short(r):  # pragma: no cover - compiled
+    # Q(r) with deg Q = 7 (Q_SHORT), by Horner
     q = Q_SHORT[7]
     q = q * r + Q_SHORT[6]
     q = q * r + Q_SHORT[5]
@@ -224,29 +222,22 @@ def _poly_short(r, lo):  # pragma: no cover - compiled
     q = q * r + Q_SHORT[3]
     q = q * r + Q_SHORT[2]
     q = q * r + Q_SHORT[1]
-    q = q * r + Q_SHORT[0]  # rnd <= 2^-54 (weight r2 -> 2^-57)
-    s = r2 * q  # rnd <= 2^-58
-    return s - lo  # rnd <= 2^-58
+    return q * r + Q_SHORT[0]  # rnd <= 2^-54 (weight r2 -> 2^-57)
 
 
 @numba.njit(fastmath={"contract"}, cache=True)
-def _horner_short(r):  # pragma: no cover - compiled
-    # Q(r) of exp_parts_f64_short (the Horner steps of _poly_short, without r^2 and lo)
-    q = Q_SHORT[7]
-    q = q * r + Q_SHORT[6]
-    q = q * r + Q_SHORT[5]
-    q = q * r + Q_SHORT[4]
-    q = q * r + Q_SHORT[3]
-    q = q * r + Q_SHORT[2]
-    q = q * r + Q_SHORT[1]
-    return q * r + Q_SHORT[0]
+def _poly_short(r, lo):  # pragma: no cover - compiled
+    # as _poly_full with deg Q = 7; the error of exp_f64_short is dominated by the
+    # approximation (2^-45.8)
+    s = (r * r) * _horner_short(r)  # r^2: rnd <= 2^-56; the product: rnd <= 2^-58
+    return s - lo  # rnd <= 2^-58
 
 
 @numba.njit(inline="always", cache=True)
-def _reduce(x, x_min, upper):
+def _reduce_k(x, x_min, upper):
     """Clamp ``x`` to ``[x_min, X_MAX]`` (``upper=False``: to ``[x_min, inf)``, for callers
-    whose ``x`` is ``<= 0`` or nan) and reduce it: ``(hi, lo, r, k)`` with
-    ``x = k ln2 + (hi - lo)`` up to the stated roundings, ``r = fl(hi - lo)``."""
+    whose ``x`` is ``<= 0`` or nan) and split off ``k``: ``(kf, k, hi)`` with
+    ``hi = x - k LN2_HI`` exactly."""
     x = x_min if x < x_min else x  # exact; -inf -> x_min, nan stays nan (compare is false)
     if upper:  # a compile-time constant: no branch is left
         x = X_MAX if x > X_MAX else x  # exact
@@ -254,6 +245,14 @@ def _reduce(x, x_min, upper):
     kf = t - SHIFT  # exact (Sterbenz): k as a float
     k = _f64_as_i64(t) - SHIFT_BITS  # exact: k as an integer, no float->int conversion
     hi = _fma(-kf, LN2_HI, x)  # exact: x - kf*LN2_HI is representable, the FMA returns it
+    return kf, k, hi
+
+
+@numba.njit(inline="always", cache=True)
+def _reduce(x, x_min, upper):
+    """:func:`_reduce_k`, then ``(hi, lo, r, k)`` with ``x = k ln2 + (hi - lo)`` up to the
+    stated roundings, ``r = fl(hi - lo)``."""
+    kf, k, hi = _reduce_k(x, x_min, upper)
     lo = kf * LN2_LO  # rnd <= 2^-86 (|lo| <= 2020 * 2^-44.0)
     r = hi - lo  # rnd <= 2^-55; enters the result only through r^2 Q(r) (weight <= 0.415)
     return hi, lo, r, k
@@ -382,11 +381,7 @@ def exp_parts_f64_short(x):
     at most ``2^-55``, far below the polynomial's own ``2^-45.8``; three operations fewer
     than the ``hi``/``lo`` form of the full precision path.
     """
-    x = X_MIN_PARTS if x < X_MIN_PARTS else x  # exact; -inf -> X_MIN_PARTS, nan stays nan
-    t = _fma(x, LOG2E, SHIFT)  # as in _reduce
-    kf = t - SHIFT
-    k = _f64_as_i64(t) - SHIFT_BITS
-    hi = _fma(-kf, LN2_HI, x)  # exact
+    kf, k, hi = _reduce_k(x, X_MIN_PARTS, False)
     r = _fma(-kf, LN2_LO, hi)  # one rounding, <= 2^-55
     p = _fma(r * r, _horner_short(r), r)  # one rounding of r + r^2 Q(r); r*r rounds once
     return p, _pow2_scaled(k)

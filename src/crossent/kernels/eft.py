@@ -118,54 +118,63 @@ def _two_sum_v(builder, a, b):
     return s, e
 
 
-def _dd_lanes_codegen(context, builder, signature, args, with_low):
-    """The loop of ``_dd_lanes`` / ``_dd_lanes2`` (see there)."""
-    a = context.make_array(signature.args[0])(context, builder, args[0])
-    if with_low:
-        b = context.make_array(signature.args[1])(context, builder, args[1])
-        n, cacc = args[2], args[3]
-        c = context.make_array(signature.args[3])(context, builder, cacc)
-    else:
-        n = args[1]
-        c = context.make_array(signature.args[2])(context, builder, args[2])
-    vp = _V8.as_pointer()
-    cv = builder.bitcast(c.data, vp)
-    init = [builder.load(builder.gep(cv, [ir.Constant(_I64, j)]), align=8) for j in range(4)]
+def _vector_loop(builder, start, stop, step, init, body, name):
+    """Emit ``for j in range(start, stop, step): state = body(j, state)`` (``j`` an i64, the
+    state a list of LLVM values started at ``init``); returns the final state. The loop is
+    entered only if ``start < stop``; ``stop - start`` must be a multiple of ``step``."""
     pre = builder.block
-    loop = builder.append_basic_block("ddlanes.loop")
-    done = builder.append_basic_block("ddlanes.done")
-    builder.cbranch(builder.icmp_signed(">", n, ir.Constant(_I64, 0)), loop, done)
+    loop = builder.append_basic_block(name + ".loop")
+    done = builder.append_basic_block(name + ".done")
+    builder.cbranch(builder.icmp_signed("<", start, stop), loop, done)
     builder.position_at_end(loop)
-    i = builder.phi(_I64)
-    acc_phi = [builder.phi(_V8) for _ in range(4)]  # h0, h1, l0, l1
-    xp = builder.bitcast(builder.gep(a.data, [i]), vp)
-    x0 = builder.load(xp, align=8)
-    x1 = builder.load(builder.gep(xp, [ir.Constant(_I64, 1)]), align=8)
-    h0, e0 = _two_sum_v(builder, acc_phi[0], x0)
-    h1, e1 = _two_sum_v(builder, acc_phi[1], x1)
-    if with_low:  # the low parts go straight into the lanes' error accumulators
-        yp = builder.bitcast(builder.gep(b.data, [i]), vp)
-        e0 = builder.fadd(e0, builder.load(yp, align=8))
-        e1 = builder.fadd(e1, builder.load(builder.gep(yp, [ir.Constant(_I64, 1)]), align=8))
-    l0 = builder.fadd(acc_phi[2], e0)
-    l1 = builder.fadd(acc_phi[3], e1)
-    inext = builder.add(i, ir.Constant(_I64, DD_LANES))
-    i.add_incoming(ir.Constant(_I64, 0), pre)
-    i.add_incoming(inext, loop)
-    for ph, v0, v1 in zip(acc_phi, init, (h0, h1, l0, l1)):
+    j = builder.phi(_I64)
+    st = [builder.phi(v.type) for v in init]
+    new = body(j, st)
+    jn = builder.add(j, ir.Constant(_I64, step))
+    j.add_incoming(start, pre)
+    j.add_incoming(jn, loop)
+    for ph, v0, v1 in zip(st, init, new):
         ph.add_incoming(v0, pre)
         ph.add_incoming(v1, loop)
-    loop_end = builder.block
-    builder.cbranch(builder.icmp_signed("<", inext, n), loop, done)
+    end = builder.block
+    builder.cbranch(builder.icmp_signed("<", jn, stop), loop, done)
     builder.position_at_end(done)
     outs = []
-    for v0, v1 in zip(init, (h0, h1, l0, l1)):  # every phi first, then the stores
-        ph = builder.phi(_V8)
+    for v0, v1 in zip(init, new):
+        ph = builder.phi(v0.type)
         ph.add_incoming(v0, pre)
-        ph.add_incoming(v1, loop_end)
+        ph.add_incoming(v1, end)
         outs.append(ph)
+    return outs
+
+
+def _i64(v):
+    return ir.Constant(_I64, v)
+
+
+def _dd_lanes_codegen(context, builder, signature, args, with_low):
+    """The loop of ``_dd_lanes`` / ``_dd_lanes2`` (see there)."""
+    vp = _V8.as_pointer()
+    xs = builder.bitcast(context.make_array(signature.args[0])(context, builder, args[0]).data, vp)
+    if with_low:
+        ys = builder.bitcast(context.make_array(signature.args[1])(context, builder, args[1]).data, vp)
+    n, iacc = (args[2], 3) if with_low else (args[1], 2)
+    cv = builder.bitcast(context.make_array(signature.args[iacc])(context, builder, args[iacc]).data, vp)
+    init = [builder.load(builder.gep(cv, [_i64(j)]), align=8) for j in range(4)]  # h0, h1, l0, l1
+
+    def body(j, st):  # vectors j and j + 1: two independent TwoSum chains
+        h, lo = [], []
+        for q in range(2):
+            hq, eq = _two_sum_v(builder, st[q], builder.load(builder.gep(xs, [builder.add(j, _i64(q))]), align=8))
+            if with_low:  # the low parts go straight into the lanes' error accumulators
+                eq = builder.fadd(eq, builder.load(builder.gep(ys, [builder.add(j, _i64(q))]), align=8))
+            h.append(hq)
+            lo.append(builder.fadd(st[2 + q], eq))
+        return h + lo
+
+    outs = _vector_loop(builder, _i64(0), builder.sdiv(n, _i64(8)), 2, init, body, "ddlanes")
     for j, ph in enumerate(outs):
-        builder.store(ph, builder.gep(cv, [ir.Constant(_I64, j)]), align=8)
+        builder.store(ph, builder.gep(cv, [_i64(j)]), align=8)
     return context.get_dummy_value()
 
 
@@ -206,42 +215,15 @@ def _max_lanes_codegen(context, builder, signature, args):
     def vmax(x, m):  # x > m ? x : m -- false for a nan x, which is skipped
         return builder.select(builder.fcmp_ordered(">", x, m), x, m)
 
-    def counted_loop(start, stop, step, init, body, name):
-        """for j in range(start, stop, step): state = body(j, state); returns the final state."""
-        pre = builder.block
-        loop = builder.append_basic_block(name + ".loop")
-        done = builder.append_basic_block(name + ".done")
-        builder.cbranch(builder.icmp_signed("<", start, stop), loop, done)
-        builder.position_at_end(loop)
-        j = builder.phi(_I64)
-        st = [builder.phi(vty) for _ in init]
-        new = body(j, st)
-        jn = builder.add(j, ir.Constant(_I64, step))
-        j.add_incoming(start, pre)
-        j.add_incoming(jn, loop)
-        for ph, v0, v1 in zip(st, init, new):
-            ph.add_incoming(v0, pre)
-            ph.add_incoming(v1, loop)
-        end = builder.block
-        builder.cbranch(builder.icmp_signed("<", jn, stop), loop, done)
-        builder.position_at_end(done)
-        outs = []
-        for v0, v1 in zip(init, new):
-            ph = builder.phi(vty)
-            ph.add_incoming(v0, pre)
-            ph.add_incoming(v1, end)
-            outs.append(ph)
-        return outs
-
     def load(j):
         return builder.load(builder.gep(base, [j]), align=4)
 
     zero = ir.Constant(_I64, 0)
     # four independent accumulators over blocks of four vectors, then one vector at a time
-    accs = counted_loop(zero, nv4, 4, [ninf] * 4, lambda j, st: [
-        vmax(load(builder.add(j, ir.Constant(_I64, q))), st[q]) for q in range(4)], "maxlanes4")
+    accs = _vector_loop(builder, zero, nv4, 4, [ninf] * 4, lambda j, st: [
+        vmax(load(builder.add(j, _i64(q))), st[q]) for q in range(4)], "maxlanes4")
     m = vmax(vmax(accs[0], accs[1]), vmax(accs[2], accs[3]))
-    (m,) = counted_loop(nv4, nv, 1, [m], lambda j, st: [vmax(load(j), st[0])], "maxlanes1")
+    (m,) = _vector_loop(builder, nv4, nv, 1, [m], lambda j, st: [vmax(load(j), st[0])], "maxlanes1")
     r = builder.extract_element(m, ir.Constant(ir.IntType(32), 0))
     for j in range(1, w):
         v = builder.extract_element(m, ir.Constant(ir.IntType(32), j))
@@ -280,35 +262,11 @@ def row_max(x):
 
 def _sum_lanes_codegen(context, builder, signature, args):
     a = context.make_array(signature.args[0])(context, builder, args[0])
-    n = args[1]
-    vp = _V8.as_pointer()
-    base = builder.bitcast(a.data, vp)
+    base = builder.bitcast(a.data, _V8.as_pointer())
     zero = ir.Constant(_V8, [0.0] * 8)
-    pre = builder.block
-    loop = builder.append_basic_block("sumlanes.loop")
-    done = builder.append_basic_block("sumlanes.done")
-    builder.cbranch(builder.icmp_signed(">", n, ir.Constant(_I64, 0)), loop, done)
-    builder.position_at_end(loop)
-    i = builder.phi(_I64)  # index of the next vector
-    acc = [builder.phi(_V8) for _ in range(4)]
-    new = [builder.fadd(acc[q], builder.load(builder.gep(base, [builder.add(i, ir.Constant(_I64, q))]),
-                                             align=8)) for q in range(4)]
-    inext = builder.add(i, ir.Constant(_I64, 4))
-    i.add_incoming(ir.Constant(_I64, 0), pre)
-    i.add_incoming(inext, loop)
-    for ph, v in zip(acc, new):
-        ph.add_incoming(zero, pre)
-        ph.add_incoming(v, loop)
-    end = builder.block
-    nvec = builder.sdiv(n, ir.Constant(_I64, 8))
-    builder.cbranch(builder.icmp_signed("<", inext, nvec), loop, done)
-    builder.position_at_end(done)
-    outs = []
-    for v in new:
-        ph = builder.phi(_V8)
-        ph.add_incoming(zero, pre)
-        ph.add_incoming(v, end)
-        outs.append(ph)
+    outs = _vector_loop(builder, _i64(0), builder.sdiv(args[1], _i64(8)), 4, [zero] * 4, lambda j, st: [
+        builder.fadd(st[q], builder.load(builder.gep(base, [builder.add(j, _i64(q))]), align=8))
+        for q in range(4)], "sumlanes")  # four independent chains of 8 lanes
     v = builder.fadd(builder.fadd(outs[0], outs[1]), builder.fadd(outs[2], outs[3]))
     r = builder.extract_element(v, ir.Constant(ir.IntType(32), 0))
     for j in range(1, 8):

@@ -82,6 +82,14 @@ def _has_nan(x):
 
 
 @njit(inline="always", cache=True)
+def _term_rows(C):
+    """A task's scratch rows for the terms ``T_i`` and ``E_i`` of its rows: ``padded(C)`` long
+    and zero beyond ``C`` (the fills write ``[0, C)`` only), so that the lane sums run over
+    whole lanes with no scalar tail."""
+    return np.zeros(padded(C)), np.zeros(padded(C))
+
+
+@njit(inline="always", cache=True)
 def _shift(v, m):
     """``(d, e)`` with ``d + e = v - m`` exactly; ``e = 0`` when ``v`` is -inf."""
     d, e = two_sum(v, -m)
@@ -351,8 +359,7 @@ def logsumexp_rows(x, out, odd, fast):
     wide_vectors()
     N, C = x.shape
     for task in prange((N + ROWS_PER_TASK - 1) // ROWS_PER_TASK):
-        bt = np.zeros(padded(C))  # zero beyond C: the sums run over whole lanes
-        be = np.zeros(padded(C))
+        bt, be = _term_rows(C)
         acc = np.empty(DD_ACC)
         for n in range(task * ROWS_PER_TASK, min(N, (task + 1) * ROWS_PER_TASK)):
             st, m, hi, lo, Lh, Ll, Lsh, Lsl = _row_stats(x[n], bt, be, acc, fast)
@@ -371,8 +378,7 @@ def log_softmax_rows(x, out, odd, fast):
     wide_vectors()
     N, C = x.shape
     for task in prange((N + ROWS_PER_TASK - 1) // ROWS_PER_TASK):
-        bt = np.zeros(padded(C))  # zero beyond C: the sums run over whole lanes
-        be = np.zeros(padded(C))
+        bt, be = _term_rows(C)
         acc = np.empty(DD_ACC)
         for n in range(task * ROWS_PER_TASK, min(N, (task + 1) * ROWS_PER_TASK)):
             row = x[n]
@@ -390,8 +396,7 @@ def softmax_rows(x, out, odd, fast):
     wide_vectors()
     N, C = x.shape
     for task in prange((N + ROWS_PER_TASK - 1) // ROWS_PER_TASK):
-        bt = np.zeros(padded(C))  # zero beyond C: the sums run over whole lanes
-        be = np.zeros(padded(C))
+        bt, be = _term_rows(C)
         acc = np.empty(DD_ACC)
         for n in range(task * ROWS_PER_TASK, min(N, (task + 1) * ROWS_PER_TASK)):
             o = out[n]
@@ -520,8 +525,7 @@ def cross_entropy_labels_rows(x, labels, weight, has_weight, ignore_index, eps, 
     wide_vectors()
     N, C = x.shape
     for task in prange((N + ROWS_PER_TASK - 1) // ROWS_PER_TASK):
-        bt = np.zeros(padded(C))  # zero beyond C: the sums run over whole lanes
-        be = np.zeros(padded(C))
+        bt, be = _term_rows(C)
         b3 = np.empty(C if eps != 0.0 else 0)
         ah = np.empty(C if eps != 0.0 else 0)
         al = np.empty(C if eps != 0.0 else 0)
@@ -547,8 +551,7 @@ def cross_entropy_probs_rows(x, t, weight, has_weight, eps, odd, fast, out):
     wide_vectors()
     N, C = x.shape
     for task in prange((N + ROWS_PER_TASK - 1) // ROWS_PER_TASK):
-        bt = np.zeros(padded(C))  # zero beyond C: the sums run over whole lanes
-        be = np.zeros(padded(C))
+        bt, be = _term_rows(C)
         b3 = np.empty(C)
         ah = np.empty(C)
         al = np.empty(C)
@@ -599,8 +602,7 @@ def cross_entropy_labels_grad_rows(x, labels, weight, has_weight, ignore_index, 
     wide_vectors()
     N, C = x.shape
     for task in prange((N + ROWS_PER_TASK - 1) // ROWS_PER_TASK):
-        bt = np.zeros(padded(C))  # zero beyond C: the sums run over whole lanes
-        be = np.zeros(padded(C))
+        bt, be = _term_rows(C)
         b3 = np.empty(C if eps != 0.0 else 0)
         ah = np.empty(C if eps != 0.0 else 0)
         al = np.empty(C if eps != 0.0 else 0)
@@ -641,8 +643,7 @@ def cross_entropy_probs_grad_rows(x, t, weight, has_weight, eps, denom, odd, fas
     wide_vectors()
     N, C = x.shape
     for task in prange((N + ROWS_PER_TASK - 1) // ROWS_PER_TASK):
-        bt = np.zeros(padded(C))  # zero beyond C: the sums run over whole lanes
-        be = np.zeros(padded(C))
+        bt, be = _term_rows(C)
         b3 = np.empty(C)
         ah = np.empty(C)
         al = np.empty(C)

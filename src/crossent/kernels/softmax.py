@@ -20,8 +20,9 @@ of each step, next to the line it bounds:
 3. ``exp(x_i - m) = T_i + E_i``: ``T_i = 2**k (h_i)``, ``E_i = 2**k (l_i + e_i h_i)`` with
    ``h_i + l_i = 1 + expm1(r_i)`` exactly; the only error left is the exp's (<= 0.75u,
    ``proofs/exp_error_bound.py``). The max term is exactly ``1``.
-4. ``S = sum_i (T_i + E_i)`` in double-double: fixed-order TwoSum lanes (``eft.dd_sum``),
-   so the result does not depend on threads or batch splits.
+4. ``S = sum_i (T_i + E_i)`` in double-double: fixed-order TwoSum lanes over the ``T_i``,
+   the ``E_i`` into the lanes' error parts (``eft.dd_sum2``), so the result does not depend
+   on threads or batch splits. float32/float16 inputs: plain lanes (``eft.lane_sum``).
 5. ``L = log S`` in double-double (``_log_of_sum``), with ``S - 1`` exact inside, so a
    confident row keeps every digit (the loss of 1e-20 is not 0).
 6. ``-log_softmax_i = (m - x_i) + L = (-d_i) + (L - e_i)``: two non-negative terms, rounded
@@ -40,8 +41,8 @@ import math
 import numpy as np
 from numba import njit, prange
 
-from .eft import (DD_ACC, dd_add, dd_add_inf, dd_sum, dd_sum2, fast_two_sum, fma, lane_sum, padded, row_max,
-                  two_sum, wide_vectors)
+from .eft import (DD_ACC, dd_add, dd_add_inf, dd_sum, dd_sum2, fast_two_sum, fma, lane_sum,
+                  padded, row_max, two_sum, wide_vectors)
 from .exp import _f64_as_i64, _i64_as_f64
 from .exp import PARTS_SCALE_EXP, X_MIN_PARTS
 from .exp import exp_parts_f64 as exp_parts
@@ -103,9 +104,10 @@ def _term_pair(v, m):
 
     ``exp(d + e) = exp(d) (1 + e + O(e**2))``, ``|e| <= 2**-53 * 1100`` for ``d >= -1100``
     (the exp's clamp; beyond, the term is below 2**-986 next to the max term 2**600 and ``e``
-    is dropped): the dropped ``e**2/2`` is below ``2**-86``. ``1 + t = h + l`` exactly (Fast2Sum, ``|t| < 1``); with the
-    scale ``s = 2**(k + SCALE_EXP)`` (normal), ``h * s`` is exact; ``l * s`` is exact unless it
-    is below 2**-1022, i.e. unless the term is below 2**-968, which no sum or output sees.
+    is dropped): the dropped ``e**2/2`` is below ``2**-86``. ``1 + t = h + l`` exactly
+    (Fast2Sum, ``|t| < 1``); with the scale ``s = 2**(k + SCALE_EXP)`` (normal), ``h * s`` is
+    exact; ``l * s`` is exact unless it is below 2**-1022, i.e. unless the term is below
+    2**-968, which no sum or output sees.
     """
     d, e = two_sum(v, -m)
     # beyond the exp's clamp the term is below 2**-986 (next to the max term 2**600), and e,
@@ -254,15 +256,13 @@ def _row_stats(x, bt, be, acc, fast):
         if _has_nan(x):
             return NAN_ROW, m, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0
         return MASKED_ROW, m, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0
-    t = bt  # padded(C) long, zero beyond C (the fill writes [0, C) only)
-    e = be
     if fast:  # float32/float16 inputs: no error terms (see _fill_terms_fast)
-        cnt = _fill_terms_fast(x, m, t)
-        rh = lane_sum(t)  # the small terms T_i, to (C/32 + 5) u (see _fill_terms_fast)
+        cnt = _fill_terms_fast(x, m, bt)
+        rh = lane_sum(bt)  # the small terms T_i, to (C/32 + 5) u (see _fill_terms_fast)
         rl = 0.0
     else:
-        cnt = _fill_terms(x, m, t, e)
-        rh, rl = dd_sum2(t, e, acc)  # the small terms T_i + E_i (E_i below 2**-52 T_i)
+        cnt = _fill_terms(x, m, bt, be)
+        rh, rl = dd_sum2(bt, be, acc)  # the small terms T_i + E_i (E_i below 2**-52 T_i)
     if rh != rh or rl != rl or cnt == 0:  # a nan in the row (cnt == 0: m is not an entry)
         return NAN_ROW, m, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0
     # rh + rl: the rest, 2**B (S - cnt)

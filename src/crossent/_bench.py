@@ -2,7 +2,11 @@
 
 Every implementation runs in this one process on the same data; each measurement is the median
 of repeated runs, interleaved (one run of every implementation per round) so that the drift of a
-shared machine hits all of them alike. Reported per case (shape, dtype, mode):
+shared machine hits all of them alike. Each timed run comes right after an untimed run of the
+same implementation (``SETTLE``): the libraries' worker threads keep spinning for a while after a
+call (OpenMP in Numba and PyTorch, Eigen's pool in JAX), and a run timed right after another
+library's would be charged for its threads (measured: a JAX call right after crossent's took 30%
+longer, a PyTorch call 18% longer). Reported per case (shape, dtype, mode):
 
 ``ns_per_element``
     median seconds / (rows * classes), in nanoseconds.
@@ -42,6 +46,7 @@ DEFAULT_DTYPES = ("float32", "float64")
 DEFAULT_REPEATS = 15
 QUICK_REPEATS = 5
 WARMUP = 2  # untimed calls first: JIT compilation, allocator and thread-pool start-up
+SETTLE = 1  # untimed calls of the same implementation right before each timed one (see above)
 MODES = ("forward", "fwd+bwd")
 PEERS = ("torch", "jax")
 TORCH_THREADS = 2
@@ -148,13 +153,16 @@ def _peer_versions(peers):
 
 
 def _time_cases(funcs, repeats):
-    """Median seconds of each callable, rounds interleaved; ``WARMUP`` untimed calls first."""
+    """Median seconds of each callable, rounds interleaved; ``WARMUP`` untimed calls first, and
+    ``SETTLE`` untimed calls of the same callable before each timed one."""
     for f in funcs.values():
         for _ in range(WARMUP):
             f()  # compile / JIT / allocate
     times = {name: [] for name in funcs}
     for _ in range(repeats):
         for name, f in funcs.items():
+            for _ in range(SETTLE):
+                f()  # the previous implementation's threads have stopped spinning; ours run
             t0 = time.perf_counter()
             f()
             times[name].append(time.perf_counter() - t0)

@@ -104,10 +104,13 @@ def _term_pair(v, m):
 
     ``exp(d + e) = exp(d) (1 + e + O(e**2))``, ``|e| <= 2**-53 * 1100`` for ``d >= -1100``
     (the exp's clamp; beyond, the term is below 2**-986 next to the max term 2**600 and ``e``
-    is dropped): the dropped ``e**2/2`` is below ``2**-86``. ``1 + t = h + l`` exactly
-    (Fast2Sum, ``|t| < 1``); with the scale ``s = 2**(k + SCALE_EXP)`` (normal), ``h * s`` is
-    exact; ``l * s`` is exact unless it is below 2**-1022, i.e. unless the term is below
-    2**-968, which no sum or output sees.
+    is dropped): the dropped ``e**2/2`` is below ``2**-86``. With ``h = fl(1 + t)``,
+    ``l = (1 + t) - h`` (exact, ``|t| < 1``) and the scale ``s = 2**(k + SCALE_EXP)`` (normal),
+    everything is formed on the scaled values, one operation each: ``T = fl(s + t s) = h s``
+    (an FMA; ``s`` is a power of two, so this is the rounding of ``1 + t``, scaled); ``s - T``
+    is exact (Sterbenz); ``l s = t s + (s - T)`` is exact, so the FMA returns it;
+    ``E = fl(e T + l s) = fl(e h + l) s``. "Exact" holds unless a value is below 2**-1022,
+    i.e. unless the term is below 2**-968, which no sum or output sees.
     """
     d, e = two_sum(v, -m)
     # beyond the exp's clamp the term is below 2**-986 (next to the max term 2**600), and e,
@@ -115,9 +118,9 @@ def _term_pair(v, m):
     # (this also covers v = -inf, whose TwoSum error is nan)
     e = 0.0 if d < X_MIN_PARTS else e
     t, s = exp_parts(d)  # (1 + t) s within 0.75u of 2**SCALE_EXP exp(d): EXP_PARTS_F64_MAX_REL_ERR
-    h, l = fast_two_sum(1.0, t)  # exact
-    l = fma(e, h, l)  # l + e (1 + t): rounds a value below 2**-42, i.e. 2**-95 of h
-    return h * s, l * s
+    T = fma(t, s, s)  # h s, h = fl(1 + t): exact scaling of one rounding
+    ls = fma(t, s, s - T)  # l s = (1 + t) s - T: exact (s - T exact by Sterbenz)
+    return T, fma(e, T, ls)  # (l + e h) s: rounds a value below 2**-42 h s, i.e. 2**-95 of T
 
 
 @njit(cache=True)
@@ -153,7 +156,7 @@ def _fill_terms_fast(x, m, bt):
     for i in range(x.shape[0]):
         v = np.float64(x[i])
         t, s = exp_parts_short(v - m)
-        T = (1.0 + t) * s
+        T = fma(t, s, s)  # fl(1 + t) s: s is a power of two, so one rounding, scaled
         top = v == m
         cnt += 1 if top else 0
         bt[i] = 0.0 if top else T

@@ -319,7 +319,7 @@ def _provenance(path: Path, data) -> str:
     bits = [f"measured data: `{rel}`"]
     if isinstance(meta, dict):
         for k in ("date", "timestamp", "command", "platform", "machine", "numba_threads", "numba",
-                  "numpy", "repeats", "statistic", "note"):
+                  "numpy", "repeats", "settle", "statistic", "note"):
             if k in meta:
                 bits.append(f"{k}: {meta[k]}")
     return "*" + "; ".join(bits) + "*"

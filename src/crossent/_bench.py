@@ -278,6 +278,7 @@ def _meta(repeats, quick, seed):
         "torch_threads": TORCH_THREADS,
         "crossent": getattr(crossent, "__version__", "unknown"),
         "repeats": repeats,
+        "settle": SETTLE,
         "quick": quick,
         "seed": seed,
         "statistic": "median",

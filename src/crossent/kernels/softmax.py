@@ -320,35 +320,44 @@ def _fill(o, value):
         o[i] = value
 
 
+@njit(inline="always", cache=True)
+def _term_of(b):
+    """The term ``T_i`` of an entry from its scratch value ``b = bt[i]``: the fills leave 0 at
+    the max entries (whose term is ``2**SCALE_EXP`` exactly) and nowhere else, since every other
+    term is at least ``0.7 * 2**-987`` (the exp's clamp; nan makes the row nan before any output
+    is formed). Reading ``bt`` alone spares the output passes a second read of the logits."""
+    return SCALE if b == 0.0 else b
+
+
 @njit(cache=True)
-def _scaled_terms(x, m, bt, be, ch, cl, o, fast):
+def _scaled_terms(bt, be, ch, cl, o, fast):
     """``o[i] = c (T_i + E_i)``, ``c = ch + cl``, rounded once by an FMA (``ch E_i + cl T_i``
     is tiny next to ``ch T_i``); ``E_i = 0`` when ``fast``. The max entries, left out of
-    ``bt`` by the sums, are ``2**SCALE_EXP`` exactly. ``o`` may be ``x`` (entry i is read
-    before it is written)."""
+    ``bt`` by the sums, are ``2**SCALE_EXP`` exactly (``_term_of``). ``o`` may be the
+    logits: they are not read."""
     wide_vectors()
     if fast:
         for i in range(o.shape[0]):
-            t = SCALE if np.float64(x[i]) == m else bt[i]
+            t = _term_of(bt[i])
             o[i] = fma(ch, t, cl * t)
     else:
         for i in range(o.shape[0]):
-            t = SCALE if np.float64(x[i]) == m else bt[i]
+            t = _term_of(bt[i])
             o[i] = fma(ch, t, fma(ch, be[i], cl * t))
 
 
 @njit(cache=True)
-def _soft_grad(x, m, bt, be, hi, lo, a, denom, acc, g, fast):
+def _soft_grad(bt, be, hi, lo, a, denom, acc, g, fast):
     """``g_i = (A p_i - a_i) / denom`` for soft targets, ``A = sum_c a_c`` (double-double).
 
     The large parts ``c T_i`` and ``a_i / denom`` (both to double-double) meet in one FMA,
     so where they cancel the difference is exact before it is rounded; with one class
-    (``p = 1``, ``A = a_0``) the gradient is exactly 0. ``g`` may be ``x``."""
+    (``p = 1``, ``A = a_0``) the gradient is exactly 0. ``g`` may be the logits (not read)."""
     wide_vectors()
     Ah, Al = dd_sum(a, acc)
     ch, cl = _scale_dd2(Ah, Al, hi, lo, denom)
     for i in range(g.shape[0]):
-        t = SCALE if np.float64(x[i]) == m else bt[i]
+        t = _term_of(bt[i])
         sh = a[i] / denom
         sl = fma(-sh, denom, a[i]) / denom  # a_i / denom = sh + sl to 2**-104
         ei = 0.0 if fast else be[i]
@@ -408,7 +417,7 @@ def softmax_rows(x, out, odd, fast):
                 _fill(o, NAN)
                 continue
             ch, cl = _scale_dd(1.0, hi, lo, 1.0)  # 2**-B / S: with the scaled terms, exp(.)/S
-            _scaled_terms(x[n], m, bt, be, ch, cl, o, fast)
+            _scaled_terms(bt, be, ch, cl, o, fast)
 
 
 # -- cross-entropy ---------------------------------------------------------------------------
@@ -629,15 +638,15 @@ def cross_entropy_labels_grad_rows(x, labels, weight, has_weight, ignore_index, 
             if eps == 0.0:
                 # g_i = w p_i / denom for i != y;  g_y = -w (S - exp(x_y - m)) / (S denom)
                 ch, cl = _scale_dd(w, hi, lo, denom)
-                ty = SCALE if np.float64(row[y]) == m else bt[y]
+                ty = _term_of(bt[y])
                 a, b = two_sum(hi, -ty)
                 rh, rl = fast_two_sum(a, (b + lo) - (0.0 if fast else be[y]))  # S - exp(x_y - m) >= 0, no cancellation
                 gy = -fma(ch, rh, ch * rl + cl * rh)
-                _scaled_terms(row, m, bt, be, ch, cl, g, fast)
+                _scaled_terms(bt, be, ch, cl, g, fast)
                 g[y] = gy
             else:
                 # a_c = w (1-eps) [c == y] + w_c eps / C: the loss left them in ah (+ al)
-                _soft_grad(row, m, bt, be, hi, lo, ah[:C], denom, acc, g, fast)
+                _soft_grad(bt, be, hi, lo, ah[:C], denom, acc, g, fast)
 
 
 @njit(parallel=True, cache=True)
@@ -662,4 +671,4 @@ def cross_entropy_probs_grad_rows(x, t, weight, has_weight, eps, denom, odd, fas
                 continue
             _prob_coeffs(trow, eps, weight, has_weight, ah, al)
             out[n] = _soft_loss(row, m, Lh, Ll, ah, al, b3, acc, odd)
-            _soft_grad(row, m, bt, be, hi, lo, ah, denom, acc, g, fast)
+            _soft_grad(bt, be, hi, lo, ah, denom, acc, g, fast)

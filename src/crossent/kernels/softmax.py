@@ -123,7 +123,7 @@ def _term_pair(v, m):
     return T, fma(e, T, ls)  # (l + e h) s: rounds a value below 2**-42 h s, i.e. 2**-95 of T
 
 
-@njit(cache=True)
+@njit(inline="always", cache=True)
 def _fill_terms(x, m, bt, be):
     """``bt[i] + be[i] = 2**SCALE_EXP exp(x_i - m)`` (to the exp's error) for ``x_i < m``, and
     0 where ``x_i == m``; returns how many entries equal the max (their terms are exactly
@@ -305,7 +305,7 @@ def _neg_log_softmax(v, m, Lh, Ll, odd):
     return INF if v == -INF else r  # a masked class: TwoSum of inf gives nan
 
 
-@njit(cache=True)
+@njit(inline="always", cache=True)
 def _log_softmax_row(row, m, Lh, Ll, odd, o):
     """``o[i] = log_softmax_i = -((m - x_i) + L)`` (see ``_neg_log_softmax``)."""
     wide_vectors()
@@ -329,7 +329,7 @@ def _term_of(b):
     return SCALE if b == 0.0 else b
 
 
-@njit(cache=True)
+@njit(inline="always", cache=True)
 def _scaled_terms(bt, be, ch, cl, o, fast):
     """``o[i] = c (T_i + E_i)``, ``c = ch + cl``, rounded once by an FMA (``ch E_i + cl T_i``
     is tiny next to ``ch T_i``); ``E_i = 0`` when ``fast``. The max entries, left out of
@@ -427,7 +427,7 @@ def softmax_rows(x, out, odd, fast):
 # and its gradient in the logits is  g_i = p_i * A - a_i,  A = sum_c a_c.
 
 
-@njit(cache=True)
+@njit(inline="always", cache=True)
 def _label_loss(row, y, m, Lh, Ll, Lsh, Lsl, w, eps, weight, has_weight, ah, al, b3, acc, odd):
     """Loss of one row with class index ``y`` (label smoothing ``eps``), before reduction."""
     if eps == 0.0:

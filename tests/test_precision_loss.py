@@ -105,6 +105,24 @@ def test_confident_loss_levels(level):
     assert ulp_error(got, exact, "float64") <= bound("cross_entropy_mean", "float64").max_ulp
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_label_smoothing_in_sequence(dtype):
+    """Loss and gradient with label smoothing, called with different smoothings one after the
+    other on the same shape, each call against the oracle: a kernel that leaves a per-row
+    coefficient array to an earlier call (stale scratch) fails here, whereas the corpus sweep
+    can miss it when the allocator hands back memory that still holds the right values."""
+    from crossent.corpus.logits import Case
+
+    rng = np.random.default_rng(11)
+    x = rng.normal(0.0, 3.0, size=(6, 9)).astype(dtype)
+    y = rng.integers(0, 9, 6)
+    for eps in (0.5, 0.1, 1.0, 0.05):
+        case = Case(f"sequence/eps{eps:g}", "label-smoothing", x, y, note="smoothing in sequence",
+                    label_smoothing=eps, reduction="sum")
+        for function in ("cross_entropy", "cross_entropy_mean", "cross_entropy_grad"):
+            check_case(function, case, _describe)
+
+
 def test_confident_gradient_is_not_zero():
     """The gradient of the summed loss for logits [0, -46], label 0, is
     (p0 - 1, p1) = (-s, s) with s = exp(-46)/(1 + exp(-46)) (mpmath at 700 bits)."""

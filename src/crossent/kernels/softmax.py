@@ -428,8 +428,21 @@ def softmax_rows(x, out, odd, fast):
 
 
 @njit(inline="always", cache=True)
+def _smoothing_parts(eps, C):
+    """``(qh, ql, omh, oml)``: ``eps / C = qh + ql`` to ``2**-104`` and ``1 - eps = omh + oml``
+    exactly (TwoSum), the two factors of every smoothed coefficient."""
+    qh = eps / C
+    ql = fma(-qh, np.float64(C), eps) / C  # the exact remainder of the division, divided
+    omh, oml = two_sum(1.0, -eps)
+    return qh, ql, omh, oml
+
+
+@njit(inline="always", cache=True)
 def _label_loss(row, y, m, Lh, Ll, Lsh, Lsl, w, eps, weight, has_weight, ah, al, b3, acc, odd):
-    """Loss of one row with class index ``y`` (label smoothing ``eps``), before reduction."""
+    """Loss of one row with class index ``y`` (label smoothing ``eps``), before reduction.
+
+    With smoothing and class weights it leaves the coefficients ``a_c`` in ``ah`` (+ ``al``),
+    which the gradient kernel reuses; without weights (closed form) it forms none."""
     if eps == 0.0:
         v = np.float64(row[y])
         if v == -INF:
@@ -475,11 +488,9 @@ def _smoothed_label_loss(row, y, m, Lh, Ll, eps, bu, be, acc, odd):
     Uh, Ul = dd_sum2(bu[:C], be[:C], acc)
     if Uh == INF:  # a masked class: its coefficient eps / C > 0 makes the loss +inf
         return INF
-    qh = eps / C
-    ql = fma(-qh, np.float64(C), eps) / C  # eps / C = qh + ql to 2**-104
+    qh, ql, omh, oml = _smoothing_parts(eps, C)
     r = qh * Uh
     re = fma(qh, Uh, -r) + (qh * Ul + ql * Uh)
-    omh, oml = two_sum(1.0, -eps)  # 1 - eps, exact
     p = 0.0
     pe = 0.0
     if omh != 0.0:  # eps < 1 (for eps == 1 the target's own term is 0)
@@ -497,13 +508,11 @@ def _label_coeffs(y, w, eps, weight, has_weight, ah, al):
     """``a_c = w_c eps/C + [c == y] w (1 - eps)`` as double-doubles ``ah[c] + al[c]``."""
     wide_vectors()
     C = ah.shape[0]
-    qh = eps / C
-    ql = fma(-qh, np.float64(C), eps) / C  # eps / C = qh + ql to 2**-104
+    qh, ql, omh, oml = _smoothing_parts(eps, C)
     for c in range(C):
         wc = weight[c] if has_weight else 1.0
         ah[c] = wc * qh
         al[c] = fma(wc, qh, -ah[c]) + wc * ql
-    omh, oml = two_sum(1.0, -eps)  # 1 - eps, exact
     yh = w * omh
     yl = fma(w, omh, -yh) + w * oml
     sh, se = two_sum(ah[y], yh)
@@ -516,9 +525,7 @@ def _prob_coeffs(trow, eps, weight, has_weight, ah, al):
     """``a_c = w_c ((1 - eps) t_c + eps/C)`` as double-doubles ``ah[c] + al[c]``."""
     wide_vectors()
     C = ah.shape[0]
-    qh = eps / C
-    ql = fma(-qh, np.float64(C), eps) / C
-    omh, oml = two_sum(1.0, -eps)
+    qh, ql, omh, oml = _smoothing_parts(eps, C)
     for c in range(C):
         t = np.float64(trow[c])
         th = omh * t
@@ -686,8 +693,10 @@ def cross_entropy_labels_grad_rows(x, labels, weight, has_weight, ignore_index, 
                 _scaled_terms(bt, be, ch, cl, g, fast)
                 g[y] = gy
             else:
-                # a_c = w (1-eps) [c == y] + w_c eps / C (the loss used ah and al as scratch)
-                _label_coeffs(y, w, eps, weight, has_weight, ah, al)
+                # a_c = w (1-eps) [c == y] + w_c eps / C: the weighted loss left them in ah (+ al);
+                # the unweighted one (closed form) used al as scratch and formed none
+                if not has_weight:
+                    _label_coeffs(y, w, eps, weight, has_weight, ah, al)
                 _soft_grad(bt, be, hi, lo, ah[:C], denom, acc, g, fast)
 
 

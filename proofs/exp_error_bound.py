@@ -23,10 +23,10 @@ Method
 All real-number statements are checked with ``mpmath.iv`` interval arithmetic at 160 bits, so
 every number printed is an enclosure, not an estimate.
 
-1. Constants: ``LN2_HI`` has 42 significant bits, so ``k*LN2_HI`` is exact for ``|k| <= 1082``;
-   ``delta3 = ln2 - LN2_HI - LN2_LO`` is tiny.
+1. Constants: ``LN2_CW_HI`` has 42 significant bits, so ``k*LN2_CW_HI`` is exact for ``|k| <= 1082``;
+   ``delta3 = ln2 - LN2_CW_HI - LN2_CW_LO`` is tiny.
 2. Reduction: ``k = round(x*LOG2E)`` by the shift trick (one FMA), ``|x log2(e) - k| <= 1/2 + tiny``, so
-   ``|r*| = |x - k ln2| <= R*``; ``hi = x - k*LN2_HI`` is exact; ``r = fl(hi - lo)``.
+   ``|r*| = |x - k ln2| <= R*``; ``hi = x - k*LN2_CW_HI`` is exact; ``r = fl(hi - lo)``.
 3. Approximation: ``|e^r - P(r)| / e^r`` on ``|r| <= R`` with ``P(r) = 1 + r + r^2 Q(r)`` (the
    float64 coefficients), on 1024 subintervals, each with a degree-7 Taylor model of
    ``e^r - P(r)`` about its midpoint and an interval bound of the 8th derivative (the naive interval
@@ -57,14 +57,18 @@ from mpmath import iv
 
 def _load_kernel_module():
     """The kernel module (its constants are plain floats; importing it compiles nothing)."""
-    src = Path(__file__).resolve().parents[1] / "src" / "crossent" / "kernels" / "exp.py"
-    if src.exists():  # a checkout: prove the file next to this script
+    pkg = Path(__file__).resolve().parents[1] / "src" / "crossent" / "kernels"
+    if (pkg / "exp.py").exists():  # a checkout: prove the files next to this script
+        import importlib
         import importlib.util
 
-        spec = importlib.util.spec_from_file_location("_crossent_kernels_exp", src)
-        mod = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(mod)
-        return mod
+        # the kernels package alone (exp.py imports its base module relatively), not crossent
+        name = "_crossent_kernels"
+        spec = importlib.util.spec_from_file_location(name, pkg / "__init__.py",
+                                                      submodule_search_locations=[str(pkg)])
+        sys.modules[name] = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(sys.modules[name])
+        return importlib.import_module(name + ".exp")
     from crossent.kernels import exp  # an installed wheel (proofs ship as crossent/_proofs)
 
     return exp
@@ -153,16 +157,16 @@ def reduction_facts(say):
     ln2 = iv.log(2)
     log2e = 1 / ln2
     say("## 1. Constants (kernel: module constants)")
-    nb = significant_bits(K.LN2_HI)
+    nb = significant_bits(K.LN2_CW_HI)
     assert nb <= 42, nb
-    m_hi = int(K.LN2_HI * 2.0**42)
-    assert m_hi == K.LN2_HI * 2.0**42 and abs(K_MIN) * m_hi < 2**53
-    say(f"- LN2_HI = {K.LN2_HI.hex()} has {nb} significant bits, so k*LN2_HI is exact for "
-        f"|k| <= {abs(K_MIN)} (|k| * LN2_HI * 2^42 < 2^53).")
-    d3 = ln2 - K.LN2_HI - K.LN2_LO
+    m_hi = int(K.LN2_CW_HI * 2.0**42)
+    assert m_hi == K.LN2_CW_HI * 2.0**42 and abs(K_MIN) * m_hi < 2**53
+    say(f"- LN2_CW_HI = {K.LN2_CW_HI.hex()} has {nb} significant bits, so k*LN2_CW_HI is exact for "
+        f"|k| <= {abs(K_MIN)} (|k| * LN2_CW_HI * 2^42 < 2^53).")
+    d3 = ln2 - K.LN2_CW_HI - K.LN2_CW_LO
     d3_abs = hull_abs(d3)
     assert d3_abs < mpmath.mpf(2) ** -100
-    say(f"- delta3 = |ln2 - LN2_HI - LN2_LO| <= 2^{float(mpmath.log(d3_abs, 2)):.1f}.")
+    say(f"- delta3 = |ln2 - LN2_CW_HI - LN2_CW_LO| <= 2^{float(mpmath.log(d3_abs, 2)):.1f}.")
     assert f64_bits(K.SHIFT) == K.SHIFT_BITS and K.SHIFT == 1.5 * 2.0**52
     say("- SHIFT_BITS is the int64 view of SHIFT = 1.5*2^52.")
     dlog2e = hull_abs(iv.mpf(K.LOG2E) - log2e)
@@ -194,21 +198,21 @@ def reduction_facts(say):
     r_star = (ln2 * dk).b
     say(f"- |x log2(e) - k| <= 1/2 + {float(a_err):.3g}, so |r*| = |x - k ln2| <= R* = "
         f"{float(r_star)!r}.")
-    # hi = x - k*LN2_HI exact: k = 0 -> hi = x; k != 0 -> |x| >= x0, both operands are
+    # hi = x - k*LN2_CW_HI exact: k = 0 -> hi = x; k != 0 -> |x| >= x0, both operands are
     # multiples of q = min(ulp(x), 2^-42) and |hi| < 2^53 q
     x0 = (mpmath.mpf(0.5) / (1 + 2 * U) / (K.LOG2E * (1 + U)))
     assert x0 > 0.25
-    hi_max = r_star + abs(K_MIN) * (ln2 - K.LN2_HI).b
+    hi_max = r_star + abs(K_MIN) * (ln2 - K.LN2_CW_HI).b
     assert hi_max < 0.5 and xmax < 2048
-    say(f"- hi = fma(-kf, LN2_HI, x) is exact (x - kf*LN2_HI is representable): for k = 0 it is x; for k != 0, |x| >= {float(x0):.4f} "
-        f"> 1/4 so ulp(x) >= 2^-54, |x| < 2^11 so ulp(x) <= 2^-42; both x and k*LN2_HI are "
+    say(f"- hi = fma(-kf, LN2_CW_HI, x) is exact (x - kf*LN2_CW_HI is representable): for k = 0 it is x; for k != 0, |x| >= {float(x0):.4f} "
+        f"> 1/4 so ulp(x) >= 2^-54, |x| < 2^11 so ulp(x) <= 2^-42; both x and k*LN2_CW_HI are "
         f"multiples of q = min(ulp(x), 2^-42) >= 2^-54, and |hi| <= {float(hi_max):.6f} < "
         f"2^53 * 2^-54.")
-    lo_max = abs(K_MIN) * K.LN2_LO * (1 + U)
+    lo_max = abs(K_MIN) * K.LN2_CW_LO * (1 + U)
     e_lo = half_ulp(lo_max)
     r_rnd = half_ulp(hi_max + lo_max)
     r_max = hi_max + lo_max + r_rnd
-    say(f"- lo = fl(kf*LN2_LO): |lo| <= 2^{float(mpmath.log(lo_max, 2)):.2f}, rounding <= "
+    say(f"- lo = fl(kf*LN2_CW_LO): |lo| <= 2^{float(mpmath.log(lo_max, 2)):.2f}, rounding <= "
         f"2^{float(mpmath.log(e_lo, 2)):.0f}; r = fl(hi - lo): rounding <= "
         f"2^{float(mpmath.log(r_rnd, 2)):.0f}; |r| <= {float(r_max)!r}.")
     kd3 = abs(K_MIN) * d3_abs
@@ -350,7 +354,7 @@ def evaluation_error(q, red, approx, n_sub):
 
 def parts_fma_error(q, red, approx, n_sub):
     """Max over the computed r of |(1 + t) - e^{r*}| / e^{r*} for ``exp_parts_f64_short``:
-    ``r = fl(hi - kf*LN2_LO)`` (one FMA), ``r2 = fl(r*r)``, Horner for Q (unfused bound),
+    ``r = fl(hi - kf*LN2_CW_LO)`` (one FMA), ``r2 = fl(r*r)``, Horner for Q (unfused bound),
     ``t = fl(r + r2 q)`` (one FMA), ``1 + t`` taken exactly by the caller."""
     R = red["r_max"]
     dr = red["r_rnd"] + red["kd3"]  # |r - r*|: the FMA's rounding and k*delta3
@@ -405,7 +409,7 @@ def certify(name, q, rel_const, ulp_const, parts_const, red, say, parts_fma=Fals
     else:
         say(f"- ulp error, subnormal outputs: <= 1/2 + (normal bound) = {float(ulp_sub):.4f} ulp")
     say(f"- every output: <= {float(ulp_all):.4f} ulp (module constant: {ulp_const})")
-    form = "t = fl(r + fl(r*r) Q(r)), r = fl(hi - kf*LN2_LO), FMAs" if parts_fma else "t = fl(hi + tail)"
+    form = "t = fl(r + fl(r*r) Q(r)), r = fl(hi - kf*LN2_CW_LO), FMAs" if parts_fma else "t = fl(hi + tail)"
     say(f"- exp_parts variant, {form}: |(1 + t) - e^r*| / e^r* <= "
         f"{float(parts / U):.4f} u = 2^{lg(parts):.3f} (module constant: {parts_const / U:.4f} u)")
     assert parts <= parts_const, (name, float(parts), parts_const)

@@ -17,6 +17,7 @@ import pytest
 
 import crossent.pmf as cpmf
 from crossent import _bounds
+from crossent.kernels import _base as kbase
 from crossent.kernels import pmf as kpmf
 from crossent.pmf import (
     categorical_log_likelihood,
@@ -42,10 +43,23 @@ def _dirichlet(rng, k, n=None, alpha=1.0):
 
 
 def test_ln2_constant():
+    """ln 2 as a double-double (used by the KL kernel): both parts rounded to nearest."""
     with mpmath.workprec(300):
         ln2 = mpmath.log(2)
-        assert kpmf.LN2_HI == float(ln2)
-        assert kpmf.LN2_LO == float(ln2 - mpmath.mpf(kpmf.LN2_HI))
+        assert kbase.LN2_DD_HI == float(ln2)
+        assert kbase.LN2_DD_LO == float(ln2 - mpmath.mpf(kbase.LN2_DD_HI))
+
+
+def test_ln2_cody_waite_split():
+    """The exp's split of ln 2: a 42-bit head (so k * head is exact for |k| < 2**11) and the
+    rest rounded to nearest; not the same constant as the double-double above."""
+    with mpmath.workprec(300):
+        ln2 = mpmath.log(2)
+        head = kbase.LN2_CW_HI
+        assert head == math.ldexp(math.floor(math.ldexp(float(ln2), 42)), -42)  # ln 2 truncated
+        assert int(math.ldexp(head, 42)) == math.ldexp(head, 42) < 2**42
+        assert kbase.LN2_CW_LO == float(ln2 - mpmath.mpf(head))
+    assert kbase.LN2_CW_HI != kbase.LN2_DD_HI
 
 
 def test_b_series_coefficients_and_tail():

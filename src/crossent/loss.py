@@ -1,5 +1,5 @@
 """The softmax cross-entropy loss and its fused gradient: validated, reshaped, dispatched to
-:mod:`crossent.kernels.softmax`. Semantics follow ``torch.nn.functional.cross_entropy``."""
+:mod:`crossent.kernels.loss`. Semantics follow ``torch.nn.functional.cross_entropy``."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import numbers
 import numpy as np
 
 from ._validate import as_float_array, compute_dtype, normalize_axis, parallel_guard, to_rows
-from .kernels import softmax as _k
+from .kernels import loss as _k
 
 __all__ = ["cross_entropy", "cross_entropy_value_and_grad"]
 

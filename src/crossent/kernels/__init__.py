@@ -1,9 +1,16 @@
 """Numba kernels. One module per family; each public function's kernel is named after it.
 
-- ``eft``      error-free transformations (TwoSum, Fast2Sum, FMA) and double-double sums
+- ``_base``    the foundation every other module imports (and that imports none of them): the
+               one decorator ``jit`` (cache, error model, signature policy), the intrinsics
+               (FMA, bit casts, the 512-bit vector request), the LLVM IR loop builders, the
+               error-free transformations and double-double operations (TwoSum, Fast2Sum,
+               TwoProduct, ``dd_div``, the fixed-order sums ``dd_sum``/``dd_sum2``/``lane_sum``,
+               ``row_max``) and the shared constants
 - ``exp``      the vectorizable exp with a certified error bound
-- ``softmax``  logsumexp, log_softmax, softmax, cross_entropy and its fused gradient
+- ``softmax``  the row statistics (max, terms, sum, log-sum) and logsumexp, log_softmax, softmax
+- ``loss``     cross_entropy and its fused gradient, on the row statistics of ``softmax``
 - ``pmf``      entropy, cross_entropy_pmf, kl_divergence
 
+Imports go one way: ``_base`` <- ``exp`` <- ``softmax`` <- ``loss``; ``_base`` <- ``pmf``.
 Kernels assume validated input: all validation lives in the Python layer.
 """

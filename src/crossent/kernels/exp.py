@@ -15,7 +15,8 @@ go through the whole computation at once.
 Both are meant for ``x <= 0`` (the softmax kernels pass ``x = z_i - max(z)``, ``-inf`` or nan).
 They also give the right answer for ``0 < x <= 710`` (overflow to +inf above log(DBL_MAX)), but
 the certified bounds are proved for ``x <= 0`` only. The proof is ``proofs/exp_error_bound.py``;
-it imports the constants and coefficients below and re-derives every number in the table.
+it imports the constants and coefficients below (and the ln 2 split ``LN2_CW_HI``, ``LN2_CW_LO``
+of :mod:`crossent.kernels._base`) and re-derives every number in the table.
 
 Notes
 -----
@@ -31,10 +32,10 @@ The method (Cody & Waite 1980; Muller, *Elementary Functions*, ch. 11):
   ``round(x log2e)`` in the low bits of ``t``; ``t - 1.5*2^52`` is ``k`` as an exact float and the
   int64 view of ``t`` minus the view of ``1.5*2^52`` is ``k`` as an integer (AVX2 has no packed
   float64->int64 conversion, but a bitcast is free).
-* ``LN2_HI`` has 42 significant bits, so ``k*LN2_HI`` is exact for ``|k| < 2^11``, and
-  ``x - k*LN2_HI`` is representable (both operands are multiples of ``min(ulp(x), 2^-42)`` and
+* ``LN2_CW_HI`` has 42 significant bits, so ``k*LN2_CW_HI`` is exact for ``|k| < 2^11``, and
+  ``x - k*LN2_CW_HI`` is representable (both operands are multiples of ``min(ulp(x), 2^-42)`` and
   the difference is below ``2^53`` of that quantum), so the FMA that forms it is exact.
-  ``LN2_LO`` carries the next 53 bits.
+  ``LN2_CW_LO`` carries the next 53 bits.
 * ``Q`` is a minimax polynomial for the relative error of ``1 + r + r^2 Q(r)`` on
   ``|r| <= ln2/2 (1 + 2^-20)`` (Remez, mpmath at 200 bits, coefficients rounded to float64).
   The sum is formed as ``(1 + hi) + (r^2 Q(r) - lo)`` with ``1 + hi`` split exactly by Fast2Sum,
@@ -47,11 +48,12 @@ The method (Cody & Waite 1980; Muller, *Elementary Functions*, ch. 11):
   ``+inf -> 710 -> inf``; the comparisons are false for nan, which flows through to the result.
   ``exp_parts_*`` (for ``x <= 0`` only) clamp below, at -1100, and not above.
 
-Only the polynomial (``_poly_full``, ``_poly_short``) is compiled with ``fastmath={'contract'}``
+Only the polynomial (``_poly_full``, ``_poly_short``) is compiled with ``jit(contract=True)``
+(``fastmath={'contract'}``)
 (the Fast2Sum lives in ``exp_f64`` itself, compiled without it)
 so that LLVM may fuse its multiply-adds into FMAs; the error analysis covers both the fused and the
 unfused evaluation. The reduction is compiled without it: its two FMAs are explicit
-(``_fma``), and a contracted ``hi - kf*LN2_LO`` would change a rounding the proof relies on. A caller must not be compiled
+(``fma``), and a contracted ``hi - kf*LN2_CW_LO`` would change a rounding the proof relies on. A caller must not be compiled
 with ``fastmath`` either: ``exp_f64`` is ``inline="always"``, so its body takes the caller's flags.
 
 References
@@ -63,10 +65,7 @@ N. J. Higham, *Accuracy and Stability of Numerical Algorithms*, 2nd ed., SIAM, 2
 
 from __future__ import annotations
 
-import numba
-from llvmlite import ir
-from numba import types
-from numba.extending import intrinsic
+from ._base import LN2_CW_HI, LN2_CW_LO, _f64_as_i64, _i64_as_f64, fma, jit
 
 __all__ = [
     "exp_f64",
@@ -87,13 +86,11 @@ __all__ = [
 LOG2E = float.fromhex("0x1.71547652b82fep+0")  # log2(e) rounded to nearest
 SHIFT = float.fromhex("0x1.8p+52")  # 1.5 * 2^52: adding it rounds to an integer
 SHIFT_BITS = 0x4338000000000000  # int64 view of SHIFT; view(t) - SHIFT_BITS = k
-LN2_HI = float.fromhex("0x1.62e42fefa3800p-1")  # ln 2 truncated to 42 significant bits
-LN2_LO = float.fromhex("0x1.ef35793c76730p-45")  # ln 2 - LN2_HI rounded to nearest
 X_MIN = -750.0  # below -745.14 every result rounds to 0; -750 keeps k >= -1082
 # exp_parts_* return exp(x) = (1 + t) * 2^(k + PARTS_SCALE_EXP) for the softmax kernels, whose
 # terms are scaled by 2^600 so that exp(x) down to x = -1100 stays normal there. Their clamp is
 # lower: -1100 keeps k >= -1587, so 2^(k + 600) >= 2^-987 is normal (and k <= 0 for x <= 0 keeps
-# it finite); |k| * LN2_HI stays exact (|k| < 2^11)
+# it finite); |k| * LN2_CW_HI stays exact (|k| < 2^11)
 X_MIN_PARTS = -1100.0
 PARTS_SCALE_EXP = 600
 X_MAX = 710.0  # above log(DBL_MAX) = 709.78 every result overflows; keeps k <= 1025
@@ -149,44 +146,7 @@ EXP_PARTS_F64_MAX_REL_ERR = 0.75 * 2.0**-53  # derived: 0.7413 u (t = fl(hi + ta
 EXP_PARTS_F64_SHORT_MAX_REL_ERR = 2.0**-45.75  # derived: 149.12 u = 2^-45.780 (its FMA form)
 
 
-@intrinsic
-def _fma(typingctx, a, b, c):
-    """``a*b + c`` with one rounding (llvm.fma.f64; a hardware FMA on this machine)."""
-    if not (a == types.float64 and b == types.float64 and c == types.float64):
-        return None
-    sig = types.float64(types.float64, types.float64, types.float64)
-
-    def codegen(context, builder, signature, args):
-        return builder.fma(args[0], args[1], args[2])
-
-    return sig, codegen
-
-
-@intrinsic
-def _f64_as_i64(typingctx, x):
-    """Reinterpret the bits of a float64 as an int64 (a free bitcast, vectorizable)."""
-    if x != types.float64:
-        return None
-
-    def codegen(context, builder, signature, args):
-        return builder.bitcast(args[0], ir.IntType(64))
-
-    return types.int64(types.float64), codegen
-
-
-@intrinsic
-def _i64_as_f64(typingctx, n):
-    """Reinterpret the bits of an int64 as a float64 (a free bitcast, vectorizable)."""
-    if n != types.int64:
-        return None
-
-    def codegen(context, builder, signature, args):
-        return builder.bitcast(args[0], ir.DoubleType())
-
-    return types.float64(types.int64), codegen
-
-
-# The functions are compiled lazily (no explicit signature): they are only ever called from
+# The functions are compiled lazily (``jit``'s policy for helpers): they are only ever called from
 # other kernels with float64 arguments, and the proof imports this module without compiling.
 #
 # Error terms below: u = 2^-53, |r| <= R = 0.3465735904 (ln2/2 + 1e-10); "rnd" is a rounding to
@@ -194,7 +154,7 @@ def _i64_as_f64(typingctx, n):
 # 1024 subintervals of [-R, R]; the sums use the unfused (worse) bound of every a*b + c.
 
 
-@numba.njit(fastmath={"contract"}, cache=True)
+@jit(contract=True)
 def _poly_full(r, lo):  # pragma: no cover - compiled
     # returns tail = fl(r^2 Q(r) - lo); r = fl(hi - lo) with |r| <= R
     r2 = r * r  # rnd <= 2^-56 (r2 < 0.121)
@@ -212,7 +172,7 @@ def _poly_full(r, lo):  # pragma: no cover - compiled
     return s - lo  # |lo| <= 2^-34: rnd <= 2^-58; may fuse with s (fewer roundings)
 
 
-@numba.njit(fastmath={"contract"}, cache=True)
+@jit(contract=True)
 def _horner_short(r):  # pragma: no cover - compiled
     # Q(r) with deg Q = 7 (Q_SHORT), by Horner
     q = Q_SHORT[7]
@@ -225,7 +185,7 @@ def _horner_short(r):  # pragma: no cover - compiled
     return q * r + Q_SHORT[0]  # rnd <= 2^-54 (weight r2 -> 2^-57)
 
 
-@numba.njit(fastmath={"contract"}, cache=True)
+@jit(contract=True)
 def _poly_short(r, lo):  # pragma: no cover - compiled
     # as _poly_full with deg Q = 7; the error of exp_f64_short is dominated by the
     # approximation (2^-45.8)
@@ -233,32 +193,32 @@ def _poly_short(r, lo):  # pragma: no cover - compiled
     return s - lo  # rnd <= 2^-58
 
 
-@numba.njit(inline="always", cache=True)
+@jit(inline=True)
 def _reduce_k(x, x_min, upper):
     """Clamp ``x`` to ``[x_min, X_MAX]`` (``upper=False``: to ``[x_min, inf)``, for callers
     whose ``x`` is ``<= 0`` or nan) and split off ``k``: ``(kf, k, hi)`` with
-    ``hi = x - k LN2_HI`` exactly."""
+    ``hi = x - k LN2_CW_HI`` exactly."""
     x = x_min if x < x_min else x  # exact; -inf -> x_min, nan stays nan (compare is false)
     if upper:  # a compile-time constant: no branch is left
         x = X_MAX if x > X_MAX else x  # exact
-    t = _fma(x, LOG2E, SHIFT)  # one rounding onto the integers: t = 1.5*2^52 + k
+    t = fma(x, LOG2E, SHIFT)  # one rounding onto the integers: t = 1.5*2^52 + k
     kf = t - SHIFT  # exact (Sterbenz): k as a float
     k = _f64_as_i64(t) - SHIFT_BITS  # exact: k as an integer, no float->int conversion
-    hi = _fma(-kf, LN2_HI, x)  # exact: x - kf*LN2_HI is representable, the FMA returns it
+    hi = fma(-kf, LN2_CW_HI, x)  # exact: x - kf*LN2_CW_HI is representable, the FMA returns it
     return kf, k, hi
 
 
-@numba.njit(inline="always", cache=True)
+@jit(inline=True)
 def _reduce(x, x_min, upper):
     """:func:`_reduce_k`, then ``(hi, lo, r, k)`` with ``x = k ln2 + (hi - lo)`` up to the
     stated roundings, ``r = fl(hi - lo)``."""
     kf, k, hi = _reduce_k(x, x_min, upper)
-    lo = kf * LN2_LO  # rnd <= 2^-86 (|lo| <= 2020 * 2^-44.0)
+    lo = kf * LN2_CW_LO  # rnd <= 2^-86 (|lo| <= 2020 * 2^-44.0)
     r = hi - lo  # rnd <= 2^-55; enters the result only through r^2 Q(r) (weight <= 0.415)
     return hi, lo, r, k
 
 
-@numba.njit(inline="always", cache=True)
+@jit(inline=True)
 def _one_plus(hi, tail):
     """``fl(1 + (hi + tail))`` with ``1 + hi`` split exactly (Fast2Sum, ``|hi| < 1``)."""
     sh = 1.0 + hi
@@ -266,7 +226,7 @@ def _one_plus(hi, tail):
     return sh + (sl + tail)  # inner rnd <= 2^-58 (|sl| <= 2^-54, |tail| <= 0.07); outer <= 1/2 ulp
 
 
-@numba.njit(inline="always", cache=True)
+@jit(inline=True)
 def _pow2_pair(k):
     """``(2^k1, 2^k2)``, ``k1 = k >> 1``, ``k2 = k - k1``: both normal for -2020 <= k <= 1025."""
     k1 = k >> 1
@@ -274,13 +234,13 @@ def _pow2_pair(k):
     return _i64_as_f64((k1 + 1023) << 52), _i64_as_f64((k2 + 1023) << 52)  # exact
 
 
-@numba.njit(inline="always", cache=True)
+@jit(inline=True)
 def _pow2_scaled(k):
     """``2^(k + PARTS_SCALE_EXP)``: normal for ``-1622 <= k <= 424`` (exact bit pattern)."""
     return _i64_as_f64((k + (PARTS_SCALE_EXP + 1023)) << 52)
 
 
-@numba.njit(inline="always", cache=True)
+@jit(inline=True)
 def exp_f64(x):
     """Vectorizable ``exp(x)`` for float64 ``x <= 0`` with a certified error bound.
 
@@ -311,7 +271,7 @@ def exp_f64(x):
     return (y * s1) * s2  # y*s1 exact (normal); the last product rounds once (subnormal range)
 
 
-@numba.njit(inline="always", cache=True)
+@jit(inline=True)
 def exp_f64_short(x):
     """Vectorizable ``exp(x)`` for ``x <= 0`` accurate to ``EXP_F64_SHORT_MAX_REL_ERR`` (< 2^-45).
 
@@ -339,7 +299,7 @@ def exp_f64_short(x):
     return (y * s1) * s2
 
 
-@numba.njit(inline="always", cache=True)
+@jit(inline=True)
 def exp_parts_f64(x):
     """``exp(x) 2^PARTS_SCALE_EXP = (1 + t) * s`` for ``x <= 0``, unrounded, for callers that
     fold more in (the softmax kernels keep their terms scaled by ``2^600``).
@@ -371,17 +331,17 @@ def exp_parts_f64(x):
     return p, _pow2_scaled(k)
 
 
-@numba.njit(inline="always", cache=True)
+@jit(inline=True)
 def exp_parts_f64_short(x):
     """:func:`exp_parts_f64` with the short polynomial, evaluated in fewer operations
     (``EXP_PARTS_F64_SHORT_MAX_REL_ERR``): for the float32/float16 paths.
 
-    The reduced argument is rounded once, ``r = fl(hi - kf*LN2_LO)`` (an FMA), and
+    The reduced argument is rounded once, ``r = fl(hi - kf*LN2_CW_LO)`` (an FMA), and
     ``t = fl(r + fl(r*r) Q(r))`` (an FMA): the rounding of ``r`` now enters ``t`` directly,
     at most ``2^-55``, far below the polynomial's own ``2^-45.8``; three operations fewer
     than the ``hi``/``lo`` form of the full precision path.
     """
     kf, k, hi = _reduce_k(x, X_MIN_PARTS, False)
-    r = _fma(-kf, LN2_LO, hi)  # one rounding, <= 2^-55
-    p = _fma(r * r, _horner_short(r), r)  # one rounding of r + r^2 Q(r); r*r rounds once
+    r = fma(-kf, LN2_CW_LO, hi)  # one rounding, <= 2^-55
+    p = fma(r * r, _horner_short(r), r)  # one rounding of r + r^2 Q(r); r*r rounds once
     return p, _pow2_scaled(k)

@@ -15,8 +15,9 @@ contributes; ``docs/accuracy_pmf.md`` adds them up. Facts used:
 
 * ``math.log`` is glibc's ``log``: error <= 0.52 ulp of its result, i.e. relative
   error <= 1.04 u (``ulp(y) <= 2u|y|``).
-* :func:`two_prod` (FMA) and :func:`~crossent.kernels.eft.two_sum` are exact when no
-  overflow/underflow occurs.
+* :func:`~crossent.kernels._base.two_prod` (FMA) and :func:`~crossent.kernels._base.two_sum`
+  are exact when no overflow/underflow occurs; :func:`~crossent.kernels._base.dd_div` (the
+  change of base) has relative error <= 4 u^2.
 * The accumulator ``(hi, lo)`` is Ogita-Rump-Oishi Sum2: ``hi`` gathers the terms through TwoSum,
   ``lo`` gathers the (exact) rounding errors and the low parts of the terms in plain float64.
   After n additions whose absolute values add up to ``A``, ``|hi + lo - sum| <= gamma_n^2 A``
@@ -26,8 +27,11 @@ contributes; ``docs/accuracy_pmf.md`` adds them up. Facts used:
   accumulator ``special``: a TwoSum of an infinity yields nan error terms, which must not reach
   the double-double. If ``special`` is non-zero or nan it is the result.
 
-All kernels use ``error_model="numpy"``: a division by zero gives the IEEE infinity (the
-``p > 0, q = 0`` case) instead of raising.
+All kernels are compiled by :func:`~crossent.kernels._base.jit`, whose ``error_model="numpy"``
+makes a division by zero give the IEEE infinity (the ``p > 0, q = 0`` case) instead of raising.
+The batch kernels have explicit signatures (float64 and float32 rows), so this module compiles
+when it is imported (``crossent.pmf`` imports it on first use); the row kernels are compiled in
+their types.
 
 Do not add ``fastmath`` here: contraction or reassociation destroys the error-free
 transformations.
@@ -38,17 +42,13 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit, prange
+from numba import prange
 
-from .eft import fma, two_sum
+from ._base import INF, LN2_DD_HI, LN2_DD_LO, NAN, dd_div, fma, jit, two_prod, two_sum
 
 __all__ = [
-    "LN2_HI",
-    "LN2_LO",
     "B_COEFFS",
-    "two_prod",
-    "dd_div",
-    "finish",
+    "result_in_base",
     "entropy_row",
     "cross_entropy_row",
     "kl_row",
@@ -56,14 +56,6 @@ __all__ = [
     "cross_entropy_batch",
     "kl_batch",
 ]
-
-_INF = math.inf
-_NAN = math.nan
-
-# ln 2 as a double-double: LN2_HI = RN(ln 2), LN2_LO = RN(ln 2 - LN2_HI), computed with mpmath at
-# 300 bits (tests/test_pmf.py::test_ln2_constant re-derives both).
-LN2_HI = 0.6931471805599453  # 0x1.62e42fefa39efp-1
-LN2_LO = 2.3190468138462996e-17  # 0x1.abc9e3b39803fp-56
 
 # Coefficients of B(z) = sum_{j>=0} z^j / (2j + 3), the series used for the KL term (see kl_row).
 # Each is RN(1/(2j+3)): relative error <= u/2 per coefficient.
@@ -74,27 +66,8 @@ _N_B = 28
 B_COEFFS = np.array([1.0 / (2 * j + 3) for j in range(_N_B)], dtype=np.float64)
 
 
-@njit("UniTuple(float64, 2)(float64, float64)", inline="always", cache=True, error_model="numpy")
-def two_prod(a, b):
-    """``(p, e)`` with ``p = fl(a*b)`` and ``p + e = a*b`` exactly (FMA; no overflow/underflow)."""
-    p = a * b
-    return p, fma(a, b, -p)
-
-
-@njit("UniTuple(float64, 2)(float64, float64, float64, float64)", inline="always", cache=True, error_model="numpy")
-def dd_div(ahi, alo, bhi, blo):
-    """Double-double quotient ``(ahi + alo) / (bhi + blo)``, relative error <= 4 u^2 (|alo| <= u|ahi|)."""
-    q1 = ahi / bhi  # rel err <= u (only a first approximation)
-    p, e = two_prod(q1, bhi)  # exact: q1*bhi = p + e
-    r = (ahi - p) - e  # ahi - p exact (Sterbenz: p within a factor 2 of ahi); err <= u|r|, |r| <= u|ahi|
-    r = r + alo - q1 * blo  # the low parts; err O(u^2 |ahi|)
-    q2 = r / bhi  # |q2| <= 2u|q1|, err O(u^3 |q1|)
-    s, t = two_sum(q1, q2)  # exact renormalization
-    return s, t
-
-
-@njit("float64(float64, float64, float64, float64, float64)", inline="always", cache=True, error_model="numpy")
-def finish(hi, lo, special, lnb_hi, lnb_lo):
+@jit(inline=True)
+def result_in_base(hi, lo, special, lnb_hi, lnb_lo):
     """The float64 result of a row: ``(hi + lo) / ln b`` rounded once, or the special value.
 
     ``(lnb_hi, lnb_lo) = (1, 0)`` means nats (no division).
@@ -109,14 +82,7 @@ def finish(hi, lo, special, lnb_hi, lnb_lo):
     return s + t  # one rounding: <= 1/2 ulp
 
 
-@njit(
-    [
-        "float64(float64[::1], float64, float64)",
-        "float64(float32[::1], float64, float64)",
-    ],
-    cache=True,
-    error_model="numpy",
-)
+@jit
 def entropy_row(p, lnb_hi, lnb_lo):
     r"""``-sum_k p_k log p_k / ln b`` of one row. Relative error <= 1.04u + O(K^2 u^2) before the last rounding."""
     hi = 0.0
@@ -124,7 +90,7 @@ def entropy_row(p, lnb_hi, lnb_lo):
     special = 0.0
     for k in range(p.shape[0]):
         x = np.float64(p[k])  # exact widening
-        if x > 0.0 and x < _INF:
+        if x > 0.0 and x < INF:
             lx = math.log(x)  # rel err <= 1.04u (glibc log <= 0.52 ulp)
             t, te = two_prod(x, lx)  # exact: x*lx = t + te (x*lx >= -745*x cannot overflow)
             hi, e = two_sum(hi, -t)  # exact
@@ -132,20 +98,13 @@ def entropy_row(p, lnb_hi, lnb_lo):
         elif x == 0.0:
             pass  # 0 log 0 = 0 (limit), exact
         elif x > 0.0:
-            special += -_INF  # p = +inf: -inf * log(inf) = -inf
+            special += -INF  # p = +inf: -inf * log(inf) = -inf
         else:
-            special += _NAN  # nan or negative mass: undefined
-    return finish(hi, lo, special, lnb_hi, lnb_lo)
+            special += NAN  # nan or negative mass: undefined
+    return result_in_base(hi, lo, special, lnb_hi, lnb_lo)
 
 
-@njit(
-    [
-        "float64(float64[::1], float64[::1], float64, float64)",
-        "float64(float32[::1], float32[::1], float64, float64)",
-    ],
-    cache=True,
-    error_model="numpy",
-)
+@jit
 def cross_entropy_row(p, q, lnb_hi, lnb_lo):
     r"""``-sum_k p_k log q_k / ln b`` of one row. Relative error <= 1.04u (when p >= 0, q <= 1) before the last rounding."""
     hi = 0.0
@@ -154,7 +113,7 @@ def cross_entropy_row(p, q, lnb_hi, lnb_lo):
     for k in range(p.shape[0]):
         x = np.float64(p[k])  # exact
         y = np.float64(q[k])  # exact
-        if x > 0.0 and x < _INF and y > 0.0 and y < _INF:
+        if x > 0.0 and x < INF and y > 0.0 and y < INF:
             ly = math.log(y)  # rel err <= 1.04u
             t, te = two_prod(x, ly)  # exact (|x*ly| <= 745 x: no overflow for x <= 2^1013)
             hi, e = two_sum(hi, -t)  # exact
@@ -164,11 +123,11 @@ def cross_entropy_row(p, q, lnb_hi, lnb_lo):
         elif x >= 0.0 and y >= 0.0:
             special += -x * math.log(y)  # q = 0 < p: +inf; an infinite p or q: IEEE value (inf/nan)
         else:
-            special += _NAN  # nan or a negative mass
-    return finish(hi, lo, special, lnb_hi, lnb_lo)
+            special += NAN  # nan or a negative mass
+    return result_in_base(hi, lo, special, lnb_hi, lnb_lo)
 
 
-@njit("UniTuple(float64, 2)(float64, float64)", inline="always", cache=True, error_model="numpy")
+@jit(inline=True)
 def _log_ratio(x, y):
     """``log(x/y)`` as a double-double, for finite positive x, y, without overflow.
 
@@ -182,20 +141,13 @@ def _log_ratio(x, y):
     rl = fma(-r, my, mx) / my  # remainder mx - r*my is exact; r + rl = mx/my (1 + O(u^2))
     lr = math.log(r) + rl / r  # log(mx/my) with abs err <= 0.52 ulp(log r) + O(u^2)
     k = np.float64(ex - ey)  # exact integer, |k| <= 2150
-    a, ae = two_prod(k, LN2_HI)  # exact
-    ae += k * LN2_LO  # err <= u |k LN2_LO| ~ 2^-108 |k|
+    a, ae = two_prod(k, LN2_DD_HI)  # exact
+    ae += k * LN2_DD_LO  # err <= u |k LN2_DD_LO| ~ 2^-108 |k|
     s, se = two_sum(a, lr)  # exact
     return s, se + ae  # the sum of the parts; err O(u^2 |log(x/y)|)
 
 
-@njit(
-    [
-        "float64(float64[::1], float64[::1], float64, float64, float64[::1])",
-        "float64(float32[::1], float32[::1], float64, float64, float64[::1])",
-    ],
-    cache=True,
-    error_model="numpy",
-)
+@jit
 def kl_row(p, q, lnb_hi, lnb_lo, bcoef):
     r"""``sum_k p_k log(p_k / q_k) / ln b`` of one row, keeping its digits when p ~ q.
 
@@ -220,7 +172,7 @@ def kl_row(p, q, lnb_hi, lnb_lo, bcoef):
     for k in range(p.shape[0]):
         x = np.float64(p[k])  # exact
         y = np.float64(q[k])  # exact
-        if x > 0.0 and x < _INF and y > 0.0 and y < _INF:
+        if x > 0.0 and x < INF and y > 0.0 and y < INF:
             d, de = two_sum(x, -y)  # exact: p - q = d + de
             sg, sge = two_sum(x, y)  # exact: p + q = sg + sge (overflow only if p + q > DBL_MAX)
             if not math.isfinite(sg):
@@ -259,22 +211,20 @@ def kl_row(p, q, lnb_hi, lnb_lo, bcoef):
         elif x >= 0.0 and y >= 0.0:
             special += x * math.log(x / y)  # q = 0 < p: +inf; an infinite p or q: IEEE value
         else:
-            special += _NAN  # nan or a negative mass
-    return finish(hi, lo, special, lnb_hi, lnb_lo)
+            special += NAN  # nan or a negative mass
+    return result_in_base(hi, lo, special, lnb_hi, lnb_lo)
 
 
 # ---------------------------------------------------------------------------------------------
 # batch kernels: one row per iteration, rows in parallel; each row's sum stays in one thread.
 
 
-@njit(
+@jit(
     [
         "void(float64[:, ::1], float64, float64, float64[::1])",
         "void(float32[:, ::1], float64, float64, float64[::1])",
     ],
     parallel=True,
-    cache=True,
-    error_model="numpy",
 )
 def entropy_batch(p, lnb_hi, lnb_lo, out):
     """``out[i] = entropy_row(p[i])`` for every row (float64 results)."""
@@ -282,14 +232,12 @@ def entropy_batch(p, lnb_hi, lnb_lo, out):
         out[i] = entropy_row(p[i], lnb_hi, lnb_lo)
 
 
-@njit(
+@jit(
     [
         "void(float64[:, ::1], float64[:, ::1], float64, float64, float64[::1])",
         "void(float32[:, ::1], float32[:, ::1], float64, float64, float64[::1])",
     ],
     parallel=True,
-    cache=True,
-    error_model="numpy",
 )
 def cross_entropy_batch(p, q, lnb_hi, lnb_lo, out):
     """``out[i] = cross_entropy_row(p[i], q[i])`` for every row (float64 results)."""
@@ -297,14 +245,12 @@ def cross_entropy_batch(p, q, lnb_hi, lnb_lo, out):
         out[i] = cross_entropy_row(p[i], q[i], lnb_hi, lnb_lo)
 
 
-@njit(
+@jit(
     [
         "void(float64[:, ::1], float64[:, ::1], float64, float64, float64[::1], float64[::1])",
         "void(float32[:, ::1], float32[:, ::1], float64, float64, float64[::1], float64[::1])",
     ],
     parallel=True,
-    cache=True,
-    error_model="numpy",
 )
 def kl_batch(p, q, lnb_hi, lnb_lo, bcoef, out):
     """``out[i] = kl_row(p[i], q[i])`` for every row (float64 results)."""

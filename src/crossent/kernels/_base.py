@@ -1,22 +1,157 @@
-"""Error-free transformations (EFT) for float64.
+"""The foundation of every kernel: one decorator, the intrinsics, the vector-loop builders, the
+error-free transformations and double-double operations, and the shared constants.
 
-These functions need every rounding exactly as written: they are compiled WITHOUT any
-fastmath flag (no contraction, no reassociation), and must stay that way.
+Every other kernel module imports from here and nothing here imports them.
+
+* :func:`jit`, the one decorator of every Numba function in :mod:`crossent.kernels` (cache,
+  error model, signature policy).
+* Intrinsics: :func:`fma` (``llvm.fma.f64``), the bit casts :func:`_f64_as_i64` and
+  :func:`_i64_as_f64`, :func:`wide_vectors` (the 512-bit vector request).
+* LLVM IR loop builders on explicit vectors (``_vector_loop``, ``_dd_lanes``, ``_dd_lanes2``,
+  ``_max_lanes``, ``_sum_lanes``), for the loops Numba's pipeline leaves scalar.
+* Error-free transformations and double-double operations: :func:`two_sum`,
+  :func:`fast_two_sum`, :func:`two_prod`, :func:`dd_add`, :func:`dd_add_inf`, :func:`dd_div`;
+  the fixed-order sums :func:`dd_sum`, :func:`dd_sum2`, :func:`lane_sum` and the row maximum
+  :func:`row_max`.
+* Constants, one name each: the two splits of ln 2 (``LN2_CW_*`` for the Cody-Waite
+  reduction, ``LN2_DD_*`` for ln 2 as a double-double), ``INF``, ``NAN`` and the lane widths.
+
+These functions need every rounding exactly as written: they are compiled WITHOUT any fastmath
+flag (no contraction, no reassociation), and must stay that way.
 
 References
 ----------
-Knuth, TAOCP vol. 2, 4.2.2 (TwoSum); Dekker 1971 (Fast2Sum);
+Knuth, TAOCP vol. 2, 4.2.2 (TwoSum); Dekker 1971 (Fast2Sum, TwoProduct, double-double division);
 Ogita, Rump & Oishi, "Accurate sum and dot product", SIAM J. Sci. Comput. 26 (2005).
 """
 
 from __future__ import annotations
 
+import math
+
+import numba
 import numpy as np
 from llvmlite import ir
-from numba import njit, types
+from numba import types
 from numba.extending import intrinsic
 
-from .exp import _fma  # llvm.fma.f64 (lives with exp's other intrinsics)
+# ---------------------------------------------------------------------------------------------
+# Constants (plain Python floats: importing them compiles nothing)
+# ---------------------------------------------------------------------------------------------
+INF = math.inf
+NAN = math.nan
+
+# ln 2 split for the Cody-Waite reduction (the exp's ``x - k ln 2`` and ``k ln 2`` in the
+# softmax family's log): the head has 42 significant bits, so ``k * LN2_CW_HI`` is exact for
+# |k| < 2**11; the tail is ``ln 2 - LN2_CW_HI`` rounded to nearest.
+# proofs/exp_error_bound.py checks both.
+LN2_CW_HI = float.fromhex("0x1.62e42fefa3800p-1")
+LN2_CW_LO = float.fromhex("0x1.ef35793c76730p-45")
+
+# ln 2 as a double-double: LN2_DD_HI = RN(ln 2), LN2_DD_LO = RN(ln 2 - LN2_DD_HI), computed with
+# mpmath at 300 bits (tests/test_pmf.py::test_ln2_constant re-derives both).
+LN2_DD_HI = 0.6931471805599453  # 0x1.62e42fefa39efp-1
+LN2_DD_LO = 2.3190468138462996e-17  # 0x1.abc9e3b39803fp-56
+
+DD_LANES = 16  # lanes of dd_sum: two <8 x double> (AVX-512 registers, or four AVX2 ones)
+DD_ACC = 2 * DD_LANES  # scratch size of dd_sum / dd_sum2 (hi and lo of every lane)
+SUM_LANES = 32  # lanes of lane_sum: four <8 x double>, enough to hide the latency of an add
+PAD = 32  # the kernels' scratch rows are a multiple of PAD long (of DD_LANES and SUM_LANES)
+
+
+# ---------------------------------------------------------------------------------------------
+# The decorator
+# ---------------------------------------------------------------------------------------------
+def jit(signature=None, *, inline=False, parallel=False, contract=False):
+    """The decorator of every Numba function in :mod:`crossent.kernels`.
+
+    ``@jit`` or ``@jit(...)``. Fixed for every kernel: ``cache=True`` (machine code is cached
+    on disk) and ``error_model="numpy"``: a division by zero gives the IEEE infinity or nan,
+    as the error analyses assume, and never raises. (With Numba's default model a division by
+    zero raises ``ZeroDivisionError``; inside a parallel region that exception cannot be
+    propagated and the interpreter sees a ``SystemError``.)
+
+    Parameters
+    ----------
+    signature : str or list of str, optional
+        Explicit signatures, compiled (or loaded from the cache) when the module is imported.
+        The policy: only for batch kernels called from Python with a small closed set of
+        argument types (the PMF kernels: float32 and float64 rows), whose module is then
+        imported on first use so that ``import crossent`` compiles nothing. Everything else is
+        lazy: a helper is compiled in its callers' types; the softmax-family batch kernels
+        once per dtype the Python layer hands them (C-contiguous float32 or float64 rows, so
+        no input layout adds a specialization: ``tests/test_layouts.py``).
+    inline : bool
+        ``inline="always"``: Numba inlines the function's IR at every call site, typed and
+        compiled with the caller's options. For the small scalar helpers of the vectorized
+        loops and for per-row helpers that take arrays (the reference counting of their
+        arguments is then pruned). Not with a signature, not with ``parallel``.
+    parallel : bool
+        For batch kernels (``prange`` over rows or tasks of rows), only.
+    contract : bool
+        ``fastmath={"contract"}``: lets LLVM fuse ``a*b + c`` into an FMA. Only for the
+        polynomials of the exp, whose error analysis covers both evaluations; never for
+        error-free transformations or anything that calls them (``inline`` functions take
+        their callers' flags).
+
+    Returns
+    -------
+    The Numba dispatcher, or a decorator that makes one.
+    """
+    if callable(signature):  # bare @jit
+        return jit()(signature)
+    if inline and (signature is not None or parallel):
+        raise ValueError("jit: an inlined function takes neither a signature nor parallel=True")
+    options = dict(cache=True, error_model="numpy")
+    if inline:
+        options["inline"] = "always"
+    if parallel:
+        options["parallel"] = True
+    if contract:
+        options["fastmath"] = {"contract"}
+    if signature is None:
+        return numba.njit(**options)
+    return numba.njit(signature, **options)
+
+
+# ---------------------------------------------------------------------------------------------
+# Intrinsics
+# ---------------------------------------------------------------------------------------------
+@intrinsic
+def fma(typingctx, a, b, c):
+    """Fused multiply-add: ``a*b + c`` rounded once (llvm.fma.f64; a hardware FMA here)."""
+    if not (a == types.float64 and b == types.float64 and c == types.float64):
+        return None
+    sig = types.float64(types.float64, types.float64, types.float64)
+
+    def codegen(context, builder, signature, args):
+        return builder.fma(args[0], args[1], args[2])
+
+    return sig, codegen
+
+
+@intrinsic
+def _f64_as_i64(typingctx, x):
+    """Reinterpret the bits of a float64 as an int64 (a free bitcast, vectorizable)."""
+    if x != types.float64:
+        return None
+
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], ir.IntType(64))
+
+    return types.int64(types.float64), codegen
+
+
+@intrinsic
+def _i64_as_f64(typingctx, n):
+    """Reinterpret the bits of an int64 as a float64 (a free bitcast, vectorizable)."""
+    if n != types.int64:
+        return None
+
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], ir.DoubleType())
+
+    return types.float64(types.int64), codegen
 
 
 @intrinsic
@@ -40,13 +175,10 @@ def wide_vectors(typingctx):
     return types.none(), codegen
 
 
-@njit(inline="always", cache=True)
-def fma(a, b, c):
-    """Fused multiply-add: ``a*b + c`` rounded once."""
-    return _fma(a, b, c)
-
-
-@njit(inline="always", cache=True)
+# ---------------------------------------------------------------------------------------------
+# Error-free transformations and double-double operations
+# ---------------------------------------------------------------------------------------------
+@jit(inline=True)
 def two_sum(a, b):
     """``(s, e)`` with ``s = fl(a + b)`` and ``s + e = a + b`` exactly (Knuth; any a, b finite)."""
     s = a + b
@@ -55,7 +187,7 @@ def two_sum(a, b):
     return s, e
 
 
-@njit(inline="always", cache=True)
+@jit(inline=True)
 def fast_two_sum(a, b):
     """``(s, e)`` with ``s + e = a + b`` exactly, valid when ``|a| >= |b|`` (Dekker)."""
     s = a + b
@@ -63,7 +195,14 @@ def fast_two_sum(a, b):
     return s, e
 
 
-@njit(inline="always", cache=True)
+@jit(inline=True)
+def two_prod(a, b):
+    """``(p, e)`` with ``p = fl(a*b)`` and ``p + e = a*b`` exactly (FMA; no overflow/underflow)."""
+    p = a * b
+    return p, fma(a, b, -p)
+
+
+@jit(inline=True)
 def dd_add(hi, lo, x):
     """Add a float64 ``x`` to the double-double accumulator ``(hi, lo)``.
 
@@ -76,7 +215,7 @@ def dd_add(hi, lo, x):
     return s, lo + e
 
 
-@njit(inline="always", cache=True)
+@jit(inline=True)
 def dd_add_inf(hi, lo, x):
     """:func:`dd_add` for terms that may be +inf: once the sum is infinite it stays so
     (TwoSum's error term of an infinite sum is nan and is dropped)."""
@@ -86,29 +225,32 @@ def dd_add_inf(hi, lo, x):
     return s, lo + e
 
 
-@njit(inline="always", cache=True)
-def dd_add_dd(ahi, alo, bhi, blo):
-    """Sum of two double-doubles, renormalized (accurate to about ``u**2`` relative for same-sign inputs)."""
-    s, e = two_sum(ahi, bhi)
-    e += alo + blo
-    return fast_two_sum(s, e)
+@jit(inline=True)
+def dd_div(ah, al, bh, bl):
+    """Double-double quotient ``(ah + al) / (bh + bl)``: relative error <= 4 u^2 when
+    ``|al| <= u |ah|`` and ``|bl| <= u |bh|`` (no underflow).
+
+    ``q = fl(ah / bh)`` (relative error <= u, a first approximation); the remainder
+    ``ah - q bh`` is exact by one FMA (it is a float: Dekker); with the low parts,
+    ``r = (ah - q bh + al) - q bl`` has error ``O(u^2 |ah|)``; ``r / bh`` (below ``2u |q|``)
+    corrects ``q``, and TwoSum renormalizes exactly whatever the inputs. A zero ``bh`` gives
+    inf or nan (the kernels' error model), never an exception.
+    """
+    q = ah / bh
+    r = fma(-q, bh, ah)  # exact remainder
+    r = (r + al) - q * bl
+    return two_sum(q, r / bh)
 
 
+# ---------------------------------------------------------------------------------------------
+# Loops on explicit vectors (LLVM IR)
+# ---------------------------------------------------------------------------------------------
 _I64 = ir.IntType(64)
 _V8 = ir.VectorType(ir.DoubleType(), 8)
-DD_LANES = 16  # lanes of dd_sum: two <8 x double> (AVX-512 registers, or four AVX2 ones)
-DD_ACC = 2 * DD_LANES  # scratch size of dd_sum / dd_sum2 (hi and lo of every lane)
 
 
-SUM_LANES = 32  # lanes of lane_sum: four <8 x double>, enough to hide the latency of an add
-PAD = 32  # the kernels' scratch rows are a multiple of PAD long (of DD_LANES and SUM_LANES)
-
-
-@njit(inline="always", cache=True)
-def padded(n):
-    """``n`` rounded up to a multiple of ``PAD``: the kernels' scratch rows have this length,
-    zero beyond ``n``, so that their sums need no scalar tail."""
-    return -(-n // PAD) * PAD
+def _i64(v):
+    return ir.Constant(_I64, v)
 
 
 def _two_sum_v(builder, a, b):
@@ -146,10 +288,6 @@ def _vector_loop(builder, start, stop, step, init, body, name):
         ph.add_incoming(v1, end)
         outs.append(ph)
     return outs
-
-
-def _i64(v):
-    return ir.Constant(_I64, v)
 
 
 def _dd_lanes_codegen(context, builder, signature, args, with_low):
@@ -246,20 +384,6 @@ def _max_lanes(typingctx, arr, n):
     return arr.dtype(arr, n), _max_lanes_codegen
 
 
-@njit(inline="always", cache=True)
-def row_max(x):
-    """``max_i x_i`` of a contiguous float32/float64 row as float64 (exact); nan entries are
-    skipped (the caller detects them through the terms), -inf for an all-nan or empty row."""
-    n = x.shape[0]
-    w = 16 if x.itemsize == 4 else 8
-    nb = n - n % w
-    m = _max_lanes(x, n)
-    for i in range(nb, n):
-        v = x[i]
-        m = v if v > m else m
-    return np.float64(m)
-
-
 def _sum_lanes_codegen(context, builder, signature, args):
     a = context.make_array(signature.args[0])(context, builder, args[0])
     base = builder.bitcast(a.data, _V8.as_pointer())
@@ -282,7 +406,31 @@ def _sum_lanes(typingctx, arr, n32):
     return types.float64(arr, n32), _sum_lanes_codegen
 
 
-@njit(inline="always", cache=True)
+# ---------------------------------------------------------------------------------------------
+# Row reductions in a fixed order
+# ---------------------------------------------------------------------------------------------
+@jit(inline=True)
+def padded(n):
+    """``n`` rounded up to a multiple of ``PAD``: the kernels' scratch rows have this length,
+    zero beyond ``n``, so that their sums need no scalar tail."""
+    return -(-n // PAD) * PAD
+
+
+@jit(inline=True)
+def row_max(x):
+    """``max_i x_i`` of a contiguous float32/float64 row as float64 (exact); nan entries are
+    skipped (the caller detects them through the terms), -inf for an all-nan or empty row."""
+    n = x.shape[0]
+    w = 16 if x.itemsize == 4 else 8
+    nb = n - n % w
+    m = _max_lanes(x, n)
+    for i in range(nb, n):
+        v = x[i]
+        m = v if v > m else m
+    return np.float64(m)
+
+
+@jit(inline=True)
 def lane_sum(x):
     """Float64 sum of a non-negative, ``PAD``-padded vector in a fixed order, vectorized.
 
@@ -293,7 +441,7 @@ def lane_sum(x):
     return _sum_lanes(x, x.shape[0] - x.shape[0] % SUM_LANES)
 
 
-@njit(cache=True)
+@jit
 def dd_sum(x, acc):
     """Double-double sum of ``x`` (float64, contiguous) in a fixed order, vectorized.
 
@@ -308,10 +456,10 @@ def dd_sum(x, acc):
     for j in range(DD_ACC):
         acc[j] = 0.0
     _dd_lanes(x, nl, acc)
-    return _dd_finish(x, x, False, nl, acc)
+    return _combine_lanes(x, x, False, nl, acc)
 
 
-@njit(cache=True)
+@jit
 def dd_sum2(x, low, acc):
     """Double-double sum of the pairs ``x[i] + low[i]``, where ``|low[i]|`` is below
     ``2**-52 |x[i]|`` (the error term of ``x[i]``), in a fixed order, vectorized.
@@ -325,12 +473,13 @@ def dd_sum2(x, low, acc):
     for j in range(DD_ACC):
         acc[j] = 0.0
     _dd_lanes2(x, low, nl, acc)
-    return _dd_finish(x, low, True, nl, acc)
+    return _combine_lanes(x, low, True, nl, acc)
 
 
-@njit(inline="always", cache=True)
-def _dd_finish(x, low, with_low, nl, acc):
-    """The lanes, then the tail ``x[nl:]`` (and ``low[nl:]``) in index order, renormalized."""
+@jit(inline=True)
+def _combine_lanes(x, low, with_low, nl, acc):
+    """The end of :func:`dd_sum` / :func:`dd_sum2`: the lanes, then the tail ``x[nl:]`` (and
+    ``low[nl:]``) in index order, renormalized."""
     w = DD_LANES // 2  # the lanes pairwise (TwoSum of the highs, errors into the lows): 8, 4, 2, 1
     while w >= 1:
         for j in range(w):

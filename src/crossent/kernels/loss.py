@@ -198,17 +198,22 @@ def _soft_grad(bt, be, hi, lo, a, denom, acc, g, fast):
 
 
 # ----------------------------------------------------------------------------- batch kernels
+@jit(inline=True)
+def _task_scratch(C, nc):
+    """A task's scratch rows: the terms (``_term_rows``), ``nc``-long rows for the per-class loss
+    terms (``b3``) and the coefficients ``a_c = ah[c] + al[c]``, and the lanes of the
+    double-double sums (``acc``). Class indices need the ``nc = C`` rows only with smoothing."""
+    bt, be = _term_rows(C)
+    return bt, be, np.empty(nc), np.empty(nc), np.empty(nc), np.empty(DD_ACC)
+
+
 @jit(parallel=True)
 def cross_entropy_labels_rows(x, labels, weight, has_weight, ignore_index, eps, odd, fast, out):
     """Per-row loss for class-index targets (0 for ignored rows), in float64."""
     wide_vectors()
     N, C = x.shape
     for task in prange((N + ROWS_PER_TASK - 1) // ROWS_PER_TASK):
-        bt, be = _term_rows(C)
-        b3 = np.empty(C if eps != 0.0 else 0)
-        ah = np.empty(C if eps != 0.0 else 0)
-        al = np.empty(C if eps != 0.0 else 0)
-        acc = np.empty(DD_ACC)
+        bt, be, b3, ah, al, acc = _task_scratch(C, C if eps != 0.0 else 0)
         for n in range(task * ROWS_PER_TASK, min(N, (task + 1) * ROWS_PER_TASK)):
             y = labels[n]
             if y == ignore_index:
@@ -230,11 +235,7 @@ def cross_entropy_probs_rows(x, t, weight, has_weight, eps, odd, fast, out):
     wide_vectors()
     N, C = x.shape
     for task in prange((N + ROWS_PER_TASK - 1) // ROWS_PER_TASK):
-        bt, be = _term_rows(C)
-        b3 = np.empty(C)
-        ah = np.empty(C)
-        al = np.empty(C)
-        acc = np.empty(DD_ACC)
+        bt, be, b3, ah, al, acc = _task_scratch(C, C)
         for n in range(task * ROWS_PER_TASK, min(N, (task + 1) * ROWS_PER_TASK)):
             row = x[n]
             st, m, hi, lo, Lh, Ll, Lsh, Lsl = _row_stats(row, bt, be, acc, fast)
@@ -281,11 +282,7 @@ def cross_entropy_labels_grad_rows(x, labels, weight, has_weight, ignore_index, 
     wide_vectors()
     N, C = x.shape
     for task in prange((N + ROWS_PER_TASK - 1) // ROWS_PER_TASK):
-        bt, be = _term_rows(C)
-        b3 = np.empty(C if eps != 0.0 else 0)
-        ah = np.empty(C if eps != 0.0 else 0)
-        al = np.empty(C if eps != 0.0 else 0)
-        acc = np.empty(DD_ACC)
+        bt, be, b3, ah, al, acc = _task_scratch(C, C if eps != 0.0 else 0)
         for n in range(task * ROWS_PER_TASK, min(N, (task + 1) * ROWS_PER_TASK)):
             y = labels[n]
             row = x[n]
@@ -325,11 +322,7 @@ def cross_entropy_probs_grad_rows(x, t, weight, has_weight, eps, denom, odd, fas
     wide_vectors()
     N, C = x.shape
     for task in prange((N + ROWS_PER_TASK - 1) // ROWS_PER_TASK):
-        bt, be = _term_rows(C)
-        b3 = np.empty(C)
-        ah = np.empty(C)
-        al = np.empty(C)
-        acc = np.empty(DD_ACC)
+        bt, be, b3, ah, al, acc = _task_scratch(C, C)
         for n in range(task * ROWS_PER_TASK, min(N, (task + 1) * ROWS_PER_TASK)):
             row = x[n]
             trow = t[n]

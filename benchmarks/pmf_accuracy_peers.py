@@ -1,10 +1,15 @@
 """ULP accuracy of entropy / cross-entropy / KL of PMFs: crossent against its peers.
 
-Every case of the adversarial corpus :mod:`crossent.corpus.pmf` is run through crossent and
-through SciPy (``scipy.stats.entropy``, ``scipy.special.rel_entr`` / ``kl_div`` summed),
-PyTorch (``torch.nn.functional.kl_div``) and optax (``optax.kl_divergence``), plus the
-textbook forms ``H(p,q) - H(p,p)`` (the identity of the article) for reference; each output is
-compared with the exact value of ``crossent.reference`` in ULPs of the input format.
+Every case of the adversarial corpus :mod:`crossent.corpus.pmf` is run through crossent, through
+the peers' adapters of :mod:`crossent._peers` (``pytorch``: ``F.kl_div``; ``jax``:
+``optax.kl_divergence`` and ``sum(entr(p))``; ``scipy``: ``scipy.stats.entropy``), through the
+other forms those libraries offer (:func:`crossent._peers.pmf_forms`: ``rel_entr``, ``kl_div``
+and ``entr`` summed, ``kl_div(log_target=True)``, ``Categorical.entropy``,
+``kl_divergence_with_log_targets``), and through the textbook ``H(p,q) - H(p,p)`` evaluated
+with crossent's own accurate parts (the cancellation alone). Each output is compared with the
+exact value of ``crossent.reference`` in ULPs of the input format, by
+:func:`crossent._measure.measure`; a peer returning a wider float is rounded once to the
+input's format first.
 
 Peers that are not installed are skipped. Inputs a peer cannot take (a base other than e for
 torch/optax, a class axis that is not last for optax) are skipped for that peer; the ``n``
@@ -21,129 +26,42 @@ import argparse
 import math
 import sys
 
-import mpmath
 import numpy as np
 
-import crossent.pmf as cpmf
-from crossent import reference as ref
+import crossent
+from crossent._measure import PMF_FUNCTIONS, Unsupported, cases, exact_values, measure
+from crossent._peers import Forms, load_peers, pmf_forms
 from crossent.corpus import pmf as corpus
-from crossent.ulp import ulp_error
 
 
-class Skip(Exception):
-    pass
-
-
-def _nats(base):
-    return 1.0 if base is None else math.log(base)
-
-
-def peers():
-    out = {}
-    try:
-        import scipy.special as sps
-        import scipy.stats as st
-
-        out["scipy.stats.entropy"] = {
-            "entropy": lambda p, base, axis: st.entropy(p, base=base, axis=axis),
-            "kl_divergence": lambda p, q, base, axis: st.entropy(p, q, base=base, axis=axis),
-        }
-        out["scipy.special.rel_entr (sum)"] = {
-            "kl_divergence": lambda p, q, base, axis: np.sum(sps.rel_entr(p, q), axis=axis) / _nats(base),
-        }
-        out["scipy.special.kl_div (sum)"] = {
-            "kl_divergence": lambda p, q, base, axis: np.sum(sps.kl_div(p, q), axis=axis) / _nats(base),
-        }
-        out["scipy.special.entr (sum)"] = {
-            "entropy": lambda p, base, axis: np.sum(sps.entr(p), axis=axis) / _nats(base),
-        }
-    except ImportError:
-        pass
-    try:
-        import torch
-        import torch.nn.functional as F
-
-        tdt = {np.dtype(np.float64): torch.float64, np.dtype(np.float32): torch.float32,
-               np.dtype(np.float16): torch.float16}
-
-        def t_kl(p, q, base, axis):
-            if base is not None:
-                raise Skip
-            pt, qt = torch.from_numpy(np.array(p)), torch.from_numpy(np.array(q))
-            return F.kl_div(torch.log(qt), pt, reduction="none").sum(dim=axis).numpy()
-
-        def t_kl_logtarget(p, q, base, axis):
-            if base is not None:
-                raise Skip
-            pt, qt = torch.from_numpy(np.array(p)), torch.from_numpy(np.array(q))
-            return F.kl_div(torch.log(qt), torch.log(pt), reduction="none", log_target=True).sum(dim=axis).numpy()
-
-        def t_ent(p, base, axis):
-            if base is not None:
-                raise Skip
-            return torch.distributions.Categorical(probs=torch.from_numpy(np.moveaxis(np.array(p), axis, -1)),
-                                                   validate_args=False).entropy().numpy()
-
-        del tdt
-        out["torch.nn.functional.kl_div"] = {"kl_divergence": t_kl}
-        out["torch kl_div(log_target=True)"] = {"kl_divergence": t_kl_logtarget}
-        out["torch Categorical.entropy"] = {"entropy": t_ent}
-    except ImportError:
-        pass
-    try:
-        import jax
-
-        jax.config.update("jax_enable_x64", True)
-        import jax.numpy as jnp
-        import optax
-
-        def o_kl(p, q, base, axis):
-            if base is not None or axis not in (-1, p.ndim - 1):
-                raise Skip
-            return np.asarray(optax.kl_divergence(jnp.log(jnp.asarray(q)), jnp.asarray(p)))
-
-        def o_kl_log(p, q, base, axis):
-            if base is not None or axis not in (-1, p.ndim - 1):
-                raise Skip
-            with np.errstate(divide="ignore"):
-                lp = np.log(p)
-            return np.asarray(optax.losses.kl_divergence_with_log_targets(jnp.log(jnp.asarray(q)), jnp.asarray(lp)))
-
-        out["optax.kl_divergence"] = {"kl_divergence": o_kl}
-        out["optax.losses.kl_divergence_with_log_targets"] = {"kl_divergence": o_kl_log}
-    except ImportError:
-        pass
+def implementations() -> dict:
+    """``{label: implementation}``: crossent, the installed peers and their other forms."""
+    impls = {"crossent": crossent}
+    impls.update(load_peers())
+    impls.update(pmf_forms())
     # the article's identity, evaluated with crossent's own accurate pieces: the cancellation
     # alone, no sloppy arithmetic
-    out["H(p,q) - H(p,p) (crossent parts)"] = {
-        "kl_divergence": lambda p, q, base, axis: (cpmf.cross_entropy_pmf(p, q, base=base, axis=axis)
-                                                  - cpmf.entropy(p, base=base, axis=axis)),
-    }
-    return out
+    impls["H(p,q) - H(p,p) (crossent parts)"] = Forms(
+        kl_divergence=lambda p, q, *, base=None, axis=-1:
+            crossent.cross_entropy_pmf(p, q, base=base, axis=axis)
+            - crossent.entropy(p, base=base, axis=axis))
+    return impls
 
 
 def run(size="ci", dtypes=("float64", "float32"), seed=0):
-    impls = {"crossent": {f: (lambda f: (lambda *a, base, axis: getattr(cpmf, f)(*a, base=base, axis=axis)))(f)
-                          for f in corpus.FUNCTIONS}}
-    impls.update(peers())
+    impls = implementations()
     rows = []
     for dt in dtypes:
-        for fn in corpus.FUNCTIONS:
+        for fn in PMF_FUNCTIONS:
             errs = {name: [] for name in impls}
-            for case in corpus.cases(size=size, seed=seed, dtype=dt, function=fn):
-                with mpmath.workprec(256):  # the oracle builds exact mpf values in this context
-                    exact = np.asarray(getattr(ref, fn)(*case.args, exact=True, **case.kwargs),
-                                       dtype=object).reshape(-1)
-                for name, fns in impls.items():
-                    if fn not in fns:
-                        continue
+            for case in cases(fn, size, seed, dt):
+                exact = exact_values(fn, case)
+                for name, impl in impls.items():
                     try:
                         with np.errstate(all="ignore"):
-                            got = np.asarray(fns[fn](*case.args, base=case.base, axis=case.axis))
-                    except Skip:
+                            errs[name].append(measure(impl, fn, case, exact=exact).errors)
+                    except Unsupported:
                         continue
-                    got = got.astype(dt).reshape(-1)  # a peer returning wider floats is rounded once
-                    errs[name].append(ulp_error(got, exact, dt))
             for name, e in errs.items():
                 if not e:
                     continue

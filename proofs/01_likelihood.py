@@ -8,8 +8,8 @@ Claim
 
 Source
     "Motivating the cross-entropy loss", section "Categorical distribution likelihood": the
-    article states ℓ(q) but the equation for L(q) is missing from its text (DESIGN.md,
-    "The mathematics"). Here both are derived.
+    article states ℓ(q) but the equation for L(q) is missing from its text
+    (docs/design.md#mathematics, docs/article-gaps.md). Here both are derived.
 
 Justifies
     ``crossent.categorical_log_likelihood(q, samples)`` computes N Σ_k p(k) log q(k) from the
@@ -79,7 +79,7 @@ def build() -> _checker.Derivation:
         claim="L(q) = Π_n q(X_n) = Π_k q(k)^{N p(k)} and ℓ(q) = N Σ_k p(k) log q(k), "
         "p the empirical PMF",
         source="article, 'Categorical distribution likelihood' (the L(q) equation is missing "
-        "from its text); DESIGN.md 'The mathematics'",
+        "from its text); docs/design.md#mathematics",
         justifies="categorical_log_likelihood = N Σ_k p(k) log q(k) from counts; empirical_pmf",
         scope="general K and N; product form also exhaustively for K = 2..8, N = 1..3",
     )

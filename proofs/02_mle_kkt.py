@@ -15,7 +15,7 @@ Claim
 
 Source
     Article, "Proposition" and its proof (stationarity only: it omits q >= 0, the classes with
-    p(k) = 0, the value of λ, and sufficiency); DESIGN.md "The mathematics".
+    p(k) = 0, the value of λ, and sufficiency); docs/design.md#mathematics.
 
 Justifies
     Fitting a categorical model by minimizing the cross-entropy loss (the MLE); the reference
@@ -69,7 +69,7 @@ def build() -> _checker.Derivation:
         title="Claim 2: the MLE is the empirical PMF (KKT)",
         claim="argmin { −ℓ(q) : Σ q = 1, q >= 0 } = p, the empirical PMF; the KKT point is the "
         "global minimizer because −ℓ is convex",
-        source="article, 'Proposition' and proof (stationarity only); DESIGN.md 'The mathematics'",
+        source="article, 'Proposition' and proof (stationarity only); docs/design.md#mathematics",
         justifies="minimizing cross-entropy fits the MLE; tests of categorical_log_likelihood",
         scope="general K (derivative, λ, slackness, Hessian); K = 2..8 (unique solution, PSD)",
     )

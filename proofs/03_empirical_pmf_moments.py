@@ -7,7 +7,7 @@ Claim
 
 Source
     Article, "Categorical distribution likelihood" (p(k) converges a.s. to E Y_1 = q(k));
-    DESIGN.md "The mathematics".
+    docs/design.md#mathematics.
 
 Justifies
     Reading the empirical PMF as an estimate of q (``crossent.empirical_pmf``), and the
@@ -60,7 +60,7 @@ def build() -> _checker.Derivation:
         title="Claim 3: the empirical PMF is unbiased, variance q(1−q)/N",
         claim="E p(k) = q(k), Var p(k) = q(k)(1 − q(k))/N <= 1/(4N), and p(k) → q(k) a.s.",
         source="article, 'Categorical distribution likelihood' (law of large numbers); "
-        "DESIGN.md 'The mathematics'",
+        "docs/design.md#mathematics",
         justifies="empirical_pmf as an estimator of q; sampling tolerances in tests",
         scope="general N (symbolic MGF); categorical → Bernoulli reduction exhaustively for "
         "K = 2..8, N = 1..3",

@@ -8,7 +8,7 @@ Claim
 Source
     Article, "The cross-entropy between q relative to p ..." (definition; "the choice of
     logarithm base yields different units", whose list is missing from the text);
-    DESIGN.md "The mathematics" (units by log base).
+    docs/design.md#mathematics (units by log base).
 
 Justifies
     ``crossent.cross_entropy_pmf(p, q, base=...)`` and ``crossent.entropy(p, base=...)``:
@@ -46,7 +46,7 @@ def build() -> _checker.Derivation:
         claim="H(p, q) = −Σ_k p(k) log q(k) >= 0; H_b = H/ln b: bits = nats/ln 2, "
         "bans = nats/ln 10, bits = bans·log2(10)",
         source="article, definition of H(p, q) and 'units' (list missing from the text); "
-        "DESIGN.md 'The mathematics'",
+        "docs/design.md#mathematics",
         justifies="cross_entropy_pmf / entropy with base=: compute in nats, divide by ln(base)",
         scope="general K; expectation form with sympy.stats for K = 2..8",
     )

@@ -5,7 +5,7 @@ Claim
     convention 0·log 0 = 0 (classes with p(k) = 0 contribute 0 to every side).
 
 Source
-    Article, "The Kullback–Leibler (KL) divergence ..."; DESIGN.md "The mathematics" (and:
+    Article, "The Kullback–Leibler (KL) divergence ..."; docs/design.md#mathematics (and:
     this identity is for proofs, not for computing: it cancels catastrophically when p ≈ q).
 
 Justifies
@@ -45,7 +45,7 @@ def build() -> _checker.Derivation:
     d = _checker.Derivation(
         title="Claim 5: KL(p‖q) = H(p, q) − H(p, p)",
         claim="D_KL(p‖q) = Σ_k p(k) log(p(k)/q(k)) = H(p, q) − H(p, p)",
-        source="article, KL divergence paragraph; DESIGN.md 'The mathematics'",
+        source="article, KL divergence paragraph; docs/design.md#mathematics",
         justifies="the definition tested for kl_divergence (computed termwise, claim 9)",
         scope="general K; K = 2..8 explicitly",
     )
@@ -87,7 +87,7 @@ def build() -> _checker.Derivation:
     d.each_K("Σ p log(p/q) = H(p, q) − H(p, p)", explicit)
     d.note(
         "The identity is for proofs, not for computing: when p ≈ q, H(p, q) and H(p, p) agree "
-        "in their leading digits and the difference cancels catastrophically (DESIGN.md). "
+        "in their leading digits and the difference cancels catastrophically (docs/design.md#mathematics). "
         "crossent.kl_divergence uses the termwise form of claim 9."
     )
     return d

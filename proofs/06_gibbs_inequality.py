@@ -13,7 +13,7 @@ Claim
 
 Source
     Article, the two KL properties and "We proved the first inequality ... maximizes";
-    DESIGN.md "The mathematics" (the erratum).
+    docs/design.md#mathematics and docs/article-gaps.md (the erratum).
 
 Justifies
     ``crossent.kl_divergence`` >= 0 for PMFs (the tests assert it and the kernel's termwise
@@ -56,7 +56,7 @@ def build() -> _checker.Derivation:
         title="Claim 6: Gibbs' inequality",
         claim="D(p‖q) >= 0 with equality iff p = q; D(p‖p) = 0; q = p minimizes H(p, q) "
         "(the article says 'maximizes')",
-        source="article, KL properties 1-2 and the sentence after them; DESIGN.md (erratum)",
+        source="article, KL properties 1-2 and the sentence after them; docs/design.md#mathematics (erratum)",
         justifies="kl_divergence >= 0 (termwise form of claim 9); claim 2's global minimum",
         scope="general K (support sums); lemma for all t > 0; K = 2..8 minimizer and Hessian",
     )

@@ -8,7 +8,7 @@ Claim
     and [log softmax(z)]_y = z_y − log Σ_j exp(z_j).
 
 Source
-    Article, "Cross-entropy loss" (both displayed forms of L(D)); DESIGN.md "The mathematics".
+    Article, "Cross-entropy loss" (both displayed forms of L(D)); docs/design.md#mathematics.
 
 Justifies
     ``crossent.cross_entropy(logits, target)`` with integer targets and reduction="mean" (the
@@ -61,7 +61,7 @@ def build() -> _checker.Derivation:
     d = _checker.Derivation(
         title="Claim 7: the classification loss",
         claim="(1/N) Σ_n H(p_n, softmax(z_n)) with one-hot p_n = −(1/N) Σ_n [log softmax(z_n)]_{y_n}",
-        source="article, 'Cross-entropy loss'; DESIGN.md 'The mathematics'",
+        source="article, 'Cross-entropy loss'; docs/design.md#mathematics",
         justifies="cross_entropy(logits, int target, reduction='mean'): −log softmax at the label only",
         scope="general K and N; K = 2..8 for every label",
     )

@@ -9,7 +9,7 @@ Claim
     so it is not strictly convex.
 
 Source
-    DESIGN.md "The mathematics" (classification loss); the fused kernel
+    docs/design.md#mathematics (classification loss); the fused kernel
     ``cross_entropy_value_and_grad``.
 
 Justifies
@@ -55,7 +55,7 @@ def build() -> _checker.Derivation:
         title="Claim 8: gradient and convexity in the logits",
         claim="∇_z(−log softmax(z)_y) = softmax(z) − e_y; Hessian diag(s) − s sᵀ ⪰ 0 (vᵀHv is "
         "a variance), so the loss is convex",
-        source="DESIGN.md 'The mathematics' and the fused value-and-grad kernel",
+        source="docs/design.md#mathematics and the fused value-and-grad kernel",
         justifies="cross_entropy_value_and_grad: dlogits = softmax(z) − onehot(y) (scaled)",
         scope="general K; K = 2..8 (full Hessian, variance form, H·1 = 0)",
     )

@@ -19,8 +19,8 @@ Claim
        (φ(0) = 1 for p = 0), so each term q φ(p/q) >= 0 and small when p ≈ q.
 
 Source
-    DESIGN.md "The mathematics" (KL = H − H is for proofs, not computing) and the accuracy
-    section ("no cancellation"); Blanchard, Higham & Higham (2021), "Accurately computing the
+    docs/design.md#mathematics (KL = H − H is for proofs, not computing) and
+    docs/design.md#accuracy; Blanchard, Higham & Higham (2021), "Accurately computing the
     log-sum-exp and softmax functions", IMA J. Numer. Anal. 41(4).
 
 Justifies
@@ -74,7 +74,7 @@ def build() -> _checker.Derivation:
         claim="shift invariance; loss = (m − z_y) + log1p(s) with both terms >= 0; 1 − p_y as a "
         "ratio of sums; probability-target and label-smoothing decompositions; binary "
         "log1p(exp(−d)); KL = Σ q φ(p/q) + Σ (p − q), φ >= 0",
-        source="DESIGN.md (mathematics, accuracy); Blanchard, Higham & Higham 2021",
+        source="docs/design.md#mathematics and #accuracy; Blanchard, Higham & Higham 2021",
         justifies="logsumexp/log_softmax/cross_entropy/value_and_grad/kl_divergence kernels",
         scope="general K for shift, targets, smoothing, KL; K = 2..8 (every argmax a, label y) "
         "for the max split and the label gradient",

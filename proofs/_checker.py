@@ -345,7 +345,7 @@ class Derivation:
     title : str
         Short title, used as the heading of the Markdown output.
     source : str
-        Where the claim comes from (article section, DESIGN.md).
+        Where the claim comes from (article section, a section of docs/design.md, a paper).
     justifies : str
         The kernel line or identity that relies on the claim.
     scope : str

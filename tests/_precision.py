@@ -2,7 +2,7 @@
 one case against the bounds table, and the correctly-rounded-fraction check.
 
 Provenance of every expected value: the oracle ``crossent.reference`` (``exact=True``), through
-:func:`crossent._accuracy.measure`; the bounds come from :mod:`crossent._bounds`.
+:func:`crossent._measure.measure`; the bounds come from :mod:`crossent._bounds`.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 import crossent
-from crossent import _accuracy as acc
+from crossent import _measure
 from crossent._bounds import bound
 
 DTYPES = ("float64", "float32", "float16")
@@ -18,11 +18,11 @@ DTYPES = ("float64", "float32", "float16")
 _MEASURED: dict = {}
 
 
-def measure(function: str, case) -> acc.Measurement:
-    """``acc.measure`` of crossent on ``case``, computed once per session."""
+def measure(function: str, case) -> _measure.Measurement:
+    """``_measure.measure`` of crossent on ``case``, computed once per session."""
     key = (function, case.dtype.name, case.name)
     if key not in _MEASURED:
-        _MEASURED[key] = acc.measure(crossent, function, case)
+        _MEASURED[key] = _measure.measure(crossent, function, case)
     return _MEASURED[key]
 
 

@@ -1,4 +1,6 @@
-"""Smoke tests of the ``crossent accuracy`` sweep (:mod:`crossent._accuracy`).
+"""Smoke tests of the ``crossent accuracy`` sweep (:mod:`crossent._accuracy`), of the
+measurement under it (:mod:`crossent._measure`) and of the peers' adapters
+(:mod:`crossent._peers`).
 
 The sweep is checked on the "smoke" corpus with the oracle itself as the implementation
 (rounded outputs: at most 1/2 ulp, so every row must pass) and with deliberately wrong
@@ -16,6 +18,7 @@ import numpy as np
 import pytest
 
 from crossent import _accuracy as acc
+from crossent import _measure, _peers
 from crossent import reference as ref
 from crossent._bounds import bound
 
@@ -111,9 +114,9 @@ def test_not_correctly_rounded_is_reported_failing():
 
 
 def test_pmf_functions_are_swept():
-    rows = acc.run_sweep(size="smoke", dtypes=("float64",), functions=acc.PMF_FUNCTIONS,
+    rows = acc.run_sweep(size="smoke", dtypes=("float64",), functions=_measure.PMF_FUNCTIONS,
                          peers=False, progress=False, implementations={"oracle": ref})
-    assert {r["function"] for r in rows} == set(acc.PMF_FUNCTIONS)
+    assert {r["function"] for r in rows} == set(_measure.PMF_FUNCTIONS)
     assert all(r["passed"] and r["n"] > 0 for r in rows)
 
 
@@ -148,7 +151,7 @@ def test_main_exit_status_and_json(monkeypatch, tmp_path, capsys):
 
 def test_missing_peer_is_skipped_not_faked(monkeypatch):
     monkeypatch.setitem(sys.modules, "torch", None)
-    assert "pytorch" not in acc.load_peers(("pytorch",))
+    assert "pytorch" not in _peers.load_peers(("pytorch",))
 
 
 def test_scipy_peer_rows():

@@ -57,7 +57,7 @@ def _module_or_skip(name: str):
     except ModuleNotFoundError:
         spec = None
     if spec is None:
-        pytest.skip(f"{name} does not exist yet (written by another issue)")
+        pytest.skip(f"{name} does not exist yet")
     return importlib.import_module(name)
 
 

@@ -12,7 +12,7 @@ probability targets, 3-D inputs with an axis.
 Bounds are read from :mod:`crossent._bounds` (``cross_entropy`` for the per-item loss,
 ``cross_entropy_mean`` for the "mean" and "sum" reductions, ``cross_entropy_grad``). The
 gradient's float64 condition (one-hot targets) is implemented as code in
-:func:`crossent._accuracy._grad_condition`, next to the measurement that uses it: for soft
+:func:`crossent._bounds._grad_condition`, next to the table row it belongs to: for soft
 targets (probabilities or label smoothing) each entry ``s (A p_i - B_i)`` is checked against
 the table's absolute bound ``max_ulp * (ulp(s A p_i) + ulp(s B_i))`` instead.
 """
@@ -27,7 +27,7 @@ import pytest
 from mpmath import mp
 
 import crossent
-from crossent import _accuracy as acc
+from crossent import _measure
 from crossent._bounds import bound
 from crossent.corpus import logits as corpus
 from crossent.ulp import round_to_dtype, ulp_error
@@ -35,7 +35,7 @@ from crossent.ulp import round_to_dtype, ulp_error
 from _precision import DTYPES, check_case, check_correctly_rounded_fraction, narrow_pairs
 
 SIZE, SEED = "ci", 0
-FUNCTIONS = acc.LOSS_FUNCTIONS  # cross_entropy, cross_entropy_mean (mean and sum), _grad
+FUNCTIONS = _measure.LOSS_FUNCTIONS  # cross_entropy, cross_entropy_mean (mean and sum), _grad
 
 
 @functools.cache
@@ -43,7 +43,7 @@ def _cases(dtype: str) -> tuple:
     return tuple(corpus.cases(SIZE, seed=SEED, dtype=dtype))
 
 
-def _describe(m: acc.Measurement, case) -> str:
+def _describe(m: _measure.Measurement, case) -> str:
     worst = ", ".join(f"output {i}: {e:.3g} ulp" for i, e in m.worst(3))
     opts = {k: v for k, v in case.options.items() if k != "weight"}
     return (f"{m.function} {m.dtype} {case.name} ({case.note}); options {opts}, "
@@ -78,7 +78,7 @@ def _two_class_loss(d: float):
 
 
 def test_confident_two_class_loss_gap_46_is_not_zero():
-    """Issue 4: with gap 46 the true loss is log1p(exp(-46)) ~ 1.05e-20; PyTorch, JAX/optax
+    """docs/design.md#accuracy: with gap 46 the true loss is log1p(exp(-46)) ~ 1.05e-20; PyTorch, JAX/optax
     and SciPy return exactly 0 (an error of ~1e16 ulp). crossent returns the correctly
     rounded value (mpmath at 700 bits, ``round_to_dtype``), within the table's bound."""
     x = np.array([[0.0, -46.0]])

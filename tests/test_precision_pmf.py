@@ -56,7 +56,7 @@ def test_ulp_bound_on_corpus(fn, dt):
 @pytest.mark.parametrize("dt", ["float64", "float32"])
 @pytest.mark.parametrize("eps", [1e-1, 1e-3, 1e-5, 1e-8])
 def test_kl_perturbation_sweep(eps, dt):
-    """The issue's case by itself: q = p(1 + eps z) renormalized, many rows, bases e/2/10."""
+    """The perturbed family by itself (docs/design.md#accuracy): q = p(1 + eps z) renormalized, many rows, bases e/2/10."""
     rng = np.random.default_rng([6, int(-np.log10(eps))])
     p = rng.dirichlet(np.ones(12), size=40)
     q = p * (1 + eps * rng.uniform(-1, 1, p.shape))

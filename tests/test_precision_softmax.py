@@ -9,7 +9,7 @@ seeded adversarial corpus :mod:`crossent.corpus.logits` (size "ci"), built per f
 The bounds are read from :mod:`crossent._bounds`; no number is restated here. The float64
 logsumexp bound has a condition (``max(x) >= 0`` or ``|logsumexp(x)| >= L/3`` with
 ``L = logsumexp(x) - max(x)``); it is implemented as code in
-:func:`crossent._accuracy._logsumexp_condition`, next to the measurement that uses it: where it
+:func:`crossent._bounds._logsumexp_condition`, next to the table row it belongs to: where it
 fails the output is checked against the table's absolute bound (``max_ulp * ulp(L)``) instead.
 The checks shared with the loss tests live in ``tests/_precision.py``.
 """
@@ -24,7 +24,7 @@ import pytest
 from mpmath import mp
 
 import crossent
-from crossent import _accuracy as acc
+from crossent import _measure
 from crossent._bounds import bound
 from crossent.corpus import logits as corpus
 from crossent.ulp import round_to_dtype, ulp_error
@@ -32,16 +32,16 @@ from crossent.ulp import round_to_dtype, ulp_error
 from _precision import DTYPES, check_case, check_correctly_rounded_fraction, narrow_pairs
 
 SIZE, SEED = "ci", 0
-FUNCTIONS = acc.SOFTMAX_FUNCTIONS
+FUNCTIONS = _measure.SOFTMAX_FUNCTIONS
 
 
 @functools.cache
 def _cases(dtype: str) -> tuple:
     # the softmax family ignores targets and options: one case per distinct input
-    return tuple(acc.distinct_inputs(corpus.cases(SIZE, seed=SEED, dtype=dtype)))
+    return tuple(_measure.distinct_inputs(corpus.cases(SIZE, seed=SEED, dtype=dtype)))
 
 
-def _describe(m: acc.Measurement, case) -> str:
+def _describe(m: _measure.Measurement, case) -> str:
     flat = np.asarray(case.logits).reshape(-1)
     worst = ", ".join(f"output {i}: {e:.3g} ulp" for i, e in m.worst(3))
     return f"{m.function} {m.dtype} {case.name} ({case.note}); worst {worst}; logits[:4] {flat[:4]}"
@@ -144,8 +144,9 @@ def test_corpus_is_seeded_and_deterministic():
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-def test_corpus_covers_the_issue(dtype):
-    """Issue 4's families are present with their extremes, in the case's dtype."""
+def test_corpus_covers_the_contract(dtype):
+    """The families the accuracy contract asks for (docs/design.md#accuracy) are present with
+    their extremes, in the case's dtype."""
     cs = corpus.cases(SIZE, seed=SEED, dtype=dtype)
     assert {c.family for c in cs} == set(corpus.FAMILIES)
     assert all(c.logits.dtype == np.dtype(dtype) for c in cs)
@@ -161,7 +162,7 @@ def test_corpus_covers_the_issue(dtype):
     big = max(float(np.max(np.abs(c.logits[np.isfinite(c.logits)]))) for c in cs)
     if dtype == "float64":
         assert big >= 1e300
-        # the issue's confident rows: true loss ~ 1e-20, 1e-100, 1e-300
+        # the confident rows: true loss ~ 1e-20, 1e-100, 1e-300
         names = {c.name for c in cs}
         assert {"confident/loss-1e-20", "confident/loss-1e-100", "confident/loss-1e-300"} <= names
     else:

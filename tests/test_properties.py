@@ -3,7 +3,7 @@
 Properties:
 
 * agreement with the oracle ``crossent.reference`` on small inputs, to the bounds of
-  ``crossent._bounds`` (measured by ``crossent._accuracy.measure``, which applies the bounds'
+  ``crossent._bounds`` (measured by ``crossent._measure.measure``, which applies the bounds'
   conditions exactly as the precision tests do);
 * shift invariance: on a dyadic grid where ``x + c`` is exact, softmax, log_softmax, the loss
   and its gradient are bitwise unchanged by adding ``c`` to a row (the kernels only see the
@@ -33,7 +33,7 @@ from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
 import crossent
-from crossent import _accuracy as acc
+from crossent import _measure
 from crossent._bounds import bound
 from crossent.corpus.logits import Case
 from crossent.ulp import ulp, ulp_error
@@ -98,7 +98,7 @@ def loss_case(draw, dtype=None, probs=None, wild=False):
 
 
 def _assert_within_bound(function, case):
-    m = acc.measure(crossent, function, case)
+    m = _measure.measure(crossent, function, case)
     b = bound(function, case.dtype)
     assert m.dtype_ok, f"{function}: wrong output dtype"
     assert m.max_ulp <= b.max_ulp and m.max_alt <= b.max_ulp, (
@@ -111,7 +111,7 @@ def _assert_within_bound(function, case):
 # --- agreement with the oracle ------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("function", acc.SOFTMAX_FUNCTIONS)
+@pytest.mark.parametrize("function", _measure.SOFTMAX_FUNCTIONS)
 @settings(max_examples=50, **SETTINGS)
 @given(x=logits())
 def test_softmax_family_agrees_with_oracle(function, x):
@@ -119,13 +119,13 @@ def test_softmax_family_agrees_with_oracle(function, x):
                                         target=np.zeros(x.shape[0], np.int64)))
 
 
-@pytest.mark.parametrize("function", acc.LOSS_FUNCTIONS)
+@pytest.mark.parametrize("function", _measure.LOSS_FUNCTIONS)
 @settings(max_examples=50, **SETTINGS)
 @given(case=loss_case())
 def test_loss_agrees_with_oracle(function, case):
     if function == "cross_entropy_grad" and not case.probability_target and case.reduction == "mean":
-        # _accuracy._grad_condition divides by the mean's denominator, 0 when every item is
-        # ignored (ZeroDivisionError; reported); that case is covered by test_semantics.py
+        # every item ignored with reduction "mean": the mean's denominator is 0 and the
+        # gradient 0/0; that case is a semantics rule, covered by test_semantics.py
         assume((case.target != case.ignore_index).any() or case.one_hot)
     _assert_within_bound(function, case)  # measure() applies the soft-gradient condition
 

@@ -177,7 +177,7 @@ def test_empirical_pmf_and_log_likelihood():
     assert R.categorical_log_likelihood(np.array([1.0, 0.0]), np.array([0, 0])) == 0.0
     assert R.categorical_log_likelihood(np.array([1.0, 0.0]), np.array([1])) == -np.inf
     assert np.isnan(R.empirical_pmf(np.array([], dtype=np.int64), 3)).all()
-    # the likelihood identity l(q) = N sum p log q (DESIGN.md), with the exact PMF
+    # the likelihood identity l(q) = N sum p log q (docs/design.md#mathematics), with the exact PMF
     pe = R.empirical_pmf(s, 3, exact=True)
     with mp.workprec(HP):
         lhs = 6 * mpmath.fsum(pe[k] * mpmath.log(mpf(float(q[k]))) for k in range(3))

@@ -1,6 +1,5 @@
 """Results are bitwise identical whatever the thread count, however the batch is split, and
-when several Python threads call crossent at once (DESIGN.md: "Results are bitwise identical
-whatever the thread count and however the batch is split").
+when several Python threads call crossent at once (docs/design.md#reproducibility).
 
 The thread-count test runs the same seeded workload in two subprocesses, one with
 ``NUMBA_NUM_THREADS=1`` and one with ``NUMBA_NUM_THREADS=2``, and compares SHA-256 digests of
@@ -149,7 +148,8 @@ def test_concurrent_calls_match_serial():
     """Eight Python threads calling the parallel kernels at once get the serial results.
 
     (Numba's "workqueue" threading layer is not thread-safe and aborts the process on
-    concurrent launches; this machine uses the OpenMP layer. See the report of issue 7.)
+    concurrent launches; there the calls are serialized by ``_validate.parallel_guard``, see
+    docs/design.md#reproducibility. This machine uses the OpenMP layer.)
     """
     jobs = []
     for i in range(16):

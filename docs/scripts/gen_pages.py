@@ -73,7 +73,7 @@ TOPICS: dict[str, tuple[str, str]] = {
     "exp-bound": ("The error bound of the exp kernel", r"exp_error|exp_bound|^exp"),
 }
 _MATCH_ORDER = ["exp-bound", "mle", "likelihood", "die", "kernel-identities", "loss", "kl", "cross-entropy"]
-#: the claims are numbered as in the proofs issue (``proofs/NN_name.py``); the number decides first
+#: the claims are numbered in the order of the tutorial (``proofs/NN_name.py``); the number decides first
 _CLAIM_TOPIC = {1: "likelihood", 2: "mle", 3: "die", 4: "cross-entropy", 5: "kl", 6: "kl",
                 7: "loss", 8: "loss", 9: "kernel-identities"}
 

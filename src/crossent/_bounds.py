@@ -3,8 +3,8 @@
 Every public function has a bound in ULPs of the *output* format, per dtype, measured as
 ``crossent.ulp_error(computed, exact, dtype)`` with ``exact`` the value that
 ``crossent.reference`` computes from the exact input floats. The precision tests
-(``tests/test_precision_*.py``), ``crossent accuracy`` and the documentation
-(``docs/accuracy.md``) all read this table; nothing else states a bound.
+(``tests/test_precision_*.py``), ``crossent accuracy`` (through :mod:`crossent._measure`) and
+the documentation (``docs/accuracy.md``) all read this table; nothing else states a bound.
 
 ``max_ulp``
     the largest ULP error allowed for any output of the adversarial corpus.
@@ -12,15 +12,25 @@ Every public function has a bound in ULPs of the *output* format, per dtype, mea
     the fraction of outputs that must be correctly rounded (ULP error <= 0.5) where the
     analysis says "correctly rounded in practice" (float32/float16 computed in float64).
 ``condition``
-    when the bound only holds under a condition, the condition in words; the tests only
-    apply the bound where the condition holds and the docs print it next to the bound.
+    when the bound only holds under a condition, the condition in words, with the absolute
+    bound that applies where it does not hold; the docs print it next to the bound.
 ``analysis``
     the section of ``docs/accuracy.md`` that derives the bound.
+``check``
+    for a row with a condition, the function that applies it:
+    ``check(case, exact, dtype) -> (held, scale)`` takes a corpus case, the flat exact
+    outputs (:func:`crossent._measure.exact_values`) and the dtype name, and returns the mask
+    of outputs where the condition holds (judged in ULPs of their exact value) and, for the
+    others, the power of two the absolute error is measured in (``max_ulp`` of them allowed).
+    The checks live here, next to the words they implement.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+
+import numpy as np
 
 __all__ = ["Bound", "BOUNDS", "bound"]
 
@@ -31,7 +41,158 @@ class Bound:
     min_correctly_rounded: float | None = None
     condition: str | None = None
     analysis: str = ""
+    check: Callable | None = None
 
+
+# ---------------------------------------------------------------------------------------
+# the conditions (the words are in the rows below; these functions apply them)
+
+
+def _finite(e) -> bool:
+    import mpmath
+
+    return bool(mpmath.isfinite(e))
+
+
+def _logsumexp_condition(case, exact, dtype):
+    """``BOUNDS["logsumexp"]["float64"]`` condition: ``max(x) >= 0`` or
+    ``|logsumexp(x)| >= L/3`` with ``L = logsumexp(x) - max(x) = log S``.
+
+    Where it fails, ``max(x) < 0`` and ``log S`` cancel, and the table bounds the *absolute*
+    error by ``max_ulp * ulp(L)`` (docs/accuracy.md#logsumexp: the error is at most
+    ``1/2 ulp(result) + 0.7502 u L``).
+    """
+    import mpmath
+
+    from crossent.ulp import ulp
+
+    with np.errstate(invalid="ignore"):
+        m = np.max(case.logits.astype(np.float64), axis=case.axis).reshape(-1)
+    held = np.ones(exact.shape, dtype=bool)
+    scale = np.full(exact.shape, np.nan, dtype=object)
+    for i, e in enumerate(exact):
+        if not _finite(e) or not np.isfinite(m[i]) or m[i] >= 0.0:
+            continue
+        with mpmath.mp.workprec(256):
+            L = mpmath.mpf(e) - mpmath.mpf(float(m[i]))
+        if abs(e) >= L / 3:
+            continue
+        held[i] = False
+        scale[i] = ulp(L, dtype)
+    return held, scale
+
+def _grad_condition(case, exact, dtype):
+    """``BOUNDS["cross_entropy_grad"]`` condition (every dtype): one-hot targets.
+
+    With soft targets (probabilities, or label smoothing) the gradient entry of item n,
+    class i is ``s_n (A_n p_i - B_ni)`` with ``A_n = sum_c w_c t_nc``, ``B_ni = w_i t_ni``
+    and ``s_n`` the reduction's scale (1 for "sum"; for "mean" 1/sum of w[y_n] over kept
+    items with labels, 1/N with probabilities); the table's absolute bound
+    ``max_ulp * (ulp(p_i) + ulp(t_i))`` is applied to the two terms as they enter that
+    difference, ``max_ulp * (ulp(s A p_i) + ulp(s B_i))`` (with w = 1, s = 1 this is the
+    table's statement).
+    """
+    held = np.ones(exact.shape, dtype=bool)
+    scale = np.full(exact.shape, np.nan, dtype=object)
+    if case.one_hot:
+        return held, scale
+    import mpmath
+
+    from crossent import reference as ref
+    from crossent.ulp import ulp
+
+    ax = case.axis % case.logits.ndim
+    x = np.moveaxis(case.logits, ax, -1)
+    c = x.shape[-1]
+    rows = x.reshape(-1, c)
+    p = np.moveaxis(ref.softmax(case.logits, axis=case.axis, exact=True), ax, -1).reshape(-1, c)
+    w = [1] if case.weight is None else [mpmath.mpf(float(v)) for v in case.weight]
+    wc = (lambda i: w[0]) if case.weight is None else (lambda i: w[i])
+    with mpmath.mp.workprec(256):
+        eps = mpmath.mpf(float(case.label_smoothing))
+        if case.probability_target:
+            # smoothing applies to probability targets too: t' = (1 - eps) t + eps / C
+            tt = np.moveaxis(case.target, ax, -1).reshape(-1, c)
+            T = [[(1 - eps) * mpmath.mpf(float(v)) + eps / c for v in row] for row in tt]
+            keep = [True] * len(T)
+            denom = mpmath.mpf(len(T))
+        else:
+            y = case.target.reshape(-1)
+            T, keep = [], []
+            denom = mpmath.mpf(0)
+            for yn in y:
+                if yn == case.ignore_index:
+                    T.append([mpmath.mpf(0)] * c)
+                    keep.append(False)
+                    continue
+                row = [eps / c] * c
+                row[int(yn)] = (1 - eps) + eps / c
+                T.append(row)
+                keep.append(True)
+                denom += wc(int(yn))
+        if case.reduction != "sum" and denom == 0:
+            return held, scale  # every item ignored: the gradient is 0 (or nan), judged in ULPs
+        s = 1 if case.reduction == "sum" else 1 / denom
+        grad_rows = scale.reshape(rows.shape)
+        held2 = held.reshape(rows.shape)
+        for n in range(rows.shape[0]):
+            if not keep[n]:
+                continue  # an ignored item's gradient is exactly 0: judged in ULPs
+            A = mpmath.fsum(wc(i) * T[n][i] for i in range(c))
+            for i in range(c):
+                a = s * A * p[n, i]
+                b = s * wc(i) * T[n][i]
+                if not (_finite(a) and _finite(b)):
+                    continue  # a nan/inf entry is judged in ULPs (both must agree exactly)
+                held2[n, i] = False
+                grad_rows[n, i] = ulp(a, dtype) + ulp(b, dtype)
+    # entries come back in the layout with the class axis last: restore the case's layout
+    if ax != case.logits.ndim - 1:
+        shp = x.shape
+        held = np.moveaxis(held.reshape(shp), -1, ax).reshape(-1)
+        scale = np.moveaxis(scale.reshape(shp), -1, ax).reshape(-1)
+    return held, scale
+
+
+def _kl_condition(case, exact, dtype):
+    """``BOUNDS["kl_divergence"]["float64"]`` condition: ``|D| >= (1/2) sum_k T_k``.
+
+    ``D = sum_k T_k + sum_k (p_k - q_k)`` with ``T_k = p_k log(p_k/q_k) - p_k + q_k >= 0``
+    (``T_k = q_k`` where ``p_k = 0``), all divided by ``log(base)``. The kernel sums the
+    ``T_k`` with a relative error of about ``1.7 u`` and the differences exactly; where the
+    differences cancel more than half of ``sum_k T_k`` that error is no longer small next to
+    ``D``, and the table bounds the *absolute* error by ``max_ulp * ulp(sum_k T_k)``
+    (docs/accuracy_pmf.md, "Sum"). Rows with an infinite or nan result are judged in ULPs.
+    """
+    import mpmath
+
+    from crossent.ulp import ulp
+
+    base, axis = case.kwargs["base"], case.kwargs["axis"]
+    p, q = np.broadcast_arrays(*(np.asarray(a, dtype=np.float64) for a in case.args))
+    p = np.moveaxis(p, axis, -1).reshape(-1, p.shape[axis])
+    q = np.moveaxis(q, axis, -1).reshape(-1, q.shape[axis])
+    held = np.ones(exact.shape, dtype=bool)
+    scale = np.full(exact.shape, np.nan, dtype=object)
+    for i, e in enumerate(exact):
+        if not _finite(e):
+            continue
+        with mpmath.mp.workprec(320):
+            terms = [mpmath.mpf(qk) if pk == 0.0 else
+                     pk * mpmath.log(mpmath.mpf(pk) / qk) - pk + qk
+                     for pk, qk in zip(p[i].tolist(), q[i].tolist())]
+            total = mpmath.fsum(terms)
+            if base is not None:
+                total /= abs(mpmath.log(base))
+            if 2 * abs(e) >= total:
+                continue
+        held[i] = False
+        scale[i] = ulp(total, dtype)
+    return held, scale
+
+
+# ---------------------------------------------------------------------------------------
+# the table
 
 _SOFT_GRAD_NARROW = (
     "one-hot targets (integer labels without label smoothing); with soft targets the entry "
@@ -50,6 +211,7 @@ BOUNDS: dict[str, dict[str, Bound]] = {
             "= log(sum exp(x - max)); otherwise max(x) and L cancel and the absolute error is "
             "at most 3 ulp(L)",
             analysis="logsumexp",
+            check=_logsumexp_condition,
         ),
         "float32": _F32,
         "float16": _F16,
@@ -73,20 +235,25 @@ BOUNDS: dict[str, dict[str, Bound]] = {
             "targets the entry p_i - t_i is ill-conditioned where p_i ~ t_i and the bound is "
             "4 ulp(p_i) + 4 ulp(t_i) absolute",
             analysis="gradient",
+            check=_grad_condition,
         ),
         # computed in float64 and rounded once: correctly rounded unless A*p_i and a_i cancel
         # to below the float64 error of the two terms
-        "float32": Bound(1.0, 0.999, condition=_SOFT_GRAD_NARROW, analysis="narrow-formats"),
-        "float16": Bound(1.0, 0.999, condition=_SOFT_GRAD_NARROW, analysis="narrow-formats"),
+        "float32": Bound(1.0, 0.999, condition=_SOFT_GRAD_NARROW, analysis="narrow-formats",
+                         check=_grad_condition),
+        "float16": Bound(1.0, 0.999, condition=_SOFT_GRAD_NARROW, analysis="narrow-formats",
+                         check=_grad_condition),
     },
     "entropy": {"float64": Bound(4.0, analysis="pmf"), "float32": _F32, "float16": _F16},
     "cross_entropy_pmf": {"float64": Bound(4.0, analysis="pmf"), "float32": _F32, "float16": _F16},
     "kl_divergence": {
         "float64": Bound(
             4.0,
-            condition="sum_k (p_k - q_k) does not cancel most of sum_k T_k (always true for "
-            "p and q that each sum to 1 within rounding); see the analysis",
+            condition="|D| >= (1/2) sum_k T_k with T_k = p_k log(p_k/q_k) - p_k + q_k >= 0: the "
+            "sum of the differences p_k - q_k does not cancel most of sum_k T_k; otherwise the "
+            "absolute error is at most 4 ulp(sum_k T_k)",
             analysis="kl",
+            check=_kl_condition,
         ),
         "float32": _F32,
         "float16": _F16,
@@ -97,6 +264,4 @@ BOUNDS: dict[str, dict[str, Bound]] = {
 
 def bound(function: str, dtype) -> Bound:
     """The stated bound of ``function`` for outputs of ``dtype``."""
-    import numpy as np
-
     return BOUNDS[function][np.dtype(dtype).name]

@@ -6,7 +6,7 @@ Every case is a named, reproducible input for ``logsumexp``, ``log_softmax``, ``
 ``crossent accuracy`` run every case through crossent and through the oracle
 ``crossent.reference`` and compare in ULPs of the output format.
 
-The families (issue 4, DESIGN.md "Accuracy"):
+The families (what the accuracy contract asks the corpus to cover: docs/design.md#accuracy):
 
 ``random``
     Gaussian logits, the ordinary case.
@@ -267,7 +267,8 @@ def _mk(fmt, family, detail, logits, target, note="", **kw) -> Case:
 
 
 def _confident_gaps(fmt: _Fmt, rng, n_random: int) -> np.ndarray:
-    """Gaps d: the issue's loss levels, the format's underflow edges, and random ones."""
+    """Gaps d: the contract's loss levels (1e-20, 1e-100, 1e-300), the format's underflow edges,
+    and random ones."""
     fixed = [
         math.log(1e20),  # loss ~ 1e-20
         math.log(1e100),  # loss ~ 1e-100
@@ -301,7 +302,7 @@ def _random(fmt, rng, p):
 def _confident(fmt, rng, p):
     gaps = _confident_gaps(fmt, rng, p["rows"])
     for c in (2, 10, p["big"]):
-        # the wide rows: the issue's three loss levels, the underflow edge, a few random gaps
+        # the wide rows: the three loss levels, the underflow edge, a few random gaps
         gaps_c = gaps if c != p["big"] else np.concatenate([gaps[:3], gaps[9:10], gaps[-2:]])
         n = len(gaps_c)
         top = rng.uniform(-3.0, 3.0, size=n)
@@ -317,7 +318,7 @@ def _confident(fmt, rng, p):
             x[i, y[i]] = top[i]
         yield _mk(fmt, "confident", f"C{c}", x, y,
                   "label d above the rest: loss ~ (K-1)exp(-d), down to 1e-300 and 0")
-    # the two-class rows of the issue, one per case so failures name the level
+    # two-class rows at the three loss levels, one per case so failures name the level
     for level in (20, 100, 300):
         d = level * math.log(10.0)
         x = np.array([[0.0, -d], [d, 0.0], [5.0, 5.0 - d]])

@@ -5,7 +5,7 @@ Every case is a named, reproducible input ``(p, q, base)`` (plus an ``axis``). T
 tests (``tests/test_precision_pmf.py``) and ``crossent accuracy`` run every case through
 crossent and through the oracle ``crossent.reference`` and compare in ULPs of the output format.
 
-The families (issue 6):
+The families (what the accuracy contract asks the corpus to cover: docs/design.md#accuracy):
 
 ``perturbed``
     ``q = p (1 + eps z)`` renormalized, ``z`` uniform in [-1, 1] per class, for

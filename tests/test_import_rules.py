@@ -1,0 +1,168 @@
+"""The layers of ``src/crossent`` and what each may import (CONTRIBUTING.md, "Layers").
+
+Every module under ``src/crossent`` is parsed with :mod:`ast` (nothing is imported or run) and
+each of its imports, at module level or inside a function, is checked against :data:`ALLOWED`:
+
+- the public API imports validation, the kernels, the ULP tools and the accuracy table;
+- validation imports nothing of crossent; the kernels import only kernel modules and the base,
+  and of the outside world only numpy, numba, llvmlite and math;
+- the oracle imports only the ULP tools and validation (it never calls the kernels);
+- the accuracy table's condition checks import the oracle and the ULP tools;
+- measurement (``_measure``, ``_peers``, ``corpus``) imports the public API, the table, the
+  oracle and the ULP tools; the optional peers (torch, jax, scipy, ...) are imported only there
+  and by the command line, which sits on top of everything.
+
+A module that no layer claims fails the test: a new module must be given its place here.
+"""
+
+from __future__ import annotations
+
+import ast
+import fnmatch
+from pathlib import Path
+
+import pytest
+
+SRC = Path(__file__).resolve().parents[1] / "src"
+
+#: layer -> module-name patterns (fnmatch); the first layer whose pattern matches wins
+LAYERS: dict[str, tuple[str, ...]] = {
+    "base": ("crossent.kernels._base",),
+    "kernels": ("crossent.kernels", "crossent.kernels.*"),
+    "validation": ("crossent._validate",),
+    "ulp": ("crossent.ulp",),
+    "oracle": ("crossent.reference",),
+    "table": ("crossent._bounds",),
+    "public": ("crossent", "crossent.softmax", "crossent.loss", "crossent.pmf"),
+    "measurement": ("crossent._measure", "crossent._peers", "crossent.corpus", "crossent.corpus.*"),
+    "cli": ("crossent.cli", "crossent.__main__", "crossent._accuracy", "crossent._bench",
+            "crossent._verify", "crossent._prove"),
+}
+
+#: layer -> the layers it may import from (its own layer included where listed)
+ALLOWED: dict[str, set[str]] = {
+    "base": set(),
+    "kernels": {"kernels", "base"},
+    "validation": set(),
+    "ulp": set(),
+    "oracle": {"ulp", "validation"},
+    "table": {"oracle", "ulp"},
+    "public": {"public", "validation", "kernels", "ulp", "table"},
+    "measurement": {"measurement", "public", "table", "oracle", "ulp"},
+    "cli": set(LAYERS),
+}
+
+#: outside packages the kernel layers may import (anything else would run in a kernel module's
+#: import or reach it through a Python object)
+KERNEL_EXTERNAL = {"numpy", "numba", "llvmlite", "math", "__future__"}
+#: optional dependencies (extras): only measurement and the command line may import them
+OPTIONAL = {"torch", "jax", "jaxlib", "optax", "scipy", "matplotlib", "rich"}
+
+
+def layer_of(module: str) -> str | None:
+    for layer, patterns in LAYERS.items():
+        if any(fnmatch.fnmatchcase(module, p) for p in patterns):
+            return layer
+    return None
+
+
+def _imports(module: str, is_package: bool, source: str, modules: set[str]):
+    """``(line, imported module)`` for every import in ``source``; crossent-internal names are
+    resolved to the module they load (``from crossent import reference`` -> crossent.reference)."""
+    package = module if is_package else module.rpartition(".")[0]
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                yield node.lineno, alias.name
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                parts = package.split(".")
+                base = ".".join(parts[: len(parts) - node.level + 1])
+                base = f"{base}.{node.module}" if node.module else base
+            else:
+                base = node.module
+            for alias in node.names:
+                sub = f"{base}.{alias.name}"
+                yield node.lineno, sub if sub in modules else base
+
+
+def violations(module: str, source: str, modules: set[str], is_package: bool = False) -> list[str]:
+    """The imports of ``module`` (given as its source) that break the layer rules."""
+    layer = layer_of(module)
+    if layer is None:
+        return [f"{module}: in no layer (add it to LAYERS in tests/test_import_rules.py)"]
+    out = []
+    for line, target in _imports(module, is_package, source, modules):
+        top = target.split(".")[0]
+        where = f"{module}:{line} imports {target}"
+        if top == "crossent":
+            t_layer = layer_of(target)
+            if t_layer not in ALLOWED[layer]:
+                out.append(f"{where} ({layer} may not import {t_layer})")
+        elif layer in ("kernels", "base") and top not in KERNEL_EXTERNAL:
+            out.append(f"{where} (a kernel module imports only {sorted(KERNEL_EXTERNAL)})")
+        elif top in OPTIONAL and layer not in ("measurement", "cli"):
+            out.append(f"{where} (optional dependency outside measurement and the CLI)")
+    return out
+
+
+def _modules() -> dict[str, tuple[Path, bool]]:
+    out = {}
+    for path in sorted((SRC / "crossent").rglob("*.py")):
+        parts = path.relative_to(SRC).with_suffix("").parts
+        is_package = parts[-1] == "__init__"
+        name = ".".join(parts[:-1] if is_package else parts)
+        out[name] = (path, is_package)
+    return out
+
+
+MODULES = _modules()
+
+
+@pytest.mark.parametrize("module", sorted(MODULES))
+def test_module_imports_follow_the_layers(module):
+    path, is_package = MODULES[module]
+    assert violations(module, path.read_text(), set(MODULES), is_package) == []
+
+
+def test_every_layer_has_a_module():
+    """The table describes the code as it is: no layer is a leftover."""
+    used = {layer_of(m) for m in MODULES}
+    assert set(LAYERS) - {"base"} <= used  # kernels/_base.py is being split out of eft.py
+
+
+# --- the checker itself must be able to fail ---------------------------------------------
+
+
+_FAKE = {"crossent", "crossent.loss", "crossent.reference", "crossent.ulp", "crossent._validate",
+         "crossent.kernels", "crossent.kernels.softmax", "crossent.kernels.eft",
+         "crossent.kernels._base", "crossent.cli", "crossent._measure"}
+
+
+@pytest.mark.parametrize("module,source", [
+    ("crossent.kernels.softmax", "from ..loss import cross_entropy\n"),      # kernel -> public
+    ("crossent.kernels.softmax", "from crossent import reference\n"),         # kernel -> oracle
+    ("crossent.kernels.softmax", "def f():\n    import crossent.cli\n"),      # inside a function
+    ("crossent.kernels.softmax", "import scipy.special\n"),                   # outside numerics
+    ("crossent.kernels._base", "from .softmax import x\n"),                   # base -> kernels
+    ("crossent.reference", "from .kernels import softmax\n"),                 # oracle -> kernels
+    ("crossent.reference", "from . import loss\n"),                           # oracle -> public
+    ("crossent.loss", "from crossent import _measure\n"),                     # public -> measurement
+    ("crossent.loss", "import torch\n"),                                      # optional dependency
+    ("crossent._validate", "from .ulp import ulp\n"),                         # validation -> ulp
+    ("crossent._measure", "from crossent.kernels import softmax\n"),          # measurement -> kernels
+    ("crossent._unplaced", "import numpy\n"),                                 # in no layer
+])
+def test_checker_reports_a_violation(module, source):
+    assert violations(module, source, _FAKE | {module})
+
+
+@pytest.mark.parametrize("module,source", [
+    ("crossent.kernels.softmax", "from .eft import two_sum\nfrom ._base import jit\nimport numba\n"),
+    ("crossent.reference", "from .ulp import float_format\nfrom ._validate import normalize_axis\n"),
+    ("crossent.loss", "from ._validate import to_rows\nfrom .kernels import softmax as _k\n"),
+    ("crossent._measure", "import crossent\nfrom crossent import reference\n"),
+    ("crossent.cli", "from . import __version__\nimport torch\n"),
+])
+def test_checker_accepts_allowed_imports(module, source):
+    assert violations(module, source, _FAKE) == []

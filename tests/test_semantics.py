@@ -242,6 +242,53 @@ def test_mean_with_weights_summing_to_zero_is_nan(dtype, smoothing, weight):
         assert np.isfinite(loss) and np.isfinite(g).all()
 
 
+@pytest.mark.parametrize("e", [-900, -600, -300, 300, 600, 900])
+def test_weights_of_any_magnitude_scale_the_results(e):
+    """Every result is linear in the weights, except the mean over class indices (a ratio of
+    weighted sums, invariant): weights times 2**e give the results for the weights themselves
+    times 2**e, bit for bit while everything stays a normal float64. The kernels keep the
+    softmax terms scaled by 2**600, so weights beyond about 2**420 overflowed (nan losses from
+    weights of 1e150) and below about 2**-420 underflowed (all-zero gradients for 1e-300),
+    until the wrapper rescaled extreme weights by a power of two."""
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((3, 4)) * 2
+    w = np.array([0.5, 1.0, 2.0, 1.5])
+    for t in (np.array([0, 2, -100]), rng.random((3, 4))):
+        for red in ("none", "sum", "mean"):
+            for eps in (0.0, 0.1):
+                kw = dict(reduction=red, label_smoothing=eps)
+                loss, g = crossent.cross_entropy_value_and_grad(x, t, weight=w, **kw)
+                loss_e, g_e = crossent.cross_entropy_value_and_grad(x, t, weight=np.ldexp(w, e), **kw)
+                k = 0 if (red == "mean" and t.dtype.kind == "i") else e
+                assert np.array_equal(loss_e, np.ldexp(loss, k)), (t.dtype, red, eps)
+                assert np.array_equal(g_e, np.ldexp(g, k)), (t.dtype, red, eps)
+                assert np.array_equal(crossent.cross_entropy(x, t, weight=np.ldexp(w, e), **kw), loss_e)
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=ids)
+@pytest.mark.parametrize("scale", [5e-324, 1e-300, 1e300], ids=["subnormal", "1e-300", "1e300"])
+def test_extreme_weights_against_the_oracle(dtype, scale):
+    """Tiny, subnormal and huge weights: losses and one-hot gradients within the bounds of
+    crossent._bounds of the oracle's exact values, in every format (overflow to inf and
+    underflow to 0 included: the oracle rounds those too)."""
+    from crossent import reference
+    from crossent._bounds import BOUNDS
+    from crossent.ulp import ulp_error
+
+    x = _x([[0.0, 1.0, 2.0], [1.5, -1.0, 0.25], [3.0, 3.0, -2.0]], dtype)
+    y = np.array([0, 2, 1])
+    w = np.array([0.5, 1.0, 2.0]) * scale
+    for red in ("none", "sum", "mean"):
+        loss, g = crossent.cross_entropy_value_and_grad(x, y, weight=w, reduction=red)
+        ex_loss, ex_g = reference.cross_entropy_value_and_grad(x, y, weight=w, reduction=red, exact=True)
+        name = "cross_entropy" if red == "none" else "cross_entropy_mean"
+        ex_loss = np.asarray(ex_loss, dtype=object).reshape(-1)
+        err = np.asarray(ulp_error(np.asarray(loss).reshape(-1), ex_loss, dtype), dtype=np.float64)
+        assert err.max() <= BOUNDS[name][np.dtype(dtype).name].max_ulp, (red, err)
+        err = np.asarray(ulp_error(g.reshape(-1), ex_g.reshape(-1), dtype), dtype=np.float64)
+        assert err.max() <= BOUNDS["cross_entropy_grad"][np.dtype(dtype).name].max_ulp, (red, err)
+
+
 # --- rule 7: logits dtypes --------------------------------------------------------------------
 
 

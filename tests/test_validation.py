@@ -250,6 +250,8 @@ EDGES = [
     ("weights summing to 0, smoothed", "cross_entropy_value_and_grad", (X23, Y2),
      {"weight": np.array([0.0, 1.0, 0.0]), "label_smoothing": 0.2}),
     ("zero weights, probabilities, mean", "cross_entropy_value_and_grad", (X23, P23), {"weight": np.zeros(3)}),
+    ("subnormal weights", "cross_entropy_value_and_grad", (X23, Y2), {"weight": _W * 5e-324}),
+    ("huge weights, sum", "cross_entropy_value_and_grad", (X23, Y2), {"weight": _W * 1e300, "reduction": "sum"}),
     ("label_smoothing float32", "cross_entropy", (X23, Y2), {"label_smoothing": np.float32(0.25)}),
     ("label_smoothing int 1", "cross_entropy", (X23, Y2), {"label_smoothing": 1}),
     ("ignore_index int8", "cross_entropy", (X23, Y2), {"ignore_index": np.int8(2)}),

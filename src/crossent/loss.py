@@ -12,6 +12,9 @@ from .kernels import softmax as _k
 
 __all__ = ["cross_entropy", "cross_entropy_value_and_grad"]
 
+# class weights outside this range are scaled into [1/2, 1) first (see _Problem)
+_W_LO, _W_HI = 2.0**-64, 2.0**64
+
 
 class _Problem:
     """Validated inputs of one call, as C-contiguous ``(rows, C)`` arrays (the rules are
@@ -42,6 +45,17 @@ class _Problem:
             self.target = to_rows(v.probs.astype(np.float64), v.axis)
         self.has_weight = v.weight is not None
         self.weight = v.weight if self.has_weight else np.ones(1, dtype=np.float64)
+        # Weights of extreme magnitude are scaled by a power of two into [1/2, 1) (exact): the
+        # kernels keep the softmax terms scaled by 2**600 and need w * 2**600 to stay normal.
+        # Every result is linear in the weights, so it is scaled back by ``unscale`` (exact,
+        # unless it overflows or is subnormal); the mean over class indices is a ratio of
+        # weighted sums and does not change at all.
+        self.unscale = 0
+        wmax = float(self.weight.max()) if self.weight.size else 0.0
+        if self.has_weight and wmax > 0 and not _W_LO <= wmax <= _W_HI:
+            k = int(np.frexp(wmax)[1])
+            self.weight = np.ldexp(self.weight, -k)
+            self.unscale = 0 if (self.labels_mode and self.reduction == "mean") else k
 
     # -- helpers -------------------------------------------------------------------------
     @functools.cached_property
@@ -55,22 +69,27 @@ class _Problem:
         return float(self.x.shape[0])
 
     def reduce(self, losses: np.ndarray):
-        """Reduce float64 per-row losses and round once to the output dtype."""
+        """Reduce float64 per-row losses and round once to the output dtype (an overflow to
+        inf is the rounded value: no warning)."""
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            return self._reduce(losses)
+
+    def _reduce(self, losses: np.ndarray):
         dt = self.dtype
+        k = self.unscale
         if self.reduction == "none":
-            return losses.reshape(self.batch_shape).astype(dt)
+            return np.ldexp(losses, k).reshape(self.batch_shape).astype(dt)
         hi, lo = _k.sum_fixed_order(losses)
         if self.reduction == "sum":
-            return dt.type(hi + lo)
+            return dt.type(np.ldexp(hi, k) + np.ldexp(lo, k))
         den = self.denominator
-        with np.errstate(invalid="ignore", divide="ignore"):
-            if den == 0.0:  # every item ignored (or no items, or zero weights): nan, as PyTorch
-                return dt.type(np.nan)
-            q = hi / den
-            if np.isfinite(q):  # one Newton-style correction: (hi + lo)/den rounded once
-                r = (hi - q * den) + lo
-                q = q + r / den
-            return dt.type(q)
+        if den == 0.0:  # every item ignored (or no items, or zero weights): nan, as PyTorch
+            return dt.type(np.nan)
+        q = hi / den
+        if np.isfinite(q):  # one Newton-style correction: (hi + lo)/den rounded once
+            r = (hi - q * den) + lo
+            q = q + r / den
+        return dt.type(np.ldexp(q, k))
 
 
 def _losses(p: _Problem) -> np.ndarray:
@@ -103,13 +122,17 @@ def cross_entropy(logits, target, *, axis=-1, weight=None, ignore_index=-100, re
     axis : int, optional
         The class axis (default: the last).
     weight : array_like, optional
-        Per-class weights, shape ``(C,)``, finite and non-negative.
+        Per-class weights, shape ``(C,)``, finite and non-negative (bools and integers
+        become float64), of any magnitude: weights beyond :math:`2^{\pm 64}` are scaled by a
+        power of two inside (exact) and the results scaled back.
     ignore_index : int, optional
         Class-index targets equal to this value contribute nothing (default -100).
     reduction : {'mean', 'sum', 'none'}, optional
         ``'mean'`` divides the weighted sum by :math:`\sum_n w_{y_n}` over non-ignored items
-        (class indices) or by the number of items (probabilities); all items ignored gives
-        nan, as PyTorch.
+        (class indices) or by the number of items (probabilities). A zero denominator (all
+        items ignored, or weights that sum to 0 over the items) gives nan, and with
+        :func:`cross_entropy_value_and_grad` nan gradient rows for the items not ignored,
+        as PyTorch.
     label_smoothing : float, optional
         :math:`\varepsilon \in [0, 1]`: the target becomes
         :math:`(1-\varepsilon)\,t + \varepsilon / C`.
@@ -178,7 +201,7 @@ def cross_entropy_value_and_grad(logits, target, *, axis=-1, weight=None, ignore
     :math:`\sigma(z)_y \approx 1`). Accuracy: float64 entries within 4 ulp for one-hot
     targets; with soft targets :math:`A\sigma_i - a_i` cancels where they are close, and
     the error is a few ulp of :math:`A\sigma_i` and of :math:`a_i`. Ignored items get a
-    zero gradient row. Memory: only the gradient is allocated (none when ``out`` is given
+    zero gradient row; a ``'mean'`` with a zero denominator gives nan rows for the others. Memory: only the gradient is allocated (none when ``out`` is given
     and the class axis is last and contiguous).
 
     Examples
@@ -194,6 +217,7 @@ def cross_entropy_value_and_grad(logits, target, *, axis=-1, weight=None, ignore
     # write straight into out when it can hold the (rows, C) layout; else into a buffer
     direct = (
         out is not None
+        and p.unscale == 0
         and p.axis == a.ndim - 1
         and out.flags.c_contiguous
         and out.dtype != np.float16
@@ -201,8 +225,8 @@ def cross_entropy_value_and_grad(logits, target, *, axis=-1, weight=None, ignore
     )
     if direct:
         grad = out.reshape(p.x.shape)  # may alias p.x (in place): the kernel allows it
-    else:
-        work = np.float64 if a.dtype == np.float16 else a.dtype
+    else:  # float16, or scaled weights: float64, rounded once at the end
+        work = np.float64 if a.dtype == np.float16 or p.unscale else a.dtype
         grad = np.empty(p.x.shape, dtype=work)
     losses = np.empty(p.x.shape[0], dtype=np.float64)
     # a zero denominator (a 'mean' whose weights sum to 0): the loss is nan, and so is every
@@ -224,8 +248,11 @@ def cross_entropy_value_and_grad(logits, target, *, axis=-1, weight=None, ignore
     if direct:
         return loss, out
     moved = np.moveaxis(a, p.axis, -1).shape
-    g = np.moveaxis(grad.reshape(moved), -1, p.axis)
+    with np.errstate(over="ignore"):  # overflow to inf is the rounded value
+        if p.unscale:
+            np.ldexp(grad, p.unscale, out=grad)
+        g = np.moveaxis(grad.reshape(moved), -1, p.axis).astype(a.dtype, copy=False)
     if out is None:
-        return loss, g.astype(a.dtype, copy=False)
-    out[...] = g.astype(a.dtype, copy=False)  # float64 -> float16 rounds once (NumPy's cast)
+        return loss, g
+    out[...] = g  # float64 -> float16 rounds once (NumPy's cast)
     return loss, out

@@ -339,6 +339,35 @@ def test_edge_inputs_are_accepted_by_both(fname, args, kw):
         assert _same_specials(a, b), (a, b)
 
 
+@pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
+def test_the_cheap_pass_is_finite_and_non_negative(dtype):
+    """The default check of the PMF functions looks at the bits (one maximum); it must accept
+    exactly the arrays whose entries are finite and >= 0 (-0.0 included), whatever the bit
+    patterns: random ones (every sign, nan payload, subnormal), and strided views."""
+    from crossent._validate import check_probabilities
+
+    rng = np.random.default_rng(0)
+    bits = np.dtype(dtype).itemsize * 8
+    utype = f"u{bits // 8}"
+    specials = np.array([0.0, -0.0, np.nan, -np.nan, np.inf, -np.inf, 1.0, -1.0], dtype=dtype)
+    for _ in range(3000):
+        a = rng.integers(0, 2**bits, 6, dtype=utype).view(dtype).copy()
+        fix = rng.random(6) < 0.8  # mostly valid entries, so that both answers occur
+        with np.errstate(invalid="ignore"):
+            a[fix] = np.where(np.isfinite(a[fix]), np.abs(a[fix]), 0.5)
+        a[rng.integers(0, 6)] = specials[rng.integers(0, specials.size)]
+        view = a.reshape(2, 3)[:, ::2]
+        with np.errstate(invalid="ignore"):
+            valid = bool(np.all(np.isfinite(view) & (view >= 0)))
+        try:
+            check_probabilities(view, "p")
+            accepted = True
+        except ValueError as e:
+            accepted = False
+            assert re.search(r"^p must be finite and non-negative; p\[\d, \d\] = ", str(e)), str(e)
+        assert accepted == valid, view
+
+
 def test_case_ids_are_unique():
     ids = [c[0] for c in CASES] + [c[0] for c in EDGES]
     assert len(ids) == len(set(ids))

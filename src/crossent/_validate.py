@@ -149,19 +149,26 @@ def check_mode(check):
     raise TypeError(f"check must be None, True or False, got {check!r}")
 
 
+_INF_BITS = {2: 0x7C00, 4: 0x7F800000, 8: 0x7FF0000000000000}  # +inf of float16/32/64
+
+
 def check_probabilities(a: np.ndarray, name: str) -> None:
     """Raise ``ValueError`` naming ``name`` and the first bad index unless every entry of
     ``a`` is finite and non-negative.
 
-    The cheap pass of the PMF functions: two vectorized reductions (a nan reaches the
-    minimum), and only on failure a second pass to find the index.
+    The cheap pass of the PMF functions: one vectorized maximum over the bits. As unsigned
+    integers, the non-negative finite floats are exactly those below the bits of +inf
+    (a sign bit makes any negative value, nan or -0.0 larger); only when that fails is the
+    input searched (-0.0 passes there).
     """
     if a.size == 0:
         return
+    if a.view(f"u{a.itemsize}").max() < _INF_BITS[a.itemsize]:
+        return
     with np.errstate(invalid="ignore"):
-        if a.min() >= 0 and a.max() < np.inf:
-            return
         bad = np.flatnonzero(~(np.isfinite(a) & (a >= 0)))
+    if bad.size == 0:
+        return  # -0.0 entries
     i = int(bad[0])
     at = f"{name}[{_where(i, a.shape)}]" if a.ndim else name
     raise ValueError(f"{name} must be finite and non-negative; {at} = {a.reshape(-1)[i]}")

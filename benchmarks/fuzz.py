@@ -236,11 +236,14 @@ def make_case(seed: int, index: int) -> dict:
             nargs = 1 if fn in ("entropy", "categorical_log_likelihood") else 2
             for i in range(nargs):
                 args[i] = _normalized(args[i], kw["axis"])
-        cls = np.shape(args[0])[kw["axis"]]
+        arrays = args[:1] if fn in ("entropy", "categorical_log_likelihood") else args[:2]
+        bshape = np.broadcast_shapes(*(np.shape(a) for a in arrays))
+        ax = kw["axis"] % len(bshape)
+        rows = int(np.prod(bshape[:ax] + bshape[ax + 1:]))
         if fn == "categorical_log_likelihood":
             del kw["axis"]
-        if kw["check"] is True and cls == 0:
-            faults = ["pmf-sums"]
+        if kw["check"] is True and bshape[ax] == 0 and rows > 0:
+            faults = ["pmf-sums"]  # rows over no classes sum to 0
     if "base" in faults and rng.random() < 0.5:
         kw["base"] = float(rng.choice([2.0, 10.0, np.e, 0.5]))
     fault = str(rng.choice(faults))

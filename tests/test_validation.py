@@ -278,6 +278,8 @@ EDGES = [
     ("entropy unchecked nan", "entropy", (np.array([[0.5, np.nan], [0.5, 0.5]]),), {"check": False}),
     ("cross_entropy_pmf unchecked inf q", "cross_entropy_pmf", (PMF, [0.5, np.inf, 0.5]), {"check": False}),
     ("cross_entropy_pmf q = 0 where p = 0", "cross_entropy_pmf", ([1.0, 0.0], [1.0, 0.0]), {"check": True}),
+    ("check=True, float16 p and float64 q", "kl_divergence",  # each within its own format's K eps
+     (np.array([0.1, 0.2, 0.7], np.float16), np.array([0.25, 0.25, 0.5])), {"check": True}),
     ("kl 0-d q", "kl_divergence", (PMF, 0.25), {}),
     ("kl unchecked negative q, base 2", "kl_divergence", (PMF, [0.5, -0.5, 1.0]), {"check": False, "base": 2}),
     ("empirical_pmf empty list", "empirical_pmf", ([], 3), {}),

@@ -176,7 +176,8 @@ def check_probabilities(a: np.ndarray, name: str) -> None:
 
 def check_pmf_sums(a: np.ndarray, axis: int, name: str, dtype) -> None:
     """The ``check=True`` rule: every slice of ``a`` along ``axis`` sums to 1 within ``K eps``
-    (``eps`` of ``dtype``; ``K eps`` bounds the error of normalizing by a floating-point sum).
+    (``eps`` of ``dtype``, the argument's own format; ``K eps`` bounds the error of normalizing
+    by a floating-point sum).
     An empty class axis sums to 0 and fails. Run after :func:`check_probabilities`."""
     k = a.shape[axis]
     tol = max(k, 1) * float(np.finfo(dtype).eps)
@@ -217,9 +218,9 @@ def pmf_inputs(arrays, names, axis, base, check):
     if mode is not False:
         for a, n in zip(arrs, names):
             check_probabilities(a, n)
-    if mode:
+    if mode:  # each argument within the rounding of its own format
         for a, n in zip(arrs, names):
-            check_pmf_sums(np.broadcast_to(a, shape), ax, n, dtype)
+            check_pmf_sums(np.broadcast_to(a, shape), ax, n, a.dtype)
     return arrs, dtype, shape, ax, b
 
 

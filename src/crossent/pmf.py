@@ -117,7 +117,7 @@ def entropy(p, *, base=None, axis=-1, check=None):
         ``None`` (default): every entry is finite and non-negative, else ``ValueError``
         naming the argument and the first bad index (one cheap pass over the input).
         ``True``: also every row sums to 1 within ``K * eps`` (``eps`` the machine epsilon
-        of the result dtype; ``K * eps`` bounds the error of normalizing by a
+        of the argument's dtype; ``K * eps`` bounds the error of normalizing by a
         floating-point sum). ``False``: nothing, for callers that have validated already
         (bad entries then give the IEEE values listed in Notes).
 

@@ -106,6 +106,10 @@ Conventions (aligned with the public API)
   nan gradient rows for the non-ignored items.
 * The gradient is that of the reduced loss (``"none"``: of the sum).
 * ``empirical_pmf`` returns float64; with no samples it is nan (0/0, as NumPy).
+* Arguments: the rules of ``docs/input-rules.md`` (crossent's own checks). PMF entries must be
+  finite and non-negative unless ``check=False``; then a nan or negative entry gives a nan
+  row and an infinite one the IEEE value of its term, as in crossent. An empty class axis in
+  ``cross_entropy``: class indices can only be ``ignore_index``, probability rows give nan.
 
 Examples
 --------

@@ -7,6 +7,7 @@ ULP accuracy against the oracle is in ``test_precision_pmf.py``.
 from __future__ import annotations
 
 import doctest
+import functools
 import math
 from fractions import Fraction
 
@@ -116,7 +117,8 @@ def test_zero_log_zero_and_infinities():
 
 @pytest.mark.parametrize("fn", ["entropy", "cross_entropy_pmf", "kl_divergence"])
 def test_nan_and_negative_rows(fn):
-    f = getattr(cpmf, fn)
+    """check=False (entries not checked): a nan or negative entry makes its row nan."""
+    f = functools.partial(getattr(cpmf, fn), check=False)
     args = lambda p: (p,) if fn == "entropy" else (p, [0.5, 0.25, 0.25])  # noqa: E731
     out = f(*args(np.array([[0.5, np.nan, 0.5], [0.5, 0.25, 0.25], [0.5, -0.25, 0.75]])))
     assert np.isnan(out[0]) and np.isfinite(out[1]) and np.isnan(out[2])
@@ -125,6 +127,21 @@ def test_nan_and_negative_rows(fn):
         assert np.isnan(out).all()
         # a nan q where p = 0 still propagates
         assert np.isnan(f([1.0, 0.0], [1.0, np.nan]))
+
+
+@pytest.mark.parametrize("fn", ["entropy", "cross_entropy_pmf", "kl_divergence"])
+def test_bad_entries_raise_by_default(fn):
+    """The default cheap pass names the argument and the index of the first bad entry (in the
+    argument as given, before broadcasting)."""
+    f = getattr(cpmf, fn)
+    p = np.array([[0.5, 0.25, 0.25], [0.5, np.nan, 0.5], [0.5, -0.25, 0.75]])
+    with pytest.raises(ValueError, match=r"^p must be finite and non-negative; p\[1, 1\] = nan$"):
+        f(*((p,) if fn == "entropy" else (p, [0.5, 0.25, 0.25])))
+    if fn != "entropy":
+        with pytest.raises(ValueError, match=r"^q .*q\[2\] = -0\.25$"):
+            f(p[0], [0.5, 0.75, -0.25])
+        with pytest.raises(ValueError, match=r"^q .*q = inf$"):  # a 0-d q broadcasts
+            f(p[0], np.inf)
 
 
 def test_kl_of_identical_is_exactly_zero():
@@ -302,7 +319,7 @@ def test_check_accepts_normalized_rows():
 
 @pytest.mark.parametrize(
     "bad,match",
-    [([0.5, 0.6], "sum to 1"), ([0.5, np.nan], "nan"), ([1.5, -0.5], "negative"), ([0.5, np.inf], "sum to 1")],
+    [([0.5, 0.6], "sum to 1"), ([0.5, np.nan], "nan"), ([1.5, -0.5], "negative"), ([0.5, np.inf], "inf")],
 )
 def test_check_rejects(bad, match):
     with pytest.raises(ValueError, match=f"p.*{match}|{match}"):
@@ -311,7 +328,12 @@ def test_check_rejects(bad, match):
         cross_entropy_pmf([0.5, 0.5], bad, check=True)
     with pytest.raises(ValueError, match="^p"):
         kl_divergence(bad, [0.5, 0.5], check=True)
-    entropy(bad)  # without check: used as given, no error
+    entropy(bad, check=False)  # without check: used as given, no error
+    if not np.isfinite(bad).all() or min(bad) < 0:
+        with pytest.raises(ValueError, match=match):
+            entropy(bad)  # the default checks the entries (not the sums)
+    else:
+        entropy(bad)
 
 
 def test_check_tolerance_is_k_eps():

@@ -27,15 +27,6 @@ CITATION = re.compile(
     rf"|\bthe {_ISSUE}'s\b",               # its closing note, its shapes, ...
 )
 
-#: files whose citations are being rewritten in the same round of work by the owners of those
-#: files (the input-rules work); each must still cite (strict), so the list empties itself:
-#: remove a file from here once its citations point to docs/design.md
-PENDING = {
-    "src/crossent/reference.py",
-    "tests/test_semantics.py",
-    "tests/test_validation.py",
-}
-
 _SKIP_DIRS = {".git", ".venv", "venv", "site", "build", "dist", ".numba_cache", "__pycache__",
               ".pytest_cache", ".hypothesis"}
 
@@ -69,16 +60,10 @@ def test_no_file_cites_outside_documents():
     found = {}
     for rel in tracked_files():
         text = _text(ROOT / rel)
-        if text is not None and rel not in PENDING and citations(text):
+        if text is not None and citations(text):
             found[rel] = citations(text)
     assert not found, "cite docs/design.md#<section> instead:\n" + "\n".join(
         f"{f}:{c}" for f, cs in found.items() for c in cs)
-
-
-@pytest.mark.parametrize("rel", sorted(PENDING))
-def test_pending_files_still_cite(rel):
-    text = _text(ROOT / rel) or ""
-    assert citations(text), f"{rel} cites nothing outside any more: remove it from PENDING"
 
 
 @pytest.mark.parametrize("line", [

@@ -1,6 +1,7 @@
-"""The nan/inf and dtype semantics of DESIGN.md, one test per rule, in every float format.
+"""The nan/inf and dtype semantics, one test per rule, in every float format (the rules are
+written in docs/input-rules.md and in the docstrings).
 
-Rules (DESIGN.md "Semantics of cross_entropy", "PMF functions"):
+Rules:
 
 1. a row with nan or +inf -> nan for that row (logsumexp, log_softmax, softmax, loss,
    gradient), and only that row;
@@ -10,11 +11,16 @@ Rules (DESIGN.md "Semantics of cross_entropy", "PMF functions"):
 4. a label whose logit is -inf in an otherwise finite row -> loss +inf;
 5. an empty class axis -> logsumexp -inf (see also tests/test_layouts.py);
 6. ignored items -> loss 0 in 'none' and a zero gradient row; all ignored with 'mean' -> nan;
+   a 'mean' whose weights sum to 0 -> nan loss and nan gradient rows (0/0, as PyTorch);
 7. integer/bool logits -> float64; complex/object/str -> TypeError;
 8. target of integer dtype = class indices, float dtype = probabilities (finite, >= 0),
    other dtypes -> TypeError;
-9. PMFs: 0 log 0 = 0; p > 0 with q = 0 -> +inf; nan or negative entries -> nan row unless
-   ``check=True`` (then ValueError); no silent normalization.
+9. PMFs: 0 log 0 = 0; p > 0 with q = 0 -> +inf; a nan, negative or infinite entry ->
+   ValueError naming the argument and the index, unless ``check=False`` (then a nan or
+   negative entry gives a nan row); no silent normalization.
+
+Where a rule concerns special values, the oracle ``crossent.reference`` is checked to give the
+same result (its argument checks are the same code; its values are its own).
 
 Expected values are closed forms (log 2, log 3, ...) or the same computation on the row with
 the masked classes removed.
@@ -211,6 +217,78 @@ def test_all_ignored_mean_is_nan(dtype):
     assert np.isnan(crossent.cross_entropy(x, np.array([0, 0]), weight=np.array([0.0, 1.0])))
 
 
+@pytest.mark.parametrize("dtype", DTYPES, ids=ids)
+@pytest.mark.parametrize("smoothing", [0.0, 0.1])
+@pytest.mark.parametrize("weight", [[0.0, 0.0, 0.0], [0.0, 1.0, 2.0]], ids=["all-zero", "label-class-zero"])
+def test_mean_with_weights_summing_to_zero_is_nan(dtype, smoothing, weight):
+    """'mean' divides by sum_n w[y_n]; when that is 0 the loss is nan (0/0) and every gradient
+    row of an item that is not ignored is nan, the ignored ones 0: PyTorch 2.x gives exactly
+    this (F.cross_entropy with the same weight and label_smoothing; its backward gives nan rows
+    and zero rows for ignored items). Used to raise SystemError from inside the gradient kernel
+    (a division by zero in a parallel region)."""
+    from crossent import reference
+
+    x = _x([[0.0, 1.0, 2.0], [1.0, 0.0, 0.0], [3.0, -1.0, 0.5]], dtype)
+    y = np.array([0, -100, 0])
+    w = np.array(weight)
+    kw = dict(weight=w, label_smoothing=smoothing)
+    for mod in (crossent, reference):
+        assert np.isnan(mod.cross_entropy(x, y, **kw))
+        loss, g = mod.cross_entropy_value_and_grad(x, y, **kw)
+        assert np.isnan(loss) and g.dtype == dtype
+        assert np.isnan(g[[0, 2]]).all() and (g[1] == 0).all(), mod.__name__
+        # 'sum' and 'none' have no denominator: finite
+        loss, g = mod.cross_entropy_value_and_grad(x, y, reduction="sum", **kw)
+        assert np.isfinite(loss) and np.isfinite(g).all()
+
+
+@pytest.mark.parametrize("e", [-900, -600, -300, 300, 600, 900])
+def test_weights_of_any_magnitude_scale_the_results(e):
+    """Every result is linear in the weights, except the mean over class indices (a ratio of
+    weighted sums, invariant): weights times 2**e give the results for the weights themselves
+    times 2**e, bit for bit while everything stays a normal float64. The kernels keep the
+    softmax terms scaled by 2**600, so weights beyond about 2**420 overflowed (nan losses from
+    weights of 1e150) and below about 2**-420 underflowed (all-zero gradients for 1e-300),
+    until the wrapper rescaled extreme weights by a power of two."""
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((3, 4)) * 2
+    w = np.array([0.5, 1.0, 2.0, 1.5])
+    for t in (np.array([0, 2, -100]), rng.random((3, 4))):
+        for red in ("none", "sum", "mean"):
+            for eps in (0.0, 0.1):
+                kw = dict(reduction=red, label_smoothing=eps)
+                loss, g = crossent.cross_entropy_value_and_grad(x, t, weight=w, **kw)
+                loss_e, g_e = crossent.cross_entropy_value_and_grad(x, t, weight=np.ldexp(w, e), **kw)
+                k = 0 if (red == "mean" and t.dtype.kind == "i") else e
+                assert np.array_equal(loss_e, np.ldexp(loss, k)), (t.dtype, red, eps)
+                assert np.array_equal(g_e, np.ldexp(g, k)), (t.dtype, red, eps)
+                assert np.array_equal(crossent.cross_entropy(x, t, weight=np.ldexp(w, e), **kw), loss_e)
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=ids)
+@pytest.mark.parametrize("scale", [5e-324, 1e-300, 1e300], ids=["subnormal", "1e-300", "1e300"])
+def test_extreme_weights_against_the_oracle(dtype, scale):
+    """Tiny, subnormal and huge weights: losses and one-hot gradients within the bounds of
+    crossent._bounds of the oracle's exact values, in every format (overflow to inf and
+    underflow to 0 included: the oracle rounds those too)."""
+    from crossent import reference
+    from crossent._bounds import BOUNDS
+    from crossent.ulp import ulp_error
+
+    x = _x([[0.0, 1.0, 2.0], [1.5, -1.0, 0.25], [3.0, 3.0, -2.0]], dtype)
+    y = np.array([0, 2, 1])
+    w = np.array([0.5, 1.0, 2.0]) * scale
+    for red in ("none", "sum", "mean"):
+        loss, g = crossent.cross_entropy_value_and_grad(x, y, weight=w, reduction=red)
+        ex_loss, ex_g = reference.cross_entropy_value_and_grad(x, y, weight=w, reduction=red, exact=True)
+        name = "cross_entropy" if red == "none" else "cross_entropy_mean"
+        ex_loss = np.asarray(ex_loss, dtype=object).reshape(-1)
+        err = np.asarray(ulp_error(np.asarray(loss).reshape(-1), ex_loss, dtype), dtype=np.float64)
+        assert err.max() <= BOUNDS[name][np.dtype(dtype).name].max_ulp, (red, err)
+        err = np.asarray(ulp_error(g.reshape(-1), ex_g.reshape(-1), dtype), dtype=np.float64)
+        assert err.max() <= BOUNDS["cross_entropy_grad"][np.dtype(dtype).name].max_ulp, (red, err)
+
+
 # --- rule 7: logits dtypes --------------------------------------------------------------------
 
 
@@ -299,18 +377,59 @@ def test_pmf_mass_where_q_is_zero_is_plus_inf(dtype):
     assert crossent.categorical_log_likelihood(q, [0, 1]) == -INF
 
 
-@pytest.mark.parametrize("bad", [NAN, -0.25], ids=["nan", "negative"])
-def test_pmf_nan_or_negative_entry_is_nan_row_unless_checked(bad):
+@pytest.mark.parametrize("bad", [NAN, -0.25, INF], ids=["nan", "negative", "inf"])
+def test_pmf_bad_entry_raises_unless_unchecked(bad):
+    """By default (check=None) and with check=True a bad entry is a ValueError naming the
+    argument and its index; with check=False (the caller validated) it is not looked for."""
+    from crossent import reference
+
     p = np.array([[0.25, 0.25, 0.5], [0.75, 0.5, bad]])
     q = np.full((2, 3), 1 / 3)
-    for fn in (lambda: crossent.entropy(p), lambda: crossent.cross_entropy_pmf(p, q),
-               lambda: crossent.kl_divergence(p, q), lambda: crossent.kl_divergence(q, p)):
-        r = fn()
-        assert np.isfinite(r[0]) and np.isnan(r[1])
-    for fn in (lambda: crossent.entropy(p, check=True), lambda: crossent.cross_entropy_pmf(p, q, check=True),
-               lambda: crossent.kl_divergence(q, p, check=True)):
-        with pytest.raises(ValueError, match=r"\b[pq]\b"):
-            fn()
+    for mod in (crossent, reference):
+        for check in (None, True):
+            for fn, name in ((lambda: mod.entropy(p, check=check), "p"),
+                             (lambda: mod.cross_entropy_pmf(p, q, check=check), "p"),
+                             (lambda: mod.kl_divergence(q, p, check=check), "q"),
+                             (lambda: mod.categorical_log_likelihood(p, [0, 2], check=check), "q")):
+                with pytest.raises(ValueError, match=rf"^{name} .*{name}\[1, 2\] = {bad}"):
+                    fn()
+
+
+@pytest.mark.parametrize("bad", [NAN, -0.25], ids=["nan", "negative"])
+def test_pmf_nan_or_negative_entry_is_nan_row_when_unchecked(bad):
+    from crossent import reference
+
+    p = np.array([[0.25, 0.25, 0.5], [0.75, 0.5, bad]])
+    q = np.full((2, 3), 1 / 3)
+    for mod in (crossent, reference):
+        for fn in (lambda: mod.entropy(p, check=False), lambda: mod.cross_entropy_pmf(p, q, check=False),
+                   lambda: mod.kl_divergence(p, q, check=False), lambda: mod.kl_divergence(q, p, check=False),
+                   lambda: mod.categorical_log_likelihood(p, [0, 0], check=False)):
+            r = fn()
+            assert np.isfinite(r[0]) and np.isnan(r[1]), mod.__name__
+
+
+def test_pmf_infinite_entry_when_unchecked():
+    """check=False: an infinite entry gives the IEEE value of its term (as written in the
+    docstrings), the same in the oracle."""
+    from crossent import reference
+
+    cases = [  # (function, args, expected): the IEEE value of the one infinite term
+        ("entropy", ([0.5, INF],), -INF),  # -inf log inf
+        ("cross_entropy_pmf", ([0.5, 0.5], [0.5, INF]), -INF),  # -0.5 log inf
+        ("cross_entropy_pmf", ([0.5, INF], [0.5, 0.25]), INF),  # -inf log 0.25
+        ("cross_entropy_pmf", ([0.5, INF], [0.5, 1.0]), NAN),  # -inf log 1 = -inf * 0
+        ("cross_entropy_pmf", ([0.0, 1.0], [INF, 0.5]), math.log(2)),  # 0 log inf = 0
+        ("kl_divergence", ([0.5, INF], [0.5, 0.5]), INF),  # inf log(inf / 0.5)
+        ("kl_divergence", ([0.5, 0.5], [0.5, INF]), -INF),  # 0.5 log(0.5 / inf) = 0.5 log 0
+        ("kl_divergence", ([0.5, INF], [0.5, INF]), NAN),  # inf log(inf / inf)
+        ("categorical_log_likelihood", ([0.5, INF], [1]), INF),  # log inf
+        ("categorical_log_likelihood", ([0.5, INF], [0]), math.log(0.5)),  # never observed
+    ]
+    for fname, args, want in cases:
+        for mod in (crossent, reference):
+            got = getattr(mod, fname)(*args, check=False)
+            assert (np.isnan(got) and np.isnan(want)) or got == want, (mod.__name__, fname, args, got)
 
 
 def test_pmf_no_silent_normalization():
@@ -328,8 +447,13 @@ def test_no_samples():
 
 def test_pmf_base_below_one_flips_the_infinity():
     """log_b 0 = log 0 / log b = +inf for b < 1, so p > 0 where q = 0 gives -inf (H and D are
-    negative multiples of their nats values). crossent.reference gives +inf here (reported)."""
+    negative multiples of their nats values). The oracle once gave +inf here; both agree now."""
+    from crossent import reference
+
     p, q = np.array([0.5, 0.5]), np.array([1.0, 0.0])
-    assert crossent.cross_entropy_pmf(p, q, base=0.5) == -INF
-    assert crossent.kl_divergence(p, q, base=0.5) == -INF
-    assert crossent.entropy(np.array([0.5, 0.5]), base=0.5) == -1.0  # log_{1/2} 2 = -1 exactly
+    for mod in (crossent, reference):
+        assert mod.cross_entropy_pmf(p, q, base=0.5) == -INF
+        assert mod.kl_divergence(p, q, base=0.5) == -INF
+        assert mod.entropy(np.array([0.5, 0.5]), base=0.5) == -1.0  # log_{1/2} 2 = -1 exactly
+        # check=False: an infinite mass flips too (-inf log inf = -inf nats, +inf in base 1/2)
+        assert mod.entropy(np.array([0.5, INF]), base=0.5, check=False) == INF

@@ -1,29 +1,55 @@
-"""Validation and reshaping shared by the public wrappers.
+"""The input rules of crossent, written once: validation and reshaping shared by the public
+wrappers and by the oracle :mod:`crossent.reference`.
 
 Kernels assume validated input; every check lives here or in the thin public layer. Each
 failure is a ``TypeError`` (wrong kind of object) or ``ValueError`` (right kind, bad value)
-whose message names the argument.
+whose message names the argument (and, for a bad entry, its index and value).
+
+Nothing here computes a result: the helpers convert, compare and count, so the oracle can use
+them without depending on the kernels (it imports this module, never :mod:`crossent.kernels`).
+Because both sides call the same helpers in the same order, the public functions and the
+oracle accept exactly the same inputs and raise the same errors; ``tests/test_validation.py``
+checks that on one table. The rules are written out in ``docs/input-rules.md``.
 """
 
 from __future__ import annotations
 
 import contextlib
+import numbers
 import operator
 import threading
+from dataclasses import dataclass
 
 import numpy as np
 
 __all__ = [
     "as_float_array",
+    "as_int",
     "normalize_axis",
     "to_rows",
     "from_rows",
     "compute_dtype",
     "check_base",
+    "check_mode",
+    "check_probabilities",
+    "check_pmf_sums",
+    "pmf_inputs",
+    "loglik_inputs",
+    "as_num_classes",
+    "as_samples",
+    "LossInputs",
+    "loss_inputs",
+    "check_out",
     "parallel_guard",
 ]
 
 _FLOAT_DTYPES = (np.float16, np.float32, np.float64)
+REDUCTIONS = ("none", "mean", "sum")
+
+
+def _where(flat_index: int, shape: tuple) -> str:
+    """``"i, j"``: the multi-index of a flat (C-order) position, for messages."""
+    return ", ".join(str(int(j)) for j in np.unravel_index(int(flat_index), shape))
 
 
 def as_float_array(x, name: str) -> np.ndarray:
@@ -51,12 +77,20 @@ def as_float_array(x, name: str) -> np.ndarray:
     return a
 
 
+def as_int(value, name: str) -> int:
+    """An integer parameter: a Python or NumPy integer, not a bool (as PyTorch's int
+    arguments: ``dim=True`` is a ``TypeError`` there too)."""
+    if isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be an integer, got a bool ({value!r})")
+    try:
+        return operator.index(value)
+    except TypeError:
+        raise TypeError(f"{name} must be an integer, got {value!r}") from None
+
+
 def normalize_axis(axis, ndim: int, name: str = "axis") -> int:
     """A non-negative axis index, as ``numpy.lib.array_utils.normalize_axis_index``."""
-    try:
-        ax = operator.index(axis)
-    except TypeError:
-        raise TypeError(f"{name} must be an integer, got {axis!r}") from None
+    ax = as_int(axis, name)
     if ndim == 0:
         raise ValueError(f"{name}={ax} is out of range for a 0-d input (it has no class axis)")
     if not -ndim <= ax < ndim:
@@ -101,6 +135,250 @@ def check_base(base) -> float | None:
     if not (b > 0 and b != 1 and np.isfinite(b)):
         raise ValueError(f"base must be a positive finite number other than 1, got {base!r}")
     return b
+
+
+# ---------------------------------------------------------------------------------------------
+# probabilities (the PMF functions, categorical_log_likelihood and probability targets)
+
+
+def check_mode(check):
+    """The ``check`` keyword of the PMF functions: ``None`` (default: every entry finite and
+    non-negative), ``True`` (also every row sums to 1) or ``False`` (no check at all)."""
+    if check is None or isinstance(check, (bool, np.bool_)):
+        return None if check is None else bool(check)
+    raise TypeError(f"check must be None, True or False, got {check!r}")
+
+
+_INF_BITS = {2: 0x7C00, 4: 0x7F800000, 8: 0x7FF0000000000000}  # +inf of float16/32/64
+
+
+def check_probabilities(a: np.ndarray, name: str) -> None:
+    """Raise ``ValueError`` naming ``name`` and the first bad index unless every entry of
+    ``a`` is finite and non-negative.
+
+    The cheap pass of the PMF functions: one vectorized maximum over the bits. As unsigned
+    integers, the non-negative finite floats are exactly those below the bits of +inf
+    (a sign bit makes any negative value, nan or -0.0 larger); only when that fails is the
+    input searched (-0.0 passes there).
+    """
+    if a.size == 0:
+        return
+    if a.view(f"u{a.itemsize}").max() < _INF_BITS[a.itemsize]:
+        return
+    with np.errstate(invalid="ignore"):
+        bad = np.flatnonzero(~(np.isfinite(a) & (a >= 0)))
+    if bad.size == 0:
+        return  # -0.0 entries
+    i = int(bad[0])
+    at = f"{name}[{_where(i, a.shape)}]" if a.ndim else name
+    raise ValueError(f"{name} must be finite and non-negative; {at} = {a.reshape(-1)[i]}")
+
+
+def check_pmf_sums(a: np.ndarray, axis: int, name: str, dtype) -> None:
+    """The ``check=True`` rule: every slice of ``a`` along ``axis`` sums to 1 within ``K eps``
+    (``eps`` of ``dtype``, the argument's own format; ``K eps`` bounds the error of normalizing
+    by a floating-point sum).
+    An empty class axis sums to 0 and fails. Run after :func:`check_probabilities`."""
+    k = a.shape[axis]
+    tol = max(k, 1) * float(np.finfo(dtype).eps)
+    # float64 sum: error <= log2(K) 2**-53 per row, far below tol
+    sums = np.asarray(np.sum(a, axis=axis, dtype=np.float64))
+    bad = np.flatnonzero(~(np.abs(sums - 1.0) <= tol))  # also catches an inf sum
+    if bad.size:
+        i = int(bad[0])
+        idx = [str(int(j)) for j in np.unravel_index(i, sums.shape)] if sums.ndim else []
+        idx.insert(axis, ":")
+        raise ValueError(
+            f"{name} does not sum to 1 along the class axis: {name}[{', '.join(idx)}] sums to "
+            f"{float(sums.reshape(-1)[i])!r}, outside the tolerance K*eps = {tol:.3g} "
+            f"(K = {k}, dtype {np.dtype(dtype).name})"
+        )
+
+
+def pmf_inputs(arrays, names, axis, base, check):
+    """The operands of ``entropy`` (one array) or ``cross_entropy_pmf``/``kl_divergence``
+    (two, broadcast against each other), validated in this order: ``check``, ``base``, the
+    dtypes, the shapes, ``axis``, then the entries (unless ``check=False``) and the row sums
+    (``check=True``).
+
+    Returns ``(arrays, dtype, shape, axis, base)``: the float arrays as given (not
+    broadcast), the result dtype, the broadcast shape, the normalized axis and the base
+    (``None`` or a float).
+    """
+    mode = check_mode(check)
+    b = check_base(base)
+    arrs = [as_float_array(a, n) for a, n in zip(arrays, names)]
+    dtype = np.result_type(*arrs)
+    try:
+        shape = np.broadcast_shapes(*(a.shape for a in arrs))
+    except ValueError:
+        got = " and ".join(f"{n}.shape={a.shape}" for a, n in zip(arrs, names))
+        raise ValueError(f"{' and '.join(names)} must have broadcastable shapes, got {got}") from None
+    ax = normalize_axis(axis, len(shape), "axis")
+    if mode is not False:
+        for a, n in zip(arrs, names):
+            check_probabilities(a, n)
+    if mode:  # each argument within the rounding of its own format
+        for a, n in zip(arrs, names):
+            check_pmf_sums(np.broadcast_to(a, shape), ax, n, a.dtype)
+    return arrs, dtype, shape, ax, b
+
+
+def as_num_classes(num_classes) -> int:
+    """``num_classes``: an integer (not a bool) of at least 1."""
+    k = as_int(num_classes, "num_classes")
+    if k < 1:
+        raise ValueError(f"num_classes must be at least 1, got {k}")
+    return k
+
+
+def as_samples(samples, num_classes: int) -> np.ndarray:
+    """Categorical samples (class indices in ``0 .. num_classes - 1``, any shape) as a flat
+    int64 array. An empty float array (``[]``) counts as no samples."""
+    try:
+        s = np.asarray(samples)
+    except Exception as exc:
+        raise TypeError(f"samples must be array-like of integers: {exc}") from None
+    if s.dtype.kind not in "iu":
+        if s.dtype.kind == "f" and s.size == 0:
+            s = s.astype(np.int64)
+        else:
+            raise TypeError(f"samples must have an integer dtype (class indices), got {s.dtype}")
+    s = s.reshape(-1)
+    if s.size == 0:
+        return s.astype(np.int64)
+    lo, hi = int(s.min()), int(s.max())
+    if lo < 0 or hi >= num_classes:
+        bad = lo if lo < 0 else hi
+        raise ValueError(f"samples contains {bad}, outside the classes 0..{num_classes - 1}")
+    return s.astype(np.int64)  # in range, so a uint64 fits
+
+
+def loglik_inputs(q, samples, check):
+    """``categorical_log_likelihood``'s operands: ``q`` (float, classes on the last axis,
+    at least one class) and the samples (flat int64), checked as :func:`pmf_inputs`."""
+    mode = check_mode(check)
+    a = as_float_array(q, "q")
+    if a.ndim == 0 or a.shape[-1] == 0:
+        raise ValueError(f"q must have a non-empty class axis (the last), got shape {a.shape}")
+    s = as_samples(samples, a.shape[-1])
+    if mode is not False:
+        check_probabilities(a, "q")
+    if mode:
+        check_pmf_sums(a, a.ndim - 1, "q", a.dtype)
+    return a, s
+
+
+# ---------------------------------------------------------------------------------------------
+# the classification loss
+
+
+@dataclass(frozen=True)
+class LossInputs:
+    """The validated arguments of ``cross_entropy`` / ``cross_entropy_value_and_grad``.
+
+    ``labels`` (flat int64, C order of ``batch_shape``) is set for class-index targets,
+    ``probs`` (float, the shape of ``logits``) for probability targets.
+    """
+
+    logits: np.ndarray
+    axis: int
+    C: int
+    batch_shape: tuple
+    reduction: str
+    eps: float
+    ignore_index: int
+    weight: np.ndarray | None
+    labels: np.ndarray | None
+    probs: np.ndarray | None
+
+
+def loss_inputs(logits, target, axis, weight, ignore_index, reduction, label_smoothing) -> LossInputs:
+    """Validate the loss's arguments, in this order: ``logits``, ``axis``, ``reduction``,
+    ``label_smoothing``, ``ignore_index``, ``weight``, ``target``."""
+    a = as_float_array(logits, "logits")
+    if a.ndim == 0:
+        raise ValueError("logits must have at least one dimension (the class axis), got a 0-d array")
+    ax = normalize_axis(axis, a.ndim, "axis")
+    C = a.shape[ax]
+    if not isinstance(reduction, str) or reduction not in REDUCTIONS:
+        raise ValueError(f"reduction must be one of {REDUCTIONS}, got {reduction!r}")
+    if isinstance(label_smoothing, (bool, np.bool_)) or not isinstance(label_smoothing, numbers.Real):
+        raise TypeError(f"label_smoothing must be a real number, got {label_smoothing!r}")
+    eps = float(label_smoothing)
+    if not 0.0 <= eps <= 1.0:
+        raise ValueError(f"label_smoothing must lie in [0, 1], got {label_smoothing!r}")
+    ii = as_int(ignore_index, "ignore_index")
+    if not -(2**63) <= ii < 2**63:  # the kernels compare it as an int64 (PyTorch: the same)
+        raise ValueError(f"ignore_index must fit in an int64, got {ii}")
+    batch_shape = a.shape[:ax] + a.shape[ax + 1:]
+
+    # weight: per-class, finite, non-negative (bools and integers become float64)
+    w = None
+    if weight is not None:
+        w = as_float_array(weight, "weight").astype(np.float64)
+        if w.shape != (C,):
+            raise ValueError(f"weight must have shape ({C},) (one entry per class), got {w.shape}")
+        bad = np.flatnonzero(~(np.isfinite(w) & (w >= 0)))
+        if bad.size:
+            raise ValueError(f"weight must be finite and non-negative; weight[{bad[0]}] = {w[bad[0]]}")
+        w = np.ascontiguousarray(w)
+
+    try:
+        t = target if isinstance(target, np.ndarray) else np.asarray(target)
+    except Exception as exc:  # ragged nested lists
+        raise TypeError(f"target must be array-like of class indices or probabilities: {exc}") from None
+    labels = probs = None
+    if t.dtype.kind in "iu":
+        if t.shape != batch_shape:
+            raise ValueError(
+                f"target holds class indices, so its shape must be logits.shape without axis "
+                f"{ax}: expected {batch_shape}, got {t.shape}"
+            )
+        flat = t.reshape(-1)
+        if flat.dtype == np.uint64 and flat.size and flat.max() > np.iinfo(np.int64).max:
+            i = int(np.argmax(flat))
+            raise ValueError(f"target[{_where(i, t.shape)}] = {flat[i]} is not a class index in [0, {C})")
+        lab = flat.astype(np.int64)
+        bad = np.flatnonzero(((lab < 0) | (lab >= C)) & (lab != ii))
+        if bad.size:
+            i = int(bad[0])
+            raise ValueError(
+                f"target[{_where(i, t.shape)}] = {lab[i]} is not "
+                f"a class index in [0, {C}) nor ignore_index={ii}"
+            )
+        labels = np.ascontiguousarray(lab)
+    elif t.dtype.kind == "f":
+        tf = as_float_array(t, "target")
+        if tf.shape != a.shape:
+            hint = "; class indices need an integer dtype" if tf.shape == batch_shape else ""
+            raise ValueError(
+                f"target has dtype {t.dtype}, so it holds probabilities and must have the shape of "
+                f"logits {a.shape}, got {tf.shape}{hint}"
+            )
+        check_probabilities(tf, "target")
+        probs = tf
+    else:
+        raise TypeError(
+            f"target must hold integer class indices or float probabilities, got dtype {t.dtype}"
+        )
+    return LossInputs(a, ax, C, batch_shape, reduction, eps, ii, w, labels, probs)
+
+
+def check_out(out, shape: tuple, dtype) -> None:
+    """``out=`` of ``cross_entropy_value_and_grad``: ``None`` or a writeable ndarray with the
+    shape and dtype of the logits (either byte order)."""
+    if out is None:
+        return
+    if not isinstance(out, np.ndarray):
+        raise TypeError(f"out must be a numpy.ndarray, got {type(out).__name__}")
+    if out.shape != shape or out.dtype.newbyteorder("=") != dtype:
+        raise ValueError(
+            f"out must have the shape and dtype of logits {shape} {np.dtype(dtype)}, "
+            f"got {out.shape} {out.dtype}"
+        )
+    if not out.flags.writeable:
+        raise ValueError("out must be writeable")
 
 
 _WORKQUEUE_LOCK = threading.Lock()

@@ -4,111 +4,58 @@
 from __future__ import annotations
 
 import functools
-import numbers
 
 import numpy as np
 
-from ._validate import as_float_array, compute_dtype, normalize_axis, parallel_guard, to_rows
+from ._validate import check_out, compute_dtype, loss_inputs, parallel_guard, to_rows
 from .kernels import loss as _k
 
 __all__ = ["cross_entropy", "cross_entropy_value_and_grad"]
 
-_REDUCTIONS = ("none", "mean", "sum")
+# class weights outside this range are scaled into [1/2, 1) first (see _Problem)
+_W_LO, _W_HI = 2.0**-64, 2.0**64
 
 
 class _Problem:
-    """Validated inputs of one call, as C-contiguous ``(rows, C)`` arrays."""
+    """Validated inputs of one call, as C-contiguous ``(rows, C)`` arrays (the rules are
+    :func:`crossent._validate.loss_inputs`, shared with the oracle)."""
 
     def __init__(self, logits, target, axis, weight, ignore_index, reduction, label_smoothing):
-        a = as_float_array(logits, "logits")
-        if a.ndim == 0:
-            raise ValueError("logits must have at least one dimension (the class axis), got a 0-d array")
-        ax = normalize_axis(axis, a.ndim, "axis")
-        C = a.shape[ax]
-        if not isinstance(reduction, str) or reduction not in _REDUCTIONS:
-            raise ValueError(f"reduction must be one of {_REDUCTIONS}, got {reduction!r}")
-        if isinstance(label_smoothing, (bool, np.bool_)) or not isinstance(label_smoothing, numbers.Real):
-            raise TypeError(f"label_smoothing must be a real number, got {label_smoothing!r}")
-        eps = float(label_smoothing)
-        if not 0.0 <= eps <= 1.0:
-            raise ValueError(f"label_smoothing must lie in [0, 1], got {label_smoothing!r}")
-        if isinstance(ignore_index, (bool, np.bool_)) or not isinstance(ignore_index, numbers.Integral):
-            raise TypeError(f"ignore_index must be an integer, got {ignore_index!r}")
-        if not -(2**63) <= int(ignore_index) < 2**63:  # the kernels compare it as an int64
-            raise ValueError(f"ignore_index must fit in an int64, got {int(ignore_index)}")
+        v = loss_inputs(logits, target, axis, weight, ignore_index, reduction, label_smoothing)
+        a = v.logits
         self.dtype = a.dtype
         # a narrow output is rounded from float64: the per-item losses are rounded to odd
         # first (only for reduction='none': a sum is rounded from its double-double)
-        self.odd = a.dtype != np.float64 and reduction == "none"
+        self.odd = a.dtype != np.float64 and v.reduction == "none"
         # float32/float16 inputs: the kernels' fast path (short exp, no error terms), which is
         # accurate to about 2**-45 relative: enough for a narrow output
         self.fast = a.dtype != np.float64
-        self.axis = ax
-        self.C = C
-        self.eps = eps
-        self.reduction = reduction
-        self.ignore_index = int(ignore_index)
-        self.batch_shape = a.shape[:ax] + a.shape[ax + 1:]
-        self.x = to_rows(a.astype(compute_dtype(a.dtype), copy=False), ax)
+        self.axis = v.axis
+        self.C = v.C
+        self.eps = v.eps
+        self.reduction = v.reduction
+        self.ignore_index = v.ignore_index
+        self.batch_shape = v.batch_shape
+        self.x = to_rows(a.astype(compute_dtype(a.dtype), copy=False), v.axis)
         self.logits = a
-
-        # weight: per-class, finite, non-negative
-        if weight is None:
-            self.weight = np.ones(1, dtype=np.float64)
-            self.has_weight = False
+        self.labels_mode = v.labels is not None
+        if self.labels_mode:
+            self.target = v.labels
         else:
-            w = as_float_array(weight, "weight").astype(np.float64)
-            if w.shape != (C,):
-                raise ValueError(f"weight must have shape ({C},) (one entry per class), got {w.shape}")
-            bad = np.flatnonzero(~(np.isfinite(w) & (w >= 0)))
-            if bad.size:
-                raise ValueError(f"weight must be finite and non-negative; weight[{bad[0]}] = {w[bad[0]]}")
-            self.weight = np.ascontiguousarray(w)
-            self.has_weight = True
-
-        t = target if isinstance(target, np.ndarray) else np.asarray(target)
-        if t.dtype.kind in "iu":
-            self.labels_mode = True
-            if t.shape != self.batch_shape:
-                raise ValueError(
-                    f"target holds class indices, so its shape must be logits.shape without axis "
-                    f"{ax}: expected {self.batch_shape}, got {t.shape}"
-                )
-            flat = t.reshape(-1)
-            if flat.dtype == np.uint64 and flat.size and flat.max() > np.iinfo(np.int64).max:
-                i = int(np.argmax(flat))
-                raise ValueError(f"target[{i}] = {flat[i]} is not a class index in [0, {C})")
-            lab = flat.astype(np.int64)
-            bad = np.flatnonzero(((lab < 0) | (lab >= C)) & (lab != self.ignore_index))
-            if bad.size:
-                i = int(bad[0])
-                where = ", ".join(str(int(j)) for j in np.unravel_index(i, t.shape))
-                raise ValueError(
-                    f"target[{where}] = {lab[i]} is not "
-                    f"a class index in [0, {C}) nor ignore_index={self.ignore_index}"
-                )
-            self.target = np.ascontiguousarray(lab)
-        elif t.dtype.kind == "f":
-            self.labels_mode = False
-            tf = as_float_array(t, "target")
-            if tf.shape != a.shape:
-                hint = (
-                    "; class indices need an integer dtype" if tf.shape == self.batch_shape else ""
-                )
-                raise ValueError(
-                    f"target has dtype {t.dtype}, so it holds probabilities and must have the shape of "
-                    f"logits {a.shape}, got {tf.shape}{hint}"
-                )
-            bad = np.flatnonzero(~(np.isfinite(tf) & (tf >= 0)).reshape(-1))
-            if bad.size:
-                i = np.unravel_index(int(bad[0]), tf.shape)
-                where = ", ".join(str(int(j)) for j in i)
-                raise ValueError(f"target probabilities must be finite and non-negative; target[{where}] = {tf[i]}")
-            self.target = to_rows(tf.astype(np.float64), ax)
-        else:
-            raise TypeError(
-                f"target must hold integer class indices or float probabilities, got dtype {t.dtype}"
-            )
+            self.target = to_rows(v.probs.astype(np.float64), v.axis)
+        self.has_weight = v.weight is not None
+        self.weight = v.weight if self.has_weight else np.ones(1, dtype=np.float64)
+        # Weights of extreme magnitude are scaled by a power of two into [1/2, 1) (exact): the
+        # kernels keep the softmax terms scaled by 2**600 and need w * 2**600 to stay normal.
+        # Every result is linear in the weights, so it is scaled back by ``unscale`` (exact,
+        # unless it overflows or is subnormal); the mean over class indices is a ratio of
+        # weighted sums and does not change at all.
+        self.unscale = 0
+        wmax = float(self.weight.max()) if self.weight.size else 0.0
+        if self.has_weight and wmax > 0 and not _W_LO <= wmax <= _W_HI:
+            k = int(np.frexp(wmax)[1])
+            self.weight = np.ldexp(self.weight, -k)
+            self.unscale = 0 if (self.labels_mode and self.reduction == "mean") else k
 
     # -- helpers -------------------------------------------------------------------------
     @functools.cached_property
@@ -122,22 +69,27 @@ class _Problem:
         return float(self.x.shape[0])
 
     def reduce(self, losses: np.ndarray):
-        """Reduce float64 per-row losses and round once to the output dtype."""
+        """Reduce float64 per-row losses and round once to the output dtype (an overflow to
+        inf is the rounded value: no warning)."""
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            return self._reduce(losses)
+
+    def _reduce(self, losses: np.ndarray):
         dt = self.dtype
+        k = self.unscale
         if self.reduction == "none":
-            return losses.reshape(self.batch_shape).astype(dt)
+            return np.ldexp(losses, k).reshape(self.batch_shape).astype(dt)
         hi, lo = _k.sum_fixed_order(losses)
         if self.reduction == "sum":
-            return dt.type(hi + lo)
+            return dt.type(np.ldexp(hi, k) + np.ldexp(lo, k))
         den = self.denominator
-        with np.errstate(invalid="ignore", divide="ignore"):
-            if den == 0.0:  # every item ignored (or no items, or zero weights): nan, as PyTorch
-                return dt.type(np.nan)
-            q = hi / den
-            if np.isfinite(q):  # one Newton-style correction: (hi + lo)/den rounded once
-                r = (hi - q * den) + lo
-                q = q + r / den
-            return dt.type(q)
+        if den == 0.0:  # every item ignored (or no items, or zero weights): nan, as PyTorch
+            return dt.type(np.nan)
+        q = hi / den
+        if np.isfinite(q):  # one Newton-style correction: (hi + lo)/den rounded once
+            r = (hi - q * den) + lo
+            q = q + r / den
+        return dt.type(np.ldexp(q, k))
 
 
 def _losses(p: _Problem) -> np.ndarray:
@@ -170,13 +122,17 @@ def cross_entropy(logits, target, *, axis=-1, weight=None, ignore_index=-100, re
     axis : int, optional
         The class axis (default: the last).
     weight : array_like, optional
-        Per-class weights, shape ``(C,)``, finite and non-negative.
+        Per-class weights, shape ``(C,)``, finite and non-negative (bools and integers
+        become float64), of any magnitude: weights beyond :math:`2^{\pm 64}` are scaled by a
+        power of two inside (exact) and the results scaled back.
     ignore_index : int, optional
         Class-index targets equal to this value contribute nothing (default -100).
     reduction : {'mean', 'sum', 'none'}, optional
         ``'mean'`` divides the weighted sum by :math:`\sum_n w_{y_n}` over non-ignored items
-        (class indices) or by the number of items (probabilities); all items ignored gives
-        nan, as PyTorch.
+        (class indices) or by the number of items (probabilities). A zero denominator (all
+        items ignored, or weights that sum to 0 over the items) gives nan, and with
+        :func:`cross_entropy_value_and_grad` nan gradient rows for the items not ignored,
+        as PyTorch.
     label_smoothing : float, optional
         :math:`\varepsilon \in [0, 1]`: the target becomes
         :math:`(1-\varepsilon)\,t + \varepsilon / C`.
@@ -245,7 +201,7 @@ def cross_entropy_value_and_grad(logits, target, *, axis=-1, weight=None, ignore
     :math:`\sigma(z)_y \approx 1`). Accuracy: float64 entries within 4 ulp for one-hot
     targets; with soft targets :math:`A\sigma_i - a_i` cancels where they are close, and
     the error is a few ulp of :math:`A\sigma_i` and of :math:`a_i`. Ignored items get a
-    zero gradient row. Memory: only the gradient is allocated (none when ``out`` is given
+    zero gradient row; a ``'mean'`` with a zero denominator gives nan rows for the others. Memory: only the gradient is allocated (none when ``out`` is given
     and the class axis is last and contiguous).
 
     Examples
@@ -257,19 +213,11 @@ def cross_entropy_value_and_grad(logits, target, *, axis=-1, weight=None, ignore
     """
     p = _Problem(logits, target, axis, weight, ignore_index, reduction, label_smoothing)
     a = p.logits
-    if out is not None:
-        if not isinstance(out, np.ndarray):
-            raise TypeError(f"out must be a numpy.ndarray, got {type(out).__name__}")
-        # the byte order of out may differ (a big-endian out gets the values through a cast)
-        if out.shape != a.shape or out.dtype.newbyteorder("=") != a.dtype:
-            raise ValueError(
-                f"out must have the shape and dtype of logits {a.shape} {a.dtype}, got {out.shape} {out.dtype}"
-            )
-        if not out.flags.writeable:
-            raise ValueError("out must be writeable")
+    check_out(out, a.shape, a.dtype)
     # write straight into out when it can hold the (rows, C) layout; else into a buffer
     direct = (
         out is not None
+        and p.unscale == 0
         and p.axis == a.ndim - 1
         and out.flags.c_contiguous
         and out.dtype != np.float16
@@ -277,17 +225,22 @@ def cross_entropy_value_and_grad(logits, target, *, axis=-1, weight=None, ignore
     )
     if direct:
         grad = out.reshape(p.x.shape)  # may alias p.x (in place): the kernel allows it
-    else:
-        work = np.float64 if a.dtype == np.float16 else a.dtype
+    else:  # float16, or scaled weights: float64, rounded once at the end
+        work = np.float64 if a.dtype == np.float16 or p.unscale else a.dtype
         grad = np.empty(p.x.shape, dtype=work)
     losses = np.empty(p.x.shape[0], dtype=np.float64)
+    # a zero denominator (a 'mean' whose weights sum to 0): the loss is nan, and so is every
+    # gradient row of an item that is not ignored (0/0, as PyTorch); the kernels never
+    # divide by 0 (they run with 1 and those rows are overwritten)
     den = p.denominator
     if p.x.shape[0]:
         if p.labels_mode:
             with parallel_guard():
                 _k.cross_entropy_labels_grad_rows(p.x, p.target, p.weight, p.has_weight, p.ignore_index,
-                                                  p.eps, den, p.odd, p.fast, losses, grad)
-        else:
+                                                  p.eps, den or 1.0, p.odd, p.fast, losses, grad)
+            if den == 0.0:
+                grad[p.target != p.ignore_index] = np.nan
+        else:  # den = N > 0 here
             with parallel_guard():
                 _k.cross_entropy_probs_grad_rows(p.x, p.target, p.weight, p.has_weight, p.eps, den,
                                                  p.odd, p.fast, losses, grad)
@@ -295,8 +248,11 @@ def cross_entropy_value_and_grad(logits, target, *, axis=-1, weight=None, ignore
     if direct:
         return loss, out
     moved = np.moveaxis(a, p.axis, -1).shape
-    g = np.moveaxis(grad.reshape(moved), -1, p.axis)
+    with np.errstate(over="ignore"):  # overflow to inf is the rounded value
+        if p.unscale:
+            np.ldexp(grad, p.unscale, out=grad)
+        g = np.moveaxis(grad.reshape(moved), -1, p.axis).astype(a.dtype, copy=False)
     if out is None:
-        return loss, g.astype(a.dtype, copy=False)
-    out[...] = g.astype(a.dtype, copy=False)  # float64 -> float16 rounds once (NumPy's cast)
+        return loss, g
+    out[...] = g  # float64 -> float16 rounds once (NumPy's cast)
     return loss, out

@@ -16,17 +16,17 @@ once to the output dtype. The accuracy bounds are the rows ``"entropy"``,
 from __future__ import annotations
 
 import functools
-import operator
 
 import mpmath
 import numpy as np
 
 from ._validate import (
-    as_float_array,
-    check_base,
+    as_num_classes,
+    as_samples,
     compute_dtype,
-    normalize_axis,
+    loglik_inputs,
     parallel_guard,
+    pmf_inputs,
     to_rows,
 )
 
@@ -68,24 +68,6 @@ def _log_base(base: float | None) -> tuple[float, float]:
     return hi, lo
 
 
-def _check_rows(rows: np.ndarray, name: str, dtype: np.dtype) -> None:
-    """The ``check=True`` validation of one operand (rows of shape (n, K))."""
-    if np.isnan(rows).any():
-        raise ValueError(f"{name} contains nan")
-    if (rows < 0).any():
-        raise ValueError(f"{name} has negative entries; a PMF is non-negative")
-    k = rows.shape[1]
-    tol = max(k, 1) * float(np.finfo(dtype).eps)
-    sums = rows.sum(axis=1, dtype=np.float64)  # error <= log2(K) 2^-53 per row: far below tol
-    bad = ~(np.abs(sums - 1.0) <= tol)  # also catches inf sums
-    if bad.any():
-        i = int(np.flatnonzero(bad)[0])
-        raise ValueError(
-            f"{name} does not sum to 1 along the class axis: row {i} sums to {sums[i]!r}, "
-            f"outside the tolerance K*eps = {tol:.3g} (K = {k}, dtype {np.dtype(dtype).name})"
-        )
-
-
 def _kernel_rows(rows: np.ndarray) -> np.ndarray:
     """``rows`` as the kernels' type: C-contiguous and writeable (a read-only view is copied)."""
     return np.require(rows, requirements=["C", "W"])
@@ -101,45 +83,23 @@ def _finish(out64: np.ndarray, shape: tuple, dtype: np.dtype):
     return res[()] if res.ndim == 0 else res
 
 
-def _prepare_one(p, axis, check):
-    a = as_float_array(p, "p")
-    ax = normalize_axis(axis, a.ndim, "axis")
-    rows = to_rows(a.astype(compute_dtype(a.dtype), copy=False), ax) if a.shape[ax] else None
-    if check:
-        _check_rows(rows if rows is not None else np.zeros((max(a.size, 1), 0)), "p", a.dtype)
-    return a.dtype, _reduce_shape(a.shape, ax), rows
-
-
-def _prepare_two(p, q, axis, check):
-    a = as_float_array(p, "p")
-    b = as_float_array(q, "q")
-    dtype = np.result_type(a.dtype, b.dtype)
-    try:
-        shape = np.broadcast_shapes(a.shape, b.shape)
-    except ValueError:
-        raise ValueError(
-            f"p and q must have broadcastable shapes, got p.shape={a.shape} and q.shape={b.shape}"
-        ) from None
-    ax = normalize_axis(axis, len(shape), "axis")
+def _prepare(arrays, names, axis, base, check):
+    """Validate (:func:`crossent._validate.pmf_inputs`, the rules shared with the oracle) and
+    lay out the operands as ``(rows, K)`` arrays of the kernels' dtype (``None`` for K = 0)."""
+    arrs, dtype, shape, ax, b = pmf_inputs(arrays, names, axis, base, check)
     out_shape = _reduce_shape(shape, ax)
     if shape[ax] == 0:
-        if check:
-            _check_rows(np.zeros((1, 0)), "p", dtype)
-        return dtype, out_shape, None, None
+        return _log_base(b), dtype, out_shape, None
     cd = compute_dtype(dtype)
-    rp = to_rows(np.broadcast_to(a.astype(cd, copy=False), shape), ax)
-    rq = to_rows(np.broadcast_to(b.astype(cd, copy=False), shape), ax)
-    if check:
-        _check_rows(rp, "p", dtype)
-        _check_rows(rq, "q", dtype)
-    return dtype, out_shape, rp, rq
+    rows = [to_rows(np.broadcast_to(a.astype(cd, copy=False), shape), ax) for a in arrs]
+    return _log_base(b), dtype, out_shape, rows
 
 
 # ---------------------------------------------------------------------------------------------
 # public functions
 
 
-def entropy(p, *, base=None, axis=-1, check=False):
+def entropy(p, *, base=None, axis=-1, check=None):
     r"""Shannon entropy of PMFs along ``axis``.
 
     Parameters
@@ -152,10 +112,14 @@ def entropy(p, *, base=None, axis=-1, check=False):
         positive number other than 1.
     axis : int, optional
         The class axis (default: the last).
-    check : bool, optional
-        If True, raise ``ValueError`` unless every row of ``p`` is a PMF: no nan, no negative
-        entry, and the row sum within ``K * eps`` of 1 (``eps`` the machine epsilon of the
-        input dtype; ``K * eps`` bounds the error of normalizing by a floating-point sum).
+    check : {None, True, False}, optional
+        What is verified before computing (see *Input rules* in the docs).
+        ``None`` (default): every entry is finite and non-negative, else ``ValueError``
+        naming the argument and the first bad index (one cheap pass over the input).
+        ``True``: also every row sums to 1 within ``K * eps`` (``eps`` the machine epsilon
+        of the argument's dtype; ``K * eps`` bounds the error of normalizing by a
+        floating-point sum). ``False``: nothing, for callers that have validated already
+        (bad entries then give the IEEE values listed in Notes).
 
     Returns
     -------
@@ -165,10 +129,12 @@ def entropy(p, *, base=None, axis=-1, check=False):
     Raises
     ------
     TypeError
-        ``p`` is not real, ``axis`` is not an integer, ``base`` is not a number.
+        ``p`` is not real, ``axis`` is not an integer, ``base`` is not a number, ``check``
+        is not None/True/False.
     ValueError
-        ``axis`` out of range, ``base`` not positive/finite or equal to 1, or (with
-        ``check=True``) a row that is not a PMF.
+        ``axis`` out of range, ``base`` not positive/finite or equal to 1, a nan, negative
+        or infinite entry (unless ``check=False``), or (with ``check=True``) a row that is
+        not a PMF.
 
     See Also
     --------
@@ -180,9 +146,9 @@ def entropy(p, *, base=None, axis=-1, check=False):
 
         H(p) = -\sum_{k} p_k \log_b p_k,\qquad 0 \log 0 = 0.
 
-    Edge cases: a zero mass contributes 0; an infinite mass makes the result :math:`-\infty`
-    (in nats); a nan or negative mass makes the row nan. An empty class axis gives 0 (the empty
-    sum).
+    Edge cases: a zero mass contributes 0; an empty class axis gives 0 (the empty sum). Only
+    with ``check=False`` can bad entries get through: an infinite mass then makes the
+    result :math:`-\infty` (in nats) and a nan or negative mass makes the row nan.
 
     Each term :math:`p_k \log p_k` is formed exactly from the rounded logarithm (an FMA product)
     and the terms are added in double-double, so the only error before the final rounding is
@@ -201,16 +167,15 @@ def entropy(p, *, base=None, axis=-1, check=False):
     >>> crossent.entropy([[1.0, 0.0], [0.5, 0.5]])
     array([0.        , 0.69314718])
     """
-    lb = _log_base(check_base(base))
-    dtype, out_shape, rows = _prepare_one(p, axis, check)
+    lb, dtype, out_shape, rows = _prepare([p], ["p"], axis, base, check)
     out = np.zeros(int(np.prod(out_shape)), dtype=np.float64)
-    if rows is not None and rows.shape[0]:
+    if rows is not None and rows[0].shape[0]:
         with parallel_guard():
-            _kernels().entropy_batch(_kernel_rows(rows), lb[0], lb[1], out)
+            _kernels().entropy_batch(_kernel_rows(rows[0]), lb[0], lb[1], out)
     return _finish(out, out_shape, dtype)
 
 
-def cross_entropy_pmf(p, q, *, base=None, axis=-1, check=False):
+def cross_entropy_pmf(p, q, *, base=None, axis=-1, check=None):
     r"""Cross-entropy :math:`H(p, q)` of PMFs along ``axis``.
 
     Parameters
@@ -223,9 +188,9 @@ def cross_entropy_pmf(p, q, *, base=None, axis=-1, check=False):
         Logarithm base: ``None`` (nats), 2 (bits), 10 (bans) or any positive number other than 1.
     axis : int, optional
         The class axis (default: the last).
-    check : bool, optional
-        If True, raise ``ValueError`` unless every row of ``p`` and of ``q`` is a PMF (see
-        :func:`entropy`).
+    check : {None, True, False}, optional
+        As for :func:`entropy`, for ``p`` and ``q`` each (a bad entry is reported with its
+        index in the argument as given, before broadcasting).
 
     Returns
     -------
@@ -235,10 +200,12 @@ def cross_entropy_pmf(p, q, *, base=None, axis=-1, check=False):
     Raises
     ------
     TypeError
-        Non-real input, non-integer ``axis``, non-numeric ``base``.
+        Non-real input, non-integer ``axis``, non-numeric ``base``, a ``check`` that is not
+        None/True/False.
     ValueError
-        Shapes that do not broadcast, ``axis`` out of range, a bad ``base``, or (with
-        ``check=True``) a row that is not a PMF.
+        Shapes that do not broadcast, ``axis`` out of range, a bad ``base``, a nan, negative
+        or infinite entry (unless ``check=False``), or (with ``check=True``) a row that is
+        not a PMF.
 
     See Also
     --------
@@ -254,8 +221,9 @@ def cross_entropy_pmf(p, q, *, base=None, axis=-1, check=False):
     :math:`p`, and it is minimized over :math:`q` at :math:`q = p` (Gibbs' inequality).
 
     Edge cases: :math:`p_k = 0` contributes 0 whatever :math:`q_k \ge 0` (including
-    :math:`q_k = 0`); :math:`p_k > 0` with :math:`q_k = 0` gives :math:`+\infty`; a nan or
-    negative entry makes the row nan; infinities give their IEEE value.
+    :math:`q_k = 0`); :math:`p_k > 0` with :math:`q_k = 0` gives :math:`+\infty`. Only with
+    ``check=False``: a nan or negative entry makes the row nan; an infinite entry gives the
+    IEEE value of :math:`-p_k \log q_k`.
 
     Error: the logarithm's rounding (:math:`\le 0.52` ulp per term) only; products are exact
     (FMA) and the sum is double-double, so the bound does not grow with :math:`K`. The stated
@@ -271,16 +239,16 @@ def cross_entropy_pmf(p, q, *, base=None, axis=-1, check=False):
     >>> float(crossent.cross_entropy_pmf([0.5, 0.5], [1.0, 0.0]))  # p > 0 where q = 0
     inf
     """
-    lb = _log_base(check_base(base))
-    dtype, out_shape, rp, rq = _prepare_two(p, q, axis, check)
+    lb, dtype, out_shape, rows = _prepare([p, q], ["p", "q"], axis, base, check)
     out = np.zeros(int(np.prod(out_shape)), dtype=np.float64)
-    if rp is not None and rp.shape[0]:
+    if rows is not None and rows[0].shape[0]:
+        rp, rq = rows
         with parallel_guard():
             _kernels().cross_entropy_batch(_kernel_rows(rp), _kernel_rows(rq), lb[0], lb[1], out)
     return _finish(out, out_shape, dtype)
 
 
-def kl_divergence(p, q, *, base=None, axis=-1, check=False):
+def kl_divergence(p, q, *, base=None, axis=-1, check=None):
     r"""Kullback–Leibler divergence :math:`D(p\,\|\,q)` of PMFs along ``axis``.
 
     Accurate when :math:`p \approx q`: the divergence is never formed as
@@ -296,9 +264,9 @@ def kl_divergence(p, q, *, base=None, axis=-1, check=False):
         Logarithm base: ``None`` (nats), 2 (bits), 10 (bans) or any positive number other than 1.
     axis : int, optional
         The class axis (default: the last).
-    check : bool, optional
-        If True, raise ``ValueError`` unless every row of ``p`` and of ``q`` is a PMF (see
-        :func:`entropy`).
+    check : {None, True, False}, optional
+        As for :func:`entropy`, for ``p`` and ``q`` each (a bad entry is reported with its
+        index in the argument as given, before broadcasting).
 
     Returns
     -------
@@ -308,10 +276,12 @@ def kl_divergence(p, q, *, base=None, axis=-1, check=False):
     Raises
     ------
     TypeError
-        Non-real input, non-integer ``axis``, non-numeric ``base``.
+        Non-real input, non-integer ``axis``, non-numeric ``base``, a ``check`` that is not
+        None/True/False.
     ValueError
-        Shapes that do not broadcast, ``axis`` out of range, a bad ``base``, or (with
-        ``check=True``) a row that is not a PMF.
+        Shapes that do not broadcast, ``axis`` out of range, a bad ``base``, a nan, negative
+        or infinite entry (unless ``check=False``), or (with ``check=True``) a row that is
+        not a PMF.
 
     See Also
     --------
@@ -338,8 +308,9 @@ def kl_divergence(p, q, *, base=None, axis=-1, check=False):
     and when :math:`p \approx q` it is of the same order as the divergence itself.
 
     Edge cases: :math:`p_k = 0` contributes 0 (:math:`0 \log 0 = 0`); :math:`p_k > 0` with
-    :math:`q_k = 0` gives :math:`+\infty`; a nan or negative entry makes the row nan. For inputs
-    that are not PMFs the result can be negative. Accuracy (the ``"kl_divergence"`` row of
+    :math:`q_k = 0` gives :math:`+\infty`. Only with ``check=False``: a nan or negative entry
+    makes the row nan; an infinite entry gives the IEEE value of :math:`p_k \log(p_k/q_k)`.
+    For inputs that are not PMFs the result can be negative. Accuracy (the ``"kl_divergence"`` row of
     :mod:`crossent._bounds`): float64 within 4 ulp when :math:`\sum_k (p_k - q_k)` does not
     cancel most of :math:`\sum_k T_k` (always, for inputs that are PMFs up to rounding);
     float32/float16 within 1 ulp, correctly rounded in practice.
@@ -354,45 +325,13 @@ def kl_divergence(p, q, *, base=None, axis=-1, check=False):
     >>> float(crossent.kl_divergence([0.5, 0.5], [1.0, 0.0]))
     inf
     """
-    lb = _log_base(check_base(base))
-    dtype, out_shape, rp, rq = _prepare_two(p, q, axis, check)
+    lb, dtype, out_shape, rows = _prepare([p, q], ["p", "q"], axis, base, check)
     out = np.zeros(int(np.prod(out_shape)), dtype=np.float64)
-    if rp is not None and rp.shape[0]:
+    if rows is not None and rows[0].shape[0]:
+        rp, rq = rows
         with parallel_guard():
             _kernels().kl_batch(_kernel_rows(rp), _kernel_rows(rq), lb[0], lb[1], _kernels().B_COEFFS, out)
     return _finish(out, out_shape, dtype)
-
-
-def _as_labels(samples, num_classes: int) -> np.ndarray:
-    try:
-        s = np.asarray(samples)
-    except Exception as exc:
-        raise TypeError(f"samples must be array-like of integers: {exc}") from None
-    if s.dtype.kind not in "iu":
-        if s.dtype.kind == "f" and s.size == 0:
-            s = s.astype(np.int64)
-        else:
-            raise TypeError(f"samples must have an integer dtype (class indices), got {s.dtype}")
-    s = s.reshape(-1)
-    if s.size == 0:
-        return s.astype(np.int64)
-    lo, hi = int(s.min()), int(s.max())
-    if lo < 0 or hi >= num_classes:
-        bad = lo if lo < 0 else hi
-        raise ValueError(f"samples contains {bad}, outside the classes 0..{num_classes - 1}")
-    return s
-
-
-def _as_num_classes(num_classes) -> int:
-    if isinstance(num_classes, (bool, np.bool_)):
-        raise TypeError("num_classes must be an integer, got a bool")
-    try:
-        k = operator.index(num_classes)
-    except TypeError:
-        raise TypeError(f"num_classes must be an integer, got {num_classes!r}") from None
-    if k < 1:
-        raise ValueError(f"num_classes must be at least 1, got {k}")
-    return k
 
 
 def empirical_pmf(samples, num_classes):
@@ -439,15 +378,15 @@ def empirical_pmf(samples, num_classes):
     >>> crossent.empirical_pmf([0, 2, 2, 1, 2, 0], num_classes=4)
     array([0.33333333, 0.16666667, 0.5       , 0.        ])
     """
-    k = _as_num_classes(num_classes)
-    s = _as_labels(samples, k)
+    k = as_num_classes(num_classes)
+    s = as_samples(samples, k)
     if s.size == 0:
         return np.full(k, np.nan)
     counts = np.bincount(s, minlength=k)
     return counts.astype(np.float64) / np.float64(s.size)  # exact ints < 2^53; one rounding each
 
 
-def categorical_log_likelihood(q, samples):
+def categorical_log_likelihood(q, samples, *, check=None):
     r"""Log-likelihood of categorical parameter(s) ``q`` on the samples.
 
     Parameters
@@ -457,6 +396,9 @@ def categorical_log_likelihood(q, samples):
         float32 or float64 (integers become float64). Used as given: no normalization.
     samples : array_like of int
         The rolls, class indices in ``0 .. K - 1``; all entries count, whatever the shape.
+    check : {None, True, False}, optional
+        As for :func:`entropy`, for ``q``: by default every entry must be finite and
+        non-negative; ``True`` also requires rows summing to 1; ``False`` checks nothing.
 
     Returns
     -------
@@ -467,9 +409,11 @@ def categorical_log_likelihood(q, samples):
     Raises
     ------
     TypeError
-        Non-real ``q`` or non-integer ``samples``.
+        Non-real ``q``, non-integer ``samples``, a ``check`` that is not None/True/False.
     ValueError
-        ``q`` is 0-d or has no classes, or a sample is outside ``0 .. K - 1``.
+        ``q`` is 0-d or has no classes, a sample is outside ``0 .. K - 1``, an entry of
+        ``q`` is nan, negative or infinite (unless ``check=False``), or (with
+        ``check=True``) a row of ``q`` is not a PMF.
 
     See Also
     --------
@@ -487,8 +431,9 @@ def categorical_log_likelihood(q, samples):
     It is evaluated as :math:`-H(c, q)` with the cross-entropy kernel on the exact integer
     counts, so its error is that of :func:`cross_entropy_pmf` (stated in the
     ``"cross_entropy_pmf"`` row of :mod:`crossent._bounds`). A class that was observed but has
-    :math:`q(k) = 0` gives :math:`-\infty`; classes never observed do not contribute (unless
-    their entry is nan or negative, which makes the result nan). No samples give 0 (the empty
+    :math:`q(k) = 0` gives :math:`-\infty`; classes never observed do not contribute (with
+    ``check=False``, unless their entry is nan or negative, which makes the result nan). No
+    samples give 0 (the empty
     sum: the likelihood of no data is 1). It is maximized at
     :math:`q` = :func:`empirical_pmf` of the samples.
 
@@ -499,11 +444,8 @@ def categorical_log_likelihood(q, samples):
     >>> float(crossent.categorical_log_likelihood([0.5, 0.25, 0.25], x))  # 2 log(1/2) + 2 log(1/4)
     -4.1588830833596715
     """
-    a = as_float_array(q, "q")
-    if a.ndim == 0 or a.shape[-1] == 0:
-        raise ValueError(f"q must have a non-empty class axis (the last), got shape {a.shape}")
+    a, s = loglik_inputs(q, samples, check)
     k = a.shape[-1]
-    s = _as_labels(samples, k)
     counts = np.bincount(s, minlength=k).astype(np.float64)  # exact for N < 2^53
     rq = to_rows(a.astype(np.float64, copy=False), a.ndim - 1)  # exact widening
     rp = _kernel_rows(np.broadcast_to(counts, rq.shape))

@@ -1,7 +1,9 @@
 r"""The correctly rounded reference ("oracle") for every public function of crossent.
 
-Every function here has the signature of its public counterpart (see ``DESIGN.md``) plus the
-keyword ``exact``. The inputs are taken as the exact binary numbers they are (a float16,
+Every function here has the signature of its public counterpart in crossent plus the
+keyword ``exact``, and accepts and rejects exactly the same inputs: the argument checks are the
+shared, numerics-free rules of :mod:`crossent._validate` (``docs/input-rules.md``), while
+every value is computed here, independently of the kernels. The inputs are taken as the exact binary numbers they are (a float16,
 float32 or float64 converts to an ``mpf`` without error) and the mathematical function of
 those numbers is evaluated with mpmath.
 
@@ -104,6 +106,10 @@ Conventions (aligned with the public API)
   nan gradient rows for the non-ignored items.
 * The gradient is that of the reduced loss (``"none"``: of the sum).
 * ``empirical_pmf`` returns float64; with no samples it is nan (0/0, as NumPy).
+* Arguments: the rules of ``docs/input-rules.md`` (crossent's own checks). PMF entries must be
+  finite and non-negative unless ``check=False``; then a nan or negative entry gives a nan
+  row and an infinite one the IEEE value of its term, as in crossent. An empty class axis in
+  ``cross_entropy``: class indices can only be ``ignore_index``, probability rows give nan.
 
 Examples
 --------
@@ -136,7 +142,6 @@ is negative and far below the subnormals, so it rounds to −0.0:
 from __future__ import annotations
 
 import math
-import operator
 import warnings
 from fractions import Fraction
 
@@ -144,6 +149,16 @@ import mpmath
 import numpy as np
 from mpmath import libmp
 
+from ._validate import (
+    as_float_array,
+    as_num_classes,
+    as_samples,
+    check_out,
+    loglik_inputs,
+    loss_inputs,
+    normalize_axis,
+    pmf_inputs,
+)
 from .ulp import _add_sticky, _decompose, _parts_to_scalar, _round_parts, float_format
 
 __all__ = [
@@ -516,30 +531,8 @@ def _w0(fmt, k: int, exact_mode: bool) -> int:
 
 
 # ---------------------------------------------------------------------------------------------
-# validation (independent of the public layer on purpose)
+# layout (the argument checks are crossent._validate's, shared with the public functions)
 # ---------------------------------------------------------------------------------------------
-
-
-def _float_array(x, name):
-    try:
-        a = np.asarray(x)
-    except Exception as exc:
-        raise TypeError(f"{name} must be array-like of real numbers: {exc}") from None
-    if a.dtype.kind in "biu":
-        return a.astype(np.float64)
-    if a.dtype.kind != "f" or a.dtype.name not in ("float16", "float32", "float64"):
-        raise TypeError(f"{name} must have dtype float16, float32 or float64, got {a.dtype}")
-    return a
-
-
-def _axis(axis, ndim, name="axis"):
-    try:
-        ax = operator.index(axis)
-    except TypeError:
-        raise TypeError(f"{name} must be an integer, got {axis!r}") from None
-    if ndim == 0 or not -ndim <= ax < ndim:
-        raise ValueError(f"{name}={ax} is out of range for an input with {ndim} dimensions")
-    return ax % ndim
 
 
 def _rows(a, ax):
@@ -547,19 +540,6 @@ def _rows(a, ax):
     k = moved.shape[-1]
     nrows = int(np.prod(moved.shape[:-1], dtype=np.int64))
     return moved.reshape(nrows, k), moved.shape
-
-
-def _base(base):
-    if base is None:
-        return None
-    if isinstance(base, (bool, np.bool_)) or not isinstance(
-        base, (int, float, np.integer, np.floating)
-    ):
-        raise TypeError(f"base must be None or a positive real number, got {base!r}")
-    b = float(base)
-    if not (b > 0 and b != 1 and math.isfinite(b)):
-        raise ValueError(f"base must be a positive finite number other than 1, got {base!r}")
-    return b
 
 
 def _finish(values, shape, fmt, exact_mode):
@@ -786,9 +766,9 @@ def logsumexp(x, axis=-1, keepdims=False, *, exact=False):
     public API), only −inf or an empty slice gives −inf, a single finite entry gives that
     entry exactly.
     """
-    a = _float_array(x, "x")
+    a = as_float_array(x, "x")
     fmt = float_format(a.dtype)
-    ax = _axis(axis, a.ndim, "axis")
+    ax = normalize_axis(axis, a.ndim, "axis")
     rows, moved_shape = _rows(a, ax)
     K = moved_shape[-1]
     vals = []
@@ -817,9 +797,9 @@ def logsumexp(x, axis=-1, keepdims=False, *, exact=False):
 
 
 def _softmax_family(x, axis, exact, which):
-    a = _float_array(x, "x")
+    a = as_float_array(x, "x")
     fmt = float_format(a.dtype)
-    ax = _axis(axis, a.ndim, "axis")
+    ax = normalize_axis(axis, a.ndim, "axis")
     rows, moved_shape = _rows(a, ax)
     K = moved_shape[-1]
     vals = []
@@ -920,68 +900,25 @@ def softmax(x, axis=-1, *, exact=False):
 
 class _Problem:
     def __init__(self, logits, target, axis, weight, ignore_index, reduction, label_smoothing):
-        x = _float_array(logits, "logits")
-        if x.ndim == 0:
-            raise ValueError("logits must have at least one dimension (the class axis)")
+        v = loss_inputs(logits, target, axis, weight, ignore_index, reduction, label_smoothing)
+        x = v.logits
         self.fmt = float_format(x.dtype)
-        ax = _axis(axis, x.ndim, "axis")
-        self.ax = ax
+        self.ax = v.axis
         self.shape = x.shape
-        rows, moved = _rows(x, ax)
+        rows, moved = _rows(x, v.axis)
         self.moved = moved
-        C = moved[-1]
-        if C == 0:
-            raise ValueError("logits: the class axis is empty")
-        self.C = C
-        self.rows = [[float(v) for v in r.tolist()] for r in rows]
-        if reduction not in ("none", "sum", "mean"):
-            raise ValueError(f"reduction must be 'none', 'sum' or 'mean', got {reduction!r}")
-        self.reduction = reduction
-        try:
-            eps = float(label_smoothing)
-        except (TypeError, ValueError):
-            raise TypeError(f"label_smoothing must be a real number, got {label_smoothing!r}") from None
-        if not 0.0 <= eps <= 1.0:
-            raise ValueError(f"label_smoothing must be in [0, 1], got {label_smoothing!r}")
-        self.eps = eps
-        if isinstance(ignore_index, (bool, np.bool_)):
-            raise TypeError("ignore_index must be an integer")
-        try:
-            self.ignore_index = operator.index(ignore_index)
-        except TypeError:
-            raise TypeError(f"ignore_index must be an integer, got {ignore_index!r}") from None
-        if weight is None:
-            self.w = None
+        self.C = v.C  # may be 0: every label is then ignored, a probability row gives nan
+        self.rows = [[float(e) for e in r.tolist()] for r in rows]
+        self.reduction = v.reduction
+        self.eps = v.eps
+        self.ignore_index = v.ignore_index
+        self.w = None if v.weight is None else [float(e) for e in v.weight.tolist()]
+        self.prob = v.probs is not None
+        if self.prob:
+            tr, _ = _rows(v.probs, v.axis)
+            self.trows = [[float(e) for e in r.tolist()] for r in tr]
         else:
-            wa = np.asarray(weight)
-            if wa.dtype.kind not in "fiu":
-                raise TypeError(f"weight must be real numbers, got dtype {wa.dtype}")
-            if wa.shape != (C,):
-                raise ValueError(f"weight must have shape ({C},), got {wa.shape}")
-            wa = wa.astype(np.float64) if wa.dtype.kind in "iu" else wa
-            if not np.all(np.isfinite(wa) & (wa >= 0)):
-                raise ValueError("weight must be finite and non-negative")
-            self.w = [float(v) for v in wa.tolist()]
-        t = np.asarray(target)
-        if t.dtype.kind in "iu":
-            self.prob = False
-            if t.shape != moved[:-1]:
-                raise ValueError(f"target of class indices must have shape {moved[:-1]}, got {t.shape}")
-            lab = [int(v) for v in t.reshape(-1).tolist()]
-            for v in lab:
-                if v != self.ignore_index and not 0 <= v < C:
-                    raise ValueError(f"target holds {v}, neither a class index in [0, {C}) nor ignore_index")
-            self.labels = lab
-        elif t.dtype.kind == "f":
-            self.prob = True
-            if t.shape != x.shape:
-                raise ValueError(f"target of probabilities must have the shape of logits {x.shape}, got {t.shape}")
-            tr, _ = _rows(t, ax)
-            if not np.all(np.isfinite(tr) & (tr >= 0)):
-                raise ValueError("target probabilities must be finite and non-negative")
-            self.trows = [[float(v) for v in r.tolist()] for r in tr]
-        else:
-            raise TypeError(f"target must have an integer or float dtype, got {t.dtype}")
+            self.labels = [int(e) for e in v.labels.tolist()]
         self.N = len(self.rows)
 
     # exact rational coefficients a_c = w_c t_c of item n (None if ignored)
@@ -1322,20 +1259,23 @@ def _grad_row_items(P, n, w, scale_frac, fmt):
 
 
 def cross_entropy_value_and_grad(logits, target, *, axis=-1, weight=None, ignore_index=-100,
-                                 reduction="mean", label_smoothing=0.0, exact=False):
+                                 reduction="mean", label_smoothing=0.0, out=None, exact=False):
     r"""Correctly rounded loss and gradient of the reduced loss with respect to the logits.
 
     Parameters
     ----------
     logits, target, axis, weight, ignore_index, reduction, label_smoothing
         As :func:`cross_entropy`.
+    out : ndarray, optional
+        Where to write the rounded gradient (the shape and dtype of ``logits``, writeable),
+        as in crossent; not with ``exact=True``.
     exact : bool, optional
         Return unrounded ``mpf`` values.
 
     Returns
     -------
     loss : as :func:`cross_entropy`
-    dlogits : ndarray of the logits' shape and dtype
+    dlogits : ndarray of the logits' shape and dtype (``out`` if given)
 
     Notes
     -----
@@ -1352,6 +1292,9 @@ def cross_entropy_value_and_grad(logits, target, *, axis=-1, weight=None, ignore
     finite logits equal, −inf logits, zero coefficients) are computed with fractions.
     """
     P = _Problem(logits, target, axis, weight, ignore_index, reduction, label_smoothing)
+    check_out(out, P.shape, P.fmt.dtype)
+    if out is not None and exact:
+        raise ValueError("out must be None with exact=True (it cannot hold unrounded values)")
     fmt = P.fmt
     loss = _loss(P, exact)
     if P.reduction == "mean":
@@ -1363,8 +1306,11 @@ def cross_entropy_value_and_grad(logits, target, *, axis=-1, weight=None, ignore
     vals = []
     for n in range(P.N):
         vals.extend(_ziv(lambda w, n=n: _grad_row_items(P, n, w, scale, fmt), fmt, exact, w0))
-    g = _finish(vals, P.moved, fmt, exact)
-    return loss, np.moveaxis(g, -1, P.ax)
+    g = np.moveaxis(_finish(vals, P.moved, fmt, exact), -1, P.ax)
+    if out is not None:
+        out[...] = g
+        return loss, out
+    return loss, g
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1447,29 +1393,23 @@ def _pmf_items(terms_f, base, w, try_exact, sign):
     return ("a", v, err)
 
 
-def _pmf_reduce(arrays, names, axis, base, exact_mode, make_terms, sign):
+def _log0(y: float) -> float:
+    """IEEE ``log`` of a non-negative float or nan (``log 0 = -inf``, ``log inf = inf``)."""
+    return -math.inf if y == 0.0 else math.log(y)
+
+
+def _pmf_reduce(arrays, names, axis, base, check, exact_mode, make_terms, sign):
     r"""Reduce ``sign * sum_k c_k log_b r_k`` along ``axis``; two arrays broadcast (NumPy rules).
 
-    ``make_terms`` returns ``(special, terms)``; a special +inf (a term :math:`-p\log 0`) is
-    the limit in nats and bits, and becomes −inf for a base below 1, where
-    :math:`\log_b x = \ln x / \ln b` has :math:`\ln b < 0` (every value changes sign).
+    ``make_terms`` returns ``(special, terms)``: ``special`` is None or the IEEE sum (a float:
+    ±inf or nan) of the terms that are not finite, e.g. :math:`-p \log 0 = +\infty`; it is
+    then the row's value in nats, and :math:`\log_b x = \ln x / \ln b` turns an infinity
+    into its opposite for a base below 1. Non-finite, negative or nan entries only get here
+    with ``check=False`` (the values of crossent's documented rules for them).
     """
-    arrs = [_float_array(a, nm) for a, nm in zip(arrays, names)]
-    for a, nm in zip(arrs, names):
-        if not np.all(np.isfinite(a) & (a >= 0)):
-            raise ValueError(f"{nm} must be finite and non-negative")
-    if len(arrs) == 2:
-        try:
-            shape = np.broadcast_shapes(arrs[0].shape, arrs[1].shape)
-        except ValueError:
-            raise ValueError(f"{names[0]} and {names[1]} must have broadcastable shapes, got "
-                             f"{names[0]}.shape={arrs[0].shape} and "
-                             f"{names[1]}.shape={arrs[1].shape}") from None
-        arrs = [np.broadcast_to(a, shape) for a in arrs]
-    dt = np.result_type(*arrs)
+    arrs, dt, shape, ax, b = pmf_inputs(arrays, names, axis, base, check)
+    arrs = [np.broadcast_to(a, shape) for a in arrs]
     fmt = float_format(dt)
-    b = _base(base)
-    ax = _axis(axis, arrs[0].ndim, "axis")
     rows = [_rows(a, ax) for a in arrs]
     moved = rows[0][1]
     K = moved[-1]
@@ -1478,10 +1418,11 @@ def _pmf_reduce(arrays, names, axis, base, exact_mode, make_terms, sign):
     for i in range(lists[0].shape[0]):
         cols = [[float(v) for v in L[i].tolist()] for L in lists]
         special, terms = make_terms(*cols)
-        if special is _PINF and b is not None and b < 1:
-            special = _NINF
         if special is not None:
-            vals.append(_decide(_exact_item(special), fmt, exact_mode)[1])
+            if b is not None and b < 1:
+                special = -special
+            raw = _NAN if special != special else (_PINF if special > 0 else _NINF)
+            vals.append(_decide(_exact_item(raw), fmt, exact_mode)[1])
             continue
         w0 = _w0(fmt, K, exact_mode)
         vals.append(_ziv(lambda w, terms=terms: [_pmf_items(terms, b, w, w > w0, sign)], fmt,
@@ -1489,17 +1430,47 @@ def _pmf_reduce(arrays, names, axis, base, exact_mode, make_terms, sign):
     return _finish(vals, moved[:-1], fmt, exact_mode)
 
 
-def entropy(p, *, base=None, axis=-1, exact=False):
+def _bad(*v) -> bool:
+    """A nan or negative entry (the row is then nan)."""
+    return any(x != x or x < 0.0 for x in v)
+
+
+def _specials(contribs):
+    """The IEEE sum of the non-finite term values, or None when there are none."""
+    return sum(contribs) if contribs else None
+
+
+def _ce_terms(pc, qc):
+    r"""``(special, terms)`` of :math:`-\sum_k p_k \log q_k` (terms for :func:`_pmf_items`)."""
+    special, terms = [], []
+    for pk, qk in zip(pc, qc):
+        if _bad(pk, qk):
+            special.append(math.nan)
+        elif pk == 0.0:
+            continue  # 0 log q = 0 for every q >= 0, including 0 and +inf
+        elif pk < math.inf and 0.0 < qk < math.inf:
+            terms.append((pk, qk, 1.0))
+        else:  # q = 0 < p gives +inf; an infinite p or q: the IEEE value of -p log q
+            special.append(-pk * _log0(qk))
+    return _specials(special), terms
+
+
+def entropy(p, *, base=None, axis=-1, check=None, exact=False):
     r"""Correctly rounded Shannon entropy :math:`H(p) = -\sum_k p_k \log_b p_k`.
 
     Parameters
     ----------
     p : array_like
-        Finite non-negative float16/32/64 values, used as given (not normalized).
+        float16/32/64 probabilities, used as given (not normalized).
     base : float, optional
         Logarithm base (None: nats).
     axis : int, optional
         Axis to reduce.
+    check : {None, True, False}, optional
+        As in crossent: by default every entry must be finite and non-negative (else
+        ``ValueError`` naming the argument and the index); ``True`` also requires rows that
+        sum to 1; ``False`` checks nothing (a nan or negative entry gives a nan row, an
+        infinite one the IEEE value, as crossent documents).
     exact : bool, optional
         Return unrounded ``mpf`` values.
 
@@ -1515,23 +1486,36 @@ def entropy(p, *, base=None, axis=-1, exact=False):
     :math:`-\sum p_k \log_2 p_k` in base 2 (e.g. :math:`(1/2, 1/4, 1/4) \mapsto 3/2`).
     """
     def make(pc):
-        return None, [(pk, pk, 1.0) for pk in pc if pk != 0.0]
+        special, terms = [], []
+        for pk in pc:
+            if _bad(pk):
+                special.append(math.nan)
+            elif pk == math.inf:
+                special.append(-math.inf)  # -inf log inf
+            elif pk != 0.0:
+                terms.append((pk, pk, 1.0))
+        return _specials(special), terms
 
-    return _pmf_reduce([p], ["p"], axis, base, exact, make, -1)
+    return _pmf_reduce([p], ["p"], axis, base, check, exact, make, -1)
 
 
-def cross_entropy_pmf(p, q, *, base=None, axis=-1, exact=False):
+def cross_entropy_pmf(p, q, *, base=None, axis=-1, check=None, exact=False):
     r"""Correctly rounded cross-entropy :math:`H(p, q) = -\sum_k p_k \log_b q_k`.
 
     Parameters
     ----------
     p, q : array_like
-        Finite non-negative values, used as given; they broadcast against each other (NumPy
+        Probabilities, used as given; they broadcast against each other (NumPy
         rules) and ``axis`` refers to the broadcast shape, as in :func:`crossent.pmf`.
     base : float, optional
         Logarithm base (None: nats); any positive number other than 1.
     axis : int, optional
         Axis to reduce.
+    check : {None, True, False}, optional
+        As in crossent: by default every entry must be finite and non-negative (else
+        ``ValueError`` naming the argument and the index); ``True`` also requires rows that
+        sum to 1; ``False`` checks nothing (a nan or negative entry gives a nan row, an
+        infinite one the IEEE value, as crossent documents).
     exact : bool, optional
         Return unrounded ``mpf`` values.
 
@@ -1545,31 +1529,26 @@ def cross_entropy_pmf(p, q, *, base=None, axis=-1, exact=False):
     for a base :math:`b < 1`: :math:`H_b(p, q) = H(p, q)/\ln b` and :math:`\ln b < 0` flips
     the sign of every value, finite or infinite.
     """
-    def make(pc, qc):
-        terms = []
-        for pk, qk in zip(pc, qc):
-            if pk == 0.0:
-                continue
-            if qk == 0.0:
-                return _PINF, None
-            terms.append((pk, qk, 1.0))
-        return None, terms
-
-    return _pmf_reduce([p, q], ["p", "q"], axis, base, exact, make, -1)
+    return _pmf_reduce([p, q], ["p", "q"], axis, base, check, exact, _ce_terms, -1)
 
 
-def kl_divergence(p, q, *, base=None, axis=-1, exact=False):
+def kl_divergence(p, q, *, base=None, axis=-1, check=None, exact=False):
     r"""Correctly rounded Kullback–Leibler divergence :math:`\sum_k p_k \log_b(p_k/q_k)`.
 
     Parameters
     ----------
     p, q : array_like
-        Finite non-negative values, used as given; they broadcast against each other (NumPy
+        Probabilities, used as given; they broadcast against each other (NumPy
         rules) and ``axis`` refers to the broadcast shape, as in :func:`crossent.pmf`.
     base : float, optional
         Logarithm base (None: nats); any positive number other than 1.
     axis : int, optional
         Axis to reduce.
+    check : {None, True, False}, optional
+        As in crossent: by default every entry must be finite and non-negative (else
+        ``ValueError`` naming the argument and the index); ``True`` also requires rows that
+        sum to 1; ``False`` checks nothing (a nan or negative entry gives a nan row, an
+        infinite one the IEEE value, as crossent documents).
     exact : bool, optional
         Return unrounded ``mpf`` values.
 
@@ -1586,30 +1565,28 @@ def kl_divergence(p, q, *, base=None, axis=-1, exact=False):
     :math:`D(p\|p) = 0` exactly. Never computed as :math:`H(p,q) - H(p)`.
     """
     def make(pc, qc):
-        terms = []
+        special, terms = [], []
         for pk, qk in zip(pc, qc):
-            if pk == 0.0:
-                continue
-            if qk == 0.0:
-                return _PINF, None
-            terms.append((pk, pk, qk))
-        return None, terms
+            if _bad(pk, qk):
+                special.append(math.nan)
+            elif pk == 0.0:
+                continue  # 0 log(0/q) = 0 for every q >= 0
+            elif pk < math.inf and 0.0 < qk < math.inf:
+                terms.append((pk, pk, qk))
+            else:  # q = 0 < p gives +inf; an infinite p or q: the IEEE value of p log(p/q)
+                r = math.inf if qk == 0.0 else pk / qk
+                special.append(pk * _log0(r))
+        return _specials(special), terms
 
-    return _pmf_reduce([p, q], ["p", "q"], axis, base, exact, make, +1)
+    return _pmf_reduce([p, q], ["p", "q"], axis, base, check, exact, make, +1)
 
 
-def _samples(samples, K, name="samples"):
-    s = np.asarray(samples)
-    if s.dtype.kind not in "iu":
-        raise TypeError(f"{name} must be integer class indices, got dtype {s.dtype}")
-    flat = [int(v) for v in s.reshape(-1).tolist()]
-    for v in flat:
-        if not 0 <= v < K:
-            raise ValueError(f"{name} holds {v}, outside [0, {K})")
+def _counts(s, K):
+    """Counts of the (validated, flat int64) samples per class, as Python ints."""
     counts = [0] * K
-    for v in flat:
+    for v in s.tolist():
         counts[v] += 1
-    return counts, len(flat)
+    return counts
 
 
 def empirical_pmf(samples, num_classes, *, exact=False):
@@ -1633,13 +1610,9 @@ def empirical_pmf(samples, num_classes, *, exact=False):
     Each entry is the rational :math:`n_k / N` rounded once. With no samples every entry is
     nan (0/0, the NumPy convention for an empty mean).
     """
-    try:
-        K = operator.index(num_classes)
-    except TypeError:
-        raise TypeError(f"num_classes must be an integer, got {num_classes!r}") from None
-    if K < 1:
-        raise ValueError(f"num_classes must be >= 1, got {K}")
-    counts, N = _samples(samples, K)
+    K = as_num_classes(num_classes)
+    s = as_samples(samples, K)
+    counts, N = _counts(s, K), s.size
     fmt = float_format(np.float64)
     if N == 0:
         vals = [_decide(_exact_item(_NAN), fmt, exact)[1]] * K
@@ -1648,44 +1621,46 @@ def empirical_pmf(samples, num_classes, *, exact=False):
     return _finish(vals, (K,), fmt, exact)
 
 
-def categorical_log_likelihood(q, samples, *, exact=False):
+def categorical_log_likelihood(q, samples, *, check=None, exact=False):
     r"""Correctly rounded log-likelihood :math:`\sum_n \log q(X_n) = \sum_k n_k \log q_k`.
 
     Parameters
     ----------
-    q : array_like, shape (K,)
-        Finite non-negative category probabilities (float16/32/64), used as given.
+    q : array_like, shape (..., K)
+        Category probabilities (float16/32/64) on the last axis, used as given; one result
+        per row.
     samples : array_like of int
         Observed classes in ``[0, K)``.
+    check : {None, True, False}, optional
+        As :func:`entropy`, for ``q``.
     exact : bool, optional
-        Return an unrounded ``mpf``.
+        Return unrounded ``mpf`` values.
 
     Returns
     -------
-    numpy scalar of ``q.dtype``
+    numpy scalar or ndarray of ``q.dtype``, shape ``q.shape[:-1]``
 
     Notes
     -----
     :math:`\ell(q) = N \sum_k p(k) \log q(k)` with :math:`p` the empirical PMF (the likelihood
     :math:`\prod_k q(k)^{N p(k)}`). A sample of a class with :math:`q_k = 0` gives −inf; no
-    samples give 0 (the empty sum).
+    samples give 0 (the empty sum). With ``check=False`` the entries follow the rules of
+    :func:`cross_entropy_pmf` for :math:`-H(n, q)` (a nan or negative entry, observed or not,
+    gives nan).
     """
-    qa = _float_array(q, "q")
-    if qa.ndim != 1:
-        raise ValueError(f"q must be one-dimensional, got shape {qa.shape}")
-    if not np.all(np.isfinite(qa) & (qa >= 0)):
-        raise ValueError("q must be finite and non-negative")
-    K = qa.shape[0]
-    counts, _N = _samples(samples, K)
+    qa, s = loglik_inputs(q, samples, check)
+    K = qa.shape[-1]
+    counts = [float(c) for c in _counts(s, K)]  # exact: N < 2**53
     fmt = float_format(qa.dtype)
-    qs = [float(v) for v in qa.tolist()]
-    terms = []
-    for k, nk in enumerate(counts):
-        if nk == 0:
-            continue
-        if qs[k] == 0.0:
-            return _finish([_decide(_exact_item(_NINF), fmt, exact)[1]], (), fmt, exact)
-        terms.append((float(nk), qs[k], 1.0))
+    rows, moved = _rows(qa, qa.ndim - 1)
     w0 = _w0(fmt, K, exact)
-    res = _ziv(lambda w: [_pmf_items(terms, None, w, w > w0, +1)], fmt, exact, w0)
-    return _finish(res, (), fmt, exact)
+    vals = []
+    for r in rows:
+        special, terms = _ce_terms(counts, [float(v) for v in r.tolist()])
+        if special is not None:  # the value of -H(n, q)
+            raw = _NAN if special != special else (_NINF if special > 0 else _PINF)
+            vals.append(_decide(_exact_item(raw), fmt, exact)[1])
+            continue
+        vals.append(_ziv(lambda w, terms=terms: [_pmf_items(terms, None, w, w > w0, +1)], fmt,
+                         exact, w0)[0])
+    return _finish(vals, moved[:-1], fmt, exact)

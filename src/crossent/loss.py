@@ -8,12 +8,13 @@ import numbers
 
 import numpy as np
 
+from ._partial import SCALE_BITS, Partial, exact_sum, round_ratio
 from ._validate import as_float_array, compute_dtype, normalize_axis, parallel_guard, to_rows
 from .kernels import softmax as _k
 
 __all__ = ["cross_entropy", "cross_entropy_value_and_grad"]
 
-_REDUCTIONS = ("none", "mean", "sum")
+_REDUCTIONS = ("none", "mean", "sum", "partial")
 
 
 class _Problem:
@@ -112,32 +113,33 @@ class _Problem:
 
     # -- helpers -------------------------------------------------------------------------
     @functools.cached_property
+    def weight_total(self) -> int:
+        """The exact divisor of the mean, in units of 2**-1074: the sum of weight[y_n] over the
+        non-ignored items (class indices) or the number of items (probabilities)."""
+        if not self.labels_mode:
+            return self.x.shape[0] << SCALE_BITS
+        kept = self.target != self.ignore_index
+        if not self.has_weight:
+            return int(np.count_nonzero(kept)) << SCALE_BITS
+        return exact_sum(self.weight[self.target[kept]])[0]
+
+    @functools.cached_property
     def denominator(self) -> float:
-        """The divisor of the mean (1 for 'sum' and 'none'); computed once per call."""
+        """The divisor of the mean (1 for the other reductions), the exact one rounded once."""
         if self.reduction != "mean":
             return 1.0
-        if self.labels_mode:
-            hi, lo = _k.label_weight_total(self.target, self.weight, self.has_weight, self.ignore_index)
-            return hi + lo
-        return float(self.x.shape[0])
+        return float(round_ratio(self.weight_total, 1 << SCALE_BITS, np.float64))
 
     def reduce(self, losses: np.ndarray):
-        """Reduce float64 per-row losses and round once to the output dtype."""
+        """Reduce float64 per-row losses: exact sums (order-independent), rounded once."""
         dt = self.dtype
         if self.reduction == "none":
             return losses.reshape(self.batch_shape).astype(dt)
-        hi, lo = _k.sum_fixed_order(losses)
-        if self.reduction == "sum":
-            return dt.type(hi + lo)
-        den = self.denominator
-        with np.errstate(invalid="ignore", divide="ignore"):
-            if den == 0.0:  # every item ignored (or no items, or zero weights): nan, as PyTorch
-                return dt.type(np.nan)
-            q = hi / den
-            if np.isfinite(q):  # one Newton-style correction: (hi + lo)/den rounded once
-                r = (hi - q * den) + lo
-                q = q + r / den
-            return dt.type(q)
+        weight = 0 if self.reduction == "sum" else self.weight_total
+        part = Partial.of_values(losses, weight, dt, "weight" if self.labels_mode else "count")
+        if self.reduction == "partial":
+            return part
+        return part.sum() if self.reduction == "sum" else part.mean()
 
 
 def _losses(p: _Problem) -> np.ndarray:
@@ -173,18 +175,22 @@ def cross_entropy(logits, target, *, axis=-1, weight=None, ignore_index=-100, re
         Per-class weights, shape ``(C,)``, finite and non-negative.
     ignore_index : int, optional
         Class-index targets equal to this value contribute nothing (default -100).
-    reduction : {'mean', 'sum', 'none'}, optional
+    reduction : {'mean', 'sum', 'none', 'partial'}, optional
         ``'mean'`` divides the weighted sum by :math:`\sum_n w_{y_n}` over non-ignored items
         (class indices) or by the number of items (probabilities); all items ignored gives
-        nan, as PyTorch.
+        nan, as PyTorch. ``'sum'`` and ``'mean'`` are computed from exact sums of the
+        per-item values (and of the weights), rounded once: the bits do not depend on the
+        row order, the thread count or the batch split. ``'partial'`` returns those exact
+        sums as a :class:`crossent.Partial`, to be added to the partials of other batches.
     label_smoothing : float, optional
         :math:`\varepsilon \in [0, 1]`: the target becomes
         :math:`(1-\varepsilon)\,t + \varepsilon / C`.
 
     Returns
     -------
-    ndarray or numpy scalar
-        The loss in the dtype of ``logits``: per item for ``'none'``, else a scalar.
+    ndarray, numpy scalar or Partial
+        The loss in the dtype of ``logits``: per item for ``'none'``, a scalar for ``'sum'``
+        and ``'mean'``, a :class:`crossent.Partial` for ``'partial'``.
 
     Notes
     -----
@@ -196,8 +202,9 @@ def cross_entropy(logits, target, *, axis=-1, weight=None, ignore_index=-100, re
     a sum of two non-negative terms: nothing cancels, so a confident prediction whose true
     loss is 1e-20 gets 1e-20 (PyTorch, JAX and SciPy return 0). With soft targets
     :math:`a_c = w_c t_c`, the loss :math:`\sum_c a_c(-\log\sigma(z)_c)` is a sum of
-    non-negative terms, summed in double-double. The mean and sum are summed in a fixed
-    order in double-double, so results do not depend on the thread count.
+    non-negative terms, summed in double-double. The mean and sum are the exact sum of the
+    float64 per-item losses (divided by the exact sum of the weights) rounded once
+    (``docs/reductions.md``): their error is that of the per-item losses plus one rounding.
 
     Accuracy (``crossent._bounds``): per-item loss and mean/sum within 3 ulp in float64;
     within 1 ulp and correctly rounded in practice in float32/float16 (computed in
@@ -229,24 +236,25 @@ def cross_entropy_value_and_grad(logits, target, *, axis=-1, weight=None, ignore
 
     Returns
     -------
-    loss : ndarray or numpy scalar
+    loss : ndarray, numpy scalar or Partial
         As :func:`cross_entropy`.
     dlogits : ndarray
         The gradient of the reduced loss (of the sum of the per-item losses for
-        ``reduction='none'``) with respect to ``logits``; ``out`` if given.
+        ``reduction='none'`` and ``'partial'``: divide it by the total weight of all the
+        batches for the gradient of their mean) with respect to ``logits``; ``out`` if given.
 
     Notes
     -----
     .. math:: \frac{\partial}{\partial z_i} \sum_c a_c\,(-\log\sigma(z)_c) = A\,\sigma(z)_i - a_i,
               \qquad A = \sum_c a_c,
 
-    divided by the mean's denominator. For one-hot targets the entry at the label is
-    computed as :math:`-w_y (S - e^{z_y - m}) / S` (no cancellation, even when
-    :math:`\sigma(z)_y \approx 1`). Accuracy: float64 entries within 4 ulp for one-hot
-    targets; with soft targets :math:`A\sigma_i - a_i` cancels where they are close, and
-    the error is a few ulp of :math:`A\sigma_i` and of :math:`a_i`. Ignored items get a
-    zero gradient row. Memory: only the gradient is allocated (none when ``out`` is given
-    and the class axis is last and contiguous).
+    divided by the mean's denominator (the exact sum of the weights, rounded once). For
+    one-hot targets the entry at the label is computed as :math:`-w_y (S - e^{z_y - m}) / S`
+    (no cancellation, even when :math:`\sigma(z)_y \approx 1`). Accuracy: float64 entries
+    within 4 ulp for one-hot targets; with soft targets :math:`A\sigma_i - a_i` cancels
+    where they are close, and the error is a few ulp of :math:`A\sigma_i` and of :math:`a_i`.
+    Ignored items get a zero gradient row. Memory: only the gradient is allocated (none
+    when ``out`` is given and the class axis is last and contiguous).
 
     Examples
     --------

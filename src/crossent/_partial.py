@@ -1,0 +1,272 @@
+"""Exact, order-independent reductions: the accumulator behind ``reduction="sum"``/``"mean"``
+and the :class:`Partial` returned by ``reduction="partial"``.
+
+Every finite float64 is an integer multiple of :math:`2^{-1074}` (the smallest subnormal), so
+a sum of float64 values is held exactly as one Python ``int`` in those units. The per-item
+values are taken apart into their bit fields with NumPy and summed per exponent with
+``numpy.bincount``, in float64 but only on integers small enough that every partial sum is
+exact; the per-exponent sums are then shifted into place and added as Python integers. No
+step depends on the order of the items, so the result does not either; it is rounded once, at
+the end, to the output format. See ``docs/reductions.md``.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from fractions import Fraction
+
+import numpy as np
+
+from .ulp import float_format, round_to_dtype
+
+__all__ = ["Partial"]
+
+SCALE_BITS = 1074  # every finite float64 is an integer times 2**-1074
+_ONE = 1 << SCALE_BITS  # 1.0 in those units
+_HALF_BITS = 26  # significand fields split into 26-bit halves
+_CHUNK = 1 << 26  # items per bincount: each partial sum of a bin is below 2**26 * 2**26 < 2**53
+_KINDS = ("weight", "count")
+
+
+def exact_sum(values) -> tuple[int, int, int, int]:
+    """The exact sum of float64 values, order-independent by construction.
+
+    Parameters
+    ----------
+    values : array_like of float64
+        Any shape (flattened); other float dtypes are converted exactly to float64.
+
+    Returns
+    -------
+    total : int
+        The sum of the finite values, in units of :math:`2^{-1074}`.
+    nan, pos_inf, neg_inf : int
+        How many values are nan, +inf and -inf (they are not in ``total``).
+
+    Notes
+    -----
+    A float64 with sign :math:`s`, biased exponent :math:`E` and fraction field :math:`f` is
+    :math:`(-1)^s f\\,2^{-1074}` if :math:`E = 0` and :math:`(-1)^s (2^{52} + f)\\,2^{E-1}
+    2^{-1074}` otherwise. The values are grouped by :math:`(s, E)` (4096 bins) and, per bin,
+    the count and the sums of the high and low 26 bits of :math:`f` are formed by
+    ``numpy.bincount``: integers below :math:`2^{26} \\cdot 2^{26} < 2^{53}` for up to
+    :math:`2^{26}` items per call, hence exact in float64 in any order. Then
+
+    .. math:: \\mathrm{total} = \\sum_{(s,E)} (-1)^s \\big(2^{52} n_{s,E}[E>0]
+              + 2^{26} H_{s,E} + L_{s,E}\\big)\\, 2^{\\max(E-1, 0)}
+
+    in Python integers (only over the bins that hold items).
+
+    Examples
+    --------
+    >>> from crossent._partial import exact_sum
+    >>> total, *_ = exact_sum([0.1, 0.2, -0.3])
+    >>> from fractions import Fraction
+    >>> Fraction(total, 2**1074) == Fraction(0.1) + Fraction(0.2) - Fraction(0.3)
+    True
+    """
+    v = np.ascontiguousarray(values, dtype=np.float64).reshape(-1)
+    bits = v.view(np.uint64)
+    total = 0
+    nan = pos_inf = neg_inf = 0
+    for start in range(0, bits.shape[0], _CHUNK):
+        b = bits[start:start + _CHUNK]
+        key = (b >> np.uint64(52)).astype(np.intp)  # sign * 2048 + biased exponent
+        frac = b & np.uint64((1 << 52) - 1)
+        hi = (frac >> np.uint64(_HALF_BITS)).astype(np.float64)
+        lo = (frac & np.uint64((1 << _HALF_BITS) - 1)).astype(np.float64)
+        n = np.bincount(key, minlength=4096)
+        hs = np.bincount(key, weights=hi, minlength=4096)
+        ls = np.bincount(key, weights=lo, minlength=4096)
+        if n[2047] or n[4095]:  # inf or nan: counted apart
+            s = v[start:start + _CHUNK]
+            nan += int(np.count_nonzero(np.isnan(s)))
+            pos_inf += int(np.count_nonzero(s == np.inf))
+            neg_inf += int(np.count_nonzero(s == -np.inf))
+            n[[2047, 4095]] = 0
+        for k in np.flatnonzero(n).tolist():
+            e = k & 2047
+            m = (int(hs[k]) << _HALF_BITS) + int(ls[k])
+            if e:
+                m = (m + (int(n[k]) << 52)) << (e - 1)
+            total += -m if k & 2048 else m
+    return total, nan, pos_inf, neg_inf
+
+
+def round_ratio(num: int, den: int, dtype) -> np.generic:
+    """``num / den`` (integers, ``den > 0``) correctly rounded to ``dtype``, ties to even.
+
+    For float64 this is CPython's ``int / int``, which is correctly rounded (subnormals
+    included) and raises ``OverflowError`` exactly when the rounded result is infinite; for
+    the narrower formats :func:`crossent.ulp.round_to_dtype` on the exact ``Fraction``.
+    """
+    fmt = float_format(dtype)
+    if fmt.dtype == np.float64:
+        try:
+            return np.float64(num / den)
+        except OverflowError:
+            return np.float64(math.copysign(math.inf, num))
+    return round_to_dtype(Fraction(num, den), fmt.dtype)
+
+
+class Partial:
+    """The exact sums of a batch (or of part of it) for a ``"sum"`` or ``"mean"`` reduction.
+
+    Returned by ``reduction="partial"``. Partials of the pieces of a batch add up, in any
+    order, to the partial of the whole batch, and :meth:`sum` and :meth:`mean` round the
+    exact sums once: the same bits as ``reduction="sum"`` and ``"mean"`` on the whole batch.
+
+    Attributes
+    ----------
+    total : int
+        The exact sum of the finite per-item values, in units of :math:`2^{-1074}`.
+    weight : int
+        The exact divisor of the mean, in the same units: the sum of ``weight[y_n]`` over the
+        non-ignored items for class-index targets (kind ``"weight"``), the number of items for
+        probability targets (kind ``"count"``).
+    count : int
+        The number of items, ignored ones included.
+    nan, pos_inf, neg_inf : int
+        How many per-item values are nan, +inf, -inf.
+    dtype : numpy.dtype
+        The dtype of the results of :meth:`sum` and :meth:`mean` (that of the logits).
+    kind : {"weight", "count"}
+        What the divisor of the mean counts.
+
+    Notes
+    -----
+    With per-item values :math:`\\ell_n` (float64) and divisor :math:`W`,
+
+    .. math:: \\mathrm{sum} = \\operatorname{rn}\\Big(\\sum_n \\ell_n\\Big), \\qquad
+              \\mathrm{mean} = \\operatorname{rn}\\Big(\\frac{\\sum_n \\ell_n}{W}\\Big),
+
+    :math:`\\operatorname{rn}` the rounding to nearest (ties to even) of the exact rational.
+    A nan item, or both a +inf and a -inf item, gives nan; else an infinite item gives that
+    infinity. A zero divisor (every item ignored, zero weights, no items) gives a nan mean,
+    as PyTorch. An exact zero sum is +0.0.
+
+    Partials are plain objects: they pickle, compare equal when their sums are equal, and
+    ``sum(partials)`` works (it starts from 0). Adding partials of different dtypes or kinds
+    raises ``ValueError``.
+
+    Examples
+    --------
+    Perplexity over a data set read in chunks:
+
+    >>> import numpy as np, crossent
+    >>> rng = np.random.default_rng(0)
+    >>> x, y = rng.standard_normal((1000, 50)), rng.integers(0, 50, 1000)
+    >>> parts = [crossent.cross_entropy(x[i:i + 300], y[i:i + 300], reduction="partial")
+    ...          for i in range(0, 1000, 300)]
+    >>> total = sum(parts)
+    >>> total.mean() == crossent.cross_entropy(x, y)  # the same bits as the whole batch
+    np.True_
+    >>> bool(np.exp(total.mean()) > 1)  # the perplexity
+    True
+    """
+
+    def __init__(self, total: int, weight: int, count: int, dtype, kind: str, nan: int = 0,
+                 pos_inf: int = 0, neg_inf: int = 0):
+        if kind not in _KINDS:
+            raise ValueError(f"kind must be one of {_KINDS}, got {kind!r}")
+        self.total = int(total)
+        self.weight = int(weight)
+        self.count = int(count)
+        self.dtype = float_format(dtype).dtype
+        self.kind = kind
+        self.nan = int(nan)
+        self.pos_inf = int(pos_inf)
+        self.neg_inf = int(neg_inf)
+
+    @classmethod
+    def of_values(cls, values, weight: int, dtype, kind: str) -> Partial:
+        """The partial of float64 per-item ``values``, ``weight`` the exact divisor (2**-1074 units)."""
+        total, nan, pos_inf, neg_inf = exact_sum(values)
+        return cls(total, weight, np.size(values), dtype, kind, nan, pos_inf, neg_inf)
+
+    def _fields(self):
+        return (self.total, self.weight, self.count, self.dtype, self.kind, self.nan, self.pos_inf,
+                self.neg_inf)
+
+    def __add__(self, other):
+        if isinstance(other, numbers.Integral) and not isinstance(other, bool) and other == 0:
+            return self  # sum() starts from 0
+        if not isinstance(other, Partial):
+            return NotImplemented
+        if other.dtype != self.dtype:
+            raise ValueError(
+                f"cannot add partials of different dtypes: {self.dtype} and {other.dtype}"
+            )
+        if other.kind != self.kind:
+            raise ValueError(
+                f"cannot add partials of different kinds of mean ({self.kind!r} and "
+                f"{other.kind!r}): class-index targets divide by the sum of the weights, probability targets by the "
+                "number of items"
+            )
+        return Partial(self.total + other.total, self.weight + other.weight,
+                       self.count + other.count, self.dtype, self.kind, self.nan + other.nan,
+                       self.pos_inf + other.pos_inf, self.neg_inf + other.neg_inf)
+
+    __radd__ = __add__
+
+    def __eq__(self, other):
+        if not isinstance(other, Partial):
+            return NotImplemented
+        return self._fields() == other._fields()
+
+    def __hash__(self):
+        return hash(self._fields())
+
+    def _special(self):
+        """nan/inf of the sum when an item is not finite, else None."""
+        if self.nan or (self.pos_inf and self.neg_inf):
+            return math.nan
+        if self.pos_inf:
+            return math.inf
+        if self.neg_inf:
+            return -math.inf
+        return None
+
+    def sum(self, dtype=None) -> np.generic:
+        """The sum of the per-item values, rounded once to ``dtype`` (default: :attr:`dtype`).
+
+        Parameters
+        ----------
+        dtype : dtype-like, optional
+            float16, float32 or float64.
+
+        Returns
+        -------
+        numpy scalar
+        """
+        fmt = float_format(self.dtype if dtype is None else dtype)
+        s = self._special()
+        if s is not None:
+            return fmt.dtype.type(s)
+        return round_ratio(self.total, _ONE, fmt.dtype)
+
+    def mean(self, dtype=None) -> np.generic:
+        """The sum divided by the divisor :attr:`weight`, rounded once to ``dtype``.
+
+        Parameters
+        ----------
+        dtype : dtype-like, optional
+            float16, float32 or float64 (default: :attr:`dtype`).
+
+        Returns
+        -------
+        numpy scalar
+            nan when the divisor is zero.
+        """
+        fmt = float_format(self.dtype if dtype is None else dtype)
+        if self.weight == 0:
+            return fmt.dtype.type(math.nan)
+        s = self._special()
+        if s is not None:
+            return fmt.dtype.type(s)
+        return round_ratio(self.total, self.weight, fmt.dtype)
+
+    def __repr__(self):
+        return (f"Partial(sum={self.sum()!s}, mean={self.mean()!s}, count={self.count}, "
+                f"dtype={self.dtype.name}, kind={self.kind!r})")

@@ -2,12 +2,11 @@
 and the :class:`Partial` returned by ``reduction="partial"``.
 
 Every finite float64 is an integer multiple of :math:`2^{-1074}` (the smallest subnormal), so
-a sum of float64 values is held exactly as one Python ``int`` in those units. The per-item
-values are taken apart into their bit fields with NumPy and summed per exponent with
-``numpy.bincount``, in float64 but only on integers small enough that every partial sum is
-exact; the per-exponent sums are then shifted into place and added as Python integers. No
-step depends on the order of the items, so the result does not either; it is rounded once, at
-the end, to the output format. See ``docs/reductions.md``.
+a sum of float64 values is held exactly as one Python ``int`` in those units. A Numba kernel
+(``crossent.kernels.exact``) adds the values' bit fields into integer bins, one per sign and
+exponent; the bins are then shifted into place and added as Python integers. No step depends
+on the order of the items, so the result does not either; it is rounded once, at the end, to
+the output format. See ``docs/reductions.md``.
 """
 
 from __future__ import annotations
@@ -18,15 +17,34 @@ from fractions import Fraction
 
 import numpy as np
 
+from .kernels import exact as _x
 from .ulp import float_format, round_to_dtype
 
 __all__ = ["Partial"]
 
 SCALE_BITS = 1074  # every finite float64 is an integer times 2**-1074
 _ONE = 1 << SCALE_BITS  # 1.0 in those units
-_HALF_BITS = 26  # significand fields split into 26-bit halves
-_CHUNK = 1 << 26  # items per bincount: each partial sum of a bin is below 2**26 * 2**26 < 2**53
+_CHUNK = 1 << 36  # values per pass: a bin's int64 sums stay below 2**36 * 2**26 < 2**63
 _KINDS = ("weight", "count")
+
+
+def _bins() -> np.ndarray:
+    return np.zeros((3, 4096), dtype=np.int64)
+
+
+def _total(bins) -> int:
+    """The exact sum of the finite values in ``bins``, in units of 2**-1074."""
+    keys = np.flatnonzero(bins[0] != 0)
+    total = 0
+    for k, n, hi, lo in zip(keys.tolist(), *bins[:, keys].tolist()):
+        e = k & 2047
+        if e == 2047:
+            continue  # inf and nan: counted apart
+        m = (hi << _x.HALF_BITS) + lo
+        if e:
+            m = (m + (n << 52)) << (e - 1)
+        total += -m if k & 2048 else m
+    return total
 
 
 def exact_sum(values) -> tuple[int, int, int, int]:
@@ -47,16 +65,15 @@ def exact_sum(values) -> tuple[int, int, int, int]:
     Notes
     -----
     A float64 with sign :math:`s`, biased exponent :math:`E` and fraction field :math:`f` is
-    :math:`(-1)^s f\\,2^{-1074}` if :math:`E = 0` and :math:`(-1)^s (2^{52} + f)\\,2^{E-1}
-    2^{-1074}` otherwise. The values are grouped by :math:`(s, E)` (4096 bins) and, per bin,
-    the count and the sums of the high and low 26 bits of :math:`f` are formed by
-    ``numpy.bincount``: integers below :math:`2^{26} \\cdot 2^{26} < 2^{53}` for up to
-    :math:`2^{26}` items per call, hence exact in float64 in any order. Then
+    :math:`(-1)^s f\,2^{-1074}` if :math:`E = 0` and :math:`(-1)^s (2^{52} + f)\,2^{E-1}
+    2^{-1074}` otherwise. Per :math:`(s, E)` (4096 bins) the kernel forms the count
+    :math:`n_{s,E}` and the sums :math:`H_{s,E}`, :math:`L_{s,E}` of the high and low 26 bits
+    of :math:`f`, in int64 (exact: below :math:`2^{36} \cdot 2^{26}`). Then
 
-    .. math:: \\mathrm{total} = \\sum_{(s,E)} (-1)^s \\big(2^{52} n_{s,E}[E>0]
-              + 2^{26} H_{s,E} + L_{s,E}\\big)\\, 2^{\\max(E-1, 0)}
+    .. math:: \mathrm{total} = \sum_{(s,E),\ E < 2047} (-1)^s \big(2^{52} n_{s,E}[E>0]
+              + 2^{26} H_{s,E} + L_{s,E}\big)\, 2^{\max(E-1, 0)}
 
-    in Python integers (only over the bins that hold items).
+    in Python integers, over the bins that hold values.
 
     Examples
     --------
@@ -67,31 +84,31 @@ def exact_sum(values) -> tuple[int, int, int, int]:
     True
     """
     v = np.ascontiguousarray(values, dtype=np.float64).reshape(-1)
-    bits = v.view(np.uint64)
-    total = 0
-    nan = pos_inf = neg_inf = 0
-    for start in range(0, bits.shape[0], _CHUNK):
-        b = bits[start:start + _CHUNK]
-        key = (b >> np.uint64(52)).astype(np.intp)  # sign * 2048 + biased exponent
-        frac = b & np.uint64((1 << 52) - 1)
-        hi = (frac >> np.uint64(_HALF_BITS)).astype(np.float64)
-        lo = (frac & np.uint64((1 << _HALF_BITS) - 1)).astype(np.float64)
-        n = np.bincount(key, minlength=4096)
-        hs = np.bincount(key, weights=hi, minlength=4096)
-        ls = np.bincount(key, weights=lo, minlength=4096)
-        if n[2047] or n[4095]:  # inf or nan: counted apart
+    bits = v.view(np.int64)
+    total = nan = pos_inf = neg_inf = 0
+    for start in range(0, max(bits.shape[0], 1), _CHUNK):
+        bins = _bins()
+        _x.accumulate(bits[start:start + _CHUNK], bins)
+        total += _total(bins)
+        if bins[0, 2047] or bins[0, 4095]:  # rare: count the nans and infinities
             s = v[start:start + _CHUNK]
             nan += int(np.count_nonzero(np.isnan(s)))
             pos_inf += int(np.count_nonzero(s == np.inf))
             neg_inf += int(np.count_nonzero(s == -np.inf))
-            n[[2047, 4095]] = 0
-        for k in np.flatnonzero(n).tolist():
-            e = k & 2047
-            m = (int(hs[k]) << _HALF_BITS) + int(ls[k])
-            if e:
-                m = (m + (int(n[k]) << 52)) << (e - 1)
-            total += -m if k & 2048 else m
     return total, nan, pos_inf, neg_inf
+
+
+def exact_label_weight_sum(labels, weight, has_weight: bool, ignore_index: int) -> int:
+    """The exact sum of ``weight[y]`` (1 if not ``has_weight``) over the labels ``y`` that are
+    not ``ignore_index``, in units of 2**-1074. ``labels``: validated int64 class indices."""
+    w = np.ascontiguousarray(weight, dtype=np.float64)
+    total = 0
+    for start in range(0, max(labels.shape[0], 1), _CHUNK):
+        bins = _bins()
+        _x.accumulate_label_weights(labels[start:start + _CHUNK], w.view(np.int64), has_weight,
+                                    ignore_index, bins)
+        total += _total(bins)
+    return total
 
 
 def round_ratio(num: int, den: int, dtype) -> np.generic:
@@ -181,7 +198,7 @@ class Partial:
 
     @classmethod
     def of_values(cls, values, weight: int, dtype, kind: str) -> Partial:
-        """The partial of float64 per-item ``values``, ``weight`` the exact divisor (2**-1074 units)."""
+        """The partial of float64 per-item ``values``; ``weight``: the divisor, 2**-1074 units."""
         total, nan, pos_inf, neg_inf = exact_sum(values)
         return cls(total, weight, np.size(values), dtype, kind, nan, pos_inf, neg_inf)
 
@@ -201,8 +218,8 @@ class Partial:
         if other.kind != self.kind:
             raise ValueError(
                 f"cannot add partials of different kinds of mean ({self.kind!r} and "
-                f"{other.kind!r}): class-index targets divide by the sum of the weights, probability targets by the "
-                "number of items"
+                f"{other.kind!r}): class-index targets divide by the sum of the weights, "
+                "probability targets by the number of items"
             )
         return Partial(self.total + other.total, self.weight + other.weight,
                        self.count + other.count, self.dtype, self.kind, self.nan + other.nan,

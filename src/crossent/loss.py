@@ -8,7 +8,7 @@ import numbers
 
 import numpy as np
 
-from ._partial import SCALE_BITS, Partial, exact_sum, round_ratio
+from ._partial import SCALE_BITS, Partial, exact_label_weight_sum, round_ratio
 from ._validate import as_float_array, compute_dtype, normalize_axis, parallel_guard, to_rows
 from .kernels import softmax as _k
 
@@ -118,10 +118,7 @@ class _Problem:
         non-ignored items (class indices) or the number of items (probabilities)."""
         if not self.labels_mode:
             return self.x.shape[0] << SCALE_BITS
-        kept = self.target != self.ignore_index
-        if not self.has_weight:
-            return int(np.count_nonzero(kept)) << SCALE_BITS
-        return exact_sum(self.weight[self.target[kept]])[0]
+        return exact_label_weight_sum(self.target, self.weight, self.has_weight, self.ignore_index)
 
     @functools.cached_property
     def denominator(self) -> float:

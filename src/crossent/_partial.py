@@ -48,7 +48,7 @@ def _total(bins) -> int:
 
 
 def exact_sum(values) -> tuple[int, int, int, int]:
-    """The exact sum of float64 values, order-independent by construction.
+    r"""The exact sum of float64 values, order-independent by construction.
 
     Parameters
     ----------
@@ -123,12 +123,12 @@ def round_ratio(num: int, den: int, dtype) -> np.generic:
         try:
             return np.float64(num / den)
         except OverflowError:
-            return np.float64(math.copysign(math.inf, num))
+            return np.float64(math.inf if num > 0 else -math.inf)
     return round_to_dtype(Fraction(num, den), fmt.dtype)
 
 
 class Partial:
-    """The exact sums of a batch (or of part of it) for a ``"sum"`` or ``"mean"`` reduction.
+    r"""The exact sums of a batch (or of part of it) for a ``"sum"`` or ``"mean"`` reduction.
 
     Returned by ``reduction="partial"``. Partials of the pieces of a batch add up, in any
     order, to the partial of the whole batch, and :meth:`sum` and :meth:`mean` round the
@@ -153,12 +153,12 @@ class Partial:
 
     Notes
     -----
-    With per-item values :math:`\\ell_n` (float64) and divisor :math:`W`,
+    With per-item values :math:`\ell_n` (float64) and divisor :math:`W`,
 
-    .. math:: \\mathrm{sum} = \\operatorname{rn}\\Big(\\sum_n \\ell_n\\Big), \\qquad
-              \\mathrm{mean} = \\operatorname{rn}\\Big(\\frac{\\sum_n \\ell_n}{W}\\Big),
+    .. math:: \mathrm{sum} = \operatorname{rn}\Big(\sum_n \ell_n\Big), \qquad
+              \mathrm{mean} = \operatorname{rn}\Big(\frac{\sum_n \ell_n}{W}\Big),
 
-    :math:`\\operatorname{rn}` the rounding to nearest (ties to even) of the exact rational.
+    :math:`\operatorname{rn}` the rounding to nearest (ties to even) of the exact rational.
     A nan item, or both a +inf and a -inf item, gives nan; else an infinite item gives that
     infinity. A zero divisor (every item ignored, zero weights, no items) gives a nan mean,
     as PyTorch. An exact zero sum is +0.0.

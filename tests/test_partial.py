@@ -98,6 +98,13 @@ def test_round_ratio_is_correct_rounding(dtype):
         num = rng.getrandbits(rng.randint(1, 200)) << rng.randint(0, 1100)
         den = rng.getrandbits(rng.randint(1, 200)) << rng.randint(0, 1100) or 1
         cases.append((num if rng.random() < 0.7 else -num, den))
+    # the midpoints of the format between 1 and 2, and the numbers just off them
+    p = {np.float64: 53, np.float32: 24, np.float16: 11}[dtype]
+    for k in rng.sample(range(2**(p - 1)), 200):
+        mid = (2 * (2**(p - 1) + k) + 1) << 1100  # (2**p + 2k + 1) / 2**p, scaled by 2**(p+1100)
+        for d in (-1, 0, 1):
+            cases.append((mid + d, 2 ** (p + 1100)))
+            cases.append((-(mid + d), 2 ** (p + 1100)))
     for num, den in cases:
         got = round_ratio(num, den, dtype)
         want = round_to_dtype(Fraction(num, den), dtype)

@@ -13,12 +13,11 @@ from __future__ import annotations
 
 import math
 import numbers
-from fractions import Fraction
 
 import numpy as np
 
 from .kernels import exact as _x
-from .ulp import float_format, round_to_dtype
+from .ulp import float_format
 
 __all__ = ["Partial"]
 
@@ -114,17 +113,25 @@ def exact_label_weight_sum(labels, weight, has_weight: bool, ignore_index: int) 
 def round_ratio(num: int, den: int, dtype) -> np.generic:
     """``num / den`` (integers, ``den > 0``) correctly rounded to ``dtype``, ties to even.
 
-    For float64 this is CPython's ``int / int``, which is correctly rounded (subnormals
-    included) and raises ``OverflowError`` exactly when the rounded result is infinite; for
-    the narrower formats :func:`crossent.ulp.round_to_dtype` on the exact ``Fraction``.
+    CPython's ``int / int`` is correctly rounded to float64 (subnormals included) and raises
+    ``OverflowError`` exactly when the rounded result is infinite. For float32 and float16
+    the float64 quotient is first turned into the round-to-odd of the exact one (of the two
+    float64 neighbours of an inexact quotient, the one with an odd last bit; exactness is
+    decided with integers), whose cast to the narrow format is the correct rounding (Boldo
+    and Melquiond 2008: 53 >= p + 2), as in the kernels (``docs/accuracy.md``).
     """
     fmt = float_format(dtype)
-    if fmt.dtype == np.float64:
-        try:
-            return np.float64(num / den)
-        except OverflowError:
-            return np.float64(math.inf if num > 0 else -math.inf)
-    return round_to_dtype(Fraction(num, den), fmt.dtype)
+    try:
+        q = num / den
+    except OverflowError:
+        return fmt.dtype.type(math.inf if num > 0 else -math.inf)
+    if fmt.dtype != np.float64:
+        a, b = q.as_integer_ratio()
+        side = num * b - a * den  # the sign of the exact quotient minus q
+        if side and not np.float64(q).view(np.int64) & 1:
+            q = math.nextafter(q, math.inf if side > 0 else -math.inf)
+    with np.errstate(over="ignore"):  # beyond the narrow format's range: inf, no warning
+        return fmt.dtype.type(q)
 
 
 class Partial:

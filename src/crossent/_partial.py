@@ -27,6 +27,22 @@ _CHUNK = 1 << 36  # values per pass: a bin's int64 sums stay below 2**36 * 2**26
 _KINDS = ("weight", "count")
 
 
+_FORMATS: dict = {}
+
+
+def _format(dtype):
+    """``crossent.ulp.float_format(dtype)``, memoized (``np.dtype(...)`` costs microseconds)."""
+    try:
+        return _FORMATS[dtype]
+    except (KeyError, TypeError):
+        fmt = float_format(dtype)  # raises the TypeError naming dtype for a bad one
+    try:
+        _FORMATS[dtype] = fmt
+    except TypeError:  # an unhashable dtype-like
+        pass
+    return fmt
+
+
 def _bins() -> np.ndarray:
     return np.zeros((3, 4096), dtype=np.int64)
 
@@ -120,7 +136,7 @@ def round_ratio(num: int, den: int, dtype) -> np.generic:
     decided with integers), whose cast to the narrow format is the correct rounding (Boldo
     and Melquiond 2008: 53 >= p + 2), as in the kernels (``docs/accuracy.md``).
     """
-    fmt = float_format(dtype)
+    fmt = _format(dtype)
     try:
         q = num / den
     except OverflowError:
@@ -197,7 +213,7 @@ class Partial:
         self.total = int(total)
         self.weight = int(weight)
         self.count = int(count)
-        self.dtype = float_format(dtype).dtype
+        self.dtype = _format(dtype).dtype
         self.kind = kind
         self.nan = int(nan)
         self.pos_inf = int(pos_inf)
@@ -264,7 +280,7 @@ class Partial:
         -------
         numpy scalar
         """
-        fmt = float_format(self.dtype if dtype is None else dtype)
+        fmt = _format(self.dtype if dtype is None else dtype)
         s = self._special()
         if s is not None:
             return fmt.dtype.type(s)
@@ -283,7 +299,7 @@ class Partial:
         numpy scalar
             nan when the divisor is zero.
         """
-        fmt = float_format(self.dtype if dtype is None else dtype)
+        fmt = _format(self.dtype if dtype is None else dtype)
         if self.weight == 0:
             return fmt.dtype.type(math.nan)
         s = self._special()

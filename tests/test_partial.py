@@ -405,3 +405,14 @@ def test_the_oracle_has_no_partial_reduction():
 
     with pytest.raises(ValueError, match="reduction"):
         reference.cross_entropy(np.zeros((2, 3)), np.array([0, 1]), reduction="partial")
+
+
+def test_docstring_examples_run():
+    """crossent._partial is not in tests/test_docs.py's list of public modules: run its
+    examples here."""
+    import doctest
+
+    from crossent import _partial
+
+    result = doctest.testmod(_partial, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
+    assert result.attempted >= 5 and result.failed == 0

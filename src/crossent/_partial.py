@@ -200,8 +200,8 @@ class Partial:
     >>> parts = [crossent.cross_entropy(x[i:i + 300], y[i:i + 300], reduction="partial")
     ...          for i in range(0, 1000, 300)]
     >>> total = sum(parts)
-    >>> total.mean() == crossent.cross_entropy(x, y)  # the same bits as the whole batch
-    np.True_
+    >>> bool(total.mean() == crossent.cross_entropy(x, y))  # the same bits as the whole batch
+    True
     >>> bool(np.exp(total.mean()) > 1)  # the perplexity
     True
     """
@@ -218,12 +218,6 @@ class Partial:
         self.nan = int(nan)
         self.pos_inf = int(pos_inf)
         self.neg_inf = int(neg_inf)
-
-    @classmethod
-    def of_values(cls, values, weight: int, dtype, kind: str) -> Partial:
-        """The partial of float64 per-item ``values``; ``weight``: the divisor, 2**-1074 units."""
-        total, nan, pos_inf, neg_inf = exact_sum(values)
-        return cls(total, weight, np.size(values), dtype, kind, nan, pos_inf, neg_inf)
 
     def _fields(self):
         return (self.total, self.weight, self.count, self.dtype, self.kind, self.nan, self.pos_inf,
@@ -310,3 +304,10 @@ class Partial:
     def __repr__(self):
         return (f"Partial(sum={self.sum()!s}, mean={self.mean()!s}, count={self.count}, "
                 f"dtype={self.dtype.name}, kind={self.kind!r})")
+
+
+def partial_of(values, weight: int, dtype, kind: str) -> Partial:
+    """The :class:`Partial` of the float64 per-item ``values`` of a reducing function, with
+    ``weight`` the exact divisor of the mean in units of 2**-1074."""
+    total, nan, pos_inf, neg_inf = exact_sum(values)
+    return Partial(total, weight, np.size(values), dtype, kind, nan, pos_inf, neg_inf)

@@ -8,7 +8,7 @@ import numbers
 
 import numpy as np
 
-from ._partial import SCALE_BITS, Partial, exact_label_weight_sum, round_ratio
+from ._partial import SCALE_BITS, exact_label_weight_sum, partial_of, round_ratio
 from ._validate import as_float_array, compute_dtype, normalize_axis, parallel_guard, to_rows
 from .kernels import softmax as _k
 
@@ -133,7 +133,7 @@ class _Problem:
         if self.reduction == "none":
             return losses.reshape(self.batch_shape).astype(dt)
         weight = 0 if self.reduction == "sum" else self.weight_total
-        part = Partial.of_values(losses, weight, dt, "weight" if self.labels_mode else "count")
+        part = partial_of(losses, weight, dt, "weight" if self.labels_mode else "count")
         if self.reduction == "partial":
             return part
         return part.sum() if self.reduction == "sum" else part.mean()

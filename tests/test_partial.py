@@ -390,6 +390,24 @@ def test_errors():
         Partial(0, 0, 0, np.float64, "items")
 
 
+@pytest.mark.parametrize("reduction", ["mean", "partial"])
+def test_bad_labels_never_reach_the_weight_accumulator(reduction, monkeypatch):
+    """The accumulator indexes the weights by label without a bounds check: a bad label must
+    be rejected before it runs (the accumulator is replaced by a trap here)."""
+    from crossent.kernels import exact
+
+    def trap(*args):  # pragma: no cover - reaching it is the failure
+        raise AssertionError("the weight accumulator got an unchecked label")
+
+    monkeypatch.setattr(exact, "accumulate_label_weights", trap)
+    x = np.zeros((2, 3))
+    for bad in (3, -1, 2**40):
+        with pytest.raises(ValueError, match=r"target\[1\]"):
+            crossent.cross_entropy(x, np.array([0, bad]), weight=np.ones(3), reduction=reduction)
+    with pytest.raises(AssertionError, match="unchecked"):  # the trap is live
+        crossent.cross_entropy(x, np.array([0, 1]), weight=np.ones(3), reduction=reduction)
+
+
 def test_repr_shows_the_rounded_results():
     p = crossent.cross_entropy(np.zeros((2, 4)), np.array([1, 2]), reduction="partial")
     r = repr(p)

@@ -33,7 +33,7 @@ LAYERS: dict[str, tuple[str, ...]] = {
     "ulp": ("crossent.ulp",),
     "oracle": ("crossent.reference",),
     "table": ("crossent._bounds",),
-    "public": ("crossent", "crossent.softmax", "crossent.loss", "crossent.pmf"),
+    "public": ("crossent", "crossent.softmax", "crossent.loss", "crossent.pmf", "crossent._partial"),
     "measurement": ("crossent._measure", "crossent._peers", "crossent.corpus", "crossent.corpus.*"),
     "cli": ("crossent.cli", "crossent.__main__", "crossent._accuracy", "crossent._bench",
             "crossent._verify", "crossent._prove"),

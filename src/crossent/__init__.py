@@ -7,6 +7,7 @@ mpmath oracle with the same signatures (``crossent.reference``), the ULP toolkit
 """
 
 from ._bounds import BOUNDS
+from ._partial import Partial
 from .loss import cross_entropy, cross_entropy_value_and_grad
 from .pmf import (
     categorical_log_likelihood,
@@ -22,6 +23,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "BOUNDS",
+    "Partial",
     "categorical_log_likelihood",
     "cross_entropy",
     "cross_entropy_pmf",

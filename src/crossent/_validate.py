@@ -44,7 +44,7 @@ __all__ = [
 ]
 
 _FLOAT_DTYPES = (np.float16, np.float32, np.float64)
-REDUCTIONS = ("none", "mean", "sum")
+REDUCTIONS = ("none", "mean", "sum", "partial")
 
 
 def _where(flat_index: int, shape: tuple) -> str:

@@ -7,6 +7,7 @@ import functools
 
 import numpy as np
 
+from ._partial import SCALE_BITS, exact_label_weight_sum, partial_of, round_ratio
 from ._validate import check_out, compute_dtype, loss_inputs, parallel_guard, to_rows
 from .kernels import loss as _k
 
@@ -25,7 +26,7 @@ class _Problem:
         a = v.logits
         self.dtype = a.dtype
         # a narrow output is rounded from float64: the per-item losses are rounded to odd
-        # first (only for reduction='none': a sum is rounded from its double-double)
+        # first (only for reduction='none': a sum is rounded once from its exact value)
         self.odd = a.dtype != np.float64 and v.reduction == "none"
         # float32/float16 inputs: the kernels' fast path (short exp, no error terms), which is
         # accurate to about 2**-45 relative: enough for a narrow output
@@ -50,46 +51,50 @@ class _Problem:
         # Every result is linear in the weights, so it is scaled back by ``unscale`` (exact,
         # unless it overflows or is subnormal); the mean over class indices is a ratio of
         # weighted sums and does not change at all.
+        # The reductions keep the losses of scaled weights scaled: their exact sums carry the
+        # power of two (``Partial.exp``), so sums and partials do not depend on the scaling.
         self.unscale = 0
+        self.item_unscale = 0
         wmax = float(self.weight.max()) if self.weight.size else 0.0
         if self.has_weight and wmax > 0 and not _W_LO <= wmax <= _W_HI:
             k = int(np.frexp(wmax)[1])
             self.weight = np.ldexp(self.weight, -k)
+            self.item_unscale = k
             self.unscale = 0 if (self.labels_mode and self.reduction == "mean") else k
 
     # -- helpers -------------------------------------------------------------------------
     @functools.cached_property
+    def weight_total(self) -> int:
+        """The exact divisor of the mean in units of ``2**(item_unscale - 1074)`` (those of the
+        kernels' per-item losses): the sum of the kernels' ``weight[y_n]`` over the non-ignored
+        items (class indices) or the number of items (probabilities)."""
+        if not self.labels_mode:
+            return self.x.shape[0] << (SCALE_BITS - self.item_unscale)
+        return exact_label_weight_sum(self.target, self.weight, self.has_weight, self.ignore_index)
+
+    @functools.cached_property
     def denominator(self) -> float:
-        """The divisor of the mean (1 for 'sum' and 'none'); computed once per call."""
+        """The divisor the gradient kernels use for a mean (1 for the other reductions): the
+        exact sum of the weights the kernels see, rounded once (for probability targets, N)."""
         if self.reduction != "mean":
             return 1.0
-        if self.labels_mode:
-            hi, lo = _k.label_weight_total(self.target, self.weight, self.has_weight, self.ignore_index)
-            return hi + lo
-        return float(self.x.shape[0])
+        if not self.labels_mode:
+            return float(self.x.shape[0])
+        return float(round_ratio(self.weight_total, 1 << SCALE_BITS, np.float64))
 
     def reduce(self, losses: np.ndarray):
-        """Reduce float64 per-row losses and round once to the output dtype (an overflow to
-        inf is the rounded value: no warning)."""
-        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-            return self._reduce(losses)
-
-    def _reduce(self, losses: np.ndarray):
+        """Reduce float64 per-row losses: exact sums (order-independent), rounded once (an
+        overflow to inf is the rounded value: no warning)."""
         dt = self.dtype
-        k = self.unscale
         if self.reduction == "none":
-            return np.ldexp(losses, k).reshape(self.batch_shape).astype(dt)
-        hi, lo = _k.sum_fixed_order(losses)
-        if self.reduction == "sum":
-            return dt.type(np.ldexp(hi, k) + np.ldexp(lo, k))
-        den = self.denominator
-        if den == 0.0:  # every item ignored (or no items, or zero weights): nan, as PyTorch
-            return dt.type(np.nan)
-        q = hi / den
-        if np.isfinite(q):  # one Newton-style correction: (hi + lo)/den rounded once
-            r = (hi - q * den) + lo
-            q = q + r / den
-        return dt.type(np.ldexp(q, k))
+            with np.errstate(over="ignore"):
+                return np.ldexp(losses, self.item_unscale).reshape(self.batch_shape).astype(dt)
+        weight = 0 if self.reduction == "sum" else self.weight_total
+        part = partial_of(losses, weight, dt, "weight" if self.labels_mode else "count",
+                          exp=self.item_unscale)
+        if self.reduction == "partial":
+            return part
+        return part.sum() if self.reduction == "sum" else part.mean()
 
 
 def _losses(p: _Problem) -> np.ndarray:
@@ -127,20 +132,24 @@ def cross_entropy(logits, target, *, axis=-1, weight=None, ignore_index=-100, re
         power of two inside (exact) and the results scaled back.
     ignore_index : int, optional
         Class-index targets equal to this value contribute nothing (default -100).
-    reduction : {'mean', 'sum', 'none'}, optional
+    reduction : {'mean', 'sum', 'none', 'partial'}, optional
         ``'mean'`` divides the weighted sum by :math:`\sum_n w_{y_n}` over non-ignored items
         (class indices) or by the number of items (probabilities). A zero denominator (all
         items ignored, or weights that sum to 0 over the items) gives nan, and with
         :func:`cross_entropy_value_and_grad` nan gradient rows for the items not ignored,
-        as PyTorch.
+        as PyTorch. ``'sum'`` and ``'mean'`` are computed from exact sums of the per-item
+        values (and of the weights), rounded once: the bits do not depend on the row order,
+        the thread count or the batch split. ``'partial'`` returns those exact sums as a
+        :class:`crossent.Partial`, to be added to the partials of other batches.
     label_smoothing : float, optional
         :math:`\varepsilon \in [0, 1]`: the target becomes
         :math:`(1-\varepsilon)\,t + \varepsilon / C`.
 
     Returns
     -------
-    ndarray or numpy scalar
-        The loss in the dtype of ``logits``: per item for ``'none'``, else a scalar.
+    ndarray, numpy scalar or Partial
+        The loss in the dtype of ``logits``: per item for ``'none'``, a scalar for ``'sum'``
+        and ``'mean'``, a :class:`crossent.Partial` for ``'partial'``.
 
     Notes
     -----
@@ -185,24 +194,26 @@ def cross_entropy_value_and_grad(logits, target, *, axis=-1, weight=None, ignore
 
     Returns
     -------
-    loss : ndarray or numpy scalar
+    loss : ndarray, numpy scalar or Partial
         As :func:`cross_entropy`.
     dlogits : ndarray
         The gradient of the reduced loss (of the sum of the per-item losses for
-        ``reduction='none'``) with respect to ``logits``; ``out`` if given.
+        ``reduction='none'`` and ``'partial'``: divide it by the total weight of all the
+        batches for the gradient of their mean) with respect to ``logits``; ``out`` if given.
 
     Notes
     -----
     .. math:: \frac{\partial}{\partial z_i} \sum_c a_c\,(-\log\sigma(z)_c) = A\,\sigma(z)_i - a_i,
               \qquad A = \sum_c a_c,
 
-    divided by the mean's denominator. For one-hot targets the entry at the label is
+    divided by the mean's denominator (the exact sum of the weights, rounded once). For one-hot targets the entry at the label is
     computed as :math:`-w_y (S - e^{z_y - m}) / S` (no cancellation, even when
     :math:`\sigma(z)_y \approx 1`). Accuracy: float64 entries within 4 ulp for one-hot
     targets; with soft targets :math:`A\sigma_i - a_i` cancels where they are close, and
     the error is a few ulp of :math:`A\sigma_i` and of :math:`a_i`. Ignored items get a
-    zero gradient row; a ``'mean'`` with a zero denominator gives nan rows for the others. Memory: only the gradient is allocated (none when ``out`` is given
-    and the class axis is last and contiguous).
+    zero gradient row; a ``'mean'`` with a zero denominator gives nan rows for the others.
+    Memory: only the gradient is allocated (none when ``out`` is given and the class axis is
+    last and contiguous).
 
     Examples
     --------

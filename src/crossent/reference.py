@@ -901,6 +901,11 @@ def softmax(x, axis=-1, *, exact=False):
 class _Problem:
     def __init__(self, logits, target, axis, weight, ignore_index, reduction, label_smoothing):
         v = loss_inputs(logits, target, axis, weight, ignore_index, reduction, label_smoothing)
+        if v.reduction == "partial":  # the one input the API takes and the oracle does not
+            raise ValueError(
+                "reduction='partial' is not available in the oracle: its 'sum' and 'mean' are "
+                "the correctly rounded sums of the exact per-item values, which no Partial of "
+                "float64 items holds; use reduction='sum' or 'mean'")
         x = v.logits
         self.fmt = float_format(x.dtype)
         self.ax = v.axis

@@ -10,7 +10,8 @@
 - ``softmax``  the row statistics (max, terms, sum, log-sum) and logsumexp, log_softmax, softmax
 - ``loss``     cross_entropy and its fused gradient, on the row statistics of ``softmax``
 - ``pmf``      entropy, cross_entropy_pmf, kl_divergence
+- ``exact``    the reductions' exact accumulator (integer bins per sign and exponent)
 
-Imports go one way: ``_base`` <- ``exp`` <- ``softmax`` <- ``loss``; ``_base`` <- ``pmf``.
+Imports go one way: ``_base`` <- ``exp`` <- ``softmax`` <- ``loss``; ``_base`` <- ``pmf``; ``_base`` <- ``exact``.
 Kernels assume validated input: all validation lives in the Python layer.
 """

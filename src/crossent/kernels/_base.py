@@ -10,7 +10,7 @@ Every other kernel module imports from here and nothing here imports them.
 * LLVM IR loop builders on explicit vectors (``_vector_loop``, ``_dd_lanes``, ``_dd_lanes2``,
   ``_max_lanes``, ``_sum_lanes``), for the loops Numba's pipeline leaves scalar.
 * Error-free transformations and double-double operations: :func:`two_sum`,
-  :func:`fast_two_sum`, :func:`two_prod`, :func:`dd_add`, :func:`dd_add_inf`, :func:`dd_div`;
+  :func:`fast_two_sum`, :func:`two_prod`, :func:`dd_add`, :func:`dd_div`;
   the fixed-order sums :func:`dd_sum`, :func:`dd_sum2`, :func:`lane_sum` and the row maximum
   :func:`row_max`.
 * Constants, one name each: the two splits of ln 2 (``LN2_CW_*`` for the Cody-Waite
@@ -212,16 +212,6 @@ def dd_add(hi, lo, x):
     ``hi + lo`` (Ogita, Rump & Oishi 2005, Prop. 4.5 for Sum2).
     """
     s, e = two_sum(hi, x)
-    return s, lo + e
-
-
-@jit(inline=True)
-def dd_add_inf(hi, lo, x):
-    """:func:`dd_add` for terms that may be +inf: once the sum is infinite it stays so
-    (TwoSum's error term of an infinite sum is nan and is dropped)."""
-    s, e = two_sum(hi, x)
-    if s - s != 0.0:  # s is inf or nan: keep s, drop the (nan) error term
-        return s, 0.0
     return s, lo + e
 
 

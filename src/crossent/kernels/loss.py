@@ -21,7 +21,7 @@ from __future__ import annotations
 import numpy as np
 from numba import prange
 
-from ._base import (DD_ACC, INF, NAN, dd_add, dd_add_inf, dd_sum, dd_sum2, fast_two_sum, fma, jit,
+from ._base import (DD_ACC, INF, NAN, dd_sum, dd_sum2, fast_two_sum, fma, jit,
                     two_sum, wide_vectors)
 from .softmax import (INV_SCALE, OK, ROWS_PER_TASK, _fill, _round_sum, _row_stats, _scale_dd,
                       _scaled_terms, _shift, _term_of, _term_rows)
@@ -244,31 +244,6 @@ def cross_entropy_probs_rows(x, t, weight, has_weight, eps, odd, fast, out):
                 continue
             _prob_coeffs(t[n], eps, weight, has_weight, ah, al)
             out[n] = _soft_loss(row, m, Lh, Ll, ah, al, b3, acc, odd)
-
-
-@jit
-def sum_fixed_order(v):
-    """Double-double sum of a float64 vector in index order (bitwise reproducible)."""
-    wide_vectors()
-    hi = 0.0
-    lo = 0.0
-    for i in range(v.shape[0]):
-        hi, lo = dd_add_inf(hi, lo, v[i])
-    return hi, lo
-
-
-@jit
-def label_weight_total(labels, weight, has_weight, ignore_index):
-    """``sum_n weight[y_n]`` over non-ignored items, double-double, fixed order."""
-    wide_vectors()
-    hi = 0.0
-    lo = 0.0
-    for n in range(labels.shape[0]):
-        y = labels[n]
-        if y == ignore_index:
-            continue
-        hi, lo = dd_add(hi, lo, weight[y] if has_weight else 1.0)
-    return hi, lo
 
 
 @jit(parallel=True)

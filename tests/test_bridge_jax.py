@@ -206,6 +206,9 @@ def test_probability_target_gradient_with_every_option():
             jnp.asarray(c) if red == "none" else jnp.asarray(1.0))[0]
         g2 = jax.vjp(reference, p)[1](jnp.asarray(c) if red == "none" else jnp.asarray(1.0))[0]
         np.testing.assert_allclose(g1, g2, rtol=1e-13, atol=1e-15, err_msg=f"{red} {eps}")
+    # a target of another float dtype gets a cotangent of its own dtype
+    g = jax.grad(lambda t: cj.cross_entropy(x, t, axis=1))(p.astype(np.float32))
+    assert g.dtype == jnp.float32
 
 
 # -- what is refused, and how ------------------------------------------------------------------

@@ -126,6 +126,10 @@ def test_probability_target_gradient_matches_pytorch():
         l1.backward(go)
         l2.backward(go)
         np.testing.assert_allclose(p1.grad.numpy(), p2.grad.numpy(), rtol=1e-13, atol=1e-15, err_msg=f"{red} {eps}")
+    # a target of another float dtype gets a gradient of its own dtype
+    p32 = p.float().requires_grad_()
+    ct.cross_entropy(x, p32, w).backward()
+    assert p32.grad.dtype == torch.float32
 
 
 # -- PyTorch's edge cases ------------------------------------------------------------------------

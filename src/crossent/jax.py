@@ -307,11 +307,11 @@ def _ce_fwd(opts, logits, target, weight):
     else:
         loss, dlogits = _ce(opts, x, t, w), None
     soft = target.perturbed  # only a float (probability) target can be
-    return loss, (dlogits, x if soft else None, w if soft else None)
+    return loss, (dlogits, x if soft else None, w if soft else None, t if soft else None)
 
 
 def _ce_bwd(opts, res, g):
-    dlogits, x, w = res
+    dlogits, x, w, t = res
     axis, ndim, _, reduction, eps = opts
     if isinstance(g, jax.custom_derivatives.SymbolicZero):
         return None, None, None
@@ -325,7 +325,7 @@ def _ce_bwd(opts, res, g):
             d = d * w.reshape((-1,) + (1,) * (-axis - 1)).astype(d.dtype)
         if reduction == "mean":
             d = d / (x.size // x.shape[axis])
-        d_target = d * g
+        d_target = (d * g).astype(t.dtype)
     return d_logits, d_target, None
 
 

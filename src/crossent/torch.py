@@ -320,6 +320,7 @@ def _cross_entropy_setup(ctx, inputs, output):
     ctx.options = (ignore_index, reduction, label_smoothing)
     ctx.keep_grad = keep_grad
     ctx.cd = _class_dim(input.dim())
+    ctx.target_dtype = target.dtype
     soft_grad = target.is_floating_point() and target.requires_grad
     # keep the input only when the backward needs it: to recompute the gradient (keep_grad
     # False) or for the gradient in probability targets
@@ -350,7 +351,7 @@ def _cross_entropy_backward(ctx, grad_loss, _grad_dlogits):
             d = d * weight.reshape([-1] + [1] * (input.dim() - cd - 1))
         if reduction == "mean":
             d = d / (input.numel() // max(input.shape[cd], 1))
-        grad_target = d * g
+        grad_target = (d * g).to(ctx.target_dtype)
     return grad_input, grad_target, None, None, None, None, None
 
 

@@ -74,7 +74,7 @@ def test_every_option_matches_functional_cross_entropy(dtype):
         assert ours.dtype == theirs.dtype == dtype and ours.shape == theirs.shape, where
         # PyTorch in float64 as the reference (rounded once to dtype: crossent is correctly
         # rounded in practice for float16/float32, so within 1 ulp of it)
-        x64 = x.double().requires_grad_()
+        x64 = x.double().clone().requires_grad_()  # a copy even when x is float64 already
         t64 = t.double() if probs else t
         ref = F.cross_entropy(x64, t64, None if w is None else w.double(), **kw)
         a, b = ours.detach().double().numpy(), ref.detach().numpy()

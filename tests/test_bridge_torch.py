@@ -206,10 +206,12 @@ def test_double_backward_is_refused():
     loss = ct.cross_entropy(x, torch.tensor([0, 1, 2]))
     with pytest.raises(RuntimeError, match="double backward"):
         torch.autograd.grad(loss, x, create_graph=True)
-    # a plain backward afterwards is unaffected
+    # a plain backward afterwards is unaffected, and a retained graph gives the same gradient twice
     loss = ct.cross_entropy(x, torch.tensor([0, 1, 2]))
+    loss.backward(retain_graph=True)
+    first = x.grad.clone()
     loss.backward()
-    assert x.grad is not None
+    assert torch.equal(x.grad, 2 * first)
 
 
 # -- log_softmax, softmax, logsumexp -------------------------------------------------------------

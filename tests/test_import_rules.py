@@ -9,7 +9,8 @@ each of its imports, at module level or inside a function, is checked against :d
 - the oracle imports only the ULP tools and validation (it never calls the kernels);
 - the accuracy table's condition checks import the oracle and the ULP tools;
 - measurement (``_measure``, ``_peers``, ``corpus``) imports the public API, the table, the
-  oracle and the ULP tools; the optional peers (torch, jax, scipy, ...) are imported only there
+  oracle and the ULP tools; the optional peers (torch, jax, scipy, ...) are imported only there,
+  by the bridges (``crossent.torch``, ``crossent.jax``, ``crossent.numba``: on the public API)
   and by the command line, which sits on top of everything.
 
 A module that no layer claims fails the test: a new module must be given its place here.
@@ -35,6 +36,7 @@ LAYERS: dict[str, tuple[str, ...]] = {
     "table": ("crossent._bounds",),
     "public": ("crossent", "crossent.softmax", "crossent.loss", "crossent.pmf", "crossent._partial"),
     "measurement": ("crossent._measure", "crossent._peers", "crossent.corpus", "crossent.corpus.*"),
+    "bridges": ("crossent.torch", "crossent.jax", "crossent.numba"),
     "cli": ("crossent.cli", "crossent.__main__", "crossent._accuracy", "crossent._bench",
             "crossent._verify", "crossent._prove"),
 }
@@ -49,6 +51,7 @@ ALLOWED: dict[str, set[str]] = {
     "table": {"oracle", "ulp"},
     "public": {"public", "validation", "kernels", "ulp", "table"},
     "measurement": {"measurement", "public", "table", "oracle", "ulp"},
+    "bridges": {"public", "validation", "kernels"},
     "cli": set(LAYERS),
 }
 
@@ -101,8 +104,8 @@ def violations(module: str, source: str, modules: set[str], is_package: bool = F
                 out.append(f"{where} ({layer} may not import {t_layer})")
         elif layer in ("kernels", "base") and top not in KERNEL_EXTERNAL:
             out.append(f"{where} (a kernel module imports only {sorted(KERNEL_EXTERNAL)})")
-        elif top in OPTIONAL and layer not in ("measurement", "cli"):
-            out.append(f"{where} (optional dependency outside measurement and the CLI)")
+        elif top in OPTIONAL and layer not in ("measurement", "bridges", "cli"):
+            out.append(f"{where} (optional dependency outside measurement, the bridges and the CLI)")
     return out
 
 

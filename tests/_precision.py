@@ -7,13 +7,14 @@ Provenance of every expected value: the oracle ``crossent.reference`` (``exact=T
 
 from __future__ import annotations
 
+import ml_dtypes  # noqa: F401  (registers the "bfloat16" dtype name with NumPy)
 import numpy as np
 
 import crossent
 from crossent import _measure
 from crossent._bounds import bound
 
-DTYPES = ("float64", "float32", "float16")
+DTYPES = ("float64", "float32", "float16", "bfloat16")
 
 _MEASURED: dict = {}
 

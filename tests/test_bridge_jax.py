@@ -241,7 +241,6 @@ def test_refusals_are_clear():
         jax.block_until_ready(cj.softmax_cross_entropy_with_integer_labels(x, np.array([0, 1, -100])))
 
 
-@pytest.mark.xfail(strict=True, raises=Exception, reason="NumPy API bfloat16 support pending")
 def test_bfloat16_goes_through_the_numpy_api():
     ml_dtypes = pytest.importorskip("ml_dtypes")
     rng = np.random.default_rng(7)

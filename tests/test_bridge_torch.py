@@ -314,7 +314,6 @@ def test_cpu_tensors_are_viewed_not_copied():
     assert a.dtype.name == "bfloat16" and a.__array_interface__["data"][0] == b.data_ptr()
 
 
-@pytest.mark.xfail(strict=True, raises=TypeError, reason="NumPy API bfloat16 support pending")
 def test_bfloat16_goes_through_the_numpy_api():
     ml_dtypes = pytest.importorskip("ml_dtypes")
     x = torch.randn(6, 5).bfloat16().requires_grad_()

@@ -137,7 +137,7 @@ def test_confident_gradient_is_not_zero():
     assert ulp_error(g[0, 1], s, "float64") <= b
 
 
-@pytest.mark.parametrize("dtype,gap", [("float32", 20.0), ("float16", 9.0)])
+@pytest.mark.parametrize("dtype,gap", [("float32", 20.0), ("float16", 9.0), ("bfloat16", 9.0)])
 def test_confident_loss_narrow_formats(dtype, gap):
     """float32/float16 inputs: log1p(exp(-gap)) correctly rounded (mpmath at 700 bits,
     ``round_to_dtype``), where the format's own ``log(1 + exp(-gap))`` is 0."""

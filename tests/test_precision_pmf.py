@@ -8,6 +8,7 @@ format (:func:`crossent.ulp.ulp_error`), must stay within the bounds of the accu
 
 from __future__ import annotations
 
+import ml_dtypes  # noqa: F401  (registers the "bfloat16" dtype name)
 import mpmath
 import numpy as np
 import pytest
@@ -19,7 +20,7 @@ from crossent.corpus import pmf as corpus
 from crossent.ulp import ulp_error
 
 FUNCTIONS = ("entropy", "cross_entropy_pmf", "kl_divergence")
-PARAMS = [(f, dt) for f in FUNCTIONS for dt in ("float64", "float32", "float16") if dt in _bounds.BOUNDS[f]]
+PARAMS = [(f, dt) for f in FUNCTIONS for dt in ("float64", "float32", "float16", "bfloat16") if dt in _bounds.BOUNDS[f]]
 
 
 def _exact(fn, case):

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import functools
 
+import ml_dtypes
 import mpmath
 import numpy as np
 import pytest
@@ -72,7 +73,8 @@ def test_correctly_rounded_fraction(function, dtype):
 
 # (dtype, gap): exp(-gap) is between 1/2 and 2 smallest subnormals of the format, so the
 # correctly rounded softmax entry is the smallest subnormal, not 0
-_SUBNORMAL_GAPS = [("float64", 745.0), ("float32", 103.0), ("float16", 16.5)]
+# (bfloat16: the smallest subnormal is 2**-133, exp(-92) is 1.2 of it)
+_SUBNORMAL_GAPS = [("float64", 745.0), ("float32", 103.0), ("float16", 16.5), ("bfloat16", 92.0)]
 
 
 @pytest.mark.parametrize("dtype,gap", _SUBNORMAL_GAPS)
@@ -85,7 +87,7 @@ def test_softmax_subnormal_entry(dtype, gap):
         t = mpmath.exp(mpmath.mpf(float(x[1])))
         want1 = round_to_dtype(t / (1 + t), dtype)
         want0 = round_to_dtype(1 / (1 + t), dtype)
-    tiny = np.finfo(dtype).tiny
+    tiny = ml_dtypes.finfo(dtype).tiny  # numpy.finfo does not know bfloat16
     assert 0 < want1 < tiny  # the test's premise: a subnormal, not 0
     got = crossent.softmax(x)
     assert got.dtype == np.dtype(dtype)
@@ -107,10 +109,10 @@ def test_log_softmax_of_the_max_is_not_zero(dtype, gap):
 
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_logsumexp_near_zero_with_zero_max(dtype):
-    """logsumexp([0, -d]) = log1p(exp(-d)) with d = 40 (float64), 20 (float32), 9 (float16):
+    """logsumexp([0, -d]) = log1p(exp(-d)) with d = 40 (float64), 20 (float32), 9 (float16, bfloat16):
     max(x) == 0, so the ULP bound applies although the value is tiny; ``0 + log(1 + e^-d)``
     in the format returns 0. Expected: mpmath at 400 bits."""
-    d = {"float64": 40.0, "float32": 20.0, "float16": 9.0}[dtype]
+    d = {"float64": 40.0, "float32": 20.0, "float16": 9.0, "bfloat16": 9.0}[dtype]
     x = np.array([0.0, -d], dtype=dtype)
     with mp.workprec(400):
         exact = mpmath.log1p(mpmath.exp(mpmath.mpf(float(x[1]))))
@@ -151,7 +153,7 @@ def test_corpus_covers_the_contract(dtype):
     assert {c.family for c in cs} == set(corpus.FAMILIES)
     assert all(c.logits.dtype == np.dtype(dtype) for c in cs)
     assert all(not np.any(np.isnan(c.logits)) and not np.any(c.logits == np.inf) for c in cs)
-    fi = np.finfo(dtype)
+    fi = ml_dtypes.finfo(dtype)
     k = {c.logits.shape[c.axis] for c in cs}
     assert {1, 2} <= k and max(k) >= 10_000
     assert any(np.any(c.logits == -np.inf) for c in cs)  # masks

@@ -202,6 +202,9 @@ _SOFT_GRAD_NARROW = (
 
 _F32 = Bound(max_ulp=1.0, min_correctly_rounded=0.999, analysis="narrow-formats")
 _F16 = Bound(max_ulp=1.0, min_correctly_rounded=0.999, analysis="narrow-formats")
+# bfloat16 (ml_dtypes): widened exactly to float32, computed as float32 is (float64 inside),
+# rounded once to 8 bits through float32 rounded to odd
+_BF16 = Bound(max_ulp=1.0, min_correctly_rounded=0.999, analysis="narrow-formats")
 
 BOUNDS: dict[str, dict[str, Bound]] = {
     "logsumexp": {
@@ -215,18 +218,21 @@ BOUNDS: dict[str, dict[str, Bound]] = {
         ),
         "float32": _F32,
         "float16": _F16,
+        "bfloat16": _BF16,
     },
-    "log_softmax": {"float64": Bound(3.0, analysis="log-softmax"), "float32": _F32, "float16": _F16},
-    "softmax": {"float64": Bound(3.0, analysis="softmax"), "float32": _F32, "float16": _F16},
+    "log_softmax": {"float64": Bound(3.0, analysis="log-softmax"), "float32": _F32, "float16": _F16, "bfloat16": _BF16},
+    "softmax": {"float64": Bound(3.0, analysis="softmax"), "float32": _F32, "float16": _F16, "bfloat16": _BF16},
     "cross_entropy": {
         "float64": Bound(3.0, analysis="loss"),
         "float32": _F32,
         "float16": _F16,
+        "bfloat16": _BF16,
     },
     "cross_entropy_mean": {
         "float64": Bound(3.0, analysis="reductions"),
         "float32": _F32,
         "float16": _F16,
+        "bfloat16": _BF16,
     },
     "cross_entropy_grad": {
         "float64": Bound(
@@ -243,9 +249,11 @@ BOUNDS: dict[str, dict[str, Bound]] = {
                          check=_grad_condition),
         "float16": Bound(1.0, 0.999, condition=_SOFT_GRAD_NARROW, analysis="narrow-formats",
                          check=_grad_condition),
+        "bfloat16": Bound(1.0, 0.999, condition=_SOFT_GRAD_NARROW, analysis="narrow-formats",
+                          check=_grad_condition),
     },
-    "entropy": {"float64": Bound(4.0, analysis="pmf"), "float32": _F32, "float16": _F16},
-    "cross_entropy_pmf": {"float64": Bound(4.0, analysis="pmf"), "float32": _F32, "float16": _F16},
+    "entropy": {"float64": Bound(4.0, analysis="pmf"), "float32": _F32, "float16": _F16, "bfloat16": _BF16},
+    "cross_entropy_pmf": {"float64": Bound(4.0, analysis="pmf"), "float32": _F32, "float16": _F16, "bfloat16": _BF16},
     "kl_divergence": {
         "float64": Bound(
             4.0,
@@ -257,8 +265,9 @@ BOUNDS: dict[str, dict[str, Bound]] = {
         ),
         "float32": _F32,
         "float16": _F16,
+        "bfloat16": _BF16,
     },
-    "categorical_log_likelihood": {"float64": Bound(4.0, analysis="pmf"), "float32": _F32, "float16": _F16},
+    "categorical_log_likelihood": {"float64": Bound(4.0, analysis="pmf"), "float32": _F32, "float16": _F16, "bfloat16": _BF16},
 }
 
 

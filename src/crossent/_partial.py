@@ -17,6 +17,7 @@ import numbers
 import numpy as np
 
 from .kernels import exact as _x
+from ._validate import cast_result
 from .ulp import float_format
 
 __all__ = ["Partial"]
@@ -146,6 +147,8 @@ def round_ratio(num: int, den: int, dtype) -> np.generic:
         side = num * b - a * den  # the sign of the exact quotient minus q
         if side and not np.float64(q).view(np.int64) & 1:
             q = math.nextafter(q, math.inf if side > 0 else -math.inf)
+    if fmt.p == 8:  # bfloat16: float64 reaches it through float32 rounded to odd
+        return cast_result(np.float64(q), fmt.dtype)
     with np.errstate(over="ignore"):  # beyond the narrow format's range: inf, no warning
         return fmt.dtype.type(q)
 

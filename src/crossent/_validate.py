@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import numbers
 import operator
+import sys
 import threading
 from dataclasses import dataclass
 
@@ -29,6 +30,11 @@ __all__ = [
     "to_rows",
     "from_rows",
     "compute_dtype",
+    "is_bfloat16",
+    "is_narrow",
+    "work_dtype",
+    "result_dtype",
+    "cast_result",
     "check_base",
     "check_mode",
     "check_probabilities",
@@ -52,12 +58,23 @@ def _where(flat_index: int, shape: tuple) -> str:
     return ", ".join(str(int(j)) for j in np.unravel_index(int(flat_index), shape))
 
 
+def is_bfloat16(dtype) -> bool:
+    """Whether ``dtype`` is ``ml_dtypes.bfloat16``.
+
+    ml_dtypes is not imported here: a bfloat16 array can only exist once ml_dtypes is loaded,
+    so when it is absent from ``sys.modules`` nothing is bfloat16.
+    """
+    m = sys.modules.get("ml_dtypes")
+    return m is not None and np.dtype(dtype) == np.dtype(m.bfloat16)
+
+
 def as_float_array(x, name: str) -> np.ndarray:
-    """``x`` as a native-byte-order float16/float32/float64 ndarray.
+    """``x`` as a native-byte-order float16/bfloat16/float32/float64 ndarray.
 
     Booleans and integers become float64 (as ``scipy.special.logsumexp`` does); complex,
     object, string and datetime inputs raise ``TypeError``. Other float widths
-    (longdouble) are rejected rather than silently rounded.
+    (longdouble) are rejected rather than silently rounded. bfloat16 is
+    ``ml_dtypes.bfloat16`` (NumPy kind ``"V"``).
     """
     try:
         a = np.asarray(x)
@@ -66,11 +83,13 @@ def as_float_array(x, name: str) -> np.ndarray:
     kind = a.dtype.kind
     if kind in "biu":
         return a.astype(np.float64)
+    if kind == "V" and is_bfloat16(a.dtype):
+        return a
     if kind != "f":
         raise TypeError(f"{name} must have a real floating-point dtype, got dtype {a.dtype}")
     if a.dtype.type not in _FLOAT_DTYPES:
         raise TypeError(
-            f"{name} has dtype {a.dtype}; crossent supports float16, float32 and float64"
+            f"{name} has dtype {a.dtype}; crossent supports float16, bfloat16, float32 and float64"
         )
     if not a.dtype.isnative:
         a = a.astype(a.dtype.newbyteorder("="))
@@ -121,8 +140,72 @@ def from_rows(rows: np.ndarray, shape_moved: tuple, axis: int) -> np.ndarray:
 
 
 def compute_dtype(dtype: np.dtype) -> np.dtype:
-    """The dtype a kernel reads: float16 is widened to float32 (exactly) at the boundary."""
-    return np.dtype(np.float32) if dtype == np.float16 else dtype
+    """The dtype a kernel reads: float16 and bfloat16 are widened to float32 (exactly) at the
+    boundary."""
+    return np.dtype(np.float32) if is_narrow(dtype) else dtype
+
+
+def is_narrow(dtype) -> bool:
+    """float16 or bfloat16: formats whose results are computed in float64 and rounded once by
+    :func:`cast_result`."""
+    return np.dtype(dtype) == np.float16 or is_bfloat16(dtype)
+
+
+def work_dtype(dtype) -> np.dtype:
+    """The dtype of the kernels' output buffer for a result of ``dtype``: float64 for the
+    narrow formats (rounded once at the end by :func:`cast_result`), else ``dtype``."""
+    return np.dtype(np.float64) if is_narrow(dtype) else np.dtype(dtype)
+
+
+def result_dtype(*arrays) -> np.dtype:
+    """``numpy.result_type`` that knows bfloat16: bfloat16 with bfloat16 stays bfloat16, with
+    any other float (float16 included, as in JAX) it promotes as float32 would."""
+    dts = [a.dtype for a in arrays]
+    if not any(is_bfloat16(d) for d in dts):
+        return np.result_type(*arrays)
+    if all(is_bfloat16(d) for d in dts):
+        return dts[0]
+    return np.result_type(*(np.float32 if is_bfloat16(d) else d for d in dts))
+
+
+def _round_to_odd_float32(v: np.ndarray) -> np.ndarray:
+    """float64 -> float32 rounded to odd: the nearest float32, or where that is inexact, of the
+    two float32 neighbours of ``v`` the one whose last significand bit is 1 (a finite ``v``
+    beyond float32's range gives the largest finite float32 of its sign: odd)."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        y = v.astype(np.float32)
+        inexact = (y.astype(np.float64) != v) & ~np.isnan(v)
+    bits = y.view(np.uint32)
+    fix = inexact & ((bits & 1) == 0)
+    if fix.any():
+        # the neighbour toward v: one step away from zero when |v| > |y|, toward zero otherwise
+        # (sign-magnitude bits; a signed zero steps to the smallest subnormal of its sign and
+        # an infinity from overflow back to the largest finite number)
+        away = np.abs(v) > np.abs(y.astype(np.float64))
+        bits = np.where(fix, np.where(away, bits + np.uint32(1), bits - np.uint32(1)), bits)
+    return bits.view(np.float32)
+
+
+def cast_result(values, dtype):
+    """Round float64 results once to ``dtype``: NumPy's cast (to nearest, ties to even) except
+    for bfloat16.
+
+    ml_dtypes' float64 -> bfloat16 cast rounds twice (through float32) and can be wrong next to
+    a bfloat16 midpoint. Here a float64 value reaches bfloat16 through float32 rounded to odd,
+    whose cast to bfloat16 (to nearest) is the correct rounding of the float64 value (24 >= 8 + 2
+    bits: Boldo and Melquiond 2008). A float64 value that is itself the round-to-odd of an
+    exact value (the kernels' narrow outputs) is thus rounded correctly from the exact value.
+    A NumPy scalar gives a scalar; anything else an array.
+    """
+    dtype = np.dtype(dtype)
+    scalar = np.ndim(values) == 0 and not isinstance(values, np.ndarray)
+    a = np.asarray(values)
+    if is_bfloat16(dtype):
+        res = _round_to_odd_float32(a.astype(np.float64, copy=False)).astype(dtype)
+    else:
+        with np.errstate(over="ignore"):
+            res = a.astype(dtype, copy=False)
+    return res[()] if scalar else res
 
 
 def check_base(base) -> float | None:
@@ -150,6 +233,7 @@ def check_mode(check):
 
 
 _INF_BITS = {2: 0x7C00, 4: 0x7F800000, 8: 0x7FF0000000000000}  # +inf of float16/32/64
+_BF16_INF_BITS = 0x7F80
 
 
 def check_probabilities(a: np.ndarray, name: str) -> None:
@@ -163,7 +247,8 @@ def check_probabilities(a: np.ndarray, name: str) -> None:
     """
     if a.size == 0:
         return
-    if a.view(f"u{a.itemsize}").max() < _INF_BITS[a.itemsize]:
+    inf_bits = _BF16_INF_BITS if is_bfloat16(a.dtype) else _INF_BITS[a.itemsize]
+    if a.view(f"u{a.itemsize}").max() < inf_bits:
         return
     with np.errstate(invalid="ignore"):
         bad = np.flatnonzero(~(np.isfinite(a) & (a >= 0)))
@@ -180,7 +265,8 @@ def check_pmf_sums(a: np.ndarray, axis: int, name: str, dtype) -> None:
     by a floating-point sum).
     An empty class axis sums to 0 and fails. Run after :func:`check_probabilities`."""
     k = a.shape[axis]
-    tol = max(k, 1) * float(np.finfo(dtype).eps)
+    eps = 2.0**-7 if is_bfloat16(dtype) else float(np.finfo(dtype).eps)  # bfloat16: p = 8
+    tol = max(k, 1) * eps
     # float64 sum: error <= log2(K) 2**-53 per row, far below tol
     sums = np.asarray(np.sum(a, axis=axis, dtype=np.float64))
     bad = np.flatnonzero(~(np.abs(sums - 1.0) <= tol))  # also catches an inf sum
@@ -208,7 +294,7 @@ def pmf_inputs(arrays, names, axis, base, check):
     mode = check_mode(check)
     b = check_base(base)
     arrs = [as_float_array(a, n) for a, n in zip(arrays, names)]
-    dtype = np.result_type(*arrs)
+    dtype = result_dtype(*arrs)
     try:
         shape = np.broadcast_shapes(*(a.shape for a in arrs))
     except ValueError:
@@ -348,7 +434,7 @@ def loss_inputs(logits, target, axis, weight, ignore_index, reduction, label_smo
                 f"a class index in [0, {C}) nor ignore_index={ii}"
             )
         labels = np.ascontiguousarray(lab)
-    elif t.dtype.kind == "f":
+    elif t.dtype.kind == "f" or is_bfloat16(t.dtype):
         tf = as_float_array(t, "target")
         if tf.shape != a.shape:
             hint = "; class indices need an integer dtype" if tf.shape == batch_shape else ""

@@ -8,7 +8,15 @@ import functools
 import numpy as np
 
 from ._partial import SCALE_BITS, exact_label_weight_sum, partial_of, round_ratio
-from ._validate import check_out, compute_dtype, loss_inputs, parallel_guard, to_rows
+from ._validate import (
+    cast_result,
+    check_out,
+    compute_dtype,
+    is_narrow,
+    loss_inputs,
+    parallel_guard,
+    to_rows,
+)
 from .kernels import loss as _k
 
 __all__ = ["cross_entropy", "cross_entropy_value_and_grad"]
@@ -88,7 +96,7 @@ class _Problem:
         dt = self.dtype
         if self.reduction == "none":
             with np.errstate(over="ignore"):
-                return np.ldexp(losses, self.item_unscale).reshape(self.batch_shape).astype(dt)
+                return cast_result(np.ldexp(losses, self.item_unscale).reshape(self.batch_shape), dt)
         weight = 0 if self.reduction == "sum" else self.weight_total
         part = partial_of(losses, weight, dt, "weight" if self.labels_mode else "count",
                           exp=self.item_unscale)
@@ -231,13 +239,13 @@ def cross_entropy_value_and_grad(logits, target, *, axis=-1, weight=None, ignore
         and p.unscale == 0
         and p.axis == a.ndim - 1
         and out.flags.c_contiguous
-        and out.dtype != np.float16
+        and not is_narrow(out.dtype)
         and out.dtype.isnative
     )
     if direct:
         grad = out.reshape(p.x.shape)  # may alias p.x (in place): the kernel allows it
-    else:  # float16, or scaled weights: float64, rounded once at the end
-        work = np.float64 if a.dtype == np.float16 or p.unscale else a.dtype
+    else:  # float16/bfloat16, or scaled weights: float64, rounded once at the end
+        work = np.float64 if is_narrow(a.dtype) or p.unscale else a.dtype
         grad = np.empty(p.x.shape, dtype=work)
     losses = np.empty(p.x.shape[0], dtype=np.float64)
     # a zero denominator (a 'mean' whose weights sum to 0): the loss is nan, and so is every
@@ -262,8 +270,8 @@ def cross_entropy_value_and_grad(logits, target, *, axis=-1, weight=None, ignore
     with np.errstate(over="ignore"):  # overflow to inf is the rounded value
         if p.unscale:
             np.ldexp(grad, p.unscale, out=grad)
-        g = np.moveaxis(grad.reshape(moved), -1, p.axis).astype(a.dtype, copy=False)
+        g = cast_result(np.moveaxis(grad.reshape(moved), -1, p.axis), a.dtype)
     if out is None:
         return loss, g
-    out[...] = g  # float64 -> float16 rounds once (NumPy's cast)
+    out[...] = g  # already in the dtype of out (float64 rounded once by cast_result)
     return loss, out

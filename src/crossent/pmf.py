@@ -23,6 +23,7 @@ import numpy as np
 from ._validate import (
     as_num_classes,
     as_samples,
+    cast_result,
     compute_dtype,
     loglik_inputs,
     parallel_guard,
@@ -79,7 +80,7 @@ def _reduce_shape(shape: tuple, ax: int) -> tuple:
 
 def _finish(out64: np.ndarray, shape: tuple, dtype: np.dtype):
     """Reshape the float64 row results and round once to ``dtype`` (NumPy's cast rounds to nearest)."""
-    res = out64.reshape(shape).astype(dtype, copy=False)
+    res = cast_result(out64.reshape(shape), dtype)
     return res[()] if res.ndim == 0 else res
 
 

@@ -5,7 +5,15 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._validate import as_float_array, compute_dtype, normalize_axis, parallel_guard, to_rows
+from ._validate import (
+    as_float_array,
+    cast_result,
+    compute_dtype,
+    normalize_axis,
+    parallel_guard,
+    to_rows,
+    work_dtype,
+)
 from .kernels import softmax as _k
 
 __all__ = ["logsumexp", "log_softmax", "softmax"]
@@ -20,14 +28,14 @@ def _prepare(x, axis, name="x"):
 
 def _rowwise(kernel, x, axis):
     a, ax, rows = _prepare(x, axis)
-    work = np.float64 if a.dtype == np.float16 else a.dtype  # float16 rounds once, at the end
+    work = work_dtype(a.dtype)  # float16 and bfloat16 round once, at the end
     out = np.empty(rows.shape, dtype=work)
     if rows.size:
         narrow = a.dtype != np.float64  # round to odd, then once more; the short exp suffices
         with parallel_guard():
             kernel(rows, out, narrow, narrow)
     moved = np.moveaxis(a, ax, -1).shape
-    return np.moveaxis(out.reshape(moved), -1, ax).astype(a.dtype, copy=False)
+    return cast_result(np.moveaxis(out.reshape(moved), -1, ax), a.dtype)
 
 
 def logsumexp(x, axis=-1, keepdims=False):
@@ -78,15 +86,14 @@ def logsumexp(x, axis=-1, keepdims=False):
     0.0
     """
     a, ax, rows = _prepare(x, axis)
-    work = np.float64 if a.dtype == np.float16 else a.dtype
-    out = np.empty(rows.shape[0], dtype=work)
+    out = np.empty(rows.shape[0], dtype=work_dtype(a.dtype))
     if rows.shape[1] == 0:
         out[:] = -np.inf
     elif rows.shape[0]:
         with parallel_guard():
             _k.logsumexp_rows(rows, out, a.dtype != np.float64, a.dtype != np.float64)
     shape = np.moveaxis(a, ax, -1).shape[:-1]
-    res = out.reshape(shape).astype(a.dtype, copy=False)
+    res = cast_result(out.reshape(shape), a.dtype)
     if keepdims:
         res = np.expand_dims(res, ax)
     return res

@@ -62,20 +62,39 @@ _FORMATS = {
 }
 
 
+def _bfloat16_format() -> FloatFormat:
+    """bfloat16 (``ml_dtypes.bfloat16``): float32's exponent range with 8 bits of precision.
+    ml_dtypes is imported only when bfloat16 is asked for."""
+    if "bfloat16" not in _FORMATS:
+        try:
+            import ml_dtypes
+        except ImportError:
+            raise TypeError("dtype: bfloat16 needs the ml_dtypes package (pip install ml_dtypes)") from None
+        _FORMATS["bfloat16"] = FloatFormat(np.dtype(ml_dtypes.bfloat16), 8, -126, 127)
+    return _FORMATS["bfloat16"]
+
+
 def float_format(dtype) -> FloatFormat:
-    """Return the :class:`FloatFormat` of ``dtype`` (float16, float32 or float64).
+    """Return the :class:`FloatFormat` of ``dtype`` (float16, bfloat16, float32 or float64).
+
+    ``"bfloat16"`` (the string) or ``ml_dtypes.bfloat16`` name bfloat16: :math:`p = 8`,
+    :math:`e_{min} = -126`, :math:`e_{max} = 127`.
 
     Raises
     ------
     TypeError
-        If ``dtype`` is not one of the three supported binary formats.
+        If ``dtype`` is not one of the four supported binary formats.
     """
+    if isinstance(dtype, str) and dtype == "bfloat16":
+        return _bfloat16_format()
     try:
         name = np.dtype(dtype).name
     except TypeError as exc:
         raise TypeError(f"dtype: not a NumPy dtype: {dtype!r}") from exc
+    if name == "bfloat16" and np.dtype(dtype).kind == "V":
+        return _bfloat16_format()
     if name not in _FORMATS:
-        raise TypeError(f"dtype: expected float16, float32 or float64, got {name}")
+        raise TypeError(f"dtype: expected float16, bfloat16, float32 or float64, got {name}")
     return _FORMATS[name]
 
 
@@ -99,6 +118,8 @@ def _decompose(x):
         if isinstance(x, np.floating) and x.dtype.itemsize > 8:
             raise TypeError("x: long double values are not supported")
         t = libmp.from_float(float(x))
+    elif isinstance(x, np.generic) and x.dtype.name == "bfloat16":  # ml_dtypes: not np.floating
+        t = libmp.from_float(float(x))  # exact: bfloat16 widens exactly
     elif isinstance(x, (bool, np.bool_)):
         raise TypeError("x: booleans are not numbers here")
     elif isinstance(x, (int, np.integer)):

@@ -98,7 +98,29 @@ _SIZE = {
     "full": dict(rows=48, big=1000, wide=(100_000, 1_000_000), items=20_000),
 }
 
-_DTYPES = (np.float64, np.float32, np.float16)
+_DTYPES = (np.float64, np.float32, np.float16)  # and bfloat16 (ml_dtypes), see _is_format
+
+
+def _bfloat16(dt) -> bool:
+    return np.dtype(dt).name == "bfloat16" and np.dtype(dt).kind == "V"  # ml_dtypes.bfloat16
+
+
+def _is_format(dt) -> bool:
+    """One of the corpus's formats: float16/32/64 or bfloat16."""
+    return np.dtype(dt).type in _DTYPES or _bfloat16(dt)
+
+
+def _finfo(dt):
+    """``numpy.finfo``, or ``ml_dtypes.finfo`` for bfloat16 (NumPy's does not know it)."""
+    if _bfloat16(dt):
+        import ml_dtypes
+
+        return ml_dtypes.finfo(dt)
+    return np.finfo(dt)
+
+
+def _is_float(a) -> bool:
+    return a.dtype.kind == "f" or _bfloat16(a.dtype)
 
 
 @dataclass(frozen=True)
@@ -163,7 +185,7 @@ class Case:
 
     @property
     def probability_target(self) -> bool:
-        return self.target.dtype.kind == "f"
+        return _is_float(self.target)
 
     @property
     def one_hot(self) -> bool:
@@ -190,7 +212,7 @@ def astype(case: Case, dtype) -> Case:
     dt = np.dtype(dtype)
     with np.errstate(over="ignore"):
         logits = np.asarray(case.logits).astype(dt)
-        target = case.target.astype(dt) if case.target.dtype.kind == "f" else case.target
+        target = case.target.astype(dt) if _is_float(case.target) else case.target
         weight = None if case.weight is None else np.asarray(case.weight).astype(dt)
     return replace(case, logits=logits, target=target, weight=weight)
 
@@ -215,11 +237,11 @@ class _Fmt:
 
 def _fmt(dtype) -> _Fmt:
     dt = np.dtype(dtype)
-    fi = np.finfo(dt)
+    fi = _finfo(dt)
     sub = float(fi.smallest_subnormal)
     if dt == np.float64:
         offsets = (1e3, 1e8, 1e15, 1e50, 1e150, 1e300)
-    elif dt == np.float32:
+    elif dt == np.float32 or _bfloat16(dt):  # bfloat16: float32's range
         offsets = (1e3, 1e6, 1e10, 1e20, 1e30, 1e38)
     else:
         offsets = (1e1, 1e2, 1e3, 1e4, 3e4)
@@ -254,7 +276,7 @@ def _mk(fmt, family, detail, logits, target, note="", **kw) -> Case:
     with np.errstate(over="ignore"):
         x = np.asarray(logits, dtype=np.float64).astype(dt)
         t = np.asarray(target)
-        if t.dtype.kind == "f":
+        if _is_float(t):
             t = t.astype(dt)
         else:
             t = t.astype(np.int64)
@@ -610,8 +632,8 @@ def cases(size: str = "ci", seed: int = 0, dtype=np.float64, families=None) -> l
         (more rows, K up to 1e6).
     seed : int
         Seed of the generator; the same (size, seed, dtype) gives the same corpus.
-    dtype : {float64, float32, float16}
-        The format of the cases. The rows are built from the format's constants (underflow
+    dtype : {float64, float32, float16, bfloat16}
+        The format of the cases (bfloat16: ``ml_dtypes.bfloat16``). The rows are built from the format's constants (underflow
         gaps, largest offsets) and cast to it; the cast arrays are the exact inputs.
     families : iterable of str, optional
         Restrict to these families (default: all of :data:`FAMILIES`).
@@ -623,8 +645,8 @@ def cases(size: str = "ci", seed: int = 0, dtype=np.float64, families=None) -> l
     if size not in _SIZE:
         raise ValueError(f"size must be one of {SIZES}, got {size!r}")
     dt = np.dtype(dtype)
-    if dt.type not in _DTYPES:
-        raise ValueError(f"dtype must be float16, float32 or float64, got {dt}")
+    if not _is_format(dt):
+        raise ValueError(f"dtype must be float16, bfloat16, float32 or float64, got {dt}")
     fams = FAMILIES if families is None else tuple(families)
     for f in fams:
         if f not in _GENERATORS:

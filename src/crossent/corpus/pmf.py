@@ -54,6 +54,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .logits import _finfo, _is_format
+
 __all__ = ["Case", "FAMILIES", "SIZES", "FUNCTIONS", "cases"]
 
 SIZES = ("smoke", "ci", "full")
@@ -75,7 +77,7 @@ FAMILIES = (
     "axis",
 )
 
-_DTYPES = (np.float16, np.float32, np.float64)
+_DTYPES = (np.float16, np.float32, np.float64)  # and bfloat16 (ml_dtypes)
 
 
 @dataclass(frozen=True)
@@ -142,7 +144,7 @@ def _normalize(x: np.ndarray) -> np.ndarray:
 def _cast(x: np.ndarray, dt: np.dtype) -> np.ndarray:
     """Cast to the format; positive entries that would round to 0 are kept at the smallest subnormal."""
     y = x.astype(dt)
-    tiny = np.finfo(dt).smallest_subnormal
+    tiny = _finfo(dt).smallest_subnormal
     y = np.where((x > 0) & (y == 0), tiny, y).astype(dt)
     return np.ascontiguousarray(y)
 
@@ -219,7 +221,7 @@ def _fam_wide(rng, dt, sz):
 
 
 def _fam_peaked(rng, dt, sz):
-    info = np.finfo(dt)
+    info = _finfo(dt)
     deltas = [1e-3, 1e-8, 1e-16, 1e-30, 1e-100, 1e-300]
     deltas = [d for d in deltas if d >= float(info.tiny) * 16]
     for d in deltas:
@@ -231,7 +233,7 @@ def _fam_peaked(rng, dt, sz):
 
 
 def _fam_tiny(rng, dt, sz):
-    info = np.finfo(dt)
+    info = _finfo(dt)
     sub = float(info.smallest_subnormal)
     tinies = [float(info.tiny) * 1e3, float(info.tiny), sub * 1000, sub]
     for t in tinies:
@@ -250,7 +252,7 @@ def _fam_far(rng, dt, sz):
         p = _cast(_dirichlet(rng, k, sz["rows"], alpha=0.1), dt)
         q = _cast(_dirichlet(rng, k, sz["rows"], alpha=0.1), dt)
         yield f"K{k}-alpha0.1", p, q, "independent sparse-ish p, q: large ratios"
-    info = np.finfo(dt)
+    info = _finfo(dt)
     lo = float(info.tiny) * 4
     p = np.array([[0.5, 0.5 - lo, lo]])
     q = np.array([[lo, 0.5, 0.5 - lo]])
@@ -265,7 +267,7 @@ def _fam_k1(rng, dt, sz):
 
 
 def _fam_k2(rng, dt, sz):
-    eps = float(np.finfo(dt).eps)
+    eps = float(_finfo(dt).eps)
     for a in (0.5, 0.25, 0.1, 1e-3, 1.0 - eps):
         p = np.array([[a, 1.0 - a]])
         q = np.array([[1.0 - a, a], [0.5, 0.5], [a * (1 - 1e-3), 1.0 - a * (1 - 1e-3)]])
@@ -319,7 +321,7 @@ def cases(size: str = "ci", seed: int = 0, dtype=np.float64, families=None,
         ``"full"``: more rows, K up to 1e5.
     seed : int
         Seed; the same (size, seed, dtype) gives the same corpus.
-    dtype : {float64, float32, float16}
+    dtype : {float64, float32, float16, bfloat16}
         The format of the cases (built in float64, cast to it).
     families : iterable of str, optional
         Restrict to these families (default: all of :data:`FAMILIES`).
@@ -334,8 +336,8 @@ def cases(size: str = "ci", seed: int = 0, dtype=np.float64, families=None,
     if size not in _SIZE:
         raise ValueError(f"size must be one of {SIZES}, got {size!r}")
     dt = np.dtype(dtype)
-    if dt.type not in _DTYPES:
-        raise ValueError(f"dtype must be float16, float32 or float64, got {dt}")
+    if not _is_format(dt):
+        raise ValueError(f"dtype must be float16, bfloat16, float32 or float64, got {dt}")
     if function is not None and function not in FUNCTIONS:
         raise ValueError(f"function must be one of {FUNCTIONS} or None, got {function!r}")
     fams = FAMILIES if families is None else tuple(families)

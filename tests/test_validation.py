@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import re
 
+import ml_dtypes
 import numpy as np
 import pytest
 
@@ -280,6 +281,11 @@ EDGES = [
     ("cross_entropy_pmf q = 0 where p = 0", "cross_entropy_pmf", ([1.0, 0.0], [1.0, 0.0]), {"check": True}),
     ("check=True, float16 p and float64 q", "kl_divergence",  # each within its own format's K eps
      (np.array([0.1, 0.2, 0.7], np.float16), np.array([0.25, 0.25, 0.5])), {"check": True}),
+    ("check=True, bfloat16 p and float64 q", "kl_divergence",
+     (np.array([0.1, 0.2, 0.7], ml_dtypes.bfloat16), np.array([0.25, 0.25, 0.5])), {"check": True}),
+    ("bfloat16 logits and probabilities", "cross_entropy",
+     (X23.astype(ml_dtypes.bfloat16), P23.astype(ml_dtypes.bfloat16)), {}),
+    ("bfloat16 logsumexp", "logsumexp", (X23.astype(ml_dtypes.bfloat16),), {}),
     ("kl 0-d q", "kl_divergence", (PMF, 0.25), {}),
     ("kl unchecked negative q, base 2", "kl_divergence", (PMF, [0.5, -0.5, 1.0]), {"check": False, "base": 2}),
     ("empirical_pmf empty list", "empirical_pmf", ([], 3), {}),
@@ -341,7 +347,8 @@ def test_edge_inputs_are_accepted_by_both(fname, args, kw):
         assert _same_specials(a, b), (a, b)
 
 
-@pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
+@pytest.mark.parametrize("dtype", [np.float16, ml_dtypes.bfloat16, np.float32, np.float64],
+                         ids=["float16", "bfloat16", "float32", "float64"])
 def test_the_cheap_pass_is_finite_and_non_negative(dtype):
     """The default check of the PMF functions looks at the bits (one maximum); it must accept
     exactly the arrays whose entries are finite and >= 0 (-0.0 included), whatever the bit

@@ -128,7 +128,7 @@ def cross_entropy(logits, target, *, axis=-1, weight=None, ignore_index=-100, re
     ----------
     logits : array_like
         Unnormalized log-probabilities, shape ``(N, d1, ..., C)`` with the classes on
-        ``axis`` (float16, float32 or float64; integers become float64).
+        ``axis`` (float16, bfloat16, float32 or float64; integers become float64).
     target : array_like
         Either integer class indices with the shape of ``logits`` without ``axis``, or float
         probabilities with the shape of ``logits``.

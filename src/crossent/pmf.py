@@ -106,7 +106,7 @@ def entropy(p, *, base=None, axis=-1, check=None):
     Parameters
     ----------
     p : array_like
-        Probabilities, float16, float32 or float64 (integers are converted to float64),
+        Probabilities, float16, bfloat16, float32 or float64 (integers are converted to float64),
         with the classes along ``axis``. Used as given: no normalization.
     base : float, optional
         Logarithm base: ``None`` (default) for nats, 2 for bits, 10 for bans (hartleys), or any
@@ -183,7 +183,7 @@ def cross_entropy_pmf(p, q, *, base=None, axis=-1, check=None):
     ----------
     p, q : array_like
         Probabilities, broadcastable against each other, with the classes along ``axis``
-        (float16, float32 or float64; integers become float64; the result dtype is
+        (float16, bfloat16, float32 or float64; integers become float64; the result dtype is
         ``numpy.result_type`` of the two). Used as given: no normalization.
     base : float, optional
         Logarithm base: ``None`` (nats), 2 (bits), 10 (bans) or any positive number other than 1.
@@ -259,7 +259,7 @@ def kl_divergence(p, q, *, base=None, axis=-1, check=None):
     ----------
     p, q : array_like
         Probabilities, broadcastable against each other, with the classes along ``axis``
-        (float16, float32 or float64; integers become float64; the result dtype is
+        (float16, bfloat16, float32 or float64; integers become float64; the result dtype is
         ``numpy.result_type`` of the two). Used as given: no normalization.
     base : float, optional
         Logarithm base: ``None`` (nats), 2 (bits), 10 (bans) or any positive number other than 1.

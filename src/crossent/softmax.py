@@ -44,7 +44,7 @@ def logsumexp(x, axis=-1, keepdims=False):
     Parameters
     ----------
     x : array_like
-        Real input, float16, float32 or float64 (integers are converted to float64).
+        Real input, float16, bfloat16, float32 or float64 (integers are converted to float64).
     axis : int, optional
         The axis to reduce (default: the last).
     keepdims : bool, optional
@@ -105,7 +105,7 @@ def log_softmax(x, axis=-1):
     Parameters
     ----------
     x : array_like
-        Real input (float16, float32, float64).
+        Real input (float16, bfloat16, float32, float64).
     axis : int, optional
         The class axis (default: the last).
 
@@ -137,7 +137,7 @@ def softmax(x, axis=-1):
     Parameters
     ----------
     x : array_like
-        Real input (float16, float32, float64).
+        Real input (float16, bfloat16, float32, float64).
     axis : int, optional
         The class axis (default: the last).
 

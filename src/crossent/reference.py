@@ -96,9 +96,13 @@ their error counted; every final bound is doubled. With :math:`m = \max_j x_j`,
 Conventions (aligned with the public API)
 -----------------------------------------
 * A slice containing nan or +inf: ``logsumexp``, ``log_softmax``, ``softmax`` and the loss
-  are nan for that slice (the gradient row too). A slice of only −inf: ``logsumexp`` is −inf,
+  are nan for that slice (the gradient row too), except SciPy's rule for a +inf and no nan:
+  ``logsumexp`` +inf, ``log_softmax`` nan at the +inf entries and −inf elsewhere (the
+  ``axis`` may be a tuple or None and a 0-d input is one element, as in the public
+  functions; ``docs/input-rules.md``). A slice of only −inf: ``logsumexp`` is −inf,
   ``softmax``/``log_softmax``/loss nan. An empty slice: ``logsumexp`` −inf, PMF sums 0 (the
-  empty sum, as ``numpy.sum``), ``softmax``/``log_softmax`` empty arrays.
+  empty sum, as ``numpy.sum``), ``softmax``/``log_softmax`` empty arrays; probability
+  targets over zero classes a loss of 0 per item.
 * ``cross_entropy``: a class whose coefficient :math:`w_c t_c` is 0 contributes 0 even when
   its logit is −inf (the convention :math:`0 \cdot \log 0 = 0`); with a positive coefficient a
   −inf logit gives +inf. Ignored items give loss 0 (``"none"``) and a zero gradient row.
@@ -157,6 +161,9 @@ from ._validate import (
     loglik_inputs,
     loss_inputs,
     normalize_axis,
+    reduction_axes,
+    scalar_if_0d,
+    check_no_q,
     pmf_inputs,
 )
 from .ulp import _add_sticky, _decompose, _parts_to_scalar, _round_parts, float_format
@@ -730,6 +737,16 @@ def _row_state(xs):
     return "ok" if has_fin else "allneg"
 
 
+def _posinf_no_nan(xs) -> bool:
+    """A +inf in the slice and no nan (SciPy's rule: logsumexp is +inf there)."""
+    return math.inf in xs and not any(v != v for v in xs)
+
+
+def _merged_rows(a, ax):
+    """The slices along the merged axes ``ax`` (:func:`crossent._validate.reduction_axes`)."""
+    return ax.merged(a).reshape(int(np.prod(ax.batch, dtype=np.int64)), ax.K)
+
+
 # ---------------------------------------------------------------------------------------------
 # logsumexp, log_softmax, softmax
 # ---------------------------------------------------------------------------------------------
@@ -768,15 +785,16 @@ def logsumexp(x, axis=-1, keepdims=False, *, exact=False):
     """
     a = as_float_array(x, "x")
     fmt = float_format(a.dtype)
-    ax = normalize_axis(axis, a.ndim, "axis")
-    rows, moved_shape = _rows(a, ax)
-    K = moved_shape[-1]
+    ax = reduction_axes(axis, a.shape, "axis")
+    rows = _merged_rows(a, ax)
+    K = ax.K
     vals = []
     for r in rows:
         xs = [float(v) for v in r.tolist()]
         st = _row_state(xs)
         if st == "nan":
-            vals.append(_decide(_exact_item(_NAN), fmt, exact)[1])
+            special = _PINF if _posinf_no_nan(xs) else _NAN
+            vals.append(_decide(_exact_item(special), fmt, exact)[1])
         elif st in ("empty", "allneg"):
             vals.append(_decide(_exact_item(_NINF), fmt, exact)[1])
         else:
@@ -789,19 +807,16 @@ def logsumexp(x, axis=-1, keepdims=False, *, exact=False):
                 return [("a", v, _err_add(_abs_err(row.L, row.cL, w), drop))]
 
             vals.append(_ziv(compute, fmt, exact, _w0(fmt, K, exact))[0])
-    out_shape = moved_shape[:-1]
-    res = _finish(vals, out_shape, fmt, exact)
-    if keepdims:
-        res = np.expand_dims(np.asarray(res, dtype=object if exact else fmt.dtype), ax)
-    return res
+    res = np.asarray(_finish(vals, ax.batch, fmt, exact), dtype=object if exact else fmt.dtype)
+    return scalar_if_0d(ax.reduced(res, keepdims))
 
 
 def _softmax_family(x, axis, exact, which):
     a = as_float_array(x, "x")
     fmt = float_format(a.dtype)
-    ax = normalize_axis(axis, a.ndim, "axis")
-    rows, moved_shape = _rows(a, ax)
-    K = moved_shape[-1]
+    ax = reduction_axes(axis, a.shape, "axis")
+    rows = _merged_rows(a, ax)
+    K = ax.K
     vals = []
     for r in rows:
         xs = [float(v) for v in r.tolist()]
@@ -810,7 +825,11 @@ def _softmax_family(x, axis, exact, which):
             continue
         if st in ("nan", "allneg"):
             nan = _decide(_exact_item(_NAN), fmt, exact)[1]
-            vals.extend([nan] * K)
+            if which == "log" and _posinf_no_nan(xs):  # SciPy: nan at +inf, -inf elsewhere
+                ninf = _decide(_exact_item(_NINF), fmt, exact)[1]
+                vals.extend([nan if v == math.inf else ninf for v in xs])
+            else:
+                vals.extend([nan] * K)
             continue
 
         def compute(w, xs=xs):
@@ -835,8 +854,8 @@ def _softmax_family(x, axis, exact, which):
             return items
 
         vals.extend(_ziv(compute, fmt, exact, _w0(fmt, K, exact)))
-    res = _finish(vals, moved_shape, fmt, exact)
-    return np.moveaxis(res, -1, ax)
+    res = np.asarray(_finish(vals, ax.batch + (K,), fmt, exact))
+    return scalar_if_0d(ax.unmerged(res))
 
 
 def log_softmax(x, axis=-1, *, exact=False):
@@ -992,6 +1011,8 @@ def _loss_item_raw(P, n, w):
     """
     xs = P.rows[n]
     st = _row_state(xs)
+    if st == "empty" and P.prob:  # no classes: the empty sum of t_c (-log p_c) is 0
+        return "zero", None
     if st != "ok":
         return "nan", None
     row = _Row(xs, w)
@@ -1460,13 +1481,17 @@ def _ce_terms(pc, qc):
     return _specials(special), terms
 
 
-def entropy(p, *, base=None, axis=-1, check=None, exact=False):
+def entropy(p, *q, base=None, axis=-1, check=None, exact=False):
     r"""Correctly rounded Shannon entropy :math:`H(p) = -\sum_k p_k \log_b p_k`.
 
     Parameters
     ----------
     p : array_like
         float16/32/64 probabilities, used as given (not normalized).
+    *q
+        Not accepted: SciPy's ``entropy(p, q)`` is the relative entropy
+        :math:`D(p \,\|\, q)`, which is :func:`kl_divergence`; a second positional argument
+        raises ``TypeError`` saying so (rather than computing a different function).
     base : float, optional
         Logarithm base (None: nats).
     axis : int, optional
@@ -1490,6 +1515,7 @@ def entropy(p, *, base=None, axis=-1, check=None, exact=False):
     :math:`\ln b`. Distributions of powers of two give the exact rational
     :math:`-\sum p_k \log_2 p_k` in base 2 (e.g. :math:`(1/2, 1/4, 1/4) \mapsto 3/2`).
     """
+    check_no_q(q)
     def make(pc):
         special, terms = [], []
         for pk in pc:

@@ -5,20 +5,32 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._validate import as_float_array, compute_dtype, normalize_axis, parallel_guard, to_rows
+from ._validate import (as_float_array, compute_dtype, parallel_guard, reduction_axes, scalar_if_0d,
+                        to_rows)
 from .kernels import softmax as _k
 
 __all__ = ["logsumexp", "log_softmax", "softmax"]
 
 
-def _prepare(x, axis, name="x"):
-    a = as_float_array(x, name)
-    ax = normalize_axis(axis, a.ndim, "axis")
-    rows = to_rows(a.astype(compute_dtype(a.dtype), copy=False), ax)
-    return a, ax, rows
+def _prepare(x, axis):
+    a = as_float_array(x, "x")
+    ax = reduction_axes(axis, a.shape, "axis")
+    m = ax.merged(a.astype(compute_dtype(a.dtype), copy=False))
+    return a, ax, to_rows(m, m.ndim - 1)
 
 
-def _rowwise(kernel, x, axis):
+def _posinf_rows(rows, res):
+    """Indices of the rows whose result ``res`` (one value per row) is nan because of a +inf
+    and not of a nan: the kernels give nan for both; SciPy's rule tells them apart. Only the
+    nan results are looked at, so rows without specials cost one comparison each."""
+    cand = np.flatnonzero(res != res)
+    if cand.size == 0:
+        return cand
+    r = rows[cand]
+    return cand[np.isposinf(r).any(axis=1) & ~np.isnan(r).any(axis=1)]
+
+
+def _rowwise(kernel, x, axis, log):
     a, ax, rows = _prepare(x, axis)
     work = np.float64 if a.dtype == np.float16 else a.dtype  # float16 rounds once, at the end
     out = np.empty(rows.shape, dtype=work)
@@ -26,8 +38,10 @@ def _rowwise(kernel, x, axis):
         narrow = a.dtype != np.float64  # round to odd, then once more; the short exp suffices
         with parallel_guard():
             kernel(rows, out, narrow, narrow)
-    moved = np.moveaxis(a, ax, -1).shape
-    return np.moveaxis(out.reshape(moved), -1, ax).astype(a.dtype, copy=False)
+        if log:  # a row holding +inf and no nan: -inf at the finite and -inf entries, nan at +inf
+            for n in _posinf_rows(rows, out[:, 0]):
+                out[n] = np.where(np.isposinf(rows[n]), np.nan, -np.inf)
+    return scalar_if_0d(ax.unmerged(out).astype(a.dtype, copy=False))
 
 
 def logsumexp(x, axis=-1, keepdims=False):
@@ -37,15 +51,17 @@ def logsumexp(x, axis=-1, keepdims=False):
     ----------
     x : array_like
         Real input, float16, float32 or float64 (integers are converted to float64).
-    axis : int, optional
-        The axis to reduce (default: the last).
+        A 0-d input is one element (as in SciPy).
+    axis : int, tuple of int or None, optional
+        The axis or axes to reduce (default: the last); ``None`` reduces every axis.
     keepdims : bool, optional
-        Keep the reduced axis with length 1.
+        Keep the reduced axes with length 1.
 
     Returns
     -------
-    ndarray
-        ``log(sum(exp(x), axis))`` in the dtype of ``x``.
+    ndarray or NumPy scalar
+        ``log(sum(exp(x), axis))`` in the dtype of ``x``; a NumPy scalar when every axis is
+        reduced without ``keepdims``.
 
     Notes
     -----
@@ -60,9 +76,10 @@ def logsumexp(x, axis=-1, keepdims=False):
     Accuracy (``crossent._bounds``): float64 within 3 ulp where :math:`\max x \ge 0` or
     :math:`|\operatorname{logsumexp}(x)| \ge \log(S)/3` (elsewhere :math:`m` and
     :math:`\log S` cancel, and the absolute error is at most 3 ulp(:math:`\log S`));
-    float32/float16 within 1 ulp, correctly rounded in practice. Special values: a nan or
-    +inf in a slice gives nan; a slice of only -inf gives -inf; an empty slice gives -inf
-    (the log of an empty sum).
+    float32/float16 within 1 ulp, correctly rounded in practice. Special values: a nan in a
+    slice gives nan; a +inf and no nan gives +inf (as SciPy and NumPy's ``logaddexp``); a
+    slice of only -inf gives -inf; an empty slice gives -inf (the log of an empty sum).
+    Complex input is a ``TypeError``.
 
     References
     ----------
@@ -85,11 +102,8 @@ def logsumexp(x, axis=-1, keepdims=False):
     elif rows.shape[0]:
         with parallel_guard():
             _k.logsumexp_rows(rows, out, a.dtype != np.float64, a.dtype != np.float64)
-    shape = np.moveaxis(a, ax, -1).shape[:-1]
-    res = out.reshape(shape).astype(a.dtype, copy=False)
-    if keepdims:
-        res = np.expand_dims(res, ax)
-    return res
+        out[_posinf_rows(rows, out)] = np.inf  # a +inf and no nan: +inf, as SciPy and NumPy
+    return scalar_if_0d(ax.reduced(out, keepdims).astype(a.dtype, copy=False))
 
 
 def log_softmax(x, axis=-1):
@@ -99,8 +113,10 @@ def log_softmax(x, axis=-1):
     ----------
     x : array_like
         Real input (float16, float32, float64).
-    axis : int, optional
-        The class axis (default: the last).
+        A 0-d input is one element (as in SciPy).
+    axis : int, tuple of int or None, optional
+        The class axis (default: the last); a tuple of axes or ``None`` (every axis)
+        normalizes over those axes together.
 
     Returns
     -------
@@ -112,8 +128,9 @@ def log_softmax(x, axis=-1):
     Computed as :math:`-\bigl((m - x_i) + \operatorname{log1p}(s)\bigr)`: both terms are
     non-negative, so nothing cancels (see :func:`logsumexp` for :math:`m, s`). Accuracy:
     float64 within 3 ulp, float32/float16 within 1 ulp (correctly rounded in practice).
-    A slice holding nan or +inf, or only -inf, gives nan; a -inf entry among finite ones
-    gives -inf.
+    A slice holding nan, or only -inf, gives nan; a -inf entry among finite ones gives
+    -inf. A slice holding +inf and no nan gives SciPy's result: nan at the +inf entries,
+    -inf at the others.
 
     Examples
     --------
@@ -121,7 +138,7 @@ def log_softmax(x, axis=-1):
     >>> crossent.log_softmax([0.0, -50.0]).tolist()  # the first entry is -exp(-50), not 0
     [-1.9287498479639178e-22, -50.0]
     """
-    return _rowwise(_k.log_softmax_rows, x, axis)
+    return _rowwise(_k.log_softmax_rows, x, axis, True)
 
 
 def softmax(x, axis=-1):
@@ -131,8 +148,10 @@ def softmax(x, axis=-1):
     ----------
     x : array_like
         Real input (float16, float32, float64).
-    axis : int, optional
-        The class axis (default: the last).
+        A 0-d input is one element (as in SciPy).
+    axis : int, tuple of int or None, optional
+        The class axis (default: the last); a tuple of axes or ``None`` (every axis)
+        normalizes over those axes together.
 
     Returns
     -------
@@ -156,4 +175,4 @@ def softmax(x, axis=-1):
     >>> crossent.softmax([0.0, 0.0, 0.0, 0.0]).tolist()
     [0.25, 0.25, 0.25, 0.25]
     """
-    return _rowwise(_k.softmax_rows, x, axis)
+    return _rowwise(_k.softmax_rows, x, axis, False)

@@ -209,3 +209,71 @@ def test_probabilities_over_zero_classes_against_pytorch():
 def test_negative_weights_are_rejected(impl):
     with pytest.raises(ValueError, match=r"weight must be finite and non-negative; weight\[1\] = -1"):
         IMPLS[impl].cross_entropy(np.zeros((2, 3)), np.array([0, 1]), weight=[1.0, -1.0, 1.0])
+
+
+# --- logsumexp's b and return_sign --------------------------------------------------------------
+
+
+@pytest.mark.parametrize("impl", IMPLS)
+def test_scale_factors_follow_scipy(impl):
+    """Signs and specials as SciPy 1.17 gives them (values checked by the precision test)."""
+    lse = IMPLS[impl].logsumexp
+    cases = [  # (x, b, (result, sign)) from scipy.special.logsumexp(..., return_sign=True)
+        ([1.0, 1.0], [1, -1], (-INF, 0.0)),  # exact cancellation
+        ([1.0, 1.0, 2.0, 2.0], [1, -1, 1, -1], (-INF, 0.0)),
+        ([INF, 1.0], [-1, 1], (INF, -1.0)),
+        ([INF, INF], [-1, 1], (NAN, NAN)),
+        ([INF, 1.0], [0, 1], (1.0, 1.0)),  # b = 0 leaves the term out, +inf too
+        ([NAN, 2.0], [0, 1], (2.0, 1.0)),
+        ([-INF], [1], (-INF, 0.0)),
+        ([3.0], [1.0], (3.0, 1.0)),
+    ]
+    for x, b, want in cases:
+        got = lse(x, b=b, return_sign=True)
+        np.testing.assert_array_equal(np.array(got), np.array(want), err_msg=str((x, b)))
+    assert np.isnan(lse([1.0, 2.0], b=[-1, -1]))  # a negative sum without return_sign
+    assert lse([1.0, 2.0], b=[-1, -1], return_sign=True)[1] == -1.0
+    assert lse([0.0, 1.0], return_sign=True) == (lse([0.0, 1.0]), 1.0)
+    with pytest.raises(ValueError, match=r"b must be finite; b\[1\] = inf"):
+        lse([1.0, 2.0], b=[1.0, INF])
+    with pytest.raises(ValueError, match=r"b must broadcast to the shape of x \(2,\)"):
+        lse([1.0, 2.0], b=[1.0, 1.0, 1.0])
+    with pytest.raises(TypeError, match="return_sign"):
+        lse([1.0, 2.0], return_sign=1)
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
+@pytest.mark.parametrize("signs", ["positive", "mixed"])
+def test_scale_factors_precision(dtype, signs):
+    """Against the oracle's exact values: the ``LOGSUMEXP_B`` bound of ``crossent._bounds``,
+    absolute, with the condition number kappa of the sum (computed at 200 bits)."""
+    import mpmath
+
+    from crossent._bounds import LOGSUMEXP_B, LOGSUMEXP_B_KAPPA
+    from crossent.ulp import ulp
+
+    rng = np.random.default_rng(7)
+    x = (rng.normal(size=(120, 7)) * 6).astype(dtype)
+    b = rng.normal(size=(120, 7)).astype(dtype)
+    big = {np.float16: 2.0**10, np.float32: 2.0**60, np.float64: 2.0**400}[dtype]
+    b[:, 0] *= big  # factors of every magnitude the format holds (scaled exactly inside)
+    b[:, 1] /= big
+    b[rng.random(b.shape) < 0.1] = 0
+    if signs == "positive":
+        b = np.abs(b)
+    got, gs = crossent.logsumexp(x, b=b, return_sign=True)
+    ex, es = reference.logsumexp(x, b=b, return_sign=True, exact=True)
+    assert np.array_equal(gs, es)
+    rdt = np.result_type(x, b)
+    with mpmath.workprec(200):
+        for i in range(x.shape[0]):
+            if not mpmath.isfinite(ex[i]):
+                assert got[i] == float(ex[i]) or (np.isnan(got[i]) and mpmath.isnan(ex[i]))
+                continue
+            terms = [mpmath.mpf(float(c)) * mpmath.exp(mpmath.mpf(float(v))) for v, c in zip(x[i], b[i])]
+            kappa = sum(abs(t) for t in terms) / abs(sum(terms))
+            if signs == "positive":
+                assert kappa == 1
+            err = abs(mpmath.mpf(float(got[i])) - ex[i])
+            allowed = LOGSUMEXP_B.max_ulp * ulp(ex[i], rdt) + LOGSUMEXP_B_KAPPA * kappa * mpmath.mpf(2) ** -53
+            assert err <= allowed, (i, float(err), float(allowed), float(kappa))

@@ -31,6 +31,7 @@ __all__ = [
     "to_rows",
     "from_rows",
     "scalar_if_0d",
+    "scale_factors",
     "check_no_q",
     "compute_dtype",
     "check_base",
@@ -159,6 +160,31 @@ def reduction_axes(axis, shape: tuple, name: str = "axis") -> ReductionAxes:
     batch = tuple(n for i, n in enumerate(shape) if i not in axes)
     K = int(np.prod([shape[i] for i in axes], dtype=np.int64))
     return ReductionAxes(tuple(shape), axes, batch, K)
+
+
+def scale_factors(x: np.ndarray, b, return_sign):
+    """``logsumexp``'s ``b`` and ``return_sign``: ``return_sign`` a bool; ``b`` ``None`` or
+    real, finite, broadcastable to ``x``. Returns ``(x, b)``: ``x`` in the result dtype
+    (``numpy.result_type`` of ``x`` and ``b``, as SciPy) and ``b`` as float64 of ``x``'s
+    shape (or ``None``)."""
+    if not isinstance(return_sign, (bool, np.bool_)):
+        raise TypeError(f"return_sign must be True or False, got {return_sign!r}")
+    if b is None:
+        return x, None
+    bf = as_float_array(b, "b")
+    try:
+        shape = np.broadcast_shapes(x.shape, bf.shape)
+    except ValueError:
+        shape = None
+    if shape != x.shape:
+        raise ValueError(f"b must broadcast to the shape of x {x.shape}, got b.shape={bf.shape}")
+    bad = np.flatnonzero(~np.isfinite(bf))
+    if bad.size:
+        i = int(bad[0])
+        at = f"b[{_where(i, bf.shape)}]" if bf.ndim else "b"
+        raise ValueError(f"b must be finite; {at} = {bf.reshape(-1)[i]}")
+    x = x.astype(np.result_type(x.dtype, bf.dtype), copy=False)
+    return x, np.broadcast_to(bf.astype(np.float64), x.shape)
 
 
 def scalar_if_0d(r):

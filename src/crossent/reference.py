@@ -164,6 +164,7 @@ from ._validate import (
     reduction_axes,
     scalar_if_0d,
     check_no_q,
+    scale_factors,
     pmf_inputs,
 )
 from .ulp import _add_sticky, _decompose, _parts_to_scalar, _round_parts, float_format
@@ -752,7 +753,7 @@ def _merged_rows(a, ax):
 # ---------------------------------------------------------------------------------------------
 
 
-def logsumexp(x, axis=-1, keepdims=False, *, exact=False):
+def logsumexp(x, axis=-1, keepdims=False, *, b=None, return_sign=False, exact=False):
     r"""Correctly rounded :math:`\log\sum_j e^{x_j}` along ``axis``.
 
     Parameters
@@ -763,6 +764,11 @@ def logsumexp(x, axis=-1, keepdims=False, *, exact=False):
         The axis to reduce.
     keepdims : bool, optional
         Keep the reduced axis with length 1.
+    b : array_like, optional
+        Scale factors (finite, broadcastable to ``x``): :math:`\log|\sum_j b_j e^{x_j}|`,
+        correctly rounded; terms with :math:`b_j = 0` are left out.
+    return_sign : bool, optional
+        Also return the sign of the sum (0 for a zero sum); without it a negative sum is nan.
     exact : bool, optional
         Return the unrounded value (``mpf`` / object ndarray) instead of the rounded one.
 
@@ -783,6 +789,9 @@ def logsumexp(x, axis=-1, keepdims=False, *, exact=False):
     public API), only −inf or an empty slice gives −inf, a single finite entry gives that
     entry exactly.
     """
+    if b is not None:
+        return _logsumexp_b(x, axis, keepdims, b, return_sign, exact)
+    scale_factors(np.empty(0), None, return_sign)
     a = as_float_array(x, "x")
     fmt = float_format(a.dtype)
     ax = reduction_axes(axis, a.shape, "axis")
@@ -808,7 +817,101 @@ def logsumexp(x, axis=-1, keepdims=False, *, exact=False):
 
             vals.append(_ziv(compute, fmt, exact, _w0(fmt, K, exact))[0])
     res = np.asarray(_finish(vals, ax.batch, fmt, exact), dtype=object if exact else fmt.dtype)
-    return scalar_if_0d(ax.reduced(res, keepdims))
+    res = scalar_if_0d(ax.reduced(res, keepdims))
+    if not return_sign:
+        return res
+    signs = [math.nan if v != v else (0.0 if v == -math.inf else 1.0) for v in vals]
+    return res, scalar_if_0d(ax.reduced(np.array(signs, dtype=fmt.dtype), keepdims))
+
+
+def _dyadic(q: Fraction):
+    r"""A Fraction with a power-of-two denominator (a sum of floats) as an exact raw mpf."""
+    return libmp.from_man_exp(q.numerator, -(q.denominator.bit_length() - 1))
+
+
+def _lse_b_item(xs, bs, w, fmt):
+    r"""``(item, sign)`` of :math:`\log|\sum_j b_j e^{x_j}|` for one slice (finite ``b``; the
+    terms with ``b_j = 0`` already removed; no nan or +inf among the ``x_j``).
+
+    The factors of equal ``x_j`` are added exactly first; a group whose factors cancel is
+    left out. The other terms :math:`c_g e^{x_g - m}` are distinct exponentials with
+    non-zero rational factors, so their sum is not 0 (Lindemann-Weierstrass) and raising
+    the precision separates it from 0: the sum is accepted once its error bound is below
+    half its magnitude. Then :math:`|\log|S^*| - \log|S|| \le 2\,err_S/|S|`.
+    """
+    groups = {}
+    for v, c in zip(xs, bs):
+        if v != -math.inf:
+            groups[v] = groups.get(v, Fraction(0)) + Fraction(c)
+    groups = {v: c for v, c in groups.items() if c != 0}
+    if not groups:
+        return _exact_item(_NINF), 0.0
+    m = max(groups)
+    mr = _raw(m)
+    while True:
+        terms, mags = [], _FZERO
+        for v, c in groups.items():
+            d = libmp.mpf_sub(_raw(v), mr, 0)
+            e = _FONE if d == _FZERO else libmp.mpf_exp(d, w)
+            t = libmp.mpf_mul(_dyadic(c), e, w, libmp.round_nearest)
+            terms.append(t)
+            if d != _FZERO:  # exact terms (c e^0) carry no error
+                mags = _err_add(mags, libmp.mpf_abs(t))
+        S, drop = _exact_sum(terms, w)
+        errS = _err_add(_abs_err(mags, _ETA + 1.0, w) if mags != _FZERO else _FZERO, drop)
+        if S != _FZERO and libmp.mpf_lt(libmp.mpf_mul(errS, libmp.from_int(2)), libmp.mpf_abs(S)):
+            break
+        if w >= PRECISION_CAP:
+            return _exact_item(_NAN), math.nan  # not separated from 0 (not expected: see above)
+        w = min(2 * w, PRECISION_CAP)
+    sign = -1.0 if S[0] else 1.0
+    absS = libmp.mpf_abs(S)
+    L = libmp.mpf_log(absS, w)
+    errL = _err_add(libmp.mpf_div(libmp.mpf_mul(errS, libmp.from_int(2)), absS, 30, libmp.round_up),
+                    _abs_err(L, _ETA, w))
+    if errS == _FZERO and L == _FZERO:  # |S| = 1 exactly: the result is m
+        return _exact_item(mr), sign
+    v, drop2 = _add_bounded(mr, L, w)
+    return ("a", v, _err_add(errL, drop2)), sign
+
+
+def _logsumexp_b(x, axis, keepdims, b, return_sign, exact):
+    a, bb = scale_factors(as_float_array(x, "x"), b, return_sign)
+    fmt = float_format(a.dtype)
+    ax = reduction_axes(axis, a.shape, "axis")
+    rows, brows = _merged_rows(a, ax), _merged_rows(bb, ax)
+    vals, signs = [], []
+    for r, br in zip(rows, brows):
+        used = [(float(v), float(c)) for v, c in zip(r.tolist(), br.tolist()) if c != 0.0]
+        xs = [v for v, _ in used]
+        bs = [c for _, c in used]
+        special = None
+        if any(v != v for v in xs):
+            special, sg = _NAN, math.nan
+        elif math.inf in xs:
+            s = {math.copysign(1.0, c) for v, c in used if v == math.inf}
+            special, sg = (_PINF, s.pop()) if len(s) == 1 else (_NAN, math.nan)
+        if special is not None:
+            vals.append(_decide(_exact_item(special), fmt, exact)[1])
+            signs.append(sg)
+            continue
+        sgn = []
+
+        def compute(w, xs=xs, bs=bs, sgn=sgn):
+            item, sg = _lse_b_item(xs, bs, w, fmt)
+            sgn[:] = [sg]
+            return [item]
+
+        v = _ziv(compute, fmt, exact, _w0(fmt, len(xs), exact))[0]
+        if sgn[0] < 0 and not return_sign:
+            v = _decide(_exact_item(_NAN), fmt, exact)[1]
+        vals.append(v)
+        signs.append(sgn[0])
+    res = np.asarray(_finish(vals, ax.batch, fmt, exact), dtype=object if exact else fmt.dtype)
+    res = scalar_if_0d(ax.reduced(res, keepdims))
+    if not return_sign:
+        return res
+    return res, scalar_if_0d(ax.reduced(np.array(signs, dtype=fmt.dtype), keepdims))
 
 
 def _softmax_family(x, axis, exact, which):

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from ._validate import (as_float_array, compute_dtype, parallel_guard, reduction_axes, scalar_if_0d,
-                        to_rows)
+                        scale_factors, to_rows)
 from .kernels import softmax as _k
 
 __all__ = ["logsumexp", "log_softmax", "softmax"]
@@ -44,7 +44,7 @@ def _rowwise(kernel, x, axis, log):
     return scalar_if_0d(ax.unmerged(out).astype(a.dtype, copy=False))
 
 
-def logsumexp(x, axis=-1, keepdims=False):
+def logsumexp(x, axis=-1, keepdims=False, *, b=None, return_sign=False):
     r"""Logarithm of the sum of exponentials along ``axis``, accurately.
 
     Parameters
@@ -56,12 +56,22 @@ def logsumexp(x, axis=-1, keepdims=False):
         The axis or axes to reduce (default: the last); ``None`` reduces every axis.
     keepdims : bool, optional
         Keep the reduced axes with length 1.
+    b : array_like, optional
+        Scale factors, real, finite and broadcastable to ``x`` (as SciPy's ``b``): the
+        result is :math:`\log|\sum_i b_i e^{x_i}|`. Negative factors are allowed (the sum
+        can cancel: see Notes); entries with :math:`b_i = 0` are left out, whatever
+        :math:`x_i`. The result dtype is that of ``x`` and ``b`` together.
+    return_sign : bool, optional
+        Also return the sign of the sum (1, -1, or 0 for a zero sum; nan for a nan result).
+        Without it, a negative sum gives nan (as SciPy).
 
     Returns
     -------
     ndarray or NumPy scalar
         ``log(sum(exp(x), axis))`` in the dtype of ``x``; a NumPy scalar when every axis is
         reduced without ``keepdims``.
+    sign : ndarray or NumPy scalar
+        Only with ``return_sign=True``: the sign of the sum, same shape and dtype.
 
     Notes
     -----
@@ -81,6 +91,16 @@ def logsumexp(x, axis=-1, keepdims=False):
     slice of only -inf gives -inf; an empty slice gives -inf (the log of an empty sum).
     Complex input is a ``TypeError``.
 
+    With ``b``, each term :math:`e^{x_i - m}` (with its error part) is multiplied by
+    :math:`b_i` exactly (TwoProduct, after an exact power-of-two scaling of the row's
+    factors) and the signed terms are summed in double-double. Where the factors have
+    mixed signs the sum can cancel, and the error is then bounded relative to the
+    condition number :math:`\kappa = \sum_i |b_i| e^{x_i} / |\sum_i b_i e^{x_i}|`: the
+    computed :math:`\log|S|` is within :math:`\approx \kappa\,u` (absolute) of the exact one,
+    plus the rounding of the result (``crossent._bounds``, the ``logsumexp`` row's ``b``
+    condition). With factors of one sign (:math:`\kappa = 1`) the accuracy is that of
+    ``b=None``.
+
     References
     ----------
     P. Blanchard, D. J. Higham, N. J. Higham, "Accurately computing the log-sum-exp and
@@ -94,6 +114,9 @@ def logsumexp(x, axis=-1, keepdims=False):
     >>> float(crossent.logsumexp([1000.0, 0.0]) - 1000.0)  # exp(-1000) is below 1 ulp of 1000
     0.0
     """
+    if b is not None:
+        return _logsumexp_b(x, axis, keepdims, b, return_sign)
+    scale_factors(np.empty(0), None, return_sign)
     a, ax, rows = _prepare(x, axis)
     work = np.float64 if a.dtype == np.float16 else a.dtype
     out = np.empty(rows.shape[0], dtype=work)
@@ -103,7 +126,41 @@ def logsumexp(x, axis=-1, keepdims=False):
         with parallel_guard():
             _k.logsumexp_rows(rows, out, a.dtype != np.float64, a.dtype != np.float64)
         out[_posinf_rows(rows, out)] = np.inf  # a +inf and no nan: +inf, as SciPy and NumPy
-    return scalar_if_0d(ax.reduced(out, keepdims).astype(a.dtype, copy=False))
+    res = scalar_if_0d(ax.reduced(out, keepdims).astype(a.dtype, copy=False))
+    if not return_sign:
+        return res
+    with np.errstate(invalid="ignore"):
+        sign = np.where(np.isnan(out), np.nan, np.where(out == -np.inf, 0.0, 1.0))
+    return res, scalar_if_0d(ax.reduced(sign, keepdims).astype(a.dtype, copy=False))
+
+
+def _logsumexp_b(x, axis, keepdims, b, return_sign):
+    """``logsumexp`` with scale factors (see its Notes)."""
+    a, bb = scale_factors(as_float_array(x, "x"), b, return_sign)
+    ax = reduction_axes(axis, a.shape, "axis")
+    rows = to_rows(ax.merged(a.astype(compute_dtype(a.dtype), copy=False)), len(ax.batch))
+    brows = to_rows(ax.merged(bb), len(ax.batch))
+    out = np.empty(rows.shape[0])
+    sign = np.empty(rows.shape[0])
+    if rows.shape[1] == 0:
+        out[:], sign[:] = -np.inf, 0.0
+    elif rows.shape[0]:
+        with parallel_guard():
+            _k.logsumexp_b_rows(rows, brows, out, sign, a.dtype != np.float64)
+        for n in np.flatnonzero(np.isnan(out)):  # nan or +inf among the terms with b != 0
+            used = brows[n] != 0
+            xs, bs = rows[n][used], brows[n][used]
+            if not np.isnan(xs).any():  # +inf terms: their factors' signs decide
+                s = np.unique(np.sign(bs[xs == np.inf]))
+                if s.size == 1:
+                    out[n], sign[n] = np.inf, s[0]
+    with np.errstate(invalid="ignore"):
+        if not return_sign:
+            out[sign < 0] = np.nan  # log of a negative number (SciPy: nan)
+    res = scalar_if_0d(ax.reduced(out, keepdims).astype(a.dtype, copy=False))
+    if not return_sign:
+        return res
+    return res, scalar_if_0d(ax.reduced(sign, keepdims).astype(a.dtype, copy=False))
 
 
 def log_softmax(x, axis=-1):

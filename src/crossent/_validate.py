@@ -164,9 +164,9 @@ def reduction_axes(axis, shape: tuple, name: str = "axis") -> ReductionAxes:
 
 def scale_factors(x: np.ndarray, b, return_sign):
     """``logsumexp``'s ``b`` and ``return_sign``: ``return_sign`` a bool; ``b`` ``None`` or
-    real, finite, broadcastable to ``x``. Returns ``(x, b)``: ``x`` in the result dtype
-    (``numpy.result_type`` of ``x`` and ``b``, as SciPy) and ``b`` as float64 of ``x``'s
-    shape (or ``None``)."""
+    real, finite, broadcastable with ``x``. Returns ``(x, b)`` broadcast to one shape: ``x``
+    in the result dtype (``numpy.result_type`` of ``x`` and ``b``, as SciPy) and ``b`` as
+    float64 (or ``None``)."""
     if not isinstance(return_sign, (bool, np.bool_)):
         raise TypeError(f"return_sign must be True or False, got {return_sign!r}")
     if b is None:
@@ -175,9 +175,10 @@ def scale_factors(x: np.ndarray, b, return_sign):
     try:
         shape = np.broadcast_shapes(x.shape, bf.shape)
     except ValueError:
-        shape = None
-    if shape != x.shape:
-        raise ValueError(f"b must broadcast to the shape of x {x.shape}, got b.shape={bf.shape}")
+        raise ValueError(
+            f"b must broadcast with x (as in SciPy), got x.shape={x.shape} and b.shape={bf.shape}"
+        ) from None
+    x = np.broadcast_to(x, shape)
     bad = np.flatnonzero(~np.isfinite(bf))
     if bad.size:
         i = int(bad[0])

@@ -57,7 +57,7 @@ def logsumexp(x, axis=-1, keepdims=False, *, b=None, return_sign=False):
     keepdims : bool, optional
         Keep the reduced axes with length 1.
     b : array_like, optional
-        Scale factors, real, finite and broadcastable to ``x`` (as SciPy's ``b``): the
+        Scale factors, real, finite and broadcastable with ``x`` (as SciPy's ``b``): the
         result is :math:`\log|\sum_i b_i e^{x_i}|`. Negative factors are allowed (the sum
         can cancel: see Notes); entries with :math:`b_i = 0` are left out, whatever
         :math:`x_i`. The result dtype is that of ``x`` and ``b`` together.

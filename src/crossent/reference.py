@@ -765,7 +765,7 @@ def logsumexp(x, axis=-1, keepdims=False, *, b=None, return_sign=False, exact=Fa
     keepdims : bool, optional
         Keep the reduced axis with length 1.
     b : array_like, optional
-        Scale factors (finite, broadcastable to ``x``): :math:`\log|\sum_j b_j e^{x_j}|`,
+        Scale factors (finite, broadcastable with ``x``): :math:`\log|\sum_j b_j e^{x_j}|`,
         correctly rounded; terms with :math:`b_j = 0` are left out.
     return_sign : bool, optional
         Also return the sign of the sum (0 for a zero sum); without it a negative sum is nan.

@@ -4,7 +4,8 @@ written in docs/input-rules.md and in the docstrings).
 Rules:
 
 1. a row with nan or +inf -> nan for that row (logsumexp, log_softmax, softmax, loss,
-   gradient), and only that row;
+   gradient), and only that row; except SciPy's rule for a +inf and no nan: logsumexp +inf,
+   log_softmax nan at the +inf entries and -inf elsewhere (tests/test_conventions.py);
 2. a row of only -inf -> logsumexp -inf; softmax, log_softmax and the loss nan;
 3. -inf entries among finite ones are masks: softmax 0, log_softmax -inf, the rest of the row
    as if the masked classes were absent;
@@ -55,11 +56,16 @@ def test_nan_or_plus_inf_poisons_only_its_row(dtype, bad):
     x = _x([good, [0.0, bad, 2.0], [-INF, bad, 0.0]], dtype)
     clean = _x([good], dtype)
     lse = crossent.logsumexp(x)
-    assert lse[0] == crossent.logsumexp(clean)[0] and np.isnan(lse[1:]).all()
+    assert lse[0] == crossent.logsumexp(clean)[0]
+    assert (np.isnan(lse[1:]).all() if bad != INF else (lse[1:] == INF).all())  # SciPy's +inf rule
     for fn in (crossent.log_softmax, crossent.softmax):
         r = fn(x)
         assert r.dtype == dtype
-        assert (r[0] == fn(clean)[0]).all() and np.isnan(r[1:]).all()
+        assert (r[0] == fn(clean)[0]).all()
+        if bad == INF and fn is crossent.log_softmax:  # SciPy: nan at +inf, -inf elsewhere
+            assert np.isnan(r[1:, 1]).all() and (r[1:, [0, 2]] == -INF).all()
+        else:
+            assert np.isnan(r[1:]).all()
     y = np.array([0, 0, 2])
     loss = crossent.cross_entropy(x, y, reduction="none")
     assert loss[0] == crossent.cross_entropy(clean, y[:1], reduction="none")[0]

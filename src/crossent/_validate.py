@@ -27,8 +27,13 @@ __all__ = [
     "as_float_array",
     "as_int",
     "normalize_axis",
+    "ReductionAxes",
+    "reduction_axes",
     "to_rows",
     "from_rows",
+    "scalar_if_0d",
+    "scale_factors",
+    "check_no_q",
     "compute_dtype",
     "is_bfloat16",
     "is_narrow",
@@ -115,6 +120,107 @@ def normalize_axis(axis, ndim: int, name: str = "axis") -> int:
     if not -ndim <= ax < ndim:
         raise ValueError(f"{name}={ax} is out of range for an input with {ndim} dimensions")
     return ax % ndim
+
+
+@dataclass(frozen=True)
+class ReductionAxes:
+    """The axes a function of the softmax family works along, merged into one.
+
+    ``shape`` is the input's, ``axes`` the sorted, distinct, non-negative axes, ``batch`` the
+    shape without them and ``K`` the product of their lengths (1 for no axes, so a 0-d input
+    is one slice of one element).
+    """
+
+    shape: tuple
+    axes: tuple
+    batch: tuple
+    K: int
+
+    def merged(self, a: np.ndarray) -> np.ndarray:
+        """``a`` with the axes moved last (in order) and merged: shape ``batch + (K,)``."""
+        keep = [i for i in range(a.ndim) if i not in self.axes]
+        return np.transpose(a, keep + list(self.axes)).reshape(self.batch + (self.K,))
+
+    def unmerged(self, r: np.ndarray) -> np.ndarray:
+        """Inverse of :meth:`merged` for a result that keeps the axes (the input's shape)."""
+        keep = [i for i in range(len(self.shape)) if i not in self.axes]
+        perm = keep + list(self.axes)
+        r = r.reshape(self.batch + tuple(self.shape[i] for i in self.axes))
+        return np.transpose(r, np.argsort(perm)) if perm else r
+
+    def reduced(self, r: np.ndarray, keepdims: bool) -> np.ndarray:
+        """A result of shape ``batch`` with the axes dropped, or kept with length 1."""
+        if not keepdims:
+            return r.reshape(self.batch)
+        return r.reshape(tuple(1 if i in self.axes else n for i, n in enumerate(self.shape)))
+
+
+def reduction_axes(axis, shape: tuple, name: str = "axis") -> ReductionAxes:
+    """The ``axis`` of ``logsumexp``, ``log_softmax`` and ``softmax``, as NumPy reductions
+    take it: an integer, a tuple of distinct integers, or ``None`` (every axis).
+
+    A 0-d input is one element (as in SciPy): ``axis`` may then be ``None``, ``0``, ``-1``
+    or a tuple of those, and the result is 0-d.
+    """
+    ndim = len(shape)
+    if axis is None:
+        axes = tuple(range(ndim))
+    else:
+        items = axis if isinstance(axis, tuple) else (axis,)
+        vals = [as_int(v, name) for v in items]
+        n = max(ndim, 1)  # a 0-d input is taken as the one element of a 1-d one
+        for v in vals:
+            if not -n <= v < n:
+                raise ValueError(f"{name}={axis} is out of range for an input with {ndim} dimensions")
+        axes = sorted({v % n for v in vals})
+        if len(axes) != len(vals):
+            raise ValueError(f"{name}={axis} repeats an axis")
+        axes = tuple(axes) if ndim else ()
+    batch = tuple(n for i, n in enumerate(shape) if i not in axes)
+    K = int(np.prod([shape[i] for i in axes], dtype=np.int64))
+    return ReductionAxes(tuple(shape), axes, batch, K)
+
+
+def scale_factors(x: np.ndarray, b, return_sign):
+    """``logsumexp``'s ``b`` and ``return_sign``: ``return_sign`` a bool; ``b`` ``None`` or
+    real, finite, broadcastable with ``x``. Returns ``(x, b)`` broadcast to one shape: ``x``
+    in the result dtype (``numpy.result_type`` of ``x`` and ``b``, as SciPy) and ``b`` as
+    float64 (or ``None``)."""
+    if not isinstance(return_sign, (bool, np.bool_)):
+        raise TypeError(f"return_sign must be True or False, got {return_sign!r}")
+    if b is None:
+        return x, None
+    bf = as_float_array(b, "b")
+    try:
+        shape = np.broadcast_shapes(x.shape, bf.shape)
+    except ValueError:
+        raise ValueError(
+            f"b must broadcast with x (as in SciPy), got x.shape={x.shape} and b.shape={bf.shape}"
+        ) from None
+    x = np.broadcast_to(x, shape)
+    bad = np.flatnonzero(~np.isfinite(bf))
+    if bad.size:
+        i = int(bad[0])
+        at = f"b[{_where(i, bf.shape)}]" if bf.ndim else "b"
+        raise ValueError(f"b must be finite; {at} = {bf.reshape(-1)[i]}")
+    x = x.astype(np.result_type(x.dtype, bf.dtype), copy=False)
+    return x, np.broadcast_to(bf.astype(np.float64), x.shape)
+
+
+def scalar_if_0d(r):
+    """One rule for every function: a 0-d result is a NumPy scalar (as NumPy's reductions
+    and SciPy return); arrays are returned as they are."""
+    return r[()] if isinstance(r, np.ndarray) and r.ndim == 0 else r
+
+
+def check_no_q(q, fname: str = "entropy") -> None:
+    """``entropy`` takes one PMF. SciPy's ``entropy(pk, qk)`` is the relative entropy: point
+    to :func:`crossent.kl_divergence` instead of accepting or ignoring a second PMF."""
+    if q:
+        raise TypeError(
+            f"{fname}() takes one PMF p (base, axis and check are keywords); for SciPy's "
+            f"entropy(p, q), the relative entropy D(p || q), use kl_divergence(p, q)"
+        )
 
 
 def to_rows(a: np.ndarray, axis: int) -> np.ndarray:
@@ -443,6 +549,12 @@ def loss_inputs(logits, target, axis, weight, ignore_index, reduction, label_smo
                 f"logits {a.shape}, got {tf.shape}{hint}"
             )
         check_probabilities(tf, "target")
+        if ii != -100:  # as PyTorch: an option that cannot apply is not silently dropped
+            raise ValueError(
+                f"ignore_index={ii} applies to class-index targets only; target holds "
+                f"probabilities (dtype {t.dtype}): leave ignore_index at its default -100 "
+                f"(give an item zero probabilities to leave it out of a sum)"
+            )
         probs = tf
     else:
         raise TypeError(

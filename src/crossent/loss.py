@@ -113,6 +113,8 @@ def _losses(p: _Problem) -> np.ndarray:
         with parallel_guard():
             _k.cross_entropy_labels_rows(p.x, p.target, p.weight, p.has_weight, p.ignore_index, p.eps,
                                          p.odd, p.fast, out)
+    elif p.C == 0:  # probabilities over no classes: each loss is the empty sum, 0
+        out[:] = 0.0
     else:
         with parallel_guard():
             _k.cross_entropy_probs_rows(p.x, p.target, p.weight, p.has_weight, p.eps, p.odd, p.fast,
@@ -137,9 +139,12 @@ def cross_entropy(logits, target, *, axis=-1, weight=None, ignore_index=-100, re
     weight : array_like, optional
         Per-class weights, shape ``(C,)``, finite and non-negative (bools and integers
         become float64), of any magnitude: weights beyond :math:`2^{\pm 64}` are scaled by a
-        power of two inside (exact) and the results scaled back.
+        power of two inside (exact) and the results scaled back. Negative weights are
+        rejected: they make the loss unbounded below (docs: *Input rules*).
     ignore_index : int, optional
-        Class-index targets equal to this value contribute nothing (default -100).
+        Class-index targets equal to this value contribute nothing (default -100). With
+        probability targets it cannot apply: any other value raises ``ValueError``, as in
+        PyTorch. Probabilities over zero classes give the empty sum, 0, per item.
     reduction : {'mean', 'sum', 'none', 'partial'}, optional
         ``'mean'`` divides the weighted sum by :math:`\sum_n w_{y_n}` over non-ignored items
         (class indices) or by the number of items (probabilities). A zero denominator (all
@@ -259,6 +264,8 @@ def cross_entropy_value_and_grad(logits, target, *, axis=-1, weight=None, ignore
                                                   p.eps, den or 1.0, p.odd, p.fast, losses, grad)
             if den == 0.0:
                 grad[p.target != p.ignore_index] = np.nan
+        elif p.C == 0:  # probabilities over no classes: losses 0 (the empty sum), no gradient
+            losses[:] = 0.0
         else:  # den = N > 0 here
             with parallel_guard():
                 _k.cross_entropy_probs_grad_rows(p.x, p.target, p.weight, p.has_weight, p.eps, den,

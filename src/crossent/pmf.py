@@ -27,6 +27,7 @@ from ._validate import (
     compute_dtype,
     loglik_inputs,
     parallel_guard,
+    check_no_q,
     pmf_inputs,
     to_rows,
 )
@@ -100,7 +101,7 @@ def _prepare(arrays, names, axis, base, check):
 # public functions
 
 
-def entropy(p, *, base=None, axis=-1, check=None):
+def entropy(p, *q, base=None, axis=-1, check=None):
     r"""Shannon entropy of PMFs along ``axis``.
 
     Parameters
@@ -108,6 +109,10 @@ def entropy(p, *, base=None, axis=-1, check=None):
     p : array_like
         Probabilities, float16, bfloat16, float32 or float64 (integers are converted to float64),
         with the classes along ``axis``. Used as given: no normalization.
+    *q
+        Not accepted: SciPy's ``entropy(p, q)`` is the relative entropy
+        :math:`D(p \,\|\, q)`, which is :func:`kl_divergence`; a second positional argument
+        raises ``TypeError`` saying so (rather than computing a different function).
     base : float, optional
         Logarithm base: ``None`` (default) for nats, 2 for bits, 10 for bans (hartleys), or any
         positive number other than 1.
@@ -168,6 +173,7 @@ def entropy(p, *, base=None, axis=-1, check=None):
     >>> crossent.entropy([[1.0, 0.0], [0.5, 0.5]])
     array([0.        , 0.69314718])
     """
+    check_no_q(q)
     lb, dtype, out_shape, rows = _prepare([p], ["p"], axis, base, check)
     out = np.zeros(int(np.prod(out_shape)), dtype=np.float64)
     if rows is not None and rows[0].shape[0]:

@@ -96,9 +96,13 @@ their error counted; every final bound is doubled. With :math:`m = \max_j x_j`,
 Conventions (aligned with the public API)
 -----------------------------------------
 * A slice containing nan or +inf: ``logsumexp``, ``log_softmax``, ``softmax`` and the loss
-  are nan for that slice (the gradient row too). A slice of only −inf: ``logsumexp`` is −inf,
+  are nan for that slice (the gradient row too), except SciPy's rule for a +inf and no nan:
+  ``logsumexp`` +inf, ``log_softmax`` nan at the +inf entries and −inf elsewhere (the
+  ``axis`` may be a tuple or None and a 0-d input is one element, as in the public
+  functions; ``docs/input-rules.md``). A slice of only −inf: ``logsumexp`` is −inf,
   ``softmax``/``log_softmax``/loss nan. An empty slice: ``logsumexp`` −inf, PMF sums 0 (the
-  empty sum, as ``numpy.sum``), ``softmax``/``log_softmax`` empty arrays.
+  empty sum, as ``numpy.sum``), ``softmax``/``log_softmax`` empty arrays; probability
+  targets over zero classes a loss of 0 per item.
 * ``cross_entropy``: a class whose coefficient :math:`w_c t_c` is 0 contributes 0 even when
   its logit is −inf (the convention :math:`0 \cdot \log 0 = 0`); with a positive coefficient a
   −inf logit gives +inf. Ignored items give loss 0 (``"none"``) and a zero gradient row.
@@ -157,6 +161,10 @@ from ._validate import (
     loglik_inputs,
     loss_inputs,
     normalize_axis,
+    reduction_axes,
+    scalar_if_0d,
+    check_no_q,
+    scale_factors,
     pmf_inputs,
 )
 from .ulp import _add_sticky, _decompose, _parts_to_scalar, _round_parts, float_format
@@ -730,12 +738,22 @@ def _row_state(xs):
     return "ok" if has_fin else "allneg"
 
 
+def _posinf_no_nan(xs) -> bool:
+    """A +inf in the slice and no nan (SciPy's rule: logsumexp is +inf there)."""
+    return math.inf in xs and not any(v != v for v in xs)
+
+
+def _merged_rows(a, ax):
+    """The slices along the merged axes ``ax`` (:func:`crossent._validate.reduction_axes`)."""
+    return ax.merged(a).reshape(int(np.prod(ax.batch, dtype=np.int64)), ax.K)
+
+
 # ---------------------------------------------------------------------------------------------
 # logsumexp, log_softmax, softmax
 # ---------------------------------------------------------------------------------------------
 
 
-def logsumexp(x, axis=-1, keepdims=False, *, exact=False):
+def logsumexp(x, axis=-1, keepdims=False, *, b=None, return_sign=False, exact=False):
     r"""Correctly rounded :math:`\log\sum_j e^{x_j}` along ``axis``.
 
     Parameters
@@ -746,6 +764,11 @@ def logsumexp(x, axis=-1, keepdims=False, *, exact=False):
         The axis to reduce.
     keepdims : bool, optional
         Keep the reduced axis with length 1.
+    b : array_like, optional
+        Scale factors (finite, broadcastable with ``x``): :math:`\log|\sum_j b_j e^{x_j}|`,
+        correctly rounded; terms with :math:`b_j = 0` are left out.
+    return_sign : bool, optional
+        Also return the sign of the sum (0 for a zero sum); without it a negative sum is nan.
     exact : bool, optional
         Return the unrounded value (``mpf`` / object ndarray) instead of the rounded one.
 
@@ -766,17 +789,21 @@ def logsumexp(x, axis=-1, keepdims=False, *, exact=False):
     public API), only −inf or an empty slice gives −inf, a single finite entry gives that
     entry exactly.
     """
+    if b is not None:
+        return _logsumexp_b(x, axis, keepdims, b, return_sign, exact)
+    scale_factors(np.empty(0), None, return_sign)
     a = as_float_array(x, "x")
     fmt = float_format(a.dtype)
-    ax = normalize_axis(axis, a.ndim, "axis")
-    rows, moved_shape = _rows(a, ax)
-    K = moved_shape[-1]
+    ax = reduction_axes(axis, a.shape, "axis")
+    rows = _merged_rows(a, ax)
+    K = ax.K
     vals = []
     for r in rows:
         xs = [float(v) for v in r.tolist()]
         st = _row_state(xs)
         if st == "nan":
-            vals.append(_decide(_exact_item(_NAN), fmt, exact)[1])
+            special = _PINF if _posinf_no_nan(xs) else _NAN
+            vals.append(_decide(_exact_item(special), fmt, exact)[1])
         elif st in ("empty", "allneg"):
             vals.append(_decide(_exact_item(_NINF), fmt, exact)[1])
         else:
@@ -789,19 +816,110 @@ def logsumexp(x, axis=-1, keepdims=False, *, exact=False):
                 return [("a", v, _err_add(_abs_err(row.L, row.cL, w), drop))]
 
             vals.append(_ziv(compute, fmt, exact, _w0(fmt, K, exact))[0])
-    out_shape = moved_shape[:-1]
-    res = _finish(vals, out_shape, fmt, exact)
-    if keepdims:
-        res = np.expand_dims(np.asarray(res, dtype=object if exact else fmt.dtype), ax)
-    return res
+    res = np.asarray(_finish(vals, ax.batch, fmt, exact), dtype=object if exact else fmt.dtype)
+    res = scalar_if_0d(ax.reduced(res, keepdims))
+    if not return_sign:
+        return res
+    signs = [math.nan if v != v else (0.0 if v == -math.inf else 1.0) for v in vals]
+    return res, scalar_if_0d(ax.reduced(np.array(signs, dtype=fmt.dtype), keepdims))
+
+
+def _dyadic(q: Fraction):
+    r"""A Fraction with a power-of-two denominator (a sum of floats) as an exact raw mpf."""
+    return libmp.from_man_exp(q.numerator, -(q.denominator.bit_length() - 1))
+
+
+def _lse_b_item(xs, bs, w, fmt):
+    r"""``(item, sign)`` of :math:`\log|\sum_j b_j e^{x_j}|` for one slice (finite ``b``; the
+    terms with ``b_j = 0`` already removed; no nan or +inf among the ``x_j``).
+
+    The factors of equal ``x_j`` are added exactly first; a group whose factors cancel is
+    left out. The other terms :math:`c_g e^{x_g - m}` are distinct exponentials with
+    non-zero rational factors, so their sum is not 0 (Lindemann-Weierstrass) and raising
+    the precision separates it from 0: the sum is accepted once its error bound is below
+    half its magnitude. Then :math:`|\log|S^*| - \log|S|| \le 2\,err_S/|S|`.
+    """
+    groups = {}
+    for v, c in zip(xs, bs):
+        if v != -math.inf:
+            groups[v] = groups.get(v, Fraction(0)) + Fraction(c)
+    groups = {v: c for v, c in groups.items() if c != 0}
+    if not groups:
+        return _exact_item(_NINF), 0.0
+    m = max(groups)
+    mr = _raw(m)
+    while True:
+        terms, mags = [], _FZERO
+        for v, c in groups.items():
+            d = libmp.mpf_sub(_raw(v), mr, 0)
+            e = _FONE if d == _FZERO else libmp.mpf_exp(d, w)
+            t = libmp.mpf_mul(_dyadic(c), e, w, libmp.round_nearest)
+            terms.append(t)
+            if d != _FZERO:  # exact terms (c e^0) carry no error
+                mags = _err_add(mags, libmp.mpf_abs(t))
+        S, drop = _exact_sum(terms, w)
+        errS = _err_add(_abs_err(mags, _ETA + 1.0, w) if mags != _FZERO else _FZERO, drop)
+        if S != _FZERO and libmp.mpf_lt(libmp.mpf_mul(errS, libmp.from_int(2)), libmp.mpf_abs(S)):
+            break
+        if w >= PRECISION_CAP:
+            return _exact_item(_NAN), math.nan  # not separated from 0 (not expected: see above)
+        w = min(2 * w, PRECISION_CAP)
+    sign = -1.0 if S[0] else 1.0
+    absS = libmp.mpf_abs(S)
+    L = libmp.mpf_log(absS, w)
+    errL = _err_add(libmp.mpf_div(libmp.mpf_mul(errS, libmp.from_int(2)), absS, 30, libmp.round_up),
+                    _abs_err(L, _ETA, w))
+    if errS == _FZERO and L == _FZERO:  # |S| = 1 exactly: the result is m
+        return _exact_item(mr), sign
+    v, drop2 = _add_bounded(mr, L, w)
+    return ("a", v, _err_add(errL, drop2)), sign
+
+
+def _logsumexp_b(x, axis, keepdims, b, return_sign, exact):
+    a, bb = scale_factors(as_float_array(x, "x"), b, return_sign)
+    fmt = float_format(a.dtype)
+    ax = reduction_axes(axis, a.shape, "axis")
+    rows, brows = _merged_rows(a, ax), _merged_rows(bb, ax)
+    vals, signs = [], []
+    for r, br in zip(rows, brows):
+        used = [(float(v), float(c)) for v, c in zip(r.tolist(), br.tolist()) if c != 0.0]
+        xs = [v for v, _ in used]
+        bs = [c for _, c in used]
+        special = None
+        if any(v != v for v in xs):
+            special, sg = _NAN, math.nan
+        elif math.inf in xs:
+            s = {math.copysign(1.0, c) for v, c in used if v == math.inf}
+            special, sg = (_PINF, s.pop()) if len(s) == 1 else (_NAN, math.nan)
+        if special is not None:
+            vals.append(_decide(_exact_item(special), fmt, exact)[1])
+            signs.append(sg)
+            continue
+        sgn = []
+
+        def compute(w, xs=xs, bs=bs, sgn=sgn):
+            item, sg = _lse_b_item(xs, bs, w, fmt)
+            sgn[:] = [sg]
+            return [item]
+
+        v = _ziv(compute, fmt, exact, _w0(fmt, len(xs), exact))[0]
+        if sgn[0] < 0 and not return_sign:
+            v = _decide(_exact_item(_NAN), fmt, exact)[1]
+        vals.append(v)
+        signs.append(sgn[0])
+    res = np.asarray(_finish(vals, ax.batch, fmt, exact), dtype=object if exact else fmt.dtype)
+    res = scalar_if_0d(ax.reduced(res, keepdims))
+    if not return_sign:
+        return res
+    return res, scalar_if_0d(ax.reduced(np.array(signs, dtype=fmt.dtype), keepdims))
 
 
 def _softmax_family(x, axis, exact, which):
     a = as_float_array(x, "x")
     fmt = float_format(a.dtype)
-    ax = normalize_axis(axis, a.ndim, "axis")
-    rows, moved_shape = _rows(a, ax)
-    K = moved_shape[-1]
+    ax = reduction_axes(axis, a.shape, "axis")
+    rows = _merged_rows(a, ax)
+    K = ax.K
     vals = []
     for r in rows:
         xs = [float(v) for v in r.tolist()]
@@ -810,7 +928,11 @@ def _softmax_family(x, axis, exact, which):
             continue
         if st in ("nan", "allneg"):
             nan = _decide(_exact_item(_NAN), fmt, exact)[1]
-            vals.extend([nan] * K)
+            if which == "log" and _posinf_no_nan(xs):  # SciPy: nan at +inf, -inf elsewhere
+                ninf = _decide(_exact_item(_NINF), fmt, exact)[1]
+                vals.extend([nan if v == math.inf else ninf for v in xs])
+            else:
+                vals.extend([nan] * K)
             continue
 
         def compute(w, xs=xs):
@@ -835,8 +957,8 @@ def _softmax_family(x, axis, exact, which):
             return items
 
         vals.extend(_ziv(compute, fmt, exact, _w0(fmt, K, exact)))
-    res = _finish(vals, moved_shape, fmt, exact)
-    return np.moveaxis(res, -1, ax)
+    res = np.asarray(_finish(vals, ax.batch + (K,), fmt, exact))
+    return scalar_if_0d(ax.unmerged(res))
 
 
 def log_softmax(x, axis=-1, *, exact=False):
@@ -992,6 +1114,8 @@ def _loss_item_raw(P, n, w):
     """
     xs = P.rows[n]
     st = _row_state(xs)
+    if st == "empty" and P.prob:  # no classes: the empty sum of t_c (-log p_c) is 0
+        return "zero", None
     if st != "ok":
         return "nan", None
     row = _Row(xs, w)
@@ -1460,13 +1584,17 @@ def _ce_terms(pc, qc):
     return _specials(special), terms
 
 
-def entropy(p, *, base=None, axis=-1, check=None, exact=False):
+def entropy(p, *q, base=None, axis=-1, check=None, exact=False):
     r"""Correctly rounded Shannon entropy :math:`H(p) = -\sum_k p_k \log_b p_k`.
 
     Parameters
     ----------
     p : array_like
         float16/32/64 probabilities, used as given (not normalized).
+    *q
+        Not accepted: SciPy's ``entropy(p, q)`` is the relative entropy
+        :math:`D(p \,\|\, q)`, which is :func:`kl_divergence`; a second positional argument
+        raises ``TypeError`` saying so (rather than computing a different function).
     base : float, optional
         Logarithm base (None: nats).
     axis : int, optional
@@ -1490,6 +1618,7 @@ def entropy(p, *, base=None, axis=-1, check=None, exact=False):
     :math:`\ln b`. Distributions of powers of two give the exact rational
     :math:`-\sum p_k \log_2 p_k` in base 2 (e.g. :math:`(1/2, 1/4, 1/4) \mapsto 3/2`).
     """
+    check_no_q(q)
     def make(pc):
         special, terms = [], []
         for pk in pc:

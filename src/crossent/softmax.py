@@ -5,28 +5,32 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._validate import (
-    as_float_array,
-    cast_result,
-    compute_dtype,
-    normalize_axis,
-    parallel_guard,
-    to_rows,
-    work_dtype,
-)
+from ._validate import (as_float_array, cast_result, compute_dtype, parallel_guard, reduction_axes,
+                        scalar_if_0d, scale_factors, to_rows, work_dtype)
 from .kernels import softmax as _k
 
 __all__ = ["logsumexp", "log_softmax", "softmax"]
 
 
-def _prepare(x, axis, name="x"):
-    a = as_float_array(x, name)
-    ax = normalize_axis(axis, a.ndim, "axis")
-    rows = to_rows(a.astype(compute_dtype(a.dtype), copy=False), ax)
-    return a, ax, rows
+def _prepare(x, axis):
+    a = as_float_array(x, "x")
+    ax = reduction_axes(axis, a.shape, "axis")
+    m = ax.merged(a.astype(compute_dtype(a.dtype), copy=False))
+    return a, ax, to_rows(m, m.ndim - 1)
 
 
-def _rowwise(kernel, x, axis):
+def _posinf_rows(rows, res):
+    """Indices of the rows whose result ``res`` (one value per row) is nan because of a +inf
+    and not of a nan: the kernels give nan for both; SciPy's rule tells them apart. Only the
+    nan results are looked at, so rows without specials cost one comparison each."""
+    cand = np.flatnonzero(res != res)
+    if cand.size == 0:
+        return cand
+    r = rows[cand]
+    return cand[np.isposinf(r).any(axis=1) & ~np.isnan(r).any(axis=1)]
+
+
+def _rowwise(kernel, x, axis, log):
     a, ax, rows = _prepare(x, axis)
     work = work_dtype(a.dtype)  # float16 and bfloat16 round once, at the end
     out = np.empty(rows.shape, dtype=work)
@@ -34,26 +38,40 @@ def _rowwise(kernel, x, axis):
         narrow = a.dtype != np.float64  # round to odd, then once more; the short exp suffices
         with parallel_guard():
             kernel(rows, out, narrow, narrow)
-    moved = np.moveaxis(a, ax, -1).shape
-    return cast_result(np.moveaxis(out.reshape(moved), -1, ax), a.dtype)
+        if log:  # a row holding +inf and no nan: -inf at the finite and -inf entries, nan at +inf
+            for n in _posinf_rows(rows, out[:, 0]):
+                out[n] = np.where(np.isposinf(rows[n]), np.nan, -np.inf)
+    return scalar_if_0d(cast_result(ax.unmerged(out), a.dtype))
 
 
-def logsumexp(x, axis=-1, keepdims=False):
+def logsumexp(x, axis=-1, keepdims=False, *, b=None, return_sign=False):
     r"""Logarithm of the sum of exponentials along ``axis``, accurately.
 
     Parameters
     ----------
     x : array_like
         Real input, float16, bfloat16, float32 or float64 (integers are converted to float64).
-    axis : int, optional
-        The axis to reduce (default: the last).
+        A 0-d input is one element (as in SciPy).
+    axis : int, tuple of int or None, optional
+        The axis or axes to reduce (default: the last); ``None`` reduces every axis.
     keepdims : bool, optional
-        Keep the reduced axis with length 1.
+        Keep the reduced axes with length 1.
+    b : array_like, optional
+        Scale factors, real, finite and broadcastable with ``x`` (as SciPy's ``b``): the
+        result is :math:`\log|\sum_i b_i e^{x_i}|`. Negative factors are allowed (the sum
+        can cancel: see Notes); entries with :math:`b_i = 0` are left out, whatever
+        :math:`x_i`. The result dtype is that of ``x`` and ``b`` together.
+    return_sign : bool, optional
+        Also return the sign of the sum (1, -1, or 0 for a zero sum; nan for a nan result).
+        Without it, a negative sum gives nan (as SciPy).
 
     Returns
     -------
-    ndarray
-        ``log(sum(exp(x), axis))`` in the dtype of ``x``.
+    ndarray or NumPy scalar
+        ``log(sum(exp(x), axis))`` in the dtype of ``x``; a NumPy scalar when every axis is
+        reduced without ``keepdims``.
+    sign : ndarray or NumPy scalar
+        Only with ``return_sign=True``: the sign of the sum, same shape and dtype.
 
     Notes
     -----
@@ -68,9 +86,20 @@ def logsumexp(x, axis=-1, keepdims=False):
     Accuracy (``crossent._bounds``): float64 within 3 ulp where :math:`\max x \ge 0` or
     :math:`|\operatorname{logsumexp}(x)| \ge \log(S)/3` (elsewhere :math:`m` and
     :math:`\log S` cancel, and the absolute error is at most 3 ulp(:math:`\log S`));
-    float32/float16 within 1 ulp, correctly rounded in practice. Special values: a nan or
-    +inf in a slice gives nan; a slice of only -inf gives -inf; an empty slice gives -inf
-    (the log of an empty sum).
+    float32/float16 within 1 ulp, correctly rounded in practice. Special values: a nan in a
+    slice gives nan; a +inf and no nan gives +inf (as SciPy and NumPy's ``logaddexp``); a
+    slice of only -inf gives -inf; an empty slice gives -inf (the log of an empty sum).
+    Complex input is a ``TypeError``.
+
+    With ``b``, each term :math:`e^{x_i - m}` (with its error part) is multiplied by
+    :math:`b_i` exactly (TwoProduct, after an exact power-of-two scaling of the row's
+    factors) and the signed terms are summed in double-double. Where the factors have
+    mixed signs the sum can cancel, and the error is then bounded relative to the
+    condition number :math:`\kappa = \sum_i |b_i| e^{x_i} / |\sum_i b_i e^{x_i}|`: the
+    computed :math:`\log|S|` is within :math:`\approx \kappa\,u` (absolute) of the exact one,
+    plus the rounding of the result (``crossent._bounds``, the ``logsumexp`` row's ``b``
+    condition). With factors of one sign (:math:`\kappa = 1`) the accuracy is that of
+    ``b=None``.
 
     References
     ----------
@@ -85,6 +114,9 @@ def logsumexp(x, axis=-1, keepdims=False):
     >>> float(crossent.logsumexp([1000.0, 0.0]) - 1000.0)  # exp(-1000) is below 1 ulp of 1000
     0.0
     """
+    if b is not None:
+        return _logsumexp_b(x, axis, keepdims, b, return_sign)
+    scale_factors(np.empty(0), None, return_sign)
     a, ax, rows = _prepare(x, axis)
     out = np.empty(rows.shape[0], dtype=work_dtype(a.dtype))
     if rows.shape[1] == 0:
@@ -92,11 +124,42 @@ def logsumexp(x, axis=-1, keepdims=False):
     elif rows.shape[0]:
         with parallel_guard():
             _k.logsumexp_rows(rows, out, a.dtype != np.float64, a.dtype != np.float64)
-    shape = np.moveaxis(a, ax, -1).shape[:-1]
-    res = cast_result(out.reshape(shape), a.dtype)
-    if keepdims:
-        res = np.expand_dims(res, ax)
-    return res
+        out[_posinf_rows(rows, out)] = np.inf  # a +inf and no nan: +inf, as SciPy and NumPy
+    res = scalar_if_0d(cast_result(ax.reduced(out, keepdims), a.dtype))
+    if not return_sign:
+        return res
+    with np.errstate(invalid="ignore"):
+        sign = np.where(np.isnan(out), np.nan, np.where(out == -np.inf, 0.0, 1.0))
+    return res, scalar_if_0d(cast_result(ax.reduced(sign, keepdims), a.dtype))
+
+
+def _logsumexp_b(x, axis, keepdims, b, return_sign):
+    """``logsumexp`` with scale factors (see its Notes)."""
+    a, bb = scale_factors(as_float_array(x, "x"), b, return_sign)
+    ax = reduction_axes(axis, a.shape, "axis")
+    rows = to_rows(ax.merged(a.astype(compute_dtype(a.dtype), copy=False)), len(ax.batch))
+    brows = to_rows(ax.merged(bb), len(ax.batch))
+    out = np.empty(rows.shape[0])
+    sign = np.empty(rows.shape[0])
+    if rows.shape[1] == 0:
+        out[:], sign[:] = -np.inf, 0.0
+    elif rows.shape[0]:
+        with parallel_guard():
+            _k.logsumexp_b_rows(rows, brows, out, sign, a.dtype != np.float64)
+        for n in np.flatnonzero(np.isnan(out)):  # nan or +inf among the terms with b != 0
+            used = brows[n] != 0
+            xs, bs = rows[n][used], brows[n][used]
+            if not np.isnan(xs).any():  # +inf terms: their factors' signs decide
+                s = np.unique(np.sign(bs[xs == np.inf]))
+                if s.size == 1:
+                    out[n], sign[n] = np.inf, s[0]
+    with np.errstate(invalid="ignore"):
+        if not return_sign:
+            out[sign < 0] = np.nan  # log of a negative number (SciPy: nan)
+    res = scalar_if_0d(cast_result(ax.reduced(out, keepdims), a.dtype))
+    if not return_sign:
+        return res
+    return res, scalar_if_0d(cast_result(ax.reduced(sign, keepdims), a.dtype))
 
 
 def log_softmax(x, axis=-1):
@@ -106,8 +169,10 @@ def log_softmax(x, axis=-1):
     ----------
     x : array_like
         Real input (float16, bfloat16, float32, float64).
-    axis : int, optional
-        The class axis (default: the last).
+        A 0-d input is one element (as in SciPy).
+    axis : int, tuple of int or None, optional
+        The class axis (default: the last); a tuple of axes or ``None`` (every axis)
+        normalizes over those axes together.
 
     Returns
     -------
@@ -119,8 +184,9 @@ def log_softmax(x, axis=-1):
     Computed as :math:`-\bigl((m - x_i) + \operatorname{log1p}(s)\bigr)`: both terms are
     non-negative, so nothing cancels (see :func:`logsumexp` for :math:`m, s`). Accuracy:
     float64 within 3 ulp, float32/float16 within 1 ulp (correctly rounded in practice).
-    A slice holding nan or +inf, or only -inf, gives nan; a -inf entry among finite ones
-    gives -inf.
+    A slice holding nan, or only -inf, gives nan; a -inf entry among finite ones gives
+    -inf. A slice holding +inf and no nan gives SciPy's result: nan at the +inf entries,
+    -inf at the others.
 
     Examples
     --------
@@ -128,7 +194,7 @@ def log_softmax(x, axis=-1):
     >>> crossent.log_softmax([0.0, -50.0]).tolist()  # the first entry is -exp(-50), not 0
     [-1.9287498479639178e-22, -50.0]
     """
-    return _rowwise(_k.log_softmax_rows, x, axis)
+    return _rowwise(_k.log_softmax_rows, x, axis, True)
 
 
 def softmax(x, axis=-1):
@@ -138,8 +204,10 @@ def softmax(x, axis=-1):
     ----------
     x : array_like
         Real input (float16, bfloat16, float32, float64).
-    axis : int, optional
-        The class axis (default: the last).
+        A 0-d input is one element (as in SciPy).
+    axis : int, tuple of int or None, optional
+        The class axis (default: the last); a tuple of axes or ``None`` (every axis)
+        normalizes over those axes together.
 
     Returns
     -------
@@ -163,4 +231,4 @@ def softmax(x, axis=-1):
     >>> crossent.softmax([0.0, 0.0, 0.0, 0.0]).tolist()
     [0.25, 0.25, 0.25, 0.25]
     """
-    return _rowwise(_k.softmax_rows, x, axis)
+    return _rowwise(_k.softmax_rows, x, axis, False)

@@ -42,8 +42,9 @@ import math
 import numpy as np
 from numba import prange
 
-from ._base import (DD_ACC, INF, LN2_CW_HI, LN2_CW_LO, NAN, _f64_as_i64, _i64_as_f64, dd_div,
-                    dd_sum2, fast_two_sum, fma, jit, lane_sum, padded, row_max, two_sum,
+from ._base import (DD_ACC, INF, LN2_CW_HI, LN2_CW_LO, LN2_DD_HI, LN2_DD_LO, NAN, _f64_as_i64,
+                    _i64_as_f64, dd_div,
+                    dd_sum2, fast_two_sum, fma, jit, lane_sum, padded, row_max, two_prod, two_sum,
                     wide_vectors)
 from .exp import PARTS_SCALE_EXP, X_MIN_PARTS
 from .exp import exp_parts_f64 as exp_parts
@@ -378,3 +379,97 @@ def softmax_rows(x, out, odd, fast):
                 continue
             ch, cl = _scale_dd(1.0, 0.0, hi, lo, 1.0)  # 2**-B / S: with the scaled terms, exp(.)/S
             _scaled_terms(bt, be, ch, cl, o, fast)
+
+
+# ----------------------------------------------------------------------------- scale factors
+@jit
+def _log_dd(hi, lo):
+    """``log(hi + lo)`` as a double-double, for a positive normal double-double (``|lo|``
+    below ulp(hi)): ``hi = 2**k f``, ``f`` in ``[sqrt(1/2), sqrt 2)``,
+    ``log = k ln 2 + 2 atanh((f - 1)/(f + 1))`` as in ``_log_of_sum`` (``f - 1`` and
+    ``f + 1`` exact by Sterbenz), with ``k ln 2`` as the exact product of ``k`` and the
+    double-double ln 2 (``k`` may exceed the Cody-Waite range here)."""
+    f, k = math.frexp(hi)
+    if f < 0.7071067811865476:
+        f *= 2.0
+        k -= 1
+    f_lo = math.ldexp(lo, -k)
+    ah, al = two_sum(f, -1.0)
+    al += f_lo
+    bh, bl = two_sum(f, 1.0)
+    bl += f_lo
+    zh, zl = dd_div(ah, al, bh, bl)
+    kf = np.float64(k)
+    ph, pl = two_prod(kf, LN2_DD_HI)
+    Lh, Ll = two_sum(ph, 2.0 * zh)
+    Ll += pl + kf * LN2_DD_LO + 2.0 * (zl + _atanh_tail(zh, zh * zh))
+    return fast_two_sum(Lh, Ll)
+
+
+@jit(parallel=True)
+def logsumexp_b_rows(x, b, out, sgn, odd):
+    """``out[n] = log|sum_i b[n, i] exp(x[n, i])|`` and ``sgn[n]`` its sign (0 for a zero sum).
+
+    Entries with ``b = 0`` are left out (their ``x`` may be anything). The caller hands
+    finite ``b`` (float64, the shape of ``x``) and takes care of the rows whose ``x`` holds
+    nan or +inf where ``b != 0``: they come out nan here. Each term ``exp(x_i - m) = T_i + E_i``
+    (``_term_pair``, to the exp's 0.75u) is multiplied by ``b_i 2**-e`` (``2**e`` the row's
+    largest ``|b_i|``, an exact scaling that keeps every product normal) exactly by
+    TwoProduct, the error parts go to the lanes' low parts, and the signed terms are added
+    in double-double (``dd_sum2``): the sum's error is about ``u`` times the row's
+    ``sum |b_i| e^{x_i - m}``, relative to which the result's error is stated
+    (``crossent._bounds``: a condition, ``sum |b_i| e^{x_i} / |sum b_i e^{x_i}|``)."""
+    wide_vectors()
+    N, C = x.shape
+    for task in prange((N + ROWS_PER_TASK - 1) // ROWS_PER_TASK):
+        bt, be = _term_rows(C)
+        acc = np.empty(DD_ACC)
+        for n in range(task * ROWS_PER_TASK, min(N, (task + 1) * ROWS_PER_TASK)):
+            row = x[n]
+            br = b[n]
+            m = -INF
+            bmax = 0.0
+            bad = False
+            for i in range(C):
+                if br[i] != 0.0:
+                    v = np.float64(row[i])
+                    bad = bad or v != v or v == INF
+                    m = max(m, v)
+                    bmax = max(bmax, abs(br[i]))
+            if bad:
+                out[n] = NAN
+                sgn[n] = NAN
+                continue
+            if m == -INF:  # no term: the empty sum
+                out[n] = -INF
+                sgn[n] = 0.0
+                continue
+            _f, eb = math.frexp(bmax)
+            for i in range(C):
+                v = np.float64(row[i])
+                if br[i] == 0.0 or v == -INF:
+                    bt[i] = 0.0
+                    be[i] = 0.0
+                    continue
+                bs = math.ldexp(br[i], -eb)  # exact unless below 2**-1022 (a negligible term)
+                if v == m:
+                    T, E = SCALE, 0.0
+                else:
+                    T, E = _term_pair(v, m)
+                p, q = two_prod(T, bs)
+                bt[i] = p
+                be[i] = q + E * bs
+            rh, rl = dd_sum2(bt, be, acc)  # zero beyond C (_term_rows)
+            if rh == 0.0:
+                out[n] = -INF
+                sgn[n] = 0.0
+                continue
+            s = 1.0 if rh > 0.0 else -1.0
+            Lh, Ll = _log_dd(s * rh, s * rl)  # log of 2**(SCALE_EXP - eb) |S|
+            ch, cl = two_prod(np.float64(eb - SCALE_EXP), LN2_DD_HI)
+            cl += np.float64(eb - SCALE_EXP) * LN2_DD_LO
+            Lh, Ll2 = two_sum(Lh, ch)
+            Ll += Ll2 + cl
+            a, c = two_sum(m, Lh)
+            out[n] = _round_sum(a, c + Ll, odd)
+            sgn[n] = s

@@ -257,10 +257,12 @@ def test_in_place_out_is_logits(dtype):
 
 
 def test_zero_d_inputs():
-    """0-d inputs have no class axis: ValueError naming ``axis`` (softmax family) or ``logits``."""
-    for fn in (crossent.logsumexp, crossent.log_softmax, crossent.softmax):
-        with pytest.raises(ValueError, match="axis"):
-            fn(np.float64(1.0))
+    """0-d inputs: the softmax family takes one element (SciPy's rule, scalar results; see
+    tests/test_conventions.py); the loss and the PMF functions need a class axis: ValueError
+    naming ``logits`` or ``axis``."""
+    for fn, want in ((crossent.logsumexp, 1.0), (crossent.log_softmax, 0.0), (crossent.softmax, 1.0)):
+        r = fn(np.float64(1.0))
+        assert isinstance(r, np.float64) and r == want
     with pytest.raises(ValueError, match="logits"):
         crossent.cross_entropy(np.float64(1.0), np.int64(0))
     with pytest.raises(ValueError, match="axis"):

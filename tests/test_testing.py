@@ -595,3 +595,16 @@ def test_documented_naive_numba_kernel_is_caught(monkeypatch):
     assert re.search(r"^confident\s", text, flags=re.M)
     with pytest.raises(AssertionError, match=r"worst at index \(0,\): .* computed 0\.0, exact"):
         mod.test_one_confident_row()
+
+
+def test_families_table_of_the_page_is_current():
+    """``docs/generated/testing_families.md`` is what ``FAMILIES`` says now."""
+    sys.path.insert(0, str(ROOT / "docs" / "scripts"))
+    try:
+        from testing_peers import families_markdown
+    finally:
+        sys.path.remove(str(ROOT / "docs" / "scripts"))
+    committed = (ROOT / "docs" / "generated" / "testing_families.md").read_text()
+    assert committed == families_markdown(), (
+        "docs/generated/testing_families.md is stale: run "
+        "python docs/scripts/testing_peers.py --families-only")

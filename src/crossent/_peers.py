@@ -295,8 +295,9 @@ def jax_impl(function: str = "cross_entropy", fn=None, *, soft_fn=None,
     given = fn is not None
     name = _name(fn) if given else {
         "logsumexp": "jax.scipy.special.logsumexp", "log_softmax": "jax.nn.log_softmax",
-        "softmax": "jax.nn.softmax", "cross_entropy": "optax.softmax_cross_entropy",
-        "cross_entropy_value_and_grad": "optax.softmax_cross_entropy",
+        "softmax": "jax.nn.softmax",
+        "cross_entropy": "optax.softmax_cross_entropy[_with_integer_labels]",
+        "cross_entropy_value_and_grad": "optax.softmax_cross_entropy[_with_integer_labels]",
         "kl_divergence": "optax.kl_divergence", "entropy": "jax.scipy.special.entr (summed)",
     }[function]
     if not given:

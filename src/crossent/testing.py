@@ -63,9 +63,9 @@ __all__ = [
     "torch_impl",
 ]
 
-#: the crossent functions an implementation can be measured as
 FUNCTIONS = ("logsumexp", "log_softmax", "softmax", "cross_entropy",
              "cross_entropy_value_and_grad", "entropy", "cross_entropy_pmf", "kl_divergence")
+"""The crossent functions an implementation can be measured as."""
 _DTYPES = ("float16", "float32", "float64")
 _ORACLE_FUNCTIONS = FUNCTIONS + ("empirical_pmf", "categorical_log_likelihood")
 
@@ -134,11 +134,11 @@ _PMF_FAMILIES = {
     "axis": "3-D inputs with the class axis first or in the middle: catches layout bugs.",
 }
 
-#: the corpus families, ``{"logits": {name: what it catches}, "pmf": {...}}``: the ``logits``
-#: families are the inputs of logsumexp, log_softmax, softmax and the loss, the ``pmf``
-#: families those of entropy, cross_entropy_pmf and kl_divergence
 FAMILIES = MappingProxyType({"logits": MappingProxyType(_LOGITS_FAMILIES),
                              "pmf": MappingProxyType(_PMF_FAMILIES)})
+"""The corpus families, ``{"logits": {name: what it catches}, "pmf": {...}}`` (read-only): the
+``logits`` families are the inputs of logsumexp, log_softmax, softmax and the loss, the ``pmf``
+families those of entropy, cross_entropy_pmf and kl_divergence."""
 
 
 # ---------------------------------------------------------------------------------------
@@ -845,6 +845,7 @@ def assert_ulp(computed, function: str, *args, max_ulp: float = 1.0, **kwargs) -
     """
     from crossent import reference
 
+    __tracebackhide__ = True  # pytest shows the caller's line, not this function's
     if function not in _ORACLE_FUNCTIONS:
         raise ValueError(f"function: one of {_ORACLE_FUNCTIONS}, got {function!r}")
     exact = getattr(reference, function)(*args, exact=True, **kwargs)

@@ -10,7 +10,8 @@ runs them (their assertion messages are printed on the page as they come).
 Writes (from the repository root: ``python docs/scripts/testing_peers.py``; about 10 minutes
 on 2 cores)::
 
-    docs/data/testing_peers.json          every report (Report.to_dict) and the versions
+    docs/data/testing_peers.json          every report (Report.to_dict without the per-case
+                                          rows) and the versions
     docs/generated/testing_peers.md       the per-family tables of the per-item loss and a
                                           summary of the gradient, PyTorch and JAX, f32 and f64
     docs/generated/testing_naive.md       pytest's report of the naive kernel's two tests
@@ -208,8 +209,11 @@ def main(argv=None) -> int:
         d.mkdir(parents=True, exist_ok=True)
     (GEN / "testing_peers.md").write_text(peers_markdown(reports, meta))
     (GEN / "testing_naive.md").write_text(naive_markdown(naive, lines, meta))
-    data = dict(meta=meta, reports=[dict(label=lb, **r.to_dict()) for lb, r in reports],
-                naive=naive.to_dict(), naive_pytest=lines)
+    def brief(r):  # the per-case rows stay out: the families and the summary are the tables
+        return {k: v for k, v in r.to_dict().items() if k != "cases"}
+
+    data = dict(meta=meta, reports=[dict(label=lb, **brief(r)) for lb, r in reports],
+                naive=brief(naive), naive_pytest=lines)
     (DATA / "testing_peers.json").write_text(json.dumps(data, indent=1) + "\n")
     torch32 = [r for lb, r in reports if lb == "PyTorch" and r.dtype == "float32"
                and r.function == "cross_entropy"]

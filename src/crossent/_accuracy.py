@@ -399,7 +399,9 @@ def main_from_args(args) -> int:
         seed=args.seed,
     )
     print_table(rows)
-    if args.json:
+    if args.json == "-":
+        print(json.dumps(rows, indent=1, default=str))
+    elif args.json:
         with open(args.json, "w") as fh:
             json.dump(rows, fh, indent=1, default=str)
     failed = [r for r in rows if not r.get("peer") and not r["passed"]]

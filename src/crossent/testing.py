@@ -404,8 +404,8 @@ class Report:
         if format != "text":
             raise ValueError(f"format: one of 'text', 'markdown', 'rich', got {format!r}")
         widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(header)]
-        lines = ["  ".join(h.ljust(w) for h, w in zip(header, widths))]
-        lines += ["  ".join(c.ljust(w) for c, w in zip(line, widths)) for line in rows]
+        lines = ["  ".join(h.ljust(w) for h, w in zip(header, widths)).rstrip()]
+        lines += ["  ".join(c.ljust(w) for c, w in zip(line, widths)).rstrip() for line in rows]
         return "\n".join(lines) + "\n" + self._caption()
 
     # -- JSON ------------------------------------------------------------------------

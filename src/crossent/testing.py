@@ -222,7 +222,7 @@ def _dtype(dtype) -> str:
 # the report
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Worst:
     """The output with the largest ULP error (where its bound's condition holds).
 
@@ -258,7 +258,7 @@ class Worst:
                     computed=_json_float(self.computed), exact=self.exact)
 
 
-@dataclass
+@dataclass(eq=False)
 class Report:
     """What :func:`measure` found: ULP errors of one implementation of one function on the
     corpus of one dtype.

@@ -10,8 +10,10 @@ each of its imports, at module level or inside a function, is checked against :d
 - the accuracy table's condition checks import the oracle and the ULP tools;
 - measurement (``_measure``, ``_peers``, ``corpus``) imports the public API, the table, the
   oracle and the ULP tools; the optional peers (torch, jax, scipy, ...) are imported only there,
-  by the bridges (``crossent.torch``, ``crossent.jax``, ``crossent.numba``: on the public API)
-  and by the command line, which sits on top of everything.
+  by the bridges (``crossent.torch``, ``crossent.jax``, ``crossent.numba``: on the public API),
+  by the testing toolkit and by the command line, which sits on top of everything;
+- the testing toolkit (``crossent.testing``, public) is built on measurement: measurement never
+  imports it, so the internal sweep and the tests cannot come to depend on the public wrapper.
 
 A module that no layer claims fails the test: a new module must be given its place here.
 """
@@ -37,6 +39,7 @@ LAYERS: dict[str, tuple[str, ...]] = {
     "public": ("crossent", "crossent.softmax", "crossent.loss", "crossent.pmf", "crossent._partial"),
     "measurement": ("crossent._measure", "crossent._peers", "crossent.corpus", "crossent.corpus.*"),
     "bridges": ("crossent.torch", "crossent.jax", "crossent.numba"),
+    "toolkit": ("crossent.testing",),
     "cli": ("crossent.cli", "crossent.__main__", "crossent._accuracy", "crossent._bench",
             "crossent._verify", "crossent._prove"),
 }
@@ -52,14 +55,17 @@ ALLOWED: dict[str, set[str]] = {
     "public": {"public", "validation", "kernels", "ulp", "table"},
     "measurement": {"measurement", "public", "table", "oracle", "ulp"},
     "bridges": {"public", "validation", "kernels"},
+    "toolkit": {"toolkit", "measurement", "public", "table", "oracle", "ulp"},
     "cli": set(LAYERS),
 }
 
 #: outside packages the kernel layers may import (anything else would run in a kernel module's
 #: import or reach it through a Python object)
 KERNEL_EXTERNAL = {"numpy", "numba", "llvmlite", "math", "__future__"}
-#: optional dependencies (extras): only measurement and the command line may import them
+#: optional dependencies (extras): only measurement, the toolkit and the command line may
+#: import them
 OPTIONAL = {"torch", "jax", "jaxlib", "optax", "scipy", "matplotlib", "rich"}
+_MAY_IMPORT_OPTIONAL = ("measurement", "bridges", "toolkit", "cli")
 
 
 def layer_of(module: str) -> str | None:
@@ -104,8 +110,8 @@ def violations(module: str, source: str, modules: set[str], is_package: bool = F
                 out.append(f"{where} ({layer} may not import {t_layer})")
         elif layer in ("kernels", "base") and top not in KERNEL_EXTERNAL:
             out.append(f"{where} (a kernel module imports only {sorted(KERNEL_EXTERNAL)})")
-        elif top in OPTIONAL and layer not in ("measurement", "bridges", "cli"):
-            out.append(f"{where} (optional dependency outside measurement, the bridges and the CLI)")
+        elif top in OPTIONAL and layer not in _MAY_IMPORT_OPTIONAL:
+            out.append(f"{where} (optional dependency outside {', '.join(_MAY_IMPORT_OPTIONAL)})")
     return out
 
 
@@ -139,7 +145,7 @@ def test_every_layer_has_a_module():
 
 _FAKE = {"crossent", "crossent.loss", "crossent.reference", "crossent.ulp", "crossent._validate",
          "crossent.kernels", "crossent.kernels.softmax", "crossent.kernels.eft",
-         "crossent.kernels._base", "crossent.cli", "crossent._measure"}
+         "crossent.kernels._base", "crossent.cli", "crossent._measure", "crossent.testing"}
 
 
 @pytest.mark.parametrize("module,source", [
@@ -154,6 +160,9 @@ _FAKE = {"crossent", "crossent.loss", "crossent.reference", "crossent.ulp", "cro
     ("crossent.loss", "import torch\n"),                                      # optional dependency
     ("crossent._validate", "from .ulp import ulp\n"),                         # validation -> ulp
     ("crossent._measure", "from crossent.kernels import softmax\n"),          # measurement -> kernels
+    ("crossent._measure", "from crossent import testing\n"),                  # measurement -> toolkit
+    ("crossent.loss", "import crossent.testing\n"),                            # public -> toolkit
+    ("crossent.testing", "from crossent.kernels import loss\n"),              # toolkit -> kernels
     ("crossent._unplaced", "import numpy\n"),                                 # in no layer
 ])
 def test_checker_reports_a_violation(module, source):
@@ -166,6 +175,8 @@ def test_checker_reports_a_violation(module, source):
     ("crossent.loss", "from ._validate import to_rows\nfrom .kernels import softmax as _k\n"),
     ("crossent._measure", "import crossent\nfrom crossent import reference\n"),
     ("crossent.cli", "from . import __version__\nimport torch\n"),
+    ("crossent.testing", "from crossent import _measure, reference\nimport matplotlib\n"),
+    ("crossent.cli", "from crossent import testing\n"),
 ])
 def test_checker_accepts_allowed_imports(module, source):
     assert violations(module, source, _FAKE) == []

@@ -16,7 +16,7 @@ the script says so), never estimated.
     ``D(p || q)`` with ``p`` a seeded Dirichlet PMF on 100 classes and ``q = p (1 + eps xi)``
     renormalized (``xi`` uniform in [-1, 1]), against ``eps`` from 1e-1 to 1e-8, float64:
     crossent, SciPy (``scipy.stats.entropy(p, q)``), PyTorch
-    (``torch.nn.functional.kl_div(log q, p, reduction="sum")``), optax
+    (``torch.nn.functional.kl_div(log q, p, reduction="none")`` summed per row), optax
     (``optax.kl_divergence(log q, p)``) and the textbook ``H(p, q) - H(p, p)``.
 
 The data of both figures are also written to ``docs/data/accuracy_figures.json``.
@@ -25,6 +25,7 @@ Run from the repository root: ``python docs/scripts/plot_accuracy.py`` (about a 
 
 from __future__ import annotations
 
+import functools
 import json
 import sys
 import warnings
@@ -39,6 +40,7 @@ sys.path.insert(0, str(ROOT / "src"))
 
 import crossent  # noqa: E402
 from crossent import reference  # noqa: E402
+from crossent.testing import jax_impl, torch_impl  # noqa: E402
 from crossent.ulp import ulp_error  # noqa: E402
 
 SEED = 20240531
@@ -52,29 +54,16 @@ EPS = np.geomspace(1e-1, 1e-8, 36)
 
 
 # ---------------------------------------------------------------------------------------------
-# peers (each returns None when not installed)
+# implementations: the peers through crossent.testing's adapters (the ones `crossent accuracy`
+# and the "Test your own kernel" page use), left out when not installed
 # ---------------------------------------------------------------------------------------------
 
 
-def _torch():
+def _adapter(make, function):
+    """``make(function)`` (``torch_impl``/``jax_impl``), or None when the library is missing."""
     try:
-        import torch
-
-        return torch
-    except Exception:
-        return None
-
-
-def _jax():
-    try:
-        import jax
-
-        jax.config.update("jax_enable_x64", True)
-        import jax.numpy as jnp
-        import optax
-
-        return jax, jnp, optax
-    except Exception:
+        return make(function)
+    except ImportError:
         return None
 
 
@@ -90,15 +79,10 @@ def _scipy():
 
 def loss_impls():
     impls = {"crossent": lambda z, y: np.asarray(crossent.cross_entropy(z, y, reduction="none"))}
-    torch = _torch()
-    if torch is not None:
-        impls["PyTorch"] = lambda z, y: torch.nn.functional.cross_entropy(
-            torch.from_numpy(z), torch.from_numpy(y), reduction="none").numpy()
-    j = _jax()
-    if j is not None:
-        jax, jnp, optax = j
-        impls["JAX (optax)"] = lambda z, y: np.asarray(
-            optax.softmax_cross_entropy_with_integer_labels(jnp.asarray(z), jnp.asarray(y)))
+    for label, make in (("PyTorch", torch_impl), ("JAX (optax)", jax_impl)):
+        f = _adapter(make, "cross_entropy")
+        if f is not None:
+            impls[label] = functools.partial(f, reduction="none")
     sc = _scipy()
     if sc is not None:
         impls["SciPy"] = lambda z, y: -np.take_along_axis(
@@ -112,16 +96,10 @@ def kl_impls():
     if sc is not None:
         impls["SciPy (stats.entropy)"] = lambda p, q: np.array(
             [sc.stats.entropy(pi, qi) for pi, qi in zip(p, q)])
-    torch = _torch()
-    if torch is not None:
-        impls["PyTorch (kl_div)"] = lambda p, q: np.array([
-            torch.nn.functional.kl_div(torch.from_numpy(np.log(qi)), torch.from_numpy(pi),
-                                       reduction="sum").item() for pi, qi in zip(p, q)])
-    j = _jax()
-    if j is not None:
-        jax, jnp, optax = j
-        impls["JAX (optax)"] = lambda p, q: np.asarray(
-            optax.kl_divergence(jnp.log(jnp.asarray(q)), jnp.asarray(p)))
+    for label, make in (("PyTorch (kl_div)", torch_impl), ("JAX (optax)", jax_impl)):
+        f = _adapter(make, "kl_divergence")
+        if f is not None:
+            impls[label] = f
     impls["H(p,q) - H(p,p)"] = lambda p, q: -(p * np.log(q)).sum(-1) + (p * np.log(p)).sum(-1)
     return impls
 

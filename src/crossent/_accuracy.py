@@ -6,14 +6,22 @@ each output is compared with the exact value that :mod:`crossent.reference` comp
 same input floats, in ULPs of the output format. This module is the command only: the
 measurement is :mod:`crossent._measure`, the peers' adapters :mod:`crossent._peers`, and every
 bound and condition comes from the accuracy table :mod:`crossent._bounds`.
+
+With ``--impl module:callable`` the command measures that callable instead (a third party's
+kernel, called like the crossent function named by ``--function``), through
+:func:`crossent.testing.measure`, and prints its table per corpus family.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
+import importlib.util
 import json
 import math
+import os
 import sys
+from pathlib import Path
 
 import numpy as np
 
@@ -149,20 +157,53 @@ def run_sweep(size: str = "ci", dtypes=DTYPES, functions=FUNCTIONS, peers=True,
 # CLI
 
 
+#: the names --function takes: the sweep's (cross_entropy_mean, cross_entropy_grad) and, with
+#: --impl, crossent.testing's (the public functions' names)
+_PUBLIC_FUNCTIONS = ("logsumexp", "log_softmax", "softmax", "cross_entropy",
+                     "cross_entropy_value_and_grad", "entropy", "cross_entropy_pmf",
+                     "kl_divergence")
+_FUNCTION_CHOICES = tuple(dict.fromkeys(FUNCTIONS + _PUBLIC_FUNCTIONS))
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``crossent accuracy``."""
     parser.add_argument("--size", choices=("smoke", "ci", "full"), default="ci",
                         help="corpus size (default: ci; full has K up to 1e6)")
     parser.add_argument("--dtype", action="append", choices=DTYPES, default=None,
                         help="restrict to this dtype (repeatable; default: all)")
-    parser.add_argument("--function", action="append", choices=FUNCTIONS, default=None,
-                        help="restrict to this function (repeatable; default: all)")
+    parser.add_argument("--function", action="append", choices=_FUNCTION_CHOICES, default=None,
+                        help="restrict to this function (repeatable; default: all, or "
+                        "cross_entropy with --impl)")
     parser.add_argument("--no-peers", action="store_true",
                         help="do not measure PyTorch, JAX and SciPy")
     parser.add_argument("--json", metavar="FILE", default=None,
-                        help="also write the rows as JSON to FILE")
+                        help="also write the rows (with --impl: the reports) as JSON to FILE "
+                        "('-': standard output)")
     parser.add_argument("--seed", type=int, default=0, help="corpus seed (default 0)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    impl = parser.add_argument_group(
+        "a third-party implementation",
+        "measure MODULE:CALLABLE, called like the crossent function --function (NumPy in and "
+        "out), and print its ULP errors per corpus family (crossent.testing.measure)")
+    impl.add_argument("--impl", metavar="MODULE:CALLABLE", default=None,
+                      help="the callable to measure: an importable module (the current "
+                      "directory is searched first) or a path/to/file.py, a colon, and the "
+                      "callable's (dotted) name")
+    impl.add_argument("--adapter", choices=("torch", "jax"), default=None,
+                      help="the callable has PyTorch's or JAX's calling convention "
+                      "(crossent.testing.torch_impl / jax_impl)")
+    impl.add_argument("--layout", choices=("native", "rows"), default="native",
+                      help="with --adapter: the library's convention (default) or 2-D "
+                      "(rows, classes) inputs")
+    impl.add_argument("--families", nargs="+", metavar="FAMILY", default=None,
+                      help="only these corpus families (crossent.testing.FAMILIES)")
+    impl.add_argument("--reduction", choices=("none", "mean", "sum"), default=None,
+                      help="cross_entropy: the reduction measured (default none, per item)")
+    impl.add_argument("--plot", metavar="PATH", default=None,
+                      help="also plot ULP error against the exact value per family to PATH "
+                      "(one file per function and dtype; needs matplotlib)")
+    impl.add_argument("--max-ulp", type=float, default=None,
+                      help="exit with status 1 if any output is off by more ulps than this")
 
 
 def _fmt_ulp(v) -> str:
@@ -241,8 +282,114 @@ def print_table(rows, file=None) -> None:
     print(note, file=out)
 
 
+def load_impl(spec: str):
+    """The callable named by ``module:callable`` (or ``path/to/file.py:callable``); the
+    callable's name may be dotted (``module:Class.method``)."""
+    module, sep, attr = spec.rpartition(":")
+    if not sep or not module or not attr:
+        raise ValueError(f"--impl: MODULE:CALLABLE, got {spec!r}")
+    if module.endswith(".py"):
+        path = Path(module)
+        if not path.is_file():
+            raise ValueError(f"--impl: no file {module}")
+        mspec = importlib.util.spec_from_file_location(path.stem, path)
+        mod = importlib.util.module_from_spec(mspec)
+        sys.modules.setdefault(path.stem, mod)
+        mspec.loader.exec_module(mod)
+    else:
+        if os.getcwd() not in sys.path:
+            sys.path.insert(0, os.getcwd())
+        mod = importlib.import_module(module)
+    obj = mod
+    for part in attr.split("."):
+        try:
+            obj = getattr(obj, part)
+        except AttributeError:
+            raise ValueError(f"--impl: {module} has no {attr}") from None
+    if not callable(obj):
+        raise ValueError(f"--impl: {spec} is not callable")
+    return obj
+
+
+def _main_impl(args) -> int:
+    """``crossent accuracy --impl``: measure one callable, print a table per (function,
+    dtype); 1 when ``--max-ulp`` is exceeded (or nothing could be measured)."""
+    from crossent import testing
+
+    functions = args.function or ["cross_entropy"]
+    wrong = [f for f in functions if f not in testing.FUNCTIONS]
+    if wrong:
+        print(f"crossent accuracy: --function {wrong[0]} with --impl: one of "
+              f"{testing.FUNCTIONS}", file=sys.stderr)
+        return 2
+    try:
+        fn = load_impl(args.impl)
+    except (ValueError, ImportError) as exc:
+        print(f"crossent accuracy: {exc}", file=sys.stderr)
+        return 2
+    dtypes = args.dtype or list(DTYPES)
+    reports = []
+    for f in functions:
+        impl = fn
+        if args.adapter == "torch":
+            impl = testing.torch_impl(f, fn, layout=args.layout)
+        elif args.adapter == "jax":
+            impl = testing.jax_impl(f, fn, layout=args.layout)
+        opts = {"reduction": args.reduction} if args.reduction else {}
+        for dt in dtypes:
+            r = testing.measure(impl, f, dt, families=args.families, size=args.size,
+                                seed=args.seed, name=args.impl, **opts)
+            reports.append(r)
+            _print_report(r)
+            if args.plot:
+                path = Path(args.plot)
+                if len(functions) * len(dtypes) > 1:
+                    path = path.with_name(f"{path.stem}-{f}-{dt}{path.suffix}")
+                r.plot(path)
+                print(f"plot: {path}")
+    if args.json:
+        text = json.dumps([r.to_dict() for r in reports], indent=1)
+        if args.json == "-":
+            print(text)
+        else:
+            Path(args.json).write_text(text + "\n")
+    status = 0
+    for r in reports:
+        if r.summary["n"] == 0:
+            print(f"NOTHING MEASURED {r.function} {r.dtype}: every case was skipped or "
+                  "failed", file=sys.stderr)
+            status = 1
+        elif args.max_ulp is not None and not (r.max_ulp <= args.max_ulp):
+            print(f"FAIL {r.function} {r.dtype}: max {r.max_ulp:.4g} ulp > --max-ulp "
+                  f"{args.max_ulp:g}; worst {r.worst}", file=sys.stderr)
+            status = 1
+    return status
+
+
+def _print_report(report) -> None:
+    try:
+        from rich.console import Console
+    except ImportError:
+        print(report.table("text"))
+        print()
+        return
+    Console().print(report.table("rich"))
+
+
 def main_from_args(args) -> int:
     """Run ``crossent accuracy``; 0 when every crossent row meets its bound, else 1."""
+    if args.impl is not None:
+        return _main_impl(args)
+    for opt in ("adapter", "families", "reduction", "plot", "max_ulp"):
+        if getattr(args, opt, None) is not None:
+            print(f"crossent accuracy: --{opt.replace('_', '-')} goes with --impl",
+                  file=sys.stderr)
+            return 2
+    bad = [f for f in (args.function or ()) if f not in FUNCTIONS]
+    if bad:
+        print(f"crossent accuracy: --function {bad[0]} is a name of --impl; the sweep's "
+              f"functions are {FUNCTIONS}", file=sys.stderr)
+        return 2
     rows = run_sweep(
         size=args.size,
         dtypes=args.dtype or DTYPES,
@@ -252,7 +399,9 @@ def main_from_args(args) -> int:
         seed=args.seed,
     )
     print_table(rows)
-    if args.json:
+    if args.json == "-":
+        print(json.dumps(rows, indent=1, default=str))
+    elif args.json:
         with open(args.json, "w") as fh:
             json.dump(rows, fh, indent=1, default=str)
     failed = [r for r in rows if not r.get("peer") and not r["passed"]]

@@ -94,11 +94,12 @@ def distinct_inputs(cs) -> list:
 # evaluation
 
 
-def computed_values(impl, function: str, case) -> np.ndarray:
+def computed_values(impl, function: str, case, reductions=_REDUCTIONS) -> np.ndarray:
     """Run ``function`` of ``impl`` on ``case``; a flat array of the outputs, in the order of
     :func:`exact_values`.
 
-    Raises :class:`Unsupported` when ``impl`` cannot express the case.
+    ``reductions`` are the reductions ``"cross_entropy_mean"`` computes, one output each (both
+    by default). Raises :class:`Unsupported` when ``impl`` cannot express the case.
     """
     if function in PMF_FUNCTIONS:
         return np.asarray(getattr(impl, function)(*case.args, **case.kwargs)).reshape(-1)
@@ -108,7 +109,7 @@ def computed_values(impl, function: str, case) -> np.ndarray:
     elif function == "cross_entropy":
         out = impl.cross_entropy(x, t, **case.loss_options("none"))
     elif function == "cross_entropy_mean":
-        vals = [impl.cross_entropy(x, t, **case.loss_options(r)) for r in _REDUCTIONS]
+        vals = [impl.cross_entropy(x, t, **case.loss_options(r)) for r in reductions]
         out = np.stack([np.asarray(v) for v in vals])
     elif function == "cross_entropy_grad":
         out = impl.cross_entropy_value_and_grad(x, t, **case.options)[1]
@@ -117,7 +118,7 @@ def computed_values(impl, function: str, case) -> np.ndarray:
     return np.asarray(out).reshape(-1)
 
 
-def exact_values(function: str, case) -> np.ndarray:
+def exact_values(function: str, case, reductions=_REDUCTIONS) -> np.ndarray:
     """The exact outputs (object array of ``mpf``) from ``crossent.reference``, flat."""
     from crossent import reference as ref
 
@@ -129,7 +130,7 @@ def exact_values(function: str, case) -> np.ndarray:
         out = ref.cross_entropy(case.logits, case.target, exact=True, **case.loss_options("none"))
     elif function == "cross_entropy_mean":
         out = [ref.cross_entropy(case.logits, case.target, exact=True, **case.loss_options(r))
-               for r in _REDUCTIONS]
+               for r in reductions]
     elif function == "cross_entropy_grad":
         out = ref.cross_entropy_value_and_grad(case.logits, case.target, exact=True,
                                                **case.options)[1]
@@ -164,6 +165,8 @@ class Measurement:
         alternative scale (compare with ``max_ulp``); nan where the condition holds.
     dtype_ok : bool
         The implementation returned the input's dtype.
+    computed : ndarray
+        The outputs judged (flat, in the input's dtype: a wider result is rounded to it).
     """
 
     function: str
@@ -173,6 +176,7 @@ class Measurement:
     held: np.ndarray
     alt_ratio: np.ndarray
     dtype_ok: bool = True
+    computed: np.ndarray | None = None
 
     @property
     def max_ulp(self) -> float:
@@ -191,19 +195,19 @@ class Measurement:
         return [(int(i), float(self.errors[i])) for i in idx]
 
 
-def measure(impl, function: str, case, exact=None) -> Measurement:
+def measure(impl, function: str, case, exact=None, reductions=_REDUCTIONS) -> Measurement:
     """Measure ``impl`` on ``case`` for ``function`` against the oracle.
 
-    ``exact`` may be passed to reuse oracle values (from :func:`exact_values`). Raises
-    :class:`Unsupported` if ``impl`` cannot express the case.
+    ``exact`` may be passed to reuse oracle values (from :func:`exact_values`, with the same
+    ``reductions``). Raises :class:`Unsupported` if ``impl`` cannot express the case.
     """
     from crossent.ulp import ulp, ulp_error
 
     dtype = np.dtype(case.dtype).name
-    got = computed_values(impl, function, case)
+    got = computed_values(impl, function, case, reductions)
     dtype_ok = got.dtype == case.dtype
     if exact is None:
-        exact = exact_values(function, case)
+        exact = exact_values(function, case, reductions)
     if got.shape != exact.shape:
         raise AssertionError(
             f"{function} on {case.name}: {got.size} outputs, the oracle has {exact.size}"
@@ -224,7 +228,7 @@ def measure(impl, function: str, case, exact=None) -> Measurement:
             else:
                 # |c - e| = errors * ulp(e) exactly up to the float rounding of errors
                 alt[i] = float(errors[i] * ulp(exact[i], dtype) / scale[i])
-    return Measurement(function, case.name, dtype, errors, held, alt, dtype_ok)
+    return Measurement(function, case.name, dtype, errors, held, alt, dtype_ok, got)
 
 
 def _tame(exact: np.ndarray, dtype: str) -> np.ndarray:

@@ -26,7 +26,8 @@ from pathlib import Path
 import numpy as np
 
 from crossent._bounds import BOUNDS, bound
-from crossent._measure import DTYPES, FUNCTIONS, Unsupported, cases, exact_values, measure, summarize
+from crossent._measure import (DTYPES, FUNCTIONS, Unsupported, cases, exact_values, measure,
+                               format_ulp, summarize)
 from crossent._peers import PEERS, load_peers
 
 __all__ = ["run_sweep", "format_table", "print_table", "add_arguments", "main_from_args"]
@@ -206,18 +207,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                       help="exit with status 1 if any output is off by more ulps than this")
 
 
-def _fmt_ulp(v) -> str:
-    if v is None or (isinstance(v, float) and math.isnan(v)):
-        return "-"
-    if math.isinf(v):
-        return "inf"
-    if v >= 1e6:
-        return f"{v:.1e}"
-    if v >= 100:
-        return f"{v:.0f}"
-    return f"{v:.2f}"
-
-
 def format_table(rows) -> tuple[list[str], list[list[str]]]:
     """Header and cells: function x dtype, crossent then each peer (max / median ULP)."""
     own = [r for r in rows if not r.get("peer")]
@@ -237,10 +226,10 @@ def format_table(rows) -> tuple[list[str], list[list[str]]]:
     for f, dt in keys:
         mine = [r for r in own if (r["function"], r["dtype"]) == (f, dt)]
         b = bound(f, dt)
-        line = [f, dt, f"{_fmt_ulp(b.max_ulp)}" + (" *" if b.condition else "")]
+        line = [f, dt, f"{format_ulp(b.max_ulp)}" + (" *" if b.condition else "")]
         if mine:
             r = mine[0]
-            line += [f"{_fmt_ulp(r['max_ulp'])} / {_fmt_ulp(r['median_ulp'])}",
+            line += [f"{format_ulp(r['max_ulp'])} / {format_ulp(r['median_ulp'])}",
                      f"{100 * r['frac_correctly_rounded']:.2f}",
                      "ok" if r["passed"] else "FAIL"]
         else:
@@ -248,7 +237,7 @@ def format_table(rows) -> tuple[list[str], list[list[str]]]:
         for p in peer_names:
             r = by.get((f, dt, p))
             line.append("-" if r is None else
-                        f"{_fmt_ulp(r['max_ulp'])} / {_fmt_ulp(r['median_ulp'])}")
+                        f"{format_ulp(r['max_ulp'])} / {format_ulp(r['median_ulp'])}")
         cells.append(line)
     return header, cells
 

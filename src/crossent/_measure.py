@@ -40,6 +40,7 @@ __all__ = [
     "exact_values",
     "measure",
     "summarize",
+    "format_ulp",
 ]
 
 SOFTMAX_FUNCTIONS = ("logsumexp", "log_softmax", "softmax")
@@ -50,6 +51,23 @@ PMF_FUNCTIONS = ("entropy", "cross_entropy_pmf", "kl_divergence")
 FUNCTIONS = SOFTMAX_FUNCTIONS + LOSS_FUNCTIONS + PMF_FUNCTIONS
 DTYPES = ("float64", "float32", "float16")
 _REDUCTIONS = ("mean", "sum")  # the two outputs of "cross_entropy_mean" per case
+
+
+def format_ulp(v, digits=None) -> str:
+    """An ULP error as the tables and messages print it: ``-`` for none, ``inf``, two decimals
+    below 100, an integer below 1e6, then one significant digit and an exponent; with
+    ``digits``, that many significant digits (failure messages, where the exact value matters)."""
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return "-"
+    if math.isinf(v):
+        return "inf"
+    if digits is not None:
+        return f"{v:.{digits}g}"
+    if v >= 1e6:
+        return f"{v:.1e}"
+    if v >= 100:
+        return f"{v:.0f}"
+    return f"{v:.2f}"
 
 
 class Unsupported(Exception):

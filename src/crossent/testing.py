@@ -46,7 +46,7 @@ from types import MappingProxyType
 import numpy as np
 
 from crossent import _measure
-from crossent._measure import Unsupported
+from crossent._measure import Unsupported, format_ulp
 from crossent._peers import Forms, jax_impl, torch_impl
 
 __all__ = [
@@ -249,7 +249,7 @@ class Worst:
 
     def __str__(self) -> str:
         computed = np.dtype(self.case.dtype).type(self.computed)  # its shortest repr
-        return (f"{self.case.name} output {self.index} ({self.case.note}): {_fmt(self.ulp)} "
+        return (f"{self.case.name} output {self.index} ({self.case.note}): {format_ulp(self.ulp)} "
                 f"ulp, computed {computed}, exact {self.exact}")
 
     def to_dict(self) -> dict:
@@ -328,7 +328,7 @@ class Report:
         skipped = f", {len(self.skipped)} skipped" if self.skipped else ""
         failed = f", {len(self.failed)} failed" if self.failed else ""
         return (f"<Report {self.implementation} as {self.function} {self.dtype}: max "
-                f"{_fmt(s['max_ulp'])} ulp, median {_fmt(s['median_ulp'])}, "
+                f"{format_ulp(s['max_ulp'])} ulp, median {format_ulp(s['median_ulp'])}, "
                 f"{_pct(s['frac_correctly_rounded'])} correctly rounded over {s['n']} outputs "
                 f"of {s['cases']} cases{skipped}{failed}{tail}>")
 
@@ -344,10 +344,10 @@ class Report:
         header.append("worst case")
         rows = []
         for fam, r in list(self.families.items()) + [("all", self.summary)]:
-            line = [fam, str(r["cases"]), str(r["n"]), _fmt(r["max_ulp"]),
-                    _fmt(r["median_ulp"]), _pct(r["frac_correctly_rounded"], sign=False)]
+            line = [fam, str(r["cases"]), str(r["n"]), format_ulp(r["max_ulp"]),
+                    format_ulp(r["median_ulp"]), _pct(r["frac_correctly_rounded"], sign=False)]
             if conditional:
-                line.append(f"{r['n_conditional']}: {_fmt(r['max_conditional'])}"
+                line.append(f"{r['n_conditional']}: {format_ulp(r['max_conditional'])}"
                             if r["n_conditional"] else "-")
             worst = r.get("worst_case")
             if fam == "all" and self.worst is not None:
@@ -358,7 +358,7 @@ class Report:
 
     def _caption(self) -> str:
         s = self.summary
-        bound = f"{_fmt(s['bound'])} ulp" + (" (conditional)" if s["n_conditional"] else "")
+        bound = f"{format_ulp(s['bound'])} ulp" + (" (conditional)" if s["n_conditional"] else "")
         parts = [f"{self.implementation} as crossent.{self.function}, {self.dtype}: ULP errors "
                  f"against crossent.reference on the adversarial corpus "
                  f"(size {self.options.get('size', '?')!r}); crossent's bound {bound}"]
@@ -493,18 +493,6 @@ class Report:
         fig.savefig(path, dpi=90)
         plt.close(fig)
         return path
-
-
-def _fmt(v) -> str:
-    if v is None or (isinstance(v, float) and math.isnan(v)):
-        return "-"
-    if math.isinf(v):
-        return "inf"
-    if v >= 1e6:
-        return f"{v:.2g}"
-    if v >= 100:
-        return f"{v:.0f}"
-    return f"{v:.2f}"
 
 
 def _pct(v, sign=True) -> str:
@@ -884,7 +872,7 @@ def _ulp_problem(computed, exact, label: str, max_ulp: float) -> str | None:
 
     def where(i):
         idx = np.unravel_index(i, c.shape) if c.shape else ()
-        return (f"index {tuple(int(k) for k in idx)}: {_fmt_ulp(errs[i])} ulp, computed "
+        return (f"index {tuple(int(k) for k in idx)}: {format_ulp(errs[i], digits=4)} ulp, computed "
                 f"{flat_c[i]!s}, exact {_nstr(flat_e[i])}")
 
     lines = [f"{label} ({dtype}): {bad.size} of {errs.size} outputs exceed {max_ulp:g} ulp; "
@@ -892,6 +880,3 @@ def _ulp_problem(computed, exact, label: str, max_ulp: float) -> str | None:
     lines += [f"  next at {where(i)}" for i in order[1:3]]
     return "\n".join(lines)
 
-
-def _fmt_ulp(v) -> str:
-    return "inf" if math.isinf(v) else f"{v:.4g}"

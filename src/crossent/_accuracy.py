@@ -18,7 +18,6 @@ import argparse
 import importlib
 import importlib.util
 import json
-import math
 import os
 import sys
 from pathlib import Path

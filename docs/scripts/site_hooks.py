@@ -39,8 +39,13 @@ def _prepare(tex: str) -> str:
 
 
 _MI = re.compile(r"<mi>&#x([0-9A-Fa-f]+);</mi>")
-_FUNCTION = re.compile(r"<mi>(log|ln|exp|lim|max|min|sup|inf|det|sin|cos|tan|sgn)</mi>(?!<mo stretchy=\"false\">&#x00028;)")
 _FIXED = {0x7E: 0x223C}  # \sim comes out as a tilde
+_NAMES = "log|ln|exp|lim|max|min|sup|inf|det|sin|cos|tan|sgn"
+# a function name right after an operand (``p(k) \log q``): TeX puts a thin space between them
+_AFTER_OPERAND = re.compile(
+    rf"(</mi>|</mn>|</msub>|</msup>|</msubsup>|</mover>|<mo stretchy=\"false\">&#x00029;</mo>)(<mi>(?:{_NAMES})</mi>)")
+# a function name followed by anything but a parenthesis: a thin space after it
+_FUNCTION = re.compile(rf"<mi>({_NAMES})</mi>(?!<mo stretchy=\"false\">&#x00028;)")
 
 
 def _operator(m: re.Match) -> str:
@@ -59,6 +64,7 @@ def _polish(mathml: str) -> str:
     (``\\log``) followed by anything but a parenthesis gets TeX's thin space after it.
     """
     mathml = _MI.sub(_operator, mathml)
+    mathml = _AFTER_OPERAND.sub(r'\1<mspace width="0.1667em"></mspace>\2', mathml)
     return _FUNCTION.sub(r'<mi>\1</mi><mspace width="0.1667em"></mspace>', mathml)
 
 

@@ -168,7 +168,8 @@ def build() -> _checker.Derivation:
          sp.Sum(smooth * ell[c], (c, 1, K)),
          (1 - eps) * ell[y] + eps / K * sp.Sum(ell[c], (c, 1, K)), assume=rng)
     d.nonneg("both terms >= 0 for 0 <= ε <= 1 (ε̄ = 1 − ε >= 0, ℓ >= 0)",
-             eps_c * ell[y] + eps / K * sp.Sum(ell[c], (c, 1, K)))
+             eps_c * ell[y] + eps / K * sp.Sum(ell[c], (c, 1, K)),
+             tex=r"\bar\epsilon\, \ell_y + \frac{\epsilon}{K} \sum_{c=1}^{K} \ell_c \geq 0")
     d.eq("Σ_c ℓ_c = Σ_c (m − z_c) + C log1p(s): also a sum of nonnegative terms",
          sp.Sum(dist[c] + L1, (c, 1, K)), sp.Sum(dist[c], (c, 1, K)) + K * L1)
 

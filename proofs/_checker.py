@@ -320,7 +320,7 @@ _SYMBOLS = {" <= ": " ≤ ", " >= ": " ≥ ", " != ": " ≠ ", " -> ": " → "}
 
 
 _SUP = re.compile(r"\^(?:\{([^{}]*)\}|\(([^()]*)\)|([−-]?\w+))")
-_SUB = re.compile(r"(?<![\w.])([A-Za-zα-ωΣΠℓ])_(?:\{([^{}]*)\}|(\w)(?!\w))")
+_SUB = re.compile(r"(?<![\w.])([A-Za-zα-ωΣΠℓ]|min|max|lim|argmin|argmax)_(?:\{([^{}]*)\}|(\w)(?!\w))")
 
 
 def _md_escape(text: str) -> str:

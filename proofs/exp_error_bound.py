@@ -116,7 +116,7 @@ _PLAIN = [(r"\mathrm{", "{"), (r"\text{", "{"), (r"\operatorname{", "{"), (r"\,"
           (r"\cdot", "*"), (r"\le", "<="), (r"\ge", ">="), (r"\ne", "!="), (r"\approx", "~"),
           (r"\gg", ">>"), (r"\infty", "inf"), (r"\in", "in"), (r"\pm", "+-"), (r"\min", "min"),
           (r"\max", "max"), (r"\ln", "ln"), (r"\log", "log"), (r"\delta", "delta"),
-          (r"\sigma", "sigma"), (r"\ell", "l"), (r"\dots", "..."), ("$", ""), ("`", ""),
+          (r"\sigma", "sigma"), (r"\ell", "l"), (r"\dots", "..."), ("$", ""), ("`", ""), ("**", ""),
           ("{", ""), ("}", "")]
 
 
@@ -423,7 +423,8 @@ def certify(name, q, rel_const, ulp_const, parts_const, red, say, parts_fma=Fals
     ulp_sub = mpmath.mpf(0.5) + (ulp_normal / 2 if boundary_excluded else ulp_normal)
     ulp_all = max(ulp_normal, ulp_sub)
     lg = lambda v: float(mpmath.log(v, 2))  # noqa: E731
-    say(f"### `{name}` (polynomial of degree {len(q) + 1})")
+    say(f"**`{name}`**, a polynomial of degree {len(q) + 1}:")
+    say("")
     say(f"- approximation: $\\max_{{|r| \\le {float(R_fit):.6f}}} |e^r - P(r)| / e^r \\le "
         f"2^{{{lg(approx):.2f}}}$ ({N_APPROX} subintervals, Taylor models of order {TAYLOR_ORDER}).")
     say(f"- roundings ($r$, $r^2$, Horner, $s$, tail, $s_l$ + tail, $y$, $r_{{\\mathrm{{lo}}}}$, the "

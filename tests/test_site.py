@@ -122,6 +122,23 @@ def test_identifiers_in_code_are_whole():
     assert not site_check.split_identifiers(page)
 
 
+def test_math_hook_renders_and_refuses():
+    """The build-time renderer: its examples hold, and a formula it cannot convert stops the
+    build instead of reaching a reader as TeX."""
+    import doctest
+
+    pytest.importorskip("latex2mathml")
+    pytest.importorskip("mkdocs")
+    import site_hooks
+    from mkdocs.exceptions import PluginError
+
+    assert doctest.testmod(site_hooks).failed == 0
+    html = site_hooks.render_math(r'<p><span class="arithmatex">\(\operatorname{log1p}(s)\)</span></p>')
+    assert "<math" in html and "log1p" in html and "operatorname" not in html
+    with pytest.raises(PluginError, match="cannot render"):
+        site_hooks.render_math(r'<span class="arithmatex">\(\arg\min_q f\)</span>', "x.md")
+
+
 # ---------------------------------------------------------------------------------------------
 # the built site
 # ---------------------------------------------------------------------------------------------

@@ -78,8 +78,12 @@ _MATCH_ORDER = ["exp-bound", "mle", "likelihood", "die", "kernel-identities", "l
 #: second claim of step 5); the number decides first
 _CLAIM_TOPIC = {1: "die", 2: "likelihood", 3: "mle", 4: "cross-entropy", 5: "kl", 6: "loss",
                 7: "kernel-identities"}
-#: the page that includes each topic's proofs (the relative links of a proof depend on it)
+#: the page that includes each topic's proofs (the relative links of a proof depend on it), and
+#: the level of the proof's heading there (the exp bound sits under a level-3 section)
 _TOPIC_PAGE = {t: f"tutorial/{t}.md" for t in TOPICS} | {"exp-bound": "accuracy.md"}
+_TOPIC_LEVEL = {"exp-bound": 4}
+#: topics whose page introduces the proof with its own heading: the proof's title is left out
+_TOPIC_UNTITLED = {"exp-bound"}
 
 #: which rows of the bounds table document which public function (api.md)
 API_BOUNDS = {
@@ -304,9 +308,12 @@ def doc_links(md: str, page: str) -> str:
     return _DOC_CITATION.sub(link, md)
 
 
-def _proof_block(script: Path, body: str, summary: dict, heading_level: int, page: str) -> str:
+def _proof_block(script: Path, body: str, summary: dict, heading_level: int, page: str,
+                 untitled: bool = False) -> str:
     rel = script.relative_to(ROOT).as_posix()
     body = doc_links(body, page)
+    if untitled:  # the including page has a heading of its own for it
+        body = re.sub(r"\A\s*# .*\n", "", body)
     verdict = summary.get("verdict", "FAIL")
     seconds = summary.get("seconds")
     levels = [lv for _i, lv in _headings(body)]
@@ -350,7 +357,9 @@ def gen_proofs(timeout: float, jobs: int) -> bool:
     for topic, (title, _) in TOPICS.items():
         items = by_topic[topic]
         if items:
-            text = "\n\n".join(_proof_block(*r[:3], heading_level=3, page=_TOPIC_PAGE[topic]) for r in items)
+            text = "\n\n".join(_proof_block(*r[:3], heading_level=_TOPIC_LEVEL.get(topic, 3),
+                                              page=_TOPIC_PAGE[topic], untitled=topic in _TOPIC_UNTITLED)
+                                 for r in items)
         else:
             text = (
                 '!!! warning "Proof not generated yet"\n\n'

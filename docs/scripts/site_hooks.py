@@ -22,6 +22,7 @@ from mkdocs.exceptions import PluginError
 _ARITHMATEX = re.compile(r'<(span|div) class="arithmatex"([^>]*)>(.*?)</\1>', re.S)
 _DELIMITED = re.compile(r"^\s*(\\\(|\\\[|\$\$?)(.*?)(\\\)|\\\]|\$\$?)\s*$", re.S)
 _OPERATORNAME = re.compile(r"\\operatorname\{([^{}]*)\}")
+_TAG = re.compile(r"\\tag\{([^{}]*)\}")
 
 
 def _prepare(tex: str) -> str:
@@ -40,12 +41,22 @@ def _prepare(tex: str) -> str:
 
 _MI = re.compile(r"<mi>&#x([0-9A-Fa-f]+);</mi>")
 _FIXED = {0x7E: 0x223C}  # \sim comes out as a tilde
-_NAMES = "log|ln|exp|lim|max|min|sup|inf|det|sin|cos|tan|sgn"
+_NAMES = r"[A-Za-z][A-Za-z0-9]+"  # log, exp, and \operatorname{...} once it is an <mi>
+# \operatorname{name} comes out as an operator with an operator's wide spacing, also before "("
+_OPNAME = re.compile(r"(?<!<msub>)(?<!<munder>)(?<!<munderover>)(?<!<msubsup>)<mo>([A-Za-z][A-Za-z0-9]+)</mo>")
 # a function name right after an operand (``p(k) \log q``): TeX puts a thin space between them
 _AFTER_OPERAND = re.compile(
-    rf"(</mi>|</mn>|</msub>|</msup>|</msubsup>|</mover>|<mo stretchy=\"false\">&#x00029;</mo>)(<mi>(?:{_NAMES})</mi>)")
+    rf"(</mi>|</mn>|</msub>|</msup>|</msubsup>|</mover>|<mo stretchy=\"false\">&#x00029;</mo>"
+    rf"|<mo stretchy=\"false\">&#x0005D;</mo>)((?:<msub>)?<mi>(?:{_NAMES})</mi>)")
+# absolute-value bars are fences, not relations: no space around them
+_BAR = re.compile(r'<mo stretchy="false">&#x0007C;</mo>')
+# a subscripted function name (\log_2 e): a thin space after it
+_SUBSCRIPTED = re.compile(
+    rf"(<msub><mi>(?:{_NAMES})</mi>(?:<mn>[^<]*</mn>|<mi>[^<]*</mi>)</msub>)(?=<mi|<mn)")
 # a function name followed by anything but a parenthesis: a thin space after it
-_FUNCTION = re.compile(rf"<mi>({_NAMES})</mi>(?!<mo stretchy=\"false\">&#x00028;)")
+_FUNCTION = re.compile(rf"(?<!<msub>)<mi>({_NAMES})</mi>(?!<mo stretchy=\"false\">&#x00028;|</)")
+# \mathrm{log1p} comes out as a row of single upright letters: one upright name
+_UPRIGHT = re.compile(r'<mrow>((?:<mi mathvariant="normal">[A-Za-z]</mi>|<mn>\d+</mn>){2,})</mrow>')
 
 
 def _operator(m: re.Match) -> str:
@@ -64,6 +75,10 @@ def _polish(mathml: str) -> str:
     (``\\log``) followed by anything but a parenthesis gets TeX's thin space after it.
     """
     mathml = _MI.sub(_operator, mathml)
+    mathml = _OPNAME.sub(r"<mi>\1</mi>", mathml)
+    mathml = _UPRIGHT.sub(lambda m: "<mi>" + re.sub(r"<[^>]+>", "", m.group(1)) + "</mi>", mathml)
+    mathml = _BAR.sub('<mo stretchy="false" lspace="0em" rspace="0em">&#x0007C;</mo>', mathml)
+    mathml = _SUBSCRIPTED.sub(r'\1<mspace width="0.1667em"></mspace>', mathml)
     mathml = _AFTER_OPERAND.sub(r'\1<mspace width="0.1667em"></mspace>\2', mathml)
     return _FUNCTION.sub(r'<mi>\1</mi><mspace width="0.1667em"></mspace>', mathml)
 
@@ -75,6 +90,8 @@ def tex_to_mathml(tex: str, display: bool) -> str:
     '<math xmlns="http://www.w3.org/1998/Math/MathML'
     >>> "<mo>&#x027FA;</mo>" in tex_to_mathml(r"a \iff b", display=True)
     True
+    >>> tex_to_mathml(r"x \log_2 e", display=False).count("<mspace")  # thin spaces around log_2
+    2
     """
     mathml = _polish(convert(_prepare(tex), display="block" if display else "inline"))
     if "\\" in re.sub(r"<[^>]+>", "", mathml):  # an unknown command left as text
@@ -90,11 +107,17 @@ def render_math(page_html: str, where: str = "") -> str:
         d = _DELIMITED.match(body)
         tex = d.group(2) if d else body
         display = tag == "div" or (d is not None and d.group(1) in ("\\[", "$$"))
+        # an equation number (\tag{2}) goes to the right margin, as in TeX
+        number = _TAG.search(tex) if display else None
+        tex = _TAG.sub("", tex) if number else tex
         try:
             mathml = tex_to_mathml(tex.strip(), display)
         except Exception as exc:  # noqa: BLE001  (any failure is a broken formula)
             raise PluginError(f"{where}: cannot render the formula {tex.strip()!r}: {exc}") from exc
         cls = "arithmatex math-block" if display else "arithmatex"
+        if number:
+            cls += " math-numbered"
+            mathml += f'<span class="math-number">({html.escape(number.group(1))})</span>'
         return f'<{tag} class="{cls}"{attrs}>{mathml}</{tag}>'
 
     return _ARITHMATEX.sub(one, page_html)

@@ -194,6 +194,18 @@ def test_pages_and_api_are_built(site):
     assert ".. math::" not in api, "reST math leaked into the API page"
 
 
+def test_api_returns_say_what_is_returned(site):
+    """Every row of every Returns table of the API reference has a description."""
+    api = (site / "api" / "index.html").read_text()
+    tables = re.findall(r'doc-section-title">Returns:</span></p>\s*<table>(.*?)</table>', api, re.S)
+    assert tables
+    for table in tables:
+        for row in re.findall(r"<tr[^>]*>(.*?)</tr>", table, re.S)[1:]:
+            cells = [re.sub(r"<[^>]+>", "", c).strip() for c in re.findall(r"<td[^>]*>(.*?)</td>", row, re.S)]
+            assert cells and cells[-1], f"a Returns row without a description: {cells}"
+            assert "``" not in row, f"reST literal left in a Returns row: {cells}"
+
+
 def test_math_is_rendered_in_the_pages(site):
     """Pages with formulas carry MathML, and the proof pages many formulas."""
     for page, least in (("index.html", 1), ("tutorial/likelihood/index.html", 20),

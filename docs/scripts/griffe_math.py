@@ -82,7 +82,7 @@ def describe_returns(text: str) -> str:
     -------
     ndarray
         ndarray of `x.dtype`.
-    loss
+    loss :
         As `f`.
     <BLANKLINE>
     Notes
@@ -117,9 +117,9 @@ def describe_returns(text: str) -> str:
             kind = re.sub(r"``([^`]+)``", r"`\1`", re.sub(r":\w+:`~?([^`]+)`", r"`\1`", kind))
             if kind.lower().startswith("as "):
                 short, desc = "", kind[0].upper() + kind[1:]
-            else:
-                short, desc = re.split(r" of | \(", kind, maxsplit=1)[0], kind
-            first = " : ".join(p for p in (name, short) if p)
+            else:  # the type: the words before " of ", parenthetical remarks left out
+                short, desc = re.sub(r" \([^()]*\)", "", kind).split(" of ")[0], kind
+            first = f"{name} :" + (f" {short}" if short else "") if name else short
             out += [indent + first, indent + "    " + desc.rstrip(".") + "."]
         i = j
     return "\n".join(out)

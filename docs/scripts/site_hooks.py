@@ -49,7 +49,7 @@ _AFTER_OPERAND = re.compile(
     rf"(</mi>|</mn>|</msub>|</msup>|</msubsup>|</mover>|<mo stretchy=\"false\">&#x00029;</mo>"
     rf"|<mo stretchy=\"false\">&#x0005D;</mo>)((?:<msub>)?<mi>(?:{_NAMES})</mi>)")
 # absolute-value bars are fences, not relations: no space around them
-_BAR = re.compile(r'<mo stretchy="false">&#x0007C;</mo>')
+_BAR = re.compile(r'<mo(?: stretchy="false")?>&#x0007C;</mo>')
 # a subscripted function name (\log_2 e): a thin space after it
 _SUBSCRIPTED = re.compile(
     rf"(<msub><mi>(?:{_NAMES})</mi>(?:<mn>[^<]*</mn>|<mi>[^<]*</mi>)</msub>)(?=<mi|<mn)")
@@ -62,7 +62,9 @@ _UPRIGHT = re.compile(r'<mrow>((?:<mi mathvariant="normal">[A-Za-z]</mi>|<mn>\d+
 def _operator(m: re.Match) -> str:
     code = int(m.group(1), 16)
     code = _FIXED.get(code, code)
-    if code in _FIXED.values() or code == 0x2016 or unicodedata.category(chr(code)) == "Sm":
+    if code == 0x2016:  # \Vert, as in D(p || q): a separator that never stretches
+        return '<mo stretchy="false" lspace="0.1111em" rspace="0.1111em">&#x02016;</mo>'
+    if code in _FIXED.values() or unicodedata.category(chr(code)) == "Sm":
         return f"<mo>&#x{code:05X};</mo>"
     return m.group(0)
 
@@ -77,6 +79,7 @@ def _polish(mathml: str) -> str:
     mathml = _MI.sub(_operator, mathml)
     mathml = _OPNAME.sub(r"<mi>\1</mi>", mathml)
     mathml = _UPRIGHT.sub(lambda m: "<mi>" + re.sub(r"<[^>]+>", "", m.group(1)) + "</mi>", mathml)
+    mathml = mathml.replace("<mo>&#x0002F;</mo>", '<mo lspace="0em" rspace="0em">&#x0002F;</mo>')  # a/b
     mathml = _BAR.sub('<mo stretchy="false" lspace="0em" rspace="0em">&#x0007C;</mo>', mathml)
     mathml = _SUBSCRIPTED.sub(r'\1<mspace width="0.1667em"></mspace>', mathml)
     mathml = _AFTER_OPERAND.sub(r'\1<mspace width="0.1667em"></mspace>\2', mathml)

@@ -79,11 +79,6 @@ def test_outside_documents_are_found():
         assert site_check.missing_files(_page(f"<p>{text}</p>")), text
 
 
-def test_pending_files_are_left_to_their_list():
-    page = _page("<p>see <code>src/crossent/nowhere.py</code></p>")
-    assert not site_check.missing_files(page, pending="a comment citing src/crossent/nowhere.py")
-
-
 def test_code_blocks_are_not_citations():
     assert not site_check.missing_files(_page("<pre><code>crossent bench --json out.json</code></pre>"))
 
@@ -165,17 +160,9 @@ def site(tmp_path_factory):
     return out
 
 
-def _pending_text() -> str:
-    """The text of the files whose outside citations are still being rewritten (their list is
-    in tests/test_self_contained.py and empties itself)."""
-    from test_self_contained import PENDING
-
-    return "\n".join((ROOT / f).read_text(encoding="utf-8") for f in PENDING if (ROOT / f).exists())
-
-
 @pytest.fixture(scope="session")
 def findings(site):
-    return site_check.check_site(site, pending=_pending_text())
+    return site_check.check_site(site)
 
 
 @pytest.mark.parametrize("check", site_check.CHECKS)

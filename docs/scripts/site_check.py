@@ -144,12 +144,8 @@ def _outside_citations() -> Callable[[str], list[str]]:
     return citations
 
 
-def missing_files(page: _Page, pending: str = "") -> list[str]:
-    """Files cited in the text that are not in the repository; citations of outside documents.
-
-    ``pending``: the text of files whose own citations are being rewritten (the ``PENDING`` list
-    of ``tests/test_self_contained.py``); a finding that also occurs there is left to that list.
-    """
+def missing_files(page: _Page) -> list[str]:
+    """Files cited in the text that are not in the repository; citations of outside documents."""
     text = "\n".join(page.text_no_pre)
     found = set()
     for m in _PATH.finditer(text):
@@ -158,12 +154,7 @@ def missing_files(page: _Page, pending: str = "") -> list[str]:
             found.add(path)
     for line in _outside_citations()(text):
         found.add(line.split(": ", 1)[-1][:100])
-    return sorted(f for f in found if not (pending and _pending(f, pending)))
-
-
-def _pending(finding: str, pending: str) -> bool:
-    words = re.findall(r"[\w.-]{4,}", finding)
-    return bool(words) and all(w in pending for w in words[:3])
+    return sorted(found)
 
 
 def broken_links(page: _Page, where: Path, site: Path) -> list[str]:
@@ -179,14 +170,14 @@ def broken_links(page: _Page, where: Path, site: Path) -> list[str]:
         if url.startswith(("mailto:", "javascript:")) or url == "":
             continue
         path, fragment = unquote(parts.path), unquote(parts.fragment)
-        target = (where.parent / path).resolve() if path else where
+        target = (where.parent / path).resolve() if path else where.resolve()
         if target.is_dir():
             target = target / "index.html"
         if not target.exists() or site.resolve() not in target.parents:
             found.append(f"{url}: no such page or file")
             continue
         if fragment and target.suffix == ".html":
-            ids = page.ids if target == where else _ids_of(target)
+            ids = page.ids if target == where.resolve() else _ids_of(target)
             if fragment not in ids:
                 found.append(f"{url}: no anchor #{fragment}")
     return sorted(set(found))
@@ -224,7 +215,7 @@ def split_identifiers(page: _Page) -> list[str]:
 CHECKS = ("raw_tex", "missing_files", "broken_links", "split_identifiers")
 
 
-def check_site(site: Path, pending: str = "") -> dict[str, list[tuple[str, str]]]:
+def check_site(site: Path) -> dict[str, list[tuple[str, str]]]:
     """Every finding of every check on every page of ``site`` (a built MkDocs site)."""
     found: dict[str, list[tuple[str, str]]] = {c: [] for c in CHECKS}
     for path in sorted(site.rglob("*.html")):
@@ -233,7 +224,7 @@ def check_site(site: Path, pending: str = "") -> dict[str, list[tuple[str, str]]
             continue  # served from any depth: its relative links are not meant to resolve here
         page = parse(path.read_text(encoding="utf-8"))
         found["raw_tex"] += [(rel, x) for x in raw_tex(page)]
-        found["missing_files"] += [(rel, x) for x in missing_files(page, pending)]
+        found["missing_files"] += [(rel, x) for x in missing_files(page)]
         found["broken_links"] += [(rel, x) for x in broken_links(page, path, site)]
         found["split_identifiers"] += [(rel, x) for x in split_identifiers(page)]
     return found

@@ -142,14 +142,6 @@ def _and(words) -> str:
     return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " and " + words[-1]
 
 
-def _analysis_label(fn: str, anchor: str) -> str:
-    """The text of a link to an error analysis: the dtypes it covers."""
-    from crossent._bounds import BOUNDS
-
-    dts = [dt for dt, b in BOUNDS[fn].items() if b.analysis == anchor]
-    return _and(dts) if dts else anchor
-
-
 def _md_plain(text: str) -> str:
     """Plain text (a condition of the bounds table) as Markdown: ``_``, ``*`` and ``|`` literal."""
     return re.sub(r"([\\`*_|\[\]])", r"\\\1", text)
@@ -178,6 +170,8 @@ def bounds_table(functions=None, link_prefix: str = "") -> str:
             cell = f"{_fmt_ulp(b.max_ulp)}"
             if b.min_correctly_rounded is not None:
                 cell += f", CR ≥ {100 * b.min_correctly_rounded:g}%"
+            if b.analysis:  # the bound links to the analysis that derives it
+                cell = f"[{cell}]({link_prefix}#{b.analysis})"
             if b.condition:
                 text = _md_plain(b.condition)
                 if text in notes:
@@ -193,19 +187,15 @@ def bounds_table(functions=None, link_prefix: str = "") -> str:
             groups[-1].append(dtype)
         else:
             groups.append([dtype])
-    rows = ["| function | " + " | ".join(f"{', '.join(g)} (ulp)" for g in groups) + " | error analysis |",
-            "|---|" + "---|" * len(groups) + "---|"]
+    rows = ["| function | " + " | ".join(f"{', '.join(g)} (ulp)" for g in groups) + " |",
+            "|---|" + "---|" * len(groups)]
     for fn in functions:
-        anchors: list[str] = []
-        for b in BOUNDS[fn].values():
-            if b.analysis and b.analysis not in anchors:
-                anchors.append(b.analysis)
-        links = ", ".join(f"[{_analysis_label(fn, a)}]({link_prefix}#{a})" for a in anchors)
-        rows.append(f"| `{fn}` | " + " | ".join(cells[fn, g[0]] for g in groups) + f" | {links} |")
+        rows.append(f"| `{fn}` | " + " | ".join(cells[fn, g[0]] for g in groups) + " |")
     legend = [
         "",
         "Each number is the largest error allowed, in ULPs of the output format, against the exact "
-        "value of the function at the input floats. *CR ≥ 99.9%*: at least that share of the corpus's outputs "
+        "value of the function at the input floats; it links to the error analysis that derives "
+        "it. *CR ≥ 99.9%*: at least that share of the corpus's outputs "
         "must be correctly rounded (error at most 1/2 ULP)."
         + (" A letter: the bound holds under the condition of that note." if notes else ""),
     ]
@@ -577,6 +567,9 @@ def accuracy_markdown(data) -> str:
             own.append(f"| `{fn}` | " + " | ".join(cells) + " |")
     verdict = (f"Every one of the {total} function and dtype pairs is within its bound."
                if not failed else f"**Outside the bound: {', '.join(failed)}.**")
+    unmeasured = [dt for dt in _dtypes(BOUNDS) if dt not in measured]
+    if unmeasured:
+        verdict += f" Not in this run: {_and(unmeasured)}."
     own += [
         "",
         "Errors in ULPs of the output format against `crossent.reference` (correctly rounded), "
@@ -627,6 +620,12 @@ def bench_ratios(data: dict) -> dict:
             for r in data["rows"] if r["impl"] == "crossent" and r.get("ratio_to_fastest_peer")}
 
 
+def _ratio(r: float, goal: float) -> str:
+    """A time ratio to two decimals, three where two would round it onto its goal (1.001 is
+    not 1.00: it misses a goal of 1)."""
+    return f"{r:.3f}" if f"{r:.2f}" == f"{goal:.2f}" else f"{r:.2f}"
+
+
 def bench_markdown(data: dict) -> str:
     """``crossent bench --json`` pivoted: one line per case, ns/element per implementation."""
     rows = data["rows"]
@@ -635,14 +634,15 @@ def bench_markdown(data: dict) -> str:
     cases: dict = {}
     for r in rows:
         cases.setdefault((tuple(r["shape"]), r["dtype"], r["mode"]), {})[r["impl"]] = r
-    head = ["shape", "dtype", "pass", "crossent / fastest peer", "crossent / one read"]
-    head += [_IMPL_NAMES.get(i, i) + " (ns)" for i in impls]
+    head = ["shape", "dtype, pass", "crossent /<br>fastest peer", "crossent /<br>one read"]
+    head += [_IMPL_NAMES.get(i, i) + "<br>(ns)" for i in impls]
     out = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for (shape, dtype, mode), by in cases.items():
-        cells = [_shape(shape), dtype, mode]
+        cells = [_shape(shape), f"{dtype}<br>{mode}"]
         mine = by.get("crossent", {})
-        for key in ("ratio_to_fastest_peer", "ratio_to_read"):
-            cells.append("–" if mine.get(key) is None else f"{mine[key]:.2f}")
+        peer, read = mine.get("ratio_to_fastest_peer"), mine.get("ratio_to_read")
+        cells.append("–" if peer is None else _ratio(peer, GOALS.get((dtype, mode), GOAL_DEFAULT)))
+        cells.append("–" if read is None else f"{read:.2f}")
         cells += [f"{by[i]['ns_per_element']:.2f}" if i in by else "–" for i in impls]
         out.append("| " + " | ".join(cells) + " |")
     note = ["", "*fwd+bwd*: the forward and backward pass. The ratios are of crossent's time to the "
@@ -681,8 +681,7 @@ def bench_summary(data: dict) -> str:
             goal = GOALS.get((dt, mode), GOAL_DEFAULT)
             ok = r <= goal
             (met if ok else missed).append(f"{dt} {_MODES[mode]} at {shape[1]} classes")
-            shown = f"{r:.3f}" if f"{r:.2f}" == f"{goal:.2f}" else f"{r:.2f}"  # 1.001 is not 1.00
-            cells.append(f"{shown} {'✓' if ok else '✗'}")
+            cells.append(f"{_ratio(r, goal)} {'✓' if ok else '✗'}")
         out.append(f"| {_shape(shape)} | " + " | ".join(cells) + " |")
     faster = sum(r < 1 for r in ratios.values())
     out += [

@@ -15,8 +15,12 @@ What it writes
     the derivations of the proof scripts of one tutorial topic, as ``crossent prove --format
     markdown`` renders them (the scripts' own Markdown mode), with the script's name, the command
     that runs it and its source (included by the tutorial pages);
+``docs/generated/proofs/<stem>.md``
+    the derivation of one extension (a claim numbered 10 or more, beyond the tutorial's
+    steps), for the page that presents it (``docs/contributing.md#proof-numbers``);
 ``docs/generated/proofs.md``
-    every derivation on one page, with the verdict table (a page of the site);
+    every derivation on one page, with the verdict table (a page of the site): the scripts
+    are found by listing ``proofs/``, the tutorial's claims first, then the extensions;
 ``docs/generated/accuracy_table.md``, ``docs/generated/accuracy_figures.md``
     the measured ULP table of ``crossent accuracy --json`` and the figures of
     ``docs/scripts/plot_accuracy.py`` (or a note saying they have not been measured yet);

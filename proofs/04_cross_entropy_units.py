@@ -45,10 +45,12 @@ def build() -> _checker.Derivation:
         title="Claim 4: cross-entropy and its units",
         claim="H(p, q) = −Σ_k p(k) log q(k) >= 0; H_b = H/ln b: bits = nats/ln 2, "
         "bans = nats/ln 10, bits = bans·log2(10)",
+        claim_tex=r"$H(p, q) = -\sum_{k=1}^{K} p(k) \log q(k) \ge 0$; in base $b$, $H_b = H / \ln b$: "
+        r"bits $=$ nats$/\ln 2$, bans $=$ nats$/\ln 10$, bits $=$ bans$\cdot\log_2 10$.",
         source="article, definition of H(p, q) and 'units' (list missing from the text); "
         "docs/design.md#mathematics",
         justifies="cross_entropy_pmf / entropy with base=: compute in nats, divide by ln(base)",
-        scope="general K; expectation form with sympy.stats for K = 2..8",
+        scope="general K; the expectation form for K = 2..8",
     )
 
     def expectation(KK):
@@ -64,18 +66,21 @@ def build() -> _checker.Derivation:
         return sp.Symbol("E_p[-log q(X)]"), -sum(pi * sp.log(qi) for pi, qi in zip(ps, qs))
 
     d.each_K(
-        "−E_{X~p}[log q(X)] = −Σ_k p(k) log q(k) (sympy.stats expectation of a finite RV)",
+        "−E_{X~p}[log q(X)] = −Σ_k p(k) log q(k) (the expectation of a finite random variable)",
         expectation,
         show=example,
+        tex=r"\mathbb{E}_{X \sim p}\left[-\log q(X)\right] = -\sum_{k=1}^{K} p_k \log q_k",
     )
     N = sp.Symbol("N", positive=True)
     d.eq(
-        "H(p, q) = −ℓ(q)/N (the negated log-likelihood of claim 1, per sample)",
+        "H(p, q) = −ℓ(q)/N (the negated log-likelihood of claim 2, per sample)",
         -(N * sp.Sum(p[k] * sp.log(q[k]), (k, 1, K))) / N,
         cross_entropy(),
+        tex=r"-\frac{\ell(q)}{N} = -\frac{N \sum_{k=1}^{K} p_k \log q_k}{N} = H(p, q)",
     )
     a = sp.IndexedBase("a", nonnegative=True)  # q(k) = exp(−a_k) with a_k >= 0 since q(k) <= 1
-    d.eq("−log q(k) = a_k for q(k) = e^{−a_k}, a_k = −log q(k) >= 0 as 0 < q(k) <= 1", -sp.log(sp.exp(-a[k])), a[k])
+    d.eq("−log q(k) = a_k for q(k) = e^{−a_k}, a_k = −log q(k) >= 0 as 0 < q(k) <= 1", -sp.log(sp.exp(-a[k])), a[k],
+         tex=r"-\log e^{-a_k} = a_k")
     d.nonneg("H(p, q) = Σ_k p(k) a_k >= 0", sp.Sum(p[k] * a[k], (k, 1, K)), because="p >= 0, a >= 0")
     d.eq(
         "base b: H_b(p, q) = −Σ p log_b q = H(p, q)/ln b",
@@ -86,12 +91,14 @@ def build() -> _checker.Derivation:
     d.eq("bits: H_2 = H_nats/ln 2", cross_entropy(2), cross_entropy() / sp.log(2))
     d.eq("bans (hartleys): H_10 = H_nats/ln 10", cross_entropy(10), cross_entropy() / sp.log(10))
     d.eq("bits from bans: H_2 = H_10·log2(10)", cross_entropy(2), cross_entropy(10) * sp.log(10, 2))
-    d.eq("1 nat = 1/ln 2 bits = log2(e) bits", sp.log(sp.E, 2), 1 / sp.log(2))
+    d.eq("1 nat = 1/ln 2 bits = log2(e) bits", sp.log(sp.E, 2), 1 / sp.log(2),
+         tex=r"\log_2 e = \frac{1}{\ln 2}")
     d.eq("1 ban = log2(10) bits = ln 10 nats", sp.log(10, 2) * sp.log(2), sp.log(10))
     d.eq(
         "a fair coin: H(u, u) = ln 2 nats = 1 bit",
         -2 * sp.Rational(1, 2) * sp.log(sp.Rational(1, 2), 2),
         1,
+        tex=r"-2 \cdot \tfrac{1}{2} \log_2 \tfrac{1}{2} = 1",
     )
     return d
 

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 import time
 import traceback
@@ -308,6 +309,94 @@ def proves_positive(expr) -> bool:
 
 
 # --------------------------------------------------------------------------------------------
+# presentation (Markdown with TeX); nothing here takes part in a check
+# --------------------------------------------------------------------------------------------
+
+_PATH = re.compile(r"(?<![\w/.-])((?:[\w.-]+/)*[\w-]+\.(?:py|md)(?:#[\w-]+)?)")
+_MD_SPECIAL = re.compile(r"([\\`*_\[\]$|])")
+
+
+_SYMBOLS = {" <= ": " ≤ ", " >= ": " ≥ ", " != ": " ≠ ", " -> ": " → "}
+
+
+_SUP = re.compile(r"\^(?:\{([^{}]*)\}|\(([^()]*)\)|([−-]?\w+))")
+_SUB = re.compile(r"(?<![\w.])([A-Za-zα-ωΣΠℓ]|min|max|lim|argmin|argmax)_(?:\{([^{}]*)\}|(\w)(?!\w))")
+
+
+def _md_escape(text: str) -> str:
+    """Escape plain text for Markdown; the pseudo-math of names and reasons (``q(k)^{N p(k)}``,
+    ``X_n``, ``Σ_{k<K}``) becomes superscripts and subscripts."""
+    for ascii_form, symbol in _SYMBOLS.items():
+        text = text.replace(ascii_form, symbol)
+    marks = {"\x01": "<sup>", "\x02": "</sup>", "\x03": "<sub>", "\x04": "</sub>"}
+    text = _SUP.sub(lambda m: "\x01" + next(g for g in m.groups() if g is not None) + "\x02", text)
+    text = _SUB.sub(lambda m: m.group(1) + "\x03" + (m.group(2) if m.group(2) is not None else m.group(3)) + "\x04", text)
+    text = _MD_SPECIAL.sub(r"\\\1", text).replace("<", "&lt;").replace(">", "&gt;")
+    for mark, tag in marks.items():
+        text = text.replace(mark, tag)
+    return text
+
+
+def _md_text(text: str) -> str:
+    """Plain text as Markdown: file paths as code spans, everything else escaped.
+
+    >>> _md_text("2^-53 * x * y, see docs/design.md#accuracy, q_k and empirical_pmf")
+    '2<sup>-53</sup> \\\\* x \\\\* y, see `docs/design.md#accuracy`, q<sub>k</sub> and empirical\\\\_pmf'
+    """
+    parts = _PATH.split(text)
+    return "".join(f"`{p}`" if i % 2 else _md_escape(p) for i, p in enumerate(parts))
+
+
+_RELATION_OF = {"ge": r"\geq", "le": r"\leq", "gt": ">", "lt": "<", "eq": "="}
+
+
+def _assume_facts(assume) -> list[tuple[str, object, object]]:
+    """The binary facts ``(relation, a, b)`` of a conjunction of ``Q`` predicates."""
+    args = assume.args if isinstance(assume, sp.And) else (assume,)
+    facts = []
+    for a in args:
+        name = getattr(getattr(a, "function", None), "name", None)
+        if name in _RELATION_OF and len(a.arguments) == 2:
+            facts.append((name, *a.arguments))
+        else:
+            facts.append((None, a, None))
+    return facts
+
+
+def _assume_latex(assume) -> str:
+    r"""An assumption as TeX: ``Q.ge(i, 1) & Q.le(i, K)`` becomes ``1 \leq i \leq K``."""
+    facts = _assume_facts(assume)
+    lower = {sp.srepr(a): b for rel, a, b in facts if rel == "ge"}
+    parts, done = [], set()
+    for rel, a, b in facts:
+        key = sp.srepr(a)
+        if rel == "le" and key in lower:
+            parts.append(f"{sp.latex(lower[key])} \\leq {sp.latex(a)} \\leq {sp.latex(b)}")
+            done.add(key)
+    for rel, a, b in facts:
+        if rel is None:
+            parts.append(sp.latex(a))
+        elif not (sp.srepr(a) in done and rel in ("ge", "le")):
+            parts.append(f"{sp.latex(a)} {_RELATION_OF[rel]} {sp.latex(b)}")
+    return ",\\ ".join(parts)
+
+
+def _assume_text(assume) -> str:
+    return "" if assume is None else f"under {sp.sstr(assume)}"
+
+
+def _step_latex(s) -> str:
+    """SymPy's LaTeX of a step's statement ("" when it has none to show)."""
+    if s.lhs is None:
+        return ""
+    rel = _RELATION.get(s.kind) if s.kind != "each_K" else "="
+    if rel and s.rhs is not None:
+        left, right = sp.latex(s.lhs), sp.latex(s.rhs)
+        return left if left == right else f"{left} {rel} {right}"
+    return sp.latex(s.lhs) if isinstance(s.lhs, sp.Basic) else ""
+
+
+# --------------------------------------------------------------------------------------------
 # steps and derivations
 # --------------------------------------------------------------------------------------------
 
@@ -324,6 +413,8 @@ class Step:
     because: str = ""
     detail: str = ""
     seconds: float = 0.0
+    tex: str = ""  # the statement in TeX, shown in Markdown instead of SymPy's rendering
+    assume: object = None  # the Q predicate the step is refined under (shown, not re-checked)
 
     @property
     def checked(self) -> bool:
@@ -341,7 +432,10 @@ class Derivation:
     Parameters
     ----------
     claim : str
-        The statement proven, in words (one line).
+        The statement proven, in words (one line; plain text for the terminal).
+    claim_tex : str
+        The same statement for the documentation site: Markdown with TeX between ``$...$``.
+        The plain ``claim`` is shown (escaped) when it is empty.
     title : str
         Short title, used as the heading of the Markdown output.
     source : str
@@ -353,6 +447,7 @@ class Derivation:
     """
 
     claim: str
+    claim_tex: str = ""
     title: str = ""
     source: str = ""
     justifies: str = ""
@@ -375,15 +470,16 @@ class Derivation:
         self.steps.append(step)
         return ok
 
-    def eq(self, name: str, lhs, rhs, because: str = "", assume=None) -> bool:
+    def eq(self, name: str, lhs, rhs, because: str = "", assume=None, tex: str = "") -> bool:
         """Assert ``lhs == rhs`` (the residual must simplify to 0).
 
         ``assume``: a SymPy ``Q`` predicate under which the residual is refined (shown in the
-        output).
+        output). ``tex``: the statement in TeX for the Markdown output, where SymPy's own
+        rendering would not read as the statement (both sides print alike because SymPy
+        evaluates the left one on construction; a tuple of solutions); it changes nothing that
+        is checked.
         """
-        if assume is not None:
-            because = (because + "; " if because else "") + f"under {sp.sstr(assume)}"
-        step = Step(name, "eq", FAIL, lhs, rhs, because)
+        step = Step(name, "eq", FAIL, lhs, rhs, because, tex=tex, assume=assume)
         return self._record(
             step,
             lambda: (
@@ -393,13 +489,13 @@ class Derivation:
             ),
         )
 
-    def eq_exp(self, name: str, lhs, rhs, because: str = "") -> bool:
+    def eq_exp(self, name: str, lhs, rhs, because: str = "", tex: str = "") -> bool:
         """Assert ``lhs == rhs`` for real ``lhs``, ``rhs`` by proving ``exp(lhs) == exp(rhs)``.
 
         Sound because exp is injective on the reals; SymPy must confirm both sides are real.
         """
         because = (because + "; " if because else "") + "checked as exp(lhs) = exp(rhs), both real"
-        step = Step(name, "eq", FAIL, lhs, rhs, because)
+        step = Step(name, "eq", FAIL, lhs, rhs, because, tex=tex)
 
         def check():
             L, R = sp.sympify(lhs), sp.sympify(rhs)
@@ -411,27 +507,27 @@ class Derivation:
 
         return self._record(step, check)
 
-    def zero(self, name: str, expr, because: str = "") -> bool:
+    def zero(self, name: str, expr, because: str = "", tex: str = "") -> bool:
         """Assert ``expr == 0``."""
-        return self.eq(name, expr, sp.S.Zero, because)
+        return self.eq(name, expr, sp.S.Zero, because, tex=tex)
 
-    def nonneg(self, name: str, expr, because: str = "") -> bool:
+    def nonneg(self, name: str, expr, because: str = "", tex: str = "") -> bool:
         """Assert ``expr >= 0`` (SymPy's assumption system must conclude it)."""
-        step = Step(name, "nonneg", FAIL, expr, sp.S.Zero, because)
+        step = Step(name, "nonneg", FAIL, expr, sp.S.Zero, because, tex=tex)
         return self._record(
             step, lambda: (True, "") if proves_nonneg(expr) else (False, "SymPy cannot conclude >= 0")
         )
 
-    def positive(self, name: str, expr, because: str = "") -> bool:
+    def positive(self, name: str, expr, because: str = "", tex: str = "") -> bool:
         """Assert ``expr > 0``."""
-        step = Step(name, "positive", FAIL, expr, sp.S.Zero, because)
+        step = Step(name, "positive", FAIL, expr, sp.S.Zero, because, tex=tex)
         return self._record(
             step, lambda: (True, "") if proves_positive(expr) else (False, "SymPy cannot conclude > 0")
         )
 
-    def holds(self, name: str, statement, because: str = "") -> bool:
+    def holds(self, name: str, statement, because: str = "", tex: str = "") -> bool:
         """Assert a SymPy boolean (``Eq``, ``Contains``, a set equality...) is ``True``."""
-        step = Step(name, "holds", FAIL, statement, None, because)
+        step = Step(name, "holds", FAIL, statement, None, because, tex=tex)
 
         def check():
             value = statement() if callable(statement) else statement
@@ -452,16 +548,18 @@ class Derivation:
         Ks: Iterable[int] = range(2, 9),
         because: str = "",
         show: Callable[[int], tuple] | None = None,
+        tex: str = "",
     ) -> bool:
         """Assert ``check(K)`` for every ``K`` in ``Ks``.
 
         ``check(K)`` returns a sequence whose items are ``(lhs, rhs)`` pairs (proven equal with
         :func:`proves_equal`) or booleans (SymPy ``True`` or Python ``True``). ``show(K)``, if
-        given, returns a ``(lhs, rhs)`` pair displayed for the smallest ``K``.
+        given, returns a ``(lhs, rhs)`` pair displayed for the smallest ``K`` (in Markdown,
+        ``tex`` replaces it: the statement checked for each ``K``, in TeX).
         """
         Ks = list(Ks)
         label = f"K = {Ks[0]}..{Ks[-1]}" if Ks == list(range(Ks[0], Ks[-1] + 1)) else f"K in {Ks}"
-        step = Step(f"{name} [{label}]", "each_K", FAIL, None, None, because)
+        step = Step(f"{name} [{label}]", "each_K", FAIL, None, None, because, tex=tex)
 
         def run():
             failures, count = [], 0
@@ -482,13 +580,13 @@ class Derivation:
 
         return self._record(step, run)
 
-    def define(self, name: str, lhs, rhs, because: str = "") -> None:
+    def define(self, name: str, lhs, rhs, because: str = "", tex: str = "") -> None:
         """Record a definition (shown, not checked)."""
-        self.steps.append(Step(name, "define", CITED, lhs, rhs, because))
+        self.steps.append(Step(name, "define", CITED, lhs, rhs, because, tex=tex))
 
-    def cite(self, name: str, because: str, statement=None) -> None:
+    def cite(self, name: str, because: str, statement=None, tex: str = "") -> None:
         """Record a cited theorem or convention (shown, not checked)."""
-        self.steps.append(Step(name, "cite", CITED, statement, None, because))
+        self.steps.append(Step(name, "cite", CITED, statement, None, because, tex=tex))
 
     def note(self, text: str) -> None:
         """Record prose (an erratum, a remark); not a step."""
@@ -540,8 +638,9 @@ class Derivation:
                     out.append(f"         e.g. {sp.sstr(s.lhs)}  =  {sp.sstr(s.rhs)}")
                 else:
                     out.append(f"         {sp.sstr(s.lhs)}")
-            if s.because:
-                out.append(f"         because: {s.because}")
+            because = "; ".join(b for b in (s.because, _assume_text(s.assume)) if b)
+            if because:
+                out.append(f"         because: {because}")
             if s.detail and (s.verdict == FAIL or s.kind == "each_K"):
                 for line in s.detail.rstrip().splitlines():
                     out.append(f"         {line}")
@@ -551,31 +650,36 @@ class Derivation:
         return "\n".join(out)
 
     def render_markdown(self) -> str:
-        out = [MARKDOWN_MARKER, f"## {self.title or self.claim}", "", f"**Claim.** {self.claim}", ""]
+        """The derivation as Markdown: headings and prose escaped, every formula in TeX.
+
+        Plain-text fields (title, names, reasons) are escaped so that Markdown reads ``*`` and
+        ``_`` literally, and file paths in them become code spans; the claim is ``claim_tex``
+        when given. A step's formula is its ``tex`` when given, else SymPy's LaTeX of its two
+        sides; sides that print alike are shown once (the step then checks a form SymPy had
+        already reduced), never as ``a = a``.
+        """
+        out = [MARKDOWN_MARKER, f"## {_md_text(self.title or self.claim)}", ""]
+        out += [f"**Claim.** {self.claim_tex or _md_text(self.claim)}", ""]
         for label, value in (("Source", self.source), ("Justifies", self.justifies), ("Scope", self.scope)):
             if value:
-                out.append(f"- *{label}:* {value}")
+                out.append(f"- *{label}:* {_md_text(value)}")
         out.append("")
-        for i, s in enumerate(self.steps, 1):
+        for s in self.steps:
             if s.kind == "note":
-                out += [f"> **Note.** {s.name}", ""]
+                out += [f"> **Note.** {_md_text(s.name)}", ""]
                 continue
             mark = {"PASS": "checked", "FAIL": "**FAILED**", "CITED": "cited"}[s.verdict]
-            out.append(f"**{s.name}** ({mark})")
-            out.append("")
-            if s.lhs is not None:
-                rel = _RELATION.get(s.kind)
-                if rel and s.rhs is not None:
-                    out.append(f"$$ {sp.latex(s.lhs)} {rel} {sp.latex(s.rhs)} $$")
-                elif s.kind == "each_K" and s.rhs is not None:
-                    out.append(f"$$ {sp.latex(s.lhs)} = {sp.latex(s.rhs)} $$")
-                elif isinstance(s.lhs, sp.Basic):
-                    out.append(f"$$ {sp.latex(s.lhs)} $$")
-                out.append("")
-            if s.because:
-                out += [s.because, ""]
+            out += [f"**{_md_text(s.name)}** ({mark})", ""]
+            formula = s.tex or _step_latex(s)
+            if formula:
+                out += ["$$", formula, "$$", ""]
+            reasons = [_md_text(s.because)] if s.because else []
+            if s.assume is not None:
+                reasons.append(f"for ${_assume_latex(s.assume)}$")
+            if reasons:
+                out += ["; ".join(reasons), ""]
             if s.kind == "each_K" and s.detail and s.verdict == PASS:
-                out += [f"Checked: {s.detail}.", ""]
+                out += [f"Checked: {_md_text(s.detail)}.", ""]
             if s.verdict == FAIL and s.detail:
                 out += ["```text", s.detail.rstrip(), "```", ""]
         n, f = len(self.checked), len(self.failed)

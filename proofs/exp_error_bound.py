@@ -47,6 +47,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import math
+import re
 import struct
 import sys
 from pathlib import Path
@@ -102,12 +103,29 @@ def ivprec(bits):
 
 
 def _lines():
+    """The derivation's lines, in Markdown with TeX math between ``$...$``."""
     out = []
 
     def say(text=""):
         out.append(text)
 
     return out, say
+
+
+_PLAIN = [(r"\mathrm{", "{"), (r"\text{", "{"), (r"\operatorname{", "{"), (r"\,", " "), (r"\ ", " "),
+          (r"\cdot", "*"), (r"\le", "<="), (r"\ge", ">="), (r"\ne", "!="), (r"\approx", "~"),
+          (r"\gg", ">>"), (r"\infty", "inf"), (r"\in", "in"), (r"\pm", "+-"), (r"\min", "min"),
+          (r"\max", "max"), (r"\ln", "ln"), (r"\log", "log"), (r"\delta", "delta"),
+          (r"\sigma", "sigma"), (r"\ell", "l"), (r"\dots", "..."), ("$", ""), ("`", ""), ("**", ""),
+          ("{", ""), ("}", "")]
+
+
+def plain(line: str) -> str:
+    """A Markdown line of the derivation as terminal text (TeX macros spelled out)."""
+    line = re.sub(r"\^\{([^{}]*[ +*/][^{}]*)\}", r"^(\1)", line)  # 2^{k + 600} -> 2^(k + 600)
+    for tex, text in _PLAIN:
+        line = line.replace(tex, text)
+    return line.lstrip("# ") if line.startswith("#") else line
 
 
 def hull_abs(v):
@@ -156,19 +174,25 @@ def significant_bits(x):
 def reduction_facts(say):
     ln2 = iv.log(2)
     log2e = 1 / ln2
-    say("## 1. Constants (kernel: module constants)")
+    say("## 1. Constants (the kernel's module constants)")
+    say(r"Notation: $c_{\mathrm{hi}}$ = `LN2_CW_HI` and $c_{\mathrm{lo}}$ = `LN2_CW_LO` (Cody and "
+        r"Waite's split of $\ln 2$), $\sigma$ = `SHIFT`, $L$ = `LOG2E` ($\approx \log_2 e$), "
+        r"$u = 2^{-53}$; $\mathrm{fl}(\cdot)$ is a float64 operation rounded to nearest.")
+    say("")
     nb = significant_bits(K.LN2_CW_HI)
     assert nb <= 42, nb
     m_hi = int(K.LN2_CW_HI * 2.0**42)
     assert m_hi == K.LN2_CW_HI * 2.0**42 and abs(K_MIN) * m_hi < 2**53
-    say(f"- LN2_CW_HI = {K.LN2_CW_HI.hex()} has {nb} significant bits, so k*LN2_CW_HI is exact for "
-        f"|k| <= {abs(K_MIN)} (|k| * LN2_CW_HI * 2^42 < 2^53).")
+    say(f"- $c_{{\\mathrm{{hi}}}}$ = `{K.LN2_CW_HI.hex()}` has {nb} significant bits, so "
+        f"$k\\,c_{{\\mathrm{{hi}}}}$ is exact for $|k| \\le {abs(K_MIN)}$ "
+        f"(as $|k|\\,c_{{\\mathrm{{hi}}}}\\,2^{{42}} < 2^{{53}}$).")
     d3 = ln2 - K.LN2_CW_HI - K.LN2_CW_LO
     d3_abs = hull_abs(d3)
     assert d3_abs < mpmath.mpf(2) ** -100
-    say(f"- delta3 = |ln2 - LN2_CW_HI - LN2_CW_LO| <= 2^{float(mpmath.log(d3_abs, 2)):.1f}.")
+    say(f"- $\\delta_3 = |\\ln 2 - c_{{\\mathrm{{hi}}}} - c_{{\\mathrm{{lo}}}}| \\le "
+        f"2^{{{float(mpmath.log(d3_abs, 2)):.1f}}}$.")
     assert f64_bits(K.SHIFT) == K.SHIFT_BITS and K.SHIFT == 1.5 * 2.0**52
-    say("- SHIFT_BITS is the int64 view of SHIFT = 1.5*2^52.")
+    say(r"- `SHIFT_BITS` is the int64 view of $\sigma = 1.5 \cdot 2^{52}$.")
     dlog2e = hull_abs(iv.mpf(K.LOG2E) - log2e)
     assert dlog2e <= U * K.LOG2E
     say("")
@@ -183,38 +207,45 @@ def reduction_facts(say):
     # SHIFT + a lies in [2^52, 2^53) where ulp = 1: t = SHIFT + round(a), |k - a| <= 1/2
     k_min = -math.floor(a_max + 0.5)
     assert k_min >= K_MIN, (k_min, K_MIN)
-    say(f"- x in [X_MIN_PARTS, 0] = [{K.X_MIN_PARTS}, 0] (the widest clamp, of exp_parts_*; "
-        f"exp_f64 clamps at X_MIN = {K.X_MIN}; -inf -> the clamp): |fl(x*LOG2E)| <= "
-        f"{float(a_max):.3f} < 2^51, so `t = SHIFT + round(x*LOG2E)` (one FMA; ulp(t) = 1), "
-        f"`kf = t - SHIFT` is exact (Sterbenz) and k >= {k_min} >= K_MIN = {K_MIN}.")
+    say(f"- $x \\in [{K.X_MIN_PARTS:g}, 0]$, the widest clamp (`X_MIN_PARTS`, of `exp_parts_*`; "
+        f"`exp_f64` clamps at `X_MIN` $= {K.X_MIN:g}$; $-\\infty$ goes to the clamp): "
+        f"$|\\mathrm{{fl}}(x L)| \\le {float(a_max):.3f} < 2^{{51}}$, so "
+        f"$t = \\sigma + \\mathrm{{round}}(x L)$ (one FMA; $\\mathrm{{ulp}}(t) = 1$), "
+        f"$k_f = t - \\sigma$ is exact (Sterbenz) and $k \\ge {k_min} \\ge k_{{\\min}} = {K_MIN}$.")
     kp_min = -math.floor(abs(K.X_MIN_PARTS) * K.LOG2E * (1 + U) + 0.5)
     assert kp_min + K.PARTS_SCALE_EXP >= -1022 and K.PARTS_SCALE_EXP + 1023 < 2047
-    say(f"- exp_parts_* (x in [X_MIN_PARTS, 0]): k in [{kp_min}, 0], so their scale "
-        f"2^(k + PARTS_SCALE_EXP) = 2^(k + {K.PARTS_SCALE_EXP}) is a normal power of two "
-        f"(exponent >= {kp_min + K.PARTS_SCALE_EXP} >= -1022, <= {K.PARTS_SCALE_EXP} <= 1023).")
-    say("- The int64 view of t is SHIFT_BITS + k (t's significand field is 2^51 + k), so "
-        "`k = view(t) - SHIFT_BITS` is exact.")
+    say(f"- `exp_parts_*` ($x \\in [{K.X_MIN_PARTS:g}, 0]$): $k \\in [{kp_min}, 0]$, so their scale "
+        f"$2^{{k + {K.PARTS_SCALE_EXP}}}$ (`PARTS_SCALE_EXP` $= {K.PARTS_SCALE_EXP}$) is a normal power "
+        f"of two (exponent $\\ge {kp_min + K.PARTS_SCALE_EXP} \\ge -1022$ and "
+        f"$\\le {K.PARTS_SCALE_EXP} \\le 1023$).")
+    say(r"- The int64 view of $t$ is `SHIFT_BITS` $+\ k$ (the significand field of $t$ is "
+        r"$2^{51} + k$), so `k = view(t) - SHIFT_BITS` is exact.")
     dk = mpmath.mpf(0.5) + a_err  # |x log2e - k|
     r_star = (ln2 * dk).b
-    say(f"- |x log2(e) - k| <= 1/2 + {float(a_err):.3g}, so |r*| = |x - k ln2| <= R* = "
-        f"{float(r_star)!r}.")
+    mant, ex = f"{float(a_err):.3g}".split("e")
+    say(f"- $|x \\log_2 e - k| \\le 1/2 + {mant} \\cdot 10^{{{int(ex)}}}$, so "
+        f"$|r^*| = |x - k \\ln 2| \\le R^* = {float(r_star)!r}$.")
     # hi = x - k*LN2_CW_HI exact: k = 0 -> hi = x; k != 0 -> |x| >= x0, both operands are
     # multiples of q = min(ulp(x), 2^-42) and |hi| < 2^53 q
     x0 = (mpmath.mpf(0.5) / (1 + 2 * U) / (K.LOG2E * (1 + U)))
     assert x0 > 0.25
     hi_max = r_star + abs(K_MIN) * (ln2 - K.LN2_CW_HI).b
     assert hi_max < 0.5 and xmax < 2048
-    say(f"- hi = fma(-kf, LN2_CW_HI, x) is exact (x - kf*LN2_CW_HI is representable): for k = 0 it is x; for k != 0, |x| >= {float(x0):.4f} "
-        f"> 1/4 so ulp(x) >= 2^-54, |x| < 2^11 so ulp(x) <= 2^-42; both x and k*LN2_CW_HI are "
-        f"multiples of q = min(ulp(x), 2^-42) >= 2^-54, and |hi| <= {float(hi_max):.6f} < "
-        f"2^53 * 2^-54.")
+    say(f"- $r_{{\\mathrm{{hi}}}} = \\mathrm{{fma}}(-k_f, c_{{\\mathrm{{hi}}}}, x)$ (`hi`) is exact "
+        f"($x - k_f c_{{\\mathrm{{hi}}}}$ is representable): for $k = 0$ it is $x$; for $k \\ne 0$, "
+        f"$|x| \\ge {float(x0):.4f} > 1/4$, so $\\mathrm{{ulp}}(x) \\ge 2^{{-54}}$, and $|x| < 2^{{11}}$, "
+        f"so $\\mathrm{{ulp}}(x) \\le 2^{{-42}}$; both $x$ and $k\\,c_{{\\mathrm{{hi}}}}$ are multiples "
+        f"of $\\min(\\mathrm{{ulp}}(x), 2^{{-42}}) \\ge 2^{{-54}}$, and "
+        f"$|r_{{\\mathrm{{hi}}}}| \\le {float(hi_max):.6f} < 2^{{53}} \\cdot 2^{{-54}}$.")
     lo_max = abs(K_MIN) * K.LN2_CW_LO * (1 + U)
     e_lo = half_ulp(lo_max)
     r_rnd = half_ulp(hi_max + lo_max)
     r_max = hi_max + lo_max + r_rnd
-    say(f"- lo = fl(kf*LN2_CW_LO): |lo| <= 2^{float(mpmath.log(lo_max, 2)):.2f}, rounding <= "
-        f"2^{float(mpmath.log(e_lo, 2)):.0f}; r = fl(hi - lo): rounding <= "
-        f"2^{float(mpmath.log(r_rnd, 2)):.0f}; |r| <= {float(r_max)!r}.")
+    say(f"- $r_{{\\mathrm{{lo}}}} = \\mathrm{{fl}}(k_f c_{{\\mathrm{{lo}}}})$ (`lo`): "
+        f"$|r_{{\\mathrm{{lo}}}}| \\le 2^{{{float(mpmath.log(lo_max, 2)):.2f}}}$, rounding error "
+        f"$\\le 2^{{{float(mpmath.log(e_lo, 2)):.0f}}}$; $r = \\mathrm{{fl}}(r_{{\\mathrm{{hi}}}} - "
+        f"r_{{\\mathrm{{lo}}}})$: rounding error $\\le 2^{{{float(mpmath.log(r_rnd, 2)):.0f}}}$; "
+        f"$|r| \\le {float(r_max)!r}$.")
     kd3 = abs(K_MIN) * d3_abs
     return dict(r_max=r_max, hi_max=hi_max, lo_max=lo_max, e_lo=e_lo, r_rnd=r_rnd, kd3=kd3)
 
@@ -392,26 +423,31 @@ def certify(name, q, rel_const, ulp_const, parts_const, red, say, parts_fma=Fals
     ulp_sub = mpmath.mpf(0.5) + (ulp_normal / 2 if boundary_excluded else ulp_normal)
     ulp_all = max(ulp_normal, ulp_sub)
     lg = lambda v: float(mpmath.log(v, 2))  # noqa: E731
-    say(f"### {name} (deg P = {len(q) + 1})")
-    say(f"- approximation: max |e^r - P(r)|/e^r over |r| <= {float(R_fit):.6f}: "
-        f"<= 2^{lg(approx):.2f} ({N_APPROX} subintervals, Taylor models of order {TAYLOR_ORDER}).")
-    say(f"- roundings (r, r^2, Horner, s, tail, sl + tail, y, lo, shift of r to r*) relative to e^r*: "
-        f"<= {float(rnd / U):.4f} u")
-    say(f"- total relative error of y (normal outputs): <= {float(rel / U):.4f} u = 2^{lg(rel):.3f}"
-        f"  (module constant: {rel_const / U:.4f} u = 2^{math.log2(rel_const):.3f})")
-    say(f"- ulp error, normal outputs: <= {float(ulp_normal):.4f} ulp (scaling by 2^k1 2^k2 is "
-        f"exact)")
+    say(f"**`{name}`**, a polynomial of degree {len(q) + 1}:")
+    say("")
+    say(f"- approximation: $\\max_{{|r| \\le {float(R_fit):.6f}}} |e^r - P(r)| / e^r \\le "
+        f"2^{{{lg(approx):.2f}}}$ ({N_APPROX} subintervals, Taylor models of order {TAYLOR_ORDER}).")
+    say(f"- roundings ($r$, $r^2$, Horner, $s$, tail, $s_l$ + tail, $y$, $r_{{\\mathrm{{lo}}}}$, the "
+        f"shift of $r$ to $r^*$) relative to $e^{{r^*}}$: $\\le {float(rnd / U):.4f}\\,u$.")
+    say(f"- total relative error of $y$ (normal outputs): $\\le {float(rel / U):.4f}\\,u = "
+        f"2^{{{lg(rel):.3f}}}$ (module constant: ${rel_const / U:.4f}\\,u = 2^{{{math.log2(rel_const):.3f}}}$).")
+    say(f"- ulp error, normal outputs: $\\le {float(ulp_normal):.4f}$ ulp (the scaling by "
+        f"$2^{{k_1}} 2^{{k_2}}$ is exact).")
     if boundary_excluded:
-        say(f"- ulp error, subnormal outputs: <= 1/2 + (normal bound)/2 = {float(ulp_sub):.4f} "
-            f"ulp (2^k ulp(e^r*) <= 2^-1075, then one rounding onto the 2^-1074 grid); an exact "
-            f"value >= 2^-1022 computed below it would need delta + 2^-54 >= 2^-53 at r* ~ 0, "
-            f"but there delta <= 2^{lg(delta_at_1):.2f}")
+        say(f"- ulp error, subnormal outputs: $\\le 1/2 + (\\text{{normal bound}})/2 = "
+            f"{float(ulp_sub):.4f}$ ulp ($2^k \\mathrm{{ulp}}(e^{{r^*}}) \\le 2^{{-1075}}$, then one "
+            f"rounding onto the $2^{{-1074}}$ grid); an exact value $\\ge 2^{{-1022}}$ computed below "
+            f"it would need $\\delta + 2^{{-54}} \\ge 2^{{-53}}$ at $r^* \\approx 0$, but there "
+            f"$\\delta \\le 2^{{{lg(delta_at_1):.2f}}}$.")
     else:
-        say(f"- ulp error, subnormal outputs: <= 1/2 + (normal bound) = {float(ulp_sub):.4f} ulp")
-    say(f"- every output: <= {float(ulp_all):.4f} ulp (module constant: {ulp_const})")
-    form = "t = fl(r + fl(r*r) Q(r)), r = fl(hi - kf*LN2_CW_LO), FMAs" if parts_fma else "t = fl(hi + tail)"
-    say(f"- exp_parts variant, {form}: |(1 + t) - e^r*| / e^r* <= "
-        f"{float(parts / U):.4f} u = 2^{lg(parts):.3f} (module constant: {parts_const / U:.4f} u)")
+        say(f"- ulp error, subnormal outputs: $\\le 1/2 + (\\text{{normal bound}}) = "
+            f"{float(ulp_sub):.4f}$ ulp.")
+    say(f"- every output: $\\le {float(ulp_all):.4f}$ ulp (module constant: {ulp_const}).")
+    form = (r"$t = \mathrm{fl}(r + \mathrm{fl}(r^2) Q(r))$ with $r = \mathrm{fl}(r_{\mathrm{hi}} - "
+            r"k_f c_{\mathrm{lo}})$, FMAs" if parts_fma else r"$t = \mathrm{fl}(r_{\mathrm{hi}} + \text{tail})$")
+    say(f"- `exp_parts` variant, {form}: $|(1 + t) - e^{{r^*}}| / e^{{r^*}} \\le "
+        f"{float(parts / U):.4f}\\,u = 2^{{{lg(parts):.3f}}}$ (module constant: "
+        f"${parts_const / U:.4f}\\,u$).")
     assert parts <= parts_const, (name, float(parts), parts_const)
     assert parts_const <= parts * 1.05, "parts constant is not tight"
     assert rel <= rel_const, (name, float(rel), rel_const)
@@ -420,7 +456,7 @@ def certify(name, q, rel_const, ulp_const, parts_const, red, say, parts_fma=Fals
     # x <= -746: e^x (1 + rel) < 2^-1075, so the last product rounds to 0
     with ivprec(PREC):
         assert (iv.exp(-746) * (1 + rel)).b < mpmath.mpf(2) ** -1075
-    say("- x <= -746: e^x (1 + rel) < 2^-1075, so the result rounds to +0.")
+    say(r"- $x \le -746$: $e^x (1 + \text{rel}) < 2^{-1075}$, so the result rounds to $+0$.")
     say("")
     return dict(approx=approx, rel=rel, ulp_normal=ulp_normal, ulp_all=ulp_all)
 
@@ -433,9 +469,9 @@ def derive():
         red = reduction_facts(say)
         say("")
         say("## 3-5. Approximation, evaluation, total")
-        say("u = 2^-53. Rounding errors are bounded by half an ulp of the enclosure of each "
-            "value, per subinterval; every a*b + c in the polynomial is counted unfused (a fused "
-            "evaluation has fewer roundings).")
+        say(r"$u = 2^{-53}$. Rounding errors are bounded by half an ulp of the enclosure of each "
+            r"value, per subinterval; every $ab + c$ of the polynomial is counted unfused (a fused "
+            r"evaluation has fewer roundings).")
         say("")
         assert K.Q_FULL[0] == 0.5 or abs(K.Q_FULL[0] - 0.5) < 1e-12
         full = certify("exp_f64", K.Q_FULL, K.EXP_F64_MAX_REL_ERR, K.EXP_F64_MAX_ULP_ERR,
@@ -445,13 +481,16 @@ def derive():
                         parts_fma=True)
         assert K.EXP_F64_SHORT_MAX_REL_ERR <= 2.0**-40
         say("## Special values")
-        say("- x = 0 or -0.0: t = SHIFT, k = 0, hi = x, lo = 0, r = x, s = +-0, tail = +-0, sh = 1, sl = 0, y = 1, "
-            "2^k1 = 2^k2 = 1: exp(0) = 1 exactly.")
-        say("- x = -inf: clamped to X_MIN = -750 (a select): k = -1082, result 0 (x <= -746).")
-        say("- x = nan: both clamps compare false, nan propagates through every operation.")
+        say(r"- $x = 0$ or $-0.0$: $t = \sigma$, $k = 0$, $r_{\mathrm{hi}} = x$, $r_{\mathrm{lo}} = 0$, "
+            r"$r = x$, $s = \pm 0$, tail $= \pm 0$, $s_h = 1$, $s_l = 0$, $y = 1$, "
+            r"$2^{k_1} = 2^{k_2} = 1$: $\exp(0) = 1$ exactly.")
+        say(r"- $x = -\infty$: clamped to `X_MIN` $= -750$ (a select): $k = -1082$, result 0 "
+            r"($x \le -746$).")
+        say("- $x$ = NaN: both clamps compare false; NaN propagates through every operation.")
         assert -1082 >> 1 == -541 and -1082 - (-1082 >> 1) == -541
-        say("- k1 = k >> 1 and k2 = k - k1 lie in [-541, 0] for k in [-1082, 0]: 2^k1, 2^k2 are "
-            "normal and y 2^k1 (y >= 0.7) is normal, so only the last product rounds.")
+        say(r"- $k_1 = k \gg 1$ and $k_2 = k - k_1$ lie in $[-541, 0]$ for $k \in [-1082, 0]$: "
+            r"$2^{k_1}$ and $2^{k_2}$ are normal and $y\,2^{k_1}$ ($y \ge 0.7$) is normal, so only "
+            r"the last product rounds.")
     return out, full, short
 
 
@@ -464,7 +503,7 @@ def main(argv=None):
         print("\n".join(out))
     else:
         for line in out:
-            print(line.lstrip("# ") if line.startswith("#") else line)
+            print(plain(line))
         print("OK: exp_f64 and exp_f64_short error bounds certified.")
     return 0
 

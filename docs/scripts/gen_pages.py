@@ -15,8 +15,12 @@ What it writes
     the derivations of the proof scripts of one tutorial topic, as ``crossent prove --format
     markdown`` renders them (the scripts' own Markdown mode), with the script's name, the command
     that runs it and its source (included by the tutorial pages);
+``docs/generated/proofs/<stem>.md``
+    the derivation of one extension (a claim numbered 10 or more, beyond the tutorial's
+    steps), for the page that presents it (``docs/contributing.md#proof-numbers``);
 ``docs/generated/proofs.md``
-    every derivation on one page, with the verdict table (a page of the site);
+    every derivation on one page, with the verdict table (a page of the site): the scripts
+    are found by listing ``proofs/``, the tutorial's claims first, then the extensions;
 ``docs/generated/accuracy_table.md``, ``docs/generated/accuracy_figures.md``
     the measured ULP table of ``crossent accuracy --json`` and the figures of
     ``docs/scripts/plot_accuracy.py`` (or a note saying they have not been measured yet);
@@ -43,6 +47,7 @@ import argparse
 import json
 import os
 import platform
+import posixpath
 import re
 import subprocess
 import sys
@@ -73,9 +78,21 @@ TOPICS: dict[str, tuple[str, str]] = {
     "exp-bound": ("The error bound of the exp kernel", r"exp_error|exp_bound|^exp"),
 }
 _MATCH_ORDER = ["exp-bound", "mle", "likelihood", "die", "kernel-identities", "loss", "kl", "cross-entropy"]
-#: the claims are numbered in the order of the tutorial (``proofs/NN_name.py``); the number decides first
-_CLAIM_TOPIC = {1: "likelihood", 2: "mle", 3: "die", 4: "cross-entropy", 5: "kl", 6: "kl",
-                7: "loss", 8: "loss", 9: "kernel-identities"}
+#: a claim is numbered by its tutorial step (``proofs/<step>[a-z]_<name>.py``: claim 5b is the
+#: second claim of step 5); the number decides first
+_CLAIM_TOPIC = {1: "die", 2: "likelihood", 3: "mle", 4: "cross-entropy", 5: "kl", 6: "loss",
+                7: "kernel-identities"}
+#: claims numbered from here on (``proofs/10_<name>.py``, ``11a_``...) are extensions beyond the
+#: tutorial's seven steps: each gets an include of its own, ``generated/proofs/<stem>.md`` (for a
+#: page at the top of ``docs/``, under a level-2 heading), and the all-proofs page lists them
+#: apart from the tutorial's claims; 8 and 9 are left free for steps the tutorial may gain
+EXTENSION_FROM = 10
+#: the page that includes each topic's proofs (the relative links of a proof depend on it), and
+#: the level of the proof's heading there (the exp bound sits under a level-3 section)
+_TOPIC_PAGE = {t: f"tutorial/{t}.md" for t in TOPICS} | {"exp-bound": "accuracy.md"}
+_TOPIC_LEVEL = {"exp-bound": 4}
+#: topics whose page introduces the proof with its own heading: the proof's title is left out
+_TOPIC_UNTITLED = {"exp-bound"}
 
 #: which rows of the bounds table document which public function (api.md)
 API_BOUNDS = {
@@ -113,34 +130,99 @@ def _fmt_ulp(x: float) -> str:
 # ---------------------------------------------------------------------------------------------
 
 
-def bounds_rows(functions=None, link_prefix: str = "") -> list[str]:
-    """Markdown table rows (header included) of the bounds of ``functions`` (all by default)."""
+def _dtypes(functions) -> list[str]:
+    """The dtypes of the bounds table, in the table's order (the first function's first)."""
     from crossent._bounds import BOUNDS
 
-    rows = [
-        "| function | dtype | max ULP | correctly rounded (at least) | condition | analysis |",
-        "|---|---|---|---|---|---|",
+    out: list[str] = []
+    for fn in functions:
+        out += [dt for dt in BOUNDS[fn] if dt not in out]
+    return out
+
+
+def _and(words) -> str:
+    """``a``, ``a and b``, ``a, b and c``."""
+    words = list(words)
+    return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " and " + words[-1]
+
+
+def _md_plain(text: str) -> str:
+    """Plain text (a condition of the bounds table) as Markdown: ``_``, ``*`` and ``|`` literal."""
+    return re.sub(r"([\\`*_|\[\]])", r"\\\1", text)
+
+
+def bounds_table(functions=None, link_prefix: str = "") -> str:
+    """The bounds of ``functions`` (all by default) as Markdown: one row per function, one
+    column per dtype, conditions as lettered notes under the table.
+
+    Neighbouring dtypes whose bounds agree in every row share one column (the narrow formats,
+    which all round the same float64 value once), so the table fits the page as dtypes are
+    added; a dtype whose bounds differ gets its own column.
+    """
+    from crossent._bounds import BOUNDS
+
+    functions = list(BOUNDS) if functions is None else list(functions)
+    dtypes = _dtypes(functions)
+    notes: list[str] = []
+    cells: dict[tuple[str, str], str] = {}
+    for fn in functions:
+        for dtype in dtypes:
+            b = BOUNDS[fn].get(dtype)
+            if b is None:
+                cells[fn, dtype] = "–"
+                continue
+            cell = f"{_fmt_ulp(b.max_ulp)}"
+            if b.min_correctly_rounded is not None:
+                cell += f", CR ≥ {100 * b.min_correctly_rounded:g}%"
+            if b.analysis:  # the bound links to the analysis that derives it
+                cell = f"[{cell}]({link_prefix}#{b.analysis})"
+            if b.condition:
+                text = _md_plain(b.condition)
+                if text in notes:
+                    letter = chr(ord("a") + notes.index(text))
+                else:
+                    notes.append(text)
+                    letter = chr(ord("a") + len(notes) - 1)
+                cell += f" ({letter})"
+            cells[fn, dtype] = cell
+    groups: list[list[str]] = []
+    for dtype in dtypes:
+        if groups and all(cells[fn, dtype] == cells[fn, groups[-1][0]] for fn in functions):
+            groups[-1].append(dtype)
+        else:
+            groups.append([dtype])
+    rows = ["| function | " + " | ".join(f"{', '.join(g)} (ulp)" for g in groups) + " |",
+            "|---|" + "---|" * len(groups)]
+    for fn in functions:
+        rows.append(f"| `{fn}` | " + " | ".join(cells[fn, g[0]] for g in groups) + " |")
+    legend = [
+        "",
+        "Each number is the largest error allowed, in ULPs of the output format, against the exact "
+        "value of the function at the input floats; it links to the error analysis that derives "
+        "it. *CR ≥ 99.9%*: at least that share of the corpus's outputs "
+        "must be correctly rounded (error at most 1/2 ULP)."
+        + (" A letter: the bound holds under the condition of that note." if notes else ""),
     ]
-    for fn in functions if functions is not None else BOUNDS:
-        for dtype, b in BOUNDS[fn].items():
-            cr = "" if b.min_correctly_rounded is None else f"{100 * b.min_correctly_rounded:g}% of outputs"
-            cond = (b.condition or "").replace("|", "\\|")
-            anchor = f"[{b.analysis}]({link_prefix}#{b.analysis})" if b.analysis else ""
-            rows.append(f"| `{fn}` | {dtype} | {_fmt_ulp(b.max_ulp)} | {cr} | {cond} | {anchor} |")
-    return rows
+    for i, text in enumerate(notes):
+        which = {}
+        for fn in functions:
+            for dt, b in BOUNDS[fn].items():
+                if b.condition and _md_plain(b.condition) == text:
+                    which.setdefault(fn, []).append(dt)
+        where = "; ".join(f"{_and(dts)} `{fn}`" for fn, dts in which.items())
+        legend += ["", f"({chr(ord('a') + i)}) {where}: {text}."]
+    return "\n".join(rows + legend)
 
 
 def gen_bounds() -> None:
     from crossent._bounds import BOUNDS
 
     src = "crossent._bounds.BOUNDS"
-    _write(GEN / "bounds_table.md", _HEADER.format(source=src) + "\n".join(bounds_rows()))
+    _write(GEN / "bounds_table.md", _HEADER.format(source=src) + bounds_table())
     for api_name, keys in API_BOUNDS.items():
         keys = [k for k in keys if k in BOUNDS]
         if keys:
-            text = "**Stated accuracy** (from the bounds table):\n\n" + "\n".join(
-                bounds_rows(keys, link_prefix="accuracy.md")
-            )
+            text = "**Stated accuracy** (from the bounds table):\n\n" + bounds_table(keys, link_prefix="accuracy.md")
         else:
             text = (
                 "**Stated accuracy:** this function has no row in the bounds table "
@@ -161,10 +243,27 @@ def proof_scripts() -> list[Path]:
     return sorted(p for p in PROOFS.glob("*.py") if not p.name.startswith("_"))
 
 
+def claim_number(stem: str) -> int | None:
+    """The number of a proof script's claim (``05b_gibbs_inequality`` is claim 5b: 5)."""
+    m = re.match(r"(\d+)[a-z]?_", stem)
+    return int(m.group(1)) if m else None
+
+
+def is_extension(stem: str) -> bool:
+    """Claims numbered from :data:`EXTENSION_FROM` on extend the tutorial; they are no step of it."""
+    n = claim_number(stem)
+    return n is not None and n >= EXTENSION_FROM
+
+
 def topic_of(stem: str) -> str | None:
-    m = re.match(r"(\d+)_", stem)
-    if m and int(m.group(1)) in _CLAIM_TOPIC:
-        return _CLAIM_TOPIC[int(m.group(1))]
+    """The tutorial topic a proof script belongs to: its claim number decides (1-7, the tutorial
+    steps); an extension (10 and up) belongs to no tutorial topic, whatever its name says; an
+    unnumbered script is placed by the patterns of :data:`TOPICS`."""
+    n = claim_number(stem)
+    if n is not None and n >= EXTENSION_FROM:
+        return None
+    if n in _CLAIM_TOPIC:
+        return _CLAIM_TOPIC[n]
     for topic in _MATCH_ORDER:
         if re.search(TOPICS[topic][1], stem):
             return topic
@@ -219,20 +318,56 @@ def _demote(md: str, levels: int) -> str:
     return "\n".join(lines)
 
 
-def _proof_block(script: Path, body: str, summary: dict, heading_level: int) -> str:
+_DOC_CITATION = re.compile(r"`docs/([\w/-]+\.md)(?:#([\w-]+))?`")
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^\w]+", "-", text.lower()).strip("-")
+
+
+def doc_title(path: str, anchor: str | None = None) -> str:
+    """The title of a page of ``docs/`` (its first heading), and of one of its sections."""
+    lines = (DOCS / path).read_text().splitlines()
+    heads = [re.match(r"#+ (.*?)\s*(?:\{#([\w-]+)\})?\s*$", ln) for ln in lines]
+    heads = [h for h in heads if h]
+    title = heads[0].group(1) if heads else path
+    if anchor:
+        for h in heads:
+            if h.group(2) == anchor or _slug(h.group(1)) == anchor:
+                return f"{title}: {h.group(1)}"
+    return title
+
+
+def doc_links(md: str, page: str) -> str:
+    """Turn the citations of site pages in a proof's output (code spans ``docs/x.md#a``, as
+    the checker prints paths) into links, relative to ``page`` (the page that includes it)."""
+
+    def link(m: re.Match) -> str:
+        target, anchor = m.group(1), m.group(2)
+        if not (DOCS / target).exists():
+            return m.group(0)
+        rel = posixpath.relpath(target, posixpath.dirname(page) or ".")
+        return f"[{doc_title(target, anchor)}]({rel}{'#' + anchor if anchor else ''})"
+
+    return _DOC_CITATION.sub(link, md)
+
+
+def _proof_block(script: Path, body: str, summary: dict, heading_level: int, page: str,
+                 untitled: bool = False) -> str:
     rel = script.relative_to(ROOT).as_posix()
+    body = doc_links(body, page)
+    if untitled:  # the including page has a heading of its own for it
+        body = re.sub(r"\A\s*# .*\n", "", body)
     verdict = summary.get("verdict", "FAIL")
-    seconds = summary.get("seconds")
     levels = [lv for _i, lv in _headings(body)]
     if not levels:
         body, levels = f"## {script.stem}\n\n" + body, [2]
     body = _demote(body, heading_level - min(levels))
     status = "proven" if verdict == "PASS" else "**NOT PROVEN**"
-    timing = f" in {seconds:.2f} s" if isinstance(seconds, (int, float)) else ""
     lines = [
         body,
         "",
-        f"*Proof script:* `{rel}` — {status}{timing}; run it on its own with "
+        f"*Proof script:* `{rel}` — {status}; run it on its own with "
         f"`python {rel}`, or every proof with `crossent prove`.",
         "",
         f'??? abstract "Source of `{rel}`"',
@@ -253,8 +388,11 @@ def gen_proofs(timeout: float, jobs: int) -> bool:
         with ThreadPoolExecutor(max_workers=jobs) as pool:
             results = list(pool.map(lambda s: _run_proof(s, timeout), scripts))
     by_topic: dict[str, list] = {t: [] for t in TOPICS}
-    unmatched = []
+    unmatched, extensions = [], []
     for r in results:
+        if is_extension(r[0].stem):
+            extensions.append(r)
+            continue
         t = topic_of(r[0].stem)
         (by_topic[t] if t else unmatched).append(r)
     if unmatched:
@@ -264,7 +402,9 @@ def gen_proofs(timeout: float, jobs: int) -> bool:
     for topic, (title, _) in TOPICS.items():
         items = by_topic[topic]
         if items:
-            text = "\n\n".join(_proof_block(*r[:3], heading_level=3) for r in items)
+            text = "\n\n".join(_proof_block(*r[:3], heading_level=_TOPIC_LEVEL.get(topic, 3),
+                                              page=_TOPIC_PAGE[topic], untitled=topic in _TOPIC_UNTITLED)
+                                 for r in items)
         else:
             text = (
                 '!!! warning "Proof not generated yet"\n\n'
@@ -274,14 +414,26 @@ def gen_proofs(timeout: float, jobs: int) -> bool:
             )
         _write(GEN / "proofs" / f"{topic}.md", _HEADER.format(source=src) + text)
 
+    # one include per extension, for the page that presents it (at the top of docs/)
+    for r in extensions:
+        _write(GEN / "proofs" / f"{r[0].stem}.md",
+               _HEADER.format(source=src) + _proof_block(*r[:3], heading_level=3, page="index.md"))
+    tutorial = [r for r in results if r not in extensions]
+
+    def table(rows):
+        # no run times: they change with the machine at every run, the pages would too
+        out = ["| claim | script | verdict | checked steps |", "|---|---|---|---|"]
+        for script, body, summary, seconds in rows:
+            heading = re.search(r"^#+ (.*)$", body, flags=re.M)
+            title = summary.get("title") or (heading.group(1) if heading else script.stem)
+            title = title.replace("|", "\\|")
+            out.append(
+                f"| {title} | `proofs/{script.name}` | {summary.get('verdict', 'FAIL')} | "
+                f"{summary.get('steps', '')} |"
+            )
+        return out
+
     ok = bool(results) and all(r[2].get("verdict") == "PASS" for r in results)
-    table = ["| claim | script | verdict | checked steps | seconds |", "|---|---|---|---|---|"]
-    for script, _body, summary, seconds in results:
-        title = (summary.get("title") or summary.get("claim") or script.stem).replace("|", "\\|")
-        table.append(
-            f"| {title} | `proofs/{script.name}` | {summary.get('verdict', 'FAIL')} | "
-            f"{summary.get('steps', '')} | {seconds:.1f} |"
-        )
     page = [
         _HEADER.format(source=src),
         "# All proofs",
@@ -295,8 +447,25 @@ def gen_proofs(timeout: float, jobs: int) -> bool:
         "",
     ]
     if results:
-        page += [*table, ""]
-        page += [_proof_block(*r[:3], heading_level=2) for r in results]
+        page += [*table(tutorial), ""]
+        if extensions:
+            page += [
+                f"Claims numbered {EXTENSION_FROM} and up are [extensions](#extensions): results beyond "
+                "the tutorial's seven steps, proven the same way.",
+                "",
+            ]
+        page += [_proof_block(*r[:3], heading_level=2, page="generated/proofs.md") for r in tutorial]
+        if extensions:
+            page += [
+                "## Extensions beyond the tutorial {#extensions}",
+                "",
+                f"These claims (numbered from {EXTENSION_FROM}) are no step of the tutorial: each "
+                "backs a function or an option that goes beyond it.",
+                "",
+                *table(extensions),
+                "",
+            ]
+            page += [_proof_block(*r[:3], heading_level=3, page="generated/proofs.md") for r in extensions]
     else:
         page += [
             '!!! warning "No proofs yet"',
@@ -354,46 +523,221 @@ def records_table(records: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def _ulp_cell(x) -> str:
+    """An error in ULPs for a table: 0.57, 138, 1.7e+07 -> 1.7·10⁷, inf."""
+    if x is None:
+        return "–"
+    if x != x or x in (float("inf"), float("-inf")):
+        return "∞" if x == float("inf") else str(x)
+    if x >= 1e5:
+        mant, ex = f"{x:.1e}".split("e")
+        sup = str(int(ex)).translate(str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹"))
+        return f"{mant}·10{sup}"
+    return f"{x:.2f}" if x < 10 else f"{x:.0f}"
+
+
+_PEER_NAMES = {"pytorch": "PyTorch", "jax": "JAX", "scipy": "SciPy"}
+
+
 def accuracy_markdown(data) -> str:
-    """The ``crossent accuracy --json`` rows as the harness's own table, in Markdown."""
-    from crossent._accuracy import format_table
+    """The ``crossent accuracy --json`` rows as two tables: crossent against its bounds, then
+    crossent next to the peers (largest and median error), each with its legend."""
+    from crossent._bounds import BOUNDS
 
     rows = data["rows"] if isinstance(data, dict) else data
-    header, cells = format_table(rows)
-    out = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    out += ["| " + " | ".join(str(c).replace("|", "\\|") for c in row) + " |" for row in cells]
-    return "\n".join(out)
+    keys = list(dict.fromkeys((r["function"], r["dtype"]) for r in rows))
+    by = {(r["function"], r["dtype"], r["implementation"]): r for r in rows}
+    peers = list(dict.fromkeys(r["implementation"] for r in rows if r.get("peer")))
+    measured = {dt for _, dt in keys}
+    dtypes = [dt for dt in _dtypes(BOUNDS) if dt in measured] + sorted(measured - set(_dtypes(BOUNDS)))
+    own = ["| function | " + " | ".join(dtypes) + " |", "|---|" + "---|" * len(dtypes)]
+    failed, total = [], 0
+    for fn in dict.fromkeys(f for f, _ in keys):
+        cells = []
+        for dt in dtypes:
+            r = by.get((fn, dt, "crossent"))
+            b = BOUNDS.get(fn, {}).get(dt)
+            if r is None:
+                cells.append("–")
+                continue
+            total += 1
+            bound = "–" if b is None else _fmt_ulp(b.max_ulp) + (" \\*" if b.condition else "")
+            mark = "" if r["passed"] else " **exceeds its bound**"
+            if not r["passed"]:
+                failed.append(f"{dt} `{fn}`")
+            cells.append(f"{_ulp_cell(r['max_ulp'])} / {_ulp_cell(r['median_ulp'])}<br>"
+                         f"{100 * r['frac_correctly_rounded']:.2f}% CR<br>bound {bound}{mark}")
+        if any(c != "–" for c in cells):
+            own.append(f"| `{fn}` | " + " | ".join(cells) + " |")
+    verdict = (f"Every one of the {total} function and dtype pairs is within its bound."
+               if not failed else f"**Outside the bound: {', '.join(failed)}.**")
+    unmeasured = [dt for dt in _dtypes(BOUNDS) if dt not in measured]
+    if unmeasured:
+        verdict += f" Not in this run: {_and(unmeasured)}."
+    own += [
+        "",
+        "Errors in ULPs of the output format against `crossent.reference` (correctly rounded), "
+        "over every output of the corpus's cases. Each cell: *largest / median* error; the share "
+        "of outputs correctly rounded (*CR*: within 1/2 ULP of the exact value, which no result "
+        "can beat); the bound of the table above, where \\* marks a conditional bound (see its "
+        "note there: outputs outside the condition are checked against the stated absolute bound "
+        "instead). " + verdict,
+    ]
+    head = "| function | dtype | crossent | " + " | ".join(_PEER_NAMES.get(p, p) for p in peers) + " |"
+    peer = [head, "|---|---|" + "---|" * (1 + len(peers))]
+    for fn, dt in keys:
+        cells = [by.get((fn, dt, p)) for p in peers]
+        if not any(cells) or (fn, dt, "crossent") not in by:
+            continue
+        mine = by[(fn, dt, "crossent")]
+        line = [f"`{fn}`", dt, f"{_ulp_cell(mine['max_ulp'])} / {_ulp_cell(mine['median_ulp'])}"]
+        line += ["–" if c is None else f"{_ulp_cell(c['max_ulp'])} / {_ulp_cell(c['median_ulp'])}"
+                 for c in cells]
+        peer.append("| " + " | ".join(line) + " |")
+    peer += [
+        "",
+        "Each cell: *largest / median* error in ULPs over the outputs that implementation can "
+        "express (a peer without a function, or without a case such as a `weight`, is measured on "
+        "the rest or shown as –). An error of 10¹⁶ ULP in float64 (10⁷ in float32) is a result of 0 "
+        "where the exact value is tiny: every digit lost; ∞: an infinite or nan result where the "
+        "exact value is finite.",
+    ]
+    return ("### crossent against its bounds\n\n" + "\n".join(own)
+            + "\n\n### crossent next to the peers\n\n" + "\n".join(peer))
+
+
+_IMPL_NAMES = {"crossent": "crossent", "jax": "JAX", "torch": "PyTorch", "numpy-sum": "one read"}
+_MODES = {"forward": "forward", "fwd+bwd": "forward + backward"}
+#: the performance goals of docs/design.md#performance-goals: crossent's time over the fastest
+#: peer's at most 1 for the float32 forward pass, at most 0.67 (1.5x as fast) everywhere else
+GOALS = {("float32", "forward"): 1.0}
+GOAL_DEFAULT = 0.67
+
+
+def _shape(shape) -> str:
+    return f"{shape[0]}\u00a0×\u00a0{shape[1]}"  # no break inside a shape
+
+
+def bench_ratios(data: dict) -> dict:
+    """{(shape, dtype, mode): crossent's time over the fastest peer's} of a bench run."""
+    return {(tuple(r["shape"]), r["dtype"], r["mode"]): r["ratio_to_fastest_peer"]
+            for r in data["rows"] if r["impl"] == "crossent" and r.get("ratio_to_fastest_peer")}
+
+
+def _ratio(r: float, goal: float) -> str:
+    """A time ratio to two decimals, three where two would round it onto its goal (1.001 is
+    not 1.00: it misses a goal of 1)."""
+    return f"{r:.3f}" if f"{r:.2f}" == f"{goal:.2f}" else f"{r:.2f}"
 
 
 def bench_markdown(data: dict) -> str:
     """``crossent bench --json`` pivoted: one line per case, ns/element per implementation."""
     rows = data["rows"]
-    impls: list[str] = []
-    for r in rows:
-        if r["impl"] not in impls:
-            impls.append(r["impl"])
+    impls = list(dict.fromkeys(r["impl"] for r in rows))
     impls.sort(key=lambda n: (n != "crossent", n == "numpy-sum", n))
     cases: dict = {}
     for r in rows:
         cases.setdefault((tuple(r["shape"]), r["dtype"], r["mode"]), {})[r["impl"]] = r
-    head = ["shape", "dtype", "mode"] + [f"{i} ns/elem" for i in impls]
-    head += ["crossent time / fastest peer", "crossent time / one read"]
+    head = ["shape", "dtype, pass", "crossent /<br>fastest peer", "crossent /<br>one read"]
+    head += [_IMPL_NAMES.get(i, i) + "<br>(ns)" for i in impls]
     out = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for (shape, dtype, mode), by in cases.items():
-        cells = [f"{shape[0]}×{shape[1]}", dtype, mode]
-        cells += [f"{by[i]['ns_per_element']:.3g}" if i in by else "–" for i in impls]
+        cells = [_shape(shape), f"{dtype}<br>{mode}"]
         mine = by.get("crossent", {})
-        rp = mine.get("ratio_to_fastest_peer")
-        cells.append("–" if rp is None else f"{rp:.2f}")
-        rr = mine.get("ratio_to_read")
-        cells.append("–" if rr is None else f"{rr:.2f}")
+        peer, read = mine.get("ratio_to_fastest_peer"), mine.get("ratio_to_read")
+        cells.append("–" if peer is None else _ratio(peer, GOALS.get((dtype, mode), GOAL_DEFAULT)))
+        cells.append("–" if read is None else f"{read:.2f}")
+        cells += [f"{by[i]['ns_per_element']:.2f}" if i in by else "–" for i in impls]
         out.append("| " + " | ".join(cells) + " |")
-    note = ["", "Lower is better; a ratio below 1 means crossent is faster than the fastest peer."]
+    note = ["", "*fwd+bwd*: the forward and backward pass. The ratios are of crossent's time to the "
+            "fastest peer's and to one read of the logits, in the same run (below 1: crossent is "
+            "faster). *(ns)*: nanoseconds per logit element, the median of the run's repeats "
+            "(lower is better). *One read*: a NumPy sum of the logits, the floor for any method "
+            "that reads every logit once."]
     if data.get("peers"):
-        note.append("Peers: " + ", ".join(str(v) if str(v).startswith(k) else f"{k} {v}" for k, v in data["peers"].items()) + ".")
+        note.append("Peers: " + ", ".join(str(v) if str(v).startswith(k) else f"{k} {v}"
+                                          for k, v in data["peers"].items()) + ".")
     for name, why in (data.get("skipped") or {}).items():
         note.append(f"Skipped {name}: {why}.")
     return "\n".join(out + note)
+
+
+def _span(values) -> str:
+    lo, hi = min(values), max(values)
+    return f"{lo:.2f}" if f"{lo:.2f}" == f"{hi:.2f}" else f"{lo:.2f}–{hi:.2f}"
+
+
+def bench_summary(data: dict) -> str:
+    """The conclusions of one bench run: each ratio against its goal, and what they add up to."""
+    ratios = bench_ratios(data)
+    shapes = list(dict.fromkeys(s for s, _, _ in ratios))
+    cols = [(dt, mode) for dt in ("float32", "float64") for mode in ("forward", "fwd+bwd")]
+    out = ["| shape | " + " | ".join(f"{dt}<br>{_MODES[m]}" for dt, m in cols) + " |",
+           "|---|" + "---|" * len(cols)]
+    met, missed = [], []
+    for shape in shapes:
+        cells = []
+        for dt, mode in cols:
+            r = ratios.get((shape, dt, mode))
+            if r is None:
+                cells.append("–")
+                continue
+            goal = GOALS.get((dt, mode), GOAL_DEFAULT)
+            ok = r <= goal
+            (met if ok else missed).append(f"{dt} {_MODES[mode]} at {shape[1]} classes")
+            cells.append(f"{_ratio(r, goal)} {'✓' if ok else '✗'}")
+        out.append(f"| {_shape(shape)} | " + " | ".join(cells) + " |")
+    faster = sum(r < 1 for r in ratios.values())
+    out += [
+        "",
+        "crossent's time over the fastest peer's, per case (below 1: crossent is faster). "
+        f"✓: the goal is met (at most {GOALS[('float32', 'forward')]:g} for the float32 forward "
+        f"pass, at most {GOAL_DEFAULT:g}, i.e. 1.5 times as fast, everywhere else); ✗: it is not.",
+        "",
+        f"**In this run** crossent is faster than the fastest peer in {faster} of the "
+        f"{len(ratios)} cases and meets the goal in {len(met)}. "
+        f"**Met:** {'; '.join(met) or 'none'}. **Not met:** {'; '.join(missed) or 'none'}.",
+    ]
+    return "\n".join(out)
+
+
+def bench_headline(data: dict) -> str:
+    """One sentence for the home page, from the same run as the performance page."""
+    ratios = bench_ratios(data)
+    shapes = sorted({s for s, _, _ in ratios}, key=lambda s: s[1])
+    parts = []
+    for dt in ("float32", "float64"):
+        for mode in ("forward", "fwd+bwd"):
+            vals = [r for (s, d, m), r in ratios.items() if d == dt and m == mode]
+            if vals:
+                parts.append(f"{_span(vals)} for the {dt} {_MODES[mode]} pass")
+    return (f"**Speed.** On rows of {shapes[0][1]} to {shapes[-1][1]} classes, crossent's time "
+            f"over that of the fastest of PyTorch and JAX on the CPU (below 1: crossent is faster) "
+            f"is {', '.join(parts[:-1])} and {parts[-1]}, in one recorded run "
+            f"({str(data.get('meta', {}).get('date', ''))[:10]}); the "
+            "[performance page](performance.md) has the details, and where crossent is slower.")
+
+
+def startup_markdown(data: list) -> str:
+    """``benchmarks/startup.py --json`` as a table, with the ranges the text quotes."""
+    out = ["| first call of | cache | `import crossent` | first call |", "|---|---|---|---|"]
+    for row in data:
+        for cache in ("cold", "warm"):
+            m = row[cache]
+            out.append(f"| `{row['call']}` | {cache} | {m['import_crossent']:.2f} s | "
+                       f"{m['first_call']:.2f} s |")
+    cold = [r["cold"]["first_call"] for r in data]
+    warm = [r["warm"]["first_call"] for r in data]
+    imp = [r[c]["import_crossent"] for r in data for c in ("cold", "warm")]
+    dtypes = sorted({r["dtype"] for r in data})
+    return "\n".join(out + [
+        "",
+        f"Fresh interpreters, each with its own Numba cache directory; medians of "
+        f"{data[0]['repeats']} runs; a 64 × 100 {', '.join(dtypes)} input. "
+        f"**A cold first call compiles for {min(cold):.0f}–{max(cold):.0f} s; with a warm cache "
+        f"the first call takes {min(warm):.2f}–{max(warm):.2f} s** and `import crossent` "
+        f"{min(imp):.2f}–{max(imp):.2f} s.",
+    ])
 
 
 def _table_from_json(path: Path, render, what: str, how: str) -> str:
@@ -413,7 +757,7 @@ def _table_from_json(path: Path, render, what: str, how: str) -> str:
     return table + "\n\n" + _provenance(path, data)
 
 
-def gen_measured(accuracy_json: Path, bench_json: Path) -> None:
+def gen_measured(accuracy_json: Path, bench_json: Path, startup_json: Path = DATA / "startup.json") -> None:
     _write(
         GEN / "accuracy_table.md",
         _HEADER.format(source=accuracy_json.name)
@@ -426,6 +770,18 @@ def gen_measured(accuracy_json: Path, bench_json: Path) -> None:
         + _table_from_json(bench_json, bench_markdown, "benchmark",
                            f"crossent bench --json {bench_json.relative_to(ROOT).as_posix()} "
                            "--plot docs/figures/bench.png"),
+    )
+    # the conclusions of the same bench run (performance page) and its one-line summary (home
+    # page), so that no number on the site disagrees with the table
+    for name, render in (("bench_summary.md", bench_summary), ("bench_headline.md", bench_headline)):
+        text = render(json.loads(bench_json.read_text())) if bench_json.exists() else (
+            "*The benchmark has not been recorded yet (`crossent bench --json`).*")
+        _write(GEN / name, _HEADER.format(source=bench_json.name) + text)
+    _write(
+        GEN / "startup_table.md",
+        _HEADER.format(source=startup_json.name)
+        + _table_from_json(startup_json, startup_markdown, "start-up",
+                           f"python benchmarks/startup.py --json {startup_json.relative_to(ROOT).as_posix()}"),
     )
     # figures: include what exists, say what does not
     figs = {

@@ -64,6 +64,64 @@ def rst_to_markdown(text: str) -> str:
         body = [b for b in body if not re.match(r"^\s*:\w+:", b)]
         content = [b.strip() for b in body if b.strip()]
         out += ["", indent + "$$"] + [indent + c for c in content] + [indent + "$$", ""]
+    return describe_returns("\n".join(out))
+
+
+_SECTION = re.compile(r"^(\s*)(\w[\w ]*)\n\1-{3,}\s*$", re.M)
+
+
+def describe_returns(text: str) -> str:
+    r"""Give every item of a numpydoc Returns section a description.
+
+    An item written as a type only (``ndarray of ``x.dtype`` (...)``) would show an empty
+    description cell in the API reference: its text becomes the description, and its type the
+    words before the first " of " or " (". reST literals (````x````) become code spans.
+
+    >>> print(describe_returns("Returns\n-------\nndarray of ``x.dtype``\nloss : as `f`\n\nNotes\n-----"))
+    Returns
+    -------
+    ndarray
+        ndarray of `x.dtype`.
+    loss :
+        As `f`.
+    <BLANKLINE>
+    Notes
+    -----
+    """
+    lines = text.splitlines()
+    dashes = re.compile(r"^\s*-{3,}\s*$")
+    out: list[str] = []
+    i = 0
+    while i < len(lines):
+        head = re.match(r"^(\s*)Returns\s*$", lines[i])
+        if not (head and i + 1 < len(lines) and dashes.match(lines[i + 1])):
+            out.append(lines[i])
+            i += 1
+            continue
+        indent = head.group(1)
+        out += lines[i:i + 2]
+        j = i + 2
+        while j < len(lines) and not (j + 1 < len(lines) and dashes.match(lines[j + 1])):
+            j += 1
+        region = lines[i + 2:j]
+        for k, line in enumerate(region):
+            level = len(line) - len(line.lstrip())
+            following = region[k + 1] if k + 1 < len(region) else ""
+            described = following.strip() and len(following) - len(following.lstrip()) > level
+            if not line.strip() or level != len(indent) or described:
+                out.append(line)
+                continue
+            name, sep, kind = line.strip().partition(" : ")
+            if not sep:
+                name, kind = "", name
+            kind = re.sub(r"``([^`]+)``", r"`\1`", re.sub(r":\w+:`~?([^`]+)`", r"`\1`", kind))
+            if kind.lower().startswith("as "):
+                short, desc = "", kind[0].upper() + kind[1:]
+            else:  # the type: the words before " of ", parenthetical remarks left out
+                short, desc = re.sub(r" \([^()]*\)", "", kind).split(" of ")[0], kind
+            first = f"{name} :" + (f" {short}" if short else "") if name else short
+            out += [indent + first, indent + "    " + desc.rstrip(".") + "."]
+        i = j
     return "\n".join(out)
 
 

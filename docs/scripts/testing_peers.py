@@ -163,6 +163,8 @@ def families_markdown() -> str:
            "|---|---|---|"]
     for kind, fams in FAMILIES.items():
         for name, text in fams.items():
+            # identifiers (ignore_index) as code: a table cell must not break them mid-word
+            text = re.sub(r"\b[A-Za-z]\w*_\w+\b", lambda m: f"`{m.group(0)}`", text)
             out.append(f"| `{kind}` | `{name}` | {text} |")
     return "\n".join(out) + "\n"
 

@@ -1,4 +1,4 @@
-"""Claim 2: the maximum-likelihood estimate of a categorical parameter is the empirical PMF.
+"""Claim 3: the maximum-likelihood estimate of a categorical parameter is the empirical PMF.
 
 Claim
     The program  min_q −ℓ(q) = −N Σ_k p(k) log q(k)  subject to  Σ_k q(k) = 1, q(k) >= 0
@@ -66,9 +66,11 @@ def hessian_entry():
 
 def build() -> _checker.Derivation:
     d = _checker.Derivation(
-        title="Claim 2: the MLE is the empirical PMF (KKT)",
+        title="Claim 3: the MLE is the empirical PMF (KKT)",
         claim="argmin { −ℓ(q) : Σ q = 1, q >= 0 } = p, the empirical PMF; the KKT point is the "
         "global minimizer because −ℓ is convex",
+        claim_tex=r"$\operatorname{arg\,min}_q \{-\ell(q) : \sum_{k} q(k) = 1,\ q \ge 0\} = p$, the empirical PMF; "
+        r"the KKT point is the global minimizer because $-\ell$ is convex.",
         source="article, 'Proposition' and proof (stationarity only); docs/design.md#mathematics",
         justifies="minimizing cross-entropy fits the MLE; tests of categorical_log_likelihood",
         scope="general K (derivative, λ, slackness, Hessian); K = 2..8 (unique solution, PSD)",
@@ -95,7 +97,8 @@ def build() -> _checker.Derivation:
         "stationarity with μ_j = 0 gives q(j) = N p(j)/λ",
         sp.Tuple(*sol),
         sp.Tuple(Np * pj / lam),
-        because="solutions in q(j) of −N p(j)/q(j) + λ = 0 (SymPy solve)",
+        because="the only solution in q(j) of −N p(j)/q(j) + λ = 0",
+        tex=r"-\frac{N p_j}{q_j} + \lambda = 0 \iff q_j = \frac{N p_j}{\lambda}",
     )
     d.eq(
         "primal feasibility: Σ_k N p(k)/λ = (N/λ) Σ_k p(k)",
@@ -107,7 +110,8 @@ def build() -> _checker.Derivation:
         "with Σ_k p(k) = 1, N/λ = 1 has the unique solution λ = N",
         sp.Tuple(*lam_sol),
         sp.Tuple(N),
-        because="solutions in λ of N/λ = 1 (SymPy solve)",
+        because="the only solution in λ of N/λ = 1",
+        tex=r"\frac{N}{\lambda} = 1 \iff \lambda = N",
     )
     d.eq("q(j) = N p(j)/λ at λ = N is p(j)", sp.Subs(Np * pj / lam, lam, Np), pj)
 
@@ -118,12 +122,14 @@ def build() -> _checker.Derivation:
         sp.Tuple(*sp.solve(stationarity().subs({p[j]: 0, lam: N}), mu[j])),
         sp.Tuple(N),
         because="dual feasible: μ_j = N > 0",
+        tex=r"-\frac{N \cdot 0}{q_j} + N - \mu_j = 0 \iff \mu_j = N",
     )
     d.eq(
         "p(j) = 0: complementary slackness μ_j q(j) = 0 with μ_j = N > 0 gives q(j) = 0 = p(j)",
         sp.Tuple(*sp.solve(sp.Eq(N * qz, 0), qz)),
         sp.Tuple(0),
-        because="solutions q(j) >= 0 of N q(j) = 0 (SymPy solve)",
+        because="the only solution q(j) >= 0 of N q(j) = 0",
+        tex=r"N q_j = 0,\ q_j \ge 0 \iff q_j = 0",
     )
 
     # -- the KKT point satisfies every condition ---------------------------------------------
@@ -159,7 +165,7 @@ def build() -> _checker.Derivation:
         "KKT conditions are sufficient for a convex program",
         "−ℓ is convex on {q : q(k) > 0 where p(k) > 0} (PSD Hessian), the constraints are "
         "affine, so any KKT point is a global minimizer (Boyd & Vandenberghe 2004, §5.5.3). "
-        "Independently, claim 6 shows −ℓ(q) + ℓ(p) = N·KL(p‖q) >= 0.",
+        "Independently, claim 5b shows −ℓ(q) + ℓ(p) = N·KL(p‖q) >= 0.",
     )
 
     # -- explicit K ---------------------------------------------------------------------------
@@ -177,7 +183,8 @@ def build() -> _checker.Derivation:
     d.each_K(
         "stationarity (times q(k)) + Σ q = 1 has the unique solution q = p, λ = N",
         solve_system,
-        because="sp.solve on N p(k) − λ q(k) = 0, Σ q = 1, with p(K) = 1 − Σ_{k<K} p(k)",
+        because="solved exactly, with p(K) = 1 − Σ_{k<K} p(k); one solution only",
+        tex=r"N p_k - \lambda q_k = 0\ (k = 1, \ldots, K),\ \ \sum_{k=1}^{K} q_k = 1 \iff q = p,\ \lambda = N",
     )
 
     def zero_class(KK):
@@ -194,6 +201,8 @@ def build() -> _checker.Derivation:
     d.each_K(
         "with p(K) = 0 the point q = p, λ = N, μ = (0, …, 0, N) satisfies stationarity and slackness",
         zero_class,
+        tex=r"\frac{\partial \mathcal{L}}{\partial q_k} = 0,\ \ \mu_k q_k = 0\ \ (k = 1, \ldots, K)"
+        r"\quad \text{at } q = p,\ \lambda = N,\ \mu = (0, \ldots, 0, N)",
     )
 
     def hessian_psd(KK):
@@ -204,7 +213,8 @@ def build() -> _checker.Derivation:
         D = sp.diag(*[N * pk / qk**2 for pk, qk in zip(ps, qs)])
         return [(H, D), H.is_positive_semidefinite is True]
 
-    d.each_K("Hessian of −ℓ equals diag(N p/q²) and is PSD", hessian_psd)
+    d.each_K("Hessian of −ℓ equals diag(N p/q²) and is PSD", hessian_psd,
+             tex=r"\nabla_q^2 (-\ell) = \operatorname{diag}\left(\frac{N p_k}{q_k^2}\right) \succeq 0")
     return d
 
 

@@ -1,4 +1,4 @@
-"""Claim 7: the classification loss is the mean cross-entropy against one-hot targets.
+"""Claim 6a: the classification loss is the mean cross-entropy against one-hot targets.
 
 Claim
     With p_n the one-hot PMF on the label y_n and q_n = softmax(f(x_n)),
@@ -59,8 +59,11 @@ def loss():
 
 def build() -> _checker.Derivation:
     d = _checker.Derivation(
-        title="Claim 7: the classification loss",
+        title="Claim 6a: the classification loss",
         claim="(1/N) Σ_n H(p_n, softmax(z_n)) with one-hot p_n = −(1/N) Σ_n [log softmax(z_n)]_{y_n}",
+        claim_tex=r"With one-hot targets $p_n$ (all mass on the label $y_n$), "
+        r"$\frac{1}{N} \sum_{n=1}^{N} H\bigl(p_n, \operatorname{softmax}(z_n)\bigr) = "
+        r"-\frac{1}{N} \sum_{n=1}^{N} \bigl[\log \operatorname{softmax}(z_n)\bigr]_{y_n}$.",
         source="article, 'Cross-entropy loss'; docs/design.md#mathematics",
         justifies="cross_entropy(logits, int target, reduction='mean'): −log softmax at the label only",
         scope="general K and N; K = 2..8 for every label",
@@ -101,7 +104,9 @@ def build() -> _checker.Derivation:
             out.append((H, -(zs[label] - sp.log(Sk))))
         return out
 
-    d.each_K("H(onehot_y, softmax(z)) = −z_y + log Σ exp(z), every label y", explicit)
+    d.each_K("H(onehot_y, softmax(z)) = −z_y + log Σ exp(z), every label y", explicit,
+             tex=r"-\sum_{c=1}^{K} [c = y] \log \frac{e^{z_c}}{\sum_{j} e^{z_j}} = -z_y + \log \sum_{j=1}^{K} e^{z_j}"
+             r"\qquad (y = 1, \ldots, K)")
     return d
 
 

@@ -1,4 +1,4 @@
-"""Claim 5: KL(p‖q) = H(p, q) − H(p, p).
+"""Claim 5a: KL(p‖q) = H(p, q) − H(p, p).
 
 Claim
     D_KL(p‖q) = E_p[log p(X)/q(X)] = Σ_k p(k) log(p(k)/q(k)) = H(p, q) − H(p, p), with the
@@ -10,7 +10,7 @@ Source
 
 Justifies
     The definition tested by ``crossent.kl_divergence`` (the kernel uses the termwise form of
-    claim 9, not this difference), and ``reference.kl_divergence``.
+    claim 7, not this difference), and ``reference.kl_divergence``.
 
 Scope
     General K (Sum over the support, p(k) > 0); the limits for p(k) = 0; K = 2..8 explicitly.
@@ -43,10 +43,11 @@ def kl(pp, qq):
 
 def build() -> _checker.Derivation:
     d = _checker.Derivation(
-        title="Claim 5: KL(p‖q) = H(p, q) − H(p, p)",
+        title="Claim 5a: KL(p‖q) = H(p, q) − H(p, p)",
         claim="D_KL(p‖q) = Σ_k p(k) log(p(k)/q(k)) = H(p, q) − H(p, p)",
+        claim_tex=r"$D_{\mathrm{KL}}(p \Vert q) = \sum_{k=1}^{K} p(k) \log \frac{p(k)}{q(k)} = H(p, q) - H(p, p)$.",
         source="article, KL divergence paragraph; docs/design.md#mathematics",
-        justifies="the definition tested for kl_divergence (computed termwise, claim 9)",
+        justifies="the definition tested for kl_divergence (computed termwise, claim 7)",
         scope="general K; K = 2..8 explicitly",
     )
     d.eq(
@@ -55,7 +56,8 @@ def build() -> _checker.Derivation:
         sp.log(p[k]) - sp.log(q[k]),
     )
     d.eq("D(p‖q) = Σ p log p − Σ p log q", kl(p, q), sp.Sum(p[k] * sp.log(p[k]), (k, 1, K)) + H(p, q))
-    d.eq("Σ p log p = −H(p, p)", sp.Sum(p[k] * sp.log(p[k]), (k, 1, K)), -H(p, p))
+    d.eq("Σ p log p = −H(p, p)", sp.Sum(p[k] * sp.log(p[k]), (k, 1, K)), -H(p, p),
+         tex=r"\sum_{k=1}^{K} p_k \log p_k = -H(p, p), \qquad H(p, p) = -\sum_{k=1}^{K} p_k \log p_k")
     d.eq("D(p‖q) = H(p, q) − H(p, p)", kl(p, q), H(p, q) - H(p, p))
     t = sp.Symbol("t", positive=True)
     c = sp.Symbol("c", positive=True)
@@ -84,11 +86,12 @@ def build() -> _checker.Derivation:
         Hpp = -sum(pi * sp.log(pi) for pi in ps)
         return [(D, Hpq - Hpp)]
 
-    d.each_K("Σ p log(p/q) = H(p, q) − H(p, p)", explicit)
+    d.each_K("Σ p log(p/q) = H(p, q) − H(p, p)", explicit,
+             tex=r"\sum_{k=1}^{K} p_k \log \frac{p_k}{q_k} = -\sum_{k=1}^{K} p_k \log q_k + \sum_{k=1}^{K} p_k \log p_k")
     d.note(
         "The identity is for proofs, not for computing: when p ≈ q, H(p, q) and H(p, p) agree "
         "in their leading digits and the difference cancels catastrophically (docs/design.md#mathematics). "
-        "crossent.kl_divergence uses the termwise form of claim 9."
+        "crossent.kl_divergence uses the termwise form of claim 7."
     )
     return d
 

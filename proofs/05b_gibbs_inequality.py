@@ -1,4 +1,4 @@
-"""Claim 6: Gibbs' inequality, KL(p‖q) >= 0 with equality iff p = q, and KL(p‖p) = 0.
+"""Claim 5b: Gibbs' inequality, KL(p‖q) >= 0 with equality iff p = q, and KL(p‖p) = 0.
 
 Claim
     For PMFs p, q: D(p‖q) >= 0, D(p‖q) = 0 iff p = q, and D(p‖p) = 0. Via the lemma
@@ -17,7 +17,7 @@ Source
 
 Justifies
     ``crossent.kl_divergence`` >= 0 for PMFs (the tests assert it and the kernel's termwise
-    form of claim 9 keeps every term >= 0); the MLE of claim 2 being the global minimizer.
+    form of claim 7 keeps every term >= 0); the MLE of claim 3 being the global minimizer.
 
 Scope
     General K (Sum over the support); the lemma for all t > 0; K = 2..8: the minimizer of
@@ -53,15 +53,17 @@ def kl(pp, qq):
 
 def build() -> _checker.Derivation:
     d = _checker.Derivation(
-        title="Claim 6: Gibbs' inequality",
+        title="Claim 5b: Gibbs' inequality",
         claim="D(p‖q) >= 0 with equality iff p = q; D(p‖p) = 0; q = p minimizes H(p, q) "
         "(the article says 'maximizes')",
+        claim_tex=r"$D(p \Vert q) \ge 0$, with equality if and only if $p = q$; $D(p \Vert p) = 0$; "
+        r"$q = p$ *minimizes* $H(p, q)$ over $q$ (the article says \"maximizes\").",
         source="article, KL properties 1-2 and the sentence after them; docs/design.md#mathematics (erratum)",
-        justifies="kl_divergence >= 0 (termwise form of claim 9); claim 2's global minimum",
+        justifies="kl_divergence >= 0 (termwise form of claim 7); claim 3's global minimum",
         scope="general K (support sums); lemma for all t > 0; K = 2..8 minimizer and Hessian",
     )
     # -- the lemma log t <= t − 1 ------------------------------------------------------------
-    d.eq("g(1) = 0", g(sp.S.One), 0)
+    d.eq("g(1) = 0", g(sp.S.One), 0, tex=r"g(1) = 1 - 1 - \log 1 = 0, \qquad g(t) = t - 1 - \log t")
     d.eq("g'(t) = (t − 1)/t", sp.Derivative(g(t), t), (t - 1) / t)
     d.eq(
         "g(t) = ∫_1^t (s − 1)/s ds",
@@ -73,19 +75,22 @@ def build() -> _checker.Derivation:
         "{t > 0 : g'(t) < 0} = (0, 1): g strictly decreasing on (0, 1]",
         sp.solve_univariate_inequality((t - 1) / t < 0, t, relational=False, domain=sp.Interval.open(0, sp.oo)),
         sp.Interval.open(0, 1),
+        tex=r"\left\{t > 0 : \frac{t - 1}{t} < 0\right\} = (0, 1)",
     )
     d.eq(
         "{t > 0 : g'(t) > 0} = (1, ∞): g strictly increasing on [1, ∞)",
         sp.solve_univariate_inequality((t - 1) / t > 0, t, relational=False, domain=sp.Interval.open(0, sp.oo)),
         sp.Interval.open(1, sp.oo),
+        tex=r"\left\{t > 0 : \frac{t - 1}{t} > 0\right\} = (1, \infty)",
     )
     d.positive("g''(t) = 1/t² > 0: g strictly convex", sp.diff(g(t), t, 2))
     d.eq(
-        "min_{t>0} g(t) = 0 (SymPy's calculus.util.minimum)",
+        "min_{t>0} g(t) = 0",
         sp.minimum(g(t), t, sp.Interval.open(0, sp.oo)),
         0,
         because="so log t <= t − 1 for t > 0, with equality only at t = 1 (strict monotonicity "
         "on each side of 1)",
+        tex=r"\min_{t > 0}\,(t - 1 - \log t) = 0",
     )
     # -- Gibbs -------------------------------------------------------------------------------
     D = kl(p, q)
@@ -104,6 +109,7 @@ def build() -> _checker.Derivation:
         "so D(p‖q) = Σ_S p(k) g(q(k)/p(k)) + r",
         (sum_gap + 1 - (1 - rest)),
         sum_gap + rest,
+        tex=r"\sum_{k \in S} p_k\, g\left(\frac{q_k}{p_k}\right) + 1 - (1 - r) = \sum_{k \in S} p_k\, g\left(\frac{q_k}{p_k}\right) + r",
     )
     d.nonneg(
         "D(p‖q) >= 0: every term p(k) g(q(k)/p(k)) >= 0 and r >= 0",
@@ -116,17 +122,18 @@ def build() -> _checker.Derivation:
         "and r = 0, i.e. q = 0 off S: q = p. Conversely D(p‖p) = 0 below.",
     )
     d.eq("D(p‖p) = Σ p log 1 = 0", kl(p, p), 0)
-    d.eq("g(q/p) = 0 at q = p", g(p[k] / p[k]), 0)
+    d.eq("g(q/p) = 0 at q = p", g(p[k] / p[k]), 0, tex=r"g\left(\frac{p_k}{p_k}\right) = g(1) = 0")
     # -- the erratum --------------------------------------------------------------------------
     d.note(
         "Erratum. The article says 'the choice of q = p maximizes the cross-entropy'. "
-        "H(p, q) = H(p, p) + D(p‖q) >= H(p, p) (claim 5 and the line above): q = p MINIMIZES "
+        "H(p, q) = H(p, p) + D(p‖q) >= H(p, p) (claim 5a and the line above): q = p MINIMIZES "
         "H(p, q) over q, uniquely."
     )
     p1, q1 = sp.symbols("p q", positive=True)
     p1c, q1c = sp.symbols("pbar qbar", positive=True)  # 1 − p > 0 and 1 − q > 0
     H2 = -p1 * sp.log(q1) - (1 - p1) * sp.log(1 - q1)
-    d.eq("K = 2: dH(p, (q, 1−q))/dq vanishes at q = p", sp.diff(H2, q1).subs(q1, p1), 0)
+    d.eq("K = 2: dH(p, (q, 1−q))/dq vanishes at q = p", sp.diff(H2, q1).subs(q1, p1), 0,
+         tex=r"\frac{d}{dq}\Bigl(-p \log q - (1 - p) \log(1 - q)\Bigr)\Big|_{q = p} = -\frac{p}{p} + \frac{1 - p}{1 - p} = 0")
     d2 = sp.diff(H2, q1, 2)
     d.eq("K = 2: d²H/dq² = p/q² + (1 − p)/(1 − q)²", d2, p1 / q1**2 + (1 - p1) / (1 - q1) ** 2)
     d.positive(
@@ -149,6 +156,8 @@ def build() -> _checker.Derivation:
         "∇_q [H(p, q) + λ(Σq − 1)] = 0 at q = p, λ = Σp = 1; Hessian diag(p/q²) ≻ 0",
         minimizer,
         because="a strictly convex function on the simplex: q = p is its unique minimizer",
+        tex=r"\nabla_q \Bigl[H(p, q) + \lambda \Bigl(\sum_{k} q_k - 1\Bigr)\Bigr]_{q = p,\ \lambda = 1} = 0, \qquad "
+        r"\nabla_q^2 H(p, q) = \operatorname{diag}\left(\frac{p_k}{q_k^2}\right) \succ 0",
     )
 
     def identity(KK):
@@ -158,7 +167,8 @@ def build() -> _checker.Derivation:
         gaps = sum(pi * g(qi / pi) for pi, qi in zip(ps, qs))
         return [(Dk, gaps + sum(ps) - sum(qs))]
 
-    d.each_K("D(p‖q) = Σ p g(q/p) + Σ p − Σ q", identity)
+    d.each_K("D(p‖q) = Σ p g(q/p) + Σ p − Σ q", identity,
+             tex=r"\sum_{k=1}^{K} p_k \log \frac{p_k}{q_k} = \sum_{k=1}^{K} p_k\, g\left(\frac{q_k}{p_k}\right) + \sum_{k=1}^{K} p_k - \sum_{k=1}^{K} q_k")
     return d
 
 

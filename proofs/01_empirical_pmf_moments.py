@@ -1,4 +1,4 @@
-"""Claim 3: the empirical PMF is unbiased, has variance q(k)(1 − q(k))/N, and converges a.s.
+"""Claim 1: the empirical PMF is unbiased, has variance q(k)(1 − q(k))/N, and converges a.s.
 
 Claim
     With X_1..X_N IID Categorical(q) and p(k) = (1/N) Σ_n Y_n, Y_n = [X_n = k]:
@@ -57,8 +57,10 @@ def central_fourth_moment():
 
 def build() -> _checker.Derivation:
     d = _checker.Derivation(
-        title="Claim 3: the empirical PMF is unbiased, variance q(1−q)/N",
+        title="Claim 1: the empirical PMF is unbiased, variance q(1−q)/N",
         claim="E p(k) = q(k), Var p(k) = q(k)(1 − q(k))/N <= 1/(4N), and p(k) → q(k) a.s.",
+        claim_tex=r"$\mathbb{E}\,p(k) = q(k)$, $\operatorname{Var} p(k) = q(k)\,(1 - q(k))/N \le 1/(4N)$, "
+        r"and $p(k) \to q(k)$ almost surely.",
         source="article, 'Categorical distribution likelihood' (law of large numbers); "
         "docs/design.md#mathematics",
         justifies="empirical_pmf as an estimator of q; sampling tolerances in tests",
@@ -75,7 +77,8 @@ def build() -> _checker.Derivation:
         assume=sp.Q.ge(kk, 1) & sp.Q.le(kk, K),
         because="so Y_n = [X_n = k] ~ Bernoulli(q(k)); write q = q(k) below",
     )
-    d.eq("E Y = 1·q + 0·(1 − q) = q", 1 * q + 0 * (1 - q), moment(mgf_indicator(), 1))
+    d.eq("E Y = 1·q + 0·(1 − q) = q", 1 * q + 0 * (1 - q), moment(mgf_indicator(), 1),
+         tex=r"1 \cdot q + 0 \cdot (1 - q) = M_Y'(0), \qquad M_Y(t) = \mathbb{E}\,e^{tY} = 1 - q + q e^{t}")
     d.eq(
         "linearity: E p(k) = (1/N) Σ_n E Y_n = q",
         sp.Sum(q, (n, 1, N)) / N,
@@ -87,14 +90,16 @@ def build() -> _checker.Derivation:
         "the Y_n are independent because the X_n are",
         sp.Eq(sp.Symbol("M_S"), mgf_count()),
     )
-    d.eq("E S = M_S'(0) = N q", moment(mgf_count(), 1), N * q)
+    d.eq("E S = M_S'(0) = N q", moment(mgf_count(), 1), N * q,
+         tex=r"M_S'(0) = N q, \qquad M_S(t) = (1 - q + q e^{t})^{N}")
     d.eq("E S² = M_S''(0) = N q + N(N − 1) q²", moment(mgf_count(), 2), N * q + N * (N - 1) * q**2)
     var_S = moment(mgf_count(), 2) - moment(mgf_count(), 1) ** 2
     d.eq("Var S = E S² − (E S)² = N q (1 − q)", var_S, N * q * (1 - q))
     d.eq("Var p(k) = Var S / N² = q(1 − q)/N", var_S / N**2, q * (1 - q) / N)
     d.eq("1/4 − q(1 − q) = (q − 1/2)²", sp.Rational(1, 4) - q * (1 - q), (q - sp.Rational(1, 2)) ** 2)
     d.nonneg("(q − 1/2)² >= 0, so Var p(k) <= 1/(4N)", (q - sp.Rational(1, 2)) ** 2)
-    d.eq("Var p(k) → 0 as N → ∞", sp.limit(q * (1 - q) / N, N, sp.oo), 0)
+    d.eq("Var p(k) → 0 as N → ∞", sp.limit(q * (1 - q) / N, N, sp.oo), 0,
+         tex=r"\lim_{N \to \infty} \frac{q(1 - q)}{N} = 0")
 
     # -- almost sure convergence via the fourth moment and Borel–Cantelli ---------------------
     s = sp.Symbol("sigma2", nonnegative=True)  # σ² = q(1 − q) ∈ [0, 1/4]
@@ -119,6 +124,7 @@ def build() -> _checker.Derivation:
         "Markov: P(|p(k) − q| >= ε) <= E(S − Nq)⁴/(N ε)⁴ <= 7/(16 N² ε⁴)",
         bound / (N * eps) ** 4,
         sp.Rational(7, 16) / (N**2 * eps**4),
+        tex=r"\frac{7 N^{2} / 16}{(N \varepsilon)^{4}} = \frac{7}{16 N^{2} \varepsilon^{4}}",
     )
     d.eq("Σ_N 1/N² converges (= π²/6)", sp.Sum(1 / N**2, (N, 1, sp.oo)), sp.pi**2 / 6)
     d.cite(
@@ -152,6 +158,7 @@ def build() -> _checker.Derivation:
         "E p(k) = q(k) and Var p(k) = q(k)(1 − q(k))/N by enumerating all K^N samples, N = 1..3",
         exhaustive,
         because="with Σ_k q(k) = 1 (q(K) = 1 − Σ_{k<K} q(k)); classes k = 1 and k = K",
+        tex=r"\mathbb{E}\,p(k) = q(k), \qquad \operatorname{Var} p(k) = \frac{q(k)\,(1 - q(k))}{N}",
     )
     return d
 

@@ -1,4 +1,4 @@
-"""Claim 9: the identities the Numba kernels rely on.
+"""Claim 7: the identities the Numba kernels rely on.
 
 Claim
     With m = max_i z_i = z_a (a = argmax) and s = Σ_{i≠a} exp(z_i − m) >= 0:
@@ -70,11 +70,17 @@ def phi(u):
 
 def build() -> _checker.Derivation:
     d = _checker.Derivation(
-        title="Claim 9: identities behind the kernels",
+        title="Claim 7: identities behind the kernels",
         claim="shift invariance; loss = (m − z_y) + log1p(s) with both terms >= 0; 1 − p_y as a "
         "ratio of sums; probability-target and label-smoothing decompositions; binary "
         "log1p(exp(−d)); KL = Σ q φ(p/q) + Σ (p − q), φ >= 0",
-        source="docs/design.md#mathematics and #accuracy; Blanchard, Higham & Higham 2021",
+        claim_tex=r"With $m = \max_i z_i$ (reached at $i = a$) and $s = \sum_{i \ne a} e^{z_i - m}$: "
+        r"$\operatorname{logsumexp}$ is shift invariant; "
+        r"$-\log \operatorname{softmax}(z)_y = (m - z_y) + \operatorname{log1p}(s)$ with both terms $\ge 0$; "
+        r"$1 - p_y$ is a ratio of sums; the loss with probability targets and with label smoothing "
+        r"is a sum of non-negative terms; with two classes the loss is $\operatorname{log1p}(e^{-d})$; "
+        r"$D(p \Vert q) = \sum_k q_k\, \varphi(p_k / q_k) + \sum_k (p_k - q_k)$ with $\varphi \ge 0$.",
+        source="docs/design.md#mathematics and docs/design.md#accuracy; Blanchard, Higham & Higham 2021",
         justifies="logsumexp/log_softmax/cross_entropy/value_and_grad/kl_divergence kernels",
         scope="general K for shift, targets, smoothing, KL; K = 2..8 (every argmax a, label y) "
         "for the max split and the label gradient",
@@ -92,13 +98,16 @@ def build() -> _checker.Derivation:
     d.cite("with c = −m: logsumexp(z) = m + log Σ_i exp(z_i − m)",
            "shift invariance above; the term i = a is exp(0) = 1, so Σ_i exp(z_i − m) = 1 + s")
     d.eq("−log softmax_y = logsumexp(z) − z_y = (m − z_y) + log1p(s)",
-         (m + sp.log(1 + s)) - zy, (m - zy) + sp.log(1 + s))
+         (m + sp.log(1 + s)) - zy, (m - zy) + sp.log(1 + s),
+         tex=r"\operatorname{logsumexp}(z) - z_y = \bigl(m + \operatorname{log1p}(s)\bigr) - z_y "
+         r"= (m - z_y) + \operatorname{log1p}(s)")
     d.nonneg("log1p(s) >= 0 for s >= 0", sp.log(1 + s))
     d.nonneg("m − z_y >= 0 (m is the max): write it δ_y >= 0", dist[y])
     a_, b_ = sp.symbols("a b", nonnegative=True)
     bpos = sp.Symbol("b", positive=True)
     d.eq("condition number of a + b for a, b >= 0: (|a| + |b|)/|a + b| = 1 (no cancellation)",
-         (sp.Abs(a_) + sp.Abs(bpos)) / sp.Abs(a_ + bpos), 1)
+         (sp.Abs(a_) + sp.Abs(bpos)) / sp.Abs(a_ + bpos), 1,
+         tex=r"\frac{|a| + |b|}{|a + b|} = 1 \qquad (a \ge 0,\ b > 0)")
 
     def split(KK):
         es = sp.symbols(f"e1:{KK + 1}", positive=True)  # e_i = exp(z_i)
@@ -129,7 +138,8 @@ def build() -> _checker.Derivation:
              because="z_i = log e_i with e_i > 0; the loss check compares exp of both (real) sides")
     d.eq("log_softmax_i = −((m − z_i) + log1p(s)) for every i (for i = a, m − z_a = 0)",
          sp.Symbol("z_i", real=True) - (m + sp.log(1 + s)),
-         -((m - sp.Symbol("z_i", real=True)) + sp.log(1 + s)))
+         -((m - sp.Symbol("z_i", real=True)) + sp.log(1 + s)),
+         tex=r"z_i - \bigl(m + \operatorname{log1p}(s)\bigr) = -\bigl((m - z_i) + \operatorname{log1p}(s)\bigr)")
 
     # 3. gradient entry at the label ------------------------------------------------------------
     ey, r_ = sp.symbols("e_y r", nonnegative=True)  # e_y = exp(z_y − m) <= 1, r = Σ_{i≠y}
@@ -158,7 +168,8 @@ def build() -> _checker.Derivation:
          sp.Sum(smooth * ell[c], (c, 1, K)),
          (1 - eps) * ell[y] + eps / K * sp.Sum(ell[c], (c, 1, K)), assume=rng)
     d.nonneg("both terms >= 0 for 0 <= ε <= 1 (ε̄ = 1 − ε >= 0, ℓ >= 0)",
-             eps_c * ell[y] + eps / K * sp.Sum(ell[c], (c, 1, K)))
+             eps_c * ell[y] + eps / K * sp.Sum(ell[c], (c, 1, K)),
+             tex=r"\bar\epsilon\, \ell_y + \frac{\epsilon}{K} \sum_{c=1}^{K} \ell_c \geq 0")
     d.eq("Σ_c ℓ_c = Σ_c (m − z_c) + C log1p(s): also a sum of nonnegative terms",
          sp.Sum(dist[c] + L1, (c, 1, K)), sp.Sum(dist[c], (c, 1, K)) + K * L1)
 
@@ -170,9 +181,11 @@ def build() -> _checker.Derivation:
     d.eq_exp("d = −u < 0: log1p(exp(−d)) = −d + log1p(exp(d)) (no overflow of exp(−d))",
              sp.log(1 + sp.exp(u)), u + sp.log(1 + sp.exp(-u)))
     d.eq("d = u >= 0: log1p(exp(−d)) = max(−d, 0) + log1p(exp(−|d|))",
-         sp.log(1 + sp.exp(-u)), sp.Max(-u, 0) + sp.log(1 + sp.exp(-sp.Abs(u))))
+         sp.log(1 + sp.exp(-u)), sp.Max(-u, 0) + sp.log(1 + sp.exp(-sp.Abs(u))),
+         tex=r"\operatorname{log1p}(e^{-u}) = \max(-u, 0) + \operatorname{log1p}(e^{-|u|}) \qquad (u > 0)")
     d.eq("d = −u < 0: max(−d, 0) + log1p(exp(−|d|)) = −d + log1p(exp(d))",
-         sp.Max(u, 0) + sp.log(1 + sp.exp(-sp.Abs(-u))), u + sp.log(1 + sp.exp(-u)))
+         sp.Max(u, 0) + sp.log(1 + sp.exp(-sp.Abs(-u))), u + sp.log(1 + sp.exp(-u)),
+         tex=r"\max(u, 0) + \operatorname{log1p}(e^{-|-u|}) = u + \operatorname{log1p}(e^{-u}) \qquad (u > 0)")
 
     # 7. KL termwise -----------------------------------------------------------------------------
     pk, qk = sp.symbols("p q", positive=True)
@@ -180,11 +193,13 @@ def build() -> _checker.Derivation:
     d.eq("Σ_k p log(p/q) = Σ_k q φ(p/q) + Σ_k (p − q)",
          sp.Sum(p[c] * sp.log(p[c] / q[c]), (c, 1, K)),
          sp.Sum(q[c] * phi(p[c] / q[c]), (c, 1, K)) + sp.Sum(p[c] - q[c], (c, 1, K)))
-    d.eq("φ(x) = x·g(1/x) with g(t) = t − 1 − log t >= 0 (claim 6)", phi(x), x * (1 / x - 1 - sp.log(1 / x)))
+    d.eq("φ(x) = x·g(1/x) with g(t) = t − 1 − log t >= 0 (claim 5b)", phi(x), x * (1 / x - 1 - sp.log(1 / x)))
     d.eq("min_{x>0} φ(x) = 0", sp.minimum(phi(x), x, sp.Interval.open(0, sp.oo)), 0,
-         because="so every term q φ(p/q) >= 0; φ(x) ≈ (x − 1)²/2 near x = 1")
+         because="so every term q φ(p/q) >= 0; φ(x) ≈ (x − 1)²/2 near x = 1",
+         tex=r"\min_{x > 0}\,(x \log x - x + 1) = 0")
     d.eq("φ(x) = (x − 1)²/2 + O((x − 1)³): the terms are small, not cancelling, when p ≈ q",
-         sp.series(phi(1 + sp.Symbol("h")), sp.Symbol("h"), 0, 3).removeO(), sp.Symbol("h") ** 2 / 2)
+         sp.series(phi(1 + sp.Symbol("h")), sp.Symbol("h"), 0, 3).removeO(), sp.Symbol("h") ** 2 / 2,
+         tex=r"\varphi(1 + h) = \frac{h^2}{2} + O(h^3), \qquad \varphi(x) = x \log x - x + 1")
     d.eq("p = 0: q φ(0+) = q (lim_{x→0+} φ(x) = 1), and p log(p/q) − p + q → q as well",
          sp.Limit(phi(x), x, 0, "+"), 1)
     return d

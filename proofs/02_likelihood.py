@@ -1,4 +1,4 @@
-"""Claim 1: the likelihood of N categorical samples.
+"""Claim 2: the likelihood of N categorical samples.
 
 Claim
     For IID samples X_1..X_N of Categorical(q) on {1..K} with empirical PMF
@@ -75,9 +75,11 @@ def likelihood_by_class(samples, qs):
 
 def build() -> _checker.Derivation:
     d = _checker.Derivation(
-        title="Claim 1: likelihood of N categorical samples",
+        title="Claim 2: likelihood of N categorical samples",
         claim="L(q) = Π_n q(X_n) = Π_k q(k)^{N p(k)} and ℓ(q) = N Σ_k p(k) log q(k), "
         "p the empirical PMF",
+        claim_tex=r"$L(q) = \prod_{n=1}^{N} q(X_n) = \prod_{k=1}^{K} q(k)^{N p(k)}$ and "
+        r"$\ell(q) = \log L(q) = N \sum_{k=1}^{K} p(k) \log q(k)$, where $p$ is the empirical PMF.",
         source="article, 'Categorical distribution likelihood' (the L(q) equation is missing "
         "from its text); docs/design.md#mathematics",
         justifies="categorical_log_likelihood = N Σ_k p(k) log q(k) from counts; empirical_pmf",
@@ -106,6 +108,7 @@ def build() -> _checker.Derivation:
         sp.log(sp.Product(q[X[n]], (n, 1, N)).rewrite(sp.Sum)),
         sp.Sum(sp.log(q[X[n]]), (n, 1, N)),
         because="q > 0, so log Π_n q(X_n) = Σ_n log q(X_n)",
+        tex=r"\log \prod_{n=1}^{N} q(X_n) = \sum_{n=1}^{N} \log q(X_n)",
     )
     by_sample = log_likelihood_by_sample()
     swapped = sp.Sum(sp.Sum(indicator(X[n], k) * sp.log(q[k]), (n, 1, N)), (k, 1, K))
@@ -130,12 +133,13 @@ def build() -> _checker.Derivation:
         sp.exp(N * sp.Sum(pk[k] * sp.log(q[k]), (k, 1, K))),
         sp.exp(sp.Sum(sp.log(q[k] ** (N * pk[k])), (k, 1, K))),
         because="N p(k) log q(k) = log q(k)^{N p(k)} for q(k) > 0, and "
-        "exp Σ_k log a_k = Π_k a_k (SymPy's Product.rewrite(Sum) is exactly this form)",
+        "exp Σ_k log a_k = Π_k a_k (the next step)",
     )
     d.eq(
-        "Π_k q(k)^{N p(k)} in SymPy's exp-of-sum form",
+        "a product of positive factors is the exponential of the sum of their logs",
         sp.Product(q[k] ** (N * pk[k]), (k, 1, K)).rewrite(sp.Sum),
         sp.exp(sp.Sum(sp.log(q[k] ** (N * pk[k])), (k, 1, K))),
+        tex=r"\prod_{k=1}^{K} q_k^{N p_k} = \exp \sum_{k=1}^{K} \log q_k^{N p_k}",
     )
 
     def exhaustive(KK):
@@ -156,12 +160,15 @@ def build() -> _checker.Derivation:
         exhaustive,
         show=example,
         because="exact comparison of the two products for all K^N sequences",
+        tex=r"\prod_{n=1}^{N} q(X_n) = \prod_{k=1}^{K} q(k)^{N p(k)}, \qquad "
+        r"\text{e.g. } X = (1, 2, 1):\ q_1 q_2 q_1 = q_1^{3 \cdot 2/3}\, q_2^{3 \cdot 1/3}",
     )
     d.eq(
         "ℓ(q) = −N H(p, q) (link to claim 4)",
         log_likelihood_by_class(),
         -N * (-sp.Sum(empirical_pmf() * sp.log(q[k]), (k, 1, K))),
         because="so maximizing the likelihood is minimizing the cross-entropy H(p, q)",
+        tex=r"N \sum_{k=1}^{K} p(k) \log q(k) = -N\,H(p, q), \qquad H(p, q) = -\sum_{k=1}^{K} p(k) \log q(k)",
     )
     return d
 

@@ -1,4 +1,4 @@
-"""Claim 8: gradient and curvature of the loss in the logits; the loss is convex.
+"""Claim 6b: gradient and curvature of the loss in the logits; the loss is convex.
 
 Claim
     For ℓ(z) = −log softmax(z)_y:
@@ -52,9 +52,12 @@ def softmax(ii):
 
 def build() -> _checker.Derivation:
     d = _checker.Derivation(
-        title="Claim 8: gradient and convexity in the logits",
+        title="Claim 6b: gradient and convexity in the logits",
         claim="∇_z(−log softmax(z)_y) = softmax(z) − e_y; Hessian diag(s) − s sᵀ ⪰ 0 (vᵀHv is "
         "a variance), so the loss is convex",
+        claim_tex=r"$\nabla_z \bigl(-\log \operatorname{softmax}(z)_y\bigr) = \operatorname{softmax}(z) - e_y$; "
+        r"the Hessian $\operatorname{diag}(s) - s s^{\mathsf{T}}$ is positive semidefinite "
+        r"($v^{\mathsf{T}} H v$ is a variance), so the loss is convex in $z$.",
         source="docs/design.md#mathematics and the fused value-and-grad kernel",
         justifies="cross_entropy_value_and_grad: dlogits = softmax(z) − onehot(y) (scaled)",
         scope="general K; K = 2..8 (full Hessian, variance form, H·1 = 0)",
@@ -94,6 +97,8 @@ def build() -> _checker.Derivation:
         "with Σ s = 1 and v̄ = Σ s v: Σ s_i (v_i − v̄)² = Σ s v² − (Σ s v)² = vᵀHv",
         (m2 - 2 * vbar * m1 + vbar**2 * 1).subs(vbar, m1),
         m2 - m1**2,
+        tex=r"\Bigl(\sum_i s_i v_i^2 - 2 \bar v \sum_i s_i v_i + \bar v^2\Bigr)\Big|_{\bar v = \sum_i s_i v_i} "
+        r"= \sum_i s_i v_i^2 - \Bigl(\sum_i s_i v_i\Bigr)^2",
     )
     d.nonneg(
         "vᵀHv = Σ s_i (v_i − v̄)² >= 0: H is positive semidefinite, the loss is convex in z",
@@ -148,6 +153,8 @@ def build() -> _checker.Derivation:
         show=example,
         because="exp(z_i) renamed e_i after differentiating; with S = Σ e_i > 0 each check, "
         "multiplied by a power of S, is an exact polynomial identity in Z[e, v]",
+        tex=r"\nabla_z \ell = s - e_y, \quad \nabla_z^2 \ell = \operatorname{diag}(s) - s s^{\mathsf{T}}, \quad "
+        r"v^{\mathsf{T}} (\nabla_z^2 \ell)\, v = \sum_i s_i (v_i - \bar v)^2, \quad (\nabla_z^2 \ell)\,\mathbf{1} = 0",
     )
     return d
 

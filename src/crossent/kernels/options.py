@@ -278,7 +278,7 @@ def _with_z(t, te, zw, zwl, mh, ml, Lh, Ll, odd):
 
 
 @jit
-def _grad_dd(bt, be, C, hi, lo, ah, al, zw, zwl, mh, ml, Lh, Ll, denom, acc, dz, g):
+def _grad_dd(zh, bt, be, C, hi, lo, ah, al, zw, zwl, mh, ml, Lh, Ll, denom, acc, dz, g):
     """``g_i = ((A + 2 zw lse) p_i - a_i) dz_i / denom`` (``p_i = (T_i + E_i) / S``): the
     large parts meet in one FMA as in ``crossent.kernels.loss._soft_grad``."""
     Ah, Al = dd_sum(ah[:C], acc)
@@ -294,9 +294,13 @@ def _grad_dd(bt, be, C, hi, lo, ah, al, zw, zwl, mh, ml, Lh, Ll, denom, acc, dz,
     ch, cl = _scale_dd(Ah, Al, hi, lo, denom)
     for i in range(C):
         t = _term_of(bt[i])
+        e = be[i]
+        if zh[i] - mh < X_MIN_PARTS:  # the exp's clamp: p_i < e^-1100, taken as 0
+            t = 0.0
+            e = 0.0
         sh = ah[i] / denom
         sl = (fma(-sh, denom, ah[i]) + al[i]) / denom
-        v = fma(ch, t, -sh) + (fma(ch, be[i], cl * t) - sl)
+        v = fma(ch, t, -sh) + (fma(ch, e, cl * t) - sl)
         g[i] = v * dz[i]
 
 
@@ -329,7 +333,7 @@ def _one_row(row, lab, trow, weight, has_weight, eps, z, cap, fast, odd, denom, 
     zw, zwl = two_prod(z, w)  # z w exactly
     t, te = _loss_dd(zh, zl, C, mh, ml, Lh, Ll, ah, al, b3, acc)
     if want_grad:
-        _grad_dd(bt, be, C, hi, lo, ah, al, zw, zwl, mh, ml, Lh, Ll, denom, acc, dz, g)
+        _grad_dd(zh, bt, be, C, hi, lo, ah, al, zw, zwl, mh, ml, Lh, Ll, denom, acc, dz, g)
     return _with_z(t, te, zw, zwl, mh, ml, Lh, Ll, odd)
 
 

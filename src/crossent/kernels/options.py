@@ -22,8 +22,6 @@ Every row goes through one general path:
 from __future__ import annotations
 
 import math
-from fractions import Fraction
-
 import numpy as np
 from numba import prange
 
@@ -37,15 +35,17 @@ from .softmax import (MASKED_ROW, NAN_ROW, OK, ROWS_PER_TASK, SCALE, _fill, _log
 
 
 def _inv_factorials(n):
-    """``1/k!`` for ``k = 0..n`` as double-doubles (high parts, low parts), exact rationals
-    rounded twice (the low part is the rounding of the remainder): relative ``2**-106``."""
+    """``1/k!`` for ``k = 0..n`` as double-doubles (high parts, low parts): the high part is
+    ``1/k!`` rounded, the low part the exact remainder rounded (Python's integer division is
+    correctly rounded): relative ``2**-106``."""
     hi = []
     lo = []
     for k in range(n + 1):
-        q = Fraction(1, math.factorial(k))
-        h = float(q)
+        f = math.factorial(k)
+        h = 1 / f
+        num, den = h.as_integer_ratio()
         hi.append(h)
-        lo.append(float(q - Fraction(h)))
+        lo.append((den - f * num) / (f * den))  # 1/f - num/den
     return np.array(hi), np.array(lo)
 
 

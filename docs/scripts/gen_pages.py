@@ -71,11 +71,12 @@ TOPICS: dict[str, tuple[str, str]] = {
     "loss": ("The classification loss and its gradient", r"classification|loss|gradient|hessian|convex"),
     "kernel-identities": ("The identities the kernels use", r"identit|kernel|shift|smoothing|lse|logsumexp"),
     "exp-bound": ("The error bound of the exp kernel", r"exp_error|exp_bound|^exp"),
+    "loss-options": ("The loss options: z-loss and soft-cap", r"loss_options|z_loss|softcap"),
 }
-_MATCH_ORDER = ["exp-bound", "mle", "likelihood", "die", "kernel-identities", "loss", "kl", "cross-entropy"]
+_MATCH_ORDER = ["loss-options", "exp-bound", "mle", "likelihood", "die", "kernel-identities", "loss", "kl", "cross-entropy"]
 #: the claims are numbered in the order of the tutorial (``proofs/NN_name.py``); the number decides first
 _CLAIM_TOPIC = {1: "likelihood", 2: "mle", 3: "die", 4: "cross-entropy", 5: "kl", 6: "kl",
-                7: "loss", 8: "loss", 9: "kernel-identities"}
+                7: "loss", 8: "loss", 9: "kernel-identities", 12: "loss-options"}
 
 #: which rows of the bounds table document which public function (api.md)
 API_BOUNDS = {

@@ -100,7 +100,7 @@ def _expm1_dd(uh, ul):
 
 
 @jit
-def _softcap_dd(x, c):
+def _softcap_dd(x, c, want_dz):
     """``(zh, zl, dz)``: ``c tanh(x / c) = zh + zl`` to about ``2**-98`` relative and
     ``dz = 1 - tanh^2(x / c)`` (float64, a few ulp), for float64 ``x`` and ``c > 0``.
 
@@ -128,13 +128,15 @@ def _softcap_dd(x, c):
     th, tl = dd_div(Eh, El, bh, bl + El)
     zh = c * th
     zl = fma(c, th, -zh) + c * tl
+    if not want_dz:
+        return s * zh, s * zl, 1.0
     E = Eh + El
     dz = 4.0 * (E + 1.0) / (E + 2.0) / (E + 2.0)
     return s * zh, s * zl, dz
 
 
 @jit
-def _softcap_f64(x, c):
+def _softcap_f64(x, c, want_dz):
     """``(z, 0, dz)`` for float32/float16 inputs: ``z = c tanh(x / c)`` in float64 (a few
     ulp of float64, i.e. ``2**-50 c`` absolute: enough for a float32 output,
     docs/loss-options.md), ``dz = 1 - tanh^2(x / c)``."""
@@ -143,6 +145,8 @@ def _softcap_f64(x, c):
     if abs(x) < SOFTCAP_TINY * c:
         return x, 0.0, 1.0
     t = math.tanh(x / c)
+    if not want_dz:
+        return c * t, 0.0, 1.0
     a = abs(x) / c
     E = math.expm1(2.0 * a)
     dz = 4.0 * (E + 1.0) / (E + 2.0) / (E + 2.0) if E < INF else 0.0
@@ -150,17 +154,17 @@ def _softcap_f64(x, c):
 
 
 @jit
-def _capped_row(row, cap, fast, zh, zl, dz):
+def _capped_row(row, cap, fast, want_dz, zh, zl, dz):
     """Fill ``zh[:C] + zl[:C]`` with the row's (capped) logits and ``dz[:C]`` with their
-    derivative in the logits (1 without a cap)."""
+    derivative in the logits (1 without a cap, or when ``want_dz`` is False: not needed)."""
     C = row.shape[0]
     for i in range(C):
         v = np.float64(row[i])
         if cap > 0.0:
             if fast:
-                h, lo, d = _softcap_f64(v, cap)
+                h, lo, d = _softcap_f64(v, cap, want_dz)
             else:
-                h, lo, d = _softcap_dd(v, cap)
+                h, lo, d = _softcap_dd(v, cap, want_dz)
         else:
             h, lo, d = v, 0.0, 1.0
         zh[i] = h
@@ -318,7 +322,7 @@ def _one_row(row, lab, trow, weight, has_weight, eps, z, cap, fast, odd, denom, 
     """Loss of one row (``lab >= 0``: class index, else ``trow`` holds probabilities); the
     gradient into ``g`` when ``want_grad``."""
     C = row.shape[0]
-    _capped_row(row, cap, fast, zh, zl, dz)
+    _capped_row(row, cap, fast, want_grad, zh, zl, dz)
     st, mh, ml, hi, lo, Lh, Ll = _row_stats_dd(zh, zl, C, bt, be, acc)
     if st != OK:
         if want_grad:

@@ -15,6 +15,7 @@ checks that on one table. The rules are written out in ``docs/input-rules.md``.
 from __future__ import annotations
 
 import contextlib
+import math
 import numbers
 import operator
 import sys
@@ -611,13 +612,13 @@ def loss_options(z_loss, logit_softcap) -> tuple:
     if isinstance(z_loss, (bool, np.bool_)) or not isinstance(z_loss, numbers.Real):
         raise TypeError(f"z_loss must be a real number, got {z_loss!r}")
     z = float(z_loss)
-    if not (np.isfinite(z) and z >= 0.0):
+    if not (math.isfinite(z) and z >= 0.0):  # math, not numpy: torch.compile traces this
         raise ValueError(f"z_loss must be finite and >= 0, got {z_loss!r}")
     if logit_softcap is None:
         return z, 0.0
     if isinstance(logit_softcap, (bool, np.bool_)) or not isinstance(logit_softcap, numbers.Real):
         raise TypeError(f"logit_softcap must be None or a real number, got {logit_softcap!r}")
     c = float(logit_softcap)
-    if not (np.isfinite(c) and c > 0.0):
+    if not (math.isfinite(c) and c > 0.0):
         raise ValueError(f"logit_softcap must be None or finite and > 0, got {logit_softcap!r}")
     return z, c

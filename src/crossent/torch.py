@@ -287,8 +287,8 @@ def _cross_entropy_op(
     reduction: str,
     label_smoothing: float,
     keep_grad: bool,
-    z_loss: float,
-    logit_softcap: Optional[float],
+    z_loss: float = 0.0,
+    logit_softcap: Optional[float] = None,
 ) -> tuple[Tensor, Tensor]:
     """The loss, and crossent's fused gradient of it when ``keep_grad`` (else an empty tensor)."""
     kw = dict(
@@ -311,7 +311,7 @@ def _cross_entropy_op(
 
 
 @_cross_entropy_op.register_fake
-def _(input, target, weight, ignore_index, reduction, label_smoothing, keep_grad, z_loss, logit_softcap):
+def _(input, target, weight, ignore_index, reduction, label_smoothing, keep_grad, z_loss=0.0, logit_softcap=None):
     cd = _class_dim(input.dim())
     shape = list(input.shape[:cd]) + list(input.shape[cd + 1:]) if reduction == "none" else []
     grad = torch.empty_like(input, memory_format=torch.contiguous_format) if keep_grad else input.new_empty(0)
@@ -319,7 +319,8 @@ def _(input, target, weight, ignore_index, reduction, label_smoothing, keep_grad
 
 
 def _cross_entropy_setup(ctx, inputs, output):
-    input, target, weight, ignore_index, reduction, label_smoothing, keep_grad, z_loss, cap = inputs
+    input, target, weight, ignore_index, reduction, label_smoothing, keep_grad = inputs[:7]
+    z_loss, cap = tuple(inputs[7:]) + (0.0, None)[len(inputs) - 7:]  # defaults when not passed
     ctx.mark_non_differentiable(output[1])
     ctx.options = (ignore_index, reduction, label_smoothing)
     ctx.extra = (z_loss, cap)

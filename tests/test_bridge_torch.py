@@ -257,10 +257,13 @@ def _opcheck_cases():
         (ops.softmax.default, (x2, 0)),
         (ops.logsumexp.default, (x4, 3, False)),
         (ops.logsumexp.default, (x2, 1, True)),
+        # the loss options (z_loss, logit_softcap), with the gradient and recomputed
+        (ops.cross_entropy.default, (x2, y2, w.double(), -100, "mean", 0.0, True, 1e-3, 5.0)),
+        (ops.cross_entropy.default, (x4, p4, None, -100, "sum", 0.1, False, 1e-2, 3.0)),
     ]
 
 
-@pytest.mark.parametrize("case", range(7))
+@pytest.mark.parametrize("case", range(9))
 def test_opcheck(case):
     op, args = _opcheck_cases()[case]
     result = torch.library.opcheck(op, args)

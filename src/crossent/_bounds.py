@@ -191,6 +191,82 @@ def _kl_condition(case, exact, dtype):
     return held, scale
 
 
+def _options_grad_condition(case, exact, dtype):
+    """``BOUNDS["cross_entropy_options_grad"]`` (every dtype): a normwise bound, per item.
+
+    The gradient row of item n is ``s_n (A'_n p_i - a_ni) dz_i`` with ``A'_n = A_n + 2 z w_n
+    lse_n`` (``lse_n`` of the capped logits), ``dz_i = 1 - tanh^2(x_i/c) <= 1`` and ``s_n``
+    the reduction's scale. Every finite entry of a row that is not ignored is judged by its
+    absolute error against ``eps * G_n``, ``G_n = s_n (A_n + 2 z w_n |lse_n| + max_c a_nc)``
+    (``eps = 2**(1-p)``, the format's machine epsilon): a bound on the whole row, whatever
+    cancels inside ``A' p_i - a_i``. nan/inf entries and ignored rows are judged in ULPs.
+    """
+    import mpmath
+
+    from crossent.ulp import float_format
+
+    held = np.ones(exact.shape, dtype=bool)
+    scale = np.full(exact.shape, np.nan, dtype=object)
+    ax = case.axis % case.logits.ndim
+    x = np.moveaxis(np.asarray(case.logits, dtype=np.float64), ax, -1)
+    c = x.shape[-1]
+    rows = x.reshape(-1, c)
+    epsf = mpmath.mpf(2) ** (1 - float_format(dtype).p)
+    z, cap = case.z_loss, case.logit_softcap
+    w = None if case.weight is None else [float(v) for v in np.asarray(case.weight, np.float64)]
+    eps = case.label_smoothing
+    with mpmath.mp.workprec(128):
+        coefs, wn = [], []
+        if case.probability_target:
+            tt = np.moveaxis(np.asarray(case.target, np.float64), ax, -1).reshape(-1, c)
+            for row in tt:
+                coefs.append([(w[i] if w else 1) * ((1 - eps) * mpmath.mpf(row[i]) + mpmath.mpf(eps) / c)
+                              for i in range(c)])
+                wn.append(1)
+            denom = len(coefs)
+        else:
+            denom = 0
+            for yn in case.target.reshape(-1):
+                if yn == case.ignore_index:
+                    coefs.append(None)
+                    wn.append(0)
+                    continue
+                a = [(w[i] if w else 1) * mpmath.mpf(eps) / c for i in range(c)]
+                a[int(yn)] += (w[int(yn)] if w else 1) * (1 - mpmath.mpf(eps))
+                coefs.append(a)
+                wn.append(w[int(yn)] if w else 1)
+                denom += wn[-1]
+        if case.reduction == "mean" and denom == 0:
+            return held, scale
+        s = 1 if case.reduction == "sum" else 1 / mpmath.mpf(denom)
+        held2 = held.reshape(rows.shape)
+        scale2 = scale.reshape(rows.shape)
+        for n in range(rows.shape[0]):
+            if coefs[n] is None:
+                continue
+            zs = [mpmath.mpf(v) if cap is None else cap * mpmath.tanh(mpmath.mpf(v) / cap)
+                  for v in rows[n].tolist()]
+            fin = [v for v in zs if mpmath.isfinite(v)]
+            if len(fin) != len(zs) and (cap is not None or any(v != v or v > 0 for v in zs)):
+                continue  # nan or +inf rows: judged in ULPs
+            if not fin:
+                continue
+            lse = mpmath.log(mpmath.fsum(mpmath.exp(v) for v in fin))
+            A = mpmath.fsum(coefs[n])
+            G = s * (A + 2 * z * wn[n] * abs(lse) + max(coefs[n]))
+            for i in range(c):
+                e = exact.reshape(rows.shape)[n, i]
+                if not _finite(e) or not mpmath.isfinite(G):
+                    continue
+                held2[n, i] = False
+                scale2[n, i] = epsf * G
+    if ax != case.logits.ndim - 1:
+        shp = x.shape
+        held = np.moveaxis(held.reshape(shp), -1, ax).reshape(-1)
+        scale = np.moveaxis(scale.reshape(shp), -1, ax).reshape(-1)
+    return held, scale
+
+
 # ---------------------------------------------------------------------------------------
 # the table
 
@@ -268,6 +344,31 @@ BOUNDS: dict[str, dict[str, Bound]] = {
         "bfloat16": _BF16,
     },
     "categorical_log_likelihood": {"float64": Bound(4.0, analysis="pmf"), "float32": _F32, "float16": _F16, "bfloat16": _BF16},
+    # the loss options (z_loss, logit_softcap; docs/loss-options.md): the per-item loss and
+    # the reductions against the exact composite function of the given floats
+    "cross_entropy_options": {
+        "float64": Bound(3.0, analysis="loss-options"),
+        "float32": _F32,
+        "float16": _F16,
+        "bfloat16": _BF16,
+    },
+    "cross_entropy_options_mean": {
+        "float64": Bound(3.0, analysis="loss-options"),
+        "float32": _F32,
+        "float16": _F16,
+        "bfloat16": _BF16,
+    },
+    # the gradient with the options: normwise, per item (see _options_grad_condition)
+    "cross_entropy_options_grad": {
+        dt: Bound(
+            k,
+            condition="normwise per item: |g_i - g*_i| <= max_ulp * eps * s (A + 2 z w |lse| + "
+            "max_c a_c) for every entry of the item's row (eps the format's machine epsilon)",
+            analysis="loss-options-gradient",
+            check=_options_grad_condition,
+        )
+        for dt, k in (("float64", 4.0), ("float32", 1.0), ("float16", 1.0), ("bfloat16", 1.0))
+    },
 }
 
 

@@ -31,6 +31,7 @@ __all__ = [
     "LOSS_FUNCTIONS",
     "PMF_FUNCTIONS",
     "FUNCTIONS",
+    "OPTION_FUNCTIONS",
     "DTYPES",
     "Unsupported",
     "Measurement",
@@ -49,6 +50,11 @@ SOFTMAX_FUNCTIONS = ("logsumexp", "log_softmax", "softmax")
 LOSS_FUNCTIONS = ("cross_entropy", "cross_entropy_mean", "cross_entropy_grad")
 PMF_FUNCTIONS = ("entropy", "cross_entropy_pmf", "kl_divergence")
 FUNCTIONS = SOFTMAX_FUNCTIONS + LOSS_FUNCTIONS + PMF_FUNCTIONS
+#: the loss functions measured on the options corpus (:mod:`crossent.corpus.options`:
+#: ``z_loss`` and ``logit_softcap`` set), each measured as the loss function it names
+OPTION_FUNCTIONS = ("cross_entropy_options", "cross_entropy_options_mean",
+                    "cross_entropy_options_grad")
+_OPTION_BASE = dict(zip(OPTION_FUNCTIONS, LOSS_FUNCTIONS))
 DTYPES = ("float64", "float32", "float16")
 _REDUCTIONS = ("mean", "sum")  # the two outputs of "cross_entropy_mean" per case
 
@@ -85,6 +91,10 @@ def cases(function: str, size: str = "ci", seed: int = 0, dtype="float64") -> li
     :func:`crossent.corpus.logits.cases`; the softmax family takes the logits cases with
     distinct inputs (:func:`distinct_inputs`), since it ignores targets and loss options.
     """
+    if function in OPTION_FUNCTIONS:
+        from crossent.corpus import options
+
+        return options.cases(size=size, seed=seed, dtype=dtype)
     if function not in FUNCTIONS:
         raise ValueError(f"function: unknown function {function!r}; known: {FUNCTIONS}")
     if function in PMF_FUNCTIONS:
@@ -119,6 +129,7 @@ def computed_values(impl, function: str, case, reductions=_REDUCTIONS) -> np.nda
     ``reductions`` are the reductions ``"cross_entropy_mean"`` computes, one output each (both
     by default). Raises :class:`Unsupported` when ``impl`` cannot express the case.
     """
+    function = _OPTION_BASE.get(function, function)
     if function in PMF_FUNCTIONS:
         return np.asarray(getattr(impl, function)(*case.args, **case.kwargs)).reshape(-1)
     x, t = case.logits, case.target
@@ -140,6 +151,7 @@ def exact_values(function: str, case, reductions=_REDUCTIONS) -> np.ndarray:
     """The exact outputs (object array of ``mpf``) from ``crossent.reference``, flat."""
     from crossent import reference as ref
 
+    function = _OPTION_BASE.get(function, function)
     if function in PMF_FUNCTIONS:
         out = getattr(ref, function)(*case.args, exact=True, **case.kwargs)
     elif function in SOFTMAX_FUNCTIONS:

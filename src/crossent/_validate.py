@@ -15,6 +15,7 @@ checks that on one table. The rules are written out in ``docs/input-rules.md``.
 from __future__ import annotations
 
 import contextlib
+import math
 import numbers
 import operator
 import sys
@@ -52,6 +53,7 @@ __all__ = [
     "loss_inputs",
     "check_out",
     "parallel_guard",
+    "loss_options",
 ]
 
 _FLOAT_DTYPES = (np.float16, np.float32, np.float64)
@@ -600,3 +602,23 @@ def parallel_guard():
         except ValueError:  # no parallel region launched yet
             return _WORKQUEUE_LOCK
     return contextlib.nullcontext() if _LAYER_IS_THREAD_SAFE else _WORKQUEUE_LOCK
+
+
+def loss_options(z_loss, logit_softcap) -> tuple:
+    """``(z, c)`` of the loss's two training options: ``z_loss`` a finite real ``>= 0`` and
+    ``logit_softcap`` ``None`` (``c = 0.0``: no cap) or a finite real ``> 0``. Bools are not
+    numbers here (``TypeError``); everything else wrong is a ``ValueError`` naming the
+    argument."""
+    if isinstance(z_loss, (bool, np.bool_)) or not isinstance(z_loss, numbers.Real):
+        raise TypeError(f"z_loss must be a real number, got {z_loss!r}")
+    z = float(z_loss)
+    if not (math.isfinite(z) and z >= 0.0):  # math, not numpy: torch.compile traces this
+        raise ValueError(f"z_loss must be finite and >= 0, got {z_loss!r}")
+    if logit_softcap is None:
+        return z, 0.0
+    if isinstance(logit_softcap, (bool, np.bool_)) or not isinstance(logit_softcap, numbers.Real):
+        raise TypeError(f"logit_softcap must be None or a real number, got {logit_softcap!r}")
+    c = float(logit_softcap)
+    if not (math.isfinite(c) and c > 0.0):
+        raise ValueError(f"logit_softcap must be None or finite and > 0, got {logit_softcap!r}")
+    return z, c

@@ -32,6 +32,7 @@ from . import cross_entropy_value_and_grad as _np_value_and_grad
 from . import log_softmax as _np_log_softmax
 from . import logsumexp as _np_logsumexp
 from . import softmax as _np_softmax
+from ._validate import loss_options
 
 __all__ = [
     "cross_entropy",
@@ -243,8 +244,10 @@ def logsumexp(x, axis=-1, keepdims=False):
 
 def _ce_host(opts, want_grad, logits, target, weight=None):
     """crossent on the host, for one call or a vmapped batch of calls (leading axes)."""
-    axis, ndim, ignore_index, reduction, eps = opts
+    axis, ndim, ignore_index, reduction, eps, z, cap = opts
     kw = dict(axis=axis, ignore_index=ignore_index, reduction=reduction, label_smoothing=eps)
+    if z or cap is not None:  # the options' keywords only when set (the plain call otherwise)
+        kw.update(z_loss=z, logit_softcap=cap)
     fn = _np_value_and_grad if want_grad else _np_cross_entropy
     x, t = np.asarray(logits), np.asarray(target)
     w = None if weight is None else np.asarray(weight)
@@ -268,7 +271,7 @@ def _ce_host(opts, want_grad, logits, target, weight=None):
 
 
 def _ce_call(opts, want_grad, logits, target, weight):
-    axis, ndim, _, reduction, _ = opts
+    axis, ndim, _, reduction, _, _, _ = opts
     loss_shape = logits.shape[:axis % ndim] + logits.shape[axis % ndim + 1:] if reduction == "none" else ()
     out = jax.ShapeDtypeStruct(loss_shape, logits.dtype)
     if want_grad:
@@ -312,7 +315,7 @@ def _ce_fwd(opts, logits, target, weight):
 
 def _ce_bwd(opts, res, g):
     dlogits, x, w, t = res
-    axis, ndim, _, reduction, eps = opts
+    axis, ndim, _, reduction, eps, _, cap = opts
     if isinstance(g, jax.custom_derivatives.SymbolicZero):
         return None, None, None
     g = jnp.expand_dims(g, axis) if reduction == "none" else g
@@ -320,7 +323,8 @@ def _ce_bwd(opts, res, g):
     d_target = None
     if x is not None:
         # d/dt_c of sum_c w_c ((1 - eps) t_c + eps / C) (-log softmax_c): -(1 - eps) w_c log softmax_c
-        d = _log_softmax(x, axis) * -(1.0 - eps)
+        xc = x if cap is None else (cap * jnp.tanh(x / cap)).astype(x.dtype)  # the capped logits
+        d = _log_softmax(xc, axis) * -(1.0 - eps)
         if w is not None:
             d = d * w.reshape((-1,) + (1,) * (-axis - 1)).astype(d.dtype)
         if reduction == "mean":
@@ -333,7 +337,7 @@ _ce.defvjp(_ce_fwd, _ce_bwd, symbolic_zeros=True)
 
 
 def cross_entropy(logits, target, *, axis=-1, weight=None, ignore_index=-100, reduction="mean",
-                  label_smoothing=0.0):
+                  label_smoothing=0.0, z_loss=0.0, logit_softcap=None):
     r"""Softmax cross-entropy: :func:`crossent.cross_entropy` for JAX, with its gradient.
 
     Parameters
@@ -343,7 +347,7 @@ def cross_entropy(logits, target, *, axis=-1, weight=None, ignore_index=-100, re
     target : array_like
         Integer class indices (the shape of ``logits`` without ``axis``) or float
         probabilities (the shape of ``logits``).
-    axis, weight, ignore_index, reduction, label_smoothing
+    axis, weight, ignore_index, reduction, label_smoothing, z_loss, logit_softcap
         As for :func:`crossent.cross_entropy`. ``weight`` is not differentiated (asking for
         its gradient raises: wrap it in ``jax.lax.stop_gradient``).
 
@@ -410,7 +414,12 @@ def cross_entropy(logits, target, *, axis=-1, weight=None, ignore_index=-100, re
         w = _float_array(weight, "weight", fn)
         if w.shape != (C,):
             raise ValueError(f"crossent.jax.{fn}: weight must have shape ({C},), got {w.shape}")
-    opts = (ax, x.ndim, int(ignore_index), reduction, float(label_smoothing))
+    try:
+        z, cap = loss_options(z_loss, logit_softcap)
+    except (TypeError, ValueError) as exc:
+        raise type(exc)(f"crossent.jax.{fn}: {exc}") from None
+    opts = (ax, x.ndim, int(ignore_index), reduction, float(label_smoothing), z,
+            cap if cap else None)
     return _ce(opts, x, t, w)
 
 

@@ -14,6 +14,7 @@ from ._validate import (
     compute_dtype,
     is_narrow,
     loss_inputs,
+    loss_options,
     parallel_guard,
     to_rows,
 )
@@ -29,8 +30,12 @@ class _Problem:
     """Validated inputs of one call, as C-contiguous ``(rows, C)`` arrays (the rules are
     :func:`crossent._validate.loss_inputs`, shared with the oracle)."""
 
-    def __init__(self, logits, target, axis, weight, ignore_index, reduction, label_smoothing):
+    def __init__(self, logits, target, axis, weight, ignore_index, reduction, label_smoothing,
+                 z_loss=0.0, logit_softcap=None):
         v = loss_inputs(logits, target, axis, weight, ignore_index, reduction, label_smoothing)
+        # the training options (docs/loss-options.md); the default ones take the plain kernels
+        self.z, self.cap = loss_options(z_loss, logit_softcap)
+        self.options = self.z != 0.0 or self.cap != 0.0
         a = v.logits
         self.dtype = a.dtype
         # a narrow output is rounded from float64: the per-item losses are rounded to odd
@@ -105,7 +110,36 @@ class _Problem:
         return part.sum() if self.reduction == "sum" else part.mean()
 
 
+def _option_rows(p: _Problem, den: float, grad) -> np.ndarray:
+    """Per-row losses (and gradient rows into ``grad`` if given) with the z-loss or the
+    soft-cap set: :mod:`crossent.kernels.options`."""
+    from .kernels import options as _ko
+
+    N = p.x.shape[0]
+    out = np.empty(N, dtype=np.float64)
+    want = grad is not None
+    g = grad if want else np.empty((N, 0))
+    if N == 0:
+        return out
+    if p.labels_mode:
+        with parallel_guard():
+            _ko.options_labels_rows(p.x, p.target, p.weight, p.has_weight, p.ignore_index, p.eps,
+                                    p.z, p.cap, p.odd, p.fast, den, want, out, g)
+    elif p.C == 0:  # probabilities over no classes: the empty sum 0, plus z lse^2 = z (-inf)^2
+        out[:] = np.inf if p.z > 0.0 else 0.0
+    else:
+        # the z term is not weighted for probability targets: it takes the weights' scaling
+        # (a power of two, exact) so that unscaling the whole loss restores it
+        z = float(np.ldexp(p.z, -p.item_unscale))
+        with parallel_guard():
+            _ko.options_probs_rows(p.x, p.target, p.weight, p.has_weight, p.eps, z, p.cap,
+                                   p.odd, p.fast, den, want, out, g)
+    return out
+
+
 def _losses(p: _Problem) -> np.ndarray:
+    if p.options:
+        return _option_rows(p, 1.0, None)
     out = np.empty(p.x.shape[0], dtype=np.float64)
     if p.x.shape[0] == 0:
         return out
@@ -123,7 +157,7 @@ def _losses(p: _Problem) -> np.ndarray:
 
 
 def cross_entropy(logits, target, *, axis=-1, weight=None, ignore_index=-100, reduction="mean",
-                  label_smoothing=0.0):
+                  label_smoothing=0.0, z_loss=0.0, logit_softcap=None):
     r"""Softmax cross-entropy between logits and a target, accurate to a few ulp.
 
     Parameters
@@ -157,6 +191,15 @@ def cross_entropy(logits, target, *, axis=-1, weight=None, ignore_index=-100, re
     label_smoothing : float, optional
         :math:`\varepsilon \in [0, 1]`: the target becomes
         :math:`(1-\varepsilon)\,t + \varepsilon / C`.
+    z_loss : float, optional
+        :math:`z \ge 0` (finite): adds :math:`z\,\operatorname{lse}(x_n)^2` to each item's
+        loss (PaLM's auxiliary loss), weighted like the item (:math:`w_{y_n}` for class
+        indices, 1 for probabilities), untouched by label smoothing, nothing for ignored
+        items. Default 0: no term (the plain path, bitwise).
+    logit_softcap : float, optional
+        :math:`c > 0` (finite): every logit :math:`x` becomes :math:`c\tanh(x/c)` before
+        anything else (Gemma 2), -inf included (it becomes :math:`-c`). Default None: no cap.
+        Semantics and accuracy: docs *Loss options*.
 
     Returns
     -------
@@ -189,17 +232,19 @@ def cross_entropy(logits, target, *, axis=-1, weight=None, ignore_index=-100, re
     >>> crossent.cross_entropy(logits, np.array([0, 2]), reduction="none").tolist()
     [3.8574996959278356e-22, 0.4076059644443803]
     """
-    p = _Problem(logits, target, axis, weight, ignore_index, reduction, label_smoothing)
+    p = _Problem(logits, target, axis, weight, ignore_index, reduction, label_smoothing, z_loss,
+                 logit_softcap)
     return p.reduce(_losses(p))
 
 
 def cross_entropy_value_and_grad(logits, target, *, axis=-1, weight=None, ignore_index=-100,
-                                 reduction="mean", label_smoothing=0.0, out=None):
+                                 reduction="mean", label_smoothing=0.0, out=None, z_loss=0.0,
+                                 logit_softcap=None):
     r"""The loss of :func:`cross_entropy` and its gradient in the logits, in one pass.
 
     Parameters
     ----------
-    logits, target, axis, weight, ignore_index, reduction, label_smoothing
+    logits, target, axis, weight, ignore_index, reduction, label_smoothing, z_loss, logit_softcap
         As for :func:`cross_entropy`.
     out : ndarray, optional
         Where to write the gradient: the shape and dtype of ``logits``, writeable. It may
@@ -235,9 +280,12 @@ def cross_entropy_value_and_grad(logits, target, *, axis=-1, weight=None, ignore
     >>> float(loss), g.tolist()
     (0.6931471805599453, [[0.5, -0.5]])
     """
-    p = _Problem(logits, target, axis, weight, ignore_index, reduction, label_smoothing)
+    p = _Problem(logits, target, axis, weight, ignore_index, reduction, label_smoothing, z_loss,
+                 logit_softcap)
     a = p.logits
     check_out(out, a.shape, a.dtype)
+    if p.options:
+        return _options_value_and_grad(p, out)
     # write straight into out when it can hold the (rows, C) layout; else into a buffer
     direct = (
         out is not None
@@ -281,4 +329,25 @@ def cross_entropy_value_and_grad(logits, target, *, axis=-1, weight=None, ignore
     if out is None:
         return loss, g
     out[...] = g  # already in the dtype of out (float64 rounded once by cast_result)
+    return loss, out
+
+
+def _options_value_and_grad(p: _Problem, out):
+    """:func:`cross_entropy_value_and_grad` with the z-loss or the soft-cap set: the gradient
+    in float64 (scaled back and rounded once at the end)."""
+    a = p.logits
+    den = p.denominator
+    grad = np.empty(p.x.shape, dtype=np.float64)
+    losses = _option_rows(p, den or 1.0, grad)
+    if p.labels_mode and den == 0.0:
+        grad[p.target != p.ignore_index] = np.nan
+    loss = p.reduce(losses)
+    moved = np.moveaxis(a, p.axis, -1).shape
+    with np.errstate(over="ignore"):
+        if p.unscale:
+            np.ldexp(grad, p.unscale, out=grad)
+        g = cast_result(np.moveaxis(grad.reshape(moved), -1, p.axis), a.dtype)
+    if out is None:
+        return loss, g
+    out[...] = g
     return loss, out

@@ -160,6 +160,7 @@ from ._validate import (
     check_out,
     loglik_inputs,
     loss_inputs,
+    loss_options,
     normalize_axis,
     reduction_axes,
     scalar_if_0d,
@@ -1021,8 +1022,11 @@ def softmax(x, axis=-1, *, exact=False):
 
 
 class _Problem:
-    def __init__(self, logits, target, axis, weight, ignore_index, reduction, label_smoothing):
+    def __init__(self, logits, target, axis, weight, ignore_index, reduction, label_smoothing,
+                 z_loss=0.0, logit_softcap=None):
         v = loss_inputs(logits, target, axis, weight, ignore_index, reduction, label_smoothing)
+        self.z, self.cap = loss_options(z_loss, logit_softcap)
+        self.options = self.z != 0.0 or self.cap != 0.0
         if v.reduction == "partial":  # the one input the API takes and the oracle does not
             raise ValueError(
                 "reduction='partial' is not available in the oracle: its 'sum' and 'mean' are "
@@ -1265,7 +1269,7 @@ class _Sub:
 
 
 def cross_entropy(logits, target, *, axis=-1, weight=None, ignore_index=-100, reduction="mean",
-                  label_smoothing=0.0, exact=False):
+                  label_smoothing=0.0, z_loss=0.0, logit_softcap=None, exact=False):
     r"""Correctly rounded cross-entropy loss of logits against targets (PyTorch semantics).
 
     Parameters
@@ -1285,6 +1289,13 @@ def cross_entropy(logits, target, *, axis=-1, weight=None, ignore_index=-100, re
         As ``torch.nn.functional.cross_entropy``.
     label_smoothing : float in [0, 1]
         :math:`\varepsilon`; the target becomes :math:`(1-\varepsilon)t + \varepsilon/C`.
+    z_loss : float >= 0, optional
+        Adds :math:`z\,w_n \operatorname{lse}(z_n)^2` per item (:math:`w_n = w_{y_n}` for
+        class indices, 1 for probabilities; ignored items nothing).
+    logit_softcap : float > 0 or None, optional
+        Every logit :math:`x` becomes :math:`c\tanh(x/c)` first (:math:`\pm\infty \to \pm c`).
+        With either option set the values are computed in interval arithmetic under the
+        same Ziv loop (see the section on the loss options in the source).
     exact : bool, optional
         Return unrounded ``mpf`` values.
 
@@ -1306,7 +1317,10 @@ def cross_entropy(logits, target, *, axis=-1, weight=None, ignore_index=-100, re
     (one rounding of the exact reduced value). See the module docstring for the special
     values and the error analysis.
     """
-    P = _Problem(logits, target, axis, weight, ignore_index, reduction, label_smoothing)
+    P = _Problem(logits, target, axis, weight, ignore_index, reduction, label_smoothing, z_loss,
+                 logit_softcap)
+    if P.options:
+        return _opt_loss(P, exact)
     return _loss(P, exact)
 
 
@@ -1388,12 +1402,13 @@ def _grad_row_items(P, n, w, scale_frac, fmt):
 
 
 def cross_entropy_value_and_grad(logits, target, *, axis=-1, weight=None, ignore_index=-100,
-                                 reduction="mean", label_smoothing=0.0, out=None, exact=False):
+                                 reduction="mean", label_smoothing=0.0, out=None, z_loss=0.0,
+                                 logit_softcap=None, exact=False):
     r"""Correctly rounded loss and gradient of the reduced loss with respect to the logits.
 
     Parameters
     ----------
-    logits, target, axis, weight, ignore_index, reduction, label_smoothing
+    logits, target, axis, weight, ignore_index, reduction, label_smoothing, z_loss, logit_softcap
         As :func:`cross_entropy`.
     out : ndarray, optional
         Where to write the rounded gradient (the shape and dtype of ``logits``, writeable),
@@ -1420,10 +1435,13 @@ def cross_entropy_value_and_grad(logits, target, *, axis=-1, weight=None, ignore
     difference cancels and the Ziv loop raises the precision. Exact rational entries (all
     finite logits equal, −inf logits, zero coefficients) are computed with fractions.
     """
-    P = _Problem(logits, target, axis, weight, ignore_index, reduction, label_smoothing)
+    P = _Problem(logits, target, axis, weight, ignore_index, reduction, label_smoothing, z_loss,
+                 logit_softcap)
     check_out(out, P.shape, P.fmt.dtype)
     if out is not None and exact:
         raise ValueError("out must be None with exact=True (it cannot hold unrounded values)")
+    if P.options:
+        return _opt_value_and_grad(P, out, exact)
     fmt = P.fmt
     loss = _loss(P, exact)
     if P.reduction == "mean":
@@ -1798,3 +1816,265 @@ def categorical_log_likelihood(q, samples, *, check=None, exact=False):
         vals.append(_ziv(lambda w, terms=terms: [_pmf_items(terms, None, w, w > w0, +1)], fmt,
                          exact, w0)[0])
     return _finish(vals, moved[:-1], fmt, exact)
+
+
+# ---------------------------------------------------------------------------------------------
+# the loss options: z-loss and logit soft-cap (interval arithmetic under the Ziv loop)
+# ---------------------------------------------------------------------------------------------
+# With ``z_loss`` or ``logit_softcap`` set, every value is computed with mpmath's interval
+# arithmetic (``mpmath.iv``: every operation rounded outward, so the interval holds the exact
+# value) at the Ziv loop's working precision; the item is the interval's midpoint and
+# half-width. Soft-capped logits are transcendental (except at 0 and +-inf), so the values are
+# decided by raising the precision; the exact cases (ignored items, zero coefficients, one
+# finite class, all finite logits equal, -inf entries, +-inf under the cap) are rationals
+# computed with fractions.
+
+_IV = mpmath.iv
+
+
+class _ivprec:
+    """``with _ivprec(w):`` runs ``mpmath.iv`` at ``w`` bits (its context has no workprec)."""
+
+    def __init__(self, w):
+        self.w = w
+
+    def __enter__(self):
+        self.old = _IV.prec
+        _IV.prec = self.w
+
+    def __exit__(self, *exc):
+        _IV.prec = self.old
+
+
+def _iv_item(X):
+    """An item from an interval: exact when it is a point, else midpoint and half-width."""
+    a, b = X._mpi_
+    if a == b:
+        return _exact_item(a)
+    # the midpoint rounded (an exact sum of endpoints exponents apart would be a huge
+    # integer) and a radius rounded up that covers both endpoints from it
+    mid = libmp.mpf_shift(libmp.mpf_add(a, b, _IV.prec + 64, libmp.round_nearest), -1)
+    up = libmp.round_up
+    r1 = libmp.mpf_sub(b, mid, 64, up)
+    r2 = libmp.mpf_sub(mid, a, 64, up)
+    return ("a", mid, r1 if libmp.mpf_ge(r1, r2) else r2)
+
+
+def _iv_q(q):
+    """An interval holding the rational (or float) ``q``."""
+    q = Fraction(q)
+    return _IV.mpf(q.numerator) / _IV.mpf(q.denominator)
+
+
+class _CappedRow:
+    r"""The (capped) logits of one row as intervals at the current ``iv.prec``:
+    :math:`z_j = c\tanh(x_j/c)` (:math:`\tanh a = E/(E+2)`, :math:`E = \operatorname{expm1}(2a)`
+    for :math:`a \ge 0`, odd), or :math:`z_j = x_j`; ``zq[j]`` is the exact rational when
+    there is one (no cap, ``x_j = 0``, ``x_j = \pm\infty`` under the cap: :math:`\pm c`) and
+    ``dz[j]`` the derivative :math:`1 - \tanh^2(x_j/c) = 4(E+1)/(E+2)^2`."""
+
+    def __init__(self, xs, cap):
+        self.n = len(xs)
+        self.z, self.zq, self.dz = [], [], []
+        for x in xs:
+            if not cap:
+                self.zq.append(None if x == -math.inf else Fraction(x))
+                self.z.append(None if x == -math.inf else _IV.mpf(x))
+                self.dz.append(Fraction(1))
+            elif x == 0.0 or math.isinf(x):
+                q = Fraction(0) if x == 0.0 else Fraction(cap) * (1 if x > 0 else -1)
+                self.zq.append(q)
+                self.z.append(_iv_q(q))
+                self.dz.append(Fraction(1) if x == 0.0 else Fraction(0))
+            else:
+                a = _IV.mpf(abs(x)) / _IV.mpf(cap)
+                af = abs(x) / cap  # within a factor 1 + 2**-52 of a (or inf)
+                if af > (_IV.prec + 100) * 0.35:
+                    # 1 - tanh a = 2/(e^{2a} + 1) < 2 e^{-2a} < 2**-K and
+                    # 1 - tanh^2 a < 4 e^{-2a} < 2**-K: bounded, not evaluated (e^{2a} can be
+                    # e^{10^{301}})
+                    # and 1 - tanh^2 a = 4 e^{2a}/(e^{2a} + 1)^2 > e^{-2a} > 2**-K2 (2 log2 e
+                    # = 2.88539008...; the bounds use the rationals 2.885 and 2.886)
+                    aq = Fraction(abs(x)) / Fraction(cap)
+                    K = math.floor(aq * Fraction(2885, 1000)) - 3
+                    K2 = math.ceil(aq * Fraction(2886, 1000)) + 3
+                    eps = _make((0, 1, -K, 1))
+                    t = _IV.mpf([1 - eps, 1])
+                    dzi = _IV.mpf([_make((0, 1, -K2, 1)), eps])
+                else:
+                    E = _IV.expm1(2 * a)
+                    t = E / (E + 2)
+                    dzi = 4 * (E + 1) / ((E + 2) * (E + 2))
+                self.zq.append(None)
+                self.z.append(_IV.mpf(cap) * (t if x > 0 else -t))
+                self.dz.append(dzi)
+        fin = [j for j in range(self.n) if self.z[j] is not None]
+        self.fin = fin
+        # the order of the capped logits is that of the logits (tanh increases)
+        xm = max(xs[j] for j in fin)
+        self.eq = [j for j in fin if xs[j] == xm]  # d_j = 0 exactly
+        self.jmax = self.eq[0]
+        M = self.z[self.jmax]
+        self.M = M
+        self.d = [None if self.z[j] is None else (_IV.mpf(0) if j in self.eq else self.z[j] - M)
+                  for j in range(self.n)]
+        others = [j for j in fin if j not in self.eq]
+        self.e = {j: _IV.exp(self.d[j]) for j in others}
+        self.T = sum((self.e[j] for j in others), _IV.mpf(0))
+        k = len(self.eq)
+        self.S = k + self.T
+        self.L = _IV.log1p(self.T) if k == 1 else _IV.log(self.S)
+        self.allequal = not others
+        self.xs = xs
+
+    def p(self, j):
+        if self.z[j] is None:
+            return _IV.mpf(0)
+        return (self.e[j] if j in self.e else _IV.mpf(1)) / self.S
+
+
+def _opt_coeffs(P, n):
+    return P.coef_frac(n)
+
+
+def _opt_item_weight(P, n):
+    if P.prob:
+        return Fraction(1)
+    y = P.labels[n]
+    return Fraction(P.w[y]) if P.w is not None else Fraction(1)
+
+
+def _opt_loss_item(P, n):
+    """One item's loss at the current ``iv.prec``: a Fraction (exact), ``"nan"``, ``"inf"`` or
+    an interval."""
+    xs = P.rows[n]
+    zw = Fraction(P.z) * _opt_item_weight(P, n)
+    if not xs:  # probabilities over no classes: 0 plus z (-inf)^2
+        return "inf" if zw > 0 else Fraction(0)
+    if any(v != v for v in xs) or (not P.cap and (math.inf in xs or all(v == -math.inf for v in xs))):
+        return "nan"
+    a = _opt_coeffs(P, n)
+    A = sum(a, Fraction(0))
+    if A == 0 and zw == 0:
+        return Fraction(0)
+    row = _CappedRow(xs, P.cap)
+    if any(ac != 0 and row.z[c] is None for c, ac in enumerate(a)):
+        return "inf"
+    if row.allequal and len(row.eq) == 1 and row.zq[row.jmax] is not None:
+        # one finite class with an exact logit: L = 0, M - z_c = 0, lse = M
+        return zw * row.zq[row.jmax] ** 2
+    lin = _IV.mpf(0)
+    for c, ac in enumerate(a):
+        if ac != 0 and c not in row.eq:
+            lin += _iv_q(ac) * (-row.d[c])
+    lse = row.M + row.L
+    return lin + _iv_q(A) * row.L + _iv_q(zw) * lse * lse
+
+
+def _opt_items(P, w, fmt):
+    with _ivprec(w):
+        per = ["zero" if P.ignored(n) else _opt_loss_item(P, n) for n in range(P.N)]
+        if P.reduction == "none":
+            return [_exact_item(0) if r == "zero" else _exact_item(_NAN) if r == "nan"
+                    else _exact_item(_PINF) if r == "inf"
+                    else _exact_item(r) if isinstance(r, Fraction) else _iv_item(r) for r in per]
+        if P.reduction == "mean" and P.denominator() == 0:
+            return [_exact_item(_NAN)]
+        if "nan" in per:
+            return [_exact_item(_NAN)]
+        if "inf" in per:
+            return [_exact_item(_PINF)]
+        vals = [r for r in per if r != "zero"]
+        scale = Fraction(1) if P.reduction == "sum" else 1 / P.denominator()
+        if all(isinstance(r, Fraction) for r in vals):
+            return [_exact_item(sum(vals, Fraction(0)) * scale)]
+        tot = _IV.mpf(0)
+        for r in vals:
+            tot += _iv_q(r) if isinstance(r, Fraction) else r
+        return [_iv_item(tot * _iv_q(scale))]
+
+
+def _opt_loss(P, exact_mode):
+    fmt = P.fmt
+    w0 = _w0(fmt, P.C, exact_mode) + _bitlen(P.N)
+    if P.reduction == "none":
+        vals = []
+        for n in range(P.N):
+            vals.extend(_ziv(lambda w, n=n: _opt_items(_Sub(P, [n]), w, fmt), fmt, exact_mode, w0))
+        return _finish(vals, P.moved[:-1], fmt, exact_mode)
+    return _finish(_ziv(lambda w: _opt_items(P, w, fmt), fmt, exact_mode, w0), (), fmt, exact_mode)
+
+
+def _opt_grad_items(P, n, w, s, fmt):
+    r"""Gradient items of row n: :math:`s\,(A' p_i - a_i)\,\partial z_i/\partial x_i`,
+    :math:`A' = A + 2 z w_n \operatorname{lse}`; at the largest logit
+    :math:`A' p_i - a_i = (B + 2zw_n\operatorname{lse} - a_i T)/S`, :math:`B = A - a_i`, so that
+    :math:`1 - p_i` never cancels."""
+    C = P.C
+    if P.ignored(n):
+        return [_exact_item(0)] * C
+    xs = P.rows[n]
+    if s is None or any(v != v for v in xs) or (
+            not P.cap and (math.inf in xs or all(v == -math.inf for v in xs))):
+        return [_exact_item(_NAN)] * C
+    a = _opt_coeffs(P, n)
+    A = sum(a, Fraction(0))
+    zw = Fraction(P.z) * _opt_item_weight(P, n)
+    if A == 0 and zw == 0:
+        return [_exact_item(0)] * C
+    with _ivprec(w):
+        row = _CappedRow(xs, P.cap)
+        items = []
+        if row.allequal:
+            k = len(row.eq)
+            if zw == 0 or (k == 1 and row.zq[row.jmax] is not None):
+                lse_q = row.zq[row.jmax] if zw != 0 else Fraction(0)
+                Aq = A + 2 * zw * lse_q
+                for i in range(C):
+                    pq = Fraction(1, k) if row.z[i] is not None else Fraction(0)
+                    r = s * (Aq * pq - a[i])
+                    dzi = row.dz[i]
+                    if r == 0 or dzi == 0:
+                        items.append(_exact_item(0))
+                    elif isinstance(dzi, Fraction):
+                        items.append(_exact_item(r * dzi))
+                    else:
+                        items.append(_iv_item(_iv_q(r) * dzi))
+                return items
+        lse = row.M + row.L
+        Ap = _iv_q(A) + _iv_q(2 * zw) * lse
+        for i in range(C):
+            dzi = row.dz[i]
+            if isinstance(dzi, Fraction) and dzi == 0:
+                items.append(_exact_item(0))
+                continue
+            if row.z[i] is None:  # p_i = 0: -s a_i exactly
+                items.append(_exact_item(-s * a[i]))
+                continue
+            if len(row.eq) == 1 and i == row.jmax:
+                B = A - a[i]
+                g = (_iv_q(B) + _iv_q(2 * zw) * lse - _iv_q(a[i]) * row.T) / row.S
+            else:
+                g = Ap * row.p(i) - _iv_q(a[i])
+            g = g * _iv_q(s)
+            items.append(_iv_item(g * (_iv_q(dzi) if isinstance(dzi, Fraction) else dzi)))
+        return items
+
+
+def _opt_value_and_grad(P, out, exact):
+    fmt = P.fmt
+    loss = _opt_loss(P, exact)
+    if P.reduction == "mean":
+        den = P.denominator()
+        scale = None if den == 0 else 1 / den
+    else:
+        scale = Fraction(1)
+    w0 = _w0(fmt, P.C, exact) + 10
+    vals = []
+    for n in range(P.N):
+        vals.extend(_ziv(lambda w, n=n: _opt_grad_items(P, n, w, scale, fmt), fmt, exact, w0))
+    g = np.moveaxis(_finish(vals, P.moved, fmt, exact), -1, P.ax)
+    if out is not None:
+        out[...] = g
+        return loss, out
+    return loss, g

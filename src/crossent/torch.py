@@ -30,6 +30,7 @@ from . import cross_entropy_value_and_grad as _np_value_and_grad
 from . import log_softmax as _np_log_softmax
 from . import logsumexp as _np_logsumexp
 from . import softmax as _np_softmax
+from ._validate import loss_options
 
 __all__ = ["CrossEntropyLoss", "cross_entropy", "log_softmax", "logsumexp", "softmax"]
 
@@ -286,6 +287,8 @@ def _cross_entropy_op(
     reduction: str,
     label_smoothing: float,
     keep_grad: bool,
+    z_loss: float = 0.0,
+    logit_softcap: Optional[float] = None,
 ) -> tuple[Tensor, Tensor]:
     """The loss, and crossent's fused gradient of it when ``keep_grad`` (else an empty tensor)."""
     kw = dict(
@@ -295,6 +298,8 @@ def _cross_entropy_op(
         reduction=reduction,
         label_smoothing=label_smoothing,
     )
+    if z_loss or logit_softcap is not None:  # the options' keywords only when set
+        kw.update(z_loss=z_loss, logit_softcap=logit_softcap)
     x, t = _to_numpy(input), _to_numpy(target)
     if not keep_grad:
         return _from_numpy(_np_cross_entropy(x, t, **kw)), input.new_empty(0)
@@ -306,7 +311,7 @@ def _cross_entropy_op(
 
 
 @_cross_entropy_op.register_fake
-def _(input, target, weight, ignore_index, reduction, label_smoothing, keep_grad):
+def _(input, target, weight, ignore_index, reduction, label_smoothing, keep_grad, z_loss=0.0, logit_softcap=None):
     cd = _class_dim(input.dim())
     shape = list(input.shape[:cd]) + list(input.shape[cd + 1:]) if reduction == "none" else []
     grad = torch.empty_like(input, memory_format=torch.contiguous_format) if keep_grad else input.new_empty(0)
@@ -314,9 +319,11 @@ def _(input, target, weight, ignore_index, reduction, label_smoothing, keep_grad
 
 
 def _cross_entropy_setup(ctx, inputs, output):
-    input, target, weight, ignore_index, reduction, label_smoothing, keep_grad = inputs
+    input, target, weight, ignore_index, reduction, label_smoothing, keep_grad = inputs[:7]
+    z_loss, cap = tuple(inputs[7:]) + (0.0, None)[len(inputs) - 7:]  # defaults when not passed
     ctx.mark_non_differentiable(output[1])
     ctx.options = (ignore_index, reduction, label_smoothing)
+    ctx.extra = (z_loss, cap)
     ctx.keep_grad = keep_grad
     ctx.cd = _class_dim(input.dim())
     ctx.target_dtype = target.dtype
@@ -341,24 +348,27 @@ def _cross_entropy_backward(ctx, grad_loss, _grad_dlogits):
     grad_input = grad_target = None
     if ctx.needs_input_grad[0]:
         if not ctx.keep_grad:
-            dlogits = _cross_entropy_op(input, target, weight, *ctx.options, True)[1]
+            dlogits = _cross_entropy_op(input, target, weight, *ctx.options, True, *ctx.extra)[1]
         grad_input = dlogits * g
     if ctx.needs_input_grad[1]:
         # d/dt_c of sum_c w_c ((1 - eps) t_c + eps / C) (-log softmax_c): -(1 - eps) w_c log softmax_c
-        d = _log_softmax_op(input, cd) * -(1.0 - eps)
+        cap = ctx.extra[1]
+        xc = input if cap is None else cap * torch.tanh(input / cap)  # the capped logits
+        d = _log_softmax_op(xc, cd) * -(1.0 - eps)
         if weight is not None:
             d = d * weight.reshape([-1] + [1] * (input.dim() - cd - 1))
         if reduction == "mean":
             d = d / (input.numel() // max(input.shape[cd], 1))
         grad_target = (d * g).to(ctx.target_dtype)
-    return grad_input, grad_target, None, None, None, None, None
+    return grad_input, grad_target, None, None, None, None, None, None, None
 
 
 _cross_entropy_op.register_autograd(_cross_entropy_backward, setup_context=_cross_entropy_setup)
 
 
 def cross_entropy(input: Tensor, target: Tensor, weight: Optional[Tensor] = None, ignore_index: int = -100,
-                  reduction: str = "mean", label_smoothing: float = 0.0) -> Tensor:
+                  reduction: str = "mean", label_smoothing: float = 0.0, *, z_loss: float = 0.0,
+                  logit_softcap: Optional[float] = None) -> Tensor:
     r"""``torch.nn.functional.cross_entropy`` computed by crossent: a drop-in replacement.
 
     Parameters
@@ -381,6 +391,9 @@ def cross_entropy(input: Tensor, target: Tensor, weight: Optional[Tensor] = None
     label_smoothing : float, optional
         :math:`\varepsilon \in [0, 1]`: the target becomes
         :math:`(1 - \varepsilon)\,t + \varepsilon / C`.
+    z_loss, logit_softcap : optional, keyword-only
+        As for :func:`crossent.cross_entropy`: :math:`z\,\operatorname{lse}^2` added per
+        item, logits capped to :math:`c\tanh(x/c)` first (docs: *Loss options*).
 
     Returns
     -------
@@ -456,9 +469,13 @@ def cross_entropy(input: Tensor, target: Tensor, weight: Optional[Tensor] = None
                 f"crossent.torch.{fn}: weight requires grad, but the loss is not differentiable with "
                 f"respect to weight (nor is PyTorch's): pass weight.detach()"
             )
+    try:
+        z, cap = loss_options(z_loss, logit_softcap)
+    except (TypeError, ValueError) as exc:
+        raise type(exc)(f"crossent.torch.{fn}: {exc}") from None
     keep_grad = input.requires_grad and torch.is_grad_enabled()
     loss, _ = _cross_entropy_op(input, target, weight, int(ignore_index), reduction, float(label_smoothing),
-                                keep_grad)
+                                keep_grad, z, cap if cap else None)
     return loss
 
 
@@ -469,7 +486,7 @@ class CrossEntropyLoss(torch.nn.Module):
     ----------
     weight : Tensor, optional
         Per-class weights, shape ``(C,)`` (kept as a buffer, as in PyTorch).
-    ignore_index, reduction, label_smoothing
+    ignore_index, reduction, label_smoothing, z_loss, logit_softcap
         As for :func:`cross_entropy` (keyword-only: PyTorch's deprecated ``size_average``
         and ``reduce`` arguments are not taken).
 
@@ -487,15 +504,21 @@ class CrossEntropyLoss(torch.nn.Module):
     """
 
     def __init__(self, weight: Optional[Tensor] = None, *, ignore_index: int = -100, reduction: str = "mean",
-                 label_smoothing: float = 0.0):
+                 label_smoothing: float = 0.0, z_loss: float = 0.0, logit_softcap: Optional[float] = None):
         super().__init__()
         self.register_buffer("weight", weight)
         self.ignore_index = ignore_index
         self.reduction = reduction
         self.label_smoothing = label_smoothing
+        self.z_loss = z_loss
+        self.logit_softcap = logit_softcap
 
     def forward(self, input: Tensor, target: Tensor) -> Tensor:
-        return cross_entropy(input, target, self.weight, self.ignore_index, self.reduction, self.label_smoothing)
+        return cross_entropy(input, target, self.weight, self.ignore_index, self.reduction, self.label_smoothing,
+                             z_loss=self.z_loss, logit_softcap=self.logit_softcap)
 
     def extra_repr(self) -> str:
-        return f"ignore_index={self.ignore_index}, reduction={self.reduction!r}, label_smoothing={self.label_smoothing}"
+        s = f"ignore_index={self.ignore_index}, reduction={self.reduction!r}, label_smoothing={self.label_smoothing}"
+        if self.z_loss or self.logit_softcap is not None:
+            s += f", z_loss={self.z_loss}, logit_softcap={self.logit_softcap}"
+        return s

@@ -161,6 +161,8 @@ class Case:
     label_smoothing: float = 0.0
     reduction: str = "mean"
     note: str = field(default="", compare=False)
+    z_loss: float = 0.0
+    logit_softcap: float | None = None
 
     @property
     def dtype(self) -> np.dtype:
@@ -175,6 +177,10 @@ class Case:
             ignore_index=self.ignore_index,
             reduction=self.reduction,
             label_smoothing=self.label_smoothing,
+            # the training options only when set (crossent.corpus.options), so that the plain
+            # cases call every implementation exactly as before
+            **({"z_loss": self.z_loss} if self.z_loss else {}),
+            **({"logit_softcap": self.logit_softcap} if self.logit_softcap is not None else {}),
         )
 
     def loss_options(self, reduction: str) -> dict:

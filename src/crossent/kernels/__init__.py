@@ -9,9 +9,11 @@
 - ``exp``      the vectorizable exp with a certified error bound
 - ``softmax``  the row statistics (max, terms, sum, log-sum) and logsumexp, log_softmax, softmax
 - ``loss``     cross_entropy and its fused gradient, on the row statistics of ``softmax``
+- ``options``  the loss with ``z_loss`` / ``logit_softcap``: double-double capped logits, their
+               row statistics, the z term (only called when an option is set)
 - ``pmf``      entropy, cross_entropy_pmf, kl_divergence
 - ``exact``    the reductions' exact accumulator (integer bins per sign and exponent)
 
-Imports go one way: ``_base`` <- ``exp`` <- ``softmax`` <- ``loss``; ``_base`` <- ``pmf``; ``_base`` <- ``exact``.
+Imports go one way: ``_base`` <- ``exp`` <- ``softmax`` <- ``loss`` <- ``options``; ``_base`` <- ``pmf``; ``_base`` <- ``exact``.
 Kernels assume validated input: all validation lives in the Python layer.
 """

@@ -39,6 +39,7 @@ sys.path.insert(0, str(ROOT / "src"))
 
 import crossent  # noqa: E402
 from crossent import _measure  # noqa: E402
+from crossent._measure import format_ulp  # noqa: E402
 from crossent.corpus import options as corpus  # noqa: E402
 
 GEN = ROOT / "docs" / "generated"
@@ -125,12 +126,6 @@ def measure_all() -> dict:
     return dict(rows=rows, python=platform.python_version())
 
 
-def _fmt_ulp(v):
-    if v is None or not np.isfinite(v):
-        return "inf" if v == np.inf else "nan"
-    return f"{v:.3g}" if v < 1e6 else f"{v:.1e}"
-
-
 def write_tables(data: dict) -> None:
     lines = [HEADER]
     for dt in DTYPES:
@@ -138,8 +133,8 @@ def write_tables(data: dict) -> None:
                   "| family | implementation | max ULP | median ULP | correctly rounded |",
                   "|---|---|---:|---:|---:|"]
         for r in (r for r in data["rows"] if r["dtype"] == dt):
-            lines.append(f"| {r['family']} | {r['implementation']} | {_fmt_ulp(r['max_ulp'])} | "
-                         f"{_fmt_ulp(r['median_ulp'])} | {100 * r['frac_correctly_rounded']:.1f}% |")
+            lines.append(f"| {r['family']} | {r['implementation']} | {format_ulp(r['max_ulp'])} | "
+                         f"{format_ulp(r['median_ulp'])} | {100 * r['frac_correctly_rounded']:.1f}% |")
         lines.append("")
     (GEN / "loss_options_peers.md").write_text("\n".join(lines))
 
@@ -177,21 +172,27 @@ def bench(reps: int = 15) -> list:
 
 
 def write_bench(rows) -> None:
-    lines = [HEADER, "| dtype | N x C | function | option | time / plain (median) | plain (ms) |",
-             "|---|---|---|---|---:|---:|"]
+    lines = [HEADER, "| dtype | N x C | function | option | time / plain (median) |",
+             "|---|---|---|---|---:|"]
     for r in rows:
-        fn = "value_and_grad" if r["grad"] else "cross_entropy"
-        lines.append(f"| {r['dtype']} | {r['N']} x {r['C']} | {fn} | {r['option']} | "
-                     f"{r['ratio']:.2f} | {r['plain_ms']:.2f} |")
+        fn = "cross_entropy_value_and_grad" if r["grad"] else "cross_entropy"
+        lines.append(f"| {r['dtype']} | {r['N']} x {r['C']} | `{fn}` | `{r['option']}` | "
+                     f"{r['ratio']:.2f} |")
     (GEN / "loss_options_bench.md").write_text("\n".join(lines) + "\n")
 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--bench", action="store_true", help="time the options only")
+    ap.add_argument("--rewrite", action="store_true",
+                    help="rewrite the pages from the recorded data without measuring")
     args = ap.parse_args(argv)
     path = DATA / "loss_options.json"
     data = json.loads(path.read_text()) if path.exists() else {}
+    if args.rewrite:
+        write_tables(data)
+        write_bench(data["bench"])
+        return 0
     if args.bench:
         data["bench"] = bench()
         write_bench(data["bench"])

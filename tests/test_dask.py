@@ -21,16 +21,17 @@ import pytest
 pytest.importorskip("dask.array", reason="dask is not installed (the optional 'dask' extra)")
 distributed = pytest.importorskip("distributed", reason="dask.distributed is not installed (the 'dask' extra)")
 
+import dask  # noqa: E402
 import dask.array as da  # noqa: E402
 
 import crossent  # noqa: E402
 import crossent.dask as cd  # noqa: E402
 
-N, C = 23, 11
+N, C = 13, 11
 #: (row chunks, class chunks): one block; irregular rows; one row per block; rows and classes
-#: both split (the class axis is gathered per block of rows); a block per entry of a 3-d batch
-CHUNKINGS = [((N,), (C,)), ((5, 9, 1, 8), (C,)), ((1,) * N, (C,)), ((7, 16), (3, 3, 5)),
-             ((4,) * 5 + (3,), (1,) * C)]
+#: both split; one class per chunk
+CHUNKINGS = [((N,), (C,)), ((5, 7, 1), (C,)), ((1,) * N, (C,)), ((6, 7), (3, 3, 5)),
+             ((4, 4, 5), (1,) * C)]
 CIDS = ["whole", "irregular-rows", "one-row", "rows+classes", "rows+single-classes"]
 DTYPES = [np.float64, np.float32]
 
@@ -50,6 +51,13 @@ def client():
         cl.close()
         cluster.close()
         cloudpickle.unregister_pickle_by_value(sys.modules[__name__])
+
+
+def _compute(todo):
+    """The whole chunking matrix runs on the synchronous scheduler (the bits cannot depend on
+    the scheduler: every block is the same NumPy call); ``test_on_the_cluster`` runs a
+    selection on the LocalCluster."""
+    return dask.compute(*todo, scheduler="sync")
 
 
 def _same(got, want):
@@ -72,13 +80,16 @@ def _data(dtype, seed=0):
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
 @pytest.mark.parametrize("chunks", CHUNKINGS, ids=CIDS)
-def test_softmax_family_bitwise(client, chunks, dtype):
+def test_softmax_family_bitwise(chunks, dtype):
     x, *_ = _data(dtype)
+    x[9, 4] = np.nan  # a nan row
+    x[10, 1] = np.inf  # a +inf row (SciPy's rule: logsumexp +inf, log_softmax nan and -inf)
+    x[11, :] = -np.inf  # a masked row
     dx = da.from_array(x, chunks=chunks)
-    got = client.compute([cd.logsumexp(dx), cd.logsumexp(dx, axis=0, keepdims=True),
+    got = _compute([cd.logsumexp(dx), cd.logsumexp(dx, axis=0, keepdims=True),
                           cd.logsumexp(dx, axis=None), cd.log_softmax(dx), cd.softmax(dx),
                           cd.softmax(dx, axis=0), *cd.logsumexp(dx, b=np.arange(C) - 3.0,
-                                                                return_sign=True)], sync=True)
+                                                                return_sign=True)])
     want = [crossent.logsumexp(x), crossent.logsumexp(x, axis=0, keepdims=True),
             crossent.logsumexp(x, axis=None), crossent.log_softmax(x), crossent.softmax(x),
             crossent.softmax(x, axis=0), *crossent.logsumexp(x, b=np.arange(C) - 3.0,
@@ -89,25 +100,25 @@ def test_softmax_family_bitwise(client, chunks, dtype):
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
 @pytest.mark.parametrize("chunks", CHUNKINGS, ids=CIDS)
-def test_pmf_functions_bitwise(client, chunks, dtype):
+def test_pmf_functions_bitwise(chunks, dtype):
     _, _, p, q = _data(dtype)
-    dp, dq = da.from_array(p, chunks=chunks), da.from_array(q, chunks=chunks[::-1])
-    got = client.compute([cd.entropy(dp), cd.entropy(dp, base=2), cd.kl_divergence(dp, dq),
-                          cd.cross_entropy_pmf(dp, dq, base=10), cd.kl_divergence(dp, q[0])],
-                         sync=True)
+    dp = da.from_array(p, chunks=chunks)
+    dq = da.from_array(q, chunks=(chunks[0][::-1], chunks[1][::-1]))  # other chunks than p's
+    got = _compute([cd.entropy(dp), cd.entropy(dp, base=2), cd.kl_divergence(dp, dq),
+                    cd.cross_entropy_pmf(dp, dq, base=10), cd.kl_divergence(dp, q[0])])
     want = [crossent.entropy(p), crossent.entropy(p, base=2), crossent.kl_divergence(p, q),
             crossent.cross_entropy_pmf(p, q, base=10), crossent.kl_divergence(p, q[0])]
     for g, w in zip(got, want):
         _same(g, w)
 
 
-LOSS_OPTIONS = [dict(), dict(weight=np.linspace(0.5, 3.0, C)), dict(label_smoothing=0.1),
+LOSS_OPTIONS = [dict(), dict(weight=np.linspace(0.5, 3.0, C), label_smoothing=0.1),
                 dict(weight=np.full(C, 2.0**80))]  # weights scaled by a power of two inside
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
 @pytest.mark.parametrize("chunks", CHUNKINGS, ids=CIDS)
-def test_loss_and_gradient_bitwise(client, chunks, dtype):
+def test_loss_and_gradient_bitwise(chunks, dtype):
     x, y, p, _ = _data(dtype)
     dx = da.from_array(x, chunks=chunks)
     dy, dp = da.from_array(y, chunks=chunks[0][::-1]), da.from_array(p, chunks=chunks)
@@ -119,10 +130,34 @@ def test_loss_and_gradient_bitwise(client, chunks, dtype):
                          *cd.cross_entropy_value_and_grad(dx, dtarget, reduction=red, **opts)]
                 want += [crossent.cross_entropy(x, target, reduction=red, **opts),
                          *crossent.cross_entropy_value_and_grad(x, target, reduction=red, **opts)]
-    got = client.compute(todo, sync=True)
+    got = _compute(todo)
     assert len(got) == len(want)
     for g, w in zip(got, want):
         _same(g, w)
+
+
+@pytest.mark.parametrize("chunks", [CHUNKINGS[1], CHUNKINGS[3]], ids=[CIDS[1], CIDS[3]])
+def test_on_the_cluster(client, chunks):
+    """Every function through the two-process cluster's Client: the NumPy call's bits."""
+    x, y, p, q = _data(np.float64)
+    w = np.linspace(0.5, 3.0, C)
+    dx, dp, dq = (da.from_array(a, chunks=chunks) for a in (x, p, q))
+    dy = da.from_array(y, chunks=chunks[0][::-1])
+    todo = [cd.logsumexp(dx), cd.log_softmax(dx), cd.softmax(dx), cd.entropy(dp),
+            cd.kl_divergence(dp, dq), cd.cross_entropy_pmf(dp, dq),
+            cd.cross_entropy(dx, dy, weight=w), cd.cross_entropy(dx, dp, reduction="sum"),
+            cd.cross_entropy(dx, dy, reduction="none"),
+            *cd.cross_entropy_value_and_grad(dx, dy, weight=w),
+            *cd.cross_entropy_value_and_grad(dx, dp, reduction="none")]
+    want = [crossent.logsumexp(x), crossent.log_softmax(x), crossent.softmax(x),
+            crossent.entropy(p), crossent.kl_divergence(p, q), crossent.cross_entropy_pmf(p, q),
+            crossent.cross_entropy(x, y, weight=w), crossent.cross_entropy(x, p, reduction="sum"),
+            crossent.cross_entropy(x, y, reduction="none"),
+            *crossent.cross_entropy_value_and_grad(x, y, weight=w),
+            *crossent.cross_entropy_value_and_grad(x, p, reduction="none")]
+    got = client.compute(todo, sync=True)
+    for g, wnt in zip(got, want):
+        _same(g, wnt)
 
 
 def test_partial_and_other_axes(client):
@@ -139,7 +174,8 @@ def test_partial_and_other_axes(client):
     got = client.compute([cd.cross_entropy(dx3, dy3, axis=1),
                           *cd.cross_entropy_value_and_grad(dx3, dy3, axis=1),
                           cd.cross_entropy(dx3, dy3, axis=1, reduction="none"),
-                          cd.log_softmax(dx3, axis=1), cd.logsumexp(dx3, axis=(0, 2))], sync=True)
+                          cd.log_softmax(dx3, axis=1), cd.logsumexp(dx3, axis=(0, 2))],
+                         sync=True)
     want = [crossent.cross_entropy(x3, y3, axis=1),
             *crossent.cross_entropy_value_and_grad(x3, y3, axis=1),
             crossent.cross_entropy(x3, y3, axis=1, reduction="none"),
@@ -148,7 +184,7 @@ def test_partial_and_other_axes(client):
         _same(g, w)
 
 
-def test_zero_denominator_mean(client):
+def test_zero_denominator_mean():
     """Every item ignored: a nan mean and nan gradient rows nowhere (all ignored), as NumPy;
     zero weights on the targets' classes: nan rows for the items not ignored."""
     x, y, *_ = _data(np.float64)
@@ -157,7 +193,7 @@ def test_zero_denominator_mean(client):
     dx = da.from_array(x, chunks=(5, C))
     for kw in (dict(ignore_index=-100, weight=w), dict(ignore_index=-100)):
         tgt = y if "weight" in kw else np.full(N, -100)
-        got = client.compute(list(cd.cross_entropy_value_and_grad(dx, tgt, **kw)), sync=True)
+        got = _compute(list(cd.cross_entropy_value_and_grad(dx, tgt, **kw)))
         for g, wnt in zip(got, crossent.cross_entropy_value_and_grad(x, tgt, **kw)):
             _same(g, wnt)
 
@@ -182,7 +218,7 @@ def test_bad_arguments_raise_at_call():
 def test_a_bad_label_raises_when_computed():
     x, y, *_ = _data(np.float64)
     y = y.copy()
-    y[20] = C
+    y[11] = C
     loss = cd.cross_entropy(da.from_array(x, chunks=5), y)  # values are checked per block
     with pytest.raises(ValueError, match="class index"):
         loss.compute(scheduler="sync")

@@ -41,7 +41,9 @@ import numpy as np
 
 from . import loss as _loss
 from . import pmf as _pmf
-from . import softmax as _softmax
+from .softmax import log_softmax as _np_log_softmax
+from .softmax import logsumexp as _np_logsumexp
+from .softmax import softmax as _np_softmax
 from ._partial import SCALE_BITS, round_ratio
 from ._validate import check_no_q
 
@@ -146,11 +148,11 @@ def logsumexp(x, axis=-1, keepdims=False, *, b=None, return_sign=False):
     x = _as_dask(x, "x")
     if b is not None:
         b = _as_dask(b, "b")
-        meta = _softmax.logsumexp(_ones(x), axis, keepdims, b=_ones(b), return_sign=return_sign)
+        meta = _np_logsumexp(_ones(x), axis, keepdims, b=_ones(b), return_sign=return_sign)
         shape = np.broadcast_shapes(x.shape, b.shape)
         x, b = da.broadcast_to(x, shape), da.broadcast_to(b, shape)
     else:
-        meta = _softmax.logsumexp(_ones(x), axis, keepdims, return_sign=return_sign)
+        meta = _np_logsumexp(_ones(x), axis, keepdims, return_sign=return_sign)
     dtype = (meta[0] if return_sign else meta).dtype
     axes = _axes(axis, x.ndim)
     x = _whole_rows(x, axes)
@@ -158,7 +160,7 @@ def logsumexp(x, axis=-1, keepdims=False, *, b=None, return_sign=False):
 
     def run(which, *blocks):
         kw = {} if b is None else {"b": blocks[1]}
-        r = _softmax.logsumexp(blocks[0], axis, keepdims, return_sign=return_sign, **kw)
+        r = _np_logsumexp(blocks[0], axis, keepdims, return_sign=return_sign, **kw)
         return np.asarray(r[which] if return_sign else r)
 
     if keepdims:
@@ -190,7 +192,7 @@ def log_softmax(x, axis=-1):
     -------
     dask.array.Array
     """
-    return _rowwise(_softmax.log_softmax, x, axis)
+    return _rowwise(_np_log_softmax, x, axis)
 
 
 def softmax(x, axis=-1):
@@ -205,7 +207,7 @@ def softmax(x, axis=-1):
     -------
     dask.array.Array
     """
-    return _rowwise(_softmax.softmax, x, axis)
+    return _rowwise(_np_softmax, x, axis)
 
 
 # ----------------------------------------------------------------------------- PMF functions
@@ -318,7 +320,8 @@ class _Loss:
         self.x = x.rechunk({ax: -1})
         self.xind = tuple(range(x.ndim))
         self.bind = tuple(i for i in self.xind if i != ax)
-        self.t = t
+        # the target's blocks are the logits' rows (and whole rows of probabilities)
+        self.t = t.rechunk(tuple(self.x.chunks[i] for i in self.bind) if labels else self.x.chunks)
         self.tind = self.bind if labels else self.xind
         self.n_items = int(np.prod(batch, dtype=np.int64))
 
@@ -398,8 +401,8 @@ def _grad_of(pair):
     return pair.grad
 
 
-def _loss_of(pair):
-    return pair.loss
+def _loss_of(pair, axis=None):
+    return pair.loss if axis is None else np.expand_dims(pair.loss, axis)
 
 
 def cross_entropy_value_and_grad(logits, target, *, axis=-1, weight=None, ignore_index=-100,
@@ -447,8 +450,10 @@ def cross_entropy_value_and_grad(logits, target, *, axis=-1, weight=None, ignore
     grad = pairs.map_blocks(_grad_of, dtype=L.grad_dtype,
                             meta=np.empty((0,) * len(L.xind), dtype=L.grad_dtype))
     if reduction == "none":
-        loss = pairs.map_blocks(_loss_of, drop_axis=L.ax, dtype=L.dtype,
-                                meta=np.empty((0,) * len(L.bind), dtype=L.dtype))
-        return loss, grad
+        # the class axis is kept with length 1 (dropping it would concatenate the pairs)
+        chunks = tuple((1,) if i == L.ax else c for i, c in enumerate(pairs.chunks))
+        loss = pairs.map_blocks(_loss_of, L.ax, chunks=chunks, dtype=L.dtype,
+                                meta=np.empty((0,) * len(L.xind), dtype=L.dtype))
+        return da.squeeze(loss, axis=L.ax), grad
     parts = [dask.delayed(_loss_of, pure=True)(d) for d in pairs.to_delayed().reshape(-1)]
     return L.finish(_tree_sum(parts)), grad

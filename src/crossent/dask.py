@@ -45,7 +45,7 @@ from .softmax import log_softmax as _np_log_softmax
 from .softmax import logsumexp as _np_logsumexp
 from .softmax import softmax as _np_softmax
 from ._partial import SCALE_BITS, round_ratio
-from ._validate import check_no_q
+from ._validate import as_float_array, cast_result, check_no_q, compute_dtype, work_dtype
 
 __all__ = [
     "cross_entropy",
@@ -130,6 +130,121 @@ def _per_block(f, out_ind, *args, **kwargs):
     return [dask.delayed(_first, pure=True)(d) for d in objs.to_delayed().reshape(-1)]
 
 
+# ----------------------------------------------------------------------------- class chunks
+# A row split into class chunks: its statistics are folded chunk after chunk in row order
+# (crossent.kernels.chunked), bitwise those of the whole row. Each task holds one chunk.
+def _kernels():
+    from .kernels import chunked
+
+    return chunked
+
+
+def _rows_of(block):
+    """A block with the classes last as the kernels' ``(rows, c)`` array."""
+    a = as_float_array(block, "x")
+    return np.ascontiguousarray(a.astype(compute_dtype(a.dtype), copy=False)).reshape(
+        -1, a.shape[-1]), a.dtype
+
+
+def _fold_init(R):
+    k = _kernels()
+    return (np.full(R, -np.inf), np.zeros(R, np.int64), np.zeros((R, k.STATE)),
+            np.zeros(R, np.int64))
+
+
+def _max_step(state, block):
+    """Pass 1 on one chunk: a new state (a task's inputs are never changed: it may be rerun)."""
+    m, flags, acc, cnt = (a.copy() for a in state)
+    rows, _ = _rows_of(block)
+    _kernels().chunk_max(rows, m, flags)
+    return m, flags, acc, cnt
+
+
+def _fold_step(state, block, start):
+    """Pass 2 on the chunk whose first class is ``start``."""
+    m, flags, acc, cnt = (a.copy() for a in state)
+    rows, dtype = _rows_of(block)
+    _kernels().fold_terms(rows, start, m, acc, cnt, dtype != np.float64)
+    return m, flags, acc, cnt
+
+
+def _fold_finish(state, dtype):
+    """``(status, stats, lse, posinf)``: the rows' statistics, their logsumexp, and the rows
+    holding +inf and no nan (SciPy's rule, as the NumPy layer applies it)."""
+    m, flags, acc, cnt = state
+    k = _kernels()
+    R = m.shape[0]
+    status, stats, lse = np.empty(R, np.int64), np.empty((R, 7)), np.empty(R, work_dtype(dtype))
+    narrow = np.dtype(dtype) != np.float64
+    k.finish_stats(m, flags, acc, cnt, narrow, narrow, status, stats, lse)
+    posinf = (flags & k.HAS_POSINF).astype(bool) & ~(flags & k.HAS_NAN).astype(bool)
+    return status, stats, lse, posinf
+
+
+def _lse_block(fin, shape, dtype, keepdims):
+    _, _, lse, posinf = fin
+    lse = lse.copy()
+    lse[posinf] = np.inf
+    out = cast_result(lse.reshape(shape), dtype)
+    return np.expand_dims(out, -1) if keepdims else out
+
+
+def _chunk_out(fin, block, kind):
+    status, stats, _, posinf = fin
+    rows, dtype = _rows_of(block)
+    out = np.empty(rows.shape, work_dtype(dtype))
+    narrow = dtype != np.float64
+    if kind == "log_softmax":
+        _kernels().log_softmax_chunk(rows, status, stats, narrow, out)
+        for n in np.flatnonzero(posinf):
+            out[n] = np.where(np.isposinf(rows[n]), np.nan, -np.inf)
+    else:
+        _kernels().softmax_chunk(rows, status, stats, narrow, out)
+    return cast_result(out.reshape(block.shape), dtype)
+
+
+def _folded(x, axis, kind, dtype, keepdims=False):
+    """``kind`` ("logsumexp", "log_softmax", "softmax") along the int ``axis`` of ``x`` whose
+    classes are in several chunks: per block of rows, a chain of tasks along the class chunks
+    (the max, then the fold), then the outputs of each chunk."""
+    ax = int(axis) % x.ndim
+    fdt = as_float_array(np.zeros(1, x.dtype), "x").dtype  # integers are read as float64
+    xm = da.moveaxis(x, ax, -1)
+    blocks = xm.to_delayed()
+    starts = np.concatenate([[0], np.cumsum(xm.chunks[-1])]).tolist()
+    d = functools.partial(dask.delayed, pure=True)
+    out = np.empty(xm.numblocks[:-1], dtype=object)
+    for idx in np.ndindex(*xm.numblocks[:-1]):
+        bshape = tuple(xm.chunks[i][j] for i, j in enumerate(idx))
+        st = d(_fold_init)(int(np.prod(bshape, dtype=np.int64)))
+        chunks = [blocks[idx + (j,)] for j in range(xm.numblocks[-1])]
+        for c in chunks:
+            st = d(_max_step)(st, c)
+        for c, s0 in zip(chunks, starts):
+            st = d(_fold_step)(st, c, s0)
+        fin = d(_fold_finish)(st, fdt)
+        if kind == "logsumexp":
+            shp = bshape + ((1,) if keepdims else ())
+            out[idx] = da.from_delayed(d(_lse_block)(fin, bshape, dtype, keepdims), shape=shp,
+                                       dtype=dtype)
+        else:
+            out[idx] = [da.from_delayed(d(_chunk_out)(fin, c, kind), shape=bshape + (w,),
+                                        dtype=dtype)
+                        for c, w in zip(chunks, xm.chunks[-1])]
+    if kind == "logsumexp":
+        res = da.block(out.tolist()) if out.ndim else out[()]
+        return da.moveaxis(res, -1, ax) if keepdims else res
+    return da.moveaxis(da.block(out.tolist()), -1, ax)
+
+
+def _foldable(x, axis):
+    """The class axis is one int axis split into several chunks (else the rows are gathered)."""
+    if x.ndim == 0 or isinstance(axis, tuple) and len(axis) != 1:
+        return False
+    ax = axis[0] if isinstance(axis, tuple) else axis
+    return isinstance(ax, (int, np.integer)) and len(x.chunks[int(ax) % x.ndim]) > 1
+
+
 # ----------------------------------------------------------------------------- softmax family
 def logsumexp(x, axis=-1, keepdims=False, *, b=None, return_sign=False):
     """:func:`crossent.logsumexp` of a dask array: the same bits for any chunking.
@@ -154,6 +269,9 @@ def logsumexp(x, axis=-1, keepdims=False, *, b=None, return_sign=False):
     else:
         meta = _np_logsumexp(_ones(x), axis, keepdims, return_sign=return_sign)
     dtype = (meta[0] if return_sign else meta).dtype
+    if b is None and not return_sign and _foldable(x, axis):
+        ax = axis[0] if isinstance(axis, tuple) else axis
+        return _folded(x, ax, "logsumexp", dtype, keepdims)
     axes = _axes(axis, x.ndim)
     x = _whole_rows(x, axes)
     ins = [x] if b is None else [x, b.rechunk(x.chunks)]
@@ -173,9 +291,11 @@ def logsumexp(x, axis=-1, keepdims=False, *, b=None, return_sign=False):
     return tuple(outs) if return_sign else outs[0]
 
 
-def _rowwise(f, x, axis):
+def _rowwise(f, x, axis, kind):
     x = _as_dask(x, "x")
     dtype = f(_ones(x), axis).dtype
+    if _foldable(x, axis):
+        return _folded(x, axis[0] if isinstance(axis, tuple) else axis, kind, dtype)
     x = _whole_rows(x, _axes(axis, x.ndim))
     return x.map_blocks(_arr(f), axis, dtype=dtype)
 
@@ -192,7 +312,7 @@ def log_softmax(x, axis=-1):
     -------
     dask.array.Array
     """
-    return _rowwise(_np_log_softmax, x, axis)
+    return _rowwise(_np_log_softmax, x, axis, "log_softmax")
 
 
 def softmax(x, axis=-1):
@@ -207,7 +327,7 @@ def softmax(x, axis=-1):
     -------
     dask.array.Array
     """
-    return _rowwise(_np_softmax, x, axis)
+    return _rowwise(_np_softmax, x, axis, "softmax")
 
 
 # ----------------------------------------------------------------------------- PMF functions

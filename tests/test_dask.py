@@ -261,3 +261,36 @@ def test_killed_worker_gives_the_same_bits(client, tmp_path):
     assert set(client.scheduler_info()["workers"]) != workers_before  # a new worker replaced it
     print(f"\nkilled-worker test: kill after {killed - start:.2f} s, result {done - killed:.2f} s "
           f"after the kill")
+
+
+def test_perplexity_example(client, tmp_path, capsys):
+    """examples/dask_perplexity.py on a small data set on disk: its mean is the bits of the NumPy
+    call on the whole array in memory, and its perplexity is exp of it."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "examples" / "dask_perplexity.py"
+    spec = importlib.util.spec_from_file_location("dask_perplexity", path)
+    ex = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(ex)
+    xp, yp = ex.write_dataset(str(tmp_path), rows=3000, classes=40, step=1000)
+    mean, ppl = ex.evaluate(client, xp, yp, block_rows=700)
+    want = crossent.cross_entropy(np.load(xp), np.load(yp))
+    _same(mean, want)
+    assert ppl == np.exp(float(want))
+
+
+def test_class_chunks_are_folded_not_gathered():
+    """With the class axis split, logsumexp, log_softmax and softmax chain the fold's tasks
+    (no rechunk of the classes); the losses gather the classes per block of rows."""
+    dx = da.from_array(_data(np.float64)[0], chunks=(6, 4))
+    for f in (cd.logsumexp, cd.log_softmax, cd.softmax):
+        keys = [str(k) for k in dict(f(dx).__dask_graph__())]
+        assert any("_fold_step" in k for k in keys) and not any("rechunk" in k for k in keys)
+
+
+def test_import_crossent_does_not_import_dask():
+    import subprocess
+
+    code = "import sys, crossent; assert 'dask' not in sys.modules, sorted(sys.modules)"
+    subprocess.run([sys.executable, "-c", code], check=True)

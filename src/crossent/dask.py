@@ -181,12 +181,11 @@ def _fold_finish(state, dtype):
     return status, stats, lse, posinf
 
 
-def _lse_block(fin, shape, dtype, keepdims):
+def _lse_block(fin, shape, dtype):
     _, _, lse, posinf = fin
     lse = lse.copy()
     lse[posinf] = np.inf
-    out = cast_result(lse.reshape(shape), dtype)
-    return np.expand_dims(out, -1) if keepdims else out
+    return np.asarray(cast_result(lse.reshape(shape), dtype))
 
 
 def _chunk_out(fin, block, kind):
@@ -203,7 +202,7 @@ def _chunk_out(fin, block, kind):
     return cast_result(out.reshape(block.shape), dtype)
 
 
-def _folded(x, axis, kind, dtype, keepdims=False):
+def _folded(x, axis, kind, dtype, keepdims=False):  # noqa: C901
     """``kind`` ("logsumexp", "log_softmax", "softmax") along the int ``axis`` of ``x`` whose
     classes are in several chunks: per block of rows, a chain of tasks along the class chunks
     (the max, then the fold), then the outputs of each chunk."""
@@ -224,8 +223,7 @@ def _folded(x, axis, kind, dtype, keepdims=False):
             st = d(_fold_step)(st, c, s0)
         fin = d(_fold_finish)(st, fdt)
         if kind == "logsumexp":
-            shp = bshape + ((1,) if keepdims else ())
-            out[idx] = da.from_delayed(d(_lse_block)(fin, bshape, dtype, keepdims), shape=shp,
+            out[idx] = da.from_delayed(d(_lse_block)(fin, bshape, dtype), shape=bshape,
                                        dtype=dtype)
         else:
             out[idx] = [da.from_delayed(d(_chunk_out)(fin, c, kind), shape=bshape + (w,),
@@ -233,7 +231,7 @@ def _folded(x, axis, kind, dtype, keepdims=False):
                         for c, w in zip(chunks, xm.chunks[-1])]
     if kind == "logsumexp":
         res = da.block(out.tolist()) if out.ndim else out[()]
-        return da.moveaxis(res, -1, ax) if keepdims else res
+        return da.expand_dims(res, ax) if keepdims else res
     return da.moveaxis(da.block(out.tolist()), -1, ax)
 
 

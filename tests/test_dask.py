@@ -294,3 +294,10 @@ def test_import_crossent_does_not_import_dask():
 
     code = "import sys, crossent; assert 'dask' not in sys.modules, sorted(sys.modules)"
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_module_example_runs():
+    import doctest
+
+    res = doctest.testmod(cd, optionflags=doctest.ELLIPSIS)
+    assert res.attempted > 0 and res.failed == 0

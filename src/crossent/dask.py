@@ -9,10 +9,15 @@ for ``reduction="partial"``. Nothing is computed before ``.compute()`` (or a ``C
 
 How the results stay bitwise equal to NumPy's:
 
-* Rows are independent: each block of rows is computed by the NumPy function, so a row's bits
-  do not depend on the block it is in. The class axis (the reduced axes) of ``logsumexp``,
-  ``log_softmax``, ``softmax``, the losses and the PMF functions is first gathered into one
-  chunk per block of rows (``rechunk``): a block then holds whole rows.
+* Rows are independent: each block of rows is computed by the NumPy function (or by the same
+  kernels), so a row's bits do not depend on the block it is in.
+* Class chunks of ``logsumexp``, ``log_softmax`` and ``softmax`` along one axis are folded: per
+  block of rows, a chain of tasks (one chunk each) forms the exact max, then continues the
+  whole-row kernel's fixed-lane double-double sum from chunk to chunk, each element in the
+  lane of its position in the whole row (:mod:`crossent.kernels.chunked`): the same additions
+  in the same order as on the whole row. The losses, their gradient, the PMF functions and
+  ``logsumexp`` with ``b``, ``return_sign`` or several axes gather the class axis (the reduced
+  axes) into one chunk per block of rows first (``rechunk``): a block then holds whole rows.
 * ``"sum"`` and ``"mean"`` are exact sums (:class:`crossent.Partial`) of the blocks, added in a
   tree (exact, in any order) and rounded once: the NumPy call's rounding of the same exact sum.
 * The gradient of a ``"mean"`` divides by the whole batch's sum of weights: that sum is formed

@@ -301,3 +301,23 @@ def test_module_example_runs():
 
     res = doctest.testmod(cd, optionflags=doctest.ELLIPSIS)
     assert res.attempted > 0 and res.failed == 0
+
+
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16", "int64"])
+def test_folded_narrow_and_integer_inputs(dtype):
+    """Class chunks folded for float16/bfloat16 (read as float32, rounded once at the end) and
+    integers (read as float64), and a 1-d input: the NumPy call's bits."""
+    if dtype == "bfloat16":
+        dtype = pytest.importorskip("ml_dtypes").bfloat16
+    rng = np.random.default_rng(3)
+    x = (rng.standard_normal((9, 37)) * 4).astype(dtype)
+    dx = da.from_array(x, chunks=(4, 10))
+    x1 = rng.standard_normal(50)
+    d1 = da.from_array(x1, chunks=7)
+    got = _compute([cd.logsumexp(dx), cd.log_softmax(dx), cd.softmax(dx),
+                    cd.logsumexp(dx, axis=0, keepdims=True), cd.log_softmax(d1), cd.logsumexp(d1)])
+    want = [crossent.logsumexp(x), crossent.log_softmax(x), crossent.softmax(x),
+            crossent.logsumexp(x, axis=0, keepdims=True), crossent.log_softmax(x1),
+            crossent.logsumexp(x1)]
+    for g, w in zip(got, want):
+        _same(g, w)

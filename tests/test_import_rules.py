@@ -38,7 +38,7 @@ LAYERS: dict[str, tuple[str, ...]] = {
     "table": ("crossent._bounds",),
     "public": ("crossent", "crossent.softmax", "crossent.loss", "crossent.pmf", "crossent._partial"),
     "measurement": ("crossent._measure", "crossent._peers", "crossent.corpus", "crossent.corpus.*"),
-    "bridges": ("crossent.torch", "crossent.jax", "crossent.numba"),
+    "bridges": ("crossent.torch", "crossent.jax", "crossent.numba", "crossent.dask"),
     "toolkit": ("crossent.testing",),
     "cli": ("crossent.cli", "crossent.__main__", "crossent._accuracy", "crossent._bench",
             "crossent._verify", "crossent._prove"),
@@ -64,7 +64,8 @@ ALLOWED: dict[str, set[str]] = {
 KERNEL_EXTERNAL = {"numpy", "numba", "llvmlite", "math", "__future__"}
 #: optional dependencies (extras): only measurement, the toolkit and the command line may
 #: import them
-OPTIONAL = {"torch", "jax", "jaxlib", "optax", "scipy", "matplotlib", "rich"}
+OPTIONAL = {"torch", "jax", "jaxlib", "optax", "scipy", "matplotlib", "rich", "dask",
+            "distributed"}
 _MAY_IMPORT_OPTIONAL = ("measurement", "bridges", "toolkit", "cli")
 
 

@@ -93,4 +93,5 @@ def test_imports_go_one_way():
         "loss": {"_base", "softmax"},
         "pmf": {"_base"},
         "exact": {"_base"},
+        "chunked": {"_base", "exp", "softmax"},
     }

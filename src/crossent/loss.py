@@ -282,10 +282,18 @@ def cross_entropy_value_and_grad(logits, target, *, axis=-1, weight=None, ignore
     """
     p = _Problem(logits, target, axis, weight, ignore_index, reduction, label_smoothing, z_loss,
                  logit_softcap)
-    a = p.logits
-    check_out(out, a.shape, a.dtype)
+    check_out(out, p.logits.shape, p.logits.dtype)
+    losses, grad = _value_and_grad(p, out, p.denominator)
+    return p.reduce(losses), grad
+
+
+def _value_and_grad(p: _Problem, out, den: float):
+    """The float64 per-row losses and the gradient (``out`` if given) of a validated problem,
+    with ``den`` the divisor of a mean's gradient (1 otherwise). ``crossent.dask`` calls it
+    on one block of rows with the denominator of the whole batch."""
     if p.options:
-        return _options_value_and_grad(p, out)
+        return _options_value_and_grad(p, out, den)
+    a = p.logits
     # write straight into out when it can hold the (rows, C) layout; else into a buffer
     direct = (
         out is not None
@@ -304,7 +312,6 @@ def cross_entropy_value_and_grad(logits, target, *, axis=-1, weight=None, ignore
     # a zero denominator (a 'mean' whose weights sum to 0): the loss is nan, and so is every
     # gradient row of an item that is not ignored (0/0, as PyTorch); the kernels never
     # divide by 0 (they run with 1 and those rows are overwritten)
-    den = p.denominator
     if p.x.shape[0]:
         if p.labels_mode:
             with parallel_guard():
@@ -318,36 +325,33 @@ def cross_entropy_value_and_grad(logits, target, *, axis=-1, weight=None, ignore
             with parallel_guard():
                 _k.cross_entropy_probs_grad_rows(p.x, p.target, p.weight, p.has_weight, p.eps, den,
                                                  p.odd, p.fast, losses, grad)
-    loss = p.reduce(losses)
     if direct:
-        return loss, out
+        return losses, out
     moved = np.moveaxis(a, p.axis, -1).shape
     with np.errstate(over="ignore"):  # overflow to inf is the rounded value
         if p.unscale:
             np.ldexp(grad, p.unscale, out=grad)
         g = cast_result(np.moveaxis(grad.reshape(moved), -1, p.axis), a.dtype)
     if out is None:
-        return loss, g
+        return losses, g
     out[...] = g  # already in the dtype of out (float64 rounded once by cast_result)
-    return loss, out
+    return losses, out
 
 
-def _options_value_and_grad(p: _Problem, out):
-    """:func:`cross_entropy_value_and_grad` with the z-loss or the soft-cap set: the gradient
-    in float64 (scaled back and rounded once at the end)."""
+def _options_value_and_grad(p: _Problem, out, den: float):
+    """:func:`_value_and_grad` with the z-loss or the soft-cap set: the gradient in float64
+    (scaled back and rounded once at the end)."""
     a = p.logits
-    den = p.denominator
     grad = np.empty(p.x.shape, dtype=np.float64)
     losses = _option_rows(p, den or 1.0, grad)
     if p.labels_mode and den == 0.0:
         grad[p.target != p.ignore_index] = np.nan
-    loss = p.reduce(losses)
     moved = np.moveaxis(a, p.axis, -1).shape
     with np.errstate(over="ignore"):
         if p.unscale:
             np.ldexp(grad, p.unscale, out=grad)
         g = cast_result(np.moveaxis(grad.reshape(moved), -1, p.axis), a.dtype)
     if out is None:
-        return loss, g
+        return losses, g
     out[...] = g
-    return loss, out
+    return losses, out

@@ -13,7 +13,10 @@
                row statistics, the z term (only called when an option is set)
 - ``pmf``      entropy, cross_entropy_pmf, kl_divergence
 - ``exact``    the reductions' exact accumulator (integer bins per sign and exponent)
+- ``chunked``  rows split into class chunks: the row statistics of ``softmax`` folded chunk
+               after chunk, bitwise those of the whole row (used by ``crossent.dask``)
 
-Imports go one way: ``_base`` <- ``exp`` <- ``softmax`` <- ``loss`` <- ``options``; ``_base`` <- ``pmf``; ``_base`` <- ``exact``.
+Imports go one way: ``_base`` <- ``exp`` <- ``softmax`` <- ``loss`` <- ``options``; ``_base`` <- ``pmf``;
+``_base`` <- ``exact``; ``softmax`` <- ``chunked``.
 Kernels assume validated input: all validation lives in the Python layer.
 """

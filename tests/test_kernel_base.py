@@ -82,8 +82,9 @@ def _sibling_imports(path):
 
 
 def test_imports_go_one_way():
-    """``_base`` at the bottom (it imports no kernel module), then exp, softmax, loss; pmf and
-    the reductions' accumulator (exact) on the base alone (the module map of
+    """``_base`` at the bottom (it imports no kernel module), then exp, softmax, loss, and the
+    loss options and the class-chunked rows on top; pmf and the reductions' accumulator
+    (exact) on the base alone (the module map of
     ``crossent/kernels/__init__.py``)."""
     graph = {p.stem: _sibling_imports(p) for p in KERNELS.glob("*.py") if p.stem != "__init__"}
     assert graph == {
@@ -94,4 +95,5 @@ def test_imports_go_one_way():
         "pmf": {"_base"},
         "exact": {"_base"},
         "chunked": {"_base", "exp", "softmax"},
+        "options": {"_base", "exp", "softmax", "loss"},
     }

@@ -18,6 +18,7 @@ from ._validate import (
     to_rows,
 )
 from .kernels import loss as _k
+from .kernels import short as _ks
 
 __all__ = ["cross_entropy", "cross_entropy_value_and_grad"]
 
@@ -105,11 +106,48 @@ class _Problem:
         return part.sum() if self.reduction == "sum" else part.mean()
 
 
+def _short_rows(p: _Problem) -> bool:
+    """Whether the short-row kernels (:mod:`crossent.kernels.short`) take this call: class
+    indices, no smoothing, and rows of at most ``SHORT_MAX_C`` classes (the measured
+    crossover). The choice depends on the row length only, so a row gets the same bits in
+    any batch."""
+    return p.labels_mode and p.eps == 0.0 and _ks.is_short(p.C)
+
+
+def _short_labels(p: _Problem, out, den=1.0, grad=None):
+    """The short-row kernel for class indices (loss, and the gradient when ``grad`` is given);
+    its special rows (nan, +inf, every entry -inf) are redone by the wide kernel."""
+    n, c = p.x.shape
+    stat = np.empty(n, dtype=np.uint8)
+    g = p.x if grad is None else grad
+    with parallel_guard():
+        _ks.cross_entropy_labels_short(p.x, p.target, p.weight, p.has_weight, p.ignore_index,
+                                       p.odd, p.fast, out, stat, _ks.is_parallel(n, c), den, g,
+                                       grad is not None)
+    if not stat.any():
+        return
+    idx = np.flatnonzero(stat)
+    x, y = p.x[idx], p.target[idx]
+    o = np.empty(idx.size)
+    with parallel_guard():
+        if grad is None:
+            _k.cross_entropy_labels_rows(x, y, p.weight, p.has_weight, p.ignore_index, p.eps,
+                                         p.odd, p.fast, o)
+        else:
+            gs = np.empty(x.shape, dtype=grad.dtype)
+            _k.cross_entropy_labels_grad_rows(x, y, p.weight, p.has_weight, p.ignore_index, p.eps,
+                                              den, p.odd, p.fast, o, gs)
+            grad[idx] = gs
+    out[idx] = o
+
+
 def _losses(p: _Problem) -> np.ndarray:
     out = np.empty(p.x.shape[0], dtype=np.float64)
     if p.x.shape[0] == 0:
         return out
-    if p.labels_mode:
+    if _short_rows(p):
+        _short_labels(p, out)
+    elif p.labels_mode:
         with parallel_guard():
             _k.cross_entropy_labels_rows(p.x, p.target, p.weight, p.has_weight, p.ignore_index, p.eps,
                                          p.odd, p.fast, out)
@@ -258,7 +296,11 @@ def cross_entropy_value_and_grad(logits, target, *, axis=-1, weight=None, ignore
     # divide by 0 (they run with 1 and those rows are overwritten)
     den = p.denominator
     if p.x.shape[0]:
-        if p.labels_mode:
+        if _short_rows(p):
+            _short_labels(p, losses, den or 1.0, grad)
+            if den == 0.0:
+                grad[p.target != p.ignore_index] = np.nan
+        elif p.labels_mode:
             with parallel_guard():
                 _k.cross_entropy_labels_grad_rows(p.x, p.target, p.weight, p.has_weight, p.ignore_index,
                                                   p.eps, den or 1.0, p.odd, p.fast, losses, grad)

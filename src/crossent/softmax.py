@@ -7,6 +7,7 @@ import numpy as np
 
 from ._validate import (as_float_array, cast_result, compute_dtype, parallel_guard, reduction_axes,
                         scalar_if_0d, scale_factors, to_rows, work_dtype)
+from .kernels import short as _ks
 from .kernels import softmax as _k
 
 __all__ = ["logsumexp", "log_softmax", "softmax"]
@@ -30,14 +31,34 @@ def _posinf_rows(rows, res):
     return cand[np.isposinf(r).any(axis=1) & ~np.isnan(r).any(axis=1)]
 
 
+def _short(kind, rows, out, narrow, wide):
+    """The short-row kernel (``rows`` of at most ``SHORT_MAX_C`` classes: the measured
+    crossover); its special rows (nan, +inf, every entry -inf) are redone by the wide kernel
+    ``wide``. ``out`` is ``(rows, C)``, or ``(rows, 1)`` for logsumexp."""
+    stat = np.empty(rows.shape[0], dtype=np.uint8)
+    with parallel_guard():
+        _ks.softmax_family_short(rows, kind, out, narrow, narrow, stat,
+                                 _ks.is_parallel(*rows.shape))
+    if stat.any():
+        idx = np.flatnonzero(stat)
+        o = np.empty((idx.size,) + out.shape[1:], dtype=out.dtype)
+        with parallel_guard():
+            wide(rows[idx], o if kind != _ks.LOGSUMEXP else o[:, 0], narrow, narrow)
+        out[idx] = o
+
+
 def _rowwise(kernel, x, axis, log):
     a, ax, rows = _prepare(x, axis)
     work = work_dtype(a.dtype)  # float16 and bfloat16 round once, at the end
     out = np.empty(rows.shape, dtype=work)
     if rows.size:
         narrow = a.dtype != np.float64  # round to odd, then once more; the short exp suffices
-        with parallel_guard():
-            kernel(rows, out, narrow, narrow)
+        if _ks.is_short(rows.shape[1]):
+            kind = _ks.LOG_SOFTMAX if log else _ks.SOFTMAX
+            _short(kind, rows, out, narrow, kernel)
+        else:
+            with parallel_guard():
+                kernel(rows, out, narrow, narrow)
         if log:  # a row holding +inf and no nan: -inf at the finite and -inf entries, nan at +inf
             for n in _posinf_rows(rows, out[:, 0]):
                 out[n] = np.where(np.isposinf(rows[n]), np.nan, -np.inf)
@@ -122,8 +143,12 @@ def logsumexp(x, axis=-1, keepdims=False, *, b=None, return_sign=False):
     if rows.shape[1] == 0:
         out[:] = -np.inf
     elif rows.shape[0]:
-        with parallel_guard():
-            _k.logsumexp_rows(rows, out, a.dtype != np.float64, a.dtype != np.float64)
+        narrow = a.dtype != np.float64
+        if _ks.is_short(rows.shape[1]):
+            _short(_ks.LOGSUMEXP, rows, out.reshape(-1, 1), narrow, _k.logsumexp_rows)
+        else:
+            with parallel_guard():
+                _k.logsumexp_rows(rows, out, narrow, narrow)
         out[_posinf_rows(rows, out)] = np.inf  # a +inf and no nan: +inf, as SciPy and NumPy
     res = scalar_if_0d(cast_result(ax.reduced(out, keepdims), a.dtype))
     if not return_sign:

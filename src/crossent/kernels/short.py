@@ -34,7 +34,8 @@ from numba import prange
 from ._base import (INF, LN2_CW_HI, LN2_CW_LO, _f64_as_i64, _i64_as_f64, dd_div, fast_two_sum,
                     fma, jit, two_sum, wide_vectors)
 from .exp import exp_parts_f64_short as exp_parts_short
-from .softmax import (_ATANH_TERMS, INV_SCALE, SCALE, _round_sum, _scale_dd, _shift, _term_of,
+from .softmax import (_ATANH_TERMS, INV_SCALE, SCALE, _neg_log_softmax, _round_sum, _scale_dd,
+                      _shift, _term_of,
                       _term_pair)
 
 R = 16  # rows per block: LLVM vectorizes the loops over the lanes (4 x 4 doubles on AVX2)
@@ -284,3 +285,53 @@ def cross_entropy_labels_short(x, labels, weight, has_weight, ignore_index, odd,
         for b in range(task * BLOCKS_PER_TASK, min(nblk, (task + 1) * BLOCKS_PER_TASK)):
             _loss_block(x, labels, weight, has_weight, ignore_index, odd, fast, out, stat, b * R,
                         w, denom, grad, with_grad)
+
+
+LOGSUMEXP, LOG_SOFTMAX, SOFTMAX = 0, 1, 2  # the ``kind`` of softmax_family_short
+
+
+@jit
+def _softmax_block(x, kind, out, odd, fast, stat, n0, w):
+    """logsumexp (``out[n, 0]``), log_softmax or softmax of the block of rows from ``n0``."""
+    N, C = x.shape
+    _block_stats(x, n0, fast, w)
+    BT = XT + C * R
+    BE = XT + 2 * C * R
+    for r in range(min(R, N - n0)):
+        n = n0 + r
+        if w[ST * R + r] != 0.0:
+            stat[n] = 1
+            continue
+        stat[n] = 0
+        m = w[M * R + r]
+        Lh = w[LH * R + r]
+        Ll = w[LL * R + r]
+        if kind == LOGSUMEXP:
+            a, b = two_sum(m, Lh)  # m + L rounded once (cancels near 0: see the bound)
+            out[n, 0] = _round_sum(a, b + Ll, odd)
+        elif kind == LOG_SOFTMAX:
+            for c in range(C):
+                out[n, c] = -_neg_log_softmax(w[XT + c * R + r], m, Lh, Ll, odd)
+        else:
+            ch, cl = _scale_dd(1.0, 0.0, w[HI * R + r], w[LO * R + r], 1.0)  # 2**-B / S
+            for c in range(C):
+                t = _term_of(w[BT + c * R + r])
+                out[n, c] = fma(ch, t, fma(ch, w[BE + c * R + r], cl * t))
+
+
+@jit(parallel=True)
+def softmax_family_short(x, kind, out, odd, fast, stat, parallel):
+    """``kind``: ``LOGSUMEXP`` (into ``out[:, 0]``), ``LOG_SOFTMAX`` or ``SOFTMAX`` of short
+    rows, as ``logsumexp_rows``, ``log_softmax_rows``, ``softmax_rows`` (``stat[n] = 1``: a
+    special row, left to the wide kernel)."""
+    N, C = x.shape
+    nblk = (N + R - 1) // R
+    if not parallel:
+        w = _scratch(C)
+        for b in range(nblk):
+            _softmax_block(x, kind, out, odd, fast, stat, b * R, w)
+        return
+    for task in prange((nblk + BLOCKS_PER_TASK - 1) // BLOCKS_PER_TASK):
+        w = _scratch(C)
+        for b in range(task * BLOCKS_PER_TASK, min(nblk, (task + 1) * BLOCKS_PER_TASK)):
+            _softmax_block(x, kind, out, odd, fast, stat, b * R, w)

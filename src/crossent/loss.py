@@ -24,6 +24,8 @@ __all__ = ["cross_entropy", "cross_entropy_value_and_grad"]
 
 # class weights outside this range are scaled into [1/2, 1) first (see _Problem)
 _W_LO, _W_HI = 2.0**-64, 2.0**64
+_COMMON_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))  # native byte order
+_NO_WEIGHT = np.ones(1, dtype=np.float64)  # the kernels' weight argument when there is none
 
 
 class _Problem:
@@ -70,6 +72,48 @@ class _Problem:
             self.weight = np.ldexp(self.weight, -k)
             self.item_unscale = k
             self.unscale = 0 if (self.labels_mode and self.reduction == "mean") else k
+
+    @classmethod
+    def common(cls, logits, target, axis, weight, ignore_index, reduction, label_smoothing):
+        """The validated problem of the common call, built without the generic machinery, or
+        ``None`` (then :meth:`__init__` validates): ``(N, C)`` C-contiguous, aligned, writeable,
+        native float32/float64 logits with the classes last; int64 class indices ``(N,)``,
+        every one in ``[0, C)`` and ``ignore_index`` outside it (so none is ignored and none is
+        out of range: anything else, such as a label to ignore or to reject, goes the generic
+        way); no weight, no
+        smoothing, reduction ``'mean'``, ``'sum'`` or ``'none'``. The attributes are those
+        ``__init__`` sets for the same arguments."""
+        if (type(logits) is not np.ndarray or type(target) is not np.ndarray or weight is not None
+                or logits.ndim != 2 or target.ndim != 1 or type(axis) is not int
+                or axis not in (-1, 1) or target.dtype != np.int64
+                or logits.dtype not in _COMMON_DTYPES or type(label_smoothing) not in (float, int)
+                or label_smoothing != 0 or type(ignore_index) is not int
+                or type(reduction) is not str or reduction not in ("mean", "sum", "none")):
+            return None
+        n, c = logits.shape
+        f = logits.flags
+        if (n == 0 or c == 0 or target.shape[0] != n or not f.c_contiguous or not f.aligned
+                or not f.writeable or not target.flags.c_contiguous):
+            return None
+        if 0 <= ignore_index < c or target.min() < 0 or target.max() >= c:
+            return None
+        p = cls.__new__(cls)
+        p.dtype = logits.dtype
+        p.odd = p.dtype != np.float64 and reduction == "none"
+        p.fast = p.dtype != np.float64
+        p.axis = 1
+        p.C = c
+        p.eps = 0.0
+        p.reduction = reduction
+        p.ignore_index = ignore_index
+        p.batch_shape = (n,)
+        p.x = p.logits = logits
+        p.labels_mode = True
+        p.target = target
+        p.has_weight = False
+        p.weight = _NO_WEIGHT
+        p.unscale = p.item_unscale = 0
+        return p
 
     # -- helpers -------------------------------------------------------------------------
     @functools.cached_property
@@ -227,7 +271,8 @@ def cross_entropy(logits, target, *, axis=-1, weight=None, ignore_index=-100, re
     >>> crossent.cross_entropy(logits, np.array([0, 2]), reduction="none").tolist()
     [3.8574996959278356e-22, 0.4076059644443803]
     """
-    p = _Problem(logits, target, axis, weight, ignore_index, reduction, label_smoothing)
+    args = (logits, target, axis, weight, ignore_index, reduction, label_smoothing)
+    p = _Problem.common(*args) or _Problem(*args)
     return p.reduce(_losses(p))
 
 
@@ -273,7 +318,8 @@ def cross_entropy_value_and_grad(logits, target, *, axis=-1, weight=None, ignore
     >>> float(loss), g.tolist()
     (0.6931471805599453, [[0.5, -0.5]])
     """
-    p = _Problem(logits, target, axis, weight, ignore_index, reduction, label_smoothing)
+    args = (logits, target, axis, weight, ignore_index, reduction, label_smoothing)
+    p = _Problem.common(*args) or _Problem(*args)
     a = p.logits
     check_out(out, a.shape, a.dtype)
     # write straight into out when it can hold the (rows, C) layout; else into a buffer

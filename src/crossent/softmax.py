@@ -13,6 +13,23 @@ from .kernels import softmax as _k
 __all__ = ["logsumexp", "log_softmax", "softmax"]
 
 
+_COMMON_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))  # native byte order
+
+
+def _common_rows(x, axis):
+    """``x`` itself when the call is the common one, else ``None`` (then the generic
+    validation runs): a 2-D C-contiguous, aligned, writeable float32/float64 ndarray with at
+    least one row and one column, reduced over its last axis (an int ``-1`` or ``1``). Such
+    an ``x`` is already the kernels' ``(rows, C)`` layout and dtype."""
+    if (type(x) is not np.ndarray or x.ndim != 2 or type(axis) is not int or axis not in (-1, 1)
+            or x.dtype not in _COMMON_DTYPES):
+        return None
+    f = x.flags
+    if not (f.c_contiguous and f.aligned and f.writeable) or x.shape[0] == 0 or x.shape[1] == 0:
+        return None
+    return x
+
+
 def _prepare(x, axis):
     a = as_float_array(x, "x")
     ax = reduction_axes(axis, a.shape, "axis")
@@ -137,6 +154,17 @@ def logsumexp(x, axis=-1, keepdims=False, *, b=None, return_sign=False):
     """
     if b is not None:
         return _logsumexp_b(x, axis, keepdims, b, return_sign)
+    rows = None if keepdims is not False or return_sign is not False else _common_rows(x, axis)
+    if rows is not None:  # the common call: the steps below, without the generic machinery
+        out = np.empty(rows.shape[0], dtype=rows.dtype)
+        narrow = rows.dtype != np.float64
+        if _ks.is_short(rows.shape[1]):
+            _short(_ks.LOGSUMEXP, rows, out.reshape(-1, 1), narrow, _k.logsumexp_rows)
+        else:
+            with parallel_guard():
+                _k.logsumexp_rows(rows, out, narrow, narrow)
+        out[_posinf_rows(rows, out)] = np.inf
+        return out
     scale_factors(np.empty(0), None, return_sign)
     a, ax, rows = _prepare(x, axis)
     out = np.empty(rows.shape[0], dtype=work_dtype(a.dtype))

@@ -26,6 +26,7 @@ __all__ = ["cross_entropy", "cross_entropy_value_and_grad"]
 _W_LO, _W_HI = 2.0**-64, 2.0**64
 _COMMON_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))  # native byte order
 _NO_WEIGHT = np.ones(1, dtype=np.float64)  # the kernels' weight argument when there is none
+_I64_MIN, _I64_MAX = -(2**63), 2**63 - 1
 
 
 class _Problem:
@@ -95,7 +96,8 @@ class _Problem:
         if (n == 0 or c == 0 or target.shape[0] != n or not f.c_contiguous or not f.aligned
                 or not f.writeable or not target.flags.c_contiguous):
             return None
-        if 0 <= ignore_index < c or target.min() < 0 or target.max() >= c:
+        if (0 <= ignore_index < c or not _I64_MIN <= ignore_index <= _I64_MAX
+                or target.min() < 0 or target.max() >= c):
             return None
         p = cls.__new__(cls)
         p.dtype = logits.dtype

@@ -152,12 +152,12 @@ class _Problem:
         return part.sum() if self.reduction == "sum" else part.mean()
 
 
-def _short_rows(p: _Problem) -> bool:
+def _short_rows(p: _Problem, grad: bool) -> bool:
     """Whether the short-row kernels (:mod:`crossent.kernels.short`) take this call: class
     indices, no smoothing, and rows of at most ``SHORT_MAX_C`` classes (the measured
-    crossover). The choice depends on the row length only, so a row gets the same bits in
-    any batch."""
-    return p.labels_mode and p.eps == 0.0 and _ks.is_short(p.C)
+    crossover). The choice depends on the row length, dtype and function only, so a row gets
+    the same bits in any batch."""
+    return p.labels_mode and p.eps == 0.0 and _ks.is_short(p.C, p.fast, grad)
 
 
 def _short_labels(p: _Problem, out, den=1.0, grad=None):
@@ -191,7 +191,7 @@ def _losses(p: _Problem) -> np.ndarray:
     out = np.empty(p.x.shape[0], dtype=np.float64)
     if p.x.shape[0] == 0:
         return out
-    if _short_rows(p):
+    if _short_rows(p, False):
         _short_labels(p, out)
     elif p.labels_mode:
         with parallel_guard():
@@ -344,7 +344,7 @@ def cross_entropy_value_and_grad(logits, target, *, axis=-1, weight=None, ignore
     # divide by 0 (they run with 1 and those rows are overwritten)
     den = p.denominator
     if p.x.shape[0]:
-        if _short_rows(p):
+        if _short_rows(p, True):
             _short_labels(p, losses, den or 1.0, grad)
             if den == 0.0:
                 grad[p.target != p.ignore_index] = np.nan

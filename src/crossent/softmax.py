@@ -49,7 +49,7 @@ def _posinf_rows(rows, res):
 
 
 def _short(kind, rows, out, narrow, wide):
-    """The short-row kernel (``rows`` of at most ``SHORT_MAX_C`` classes: the measured
+    """The short-row kernel (rows of at most ``SHORT_MAX_C`` classes: the measured
     crossover); its special rows (nan, +inf, every entry -inf) are redone by the wide kernel
     ``wide``. ``out`` is ``(rows, C)``, or ``(rows, 1)`` for logsumexp."""
     stat = np.empty(rows.shape[0], dtype=np.uint8)
@@ -70,7 +70,7 @@ def _rowwise(kernel, x, axis, log):
     out = np.empty(rows.shape, dtype=work)
     if rows.size:
         narrow = a.dtype != np.float64  # round to odd, then once more; the short exp suffices
-        if _ks.is_short(rows.shape[1]):
+        if _ks.is_short(rows.shape[1], narrow, True):
             kind = _ks.LOG_SOFTMAX if log else _ks.SOFTMAX
             _short(kind, rows, out, narrow, kernel)
         else:
@@ -158,7 +158,7 @@ def logsumexp(x, axis=-1, keepdims=False, *, b=None, return_sign=False):
     if rows is not None:  # the common call: the steps below, without the generic machinery
         out = np.empty(rows.shape[0], dtype=rows.dtype)
         narrow = rows.dtype != np.float64
-        if _ks.is_short(rows.shape[1]):
+        if _ks.is_short(rows.shape[1], narrow, False):
             _short(_ks.LOGSUMEXP, rows, out.reshape(-1, 1), narrow, _k.logsumexp_rows)
         else:
             with parallel_guard():
@@ -172,7 +172,7 @@ def logsumexp(x, axis=-1, keepdims=False, *, b=None, return_sign=False):
         out[:] = -np.inf
     elif rows.shape[0]:
         narrow = a.dtype != np.float64
-        if _ks.is_short(rows.shape[1]):
+        if _ks.is_short(rows.shape[1], narrow, False):
             _short(_ks.LOGSUMEXP, rows, out.reshape(-1, 1), narrow, _k.logsumexp_rows)
         else:
             with parallel_guard():

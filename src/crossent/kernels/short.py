@@ -41,13 +41,19 @@ from .softmax import (_ATANH_TERMS, INV_SCALE, SCALE, _neg_log_softmax, _round_s
 R = 16  # rows per block: LLVM vectorizes the loops over the lanes (4 x 4 doubles on AVX2)
 BLOCKS_PER_TASK = 2  # a prange task: 32 rows, as the wide kernels' ROWS_PER_TASK
 _SQRT2 = 1.4142135623730951
-SHORT_MAX_C = 64  # rows of at most this many classes take these kernels (measured crossover)
+# Rows of at most this many classes take these kernels: the crossover, measured with
+# benchmarks/short_rows.py (one thread, kernel against kernel; docs/performance.md), per input
+# kind (float64, or float32/float16: the short exp) and output (a value per row: the loss,
+# logsumexp; a row per row: the gradient, softmax, log_softmax, whose copy out of the
+# transposed block costs more)
+SHORT_MAX_C = {(False, False): 64, (False, True): 40, (True, False): 40, (True, True): 24}
 SERIAL_ELEMENTS = 1 << 14  # up to this many elements one thread runs (no thread-pool wake-up)
 
 
-def is_short(C):
-    """Whether rows of ``C`` classes go to the short-row kernels (``1 <= C <= SHORT_MAX_C``)."""
-    return 1 <= C <= SHORT_MAX_C
+def is_short(C, fast, rows_out):
+    """Whether rows of ``C`` classes go to the short-row kernels: ``fast`` for float32/float16
+    inputs, ``rows_out`` for outputs of the rows' shape (see ``SHORT_MAX_C``)."""
+    return 1 <= C <= SHORT_MAX_C[(bool(fast), bool(rows_out))]
 
 
 def is_parallel(N, C):
@@ -57,8 +63,8 @@ def is_parallel(N, C):
 # The scratch of a block is one float64 array (one base pointer, so that LLVM sees that the
 # lanes' loops do not overlap): the per-lane values at [k R, (k + 1) R) for k = M .. ST, then
 # the block's transposed rows (from XT), terms (BT) and error terms (BE), C R each.
-M, CNT, RH, RL, LH, LL, LSH, LSL, HI, LO, ST = range(11)
-XT = 11 * R
+M, CNT, RH, RL, LH, LL, LSH, LSL, HI, LO, ST, CH, CL, GY = range(14)
+XT = 14 * R
 
 
 @jit
@@ -238,9 +244,6 @@ def _loss_block(x, labels, weight, has_weight, ignore_index, odd, fast, out, sta
         if y == ignore_index:
             out[n] = 0.0
             stat[n] = 0
-            if with_grad:
-                for c in range(C):
-                    grad[n, c] = 0.0
             continue
         if w[ST * R + r] != 0.0:
             stat[n] = 1
@@ -257,11 +260,35 @@ def _loss_block(x, labels, weight, has_weight, ignore_index, odd, fast, out, sta
             ty = _term_of(w[BT + y * R + r])
             a, b = two_sum(hi, -ty)
             sh, sl = fast_two_sum(a, (b + lo) - w[BE + y * R + r])  # no cancellation
-            gy = -fma(ch, sh, ch * sl + cl * sh)
-            for c in range(C):
-                t = _term_of(w[BT + c * R + r])
-                grad[n, c] = fma(ch, t, fma(ch, w[BE + c * R + r], cl * t))
-            grad[n, y] = gy
+            w[GY * R + r] = -fma(ch, sh, ch * sl + cl * sh)
+            w[CH * R + r] = ch
+            w[CL * R + r] = cl
+    if with_grad:
+        _grad_lanes(w, C)
+        for r in range(min(R, N - n0)):
+            n = n0 + r
+            y = labels[n]
+            if y == ignore_index:
+                for c in range(C):
+                    grad[n, c] = 0.0
+            elif w[ST * R + r] == 0.0:
+                for c in range(C):
+                    grad[n, c] = w[BT + c * R + r]
+                grad[n, y] = w[GY * R + r]
+
+
+@jit
+def _grad_lanes(w, C):
+    """``c (T_i + E_i)`` in place of the terms, ``c = ch + cl`` per lane, rounded once by an
+    FMA as the wide kernels' ``_scaled_terms`` (every lane: the caller writes out the rows it
+    needs)."""
+    BT = XT + C * R
+    BE = XT + 2 * C * R
+    for c in range(C):
+        for r in range(R):
+            t = _term_of(w[BT + c * R + r])
+            w[BT + c * R + r] = fma(w[CH * R + r], t, fma(w[CH * R + r], w[BE + c * R + r],
+                                                          w[CL * R + r] * t))
 
 
 @jit(parallel=True)
@@ -295,8 +322,6 @@ def _softmax_block(x, kind, out, odd, fast, stat, n0, w):
     """logsumexp (``out[n, 0]``), log_softmax or softmax of the block of rows from ``n0``."""
     N, C = x.shape
     _block_stats(x, n0, fast, w)
-    BT = XT + C * R
-    BE = XT + 2 * C * R
     for r in range(min(R, N - n0)):
         n = n0 + r
         if w[ST * R + r] != 0.0:
@@ -314,9 +339,15 @@ def _softmax_block(x, kind, out, odd, fast, stat, n0, w):
                 out[n, c] = -_neg_log_softmax(w[XT + c * R + r], m, Lh, Ll, odd)
         else:
             ch, cl = _scale_dd(1.0, 0.0, w[HI * R + r], w[LO * R + r], 1.0)  # 2**-B / S
-            for c in range(C):
-                t = _term_of(w[BT + c * R + r])
-                out[n, c] = fma(ch, t, fma(ch, w[BE + c * R + r], cl * t))
+            w[CH * R + r] = ch
+            w[CL * R + r] = cl
+    if kind == SOFTMAX:
+        BT = XT + C * R
+        _grad_lanes(w, C)
+        for r in range(min(R, N - n0)):
+            if w[ST * R + r] == 0.0:
+                for c in range(C):
+                    out[n0 + r, c] = w[BT + c * R + r]
 
 
 @jit(parallel=True)

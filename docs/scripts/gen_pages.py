@@ -389,6 +389,14 @@ def bench_markdown(data: dict) -> str:
         cells.append("–" if rr is None else f"{rr:.2f}")
         out.append("| " + " | ".join(cells) + " |")
     note = ["", "Lower is better; a ratio below 1 means crossent is faster than the fastest peer."]
+    if data.get("per_call"):  # the tiny batch: microseconds per call
+        note += ["", "Per call, a tiny batch (float64; median over rounds of back-to-back calls):", "",
+                 "| function | shape | impl | µs per call | time / PyTorch's |", "|---|---|---|---|---|"]
+        for r in data["per_call"]:
+            rt = r.get("ratio_to_torch")
+            note.append(f"| {r['function']} | {r['shape'][0]}×{r['shape'][1]} | {r['impl']} | "
+                        f"{r['microseconds']:.3g} | {'–' if rt is None else f'{rt:.2f}'} |")
+        note.append("")
     if data.get("peers"):
         note.append("Peers: " + ", ".join(str(v) if str(v).startswith(k) else f"{k} {v}" for k, v in data["peers"].items()) + ".")
     for name, why in (data.get("skipped") or {}).items():

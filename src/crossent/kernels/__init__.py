@@ -9,9 +9,12 @@
 - ``exp``      the vectorizable exp with a certified error bound
 - ``softmax``  the row statistics (max, terms, sum, log-sum) and logsumexp, log_softmax, softmax
 - ``loss``     cross_entropy and its fused gradient, on the row statistics of ``softmax``
+- ``short``    the same row computation for rows of few classes, across a block of rows (one
+               row per vector lane): cross_entropy with class indices and its gradient,
+               logsumexp, log_softmax, softmax
 - ``pmf``      entropy, cross_entropy_pmf, kl_divergence
 - ``exact``    the reductions' exact accumulator (integer bins per sign and exponent)
 
-Imports go one way: ``_base`` <- ``exp`` <- ``softmax`` <- ``loss``; ``_base`` <- ``pmf``; ``_base`` <- ``exact``.
+Imports go one way: ``_base`` <- ``exp`` <- ``softmax`` <- ``loss``; ``exp``, ``softmax`` <- ``short``; ``_base`` <- ``pmf``; ``_base`` <- ``exact``.
 Kernels assume validated input: all validation lives in the Python layer.
 """

@@ -41,7 +41,7 @@ LAYERS: dict[str, tuple[str, ...]] = {
     "bridges": ("crossent.torch", "crossent.jax", "crossent.numba", "crossent.dask"),
     "toolkit": ("crossent.testing",),
     "cli": ("crossent.cli", "crossent.__main__", "crossent._accuracy", "crossent._bench",
-            "crossent._verify", "crossent._prove"),
+            "crossent._verify", "crossent._prove", "crossent._compile"),
 }
 
 #: layer -> the layers it may import from (its own layer included where listed)

@@ -82,9 +82,9 @@ def _sibling_imports(path):
 
 
 def test_imports_go_one_way():
-    """``_base`` at the bottom (it imports no kernel module), then exp, softmax, loss, and the
-    loss options and the class-chunked rows on top; pmf and the reductions' accumulator
-    (exact) on the base alone (the module map of
+    """``_base`` at the bottom (it imports no kernel module), then exp, softmax, loss, and on
+    top the loss options, the class-chunked rows and the short-row kernels; pmf and the
+    reductions' accumulator (exact) on the base alone (the module map of
     ``crossent/kernels/__init__.py``)."""
     graph = {p.stem: _sibling_imports(p) for p in KERNELS.glob("*.py") if p.stem != "__init__"}
     assert graph == {
@@ -96,4 +96,5 @@ def test_imports_go_one_way():
         "exact": {"_base"},
         "chunked": {"_base", "exp", "softmax"},
         "options": {"_base", "exp", "softmax", "loss"},
+        "short": {"_base", "exp", "softmax"},
     }

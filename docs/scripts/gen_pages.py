@@ -654,6 +654,14 @@ def bench_markdown(data: dict) -> str:
             "faster). *(ns)*: nanoseconds per logit element, the median of the run's repeats "
             "(lower is better). *One read*: a NumPy sum of the logits, the floor for any method "
             "that reads every logit once."]
+    if data.get("per_call"):  # the tiny batch: microseconds per call
+        note += ["", "Per call, a tiny batch (float64; median over rounds of back-to-back calls):", "",
+                 "| function | shape | impl | µs per call | time / PyTorch's |", "|---|---|---|---|---|"]
+        for r in data["per_call"]:
+            rt = r.get("ratio_to_torch")
+            note.append(f"| `{r['function']}` | {r['shape'][0]}×{r['shape'][1]} | {r['impl']} | "
+                        f"{r['microseconds']:.3g} | {'–' if rt is None else f'{rt:.2f}'} |")
+        note.append("")
     if data.get("peers"):
         note.append("Peers: " + ", ".join(str(v) if str(v).startswith(k) else f"{k} {v}"
                                           for k, v in data["peers"].items()) + ".")

@@ -17,6 +17,12 @@ longer, a PyTorch call 18% longer). Reported per case (shape, dtype, mode):
     time / time of one read of the array (``numpy.sum`` over the logits): how many passes over
     memory the implementation costs.
 
+Per call (``per_call``, default runs only): a tiny batch (``CALL_SHAPE``, 8x10 float64), where a
+training or RL loop pays the fixed cost of every call: microseconds per call of
+``cross_entropy`` (mean) and ``logsumexp`` (last axis), crossent's NumPy API against PyTorch's
+(and SciPy's ``logsumexp``), each the median over rounds of ``CALL_BATCH`` back-to-back calls,
+with PyTorch imported in the process (its thread pool and Numba's both loaded).
+
 Modes: ``forward`` is the per-item loss (``reduction="none"``); ``fwd+bwd`` is the mean loss and
 its gradient with respect to the logits (crossent's fused ``cross_entropy_value_and_grad``,
 PyTorch's ``loss.backward()``, JAX's ``jax.value_and_grad`` under ``jit``).
@@ -38,9 +44,9 @@ from datetime import datetime, timezone
 import numpy as np
 
 __all__ = ["DEFAULT_SHAPES", "QUICK_SHAPES", "run_bench", "summary_line", "write_plot",
-           "add_arguments", "main_from_args"]
+           "add_arguments", "main_from_args", "run_per_call", "format_per_call"]
 
-DEFAULT_SHAPES = ((4096, 1000), (256, 32000), (64, 128000))
+DEFAULT_SHAPES = ((4096, 1000), (256, 32000), (64, 128000), (65536, 10), (16384, 100))
 QUICK_SHAPES = ((256, 1000), (16, 8000))
 DEFAULT_DTYPES = ("float32", "float64")
 DEFAULT_REPEATS = 15
@@ -363,9 +369,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help=f"timed runs per case (median reported; default {DEFAULT_REPEATS}, "
                              f"{QUICK_REPEATS} with --quick)")
     parser.add_argument("--shapes", default=None,
-                        help="comma-separated ROWSxCLASSES (default 4096x1000,256x32000,64x128000)")
+                        help="comma-separated ROWSxCLASSES (default "
+                             + ",".join(f"{n}x{c}" for n, c in DEFAULT_SHAPES) + ")")
     parser.add_argument("--dtypes", default=None, help="comma-separated, default float32,float64")
     parser.add_argument("--no-peers", action="store_true", help="measure crossent only")
+    parser.add_argument("--no-per-call", action="store_true",
+                        help="skip the per-call timing of a tiny batch (run by default without "
+                             "--quick and --shapes)")
     parser.add_argument("--json", metavar="FILE", default=None, help="write the results as JSON")
     parser.add_argument("--plot", metavar="FILE", default=None,
                         help="write a bar chart (PNG; needs matplotlib)")
@@ -377,7 +387,11 @@ def main_from_args(args) -> int:
     res = run_bench(shapes, dtypes, args.repeats, quick=args.quick,
                     peers=() if args.no_peers else PEERS,
                     progress=lambda m: print(f"  timing {m}", file=sys.stderr))
+    if not args.quick and not args.shapes and not args.no_per_call:
+        res["per_call"] = run_per_call(peers=() if args.no_peers else PEERS)
     print(format_table(res))
+    if res.get("per_call"):
+        print(format_per_call(res["per_call"]))
     print(summary_line(res))
     if args.json:
         with open(args.json, "w") as fh:
@@ -389,6 +403,91 @@ def main_from_args(args) -> int:
         else:
             print("plot skipped: matplotlib is not installed", file=sys.stderr)
     return 0
+
+
+# ----------------------------------------------------------------------------------------------
+# per-call overhead on a tiny batch
+# ----------------------------------------------------------------------------------------------
+CALL_SHAPE = (8, 10)
+CALL_BATCH = 200  # calls per timed round: the per-call time is the round's time / CALL_BATCH
+CALL_ROUNDS = 15
+
+
+def _per_call_funcs(function, x, y, peers):
+    """{impl: zero-argument callable} for one function on the tiny batch."""
+    import crossent
+
+    funcs = {}
+    if function == "cross_entropy":
+        funcs["crossent"] = lambda: crossent.cross_entropy(x, y)
+    else:
+        funcs["crossent"] = lambda: crossent.logsumexp(x, axis=-1)
+    if "torch" in peers:
+        try:
+            torch = _torch_module()
+            import torch.nn.functional as F
+
+            t, ty = torch.from_numpy(x), torch.from_numpy(y)
+
+            def run_torch():
+                with torch.no_grad():
+                    if function == "cross_entropy":
+                        return F.cross_entropy(t, ty)
+                    return torch.logsumexp(t, -1)
+
+            funcs["torch"] = run_torch
+        except ImportError:
+            pass
+    if function == "logsumexp":
+        try:
+            from scipy.special import logsumexp
+
+            funcs["scipy"] = lambda: logsumexp(x, axis=-1)
+        except ImportError:
+            pass
+    return funcs
+
+
+def run_per_call(peers=PEERS, rounds=CALL_ROUNDS, seed=0) -> list:
+    """Microseconds per call on a ``CALL_SHAPE`` float64 batch: ``cross_entropy`` (mean) and
+    ``logsumexp``, crossent against PyTorch (and SciPy); medians over ``rounds`` rounds of
+    ``CALL_BATCH`` calls, implementations interleaved. Rows: ``{"function", "shape",
+    "dtype", "impl", "microseconds", "ratio_to_torch"}``."""
+    rng = np.random.default_rng(seed)
+    n, c = CALL_SHAPE
+    x = rng.standard_normal((n, c)) * 3.0
+    y = rng.integers(0, c, n)
+    rows = []
+    for function in ("cross_entropy", "logsumexp"):
+        funcs = _per_call_funcs(function, x, y, peers)
+        times = {name: [] for name in funcs}
+        for f in funcs.values():
+            for _ in range(WARMUP * 10):
+                f()
+        for _ in range(rounds):
+            for name, f in funcs.items():
+                f()
+                t0 = time.perf_counter()
+                for _ in range(CALL_BATCH):
+                    f()
+                times[name].append((time.perf_counter() - t0) / CALL_BATCH)
+        med = {name: statistics.median(v) for name, v in times.items()}
+        for name, sec in med.items():
+            rows.append({"function": function, "shape": [n, c], "dtype": "float64", "impl": name,
+                         "microseconds": sec * 1e6,
+                         "ratio_to_torch": sec / med["torch"] if "torch" in med else None})
+    return rows
+
+
+def format_per_call(rows: list) -> str:
+    """Plain-text table of ``run_per_call``'s rows."""
+    head = f"{'function':14s} {'shape':>6s} {'impl':9s} {'us/call':>8s} {'/torch':>7s}"
+    lines = [head, "-" * len(head)]
+    for r in rows:
+        rt = r["ratio_to_torch"]
+        lines.append(f"{r['function']:14s} {r['shape'][0]}x{r['shape'][1]:<4d} {r['impl']:9s} "
+                     f"{r['microseconds']:8.2f} {('-' if rt is None else f'{rt:.2f}'):>7s}")
+    return "\n".join(lines)
 
 
 def main(argv=None) -> int:

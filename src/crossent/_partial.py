@@ -100,6 +100,8 @@ def exact_sum(values) -> tuple[int, int, int, int]:
     True
     """
     v = np.ascontiguousarray(values, dtype=np.float64).reshape(-1)
+    if v.shape[0] <= _SMALL:
+        return _exact_sum_small(v)
     bits = v.view(np.int64)
     total = nan = pos_inf = neg_inf = 0
     for start in range(0, max(bits.shape[0], 1), _CHUNK):
@@ -114,9 +116,32 @@ def exact_sum(values) -> tuple[int, int, int, int]:
     return total, nan, pos_inf, neg_inf
 
 
+_SMALL = 64  # up to this many values, exact_sum adds Python integers (no 4096 bins to scan)
+
+
+def _exact_sum_small(v) -> tuple[int, int, int, int]:
+    """``exact_sum`` of a few float64 values: each finite value is ``n / 2**j`` exactly
+    (``float.as_integer_ratio``, ``j <= 1074``), i.e. ``n 2**(1074 - j)`` units; the same
+    integers as the bins' (a per-call cost of a tiny batch, not a per-item one)."""
+    total = nan = pos_inf = neg_inf = 0
+    for x in v.tolist():
+        if x != x:
+            nan += 1
+        elif x == math.inf:
+            pos_inf += 1
+        elif x == -math.inf:
+            neg_inf += 1
+        else:
+            n, d = x.as_integer_ratio()
+            total += n << (SCALE_BITS + 1 - d.bit_length())
+    return total, nan, pos_inf, neg_inf
+
+
 def exact_label_weight_sum(labels, weight, has_weight: bool, ignore_index: int) -> int:
     """The exact sum of ``weight[y]`` (1 if not ``has_weight``) over the labels ``y`` that are
     not ``ignore_index``, in units of 2**-1074. ``labels``: validated int64 class indices."""
+    if not has_weight:  # a count of items
+        return int(np.count_nonzero(labels != ignore_index)) << SCALE_BITS
     w = np.ascontiguousarray(weight, dtype=np.float64)
     total = 0
     for start in range(0, max(labels.shape[0], 1), _CHUNK):

@@ -1,4 +1,4 @@
-"""The ``crossent`` command: ``prove``, ``accuracy``, ``bench`` and ``verify``.
+"""The ``crossent`` command: ``prove``, ``accuracy``, ``bench``, ``verify`` and ``compile``.
 
 Each sub-command lives in its own module, which provides ``add_arguments(parser)`` and
 ``main_from_args(args) -> int``; this file only wires them together.
@@ -15,6 +15,7 @@ _COMMANDS = {
     "accuracy": ("crossent._accuracy", "measure ULP errors against the mpmath oracle, with peers"),
     "bench": ("crossent._bench", "time crossent side by side with PyTorch and JAX"),
     "verify": ("crossent._verify", "proofs, an accuracy sweep and a short benchmark, in one table"),
+    "compile": ("crossent._compile", "compile the kernels ahead of time into Numba's disk cache"),
 }
 
 

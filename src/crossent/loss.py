@@ -19,11 +19,15 @@ from ._validate import (
     to_rows,
 )
 from .kernels import loss as _k
+from .kernels import short as _ks
 
 __all__ = ["cross_entropy", "cross_entropy_value_and_grad"]
 
 # class weights outside this range are scaled into [1/2, 1) first (see _Problem)
 _W_LO, _W_HI = 2.0**-64, 2.0**64
+_COMMON_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))  # native byte order
+_NO_WEIGHT = np.ones(1, dtype=np.float64)  # the kernels' weight argument when there is none
+_I64_MIN, _I64_MAX = -(2**63), 2**63 - 1
 
 
 class _Problem:
@@ -74,6 +78,50 @@ class _Problem:
             self.weight = np.ldexp(self.weight, -k)
             self.item_unscale = k
             self.unscale = 0 if (self.labels_mode and self.reduction == "mean") else k
+
+    @classmethod
+    def common(cls, logits, target, axis, weight, ignore_index, reduction, label_smoothing):
+        """The validated problem of the common call, built without the generic machinery, or
+        ``None`` (then :meth:`__init__` validates): ``(N, C)`` C-contiguous, aligned, writeable,
+        native float32/float64 logits with the classes last; int64 class indices ``(N,)``,
+        every one in ``[0, C)`` and ``ignore_index`` outside it (so none is ignored and none is
+        out of range: anything else, such as a label to ignore or to reject, goes the generic
+        way); no weight, no
+        smoothing, reduction ``'mean'``, ``'sum'`` or ``'none'``. The attributes are those
+        ``__init__`` sets for the same arguments."""
+        if (type(logits) is not np.ndarray or type(target) is not np.ndarray or weight is not None
+                or logits.ndim != 2 or target.ndim != 1 or type(axis) is not int
+                or axis not in (-1, 1) or target.dtype != np.int64
+                or logits.dtype not in _COMMON_DTYPES or type(label_smoothing) not in (float, int)
+                or label_smoothing != 0 or type(ignore_index) is not int
+                or type(reduction) is not str or reduction not in ("mean", "sum", "none")):
+            return None
+        n, c = logits.shape
+        f = logits.flags
+        if (n == 0 or c == 0 or target.shape[0] != n or not f.c_contiguous or not f.aligned
+                or not f.writeable or not target.flags.c_contiguous):
+            return None
+        if (0 <= ignore_index < c or not _I64_MIN <= ignore_index <= _I64_MAX
+                or target.min() < 0 or target.max() >= c):
+            return None
+        p = cls.__new__(cls)
+        p.dtype = logits.dtype
+        p.odd = p.dtype != np.float64 and reduction == "none"
+        p.fast = p.dtype != np.float64
+        p.axis = 1
+        p.C = c
+        p.eps = 0.0
+        p.reduction = reduction
+        p.ignore_index = ignore_index
+        p.batch_shape = (n,)
+        p.x = p.logits = logits
+        p.labels_mode = True
+        p.target = target
+        p.has_weight = False
+        p.weight = _NO_WEIGHT
+        p.unscale = p.item_unscale = 0
+        p.z, p.cap, p.options = 0.0, 0.0, False  # the default options (see _problem)
+        return p
 
     # -- helpers -------------------------------------------------------------------------
     @functools.cached_property
@@ -137,13 +185,60 @@ def _option_rows(p: _Problem, den: float, grad) -> np.ndarray:
     return out
 
 
+def _short_rows(p: _Problem, grad: bool) -> bool:
+    """Whether the short-row kernels (:mod:`crossent.kernels.short`) take this call: class
+    indices, no smoothing, and rows of at most ``SHORT_MAX_C`` classes (the measured
+    crossover). The choice depends on the row length, dtype and function only, so a row gets
+    the same bits in any batch."""
+    return p.labels_mode and p.eps == 0.0 and _ks.is_short(p.C, p.fast, grad)
+
+
+def _short_labels(p: _Problem, out, den=1.0, grad=None):
+    """The short-row kernel for class indices (loss, and the gradient when ``grad`` is given);
+    its special rows (nan, +inf, every entry -inf) are redone by the wide kernel."""
+    n, c = p.x.shape
+    stat = np.empty(n, dtype=np.uint8)
+    g = p.x if grad is None else grad
+    with parallel_guard():
+        _ks.cross_entropy_labels_short(p.x, p.target, p.weight, p.has_weight, p.ignore_index,
+                                       p.odd, p.fast, out, stat, _ks.is_parallel(n, c), den, g,
+                                       grad is not None)
+    if not stat.any():
+        return
+    idx = np.flatnonzero(stat)
+    x, y = p.x[idx], p.target[idx]
+    o = np.empty(idx.size)
+    with parallel_guard():
+        if grad is None:
+            _k.cross_entropy_labels_rows(x, y, p.weight, p.has_weight, p.ignore_index, p.eps,
+                                         p.odd, p.fast, o)
+        else:
+            gs = np.empty(x.shape, dtype=grad.dtype)
+            _k.cross_entropy_labels_grad_rows(x, y, p.weight, p.has_weight, p.ignore_index, p.eps,
+                                              den, p.odd, p.fast, o, gs)
+            grad[idx] = gs
+    out[idx] = o
+
+
+def _problem(logits, target, axis, weight, ignore_index, reduction, label_smoothing, z_loss,
+             logit_softcap) -> _Problem:
+    """The validated problem: the fast path of the common call (default options) when it
+    applies, the full validation otherwise (a bool or any other unusual ``z_loss`` goes there
+    and gets its error)."""
+    args = (logits, target, axis, weight, ignore_index, reduction, label_smoothing)
+    plain = logit_softcap is None and type(z_loss) in (float, int) and z_loss == 0
+    return (plain and _Problem.common(*args)) or _Problem(*args, z_loss, logit_softcap)
+
+
 def _losses(p: _Problem) -> np.ndarray:
     if p.options:
         return _option_rows(p, 1.0, None)
     out = np.empty(p.x.shape[0], dtype=np.float64)
     if p.x.shape[0] == 0:
         return out
-    if p.labels_mode:
+    if _short_rows(p, False):
+        _short_labels(p, out)
+    elif p.labels_mode:
         with parallel_guard():
             _k.cross_entropy_labels_rows(p.x, p.target, p.weight, p.has_weight, p.ignore_index, p.eps,
                                          p.odd, p.fast, out)
@@ -232,7 +327,7 @@ def cross_entropy(logits, target, *, axis=-1, weight=None, ignore_index=-100, re
     >>> crossent.cross_entropy(logits, np.array([0, 2]), reduction="none").tolist()
     [3.8574996959278356e-22, 0.4076059644443803]
     """
-    p = _Problem(logits, target, axis, weight, ignore_index, reduction, label_smoothing, z_loss,
+    p = _problem(logits, target, axis, weight, ignore_index, reduction, label_smoothing, z_loss,
                  logit_softcap)
     return p.reduce(_losses(p))
 
@@ -280,7 +375,7 @@ def cross_entropy_value_and_grad(logits, target, *, axis=-1, weight=None, ignore
     >>> float(loss), g.tolist()
     (0.6931471805599453, [[0.5, -0.5]])
     """
-    p = _Problem(logits, target, axis, weight, ignore_index, reduction, label_smoothing, z_loss,
+    p = _problem(logits, target, axis, weight, ignore_index, reduction, label_smoothing, z_loss,
                  logit_softcap)
     check_out(out, p.logits.shape, p.logits.dtype)
     losses, grad = _value_and_grad(p, out, p.denominator)
@@ -313,7 +408,11 @@ def _value_and_grad(p: _Problem, out, den: float):
     # gradient row of an item that is not ignored (0/0, as PyTorch); the kernels never
     # divide by 0 (they run with 1 and those rows are overwritten)
     if p.x.shape[0]:
-        if p.labels_mode:
+        if _short_rows(p, True):
+            _short_labels(p, losses, den or 1.0, grad)
+            if den == 0.0:
+                grad[p.target != p.ignore_index] = np.nan
+        elif p.labels_mode:
             with parallel_guard():
                 _k.cross_entropy_labels_grad_rows(p.x, p.target, p.weight, p.has_weight, p.ignore_index,
                                                   p.eps, den or 1.0, p.odd, p.fast, losses, grad)

@@ -7,9 +7,27 @@ import numpy as np
 
 from ._validate import (as_float_array, cast_result, compute_dtype, parallel_guard, reduction_axes,
                         scalar_if_0d, scale_factors, to_rows, work_dtype)
+from .kernels import short as _ks
 from .kernels import softmax as _k
 
 __all__ = ["logsumexp", "log_softmax", "softmax"]
+
+
+_COMMON_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))  # native byte order
+
+
+def _common_rows(x, axis):
+    """``x`` itself when the call is the common one, else ``None`` (then the generic
+    validation runs): a 2-D C-contiguous, aligned, writeable float32/float64 ndarray with at
+    least one row and one column, reduced over its last axis (an int ``-1`` or ``1``). Such
+    an ``x`` is already the kernels' ``(rows, C)`` layout and dtype."""
+    if (type(x) is not np.ndarray or x.ndim != 2 or type(axis) is not int or axis not in (-1, 1)
+            or x.dtype not in _COMMON_DTYPES):
+        return None
+    f = x.flags
+    if not (f.c_contiguous and f.aligned and f.writeable) or x.shape[0] == 0 or x.shape[1] == 0:
+        return None
+    return x
 
 
 def _prepare(x, axis):
@@ -30,14 +48,34 @@ def _posinf_rows(rows, res):
     return cand[np.isposinf(r).any(axis=1) & ~np.isnan(r).any(axis=1)]
 
 
+def _short(kind, rows, out, narrow, wide):
+    """The short-row kernel (rows of at most ``SHORT_MAX_C`` classes: the measured
+    crossover); its special rows (nan, +inf, every entry -inf) are redone by the wide kernel
+    ``wide``. ``out`` is ``(rows, C)``, or ``(rows, 1)`` for logsumexp."""
+    stat = np.empty(rows.shape[0], dtype=np.uint8)
+    with parallel_guard():
+        _ks.softmax_family_short(rows, kind, out, narrow, narrow, stat,
+                                 _ks.is_parallel(*rows.shape))
+    if stat.any():
+        idx = np.flatnonzero(stat)
+        o = np.empty((idx.size,) + out.shape[1:], dtype=out.dtype)
+        with parallel_guard():
+            wide(rows[idx], o if kind != _ks.LOGSUMEXP else o[:, 0], narrow, narrow)
+        out[idx] = o
+
+
 def _rowwise(kernel, x, axis, log):
     a, ax, rows = _prepare(x, axis)
     work = work_dtype(a.dtype)  # float16 and bfloat16 round once, at the end
     out = np.empty(rows.shape, dtype=work)
     if rows.size:
         narrow = a.dtype != np.float64  # round to odd, then once more; the short exp suffices
-        with parallel_guard():
-            kernel(rows, out, narrow, narrow)
+        if _ks.is_short(rows.shape[1], narrow, True):
+            kind = _ks.LOG_SOFTMAX if log else _ks.SOFTMAX
+            _short(kind, rows, out, narrow, kernel)
+        else:
+            with parallel_guard():
+                kernel(rows, out, narrow, narrow)
         if log:  # a row holding +inf and no nan: -inf at the finite and -inf entries, nan at +inf
             for n in _posinf_rows(rows, out[:, 0]):
                 out[n] = np.where(np.isposinf(rows[n]), np.nan, -np.inf)
@@ -116,14 +154,29 @@ def logsumexp(x, axis=-1, keepdims=False, *, b=None, return_sign=False):
     """
     if b is not None:
         return _logsumexp_b(x, axis, keepdims, b, return_sign)
+    rows = None if keepdims is not False or return_sign is not False else _common_rows(x, axis)
+    if rows is not None:  # the common call: the steps below, without the generic machinery
+        out = np.empty(rows.shape[0], dtype=rows.dtype)
+        narrow = rows.dtype != np.float64
+        if _ks.is_short(rows.shape[1], narrow, False):
+            _short(_ks.LOGSUMEXP, rows, out.reshape(-1, 1), narrow, _k.logsumexp_rows)
+        else:
+            with parallel_guard():
+                _k.logsumexp_rows(rows, out, narrow, narrow)
+        out[_posinf_rows(rows, out)] = np.inf
+        return out
     scale_factors(np.empty(0), None, return_sign)
     a, ax, rows = _prepare(x, axis)
     out = np.empty(rows.shape[0], dtype=work_dtype(a.dtype))
     if rows.shape[1] == 0:
         out[:] = -np.inf
     elif rows.shape[0]:
-        with parallel_guard():
-            _k.logsumexp_rows(rows, out, a.dtype != np.float64, a.dtype != np.float64)
+        narrow = a.dtype != np.float64
+        if _ks.is_short(rows.shape[1], narrow, False):
+            _short(_ks.LOGSUMEXP, rows, out.reshape(-1, 1), narrow, _k.logsumexp_rows)
+        else:
+            with parallel_guard():
+                _k.logsumexp_rows(rows, out, narrow, narrow)
         out[_posinf_rows(rows, out)] = np.inf  # a +inf and no nan: +inf, as SciPy and NumPy
     res = scalar_if_0d(cast_result(ax.reduced(out, keepdims), a.dtype))
     if not return_sign:

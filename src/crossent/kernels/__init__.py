@@ -11,12 +11,15 @@
 - ``loss``     cross_entropy and its fused gradient, on the row statistics of ``softmax``
 - ``options``  the loss with ``z_loss`` / ``logit_softcap``: double-double capped logits, their
                row statistics, the z term (only called when an option is set)
+- ``short``    the same row computation for rows of few classes, across a block of rows (one
+               row per vector lane): cross_entropy with class indices and its gradient,
+               logsumexp, log_softmax, softmax
 - ``pmf``      entropy, cross_entropy_pmf, kl_divergence
 - ``exact``    the reductions' exact accumulator (integer bins per sign and exponent)
 - ``chunked``  rows split into class chunks: the row statistics of ``softmax`` folded chunk
                after chunk, bitwise those of the whole row (used by ``crossent.dask``)
 
-Imports go one way: ``_base`` <- ``exp`` <- ``softmax`` <- ``loss`` <- ``options``; ``_base`` <- ``pmf``;
-``_base`` <- ``exact``; ``softmax`` <- ``chunked``.
+Imports go one way: ``_base`` <- ``exp`` <- ``softmax`` <- ``loss`` <- ``options``; ``exp``,
+``softmax`` <- ``short``; ``softmax`` <- ``chunked``; ``_base`` <- ``pmf``; ``_base`` <- ``exact``.
 Kernels assume validated input: all validation lives in the Python layer.
 """

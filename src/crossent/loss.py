@@ -29,7 +29,8 @@ class _Problem:
     """Validated inputs of one call, as C-contiguous ``(rows, C)`` arrays (the rules are
     :func:`crossent._validate.loss_inputs`, shared with the oracle)."""
 
-    def __init__(self, logits, target, axis, weight, ignore_index, reduction, label_smoothing):
+    def __init__(self, logits, target, axis, weight, ignore_index, reduction, label_smoothing,
+                 rows=True):
         v = loss_inputs(logits, target, axis, weight, ignore_index, reduction, label_smoothing)
         a = v.logits
         self.dtype = a.dtype
@@ -45,7 +46,10 @@ class _Problem:
         self.reduction = v.reduction
         self.ignore_index = v.ignore_index
         self.batch_shape = v.batch_shape
-        self.x = to_rows(a.astype(compute_dtype(a.dtype), copy=False), v.axis)
+        # rows=False: the logits are not given (crossent.linear forms them block by block);
+        # ``x`` is then an empty placeholder that only carries the number of rows
+        self.x = (to_rows(a.astype(compute_dtype(a.dtype), copy=False), v.axis) if rows else
+                  np.empty((int(np.prod(v.batch_shape)), 0), dtype=compute_dtype(a.dtype)))
         self.logits = a
         self.labels_mode = v.labels is not None
         if self.labels_mode:

@@ -46,13 +46,14 @@ def _cache_bytes() -> int:
     return 8 << 20  # pragma: no cover
 
 
-def block_rows(n_rows: int, n_classes: int, chunk_size=None) -> int:
+def block_rows(n_rows: int, n_classes: int, chunk_size=None, itemsize: int = 8) -> int:
     """Rows per block: ``chunk_size`` if given, else the automatic rule, rounded up to a
     multiple of ``ALIGN``.
 
     The rule: a block of float64 logits takes at most
-    ``min(BLOCK_BYTES, last-level cache, free memory / 16)`` bytes, and at least
-    ``MIN_ROWS`` rows; never more rows than the batch has (rounded up).
+    ``min(BLOCK_BYTES, last-level cache, free memory / 16, logits / 8)`` bytes, with
+    ``logits`` the size of the ``N x V`` logits in the input's dtype (``itemsize`` bytes an
+    entry), and at least ``MIN_ROWS`` rows; never more rows than the batch has (rounded up).
 
     Why a multiple of ``ALIGN``: BLAS computes a product in tiles of a few rows, and the rows
     of a partial tile go through an edge kernel that can sum in another order. With every
@@ -66,7 +67,7 @@ def block_rows(n_rows: int, n_classes: int, chunk_size=None) -> int:
         if rows < 1:
             raise ValueError(f"chunk_size must be a positive number of rows, got {rows}")
     else:
-        budget = min(BLOCK_BYTES, _cache_bytes())
+        budget = min(BLOCK_BYTES, _cache_bytes(), n_rows * n_classes * itemsize // 8)
         free = _free_memory()
         if free:
             budget = min(budget, free // 16)
@@ -123,7 +124,7 @@ class _Linear:
         self.w = w
         self.b = b
         self.N, self.H, self.V = self.h.shape[0], h.shape[-1], V
-        self.rows = block_rows(self.N, V, chunk_size)
+        self.rows = block_rows(self.N, V, chunk_size, h.dtype.itemsize)
 
     def blocks(self):
         """``(start, stop)`` of each block of rows."""
@@ -223,8 +224,9 @@ def linear_cross_entropy(hidden, weight, target, *, bias=None, chunk_size=None, 
     bias : array_like, optional
         Shape ``(V,)``, the dtype of ``hidden``.
     chunk_size : int, optional
-        Rows (tokens) per block, rounded up to a multiple of 16. Default: at most 16 MiB of float64 logits (and no more than
-        the last-level cache or 1/16 of the free memory), at least 16 rows. The loss does not
+        Rows (tokens) per block, rounded up to a multiple of 16. Default: at most 16 MiB of
+        float64 logits, and no more than the last-level cache, 1/16 of the free memory or 1/8 of
+        the logits' size; at least 16 rows. The loss does not
         depend on it (see Notes).
     class_weight : array_like, optional
         Per-class weights, shape ``(V,)``: ``cross_entropy``'s ``weight``, renamed because

@@ -325,3 +325,51 @@ def test_memory_is_below_gradients_plus_a_quarter_of_the_logits(dtype):
     size = np.dtype(dtype).itemsize
     budget = (N * H + V * H) * size + N * V * size / 4
     assert peak < budget, (peak, budget)
+
+
+# -- crossent.torch ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_torch_autograd_against_eager(reduction, dtype):
+    torch = pytest.importorskip("torch")
+    import crossent.torch as ct
+
+    F = torch.nn.functional
+    h, W, b, y = _problem(N=29, H=10, V=17)
+    cw = np.random.default_rng(3).random(17)
+    dt = getattr(torch, dtype)
+    mk = [torch.tensor(a, dtype=dt, requires_grad=True) for a in (h, W, b)]
+    ours = [torch.tensor(a, dtype=dt, requires_grad=True) for a in (h, W, b)]
+    yt, cwt = torch.tensor(y), torch.tensor(cw, dtype=dt)
+    kw = dict(ignore_index=4, reduction=reduction, label_smoothing=0.05)
+    ref = F.cross_entropy(F.linear(*mk), yt, weight=cwt, **kw)
+    got = ct.linear_cross_entropy(ours[0], ours[1], yt, ours[2], class_weight=cwt, **kw)
+    assert got.dtype == dt and got.shape == ref.shape
+    # a non-uniform incoming gradient for 'none' (the recomputing backward path)
+    go = torch.linspace(0.5, 2.0, ref.numel(), dtype=dt).reshape(ref.shape)
+    ref.backward(go)
+    got.backward(go)
+    tol = dict(rtol=1e-10, atol=1e-13) if dtype == "float64" else dict(rtol=2e-5, atol=1e-6)
+    torch.testing.assert_close(got, ref, **tol)
+    # the gradients are crossent's: those of the NumPy API, scaled by the incoming gradient
+    vg = lce_vg(h.astype(dtype), W.astype(dtype), y, bias=b.astype(dtype), class_weight=cwt.numpy(), **kw)
+    for o, m, g in zip(ours, mk, vg[1:]):
+        torch.testing.assert_close(o.grad, m.grad, **tol)
+        if reduction != "none":
+            assert torch.equal(o.grad, torch.from_numpy(g) * go)
+
+
+def test_torch_without_grad_and_errors():
+    torch = pytest.importorskip("torch")
+    import crossent.torch as ct
+
+    h, W, b, y = _problem(N=8)
+    with torch.no_grad():
+        v = ct.linear_cross_entropy(torch.tensor(h), torch.tensor(W), torch.tensor(y))
+    assert v.item() == lce(h, W, y)
+    with pytest.raises(ValueError, match="reduction"):
+        ct.linear_cross_entropy(torch.tensor(h), torch.tensor(W), torch.tensor(y), reduction="partial")
+    with pytest.raises(TypeError, match="weight"):
+        ct.linear_cross_entropy(torch.tensor(h), W, torch.tensor(y))

@@ -132,7 +132,7 @@ class _Linear:
             yield s, min(s + self.rows, self.N)
 
 
-def _run(L: _Linear, grad: bool):
+def _run(L: _Linear, grad: bool, row_scale=None):
     p = L.p
     N, H, V = L.N, L.H, L.V
     R = L.rows
@@ -182,6 +182,8 @@ def _run(L: _Linear, grad: bool):
         if p.labels_mode and den == 0.0:  # a 'mean' over zero weight: nan rows, as cross_entropy
             rows[t != p.ignore_index] = np.nan
         lg[n:] = 0.0
+        if row_scale is not None:  # the gradient of sum_n row_scale[n] loss_n ('none' only)
+            rows *= row_scale[s:e, None]
         with np.errstate(over="ignore"):
             if p.unscale:
                 np.ldexp(rows, p.unscale, out=rows)

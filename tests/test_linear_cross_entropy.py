@@ -373,3 +373,14 @@ def test_torch_without_grad_and_errors():
         ct.linear_cross_entropy(torch.tensor(h), torch.tensor(W), torch.tensor(y), reduction="partial")
     with pytest.raises(TypeError, match="weight"):
         ct.linear_cross_entropy(torch.tensor(h), W, torch.tensor(y))
+
+
+def test_float32_dweight_over_many_blocks_rounds_the_float64_sum():
+    # 13 blocks of 16 rows: the float32 pair accumulator (hi + lo, about 48 bits) against
+    # the float64 product G.T @ h of the whole batch
+    h, W, b, y = _problem(N=200, H=12, V=30, dtype=np.float32, seed=9)
+    loss, dh, dW = lce_vg(h, W, y, chunk_size=16, reduction="sum")
+    _, G = crossent.cross_entropy_value_and_grad(_logits64(h, W), y, reduction="sum")
+    exact = G.T @ h.astype(np.float64)
+    assert dW.dtype == np.float32
+    assert np.max(crossent.ulp_error(dW, exact, np.float32)) <= 0.5 + 2.0**-20

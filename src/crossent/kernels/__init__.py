@@ -11,7 +11,8 @@
 - ``loss``     cross_entropy and its fused gradient, on the row statistics of ``softmax``
 - ``pmf``      entropy, cross_entropy_pmf, kl_divergence
 - ``exact``    the reductions' exact accumulator (integer bins per sign and exponent)
+- ``linear``   the float32-pair accumulator of ``linear_cross_entropy``'s weight gradient
 
-Imports go one way: ``_base`` <- ``exp`` <- ``softmax`` <- ``loss``; ``_base`` <- ``pmf``; ``_base`` <- ``exact``.
+Imports go one way: ``_base`` <- ``exp`` <- ``softmax`` <- ``loss``; ``_base`` <- ``pmf``; ``_base`` <- ``exact``; ``_base`` <- ``linear``.
 Kernels assume validated input: all validation lives in the Python layer.
 """

@@ -301,8 +301,8 @@ LOGSUMEXP_B_KAPPA = 1.0
 #: float64 and the sum errs by at most :math:`\gamma_H \sum_k |h_k W_{vk}|` (plus
 #: :math:`2^{-53}|b_v|` for a bias), far below the narrow format's ulp unless the dot products
 #: cancel; in float64 that error is of the loss's own order, and the bound says so: it is the
-#: kernels' 3 ulp plus twice the logits' error (the loss's derivative in a logit has absolute
-#: value at most 1 per unit of weight).
+#: kernels' 3 ulp plus twice the logits' largest error (the loss's gradient in the logits,
+#: A sigma - a, has 1-norm at most 2 A, A the item's weight).
 LINEAR_CROSS_ENTROPY = {
     "float64": Bound(
         3.0,

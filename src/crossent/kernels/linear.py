@@ -9,19 +9,21 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import prange
 
 from ._base import jit
 
 
-@jit(parallel=True)
+@jit
 def add_to_float32_pair(t, hi, lo):
     """``hi + lo += t`` for (rows, H) arrays: ``a = (hi + lo) + t`` in float64 (``hi + lo`` is
     exact unless ``lo`` is below ``2**-53`` of ``hi``), ``hi = float32(a)`` (the nearest
     float32 of the float64 sum, so ``hi`` is at each step the float32 rounding of it) and
     ``lo = float32(a - hi)`` (``a - hi`` is exact: Sterbenz). Where ``hi`` is not finite
-    (overflow of float32, or nan), ``lo`` is 0 so that it stays so."""
-    for i in prange(t.shape[0]):
+    (overflow of float32, or nan), ``lo`` is 0 so that it stays so.
+
+    Serial: it runs between BLAS calls, whose threads are still spinning then; a parallel
+    region there waited for them (10 times slower, measured on 2 cores)."""
+    for i in range(t.shape[0]):
         for j in range(t.shape[1]):
             a = (np.float64(hi[i, j]) + np.float64(lo[i, j])) + t[i, j]
             h = np.float32(a)

@@ -30,7 +30,8 @@ ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
 sys.path.insert(0, str(DOCS / "scripts"))
 
-PUBLIC_MODULES = ["crossent.softmax", "crossent.loss", "crossent.pmf", "crossent.ulp", "crossent.reference"]
+PUBLIC_MODULES = ["crossent.softmax", "crossent.loss", "crossent.pmf", "crossent.ulp", "crossent.reference",
+                  "crossent.linear"]
 
 #: public functions (module, name) that the API reference documents
 PUBLIC_FUNCTIONS = [
@@ -46,6 +47,8 @@ PUBLIC_FUNCTIONS = [
     ("crossent.pmf", "categorical_log_likelihood"),
     ("crossent.ulp", "ulp_error"),
     ("crossent.ulp", "round_to_dtype"),
+    ("crossent.linear", "linear_cross_entropy"),
+    ("crossent.linear", "linear_cross_entropy_value_and_grad"),
 ]
 
 FLAGS = doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE

@@ -97,4 +97,5 @@ def test_imports_go_one_way():
         "chunked": {"_base", "exp", "softmax"},
         "options": {"_base", "exp", "softmax", "loss"},
         "short": {"_base", "exp", "softmax"},
+        "linear": {"_base"},
     }

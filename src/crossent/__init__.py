@@ -9,6 +9,7 @@ mpmath oracle with the same signatures (``crossent.reference``), the ULP toolkit
 from ._bounds import BOUNDS
 from ._partial import Partial
 from .loss import cross_entropy, cross_entropy_value_and_grad
+from .linear import linear_cross_entropy, linear_cross_entropy_value_and_grad
 from .pmf import (
     categorical_log_likelihood,
     cross_entropy_pmf,
@@ -31,6 +32,8 @@ __all__ = [
     "empirical_pmf",
     "entropy",
     "kl_divergence",
+    "linear_cross_entropy",
+    "linear_cross_entropy_value_and_grad",
     "log_softmax",
     "logsumexp",
     "reference",

@@ -394,3 +394,28 @@ LOGSUMEXP_B = Bound(
     analysis="logsumexp",
 )
 LOGSUMEXP_B_KAPPA = 1.0
+
+
+#: ``linear_cross_entropy`` (``crossent.linear``): the loss of ``hidden @ weight.T + bias``,
+#: measured against the loss of the exact products (docs/linear-cross-entropy.md). The logits
+#: are float64 dot products: for float32/float16/bfloat16 inputs every product is exact in
+#: float64 and the sum errs by at most :math:`\gamma_H \sum_k |h_k W_{vk}|` (plus
+#: :math:`2^{-53}|b_v|` for a bias), far below the narrow format's ulp unless the dot products
+#: cancel; in float64 that error is of the loss's own order, and the bound says so: it is the
+#: kernels' 3 ulp plus twice the logits' largest error (the loss's gradient in the logits,
+#: A sigma - a, has 1-norm at most 2 A, A the item's weight).
+LINEAR_CROSS_ENTROPY = {
+    "float64": Bound(
+        3.0,
+        condition="absolute error per item <= 3 ulp(loss) + 2 max_v |dz_v| with |dz_v| <= "
+        "gamma_H sum_k |h_k W_vk| + 2**-53 |b_v| (the float64 dot products' error: it depends on "
+        "their conditioning, not on the loss)",
+    ),
+    "float32": Bound(
+        1.0, 0.999,
+        condition="the dot products do not cancel: gamma_H sum_k |h_k W_vk| stays below about "
+        "2**-29 of the loss's ulp scale (true unless sum|h W| exceeds |loss| 2**29 / H)",
+    ),
+    "float16": _F16,
+    "bfloat16": _BF16,
+}

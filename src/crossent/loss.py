@@ -35,7 +35,7 @@ class _Problem:
     :func:`crossent._validate.loss_inputs`, shared with the oracle)."""
 
     def __init__(self, logits, target, axis, weight, ignore_index, reduction, label_smoothing,
-                 z_loss=0.0, logit_softcap=None):
+                 z_loss=0.0, logit_softcap=None, rows=True):
         v = loss_inputs(logits, target, axis, weight, ignore_index, reduction, label_smoothing)
         # the training options (docs/loss-options.md); the default ones take the plain kernels
         self.z, self.cap = loss_options(z_loss, logit_softcap)
@@ -54,7 +54,10 @@ class _Problem:
         self.reduction = v.reduction
         self.ignore_index = v.ignore_index
         self.batch_shape = v.batch_shape
-        self.x = to_rows(a.astype(compute_dtype(a.dtype), copy=False), v.axis)
+        # rows=False: the logits are not given (crossent.linear forms them block by block);
+        # ``x`` is then an empty placeholder that only carries the number of rows
+        self.x = (to_rows(a.astype(compute_dtype(a.dtype), copy=False), v.axis) if rows else
+                  np.empty((int(np.prod(v.batch_shape)), 0), dtype=compute_dtype(a.dtype)))
         self.logits = a
         self.labels_mode = v.labels is not None
         if self.labels_mode:

@@ -32,7 +32,7 @@ from . import logsumexp as _np_logsumexp
 from . import softmax as _np_softmax
 from ._validate import loss_options
 
-__all__ = ["CrossEntropyLoss", "cross_entropy", "log_softmax", "logsumexp", "softmax"]
+__all__ = ["CrossEntropyLoss", "cross_entropy", "linear_cross_entropy", "log_softmax", "logsumexp", "softmax"]
 
 _REDUCTIONS = ("none", "mean", "sum")
 _FLOATS = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
@@ -522,3 +522,88 @@ class CrossEntropyLoss(torch.nn.Module):
         if self.z_loss or self.logit_softcap is not None:
             s += f", z_loss={self.z_loss}, logit_softcap={self.logit_softcap}"
         return s
+
+
+# -- the linear cross-entropy without the logits ------------------------------------------------
+
+
+class _LinearCrossEntropy(torch.autograd.Function):
+    """crossent's blockwise linear cross-entropy: the forward pass computes the loss and, for
+    ``'mean'``/``'sum'``, the fused gradients at once (kept for the backward pass); for
+    ``'none'`` the backward pass recomputes them with each item's gradient scaled by its
+    incoming gradient. The logits never exist."""
+
+    @staticmethod
+    def forward(ctx, hidden, weight, bias, target, class_weight, kw):
+        from .linear import linear_cross_entropy_value_and_grad as _vg
+        from .linear import linear_cross_entropy as _lce
+
+        args = (_to_numpy(hidden), _to_numpy(weight), _to_numpy(target))
+        nkw = dict(kw, bias=None if bias is None else _to_numpy(bias),
+                   class_weight=None if class_weight is None else _to_numpy(class_weight))
+        need = any(ctx.needs_input_grad[:3])
+        ctx.kw = nkw
+        ctx.has_bias = bias is not None
+        if need and kw["reduction"] != "none":
+            res = _vg(*args, **nkw)
+            ctx.grads = tuple(_from_numpy(g) for g in res[1:])
+            return _from_numpy(np.asarray(res[0]))
+        ctx.grads = None
+        ctx.save_for_backward(hidden, weight, bias, target)
+        return _from_numpy(np.asarray(_lce(*args, **nkw)))
+
+    @staticmethod
+    def backward(ctx, grad_loss):
+        if torch.is_grad_enabled():
+            raise RuntimeError(_DOUBLE_BACKWARD.replace("cross_entropy", "linear_cross_entropy"))
+        if ctx.grads is not None:
+            grads = ctx.grads
+            g = grad_loss
+        else:  # reduction 'none': recompute with the rows scaled by the incoming gradient
+            from .linear import _Linear, _run
+
+            hidden, weight, bias, target = ctx.saved_tensors
+            L = _Linear(_to_numpy(hidden), _to_numpy(weight), _to_numpy(target), ctx.kw["bias"],
+                        ctx.kw.get("chunk_size"), ctx.kw["class_weight"], ctx.kw["ignore_index"],
+                        "none", ctx.kw["label_smoothing"])
+            scale = grad_loss.detach().to(torch.float64).reshape(-1).numpy()
+            grads = tuple(_from_numpy(a) for a in _run(L, True, row_scale=scale)[1:])
+            g = None
+        out = [None] * 6
+        for i, gr in enumerate(grads):
+            if ctx.needs_input_grad[i]:
+                out[i] = gr if g is None else gr * g
+        return tuple(out)
+
+
+def linear_cross_entropy(input: Tensor, weight: Tensor, target: Tensor, bias: Optional[Tensor] = None, *,
+                         class_weight: Optional[Tensor] = None, ignore_index: int = -100,
+                         reduction: str = "mean", label_smoothing: float = 0.0,
+                         chunk_size: Optional[int] = None) -> Tensor:
+    r"""``F.cross_entropy(F.linear(input, weight, bias), target, ...)`` without the logits.
+
+    :func:`crossent.linear_cross_entropy` with autograd: the gradients in ``input``,
+    ``weight`` and ``bias`` are crossent's fused ones (three float64 products per block of
+    rows). ``input`` is ``(..., H)`` (the classes come last, where ``F.linear`` puts them),
+    ``weight`` ``(V, H)``, ``target`` class indices of shape ``input.shape[:-1]`` (or
+    probabilities ``(..., V)``); ``class_weight`` is ``F.cross_entropy``'s ``weight``, renamed
+    because ``weight`` is the projection. CPU tensors only; no second derivatives.
+
+    Examples
+    --------
+    >>> import torch, crossent.torch as ct
+    >>> h = torch.ones(2, 3, requires_grad=True); W = torch.eye(3, requires_grad=True)
+    >>> loss = ct.linear_cross_entropy(h, W, torch.tensor([0, 2]))
+    >>> loss.backward(); tuple(W.grad.shape)
+    (3, 3)
+    """
+    fn = "linear_cross_entropy"
+    for name, t in (("input", input), ("weight", weight), ("bias", bias), ("class_weight", class_weight)):
+        if t is not None:
+            _check_tensor(t, name, fn)
+    _check_tensor(target, "target", fn, floating=False)
+    if not isinstance(reduction, str) or reduction not in _REDUCTIONS:
+        raise ValueError(f"crossent.torch.{fn}: reduction must be one of {_REDUCTIONS}, got {reduction!r}")
+    kw = dict(ignore_index=ignore_index, reduction=reduction, label_smoothing=label_smoothing,
+              chunk_size=chunk_size)
+    return _LinearCrossEntropy.apply(input, weight, bias, target, class_weight, kw)

@@ -18,8 +18,9 @@
 - ``exact``    the reductions' exact accumulator (integer bins per sign and exponent)
 - ``chunked``  rows split into class chunks: the row statistics of ``softmax`` folded chunk
                after chunk, bitwise those of the whole row (used by ``crossent.dask``)
+- ``linear``   the float32-pair accumulator of ``linear_cross_entropy``'s weight gradient
 
 Imports go one way: ``_base`` <- ``exp`` <- ``softmax`` <- ``loss`` <- ``options``; ``exp``,
-``softmax`` <- ``short``; ``softmax`` <- ``chunked``; ``_base`` <- ``pmf``; ``_base`` <- ``exact``.
+``softmax`` <- ``short``; ``softmax`` <- ``chunked``; ``_base`` <- ``pmf``, ``exact``, ``linear``.
 Kernels assume validated input: all validation lives in the Python layer.
 """

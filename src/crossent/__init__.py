@@ -8,6 +8,7 @@ mpmath oracle with the same signatures (``crossent.reference``), the ULP toolkit
 
 from ._bounds import BOUNDS
 from ._partial import Partial
+from .divergence import kl_divergence_logits, kl_divergence_logits_value_and_grad
 from .loss import cross_entropy, cross_entropy_value_and_grad
 from .pmf import (
     categorical_log_likelihood,
@@ -31,6 +32,8 @@ __all__ = [
     "empirical_pmf",
     "entropy",
     "kl_divergence",
+    "kl_divergence_logits",
+    "kl_divergence_logits_value_and_grad",
     "log_softmax",
     "logsumexp",
     "reference",

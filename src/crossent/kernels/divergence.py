@@ -1,0 +1,202 @@
+"""Kernels of the divergences between two rows of logits: ``kl_divergence_logits`` and its
+fused gradient, on the row statistics of :mod:`crossent.kernels.softmax`.
+
+The row algorithm (``docs/divergences.md`` has the derivation, ``proofs/10_logit_divergences.py``
+the identities). With ``P = softmax(x)``, ``Q = softmax(y)`` and ``d_i = x_i - y_i``:
+
+1. ``d_i = dh_i + dl_i`` exactly (TwoSum), ``D = d_k`` the largest over the classes finite in
+   both rows (a double-double too).
+2. ``c = lse(x) - lse(y) = D + l``, ``l = log sum_i Q_i exp(d_i - D) <= 0``. Both
+   ``s1 = sum_i Q_i exp(d_i - D)`` (in ``(0, 1]``) and ``s2 = s1 - 1 = sum_i Q_i expm1(d_i - D)``
+   are sums of terms of one sign, so each is accurate to a few ``u`` relative;
+   ``l = log1p(s2)`` when ``s2 > -1/2``, else ``log(s1)``. ``c`` is never formed as the
+   difference of the two logsumexps, which cancel when ``x ~ y``.
+3. ``delta_i = log P_i - log Q_i = (d_i - D) - l``, a double-double.
+4. ``KL = sum_i P_i phi(delta_i)``, ``phi(t) = t + exp(-t) - 1 >= 0`` (``sum_i Q_i = 1``
+   makes the two forms equal): every term is non-negative, so nothing cancels in the sum.
+   ``phi`` is evaluated by its Taylor series ``t**2 sum_k (-t)**k / (k + 2)!`` for
+   ``-2 < t < 1``, by ``(t - 1) + exp(-t)`` for ``t >= 1`` and, for ``t <= -2``, the term is
+   ``Q_i - P_i (1 - delta_i)`` (no overflow of ``exp(-t)``).
+
+An error in ``l`` shifts every ``delta_i`` by the same amount, and
+``d/de sum_i P_i phi(delta_i - e) = -(1 - sum_i Q_i) = 0``: the value is stationary in it, so
+only its square enters. Equal rows (or rows that differ by a constant, exactly) have
+``d_i - D = 0`` for every class, hence ``s2 = 0``, ``l = 0``, ``delta = 0`` and ``KL = 0``
+exactly.
+
+Gradients: ``dKL/dx_j = P_j (delta_j - KL)``, ``dKL/dy_j = Q_j - P_j``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import prange
+
+from ._base import DD_ACC, INF, NAN, fast_two_sum, jit, two_sum, wide_vectors
+from .softmax import (
+    NAN_ROW,
+    OK,
+    ROWS_PER_TASK,
+    _round_sum,
+    _row_stats,
+    _scale_dd,
+    _term_rows,
+    _term_of,
+)
+
+_PHI_TERMS = 28  # |t| < 2: the first omitted term 2**29 / 31! < 2**-83 of the sum's 1/2
+# 1/(k + 2)!, k = 0 .. _PHI_TERMS (each rounded once: a relative 2**-53 per coefficient)
+_PHI_COEF = np.array([1.0 / math.factorial(k + 2) for k in range(_PHI_TERMS + 1)])
+
+
+@jit(inline=True)
+def _phi_small(t):
+    """``phi(t) = t + exp(-t) - 1 = t**2 sum_{k>=0} (-t)**k / (k + 2)!`` for ``-2 < t < 1``
+    (Horner; for ``t < 0`` every term is positive, for ``0 < t < 1`` the sum is at least
+    ``1/e`` of the sum of the magnitudes)."""
+    s = _PHI_COEF[_PHI_TERMS]
+    for k in range(_PHI_TERMS - 1, -1, -1):
+        s = s * (-t) + _PHI_COEF[k]
+    return t * t * s
+
+
+@jit(inline=True)
+def _kl_term(P, Q, dh, dl):
+    """``P phi(dh + dl)`` (``Q = P exp(-delta)``, used where ``exp(-delta)`` could overflow)."""
+    if dh <= -2.0:
+        return Q - P * (1.0 - (dh + dl))
+    g = -math.expm1(-dh)  # phi'(dh) = 1 - exp(-dh): first-order part of the low word
+    if dh < 1.0:
+        f = _phi_small(dh)
+    else:
+        f = (dh - 1.0) + math.exp(-dh)
+    return P * (f + dl * g)
+
+
+@jit(inline=True)
+def _prob(bt, be, i, ch, cl):
+    """``softmax_i = c (T_i + E_i)`` from a row's scratch terms (see ``_scaled_terms``)."""
+    t = _term_of(bt[i])
+    return ch * t + (ch * be[i] + cl * t)
+
+
+@jit(inline=True)
+def _kl_row(x, y, btp, bep, btq, beq, acc, odd):
+    """``(KL, ch_p, cl_p, ch_q, cl_q, l, Dh, Dl)`` of one row pair, or ``(nan/inf, ...)``."""
+    stp, mp, hp, lp, _a, _b, _c, _d = _row_stats(x, btp, bep, acc, False)
+    stq, mq, hq, lq, _e, _f, _g, _h = _row_stats(y, btq, beq, acc, False)
+    if stp != OK or stq != OK:
+        return NAN, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0
+    C = x.shape[0]
+    # D: the largest d_i over the classes finite in both rows; a class finite in x only is
+    # P_i > 0 = Q_i: KL = +inf
+    Dh, Dl = -INF, 0.0
+    for i in range(C):
+        a = x[i]
+        b = y[i]
+        if a == -INF:
+            continue
+        if b == -INF:
+            return INF, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0
+        h, l = two_sum(a, -b)
+        if h > Dh or (h == Dh and l > Dl):
+            Dh, Dl = h, l
+    cph, cpl = _scale_dd(1.0, 0.0, hp, lp, 1.0)
+    cqh, cql = _scale_dd(1.0, 0.0, hq, lq, 1.0)
+    # s1 = sum Q_i exp(d_i - D) (terms >= 0), s2 = s1 - 1 = sum Q_i expm1(d_i - D) (terms <= 0)
+    s1h, s1l, s2h, s2l = 0.0, 0.0, 0.0, 0.0
+    for i in range(C):
+        if y[i] == -INF:
+            continue
+        Q = _prob(btq, beq, i, cqh, cql)
+        if x[i] == -INF:
+            e = -INF
+        else:
+            h, l = two_sum(x[i], -y[i])
+            eh, el = two_sum(h, -Dh)
+            e = eh + (el + (l - Dl))
+        ex = math.expm1(e)
+        s1h, t = two_sum(s1h, Q * math.exp(e))
+        s1l += t
+        s2h, t = two_sum(s2h, Q * ex)
+        s2l += t
+    s1 = s1h + s1l
+    s2 = s2h + s2l
+    ell = math.log1p(s2) if s2 > -0.5 else math.log(s1)
+    # KL = sum_{x_i finite} P_i phi(delta_i), delta_i = (d_i - D) - l
+    kh, kl = 0.0, 0.0
+    for i in range(C):
+        if x[i] == -INF:
+            continue
+        P = _prob(btp, bep, i, cph, cpl)
+        Q = _prob(btq, beq, i, cqh, cql)
+        h, l = two_sum(x[i], -y[i])
+        eh, el = two_sum(h, -Dh)
+        el += l - Dl
+        dh, dl = two_sum(eh, -ell)
+        dh, dl = fast_two_sum(dh, dl + el)
+        kh, t = two_sum(kh, _kl_term(P, Q, dh, dl))
+        kl += t
+    return _round_sum(kh, kl, odd), cph, cpl, cqh, cql, ell, Dh, Dl
+
+
+@jit(parallel=True)
+def kl_divergence_logits_rows(x, y, keep, odd, out):
+    """``out[n] = KL(softmax(x[n]) || softmax(y[n]))`` (0 where ``keep[n]`` is False)."""
+    wide_vectors()
+    N, C = x.shape
+    for task in prange((N + ROWS_PER_TASK - 1) // ROWS_PER_TASK):
+        btp, bep = _term_rows(C)
+        btq, beq = _term_rows(C)
+        acc = np.empty(DD_ACC)
+        for n in range(task * ROWS_PER_TASK, min(N, (task + 1) * ROWS_PER_TASK)):
+            if not keep[n]:
+                out[n] = 0.0
+                continue
+            out[n] = _kl_row(x[n], y[n], btp, bep, btq, beq, acc, odd)[0]
+
+
+@jit(parallel=True)
+def kl_divergence_logits_grad_rows(x, y, keep, scale, out, gx, gy):
+    """``out[n]`` as :func:`kl_divergence_logits_rows`, and the gradient of ``scale * KL`` in
+    both arguments: ``gx = scale P (delta - KL)``, ``gy = scale (Q - P)`` (0 for dropped rows,
+    nan for rows whose value is nan or inf)."""
+    wide_vectors()
+    N, C = x.shape
+    for task in prange((N + ROWS_PER_TASK - 1) // ROWS_PER_TASK):
+        btp, bep = _term_rows(C)
+        btq, beq = _term_rows(C)
+        acc = np.empty(DD_ACC)
+        for n in range(task * ROWS_PER_TASK, min(N, (task + 1) * ROWS_PER_TASK)):
+            if not keep[n]:
+                out[n] = 0.0
+                for i in range(C):
+                    gx[n, i] = 0.0
+                    gy[n, i] = 0.0
+                continue
+            v, cph, cpl, cqh, cql, ell, Dh, Dl = _kl_row(x[n], y[n], btp, bep, btq, beq, acc,
+                                                         False)
+            out[n] = v
+            if not (v < INF):
+                for i in range(C):
+                    gx[n, i] = NAN
+                    gy[n, i] = NAN
+                continue
+            for i in range(C):
+                if y[n, i] == -INF:  # then x[n, i] is -inf too (else v is inf)
+                    gx[n, i] = 0.0
+                    gy[n, i] = 0.0
+                    continue
+                Q = _prob(btq, beq, i, cqh, cql)
+                if x[n, i] == -INF:
+                    gx[n, i] = 0.0
+                    gy[n, i] = scale * Q
+                    continue
+                P = _prob(btp, bep, i, cph, cpl)
+                h, l = two_sum(x[n, i], -y[n, i])
+                eh, el = two_sum(h, -Dh)
+                delta = (eh - ell) + (el + (l - Dl))
+                gx[n, i] = scale * (P * (delta - v))
+                gy[n, i] = scale * (Q - P)

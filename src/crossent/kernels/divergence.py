@@ -4,22 +4,23 @@ fused gradient, on the row statistics of :mod:`crossent.kernels.softmax`.
 The row algorithm (``docs/divergences.md`` has the derivation, ``proofs/10_logit_divergences.py``
 the identities). With ``P = softmax(x)``, ``Q = softmax(y)`` and ``d_i = x_i - y_i``:
 
-1. ``d_i = dh_i + dl_i`` exactly (TwoSum), ``D = d_k`` the largest over the classes finite in
-   both rows (a double-double too).
-2. ``c = lse(x) - lse(y) = D + l``, ``l = log sum_i Q_i exp(d_i - D) <= 0``. Both
-   ``s1 = sum_i Q_i exp(d_i - D)`` (in ``(0, 1]``) and ``s2 = s1 - 1 = sum_i Q_i expm1(d_i - D)``
-   are sums of terms of one sign, so each is accurate to a few ``u`` relative;
-   ``l = log1p(s2)`` when ``s2 > -1/2``, else ``log(s1)``. ``c`` is never formed as the
-   difference of the two logsumexps, which cancel when ``x ~ y``.
+1. ``d_i = dh_i + dl_i`` exactly (TwoSum).
+2. ``c = lse(x) - lse(y) = D + l`` with ``D = d_k`` at the first largest ``x_k`` and
+   ``l = log(Q_k / P_k)``: from ``s2 = Q_k/P_k - 1 = sum_i Q_i expm1(d_i - D)`` (each term
+   to a few ``u``: ``Q_i expm1(e_i)`` for ``e_i < 1``, else ``Q_k exp(x_i - m) - Q_i``, which
+   cannot overflow), ``l = log1p(s2)`` when ``|s2| <= 1/2``; otherwise
+   ``l = (y_k - max y) - L_q + L_p`` in double-double from the row statistics. ``c`` is never
+   formed as the difference of the two logsumexps where they cancel.
 3. ``delta_i = log P_i - log Q_i = (d_i - D) - l``, a double-double.
 4. ``KL = sum_i P_i phi(delta_i)``, ``phi(t) = t + exp(-t) - 1 >= 0`` (``sum_i Q_i = 1``
    makes the two forms equal): every term is non-negative, so nothing cancels in the sum.
+   A class with ``P_i = 0`` (``x_i = -inf``) contributes the limit ``Q_i``.
    ``phi`` is evaluated by its Taylor series ``t**2 sum_k (-t)**k / (k + 2)!`` for
    ``-2 < t < 1``, by ``(t - 1) + exp(-t)`` for ``t >= 1`` and, for ``t <= -2``, the term is
    ``Q_i - P_i (1 - delta_i)`` (no overflow of ``exp(-t)``).
 
 An error in ``l`` shifts every ``delta_i`` by the same amount, and
-``d/de sum_i P_i phi(delta_i - e) = -(1 - sum_i Q_i) = 0``: the value is stationary in it, so
+``sum_i P_i phi(delta_i - e) = KL + (exp(e) - 1 - e)``: the value is stationary in it, so
 only its square enters. Equal rows (or rows that differ by a constant, exactly) have
 ``d_i - D = 0`` for every class, hence ``s2 = 0``, ``l = 0``, ``delta = 0`` and ``KL = 0``
 exactly.
@@ -36,7 +37,7 @@ from numba import prange
 
 from ._base import DD_ACC, INF, NAN, fast_two_sum, jit, two_sum, wide_vectors
 from .softmax import (
-    NAN_ROW,
+    INV_SCALE,
     OK,
     ROWS_PER_TASK,
     _round_sum,
@@ -84,62 +85,74 @@ def _prob(bt, be, i, ch, cl):
 
 @jit(inline=True)
 def _kl_row(x, y, btp, bep, btq, beq, acc, odd):
-    """``(KL, ch_p, cl_p, ch_q, cl_q, l, Dh, Dl)`` of one row pair, or ``(nan/inf, ...)``."""
-    stp, mp, hp, lp, _a, _b, _c, _d = _row_stats(x, btp, bep, acc, False)
-    stq, mq, hq, lq, _e, _f, _g, _h = _row_stats(y, btq, beq, acc, False)
+    """``(KL, ch_p, cl_p, ch_q, cl_q, lh, ll, Dh, Dl)`` of one row pair (the value is nan or
+    +inf for a row without finite entries or with a class of P missing from Q)."""
+    stp, mp, hp, lp, Lph, Lpl, _a, _b = _row_stats(x, btp, bep, acc, False)
+    stq, mq, hq, lq, Lqh, Lql, _c, _d = _row_stats(y, btq, beq, acc, False)
     if stp != OK or stq != OK:
-        return NAN, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0
+        return NAN, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0
     C = x.shape[0]
-    # D: the largest d_i over the classes finite in both rows; a class finite in x only is
-    # P_i > 0 = Q_i: KL = +inf
-    Dh, Dl = -INF, 0.0
+    k = -1  # the first largest entry of x: P_k = 1/S_p
     for i in range(C):
-        a = x[i]
-        b = y[i]
-        if a == -INF:
-            continue
-        if b == -INF:
-            return INF, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0
-        h, l = two_sum(a, -b)
-        if h > Dh or (h == Dh and l > Dl):
-            Dh, Dl = h, l
+        if x[i] != -INF and y[i] == -INF:
+            return INF, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0  # P_i > 0 = Q_i
+        if k < 0 and x[i] == mp:
+            k = i
+    Dh, Dl = two_sum(x[k], -y[k])  # D = d_k
     cph, cpl = _scale_dd(1.0, 0.0, hp, lp, 1.0)
     cqh, cql = _scale_dd(1.0, 0.0, hq, lq, 1.0)
-    # s1 = sum Q_i exp(d_i - D) (terms >= 0), s2 = s1 - 1 = sum Q_i expm1(d_i - D) (terms <= 0)
-    s1h, s1l, s2h, s2l = 0.0, 0.0, 0.0, 0.0
+    Qk = _prob(btq, beq, k, cqh, cql)
+    # s2 = sum_i Q_i expm1(d_i - D) = Q_k / P_k - 1; each term relative to u: Q_i expm1(e_i)
+    # for e_i < 1, else Q_i exp(e_i) - Q_i = Q_k exp(x_i - m_p) - Q_i (no overflow)
+    s2h, s2l = 0.0, 0.0
     for i in range(C):
         if y[i] == -INF:
             continue
         Q = _prob(btq, beq, i, cqh, cql)
         if x[i] == -INF:
-            e = -INF
+            r = -Q
         else:
             h, l = two_sum(x[i], -y[i])
             eh, el = two_sum(h, -Dh)
             e = eh + (el + (l - Dl))
-        ex = math.expm1(e)
-        s1h, t = two_sum(s1h, Q * math.exp(e))
-        s1l += t
-        s2h, t = two_sum(s2h, Q * ex)
+            if e < 1.0:
+                r = Q * math.expm1(e)
+            else:
+                r = Qk * ((_term_of(btp[i]) + bep[i]) * INV_SCALE) - Q
+        s2h, t = two_sum(s2h, r)
         s2l += t
-    s1 = s1h + s1l
     s2 = s2h + s2l
-    ell = math.log1p(s2) if s2 > -0.5 else math.log(s1)
+    if -0.5 <= s2 <= 0.5:
+        lh, ll = math.log1p(s2), 0.0
+    else:  # l = log(Q_k / P_k) = (y_k - m_q) - L_q + L_p, in double-double
+        lh, ll = two_sum(y[k], -mq)
+        t1, t2 = two_sum(Lph, -Lqh)
+        lh, t3 = two_sum(lh, t1)
+        lh, ll = fast_two_sum(lh, ll + t3 + t2 + (Lpl - Lql))
     # KL = sum_{x_i finite} P_i phi(delta_i), delta_i = (d_i - D) - l
     kh, kl = 0.0, 0.0
     for i in range(C):
-        if x[i] == -INF:
+        if x[i] == -INF:  # P_i = 0: the term's limit is Q_i (0 when y_i is -inf too)
+            if y[i] != -INF:
+                kh, t = two_sum(kh, _prob(btq, beq, i, cqh, cql))
+                kl += t
             continue
         P = _prob(btp, bep, i, cph, cpl)
         Q = _prob(btq, beq, i, cqh, cql)
-        h, l = two_sum(x[i], -y[i])
-        eh, el = two_sum(h, -Dh)
-        el += l - Dl
-        dh, dl = two_sum(eh, -ell)
-        dh, dl = fast_two_sum(dh, dl + el)
+        dh, dl = _delta(x[i], y[i], Dh, Dl, lh, ll)
         kh, t = two_sum(kh, _kl_term(P, Q, dh, dl))
         kl += t
-    return _round_sum(kh, kl, odd), cph, cpl, cqh, cql, ell, Dh, Dl
+    return _round_sum(kh, kl, odd), cph, cpl, cqh, cql, lh, ll, Dh, Dl
+
+
+@jit(inline=True)
+def _delta(a, b, Dh, Dl, lh, ll):
+    """``delta = (a - b - D) - l`` as a double-double (``a - b`` and ``- D`` by TwoSum)."""
+    h, l = two_sum(a, -b)
+    eh, el = two_sum(h, -Dh)
+    el += l - Dl
+    dh, t = two_sum(eh, -lh)
+    return fast_two_sum(dh, t + (el - ll))
 
 
 @jit(parallel=True)
@@ -176,7 +189,7 @@ def kl_divergence_logits_grad_rows(x, y, keep, scale, out, gx, gy):
                     gx[n, i] = 0.0
                     gy[n, i] = 0.0
                 continue
-            v, cph, cpl, cqh, cql, ell, Dh, Dl = _kl_row(x[n], y[n], btp, bep, btq, beq, acc,
+            v, cph, cpl, cqh, cql, lh, ll, Dh, Dl = _kl_row(x[n], y[n], btp, bep, btq, beq, acc,
                                                          False)
             out[n] = v
             if not (v < INF):
@@ -195,8 +208,7 @@ def kl_divergence_logits_grad_rows(x, y, keep, scale, out, gx, gy):
                     gy[n, i] = scale * Q
                     continue
                 P = _prob(btp, bep, i, cph, cpl)
-                h, l = two_sum(x[n, i], -y[n, i])
-                eh, el = two_sum(h, -Dh)
-                delta = (eh - ell) + (el + (l - Dl))
+                dh, dl = _delta(x[n, i], y[n, i], Dh, Dl, lh, ll)
+                delta = dh + dl
                 gx[n, i] = scale * (P * (delta - v))
                 gy[n, i] = scale * (Q - P)

@@ -1,11 +1,11 @@
-"""Claim 10: the form of KL(softmax(x) ‖ softmax(y)) that the kernel evaluates, and its gradients.
+"""Claim 10: the forms of KL(softmax(x) ‖ softmax(y)) and H(softmax(x)) that the kernels evaluate, and their gradients.
 
 Claim
     With P = softmax(x), Q = softmax(y) and δ_i = log P_i − log Q_i = (x_i − y_i) − (lse x − lse y),
     KL(P‖Q) = Σ_i P_i δ_i = Σ_i P_i φ(δ_i), φ(t) = t + e^{−t} − 1 ≥ 0 (every term non-negative,
     zero iff δ_i = 0); φ(t) = Σ_{k≥2} (−t)^k/k!; P_i φ(δ_i) = Q_i − P_i(1 − δ_i); a common error e in
     the δ_i changes the sum by e^e − 1 − e only (second order); ∂KL/∂x_j = P_j(δ_j − KL) and
-    ∂KL/∂y_j = Q_j − P_j.
+    ∂KL/∂y_j = Q_j − P_j; H(softmax x) = Σ_i P_i (lse x − x_i) and ∂H/∂x_j = P_j(−log P_j − H).
 
 Source
     The definition of KL; the identity Σ_i Q_i = 1.
@@ -94,6 +94,16 @@ def build() -> _checker.Derivation:
         return out
 
     d.each_K("∂KL/∂x_j = P_j(δ_j − KL), ∂KL/∂y_j = Q_j − P_j", grads, Ks=(2, 3))
+    def entropy(KK):
+        xs, ys, Ps, Qs, ds = rows(KK)
+        Sx = sum(sp.exp(v) for v in xs)
+        nl = [sp.log(Sx) - v for v in xs]  # −log P_i = (m − x_i) + log S, here with m = 0
+        H = sum(p * v for p, v in zip(Ps, nl))
+        return ([(H, -sum(p * sp.log(p) for p in Ps))]
+                + [(sp.diff(H, xs[j]), Ps[j] * (nl[j] - H)) for j in range(KK)])
+
+    d.each_K("H(softmax x) = Σ P_i(−log P_i), −log P_i = lse x − x_i; ∂H/∂x_j = P_j(−log P_j − H)",
+             entropy, Ks=(2, 3))
     d.note(
         "Every term P_i φ(δ_i) is non-negative, so the sum never cancels and is never negative; "
         "the logsumexp difference c = lse x − lse y enters only through δ_i, and an error in "

@@ -140,3 +140,46 @@ def test_kl_logits_grad_normwise(eps):
     vm, gpm, gqm = crossent.kl_divergence_logits_value_and_grad(p, q, reduction="mean", mask=mask)
     assert (gpm[~mask] == 0).all() and (gqm[~mask] == 0).all()
     np.testing.assert_allclose(gpm[mask], gp[mask] / 4, rtol=0, atol=1e-17)
+
+
+@pytest.mark.parametrize("dt", DTYPES)
+def test_entropy_logits_ulp_bound_on_corpus(dt):
+    b = _bounds.bound("entropy_logits", dt)
+    errors, worst = [], []
+    for name, x, axis, base in corpus.entropy_cases(size="ci", seed=0, dtype=dt):
+        got = crossent.entropy_logits(x, axis=axis, base=base)
+        assert np.asarray(got).dtype == np.dtype(dt), name
+        with mpmath.workprec(256):
+            exact = ref.entropy_logits(x, axis=axis, base=base, exact=True)
+        e = ulp_error(np.asarray(got).reshape(-1), np.asarray(exact, dtype=object).reshape(-1), dt)
+        errors.append(e)
+        worst.append((float(e.max()), name))
+        assert not (np.asarray(got) < 0).any() or base == 0.5, name  # never negative (nats, bits)
+    errors = np.concatenate(errors)
+    worst.sort(reverse=True)
+    assert errors.size > 300
+    assert errors.max() <= b.max_ulp, f"worst cases {worst[:3]}"
+    if b.min_correctly_rounded is not None:
+        frac = float(np.mean(errors <= 0.5))
+        assert frac >= b.min_correctly_rounded, f"{frac:.4f} correctly rounded; worst {worst[:3]}"
+
+
+def test_entropy_logits_exact_values_and_grad():
+    x = np.full((2, 4), -np.inf)
+    x[:, 1] = 3.0
+    assert (crossent.entropy_logits(x) == 0).all()  # one finite entry: exactly 0
+    # a uniform row of 2**k classes has exactly k bits (the oracle, correctly rounded, agrees)
+    assert crossent.entropy_logits(np.zeros(8), base=2) == 3.0 == ref.entropy_logits(np.zeros(8), base=2)
+    rng = np.random.default_rng(14)
+    p = rng.normal(scale=2.0, size=(5, 9))
+    v, g = crossent.entropy_logits_value_and_grad(p)
+    assert np.array_equal(v, crossent.entropy_logits(p))
+    with mpmath.workprec(256):
+        for n in range(p.shape[0]):
+            xs = [mpmath.mpf(float(t)) for t in p[n]]
+            L = mpmath.log(mpmath.fsum(mpmath.exp(t) for t in xs))
+            P = [mpmath.exp(t - L) for t in xs]
+            H = -mpmath.fsum(a * (t - L) for a, t in zip(P, xs))
+            for i in range(p.shape[1]):
+                exact = P[i] * (-(xs[i] - L) - H)  # dH/dx_i (proofs/10_logit_divergences.py)
+                assert abs(mpmath.mpf(float(g[n, i])) - exact) <= 8 * 2.0**-53 * max(1, abs(H))

@@ -432,3 +432,14 @@ def divergence_inputs(p_logits, q_logits, axis, reduction, mask):
                              f"axis {ax}), got {m.shape}")
         keep = np.ascontiguousarray(m.reshape(-1))
     return p, q, ax, batch_shape, keep
+
+
+def entropy_logits_inputs(logits, axis, base):
+    """Validate ``entropy_logits``'s arguments, in this order: ``logits``, ``axis``, ``base``.
+    Returns ``(a, axis, batch_shape, base)``."""
+    a = as_float_array(logits, "logits")
+    if a.ndim == 0:
+        raise ValueError("logits must have at least one dimension (the class axis), got a 0-d array")
+    ax = normalize_axis(axis, a.ndim, "axis")
+    b = check_base(base)
+    return a, ax, a.shape[:ax] + a.shape[ax + 1:], b

@@ -6,10 +6,13 @@ from __future__ import annotations
 import numpy as np
 
 from ._partial import SCALE_BITS, partial_of
-from ._validate import divergence_inputs, parallel_guard, to_rows
+import math
+
+from ._validate import divergence_inputs, entropy_logits_inputs, parallel_guard, to_rows
 from .kernels import divergence as _k
 
-__all__ = ["kl_divergence_logits", "kl_divergence_logits_value_and_grad"]
+__all__ = ["entropy_logits", "entropy_logits_value_and_grad", "kl_divergence_logits",
+           "kl_divergence_logits_value_and_grad"]
 
 
 def _prepare(p_logits, q_logits, axis, reduction, mask):
@@ -127,3 +130,77 @@ def kl_divergence_logits_value_and_grad(p_logits, q_logits, *, axis=-1, reductio
     gp = np.moveaxis(gx.reshape(moved), -1, ax).astype(dt)
     gq = np.moveaxis(gy.reshape(moved), -1, ax).astype(dt)
     return _reduce(out, keep, reduction, dt, batch_shape), gp, gq
+
+
+def _entropy_prepare(logits, axis, base):
+    a, ax, batch_shape, b = entropy_logits_inputs(logits, axis, base)
+    lnb = 1.0 if b is None else math.log(b)
+    return a.dtype, to_rows(a.astype(np.float64), ax), ax, batch_shape, lnb, a.shape
+
+
+def entropy_logits(logits, *, axis=-1, base=None):
+    r"""Entropy :math:`H(\mathrm{softmax}(x))` of each row's softmax (no reduction).
+
+    Parameters
+    ----------
+    logits : array_like
+        float16, float32 or float64 (integers become float64), the classes on ``axis``;
+        ``-inf`` is a masked class (:math:`0 \log 0 = 0`).
+    axis : int, optional
+        The class axis (default: the last).
+    base : float, optional
+        Logarithm base (None: nats); any positive number other than 1.
+
+    Returns
+    -------
+    ndarray or numpy scalar
+        The batch shape, in the dtype of ``logits``; nan for a row with nan or +inf or with
+        no finite entry.
+
+    Notes
+    -----
+    .. math:: H = \sum_i P_i\,(-\log P_i), \qquad -\log P_i = (m - x_i) + \log S
+
+    (:math:`m = \max_i x_i`, :math:`S = \sum_i e^{x_i - m}`): every term is non-negative, so
+    the value is never negative and is exactly 0 for a row with one finite entry.
+
+    Examples
+    --------
+    >>> import numpy as np, crossent
+    >>> float(crossent.entropy_logits(np.zeros(4), base=2))
+    2.0
+    """
+    dt, x, ax, batch_shape, lnb, _shape = _entropy_prepare(logits, axis, base)
+    out = np.empty(x.shape[0], dtype=np.float64)
+    if x.shape[0]:
+        with parallel_guard():
+            _k.entropy_logits_rows(x, lnb, dt != np.float64, out)
+    out = out.reshape(batch_shape).astype(dt)
+    return out[()] if batch_shape == () else out
+
+
+def entropy_logits_value_and_grad(logits, *, axis=-1, base=None):
+    r""":func:`entropy_logits` and its gradient (of the sum of the rows), fused.
+
+    Returns
+    -------
+    value : ndarray or numpy scalar
+    grad : ndarray
+        The shape and dtype of ``logits``; nan rows where the value is nan.
+
+    Notes
+    -----
+    .. math:: \frac{\partial H}{\partial x_j} = P_j\,(-\log P_j - H)
+
+    (divided by :math:`\ln b` with a base; ``proofs/10_logit_divergences.py``).
+    """
+    dt, x, ax, batch_shape, lnb, shape = _entropy_prepare(logits, axis, base)
+    out = np.empty(x.shape[0], dtype=np.float64)
+    g = np.empty_like(x)
+    if x.shape[0]:
+        with parallel_guard():
+            _k.entropy_logits_grad_rows(x, lnb, out, g)
+    moved = np.moveaxis(np.empty(shape, dtype=np.bool_), ax, -1).shape
+    grad = np.moveaxis(g.reshape(moved), -1, ax).astype(dt)
+    out = out.reshape(batch_shape).astype(dt)
+    return (out[()] if batch_shape == () else out), grad

@@ -152,6 +152,7 @@ from mpmath import libmp
 from ._validate import (
     as_float_array,
     divergence_inputs,
+    entropy_logits_inputs,
     as_num_classes,
     as_samples,
     check_out,
@@ -174,6 +175,7 @@ __all__ = [
     "empirical_pmf",
     "categorical_log_likelihood",
     "kl_divergence_logits",
+    "entropy_logits",
     "CorrectRoundingWarning",
     "PRECISION_CAP",
 ]
@@ -1706,7 +1708,7 @@ def _lse_shift(xs, w):
 
 
 def _kl_logits_row(xs, ys, w):
-    """An item for :math:`\mathrm{KL}(\mathrm{softmax}(x) \| \mathrm{softmax}(y))` of one row
+    r"""An item for :math:`\mathrm{KL}(\mathrm{softmax}(x) \| \mathrm{softmax}(y))` of one row
     pair, straight from the definition :math:`\sum_i P_i(\log P_i - \log Q_i)` in interval
     arithmetic at precision ``w`` (the Ziv loop narrows the interval)."""
     if any(v != v or v == math.inf for v in xs + ys):
@@ -1800,3 +1802,54 @@ def kl_divergence_logits(p_logits, q_logits, *, axis=-1, reduction="mean", mask=
         return [_mpi_item(tot, w)]
 
     return _finish(_ziv(compute, fmt, exact, w0 + _bitlen(len(kept))), (), fmt, exact)
+
+
+def _entropy_logits_row(xs, lnb, w):
+    r"""An item for :math:`H(\mathrm{softmax}(x))` (divided by ``log(base)``): the definition
+    :math:`\sum_i P_i (-\log P_i)` in interval arithmetic (non-negative terms)."""
+    if not xs or any(v != v or v == math.inf for v in xs) or all(v == -math.inf for v in xs):
+        return _exact_item(_NAN)
+    fin = [v for v in xs if v != -math.inf]
+    if len(fin) == 1:
+        return _exact_item(0)
+    m, lx = _lse_shift(xs, w)
+    tot = (_FZERO, _FZERO)
+    for v in fin:
+        nlogp = libmp.mpi_sub(lx, libmp.mpi_sub(_mpi(v), _mpi(m), w), w)
+        tot = libmp.mpi_add(tot, libmp.mpi_mul(libmp.mpi_exp(libmp.mpi_neg(nlogp), w), nlogp, w), w)
+    if lnb is not None:
+        ln = libmp.mpi_log(_mpi(lnb), w)
+        if libmp.mpf_lt(ln[0], _FZERO):  # base < 1: a negative value
+            tot = libmp.mpi_div(tot, ln, w)
+            lo, hi = tot
+            mid = libmp.mpf_shift(libmp.mpf_add(lo, hi, 0), -1)
+            return ("a", mid, libmp.mpf_shift(libmp.mpf_sub(hi, lo, 30, libmp.round_up), -1))
+        tot = libmp.mpi_div(tot, ln, w)
+    return _mpi_item(tot, w)
+
+
+def entropy_logits(logits, *, axis=-1, base=None, exact=False):
+    r"""Correctly rounded entropy :math:`H(\mathrm{softmax}(x))` of each row (no reduction).
+
+    Parameters
+    ----------
+    logits, axis, base
+        As :func:`crossent.entropy_logits`.
+    exact : bool, optional
+        Return unrounded ``mpf`` values.
+
+    Notes
+    -----
+    :math:`\sum_i P_i(-\log P_i)` in interval arithmetic at a precision the Ziv loop
+    doubles; a row with one finite entry is exactly 0, a row with nan, +inf or no finite
+    entry is nan.
+    """
+    a, ax, batch_shape, b = entropy_logits_inputs(logits, axis, base)
+    fmt = float_format(a.dtype)
+    rows, moved = _rows(a, ax)
+    w0 = _w0(fmt, moved[-1], exact)
+    vals = []
+    for r in rows:
+        xs = [float(v) for v in r.tolist()]
+        vals.append(_ziv(lambda w, xs=xs: [_entropy_logits_row(xs, b, w)], fmt, exact, w0)[0])
+    return _finish(vals, batch_shape, fmt, exact)

@@ -35,7 +35,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["Case", "cases"]
+__all__ = ["Case", "cases", "entropy_cases"]
 
 
 @dataclass(frozen=True)
@@ -124,4 +124,22 @@ def cases(size: str = "ci", seed: int = 0, dtype="float64") -> list[Case]:
     p = rng.normal(size=(7, 3, 4))
     q = p + 1e-4 * rng.normal(size=p.shape)
     out.append(Case("axis-0", p.astype(dt), q.astype(dt), axis=0))
+    return out
+
+
+def entropy_cases(size: str = "ci", seed: int = 0, dtype="float64") -> list[tuple]:
+    """``(name, logits, axis, base)`` for ``entropy_logits``: the ``p_logits`` of every
+    :func:`cases` case under the bases e, 2, 10 and 1/2, plus near-uniform rows (H ~ log C)
+    and rows with one finite entry (H = 0)."""
+    dt = np.dtype(dtype)
+    out = []
+    for i, c in enumerate(cases(size, seed, dtype)):
+        base = (None, 2.0, 10.0, 0.5)[i % 4]
+        out.append((f"{c.name}-base{base}", c.p, c.axis, base))
+    rng = np.random.default_rng([seed, 7, dt.itemsize])
+    x = (1e-6 * rng.normal(size=(6, 64))).astype(dt)
+    out.append(("near-uniform", x, -1, None))
+    x = np.full((3, 5), -np.inf, dt)
+    x[:, 2] = (1.0, -3.0, 200.0)
+    out.append(("one-finite", x, -1, None))
     return out

@@ -1,5 +1,10 @@
-"""Kernels of the divergences between two rows of logits: ``kl_divergence_logits`` and its
-fused gradient, on the row statistics of :mod:`crossent.kernels.softmax`.
+"""Kernels of the divergences between two rows of logits (``kl_divergence_logits``) and of the
+entropy of a row's softmax (``entropy_logits``), with their fused gradients, on the row
+statistics of :mod:`crossent.kernels.softmax`.
+
+Entropy: ``H = sum_i P_i (-log P_i)``, ``-log P_i = (m - x_i) + L`` (two non-negative terms,
+rounded once): a sum of non-negative terms, summed by TwoSum with the products' errors (FMA).
+Gradient: ``dH/dx_j = P_j (-log P_j - H)``.
 
 The row algorithm (``docs/divergences.md`` has the derivation, ``proofs/10_logit_divergences.py``
 the identities). With ``P = softmax(x)``, ``Q = softmax(y)`` and ``d_i = x_i - y_i``:
@@ -35,13 +40,14 @@ import math
 import numpy as np
 from numba import prange
 
-from ._base import DD_ACC, INF, NAN, fast_two_sum, jit, two_sum, wide_vectors
+from ._base import DD_ACC, INF, NAN, fast_two_sum, fma, jit, two_sum, wide_vectors
 from .softmax import (
     INV_SCALE,
     OK,
     ROWS_PER_TASK,
     _round_sum,
     _row_stats,
+    _neg_log_softmax,
     _scale_dd,
     _term_rows,
     _term_of,
@@ -212,3 +218,66 @@ def kl_divergence_logits_grad_rows(x, y, keep, scale, out, gx, gy):
                 delta = dh + dl
                 gx[n, i] = scale * (P * (delta - v))
                 gy[n, i] = scale * (Q - P)
+
+
+# ----------------------------------------------------------------------------- entropy
+@jit(inline=True)
+def _entropy_row(x, bt, be, acc, lnb, odd):
+    """``(H, ch, cl, m, Lh, Ll)``: ``H = sum_i P_i (-log P_i) / lnb`` of one row, a sum of
+    non-negative terms; ``-log P_i = (m - x_i) + L`` rounded once (``_neg_log_softmax``)."""
+    st, m, hi, lo, Lh, Ll, _a, _b = _row_stats(x, bt, be, acc, False)
+    if st != OK:
+        return NAN, 0.0, 0.0, m, Lh, Ll
+    ch, cl = _scale_dd(1.0, 0.0, hi, lo, 1.0)
+    kh, kl = 0.0, 0.0
+    for i in range(x.shape[0]):
+        if x[i] == -INF:
+            continue  # P_i = 0: 0 log 0 = 0
+        P = _prob(bt, be, i, ch, cl)
+        nl = _neg_log_softmax(x[i], m, Lh, Ll, False)
+        ph = P * nl
+        kh, t = two_sum(kh, ph)
+        kl += t + fma(P, nl, -ph)
+    if lnb == 1.0:
+        return _round_sum(kh, kl, odd), ch, cl, m, Lh, Ll
+    q = kh / lnb  # (kh + kl) / lnb, the remainder by an FMA
+    r = (fma(-q, lnb, kh) + kl) / lnb
+    return _round_sum(q, r, odd), ch, cl, m, Lh, Ll
+
+
+@jit(parallel=True)
+def entropy_logits_rows(x, lnb, odd, out):
+    """``out[n] = H(softmax(x[n])) / lnb``."""
+    wide_vectors()
+    N, C = x.shape
+    for task in prange((N + ROWS_PER_TASK - 1) // ROWS_PER_TASK):
+        bt, be = _term_rows(C)
+        acc = np.empty(DD_ACC)
+        for n in range(task * ROWS_PER_TASK, min(N, (task + 1) * ROWS_PER_TASK)):
+            out[n] = _entropy_row(x[n], bt, be, acc, lnb, odd)[0]
+
+
+@jit(parallel=True)
+def entropy_logits_grad_rows(x, lnb, out, g):
+    """``out[n]`` as :func:`entropy_logits_rows` and ``g[n, j] = P_j (-log P_j - H_e) / lnb``
+    (``H_e`` in nats): the gradient of ``H``; nan rows where the value is nan."""
+    wide_vectors()
+    N, C = x.shape
+    for task in prange((N + ROWS_PER_TASK - 1) // ROWS_PER_TASK):
+        bt, be = _term_rows(C)
+        acc = np.empty(DD_ACC)
+        for n in range(task * ROWS_PER_TASK, min(N, (task + 1) * ROWS_PER_TASK)):
+            v, ch, cl, m, Lh, Ll = _entropy_row(x[n], bt, be, acc, lnb, False)
+            out[n] = v
+            if v != v:
+                for i in range(C):
+                    g[n, i] = NAN
+                continue
+            He = v * lnb
+            for i in range(C):
+                if x[n, i] == -INF:
+                    g[n, i] = 0.0
+                    continue
+                P = _prob(bt, be, i, ch, cl)
+                nl = _neg_log_softmax(x[n, i], m, Lh, Ll, False)
+                g[n, i] = P * (nl - He) / lnb

@@ -8,6 +8,12 @@ mpmath oracle with the same signatures (``crossent.reference``), the ULP toolkit
 
 from ._bounds import BOUNDS
 from ._partial import Partial
+from .divergence import (
+    entropy_logits,
+    entropy_logits_value_and_grad,
+    kl_divergence_logits,
+    kl_divergence_logits_value_and_grad,
+)
 from .loss import cross_entropy, cross_entropy_value_and_grad
 from .pmf import (
     categorical_log_likelihood,
@@ -30,7 +36,11 @@ __all__ = [
     "cross_entropy_value_and_grad",
     "empirical_pmf",
     "entropy",
+    "entropy_logits",
+    "entropy_logits_value_and_grad",
     "kl_divergence",
+    "kl_divergence_logits",
+    "kl_divergence_logits_value_and_grad",
     "log_softmax",
     "logsumexp",
     "reference",

@@ -268,6 +268,12 @@ BOUNDS: dict[str, dict[str, Bound]] = {
         "bfloat16": _BF16,
     },
     "categorical_log_likelihood": {"float64": Bound(4.0, analysis="pmf"), "float32": _F32, "float16": _F16, "bfloat16": _BF16},
+    # sum of non-negative terms P_i phi(delta_i), each within ~3u: no condition (p ~ q included)
+    "kl_divergence_logits": {"float64": Bound(4.0, analysis="kl-logits"), "float32": _F32,
+                             "float16": _F16, "bfloat16": _BF16},
+    # sum of non-negative terms P_i (-log P_i) (then / log(base)): no condition
+    "entropy_logits": {"float64": Bound(3.0, analysis="kl-logits"), "float32": _F32,
+                       "float16": _F16, "bfloat16": _BF16},
 }
 
 

@@ -600,3 +600,44 @@ def parallel_guard():
         except ValueError:  # no parallel region launched yet
             return _WORKQUEUE_LOCK
     return contextlib.nullcontext() if _LAYER_IS_THREAD_SAFE else _WORKQUEUE_LOCK
+
+
+def divergence_inputs(p_logits, q_logits, axis, reduction, mask):
+    """Validate the arguments of the logit divergences, in this order: ``p_logits``,
+    ``q_logits`` (same shape; one float dtype, the wider of the two), ``axis``, ``reduction``,
+    ``mask`` (booleans of the batch shape, or None). Returns ``(p, q, axis, batch_shape, keep)``
+    with ``keep`` the flat boolean mask (all True without one)."""
+    p = as_float_array(p_logits, "p_logits")
+    q = as_float_array(q_logits, "q_logits")
+    if p.shape != q.shape:
+        raise ValueError(f"p_logits and q_logits must have the same shape, got {p.shape} and {q.shape}")
+    if p.ndim == 0:
+        raise ValueError("p_logits must have at least one dimension (the class axis), got a 0-d array")
+    dt = np.result_type(p.dtype, q.dtype)
+    p, q = p.astype(dt, copy=False), q.astype(dt, copy=False)
+    ax = normalize_axis(axis, p.ndim, "axis")
+    if not isinstance(reduction, str) or reduction not in REDUCTIONS:
+        raise ValueError(f"reduction must be one of {REDUCTIONS}, got {reduction!r}")
+    batch_shape = p.shape[:ax] + p.shape[ax + 1:]
+    if mask is None:
+        keep = np.ones(int(np.prod(batch_shape, dtype=np.int64)), dtype=np.bool_)
+    else:
+        m = np.asarray(mask)
+        if m.dtype != np.bool_:
+            raise TypeError(f"mask must be a boolean array, got dtype {m.dtype}")
+        if m.shape != batch_shape:
+            raise ValueError(f"mask must have the batch shape {batch_shape} (p_logits.shape without "
+                             f"axis {ax}), got {m.shape}")
+        keep = np.ascontiguousarray(m.reshape(-1))
+    return p, q, ax, batch_shape, keep
+
+
+def entropy_logits_inputs(logits, axis, base):
+    """Validate ``entropy_logits``'s arguments, in this order: ``logits``, ``axis``, ``base``.
+    Returns ``(a, axis, batch_shape, base)``."""
+    a = as_float_array(logits, "logits")
+    if a.ndim == 0:
+        raise ValueError("logits must have at least one dimension (the class axis), got a 0-d array")
+    ax = normalize_axis(axis, a.ndim, "axis")
+    b = check_base(base)
+    return a, ax, a.shape[:ax] + a.shape[ax + 1:], b

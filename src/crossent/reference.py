@@ -155,6 +155,8 @@ from mpmath import libmp
 
 from ._validate import (
     as_float_array,
+    divergence_inputs,
+    entropy_logits_inputs,
     as_num_classes,
     as_samples,
     check_out,
@@ -180,6 +182,8 @@ __all__ = [
     "kl_divergence",
     "empirical_pmf",
     "categorical_log_likelihood",
+    "kl_divergence_logits",
+    "entropy_logits",
     "CorrectRoundingWarning",
     "PRECISION_CAP",
 ]
@@ -1798,3 +1802,183 @@ def categorical_log_likelihood(q, samples, *, check=None, exact=False):
         vals.append(_ziv(lambda w, terms=terms: [_pmf_items(terms, None, w, w > w0, +1)], fmt,
                          exact, w0)[0])
     return _finish(vals, moved[:-1], fmt, exact)
+
+
+# ---------------------------------------------------------------------------------------------
+# divergences between the softmax distributions of two rows of logits (interval arithmetic)
+# ---------------------------------------------------------------------------------------------
+
+
+def _mpi(v: float):
+    r = _raw(v)
+    return (r, r)
+
+
+def _mpi_item(iv, w):
+    """An item from an interval ``[lo, hi]`` known to hold a non-negative value: the exact
+    midpoint of ``[max(lo, 0), hi]`` and half its width (rounded up)."""
+    lo, hi = iv
+    if libmp.mpf_lt(lo, _FZERO):
+        lo = _FZERO
+    mid = libmp.mpf_shift(libmp.mpf_add(lo, hi, 0), -1)
+    rad = libmp.mpf_shift(libmp.mpf_sub(hi, lo, 30, libmp.round_up), -1)
+    return ("a", mid, rad)
+
+
+def _lse_shift(xs, w):
+    """``(m, l)``: ``m = max`` (float) and an interval ``l`` holding ``log sum_j exp(x_j - m)``
+    over the finite entries."""
+    fin = [v for v in xs if v != -math.inf]
+    m = max(fin)
+    tot = (_FZERO, _FZERO)
+    for v in fin:
+        tot = libmp.mpi_add(tot, libmp.mpi_exp(libmp.mpi_sub(_mpi(v), _mpi(m), w), w), w)
+    return m, libmp.mpi_log(tot, w)
+
+
+def _kl_logits_row(xs, ys, w):
+    r"""An item for :math:`\mathrm{KL}(\mathrm{softmax}(x) \| \mathrm{softmax}(y))` of one row
+    pair, straight from the definition :math:`\sum_i P_i(\log P_i - \log Q_i)` in interval
+    arithmetic at precision ``w`` (the Ziv loop narrows the interval)."""
+    if any(v != v or v == math.inf for v in xs + ys):
+        return _exact_item(_NAN)
+    fx = [v != -math.inf for v in xs]
+    fy = [v != -math.inf for v in ys]
+    if not any(fx) or not any(fy):
+        return _exact_item(_NAN)  # a masked (or empty) row
+    if any(a and not b for a, b in zip(fx, fy)):
+        return _exact_item(_PINF)  # P_i > 0 = Q_i
+    if fx == fy:  # rows that differ by one constant (exactly): the same distribution
+        diffs = {Fraction(a) - Fraction(b) for a, b, f in zip(xs, ys, fx) if f}
+        if len(diffs) == 1:
+            return _exact_item(0)
+    mx, lx = _lse_shift(xs, w)
+    my, ly = _lse_shift(ys, w)
+    # log P_i - log Q_i = (x_i - y_i) - ((mx - my) + (lx - ly))
+    c = libmp.mpi_add(libmp.mpi_sub(_mpi(mx), _mpi(my), w), libmp.mpi_sub(lx, ly, w), w)
+    tot = (_FZERO, _FZERO)
+    for a, b, f in zip(xs, ys, fx):
+        if not f:
+            continue  # P_i = 0
+        logp = libmp.mpi_sub(libmp.mpi_sub(_mpi(a), _mpi(mx), w), lx, w)
+        delta = libmp.mpi_sub(libmp.mpi_sub(_mpi(a), _mpi(b), w), c, w)
+        tot = libmp.mpi_add(tot, libmp.mpi_mul(libmp.mpi_exp(logp, w), delta, w), w)
+    return _mpi_item(tot, w)
+
+
+def kl_divergence_logits(p_logits, q_logits, *, axis=-1, reduction="mean", mask=None,
+                         exact=False):
+    r"""Correctly rounded :math:`\mathrm{KL}(\mathrm{softmax}(p) \,\|\, \mathrm{softmax}(q))`
+    per row, reduced over rows as :func:`crossent.kl_divergence_logits`.
+
+    Parameters
+    ----------
+    p_logits, q_logits, axis, reduction, mask
+        As :func:`crossent.kl_divergence_logits` (``reduction='partial'`` is rejected: the
+        oracle's sums are values, not partials).
+    exact : bool, optional
+        Return unrounded ``mpf`` values.
+
+    Notes
+    -----
+    Evaluated from the definition :math:`\sum_i P_i (\log P_i - \log Q_i)` in interval
+    arithmetic (``mpmath.libmp.mpi_*``, outward rounding) at precision ``w``: the interval
+    is a rigorous error bound, so nothing is assumed about the accuracy of mpmath's ``exp``
+    and ``log``; where the terms cancel (:math:`p \approx q`) the interval is wide and the
+    Ziv loop doubles ``w``. The lower end is clipped at 0 (the divergence is non-negative).
+    Rows that differ by one constant, exactly (rationals), give exactly 0: there the
+    interval would never decide. A class finite in ``p_logits`` and ``-inf`` in
+    ``q_logits`` gives +inf; a row with nan or +inf, or with no finite entry, gives nan.
+    """
+    if reduction == "partial":
+        raise ValueError("crossent.reference does not produce partials; use 'none', 'mean' or 'sum'")
+    p, q, ax, batch_shape, keep = divergence_inputs(p_logits, q_logits, axis, reduction, mask)
+    fmt = float_format(p.dtype)
+    xr, moved = _rows(p, ax)
+    yr, _ = _rows(q, ax)
+    K = moved[-1]
+    rows = [([float(v) for v in a.tolist()], [float(v) for v in b.tolist()])
+            for a, b in zip(xr, yr)]
+    w0 = _w0(fmt, K, exact)
+    if reduction == "none":
+        vals = []
+        for (xs, ys), k in zip(rows, keep.tolist()):
+            if not k:
+                vals.append(_decide(_exact_item(0), fmt, exact)[1])
+                continue
+            vals.append(_ziv(lambda w, xs=xs, ys=ys: [_kl_logits_row(xs, ys, w)], fmt, exact,
+                             w0)[0])
+        return _finish(vals, batch_shape, fmt, exact)
+    kept = [r for r, k in zip(rows, keep.tolist()) if k]
+
+    def compute(w):
+        tot = (_FZERO, _FZERO)
+        for xs, ys in kept:
+            it = _kl_logits_row(xs, ys, w)
+            if it[0] == "x":
+                if it[1] is _NAN or it[1] is _PINF:
+                    return [it]
+                continue  # exactly 0
+            _t, mid, rad = it
+            tot = libmp.mpi_add(tot, (libmp.mpf_sub(mid, rad, w, libmp.round_down),
+                                      libmp.mpf_add(mid, rad, w, libmp.round_up)), w)
+        if reduction == "mean":
+            if not kept:
+                return [_exact_item(_NAN)]
+            tot = libmp.mpi_div(tot, _mpi(float(len(kept))), w)
+        if tot == (_FZERO, _FZERO):
+            return [_exact_item(0)]
+        return [_mpi_item(tot, w)]
+
+    return _finish(_ziv(compute, fmt, exact, w0 + _bitlen(len(kept))), (), fmt, exact)
+
+
+def _entropy_logits_row(xs, lnb, w):
+    r"""An item for :math:`H(\mathrm{softmax}(x))` (divided by ``log(base)``): the definition
+    :math:`\sum_i P_i (-\log P_i)` in interval arithmetic (non-negative terms)."""
+    if not xs or any(v != v or v == math.inf for v in xs) or all(v == -math.inf for v in xs):
+        return _exact_item(_NAN)
+    fin = [v for v in xs if v != -math.inf]
+    if len(fin) == 1:
+        return _exact_item(0)
+    m, lx = _lse_shift(xs, w)
+    tot = (_FZERO, _FZERO)
+    for v in fin:
+        nlogp = libmp.mpi_sub(lx, libmp.mpi_sub(_mpi(v), _mpi(m), w), w)
+        tot = libmp.mpi_add(tot, libmp.mpi_mul(libmp.mpi_exp(libmp.mpi_neg(nlogp), w), nlogp, w), w)
+    if lnb is not None:
+        ln = libmp.mpi_log(_mpi(lnb), w)
+        if libmp.mpf_lt(ln[0], _FZERO):  # base < 1: a negative value
+            tot = libmp.mpi_div(tot, ln, w)
+            lo, hi = tot
+            mid = libmp.mpf_shift(libmp.mpf_add(lo, hi, 0), -1)
+            return ("a", mid, libmp.mpf_shift(libmp.mpf_sub(hi, lo, 30, libmp.round_up), -1))
+        tot = libmp.mpi_div(tot, ln, w)
+    return _mpi_item(tot, w)
+
+
+def entropy_logits(logits, *, axis=-1, base=None, exact=False):
+    r"""Correctly rounded entropy :math:`H(\mathrm{softmax}(x))` of each row (no reduction).
+
+    Parameters
+    ----------
+    logits, axis, base
+        As :func:`crossent.entropy_logits`.
+    exact : bool, optional
+        Return unrounded ``mpf`` values.
+
+    Notes
+    -----
+    :math:`\sum_i P_i(-\log P_i)` in interval arithmetic at a precision the Ziv loop
+    doubles; a row with one finite entry is exactly 0, a row with nan, +inf or no finite
+    entry is nan.
+    """
+    a, ax, batch_shape, b = entropy_logits_inputs(logits, axis, base)
+    fmt = float_format(a.dtype)
+    rows, moved = _rows(a, ax)
+    w0 = _w0(fmt, moved[-1], exact)
+    vals = []
+    for r in rows:
+        xs = [float(v) for v in r.tolist()]
+        vals.append(_ziv(lambda w, xs=xs: [_entropy_logits_row(xs, b, w)], fmt, exact, w0)[0])
+    return _finish(vals, batch_shape, fmt, exact)

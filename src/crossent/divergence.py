@@ -1,0 +1,206 @@
+"""Divergences between the softmax distributions of two sets of logits: validated, reshaped,
+dispatched to :mod:`crossent.kernels.divergence`, reduced over rows by the exact accumulator."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ._partial import SCALE_BITS, partial_of
+import math
+
+from ._validate import divergence_inputs, entropy_logits_inputs, parallel_guard, to_rows
+from .kernels import divergence as _k
+
+__all__ = ["entropy_logits", "entropy_logits_value_and_grad", "kl_divergence_logits",
+           "kl_divergence_logits_value_and_grad"]
+
+
+def _prepare(p_logits, q_logits, axis, reduction, mask):
+    p, q, ax, batch_shape, keep = divergence_inputs(p_logits, q_logits, axis, reduction, mask)
+    x = to_rows(p.astype(np.float64), ax)
+    y = to_rows(q.astype(np.float64), ax)
+    return p.dtype, x, y, ax, batch_shape, keep
+
+
+def _reduce(values, keep, reduction, dtype, batch_shape):
+    """Per-row float64 values to the reduction: 'none' rounds each (dropped rows are 0), the
+    others go through the exact sum of the kept rows, rounded once."""
+    if reduction == "none":
+        return values.reshape(batch_shape).astype(dtype)
+    kept = values[keep]
+    part = partial_of(kept, int(kept.size) << SCALE_BITS, dtype, "count")
+    if reduction == "partial":
+        return part
+    return part.sum() if reduction == "sum" else part.mean()
+
+
+def kl_divergence_logits(p_logits, q_logits, *, axis=-1, reduction="mean", mask=None):
+    r"""Kullback–Leibler divergence :math:`\mathrm{KL}(P \,\|\, Q)` between
+    :math:`P = \mathrm{softmax}(p)` and :math:`Q = \mathrm{softmax}(q)`, per row.
+
+    Parameters
+    ----------
+    p_logits, q_logits : array_like
+        Logits of the same shape (float16, float32 or float64; integers become float64), the
+        classes on ``axis``. ``-inf`` is a masked class: it contributes nothing where it is
+        masked in ``p_logits`` (:math:`0 \log 0 = 0`), and a class masked in ``q_logits``
+        only makes the divergence ``+inf``.
+    axis : int, optional
+        The class axis (default: the last).
+    reduction : {'mean', 'sum', 'none', 'partial'}, optional
+        Over rows: ``'mean'`` divides the sum by the number of kept rows (nan when none is
+        kept); the sums are exact, rounded once (:doc:`reductions`). ``'none'`` returns
+        one value per row (0 for dropped rows).
+    mask : array_like of bool, optional
+        The batch shape (``p_logits.shape`` without ``axis``): rows where it is False are
+        dropped (padding).
+
+    Returns
+    -------
+    ndarray, numpy scalar or Partial
+        In the dtype of the inputs.
+
+    Notes
+    -----
+    With :math:`d_i = p_i - q_i` and :math:`\delta_i = \log P_i - \log Q_i`,
+
+    .. math:: \mathrm{KL} = \sum_i P_i\,\varphi(\delta_i), \qquad
+              \varphi(t) = t + e^{-t} - 1 \ge 0,
+
+    (equal to :math:`\sum_i P_i \delta_i` because :math:`\sum_i Q_i = 1`): every term is
+    non-negative, so the value is never negative and is exactly 0 for equal rows (or rows
+    that differ by a constant). :math:`\delta_i = d_i - c` with
+    :math:`c = \mathrm{lse}(p) - \mathrm{lse}(q)` evaluated as
+    :math:`D + \log \sum_i Q_i e^{d_i - D}` (:math:`D = \max_i d_i`), never as the difference of
+    the two logsumexps (``docs/divergences.md``).
+
+    Examples
+    --------
+    >>> import numpy as np, crossent
+    >>> p = np.array([[1.0, 2.0, 3.0]])
+    >>> float(crossent.kl_divergence_logits(p, p))
+    0.0
+    """
+    dt, x, y, ax, batch_shape, keep = _prepare(p_logits, q_logits, axis, reduction, mask)
+    out = np.empty(x.shape[0], dtype=np.float64)
+    if x.shape[0]:
+        odd = dt != np.float64 and reduction == "none"
+        with parallel_guard():
+            _k.kl_divergence_logits_rows(x, y, keep, odd, out)
+    return _reduce(out, keep, reduction, dt, batch_shape)
+
+
+def kl_divergence_logits_value_and_grad(p_logits, q_logits, *, axis=-1, reduction="mean",
+                                        mask=None):
+    r""":func:`kl_divergence_logits` and its gradients in both arguments, fused.
+
+    Parameters
+    ----------
+    p_logits, q_logits, axis, reduction, mask
+        As :func:`kl_divergence_logits` (``reduction='partial'`` is not accepted here).
+
+    Returns
+    -------
+    value : ndarray or numpy scalar
+    grad_p, grad_q : ndarray
+        The gradients of the reduced value (of the sum of the rows for ``'none'``), in the
+        shape and dtype of the inputs; 0 for dropped rows, nan for rows whose value is not
+        finite.
+
+    Notes
+    -----
+    .. math:: \frac{\partial\,\mathrm{KL}}{\partial p_j} = P_j(\delta_j - \mathrm{KL}),
+              \qquad
+              \frac{\partial\,\mathrm{KL}}{\partial q_j} = Q_j - P_j,
+
+    scaled by :math:`1/N_{kept}` for ``'mean'`` (``proofs/10_logit_divergences.py``).
+    """
+    if reduction == "partial":
+        raise ValueError("reduction='partial' has no gradient; use 'none', 'mean' or 'sum'")
+    dt, x, y, ax, batch_shape, keep = _prepare(p_logits, q_logits, axis, reduction, mask)
+    n_kept = int(keep.sum())
+    scale = 1.0 / n_kept if reduction == "mean" and n_kept else (np.nan if reduction == "mean" else 1.0)
+    out = np.empty(x.shape[0], dtype=np.float64)
+    gx = np.empty_like(x)
+    gy = np.empty_like(y)
+    if x.shape[0]:
+        with parallel_guard():
+            _k.kl_divergence_logits_grad_rows(x, y, keep, scale, out, gx, gy)
+    moved = np.moveaxis(np.empty(np.asarray(p_logits).shape, dtype=np.bool_), ax, -1).shape
+    gp = np.moveaxis(gx.reshape(moved), -1, ax).astype(dt)
+    gq = np.moveaxis(gy.reshape(moved), -1, ax).astype(dt)
+    return _reduce(out, keep, reduction, dt, batch_shape), gp, gq
+
+
+def _entropy_prepare(logits, axis, base):
+    a, ax, batch_shape, b = entropy_logits_inputs(logits, axis, base)
+    lnb = 1.0 if b is None else math.log(b)
+    return a.dtype, to_rows(a.astype(np.float64), ax), ax, batch_shape, lnb, a.shape
+
+
+def entropy_logits(logits, *, axis=-1, base=None):
+    r"""Entropy :math:`H(\mathrm{softmax}(x))` of each row's softmax (no reduction).
+
+    Parameters
+    ----------
+    logits : array_like
+        float16, float32 or float64 (integers become float64), the classes on ``axis``;
+        ``-inf`` is a masked class (:math:`0 \log 0 = 0`).
+    axis : int, optional
+        The class axis (default: the last).
+    base : float, optional
+        Logarithm base (None: nats); any positive number other than 1.
+
+    Returns
+    -------
+    ndarray or numpy scalar
+        The batch shape, in the dtype of ``logits``; nan for a row with nan or +inf or with
+        no finite entry.
+
+    Notes
+    -----
+    .. math:: H = \sum_i P_i\,(-\log P_i), \qquad -\log P_i = (m - x_i) + \log S
+
+    (:math:`m = \max_i x_i`, :math:`S = \sum_i e^{x_i - m}`): every term is non-negative, so
+    the value is never negative and is exactly 0 for a row with one finite entry.
+
+    Examples
+    --------
+    >>> import numpy as np, crossent
+    >>> float(crossent.entropy_logits(np.zeros(4), base=2))
+    2.0
+    """
+    dt, x, ax, batch_shape, lnb, _shape = _entropy_prepare(logits, axis, base)
+    out = np.empty(x.shape[0], dtype=np.float64)
+    if x.shape[0]:
+        with parallel_guard():
+            _k.entropy_logits_rows(x, lnb, dt != np.float64, out)
+    out = out.reshape(batch_shape).astype(dt)
+    return out[()] if batch_shape == () else out
+
+
+def entropy_logits_value_and_grad(logits, *, axis=-1, base=None):
+    r""":func:`entropy_logits` and its gradient (of the sum of the rows), fused.
+
+    Returns
+    -------
+    value : ndarray or numpy scalar
+    grad : ndarray
+        The shape and dtype of ``logits``; nan rows where the value is nan.
+
+    Notes
+    -----
+    .. math:: \frac{\partial H}{\partial x_j} = P_j\,(-\log P_j - H)
+
+    (divided by :math:`\ln b` with a base; ``proofs/10_logit_divergences.py``).
+    """
+    dt, x, ax, batch_shape, lnb, shape = _entropy_prepare(logits, axis, base)
+    out = np.empty(x.shape[0], dtype=np.float64)
+    g = np.empty_like(x)
+    if x.shape[0]:
+        with parallel_guard():
+            _k.entropy_logits_grad_rows(x, lnb, out, g)
+    moved = np.moveaxis(np.empty(shape, dtype=np.bool_), ax, -1).shape
+    grad = np.moveaxis(g.reshape(moved), -1, ax).astype(dt)
+    out = out.reshape(batch_shape).astype(dt)
+    return (out[()] if batch_shape == () else out), grad

@@ -1,0 +1,283 @@
+"""Kernels of the divergences between two rows of logits (``kl_divergence_logits``) and of the
+entropy of a row's softmax (``entropy_logits``), with their fused gradients, on the row
+statistics of :mod:`crossent.kernels.softmax`.
+
+Entropy: ``H = sum_i P_i (-log P_i)``, ``-log P_i = (m - x_i) + L`` (two non-negative terms,
+rounded once): a sum of non-negative terms, summed by TwoSum with the products' errors (FMA).
+Gradient: ``dH/dx_j = P_j (-log P_j - H)``.
+
+The row algorithm (``docs/divergences.md`` has the derivation, ``proofs/10_logit_divergences.py``
+the identities). With ``P = softmax(x)``, ``Q = softmax(y)`` and ``d_i = x_i - y_i``:
+
+1. ``d_i = dh_i + dl_i`` exactly (TwoSum).
+2. ``c = lse(x) - lse(y) = D + l`` with ``D = d_k`` at the first largest ``x_k`` and
+   ``l = log(Q_k / P_k)``: from ``s2 = Q_k/P_k - 1 = sum_i Q_i expm1(d_i - D)`` (each term
+   to a few ``u``: ``Q_i expm1(e_i)`` for ``e_i < 1``, else ``Q_k exp(x_i - m) - Q_i``, which
+   cannot overflow), ``l = log1p(s2)`` when ``|s2| <= 1/2``; otherwise
+   ``l = (y_k - max y) - L_q + L_p`` in double-double from the row statistics. ``c`` is never
+   formed as the difference of the two logsumexps where they cancel.
+3. ``delta_i = log P_i - log Q_i = (d_i - D) - l``, a double-double.
+4. ``KL = sum_i P_i phi(delta_i)``, ``phi(t) = t + exp(-t) - 1 >= 0`` (``sum_i Q_i = 1``
+   makes the two forms equal): every term is non-negative, so nothing cancels in the sum.
+   A class with ``P_i = 0`` (``x_i = -inf``) contributes the limit ``Q_i``.
+   ``phi`` is evaluated by its Taylor series ``t**2 sum_k (-t)**k / (k + 2)!`` for
+   ``-2 < t < 1``, by ``(t - 1) + exp(-t)`` for ``t >= 1`` and, for ``t <= -2``, the term is
+   ``Q_i - P_i (1 - delta_i)`` (no overflow of ``exp(-t)``).
+
+An error in ``l`` shifts every ``delta_i`` by the same amount, and
+``sum_i P_i phi(delta_i - e) = KL + (exp(e) - 1 - e)``: the value is stationary in it, so
+only its square enters. Equal rows (or rows that differ by a constant, exactly) have
+``d_i - D = 0`` for every class, hence ``s2 = 0``, ``l = 0``, ``delta = 0`` and ``KL = 0``
+exactly.
+
+Gradients: ``dKL/dx_j = P_j (delta_j - KL)``, ``dKL/dy_j = Q_j - P_j``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import prange
+
+from ._base import DD_ACC, INF, NAN, fast_two_sum, fma, jit, two_sum, wide_vectors
+from .softmax import (
+    INV_SCALE,
+    OK,
+    ROWS_PER_TASK,
+    _round_sum,
+    _row_stats,
+    _neg_log_softmax,
+    _scale_dd,
+    _term_rows,
+    _term_of,
+)
+
+_PHI_TERMS = 28  # |t| < 2: the first omitted term 2**29 / 31! < 2**-83 of the sum's 1/2
+# 1/(k + 2)!, k = 0 .. _PHI_TERMS (each rounded once: a relative 2**-53 per coefficient)
+_PHI_COEF = np.array([1.0 / math.factorial(k + 2) for k in range(_PHI_TERMS + 1)])
+
+
+@jit(inline=True)
+def _phi_small(t):
+    """``phi(t) = t + exp(-t) - 1 = t**2 sum_{k>=0} (-t)**k / (k + 2)!`` for ``-2 < t < 1``
+    (Horner; for ``t < 0`` every term is positive, for ``0 < t < 1`` the sum is at least
+    ``1/e`` of the sum of the magnitudes)."""
+    s = _PHI_COEF[_PHI_TERMS]
+    for k in range(_PHI_TERMS - 1, -1, -1):
+        s = s * (-t) + _PHI_COEF[k]
+    return t * t * s
+
+
+@jit(inline=True)
+def _kl_term(P, Q, dh, dl):
+    """``P phi(dh + dl)`` (``Q = P exp(-delta)``, used where ``exp(-delta)`` could overflow)."""
+    if dh <= -2.0:
+        return Q - P * (1.0 - (dh + dl))
+    g = -math.expm1(-dh)  # phi'(dh) = 1 - exp(-dh): first-order part of the low word
+    if dh < 1.0:
+        f = _phi_small(dh)
+    else:
+        f = (dh - 1.0) + math.exp(-dh)
+    return P * (f + dl * g)
+
+
+@jit(inline=True)
+def _prob(bt, be, i, ch, cl):
+    """``softmax_i = c (T_i + E_i)`` from a row's scratch terms (see ``_scaled_terms``)."""
+    t = _term_of(bt[i])
+    return ch * t + (ch * be[i] + cl * t)
+
+
+@jit(inline=True)
+def _kl_row(x, y, btp, bep, btq, beq, acc, odd):
+    """``(KL, ch_p, cl_p, ch_q, cl_q, lh, ll, Dh, Dl)`` of one row pair (the value is nan or
+    +inf for a row without finite entries or with a class of P missing from Q)."""
+    stp, mp, hp, lp, Lph, Lpl, _a, _b = _row_stats(x, btp, bep, acc, False)
+    stq, mq, hq, lq, Lqh, Lql, _c, _d = _row_stats(y, btq, beq, acc, False)
+    if stp != OK or stq != OK:
+        return NAN, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0
+    C = x.shape[0]
+    k = -1  # the first largest entry of x: P_k = 1/S_p
+    for i in range(C):
+        if x[i] != -INF and y[i] == -INF:
+            return INF, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0  # P_i > 0 = Q_i
+        if k < 0 and x[i] == mp:
+            k = i
+    Dh, Dl = two_sum(x[k], -y[k])  # D = d_k
+    cph, cpl = _scale_dd(1.0, 0.0, hp, lp, 1.0)
+    cqh, cql = _scale_dd(1.0, 0.0, hq, lq, 1.0)
+    Qk = _prob(btq, beq, k, cqh, cql)
+    # s2 = sum_i Q_i expm1(d_i - D) = Q_k / P_k - 1; each term relative to u: Q_i expm1(e_i)
+    # for e_i < 1, else Q_i exp(e_i) - Q_i = Q_k exp(x_i - m_p) - Q_i (no overflow)
+    s2h, s2l = 0.0, 0.0
+    for i in range(C):
+        if y[i] == -INF:
+            continue
+        Q = _prob(btq, beq, i, cqh, cql)
+        if x[i] == -INF:
+            r = -Q
+        else:
+            h, l = two_sum(x[i], -y[i])
+            eh, el = two_sum(h, -Dh)
+            e = eh + (el + (l - Dl))
+            if e < 1.0:
+                r = Q * math.expm1(e)
+            else:
+                r = Qk * ((_term_of(btp[i]) + bep[i]) * INV_SCALE) - Q
+        s2h, t = two_sum(s2h, r)
+        s2l += t
+    s2 = s2h + s2l
+    if -0.5 <= s2 <= 0.5:
+        lh, ll = math.log1p(s2), 0.0
+    else:  # l = log(Q_k / P_k) = (y_k - m_q) - L_q + L_p, in double-double
+        lh, ll = two_sum(y[k], -mq)
+        t1, t2 = two_sum(Lph, -Lqh)
+        lh, t3 = two_sum(lh, t1)
+        lh, ll = fast_two_sum(lh, ll + t3 + t2 + (Lpl - Lql))
+    # KL = sum_{x_i finite} P_i phi(delta_i), delta_i = (d_i - D) - l
+    kh, kl = 0.0, 0.0
+    for i in range(C):
+        if x[i] == -INF:  # P_i = 0: the term's limit is Q_i (0 when y_i is -inf too)
+            if y[i] != -INF:
+                kh, t = two_sum(kh, _prob(btq, beq, i, cqh, cql))
+                kl += t
+            continue
+        P = _prob(btp, bep, i, cph, cpl)
+        Q = _prob(btq, beq, i, cqh, cql)
+        dh, dl = _delta(x[i], y[i], Dh, Dl, lh, ll)
+        kh, t = two_sum(kh, _kl_term(P, Q, dh, dl))
+        kl += t
+    return _round_sum(kh, kl, odd), cph, cpl, cqh, cql, lh, ll, Dh, Dl
+
+
+@jit(inline=True)
+def _delta(a, b, Dh, Dl, lh, ll):
+    """``delta = (a - b - D) - l`` as a double-double (``a - b`` and ``- D`` by TwoSum)."""
+    h, l = two_sum(a, -b)
+    eh, el = two_sum(h, -Dh)
+    el += l - Dl
+    dh, t = two_sum(eh, -lh)
+    return fast_two_sum(dh, t + (el - ll))
+
+
+@jit(parallel=True)
+def kl_divergence_logits_rows(x, y, keep, odd, out):
+    """``out[n] = KL(softmax(x[n]) || softmax(y[n]))`` (0 where ``keep[n]`` is False)."""
+    wide_vectors()
+    N, C = x.shape
+    for task in prange((N + ROWS_PER_TASK - 1) // ROWS_PER_TASK):
+        btp, bep = _term_rows(C)
+        btq, beq = _term_rows(C)
+        acc = np.empty(DD_ACC)
+        for n in range(task * ROWS_PER_TASK, min(N, (task + 1) * ROWS_PER_TASK)):
+            if not keep[n]:
+                out[n] = 0.0
+                continue
+            out[n] = _kl_row(x[n], y[n], btp, bep, btq, beq, acc, odd)[0]
+
+
+@jit(parallel=True)
+def kl_divergence_logits_grad_rows(x, y, keep, scale, out, gx, gy):
+    """``out[n]`` as :func:`kl_divergence_logits_rows`, and the gradient of ``scale * KL`` in
+    both arguments: ``gx = scale P (delta - KL)``, ``gy = scale (Q - P)`` (0 for dropped rows,
+    nan for rows whose value is nan or inf)."""
+    wide_vectors()
+    N, C = x.shape
+    for task in prange((N + ROWS_PER_TASK - 1) // ROWS_PER_TASK):
+        btp, bep = _term_rows(C)
+        btq, beq = _term_rows(C)
+        acc = np.empty(DD_ACC)
+        for n in range(task * ROWS_PER_TASK, min(N, (task + 1) * ROWS_PER_TASK)):
+            if not keep[n]:
+                out[n] = 0.0
+                for i in range(C):
+                    gx[n, i] = 0.0
+                    gy[n, i] = 0.0
+                continue
+            v, cph, cpl, cqh, cql, lh, ll, Dh, Dl = _kl_row(x[n], y[n], btp, bep, btq, beq, acc,
+                                                         False)
+            out[n] = v
+            if not (v < INF):
+                for i in range(C):
+                    gx[n, i] = NAN
+                    gy[n, i] = NAN
+                continue
+            for i in range(C):
+                if y[n, i] == -INF:  # then x[n, i] is -inf too (else v is inf)
+                    gx[n, i] = 0.0
+                    gy[n, i] = 0.0
+                    continue
+                Q = _prob(btq, beq, i, cqh, cql)
+                if x[n, i] == -INF:
+                    gx[n, i] = 0.0
+                    gy[n, i] = scale * Q
+                    continue
+                P = _prob(btp, bep, i, cph, cpl)
+                dh, dl = _delta(x[n, i], y[n, i], Dh, Dl, lh, ll)
+                delta = dh + dl
+                gx[n, i] = scale * (P * (delta - v))
+                gy[n, i] = scale * (Q - P)
+
+
+# ----------------------------------------------------------------------------- entropy
+@jit(inline=True)
+def _entropy_row(x, bt, be, acc, lnb, odd):
+    """``(H, ch, cl, m, Lh, Ll)``: ``H = sum_i P_i (-log P_i) / lnb`` of one row, a sum of
+    non-negative terms; ``-log P_i = (m - x_i) + L`` rounded once (``_neg_log_softmax``)."""
+    st, m, hi, lo, Lh, Ll, _a, _b = _row_stats(x, bt, be, acc, False)
+    if st != OK:
+        return NAN, 0.0, 0.0, m, Lh, Ll
+    ch, cl = _scale_dd(1.0, 0.0, hi, lo, 1.0)
+    kh, kl = 0.0, 0.0
+    for i in range(x.shape[0]):
+        if x[i] == -INF:
+            continue  # P_i = 0: 0 log 0 = 0
+        P = _prob(bt, be, i, ch, cl)
+        nl = _neg_log_softmax(x[i], m, Lh, Ll, False)
+        ph = P * nl
+        kh, t = two_sum(kh, ph)
+        kl += t + fma(P, nl, -ph)
+    if lnb == 1.0:
+        return _round_sum(kh, kl, odd), ch, cl, m, Lh, Ll
+    q = kh / lnb  # (kh + kl) / lnb, the remainder by an FMA
+    r = (fma(-q, lnb, kh) + kl) / lnb
+    return _round_sum(q, r, odd), ch, cl, m, Lh, Ll
+
+
+@jit(parallel=True)
+def entropy_logits_rows(x, lnb, odd, out):
+    """``out[n] = H(softmax(x[n])) / lnb``."""
+    wide_vectors()
+    N, C = x.shape
+    for task in prange((N + ROWS_PER_TASK - 1) // ROWS_PER_TASK):
+        bt, be = _term_rows(C)
+        acc = np.empty(DD_ACC)
+        for n in range(task * ROWS_PER_TASK, min(N, (task + 1) * ROWS_PER_TASK)):
+            out[n] = _entropy_row(x[n], bt, be, acc, lnb, odd)[0]
+
+
+@jit(parallel=True)
+def entropy_logits_grad_rows(x, lnb, out, g):
+    """``out[n]`` as :func:`entropy_logits_rows` and ``g[n, j] = P_j (-log P_j - H_e) / lnb``
+    (``H_e`` in nats): the gradient of ``H``; nan rows where the value is nan."""
+    wide_vectors()
+    N, C = x.shape
+    for task in prange((N + ROWS_PER_TASK - 1) // ROWS_PER_TASK):
+        bt, be = _term_rows(C)
+        acc = np.empty(DD_ACC)
+        for n in range(task * ROWS_PER_TASK, min(N, (task + 1) * ROWS_PER_TASK)):
+            v, ch, cl, m, Lh, Ll = _entropy_row(x[n], bt, be, acc, lnb, False)
+            out[n] = v
+            if v != v:
+                for i in range(C):
+                    g[n, i] = NAN
+                continue
+            He = v * lnb
+            for i in range(C):
+                if x[n, i] == -INF:
+                    g[n, i] = 0.0
+                    continue
+                P = _prob(bt, be, i, ch, cl)
+                nl = _neg_log_softmax(x[n, i], m, Lh, Ll, False)
+                g[n, i] = P * (nl - He) / lnb

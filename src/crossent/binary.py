@@ -113,7 +113,7 @@ def binary_cross_entropy_with_logits_value_and_grad(logits, target, *, weight=No
 
     with :math:`\sigma(\pm x)` from one :math:`e^{-|x|}` (no cancellation) and the
     difference formed by one FMA, divided by the number of elements for ``'mean'``.
-    Normwise bound: :math:`|\hat g - g| \le 4u\,w\,[(1-t)\sigma(x) + p\,t\,\sigma(-x)]`
+    Normwise bound: :math:`|\hat g - g| \le 9` ulp of :math:`\max(w(1-t)\sigma(x), w\,p\,t\,\sigma(-x))`
     in float64.
 
     Examples
@@ -156,7 +156,13 @@ def softplus(x):
 
 
 def log_sigmoid(x):
-    r"""``log(sigmoid(x)) = -softplus(-x)`` elementwise, accurate as :func:`softplus`.
+    r"""``log(sigmoid(x)) = -softplus(-x)`` elementwise, within 3 ulp in float64 (1 ulp in
+    float32/float16).
+
+    Notes
+    -----
+    :math:`\log\sigma(x) = -\operatorname{softplus}(-x) = -\max(-x, 0) - \operatorname{log1p}(e^{-|x|})`,
+    evaluated as :func:`softplus`; ``log_sigmoid(inf) = 0``, ``log_sigmoid(-inf) = -inf``.
 
     Examples
     --------

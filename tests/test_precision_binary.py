@@ -132,3 +132,28 @@ def test_sum_mean_partial_agree_and_split_invariant():
                   reduction="partial"))
     assert halves.sum() == whole.sum() == f(c.logits, c.target, reduction="sum", **kw)
     assert halves.mean() == f(c.logits, c.target, reduction="mean", **kw)
+
+
+# --- properties (hypothesis) ------------------------------------------------------------------
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+_FLOATS = st.floats(allow_nan=False, width=64)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(_FLOATS, min_size=1, max_size=20), st.floats(0.0, 1.0))
+def test_properties(xs, t):
+    x = np.array(xs)
+    ones = np.ones_like(x)
+    # hard targets mirror: loss(x, 1) = softplus(-x) = loss(-x, 0), bit for bit
+    a = crossent.binary_cross_entropy_with_logits(x, ones, reduction="none")
+    b = crossent.binary_cross_entropy_with_logits(-x, 0 * ones, reduction="none")
+    assert a.tobytes() == b.tobytes() == crossent.softplus(-x).tobytes()
+    assert (0.0 - crossent.log_sigmoid(x)).tobytes() == crossent.softplus(-x).tobytes()
+    # the loss is never negative nor nan for finite or infinite logits and t in [0, 1]
+    loss, g = crossent.binary_cross_entropy_with_logits_value_and_grad(x, np.full_like(x, t),
+                                                                      reduction="none")
+    assert np.all(loss >= 0)
+    # the gradient sigma(x) - t lies in [-t, 1 - t]
+    assert np.all((g >= -t) & (g <= 1 - t))

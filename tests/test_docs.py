@@ -30,7 +30,7 @@ ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
 sys.path.insert(0, str(DOCS / "scripts"))
 
-PUBLIC_MODULES = ["crossent.softmax", "crossent.loss", "crossent.pmf", "crossent.ulp", "crossent.reference"]
+PUBLIC_MODULES = ["crossent.softmax", "crossent.loss", "crossent.pmf", "crossent.binary", "crossent.ulp", "crossent.reference"]
 
 #: public functions (module, name) that the API reference documents
 PUBLIC_FUNCTIONS = [
@@ -39,6 +39,10 @@ PUBLIC_FUNCTIONS = [
     ("crossent.softmax", "softmax"),
     ("crossent.loss", "cross_entropy"),
     ("crossent.loss", "cross_entropy_value_and_grad"),
+    ("crossent.binary", "binary_cross_entropy_with_logits"),
+    ("crossent.binary", "binary_cross_entropy_with_logits_value_and_grad"),
+    ("crossent.binary", "softplus"),
+    ("crossent.binary", "log_sigmoid"),
     ("crossent.pmf", "entropy"),
     ("crossent.pmf", "cross_entropy_pmf"),
     ("crossent.pmf", "kl_divergence"),

@@ -255,6 +255,31 @@ CASES = [
        ([0.5, 0.5, np.nan], [0, 1]), {}, ValueError, r"^q .*q\[2\] = nan$"),
     _f("categorical_log_likelihood q rows (check)", "categorical_log_likelihood",
        (np.array([[0.5, 0.5], [0.5, 0.6]]), [0]), {"check": True}, ValueError, r"q\[1, :\] sums to 1\.1"),
+    # --- binary cross-entropy, softplus, log_sigmoid --------------------------------------
+    _f("bce target shape", "binary_cross_entropy_with_logits", (X23, np.ones(3)), {}, ValueError,
+       r"target must have the shape of logits \(2, 3\), got \(3,\)"),
+    _f("bce target 1.5", "binary_cross_entropy_with_logits", (X23, P23 * 4.5), {}, ValueError,
+       r"target must lie in \[0, 1\]; target\[0, 0\] = 1\.5"),
+    _f("bce target nan", "binary_cross_entropy_with_logits_value_and_grad",
+       (X23, np.where(X23 > 0.5, np.nan, 0.5)), {}, ValueError, r"target\[1, 1\] = nan"),
+    _f("bce complex target", "binary_cross_entropy_with_logits", (X23, P23 + 0j), {}, TypeError,
+       r"target.*complex"),
+    _f("bce weight shape", "binary_cross_entropy_with_logits", (X23, P23), {"weight": np.ones(4)},
+       ValueError, r"weight of shape \(4,\) does not broadcast"),
+    _f("bce negative weight", "binary_cross_entropy_with_logits", (X23, P23),
+       {"weight": np.array([1.0, -1.0, 1.0])}, ValueError, r"weight must be finite and non-negative; weight\[0, 1\] = -1"),
+    _f("bce pos_weight shape", "binary_cross_entropy_with_logits", (X23, P23), {"pos_weight": np.ones(2)},
+       ValueError, r"pos_weight of shape \(2,\) does not broadcast"),
+    _f("bce pos_weight inf", "binary_cross_entropy_with_logits_value_and_grad", (X23, P23),
+       {"pos_weight": np.array([1.0, np.inf, 1.0])}, ValueError, r"pos_weight\[0, 1\] = inf"),
+    _f("bce pos_weight too many dims", "binary_cross_entropy_with_logits", (X23[0], P23[0]),
+       {"pos_weight": np.ones((1, 3))}, ValueError, r"pos_weight has 2 dimensions"),
+    _f("bce reduction", "binary_cross_entropy_with_logits", (X23, P23), {"reduction": "avg"}, ValueError,
+       r"reduction must be one of"),
+    _f("bce string logits", "binary_cross_entropy_with_logits", (np.array(["a"]), np.ones(1)), {}, TypeError,
+       r"logits must have a real floating-point dtype"),
+    _f("softplus complex", "softplus", (np.ones(2) + 1j,), {}, TypeError, r"^x must have a real"),
+    _f("log_sigmoid object", "log_sigmoid", (np.array([None]),), {}, TypeError, r"^x must have a real"),
 ]
 
 # unusual inputs that both crossent and the oracle accept: (id, function name, args, kwargs)
@@ -344,6 +369,12 @@ EDGES = [
     ("categorical_log_likelihood unobserved zero", "categorical_log_likelihood", ([0.5, 0.5, 0.0], [0, 1]), {}),
     ("categorical_log_likelihood unchecked nan", "categorical_log_likelihood", ([0.5, 0.5, np.nan], [0]),
      {"check": False}),
+    ("bce int targets", "binary_cross_entropy_with_logits", (X23, np.ones((2, 3), np.int64)), {}),
+    ("bce no elements", "binary_cross_entropy_with_logits", (np.zeros((0, 3)), np.zeros((0, 3))), {}),
+    ("bce nan logit", "binary_cross_entropy_with_logits_value_and_grad", (np.array([np.nan, 1.0]),
+                                                                          np.array([1.0, 0.0])), {}),
+    ("bce 0-d", "binary_cross_entropy_with_logits", (np.float32(3.0), np.float32(1.0)), {"reduction": "none"}),
+    ("softplus 0-d int", "softplus", (3,), {}),
 ]
 
 

@@ -8,6 +8,12 @@ mpmath oracle with the same signatures (``crossent.reference``), the ULP toolkit
 
 from ._bounds import BOUNDS
 from ._partial import Partial
+from .binary import (
+    binary_cross_entropy_with_logits,
+    binary_cross_entropy_with_logits_value_and_grad,
+    log_sigmoid,
+    softplus,
+)
 from .divergence import (
     entropy_logits,
     entropy_logits_value_and_grad,
@@ -30,6 +36,8 @@ __version__ = "0.1.0"
 __all__ = [
     "BOUNDS",
     "Partial",
+    "binary_cross_entropy_with_logits",
+    "binary_cross_entropy_with_logits_value_and_grad",
     "categorical_log_likelihood",
     "cross_entropy",
     "cross_entropy_pmf",
@@ -41,11 +49,13 @@ __all__ = [
     "kl_divergence",
     "kl_divergence_logits",
     "kl_divergence_logits_value_and_grad",
+    "log_sigmoid",
     "log_softmax",
     "logsumexp",
     "reference",
     "round_to_dtype",
     "softmax",
+    "softplus",
     "ulp_error",
 ]
 

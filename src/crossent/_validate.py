@@ -52,6 +52,8 @@ __all__ = [
     "loss_inputs",
     "check_out",
     "parallel_guard",
+    "BinaryInputs",
+    "binary_inputs",
 ]
 
 _FLOAT_DTYPES = (np.float16, np.float32, np.float64)
@@ -641,3 +643,52 @@ def entropy_logits_inputs(logits, axis, base):
     ax = normalize_axis(axis, a.ndim, "axis")
     b = check_base(base)
     return a, ax, a.shape[:ax] + a.shape[ax + 1:], b
+
+@dataclass(frozen=True)
+class BinaryInputs:
+    """Validated inputs of the binary cross-entropy: ``logits`` (its dtype kept) and the
+    float64 ``target``, ``weight``, ``pos_weight`` broadcast to its shape."""
+
+    logits: np.ndarray
+    target: np.ndarray
+    weight: np.ndarray
+    pos_weight: np.ndarray
+    reduction: str
+
+
+def _broadcast_to(v, name: str, shape: tuple, hint: str) -> np.ndarray:
+    try:
+        return np.broadcast_to(v, shape)
+    except ValueError:
+        raise ValueError(f"{name} of shape {v.shape} does not broadcast to {hint} {shape}") from None
+
+
+def binary_inputs(logits, target, weight, pos_weight, reduction) -> BinaryInputs:
+    """Validate the binary cross-entropy's arguments, in this order: ``logits``, ``reduction``,
+    ``target`` (the shape of ``logits``, entries in [0, 1]), ``weight`` (broadcastable to
+    that shape), ``pos_weight`` (broadcastable along the last axis), both finite and
+    non-negative."""
+    a = as_float_array(logits, "logits")
+    if not isinstance(reduction, str) or reduction not in REDUCTIONS:
+        raise ValueError(f"reduction must be one of {REDUCTIONS}, got {reduction!r}")
+    t = as_float_array(target, "target")
+    if t.shape != a.shape:
+        raise ValueError(f"target must have the shape of logits {a.shape}, got {t.shape}")
+    t = t.astype(np.float64)
+    with np.errstate(invalid="ignore"):
+        bad = np.flatnonzero(~((t >= 0) & (t <= 1)))
+    if bad.size:
+        i = int(bad[0])
+        raise ValueError(f"target must lie in [0, 1]; target[{_where(i, t.shape)}] = {t.reshape(-1)[i]}")
+    out = [t]
+    for name, v in (("weight", weight), ("pos_weight", pos_weight)):
+        if v is None:
+            out.append(np.ones(a.shape))
+            continue
+        v = as_float_array(v, name).astype(np.float64)
+        if name == "pos_weight" and v.ndim > a.ndim:
+            raise ValueError(f"pos_weight has {v.ndim} dimensions, more than logits ({a.ndim})")
+        v = _broadcast_to(v, name, a.shape, "the shape of logits")
+        check_probabilities(np.ascontiguousarray(v), name)
+        out.append(v)
+    return BinaryInputs(a, out[0], out[1], out[2], reduction)

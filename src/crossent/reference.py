@@ -159,6 +159,7 @@ from ._validate import (
     entropy_logits_inputs,
     as_num_classes,
     as_samples,
+    binary_inputs,
     check_out,
     loglik_inputs,
     loss_inputs,
@@ -184,6 +185,11 @@ __all__ = [
     "categorical_log_likelihood",
     "kl_divergence_logits",
     "entropy_logits",
+
+    "binary_cross_entropy_with_logits",
+    "binary_cross_entropy_with_logits_value_and_grad",
+    "softplus",
+    "log_sigmoid",
     "CorrectRoundingWarning",
     "PRECISION_CAP",
 ]
@@ -1982,3 +1988,169 @@ def entropy_logits(logits, *, axis=-1, base=None, exact=False):
         xs = [float(v) for v in r.tolist()]
         vals.append(_ziv(lambda w, xs=xs: [_entropy_logits_row(xs, b, w)], fmt, exact, w0)[0])
     return _finish(vals, batch_shape, fmt, exact)
+
+# the binary (sigmoid) cross-entropy, softplus and log_sigmoid
+# ---------------------------------------------------------------------------------------------
+# For one element, with A = w pw t and B = w (1 - t) (exact rationals of the input floats),
+#     loss = A softplus(-x) + B softplus(x),    dloss/dx = B sigma(x) - A sigma(-x)
+#          = (A + B) sigma(x) - A,
+# (proofs/11_binary_cross_entropy.py). softplus(y) = log1p(e^y) (y <= 0), y + log1p(e^-y)
+# (y > 0): evaluated 20 bits beyond w, each term non-negative, so |v| 2**-w bounds the error.
+# Exact cases: a zero coefficient contributes exactly 0 (also for an infinite x); x = +-inf
+# gives inf or 0; x = 0 gives sigma = 1/2 (the gradient is the rational (B - A)/2). Otherwise
+# softplus(x) and sigma(x) are transcendental (Lindemann-Weierstrass), and so are the loss and
+# (for A + B > 0) the gradient: the Ziv loop terminates.
+
+
+def _q_mpf(q: Fraction):
+    """A Fraction as an mpf at the context precision (two roundings)."""
+    return mpmath.mpf(q.numerator) / q.denominator
+
+
+def _softplus_mpf(y):
+    """``softplus(y)`` for a finite mpf ``y`` at the context precision."""
+    if y <= 0:
+        return mpmath.log1p(mpmath.exp(y))
+    return y + mpmath.log1p(mpmath.exp(-y))
+
+
+def _bce_item(x: float, A: Fraction, B: Fraction, w: int):
+    """The loss item of one element at working precision ``w``."""
+    if math.isnan(x):
+        return _exact_item(_NAN)
+    terms = [(A, -x), (B, x)]
+    terms = [(c, y) for c, y in terms if c != 0]
+    if not terms:
+        return _exact_item(Fraction(0))
+    if any(y == math.inf for _c, y in terms):
+        return _exact_item(_PINF)
+    terms = [(c, y) for c, y in terms if y != -math.inf]  # softplus(-inf) = 0
+    if not terms:
+        return _exact_item(Fraction(0))
+    with mpmath.mp.workprec(w + 20):
+        v = mpmath.fsum(_q_mpf(c) * _softplus_mpf(mpmath.mpf(y)) for c, y in terms)
+        return ("a", v._mpf_, _abs_err(v._mpf_, 1.0, w))
+
+
+def _bce_grad_item(x: float, A: Fraction, B: Fraction, scale: int, w: int):
+    """The gradient item ``(B sigma(x) - A sigma(-x)) / scale`` of one element."""
+    if math.isnan(x):
+        return _exact_item(_NAN)
+    if x == math.inf:
+        return _exact_item(B / scale)
+    if x == -math.inf:
+        return _exact_item(-A / scale)
+    if x == 0.0 or A + B == 0:
+        return _exact_item((B - A) / 2 / scale if x == 0.0 else Fraction(0))
+    with mpmath.mp.workprec(w + 20):
+        sig = 1 / (1 + mpmath.exp(-mpmath.mpf(x)))
+        AB = _q_mpf(A + B)
+        a = _q_mpf(A)
+        v = (AB * sig - a) / scale
+        mag = AB * sig / scale
+    return ("a", v._mpf_, _abs_err(mag._mpf_, 1.0, w))
+
+
+def _bce_setup(logits, target, weight, pos_weight, reduction):
+    v = binary_inputs(logits, target, weight, pos_weight, reduction)
+    if v.reduction == "partial":
+        raise ValueError(
+            "reduction='partial' is not available in the oracle: its 'sum' and 'mean' are "
+            "the correctly rounded sums of the exact per-item values, which no Partial of "
+            "float64 items holds; use reduction='sum' or 'mean'")
+    fmt = float_format(v.logits.dtype)
+    x = v.logits.astype(np.float64).reshape(-1).tolist()
+    t = v.target.reshape(-1).tolist()
+    wt = np.asarray(v.weight).reshape(-1).tolist()
+    pw = np.asarray(v.pos_weight).reshape(-1).tolist()
+    A = [Fraction(a) * Fraction(b) * Fraction(c) for a, b, c in zip(wt, pw, t)]
+    B = [Fraction(a) * (1 - Fraction(c)) for a, c in zip(wt, t)]
+    return v, fmt, x, A, B
+
+
+def _bce_reduced(items_of, n, reduction):
+    """One item for the sum (or mean) of the element items ``items_of(w)``."""
+    def compute(w):
+        items = items_of(w + _bitlen(n))
+        if any(it[0] == "x" and it[1] is _NAN for it in items):
+            return [_exact_item(_NAN)]
+        if any(it[0] == "x" and it[1] is _PINF for it in items):
+            return [_exact_item(_PINF)]
+        exact = sum((it[1] for it in items if it[0] == "x"), Fraction(0))
+        approx = [it for it in items if it[0] == "a"]
+        if reduction == "mean" and n == 0:
+            return [_exact_item(_NAN)]
+        div = n if reduction == "mean" else 1
+        if not approx:
+            return [_exact_item(exact / div)]
+        with mpmath.mp.workprec(w + 20 + _bitlen(n)):
+            s = (mpmath.fsum([_make(it[1]) for it in approx]) + _q_mpf(exact)) / div
+        return [("a", s._mpf_, _abs_err(s._mpf_, 2.0, w))]
+    return compute
+
+
+def binary_cross_entropy_with_logits(logits, target, *, weight=None, pos_weight=None,
+                                     reduction="mean", exact=False):
+    r"""Correctly rounded sigmoid cross-entropy (PyTorch's ``BCEWithLogits`` semantics).
+
+    .. math:: \ell = w\,[\,p\,t\,\operatorname{softplus}(-x) + (1-t)\operatorname{softplus}(x)\,],
+
+    per element (``"none"``), or their exact sum or mean (over the elements), rounded once.
+    """
+    v, fmt, x, A, B = _bce_setup(logits, target, weight, pos_weight, reduction)
+    n = len(x)
+    w0 = _w0(fmt, 2, exact)
+    if v.reduction == "none":
+        vals = []
+        for i in range(n):
+            vals.extend(_ziv(lambda w, i=i: [_bce_item(x[i], A[i], B[i], w)], fmt, exact, w0))
+        return _finish(vals, v.logits.shape, fmt, exact)
+    compute = _bce_reduced(lambda w: [_bce_item(x[i], A[i], B[i], w) for i in range(n)], n,
+                           v.reduction)
+    return _finish(_ziv(compute, fmt, exact, w0 + _bitlen(n)), (), fmt, exact)
+
+
+def binary_cross_entropy_with_logits_value_and_grad(logits, target, *, weight=None,
+                                                    pos_weight=None, reduction="mean",
+                                                    exact=False):
+    r"""``(loss, grad)``: :func:`binary_cross_entropy_with_logits` and the correctly rounded
+    gradient :math:`(B\sigma(x) - A\sigma(-x))/s`, :math:`s` the number of elements for
+    ``"mean"``, else 1."""
+    loss = binary_cross_entropy_with_logits(logits, target, weight=weight, pos_weight=pos_weight,
+                                            reduction=reduction, exact=exact)
+    v, fmt, x, A, B = _bce_setup(logits, target, weight, pos_weight, reduction)
+    scale = len(x) if v.reduction == "mean" else 1
+    w0 = _w0(fmt, 2, exact)
+    vals = []
+    for i in range(len(x)):
+        vals.extend(_ziv(lambda w, i=i: [_bce_grad_item(x[i], A[i], B[i], scale, w)], fmt,
+                         exact, w0))
+    return loss, _finish(vals, v.logits.shape, fmt, exact)
+
+
+def _softplus_family(x, sign, exact):
+    a = as_float_array(x, "x")
+    fmt = float_format(a.dtype)
+    xs = a.astype(np.float64).reshape(-1).tolist()
+    one = Fraction(1)
+    vals = []
+    for xi in xs:
+        def compute(w, xi=xi):
+            it = _bce_item(sign * xi, Fraction(0), one, w)
+            if sign > 0 or it[0] == "x" and it[1] in (_NAN,):
+                return [it]
+            if it[0] == "x":
+                return [_exact_item(_NINF if it[1] is _PINF else -it[1])]
+            return [("a", libmp.mpf_neg(it[1]), it[2])]
+        vals.extend(_ziv(compute, fmt, exact, _w0(fmt, 1, exact)))
+    return _finish(vals, a.shape, fmt, exact)
+
+
+def softplus(x, *, exact=False):
+    r"""Correctly rounded :math:`\log(1 + e^x)`, elementwise."""
+    return _softplus_family(x, 1, exact)
+
+
+def log_sigmoid(x, *, exact=False):
+    r"""Correctly rounded :math:`\log\sigma(x) = -\operatorname{softplus}(-x)`, elementwise."""
+    return _softplus_family(x, -1, exact)

@@ -83,7 +83,8 @@ def _sibling_imports(path):
 
 def test_imports_go_one_way():
     """``_base`` at the bottom (it imports no kernel module), then exp, softmax, loss; pmf and
-    the reductions' accumulator (exact) on the base alone (the module map of
+    the reductions' accumulator (exact) on the base alone; divergence on softmax, binary on exp
+    and softmax (the module map of
     ``crossent/kernels/__init__.py``)."""
     graph = {p.stem: _sibling_imports(p) for p in KERNELS.glob("*.py") if p.stem != "__init__"}
     assert graph == {
@@ -93,4 +94,6 @@ def test_imports_go_one_way():
         "loss": {"_base", "softmax"},
         "pmf": {"_base"},
         "exact": {"_base"},
+        "divergence": {"_base", "softmax"},
+        "binary": {"_base", "exp", "softmax"},
     }

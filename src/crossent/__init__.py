@@ -17,6 +17,8 @@ from .binary import (
 from .divergence import (
     entropy_logits,
     entropy_logits_value_and_grad,
+    js_divergence_logits,
+    js_divergence_logits_value_and_grad,
     kl_divergence_logits,
     kl_divergence_logits_value_and_grad,
 )
@@ -46,6 +48,8 @@ __all__ = [
     "entropy",
     "entropy_logits",
     "entropy_logits_value_and_grad",
+    "js_divergence_logits",
+    "js_divergence_logits_value_and_grad",
     "kl_divergence",
     "kl_divergence_logits",
     "kl_divergence_logits_value_and_grad",

@@ -54,6 +54,7 @@ __all__ = [
     "parallel_guard",
     "BinaryInputs",
     "binary_inputs",
+    "check_beta",
 ]
 
 _FLOAT_DTYPES = (np.float16, np.float32, np.float64)
@@ -615,7 +616,7 @@ def divergence_inputs(p_logits, q_logits, axis, reduction, mask):
         raise ValueError(f"p_logits and q_logits must have the same shape, got {p.shape} and {q.shape}")
     if p.ndim == 0:
         raise ValueError("p_logits must have at least one dimension (the class axis), got a 0-d array")
-    dt = np.result_type(p.dtype, q.dtype)
+    dt = result_dtype(p, q)
     p, q = p.astype(dt, copy=False), q.astype(dt, copy=False)
     ax = normalize_axis(axis, p.ndim, "axis")
     if not isinstance(reduction, str) or reduction not in REDUCTIONS:
@@ -632,6 +633,16 @@ def divergence_inputs(p_logits, q_logits, axis, reduction, mask):
                              f"axis {ax}), got {m.shape}")
         keep = np.ascontiguousarray(m.reshape(-1))
     return p, q, ax, batch_shape, keep
+
+
+def check_beta(beta) -> float:
+    """The mixture weight of ``js_divergence_logits``: a real number in [0, 1]."""
+    if isinstance(beta, (bool, np.bool_)) or not isinstance(beta, (int, float, np.integer, np.floating)):
+        raise TypeError(f"beta must be a real number in [0, 1], got {beta!r}")
+    b = float(beta)
+    if not 0.0 <= b <= 1.0:
+        raise ValueError(f"beta must lie in [0, 1], got {beta!r}")
+    return b
 
 
 def entropy_logits_inputs(logits, axis, base):

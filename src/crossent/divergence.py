@@ -5,13 +5,22 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._partial import SCALE_BITS, partial_of
 import math
 
-from ._validate import divergence_inputs, entropy_logits_inputs, parallel_guard, to_rows
+from ._partial import SCALE_BITS, partial_of
+from ._validate import (
+    cast_result,
+    check_beta,
+    divergence_inputs,
+    entropy_logits_inputs,
+    parallel_guard,
+    scalar_if_0d,
+    to_rows,
+)
 from .kernels import divergence as _k
 
-__all__ = ["entropy_logits", "entropy_logits_value_and_grad", "kl_divergence_logits",
+__all__ = ["entropy_logits", "entropy_logits_value_and_grad", "js_divergence_logits",
+           "js_divergence_logits_value_and_grad", "kl_divergence_logits",
            "kl_divergence_logits_value_and_grad"]
 
 
@@ -26,7 +35,7 @@ def _reduce(values, keep, reduction, dtype, batch_shape):
     """Per-row float64 values to the reduction: 'none' rounds each (dropped rows are 0), the
     others go through the exact sum of the kept rows, rounded once."""
     if reduction == "none":
-        return values.reshape(batch_shape).astype(dtype)
+        return scalar_if_0d(cast_result(values.reshape(batch_shape), dtype))
     kept = values[keep]
     part = partial_of(kept, int(kept.size) << SCALE_BITS, dtype, "count")
     if reduction == "partial":
@@ -97,15 +106,15 @@ def kl_divergence_logits_value_and_grad(p_logits, q_logits, *, axis=-1, reductio
     Parameters
     ----------
     p_logits, q_logits, axis, reduction, mask
-        As :func:`kl_divergence_logits` (``reduction='partial'`` is not accepted here).
+        As :func:`kl_divergence_logits`.
 
     Returns
     -------
-    value : ndarray or numpy scalar
+    value : ndarray, numpy scalar or Partial
     grad_p, grad_q : ndarray
-        The gradients of the reduced value (of the sum of the rows for ``'none'``), in the
-        shape and dtype of the inputs; 0 for dropped rows, nan for rows whose value is not
-        finite.
+        The gradients of the reduced value (of the sum of the rows for ``'none'`` and
+        ``'partial'``), in the shape and dtype of the inputs; 0 for dropped rows, nan for rows
+        whose value is not finite.
 
     Notes
     -----
@@ -115,21 +124,122 @@ def kl_divergence_logits_value_and_grad(p_logits, q_logits, *, axis=-1, reductio
 
     scaled by :math:`1/N_{kept}` for ``'mean'`` (``proofs/10_logit_divergences.py``).
     """
-    if reduction == "partial":
-        raise ValueError("reduction='partial' has no gradient; use 'none', 'mean' or 'sum'")
     dt, x, y, ax, batch_shape, keep = _prepare(p_logits, q_logits, axis, reduction, mask)
-    n_kept = int(keep.sum())
-    scale = 1.0 / n_kept if reduction == "mean" and n_kept else (np.nan if reduction == "mean" else 1.0)
+    scale = _grad_scale(keep, reduction)
     out = np.empty(x.shape[0], dtype=np.float64)
     gx = np.empty_like(x)
     gy = np.empty_like(y)
     if x.shape[0]:
         with parallel_guard():
             _k.kl_divergence_logits_grad_rows(x, y, keep, scale, out, gx, gy)
-    moved = np.moveaxis(np.empty(np.asarray(p_logits).shape, dtype=np.bool_), ax, -1).shape
-    gp = np.moveaxis(gx.reshape(moved), -1, ax).astype(dt)
-    gq = np.moveaxis(gy.reshape(moved), -1, ax).astype(dt)
-    return _reduce(out, keep, reduction, dt, batch_shape), gp, gq
+    return (_reduce(out, keep, reduction, dt, batch_shape), _grad_back(gx, np.shape(p_logits), ax, dt),
+            _grad_back(gy, np.shape(p_logits), ax, dt))
+
+
+def _grad_scale(keep, reduction):
+    """The gradient's factor: 1 over the kept rows for 'mean' (nan when none is kept), else 1."""
+    if reduction != "mean":
+        return 1.0
+    n_kept = int(keep.sum())
+    return 1.0 / n_kept if n_kept else np.nan
+
+
+def _grad_back(g, shape, ax, dt):
+    """Rows ``(N, C)`` back to ``shape`` (the class axis at ``ax``), rounded once to ``dt``."""
+    moved = shape[:ax] + shape[ax + 1:] + (shape[ax],)
+    return cast_result(np.moveaxis(g.reshape(moved), -1, ax), dt)
+
+
+def js_divergence_logits(p_logits, q_logits, *, beta=0.5, axis=-1, reduction="mean", mask=None):
+    r"""Generalized Jensen–Shannon divergence between :math:`P = \mathrm{softmax}(p)` and
+    :math:`Q = \mathrm{softmax}(q)`, per row.
+
+    Parameters
+    ----------
+    p_logits, q_logits : array_like
+        Logits of the same shape (float16, bfloat16, float32 or float64; integers become
+        float64), the classes on ``axis``. ``-inf`` is a masked class; a class masked in one
+        row only is allowed (the divergence stays finite).
+    beta : float, optional
+        The weight :math:`\beta \in [0, 1]` of :math:`P` in the mixture (default 0.5, the
+        symmetric Jensen–Shannon divergence). 0 and 1 give exactly 0.
+    axis, reduction, mask
+        As :func:`kl_divergence_logits`.
+
+    Returns
+    -------
+    ndarray, numpy scalar or Partial
+        In the dtype of the inputs.
+
+    Notes
+    -----
+    .. math:: \mathrm{JSD}_\beta = \beta\,\mathrm{KL}(P \,\|\, M)
+              + (1 - \beta)\,\mathrm{KL}(Q \,\|\, M), \qquad M = \beta P + (1 - \beta) Q,
+
+    with :math:`0 \le \mathrm{JSD}_\beta \le h(\beta)` (the binary entropy, in nats;
+    ``proofs/10_logit_divergences.py``). Both KLs are sums of the non-negative terms
+    :math:`P_i\,\varphi(-s_i)` and :math:`Q_i\,\varphi(-r_i)` with
+    :math:`s_i = \log(M_i/P_i) = \operatorname{log1p}((1-\beta)\operatorname{expm1}(-\delta_i))`,
+    :math:`r_i = \log(M_i/Q_i) = \operatorname{log1p}(\beta\operatorname{expm1}(\delta_i))` and
+    :math:`\delta_i = \log P_i - \log Q_i` as in :func:`kl_divergence_logits`: never negative,
+    exactly 0 for equal rows, accurate when :math:`p \approx q`.
+
+    Examples
+    --------
+    >>> import numpy as np, crossent
+    >>> p = np.array([[1.0, 2.0, 3.0]])
+    >>> float(crossent.js_divergence_logits(p, p + 5.0))
+    0.0
+    """
+    b = check_beta(beta)
+    dt, x, y, ax, batch_shape, keep = _prepare(p_logits, q_logits, axis, reduction, mask)
+    out = np.empty(x.shape[0], dtype=np.float64)
+    if x.shape[0]:
+        odd = dt != np.float64 and reduction == "none"
+        with parallel_guard():
+            _k.js_divergence_logits_rows(x, y, b, keep, odd, out)
+    return _reduce(out, keep, reduction, dt, batch_shape)
+
+
+def js_divergence_logits_value_and_grad(p_logits, q_logits, *, beta=0.5, axis=-1,
+                                        reduction="mean", mask=None):
+    r""":func:`js_divergence_logits` and its gradients in both arguments, fused.
+
+    Parameters
+    ----------
+    p_logits, q_logits, beta, axis, reduction, mask
+        As :func:`js_divergence_logits`.
+
+    Returns
+    -------
+    value : ndarray, numpy scalar or Partial
+    grad_p, grad_q : ndarray
+        The gradients of the reduced value (of the sum of the rows for ``'none'`` and
+        ``'partial'``), in the shape and dtype of the inputs; 0 for dropped rows, nan for nan
+        rows.
+
+    Notes
+    -----
+    .. math:: \frac{\partial\,\mathrm{JSD}_\beta}{\partial p_j}
+              = \beta P_j\,\bigl(\log\tfrac{P_j}{M_j} - \mathrm{KL}(P \,\|\, M)\bigr),
+              \qquad
+              \frac{\partial\,\mathrm{JSD}_\beta}{\partial q_j}
+              = (1 - \beta) Q_j\,\bigl(\log\tfrac{Q_j}{M_j} - \mathrm{KL}(Q \,\|\, M)\bigr),
+
+    scaled by :math:`1/N_{kept}` for ``'mean'`` (``proofs/10_logit_divergences.py``); each
+    sums to 0 over the classes.
+    """
+    b = check_beta(beta)
+    dt, x, y, ax, batch_shape, keep = _prepare(p_logits, q_logits, axis, reduction, mask)
+    scale = _grad_scale(keep, reduction)
+    out = np.empty(x.shape[0], dtype=np.float64)
+    gx = np.empty_like(x)
+    gy = np.empty_like(y)
+    if x.shape[0]:
+        with parallel_guard():
+            _k.js_divergence_logits_grad_rows(x, y, b, keep, scale, out, gx, gy)
+    return (_reduce(out, keep, reduction, dt, batch_shape), _grad_back(gx, np.shape(p_logits), ax, dt),
+            _grad_back(gy, np.shape(p_logits), ax, dt))
 
 
 def _entropy_prepare(logits, axis, base):
@@ -175,8 +285,7 @@ def entropy_logits(logits, *, axis=-1, base=None):
     if x.shape[0]:
         with parallel_guard():
             _k.entropy_logits_rows(x, lnb, dt != np.float64, out)
-    out = out.reshape(batch_shape).astype(dt)
-    return out[()] if batch_shape == () else out
+    return scalar_if_0d(cast_result(out.reshape(batch_shape), dt))
 
 
 def entropy_logits_value_and_grad(logits, *, axis=-1, base=None):
@@ -200,7 +309,4 @@ def entropy_logits_value_and_grad(logits, *, axis=-1, base=None):
     if x.shape[0]:
         with parallel_guard():
             _k.entropy_logits_grad_rows(x, lnb, out, g)
-    moved = np.moveaxis(np.empty(shape, dtype=np.bool_), ax, -1).shape
-    grad = np.moveaxis(g.reshape(moved), -1, ax).astype(dt)
-    out = out.reshape(batch_shape).astype(dt)
-    return (out[()] if batch_shape == () else out), grad
+    return scalar_if_0d(cast_result(out.reshape(batch_shape), dt)), _grad_back(g, shape, ax, dt)

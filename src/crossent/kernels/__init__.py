@@ -11,7 +11,11 @@
 - ``loss``     cross_entropy and its fused gradient, on the row statistics of ``softmax``
 - ``pmf``      entropy, cross_entropy_pmf, kl_divergence
 - ``exact``    the reductions' exact accumulator (integer bins per sign and exponent)
+- ``divergence`` KL and Jensen-Shannon divergences and the entropy from logits, on the row
+               statistics of ``softmax``
+- ``binary``   the sigmoid cross-entropy, softplus and log_sigmoid, on ``exp`` and ``softmax``
 
-Imports go one way: ``_base`` <- ``exp`` <- ``softmax`` <- ``loss``; ``_base`` <- ``pmf``; ``_base`` <- ``exact``.
+Imports go one way: ``_base`` <- ``exp`` <- ``softmax`` <- ``loss``; ``_base`` <- ``pmf``; ``_base`` <- ``exact``;
+``softmax`` <- ``divergence``; ``exp``, ``softmax`` <- ``binary``.
 Kernels assume validated input: all validation lives in the Python layer.
 """

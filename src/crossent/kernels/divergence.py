@@ -281,3 +281,208 @@ def entropy_logits_grad_rows(x, lnb, out, g):
                 P = _prob(bt, be, i, ch, cl)
                 nl = _neg_log_softmax(x[n, i], m, Lh, Ll, False)
                 g[n, i] = P * (nl - He) / lnb
+
+
+# ---------------------------------------------------------------------- Jensen-Shannon
+# JSD_b = b KL(P || M) + (1 - b) KL(Q || M), M = b P + (1 - b) Q. With s_i = log(M_i / P_i)
+# and r_i = log(M_i / Q_i), and sum_i M_i = 1,
+#     KL(P || M) = sum_i P_i phi(-s_i),    KL(Q || M) = sum_i Q_i phi(-r_i),
+# the same non-negative phi terms as KL; s and r come from the KL's accurate delta:
+#     M/P = 1 + (1 - b) expm1(-delta),    M/Q = 1 + b expm1(delta),
+# so both logs are log1p of a small number when P ~ Q (never a difference of two logs).
+@jit(inline=True)
+def _log1p_a_expm1(th, tl, ah, al):
+    """``log(1 + a expm1(t))`` as a double-double, ``t = th + tl``, ``a = ah + al`` in (0, 1):
+    ``log1p`` of the product where it is at least -1/2, else the log of the sum of two
+    positive terms ``(1 - a) + a exp(t)`` (``t > 700``: ``t + log(a + (1 - a) exp(-t))``)."""
+    if th > 700.0:
+        v = math.log(ah + (1.0 - ah) * math.exp(-th))
+        h, l = two_sum(th, v)
+        return fast_two_sum(h, l + tl)
+    E = math.expm1(th)
+    El = tl * (1.0 + E)  # expm1(th + tl) = E + tl exp(th) to first order
+    wh = ah * E
+    wl = fma(ah, E, -wh) + (ah * El + al * E)
+    if wh >= -0.5:
+        h = math.log1p(wh)
+        return fast_two_sum(h, wl / (1.0 + wh))
+    oh, ol = two_sum(1.0, -ah)  # 1 - a, exactly as a double-double
+    et = math.exp(th) * (1.0 + tl)
+    v = oh + (ah * et + (ol + al * et))
+    return math.log(v), 0.0
+
+
+@jit(inline=True)
+def _js_anchor(x, y, mp, mq, btp, bep, btq, beq, Lph, Lpl, Lqh, Lql, cph, cpl, cqh, cql):
+    """``(k, lh, ll, Dh, Dl)``: an anchor class ``k`` finite in both rows (the first largest
+    ``x_k`` among them; -1 if none) with ``D = x_k - y_k`` and ``l = log(Q_k / P_k)``, so that
+    ``delta_i = log(P_i / Q_i) = (d_i - D) - l``. As in the KL row: ``l = log1p(s2)`` from
+    ``s2 = Q_k / P_k - 1`` summed from terms that do not cancel when ``x_k`` is a largest
+    entry of ``x`` and ``|s2| <= 1/2``; otherwise from the row statistics in double-double."""
+    C = x.shape[0]
+    k = -1
+    for i in range(C):
+        if x[i] != -INF and y[i] != -INF and (k < 0 or x[i] > x[k]):
+            k = i
+    if k < 0:
+        return k, 0.0, 0.0, 0.0, 0.0
+    Dh, Dl = two_sum(x[k], -y[k])
+    s2 = 2.0
+    if x[k] == mp:
+        Qk = _prob(btq, beq, k, cqh, cql)
+        s2h, s2l = 0.0, 0.0
+        for i in range(C):
+            if x[i] == -INF:
+                if y[i] == -INF:
+                    continue
+                r = -_prob(btq, beq, i, cqh, cql)
+            elif y[i] == -INF:  # Q_i = 0: the term Q_k P_i / P_k
+                r = Qk * ((_term_of(btp[i]) + bep[i]) * INV_SCALE)
+            else:
+                Q = _prob(btq, beq, i, cqh, cql)
+                h, l = two_sum(x[i], -y[i])
+                eh, el = two_sum(h, -Dh)
+                e = eh + (el + (l - Dl))
+                if e < 1.0:
+                    r = Q * math.expm1(e)
+                else:
+                    r = Qk * ((_term_of(btp[i]) + bep[i]) * INV_SCALE) - Q
+            s2h, t = two_sum(s2h, r)
+            s2l += t
+        s2 = s2h + s2l
+    if -0.5 <= s2 <= 0.5:
+        return k, math.log1p(s2), 0.0, Dh, Dl
+    # l = (y_k - m_q - L_q) - (x_k - m_p - L_p), each difference exact, summed in double-double
+    a, b = two_sum(y[k], -mq)
+    c, d = two_sum(mp, -x[k])
+    h, e = two_sum(a, c)
+    t1, t2 = two_sum(Lph, -Lqh)
+    h, t3 = two_sum(h, t1)
+    lh, ll = fast_two_sum(h, b + d + e + t3 + t2 + (Lpl - Lql))
+    return k, lh, ll, Dh, Dl
+
+
+@jit(inline=True)
+def _js_row(x, y, beta, btp, bep, btq, beq, acc, odd):
+    """``(JSD, KP, KQ, cph, cpl, cqh, cql, lh, ll, Dh, Dl)``: ``KP = KL(P || M)``,
+    ``KQ = KL(Q || M)``, each a sum of non-negative terms; nan for a row without finite
+    entries or with nan or +inf; exactly 0 for ``beta`` 0 or 1 and for equal rows."""
+    stp, mp, hp, lp, Lph, Lpl, _a, _b = _row_stats(x, btp, bep, acc, False)
+    stq, mq, hq, lq, Lqh, Lql, _c, _d = _row_stats(y, btq, beq, acc, False)
+    if stp != OK or stq != OK:
+        return NAN, NAN, NAN, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0
+    if beta == 0.0 or beta == 1.0:
+        return 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0
+    cph, cpl = _scale_dd(1.0, 0.0, hp, lp, 1.0)
+    cqh, cql = _scale_dd(1.0, 0.0, hq, lq, 1.0)
+    k, lh, ll, Dh, Dl = _js_anchor(x, y, mp, mq, btp, bep, btq, beq, Lph, Lpl, Lqh, Lql,
+                                   cph, cpl, cqh, cql)
+    bh, bl = two_sum(1.0, -beta)  # 1 - beta, exactly
+    lb = math.log(beta)  # Q_i = 0: M_i / P_i = beta
+    l1b = math.log1p(-beta)  # P_i = 0: M_i / Q_i = 1 - beta
+    ph, pl, qh, ql = 0.0, 0.0, 0.0, 0.0
+    for i in range(x.shape[0]):
+        fx = x[i] != -INF
+        fy = y[i] != -INF
+        if fx and fy:
+            P = _prob(btp, bep, i, cph, cpl)
+            Q = _prob(btq, beq, i, cqh, cql)
+            M = fma(beta, P, bh * Q)
+            dh, dl = _delta(x[i], y[i], Dh, Dl, lh, ll)
+            sh, sl = _log1p_a_expm1(-dh, -dl, bh, bl)  # log(M / P)
+            rh, rl = _log1p_a_expm1(dh, dl, beta, 0.0)  # log(M / Q)
+            tp = _kl_term(P, M, -sh, -sl)
+            tq = _kl_term(Q, M, -rh, -rl)
+        elif fx:  # Q_i = 0: M_i = beta P_i
+            P = _prob(btp, bep, i, cph, cpl)
+            tp = _kl_term(P, beta * P, -lb, 0.0)
+            tq = beta * P
+        elif fy:  # P_i = 0: M_i = (1 - beta) Q_i
+            Q = _prob(btq, beq, i, cqh, cql)
+            tp = bh * Q
+            tq = _kl_term(Q, bh * Q, -l1b, 0.0)
+        else:
+            continue
+        ph, t = two_sum(ph, tp)
+        pl += t
+        qh, t = two_sum(qh, tq)
+        ql += t
+    KP = ph + pl
+    KQ = qh + ql
+    # beta KP + (1 - beta) KQ: two non-negative products with their errors
+    v1 = beta * ph
+    v2 = bh * qh
+    vh, e = two_sum(v1, v2)
+    vl = e + fma(beta, ph, -v1) + fma(bh, qh, -v2) + beta * pl + bh * ql + bl * qh
+    return (_round_sum(vh, vl, odd), KP, KQ, cph, cpl, cqh, cql, lh, ll, Dh, Dl)
+
+
+@jit(parallel=True)
+def js_divergence_logits_rows(x, y, beta, keep, odd, out):
+    """``out[n] = JSD_beta(softmax(x[n]), softmax(y[n]))`` (0 where ``keep[n]`` is False)."""
+    wide_vectors()
+    N, C = x.shape
+    for task in prange((N + ROWS_PER_TASK - 1) // ROWS_PER_TASK):
+        btp, bep = _term_rows(C)
+        btq, beq = _term_rows(C)
+        acc = np.empty(DD_ACC)
+        for n in range(task * ROWS_PER_TASK, min(N, (task + 1) * ROWS_PER_TASK)):
+            if not keep[n]:
+                out[n] = 0.0
+                continue
+            out[n] = _js_row(x[n], y[n], beta, btp, bep, btq, beq, acc, odd)[0]
+
+
+@jit(parallel=True)
+def js_divergence_logits_grad_rows(x, y, beta, keep, scale, out, gx, gy):
+    """``out[n]`` as :func:`js_divergence_logits_rows`, and the gradient of ``scale * JSD``:
+    ``gx = scale beta P (-s - KL(P || M))``, ``gy = scale (1 - beta) Q (-r - KL(Q || M))``
+    (0 for dropped rows and for ``beta`` 0 or 1, nan for nan rows)."""
+    wide_vectors()
+    N, C = x.shape
+    bh = 1.0 - beta
+    lb = math.log(beta) if beta > 0.0 else 0.0
+    l1b = math.log1p(-beta) if beta < 1.0 else 0.0
+    for task in prange((N + ROWS_PER_TASK - 1) // ROWS_PER_TASK):
+        btp, bep = _term_rows(C)
+        btq, beq = _term_rows(C)
+        acc = np.empty(DD_ACC)
+        for n in range(task * ROWS_PER_TASK, min(N, (task + 1) * ROWS_PER_TASK)):
+            if not keep[n]:
+                out[n] = 0.0
+                for i in range(C):
+                    gx[n, i] = 0.0
+                    gy[n, i] = 0.0
+                continue
+            v, KP, KQ, cph, cpl, cqh, cql, lh, ll, Dh, Dl = _js_row(
+                x[n], y[n], beta, btp, bep, btq, beq, acc, False)
+            out[n] = v
+            if v != v:
+                for i in range(C):
+                    gx[n, i] = NAN
+                    gy[n, i] = NAN
+                continue
+            if beta == 0.0 or beta == 1.0:
+                for i in range(C):
+                    gx[n, i] = 0.0
+                    gy[n, i] = 0.0
+                continue
+            for i in range(C):
+                fx = x[n, i] != -INF
+                fy = y[n, i] != -INF
+                gx[n, i] = 0.0
+                gy[n, i] = 0.0
+                if fx and fy:
+                    P = _prob(btp, bep, i, cph, cpl)
+                    Q = _prob(btq, beq, i, cqh, cql)
+                    dh, dl = _delta(x[n, i], y[n, i], Dh, Dl, lh, ll)
+                    sh, sl = _log1p_a_expm1(-dh, -dl, bh, 0.0)
+                    rh, rl = _log1p_a_expm1(dh, dl, beta, 0.0)
+                    gx[n, i] = scale * (beta * P * (-sh - KP))
+                    gy[n, i] = scale * (bh * Q * (-rh - KQ))
+                elif fx:
+                    P = _prob(btp, bep, i, cph, cpl)
+                    gx[n, i] = scale * (beta * P * (-lb - KP))
+                elif fy:
+                    Q = _prob(btq, beq, i, cqh, cql)
+                    gy[n, i] = scale * (bh * Q * (-l1b - KQ))

@@ -307,6 +307,10 @@ BOUNDS: dict[str, dict[str, Bound]] = {
     # sum of non-negative terms P_i phi(delta_i), each within ~3u: no condition (p ~ q included)
     "kl_divergence_logits": {"float64": Bound(4.0, analysis="kl-logits"), "float32": _F32,
                              "float16": _F16, "bfloat16": _BF16},
+    # beta sum P_i phi(-s_i) + (1 - beta) sum Q_i phi(-r_i), non-negative terms, s and r from
+    # log1p(a expm1(+-delta)): no condition (p ~ q included)
+    "js_divergence_logits": {"float64": Bound(4.0, analysis="kl-logits"), "float32": _F32,
+                             "float16": _F16, "bfloat16": _BF16},
     # sum of non-negative terms P_i (-log P_i) (then / log(base)): no condition
     "entropy_logits": {"float64": Bound(3.0, analysis="kl-logits"), "float32": _F32,
                        "float16": _F16, "bfloat16": _BF16},

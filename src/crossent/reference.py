@@ -155,6 +155,7 @@ from mpmath import libmp
 
 from ._validate import (
     as_float_array,
+    check_beta,
     divergence_inputs,
     entropy_logits_inputs,
     as_num_classes,
@@ -184,6 +185,7 @@ __all__ = [
     "empirical_pmf",
     "categorical_log_likelihood",
     "kl_divergence_logits",
+    "js_divergence_logits",
     "entropy_logits",
 
     "binary_cross_entropy_with_logits",
@@ -1896,6 +1898,12 @@ def kl_divergence_logits(p_logits, q_logits, *, axis=-1, reduction="mean", mask=
     interval would never decide. A class finite in ``p_logits`` and ``-inf`` in
     ``q_logits`` gives +inf; a row with nan or +inf, or with no finite entry, gives nan.
     """
+    return _divergence_rows(_kl_logits_row, p_logits, q_logits, axis, reduction, mask, exact)
+
+
+def _divergence_rows(row_item, p_logits, q_logits, axis, reduction, mask, exact):
+    """The rows of a logit divergence through ``row_item(xs, ys, w)`` (an item per row pair),
+    per row or reduced over the kept rows (the exact sum or mean, rounded once)."""
     if reduction == "partial":
         raise ValueError("crossent.reference does not produce partials; use 'none', 'mean' or 'sum'")
     p, q, ax, batch_shape, keep = divergence_inputs(p_logits, q_logits, axis, reduction, mask)
@@ -1912,15 +1920,14 @@ def kl_divergence_logits(p_logits, q_logits, *, axis=-1, reduction="mean", mask=
             if not k:
                 vals.append(_decide(_exact_item(0), fmt, exact)[1])
                 continue
-            vals.append(_ziv(lambda w, xs=xs, ys=ys: [_kl_logits_row(xs, ys, w)], fmt, exact,
-                             w0)[0])
+            vals.append(_ziv(lambda w, xs=xs, ys=ys: [row_item(xs, ys, w)], fmt, exact, w0)[0])
         return _finish(vals, batch_shape, fmt, exact)
     kept = [r for r, k in zip(rows, keep.tolist()) if k]
 
     def compute(w):
         tot = (_FZERO, _FZERO)
         for xs, ys in kept:
-            it = _kl_logits_row(xs, ys, w)
+            it = row_item(xs, ys, w)
             if it[0] == "x":
                 if it[1] is _NAN or it[1] is _PINF:
                     return [it]
@@ -1937,6 +1944,69 @@ def kl_divergence_logits(p_logits, q_logits, *, axis=-1, reduction="mean", mask=
         return [_mpi_item(tot, w)]
 
     return _finish(_ziv(compute, fmt, exact, w0 + _bitlen(len(kept))), (), fmt, exact)
+
+
+def _js_logits_row(xs, ys, beta, w):
+    r"""An item for :math:`\mathrm{JSD}_\beta(\mathrm{softmax}(x), \mathrm{softmax}(y))` of one
+    row pair: the definition :math:`\sum_i \beta P_i \log(P_i/M_i) + (1-\beta) Q_i
+    \log(Q_i/M_i)`, :math:`M = \beta P + (1-\beta) Q`, in interval arithmetic (terms with
+    :math:`P_i = 0` or :math:`Q_i = 0` are 0)."""
+    if any(v != v or v == math.inf for v in xs + ys):
+        return _exact_item(_NAN)
+    fx = [v != -math.inf for v in xs]
+    fy = [v != -math.inf for v in ys]
+    if not any(fx) or not any(fy):
+        return _exact_item(_NAN)  # a masked (or empty) row
+    if beta == 0.0 or beta == 1.0:
+        return _exact_item(0)  # M = Q or M = P
+    if fx == fy:  # rows that differ by one constant (exactly): the same distribution
+        diffs = {Fraction(a) - Fraction(b) for a, b, f in zip(xs, ys, fx) if f}
+        if len(diffs) == 1:
+            return _exact_item(0)
+    mx, lx = _lse_shift(xs, w)
+    my, ly = _lse_shift(ys, w)
+    b = _mpi(beta)
+    ob = libmp.mpi_sub(_mpi(1.0), b, w)
+    tot = (_FZERO, _FZERO)
+    for a, c, f, g in zip(xs, ys, fx, fy):
+        logp = libmp.mpi_sub(libmp.mpi_sub(_mpi(a), _mpi(mx), w), lx, w) if f else None
+        logq = libmp.mpi_sub(libmp.mpi_sub(_mpi(c), _mpi(my), w), ly, w) if g else None
+        P = libmp.mpi_exp(logp, w) if f else (_FZERO, _FZERO)
+        Q = libmp.mpi_exp(logq, w) if g else (_FZERO, _FZERO)
+        logm = libmp.mpi_log(libmp.mpi_add(libmp.mpi_mul(b, P, w), libmp.mpi_mul(ob, Q, w), w), w)
+        if f:
+            tot = libmp.mpi_add(tot, libmp.mpi_mul(libmp.mpi_mul(b, P, w),
+                                                   libmp.mpi_sub(logp, logm, w), w), w)
+        if g:
+            tot = libmp.mpi_add(tot, libmp.mpi_mul(libmp.mpi_mul(ob, Q, w),
+                                                   libmp.mpi_sub(logq, logm, w), w), w)
+    return _mpi_item(tot, w)
+
+
+def js_divergence_logits(p_logits, q_logits, *, beta=0.5, axis=-1, reduction="mean", mask=None,
+                         exact=False):
+    r"""Correctly rounded generalized Jensen–Shannon divergence
+    :math:`\beta\,\mathrm{KL}(P \| M) + (1-\beta)\,\mathrm{KL}(Q \| M)`,
+    :math:`M = \beta P + (1-\beta) Q`, per row, reduced over rows as
+    :func:`crossent.js_divergence_logits`.
+
+    Parameters
+    ----------
+    p_logits, q_logits, beta, axis, reduction, mask
+        As :func:`crossent.js_divergence_logits` (``reduction='partial'`` is rejected).
+    exact : bool, optional
+        Return unrounded ``mpf`` values.
+
+    Notes
+    -----
+    The definition in interval arithmetic under the Ziv loop, as
+    :func:`kl_divergence_logits`: where the terms cancel (:math:`p \approx q`) the interval
+    is wide and the precision doubles. ``beta`` 0 or 1 and rows that differ by one constant
+    (exactly) give exactly 0; a row with nan or +inf, or with no finite entry, gives nan.
+    """
+    b = check_beta(beta)
+    return _divergence_rows(lambda xs, ys, w: _js_logits_row(xs, ys, b, w), p_logits, q_logits,
+                            axis, reduction, mask, exact)
 
 
 def _entropy_logits_row(xs, lnb, w):

@@ -6,15 +6,21 @@ Claim
     zero iff δ_i = 0); φ(t) = Σ_{k≥2} (−t)^k/k!; P_i φ(δ_i) = Q_i − P_i(1 − δ_i); a common error e in
     the δ_i changes the sum by e^e − 1 − e only (second order); ∂KL/∂x_j = P_j(δ_j − KL) and
     ∂KL/∂y_j = Q_j − P_j; H(softmax x) = Σ_i P_i (lse x − x_i) and ∂H/∂x_j = P_j(−log P_j − H).
+    Jensen–Shannon, M = βP + (1 − β)Q: with s_i = log(M_i/P_i), r_i = log(M_i/Q_i),
+    M_i/P_i = 1 + (1 − β) expm1(−δ_i), M_i/Q_i = 1 + β expm1(δ_i), KL(P‖M) = Σ_i P_i φ(−s_i)
+    (and likewise for Q), so 0 ≤ JSD_β; JSD_β ≤ h(β) = −β log β − (1 − β) log(1 − β);
+    ∂JSD_β/∂x_j = β P_j(log(P_j/M_j) − KL(P‖M)), ∂JSD_β/∂y_j = (1 − β) Q_j(log(Q_j/M_j) − KL(Q‖M)).
 
 Source
     The definition of KL; the identity Σ_i Q_i = 1.
 
 Justifies
-    ``crossent.kernels.divergence`` (``kl_divergence_logits`` and its gradient).
+    ``crossent.kernels.divergence`` (``kl_divergence_logits``, ``js_divergence_logits``,
+    ``entropy_logits`` and their gradients).
 
 Scope
-    Real t; K = 2, 3 explicitly for the sums and the gradients.
+    Real t; 0 < β < 1 (β = 0 and β = 1 give M = Q and M = P: JSD = 0); K = 2, 3 explicitly
+    for the sums and the gradients.
 """
 
 from __future__ import annotations
@@ -39,12 +45,13 @@ def phi(v):
 
 def build() -> _checker.Derivation:
     d = _checker.Derivation(
-        title="Claim 10: KL between two softmaxes as a sum of non-negative terms",
+        title="Claim 10: KL and Jensen–Shannon between two softmaxes as sums of non-negative terms",
         claim="KL(P‖Q) = Σ P_i φ(δ_i), φ(t) = t + e^{−t} − 1 ≥ 0; ∂KL/∂x_j = P_j(δ_j − KL), "
-        "∂KL/∂y_j = Q_j − P_j",
+        "∂KL/∂y_j = Q_j − P_j; 0 ≤ JSD_β ≤ h(β) and its gradient",
         source="the definition of KL; Σ Q_i = 1",
-        justifies="crossent.kernels.divergence (kl_divergence_logits and its gradient)",
-        scope="real t; K = 2, 3 explicitly",
+        justifies="crossent.kernels.divergence (kl_divergence_logits, js_divergence_logits, "
+        "entropy_logits and their gradients)",
+        scope="real t; 0 < β < 1; K = 2, 3 explicitly",
     )
     delta = sp.log(P) - sp.log(Q)
     d.eq("P e^{−δ} = Q for δ = log P − log Q", P * sp.exp(-delta), Q)
@@ -104,6 +111,55 @@ def build() -> _checker.Derivation:
 
     d.each_K("H(softmax x) = Σ P_i(−log P_i), −log P_i = lse x − x_i; ∂H/∂x_j = P_j(−log P_j − H)",
              entropy, Ks=(2, 3))
+    # --- Jensen–Shannon -------------------------------------------------------------------
+    b = sp.Symbol("beta", positive=True)
+    c = sp.Symbol("c", positive=True)  # c = 1 − β
+    M = b * P + c * Q
+    d.eq("M/P = 1 + (1 − β) expm1(−δ) with Q = P e^{−δ} (β + c = 1)",
+         (b * P + (1 - b) * P * sp.exp(-t)) / P, 1 + (1 - b) * (sp.exp(-t) - 1))
+    d.eq("M/Q = 1 + β expm1(δ) with P = Q e^{δ}",
+         (b * Q * sp.exp(t) + (1 - b) * Q) / Q, 1 + b * (sp.exp(t) - 1))
+    d.eq("P φ(−log(M/P)) − P log(P/M) = M − P (the sums agree: Σ M = Σ P = 1)",
+         P * phi(-sp.log(M / P)) - P * sp.log(P / M), M - P)
+    d.nonneg("the upper bound's step: 1/β − P/M = cQ/(β M) ≥ 0, so log(P_i/M_i) ≤ −log β",
+             sp.together(1 / b - P / M))
+    d.nonneg("likewise 1/c − Q/M ≥ 0, so log(Q_i/M_i) ≤ −log(1 − β)", sp.together(1 / c - Q / M))
+    d.note(
+        "Hence β Σ P_i log(P_i/M_i) ≤ −β log β Σ P_i = −β log β and (1 − β) Σ Q_i log(Q_i/M_i) "
+        "≤ −(1 − β) log(1 − β): JSD_β ≤ h(β) (log increasing; equality when the supports of P "
+        "and Q are disjoint, where M_i = βP_i or (1 − β)Q_i)."
+    )
+
+    def js_free(KK):
+        Ps = sp.symbols(f"P1:{KK + 1}", positive=True)
+        Qs = sp.symbols(f"Q1:{KK + 1}", positive=True)
+        Ms = [b * p + c * q for p, q in zip(Ps, Qs)]
+        js = sum(b * p * sp.log(p / m) + c * q * sp.log(q / m) for p, q, m in zip(Ps, Qs, Ms))
+        ent = sum(b * p * sp.log(p) + c * q * sp.log(q) - m * sp.log(m)
+                  for p, q, m in zip(Ps, Qs, Ms))
+        out = [(sp.expand_log(js, force=True), sp.expand_log(ent, force=True))]
+        out += [(sp.diff(ent, Ps[j]), b * (sp.log(Ps[j]) - sp.log(Ms[j]))) for j in range(KK)]
+        out += [(sp.diff(ent, Qs[j]), c * (sp.log(Qs[j]) - sp.log(Ms[j]))) for j in range(KK)]
+        return out
+
+    d.each_K("JSD_β = Σ βP log P + (1−β)Q log Q − M log M; ∂/∂P_j = β log(P_j/M_j), "
+             "∂/∂Q_j = (1 − β) log(Q_j/M_j) (P, Q free)", js_free, Ks=(2, 3))
+
+    def js_chain(KK):
+        Ps = sp.symbols(f"P1:{KK + 1}", positive=True)
+        a = sp.symbols(f"a1:{KK + 1}", real=True)
+        # the softmax Jacobian ∂P_i/∂x_j = P_i(δ_ij − P_j) (claim 8), with Σ P_i = 1
+        return [(sum(a[i] * Ps[i] * ((1 if i == j else 0) - Ps[j]) for i in range(KK)),
+                 Ps[j] * (a[j] - sum(Ps[i] * a[i] for i in range(KK)))) for j in range(KK)]
+
+    d.each_K("chain rule through the softmax: Σ_i a_i ∂P_i/∂x_j = P_j(a_j − Σ_i P_i a_i); with "
+             "a_i = β log(P_i/M_i), Σ P_i a_i = β KL(P‖M): ∂JSD_β/∂x_j = β P_j(log(P_j/M_j) − KL(P‖M))",
+             js_chain, Ks=(2, 3))
+    d.note(
+        "Every term P_i φ(−s_i), Q_i φ(−r_i) of JSD_β is non-negative (φ ≥ 0 above); s_i and "
+        "r_i are log1p of (1 − β) expm1(−δ_i) and β expm1(δ_i), small when P ≈ Q, computed from "
+        "the accurate δ_i: the value is never a difference of nearly equal quantities."
+    )
     d.note(
         "Every term P_i φ(δ_i) is non-negative, so the sum never cancels and is never negative; "
         "the logsumexp difference c = lse x − lse y enters only through δ_i, and an error in "

@@ -30,7 +30,8 @@ ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
 sys.path.insert(0, str(DOCS / "scripts"))
 
-PUBLIC_MODULES = ["crossent.softmax", "crossent.loss", "crossent.pmf", "crossent.binary", "crossent.ulp", "crossent.reference"]
+PUBLIC_MODULES = ["crossent.softmax", "crossent.loss", "crossent.pmf", "crossent.binary", "crossent.ulp", "crossent.reference",
+                  "crossent.divergence"]
 
 #: public functions (module, name) that the API reference documents
 PUBLIC_FUNCTIONS = [
@@ -50,6 +51,12 @@ PUBLIC_FUNCTIONS = [
     ("crossent.pmf", "categorical_log_likelihood"),
     ("crossent.ulp", "ulp_error"),
     ("crossent.ulp", "round_to_dtype"),
+    ("crossent.divergence", "kl_divergence_logits"),
+    ("crossent.divergence", "kl_divergence_logits_value_and_grad"),
+    ("crossent.divergence", "js_divergence_logits"),
+    ("crossent.divergence", "js_divergence_logits_value_and_grad"),
+    ("crossent.divergence", "entropy_logits"),
+    ("crossent.divergence", "entropy_logits_value_and_grad"),
 ]
 
 FLAGS = doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE

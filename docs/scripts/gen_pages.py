@@ -92,6 +92,8 @@ API_BOUNDS = {
     "categorical_log_likelihood": [],
     "kl_divergence_logits": ["kl_divergence_logits"],
     "kl_divergence_logits_value_and_grad": ["kl_divergence_logits"],
+    "js_divergence_logits": ["js_divergence_logits"],
+    "js_divergence_logits_value_and_grad": ["js_divergence_logits"],
     "entropy_logits": ["entropy_logits"],
     "entropy_logits_value_and_grad": ["entropy_logits"],
     "binary_cross_entropy_with_logits": ["binary_cross_entropy"],

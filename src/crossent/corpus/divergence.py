@@ -35,7 +35,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["Case", "cases", "entropy_cases"]
+__all__ = ["Call", "Case", "calls", "cases", "entropy_cases"]
 
 
 @dataclass(frozen=True)
@@ -142,4 +142,37 @@ def entropy_cases(size: str = "ci", seed: int = 0, dtype="float64") -> list[tupl
     x = np.full((3, 5), -np.inf, dt)
     x[:, 2] = (1.0, -3.0, 200.0)
     out.append(("one-finite", x, -1, None))
+    return out
+
+
+@dataclass(frozen=True)
+class Call:
+    """One measured call of a logit divergence (the measurement library's case): ``name``,
+    the positional ``args``, the keyword ``kwargs`` (``reduction="none"``: one output per
+    row) and the input ``dtype``."""
+
+    name: str
+    args: tuple
+    kwargs: dict
+    dtype: np.dtype
+
+
+def calls(function: str, size: str = "ci", seed: int = 0, dtype="float64") -> list[Call]:
+    """The corpus as :class:`Call` objects for ``function``: ``"kl_divergence_logits"`` and
+    ``"js_divergence_logits"`` (every case of :func:`cases`; JS at beta 1/2, 0.1 and 0.9 in
+    turn) or ``"entropy_logits"`` (:func:`entropy_cases`)."""
+    dt = np.dtype(dtype)
+    if function == "entropy_logits":
+        return [Call(n, (x,), {"axis": ax, "base": b}, dt)
+                for n, x, ax, b in entropy_cases(size, seed, dtype)]
+    out = []
+    for i, c in enumerate(cases(size, seed, dtype)):
+        kw = {"axis": c.axis, "reduction": "none"}
+        name = c.name
+        if function == "js_divergence_logits":
+            kw["beta"] = (0.5, 0.1, 0.9)[i % 3]
+            name = f"{c.name}-beta{kw['beta']:g}"
+        elif function != "kl_divergence_logits":
+            raise ValueError(f"function: not a logit divergence: {function!r}")
+        out.append(Call(name, (c.p, c.q), kw, dt))
     return out

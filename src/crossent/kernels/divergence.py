@@ -11,10 +11,11 @@ the identities). With ``P = softmax(x)``, ``Q = softmax(y)`` and ``d_i = x_i - y
 
 1. ``d_i = dh_i + dl_i`` exactly (TwoSum).
 2. ``c = lse(x) - lse(y) = D + l`` with ``D = d_k`` at the first largest ``x_k`` and
-   ``l = log(Q_k / P_k)``: from ``s2 = Q_k/P_k - 1 = sum_i Q_i expm1(d_i - D)`` (each term
-   to a few ``u``: ``Q_i expm1(e_i)`` for ``e_i < 1``, else ``Q_k exp(x_i - m) - Q_i``, which
-   cannot overflow), ``l = log1p(s2)`` when ``|s2| <= 1/2``; otherwise
-   ``l = (y_k - max y) - L_q + L_p`` in double-double from the row statistics. ``c`` is never
+   ``l = log(Q_k / P_k) = (y_k - max y) - L_q + L_p`` in double-double from the row
+   statistics (``L`` to ``2**-98``). Where that gives ``|l| <= 2**-20`` (rows close enough for
+   KL to be tiny), ``l = log1p(s2)`` from ``s2 = Q_k/P_k - 1 = sum_i Q_i expm1(d_i - D)``
+   (each term to a few ``u``: ``Q_i expm1(e_i)`` for ``e_i < 1``, else
+   ``Q_k exp(x_i - m) - Q_i``, which cannot overflow), accurate to ``u |l|``: ``c`` is never
    formed as the difference of the two logsumexps where they cancel.
 3. ``delta_i = log P_i - log Q_i = (d_i - D) - l``, a double-double.
 4. ``KL = sum_i P_i phi(delta_i)``, ``phi(t) = t + exp(-t) - 1 >= 0`` (``sum_i Q_i = 1``
@@ -62,24 +63,36 @@ _PHI_COEF = np.array([1.0 / math.factorial(k + 2) for k in range(_PHI_TERMS + 1)
 def _phi_small(t):
     """``phi(t) = t + exp(-t) - 1 = t**2 sum_{k>=0} (-t)**k / (k + 2)!`` for ``-2 < t < 1``
     (Horner; for ``t < 0`` every term is positive, for ``0 < t < 1`` the sum is at least
-    ``1/e`` of the sum of the magnitudes)."""
-    s = _PHI_COEF[_PHI_TERMS]
-    for k in range(_PHI_TERMS - 1, -1, -1):
-        s = s * (-t) + _PHI_COEF[k]
-    return t * t * s
+    ``1/e`` of the sum of the magnitudes). The series is cut where the first omitted term is
+    below ``2**-60`` of the sum (``1/2`` at least ``1/e`` of it): 11 terms for
+    ``|t| < 1/16`` (``16**-11 / 13! < 2**-76``), 17 for ``|t| < 1/2``
+    (``2**-17 / 19! < 2**-73``), else all."""
+    a = abs(t)
+    n = 10 if a < 0.0625 else (16 if a < 0.5 else _PHI_TERMS)  # even: the last term is even
+    # the even and odd powers as two independent Horner chains in t**2 (half the latency)
+    w = t * t
+    se = _PHI_COEF[n]
+    so = _PHI_COEF[n - 1]
+    for j in range(n // 2 - 1, 0, -1):
+        se = se * w + _PHI_COEF[2 * j]
+        so = so * w + _PHI_COEF[2 * j - 1]
+    se = se * w + _PHI_COEF[0]
+    return w * (se - t * so)
 
 
 @jit(inline=True)
 def _kl_term(P, Q, dh, dl):
-    """``P phi(dh + dl)`` (``Q = P exp(-delta)``, used where ``exp(-delta)`` could overflow)."""
+    """``P phi(dh + dl)`` (``Q = P exp(-delta)``, used where ``exp(-delta)`` could overflow).
+    The low word enters to first order, ``dl phi'(dh)``, with ``phi'(t) = 1 - exp(-t) =
+    t - phi(t)`` (a few percent of accuracy in ``phi'`` suffices: ``dl`` is below
+    ``2**-52 |dh|``)."""
     if dh <= -2.0:
         return Q - P * (1.0 - (dh + dl))
-    g = -math.expm1(-dh)  # phi'(dh) = 1 - exp(-dh): first-order part of the low word
     if dh < 1.0:
         f = _phi_small(dh)
     else:
         f = (dh - 1.0) + math.exp(-dh)
-    return P * (f + dl * g)
+    return P * (f + dl * (dh - f))
 
 
 @jit(inline=True)
@@ -107,34 +120,38 @@ def _kl_row(x, y, btp, bep, btq, beq, acc, odd):
     Dh, Dl = two_sum(x[k], -y[k])  # D = d_k
     cph, cpl = _scale_dd(1.0, 0.0, hp, lp, 1.0)
     cqh, cql = _scale_dd(1.0, 0.0, hq, lq, 1.0)
-    Qk = _prob(btq, beq, k, cqh, cql)
-    # s2 = sum_i Q_i expm1(d_i - D) = Q_k / P_k - 1; each term relative to u: Q_i expm1(e_i)
-    # for e_i < 1, else Q_i exp(e_i) - Q_i = Q_k exp(x_i - m_p) - Q_i (no overflow)
-    s2h, s2l = 0.0, 0.0
-    for i in range(C):
-        if y[i] == -INF:
-            continue
-        Q = _prob(btq, beq, i, cqh, cql)
-        if x[i] == -INF:
-            r = -Q
-        else:
-            h, l = two_sum(x[i], -y[i])
-            eh, el = two_sum(h, -Dh)
-            e = eh + (el + (l - Dl))
-            if e < 1.0:
-                r = Q * math.expm1(e)
+    # l = log(Q_k / P_k) = (y_k - m_q) - L_q + L_p, in double-double from the row statistics
+    # (L_p, L_q to 2**-98 relative): an error e in l adds e**2/2 to KL (second order) and
+    # e (sum P - sum Q) ~ e u through the rounded P, Q (first order, a bound below 2**-140).
+    # Where |l| > 2**-20, KL >= P_k phi(l) > 2**-42 / C and these are far below its ulp. Rows
+    # closer than that (p ~ q, KL possibly tiny) take the s2 pass, whose l is accurate to u |l|.
+    lh, ll = two_sum(y[k], -mq)
+    t1, t2 = two_sum(Lph, -Lqh)
+    lh, t3 = two_sum(lh, t1)
+    lh, ll = fast_two_sum(lh, ll + t3 + t2 + (Lpl - Lql))
+    if abs(lh) <= 2.0**-20:
+        Qk = _prob(btq, beq, k, cqh, cql)
+        # s2 = sum_i Q_i expm1(d_i - D) = Q_k / P_k - 1; each term relative to u: Q_i expm1(e_i)
+        # for e_i < 1, else Q_i exp(e_i) - Q_i = Q_k exp(x_i - m_p) - Q_i (no overflow)
+        s2h, s2l = 0.0, 0.0
+        for i in range(C):
+            if y[i] == -INF:
+                continue
+            Q = _prob(btq, beq, i, cqh, cql)
+            if x[i] == -INF:
+                r = -Q
             else:
-                r = Qk * ((_term_of(btp[i]) + bep[i]) * INV_SCALE) - Q
-        s2h, t = two_sum(s2h, r)
-        s2l += t
-    s2 = s2h + s2l
-    if -0.5 <= s2 <= 0.5:
+                h, l = two_sum(x[i], -y[i])
+                eh, el = two_sum(h, -Dh)
+                e = eh + (el + (l - Dl))
+                if e < 1.0:
+                    r = Q * math.expm1(e)
+                else:
+                    r = Qk * ((_term_of(btp[i]) + bep[i]) * INV_SCALE) - Q
+            s2h, t = two_sum(s2h, r)
+            s2l += t
+        s2 = s2h + s2l
         lh, ll = math.log1p(s2), 0.0
-    else:  # l = log(Q_k / P_k) = (y_k - m_q) - L_q + L_p, in double-double
-        lh, ll = two_sum(y[k], -mq)
-        t1, t2 = two_sum(Lph, -Lqh)
-        lh, t3 = two_sum(lh, t1)
-        lh, ll = fast_two_sum(lh, ll + t3 + t2 + (Lpl - Lql))
     # KL = sum_{x_i finite} P_i phi(delta_i), delta_i = (d_i - D) - l
     kh, kl = 0.0, 0.0
     for i in range(C):
@@ -316,9 +333,10 @@ def _log1p_a_expm1(th, tl, ah, al):
 def _js_anchor(x, y, mp, mq, btp, bep, btq, beq, Lph, Lpl, Lqh, Lql, cph, cpl, cqh, cql):
     """``(k, lh, ll, Dh, Dl)``: an anchor class ``k`` finite in both rows (the first largest
     ``x_k`` among them; -1 if none) with ``D = x_k - y_k`` and ``l = log(Q_k / P_k)``, so that
-    ``delta_i = log(P_i / Q_i) = (d_i - D) - l``. As in the KL row: ``l = log1p(s2)`` from
-    ``s2 = Q_k / P_k - 1`` summed from terms that do not cancel when ``x_k`` is a largest
-    entry of ``x`` and ``|s2| <= 1/2``; otherwise from the row statistics in double-double."""
+    ``delta_i = log(P_i / Q_i) = (d_i - D) - l``. As in the KL row: ``l`` from the row
+    statistics in double-double, and where that is at most ``2**-20`` (and ``x_k`` is a largest
+    entry of ``x``), ``l = log1p(s2)`` from ``s2 = Q_k / P_k - 1`` summed from terms that do
+    not cancel."""
     C = x.shape[0]
     k = -1
     for i in range(C):
@@ -327,31 +345,6 @@ def _js_anchor(x, y, mp, mq, btp, bep, btq, beq, Lph, Lpl, Lqh, Lql, cph, cpl, c
     if k < 0:
         return k, 0.0, 0.0, 0.0, 0.0
     Dh, Dl = two_sum(x[k], -y[k])
-    s2 = 2.0
-    if x[k] == mp:
-        Qk = _prob(btq, beq, k, cqh, cql)
-        s2h, s2l = 0.0, 0.0
-        for i in range(C):
-            if x[i] == -INF:
-                if y[i] == -INF:
-                    continue
-                r = -_prob(btq, beq, i, cqh, cql)
-            elif y[i] == -INF:  # Q_i = 0: the term Q_k P_i / P_k
-                r = Qk * ((_term_of(btp[i]) + bep[i]) * INV_SCALE)
-            else:
-                Q = _prob(btq, beq, i, cqh, cql)
-                h, l = two_sum(x[i], -y[i])
-                eh, el = two_sum(h, -Dh)
-                e = eh + (el + (l - Dl))
-                if e < 1.0:
-                    r = Q * math.expm1(e)
-                else:
-                    r = Qk * ((_term_of(btp[i]) + bep[i]) * INV_SCALE) - Q
-            s2h, t = two_sum(s2h, r)
-            s2l += t
-        s2 = s2h + s2l
-    if -0.5 <= s2 <= 0.5:
-        return k, math.log1p(s2), 0.0, Dh, Dl
     # l = (y_k - m_q - L_q) - (x_k - m_p - L_p), each difference exact, summed in double-double
     a, b = two_sum(y[k], -mq)
     c, d = two_sum(mp, -x[k])
@@ -359,6 +352,31 @@ def _js_anchor(x, y, mp, mq, btp, bep, btq, beq, Lph, Lpl, Lqh, Lql, cph, cpl, c
     t1, t2 = two_sum(Lph, -Lqh)
     h, t3 = two_sum(h, t1)
     lh, ll = fast_two_sum(h, b + d + e + t3 + t2 + (Lpl - Lql))
+    if abs(lh) > 2.0**-20 or x[k] != mp:
+        return k, lh, ll, Dh, Dl
+    Qk = _prob(btq, beq, k, cqh, cql)
+    s2h, s2l = 0.0, 0.0
+    for i in range(C):
+        if x[i] == -INF:
+            if y[i] == -INF:
+                continue
+            r = -_prob(btq, beq, i, cqh, cql)
+        elif y[i] == -INF:  # Q_i = 0: the term Q_k P_i / P_k
+            r = Qk * ((_term_of(btp[i]) + bep[i]) * INV_SCALE)
+        else:
+            Q = _prob(btq, beq, i, cqh, cql)
+            h, l = two_sum(x[i], -y[i])
+            eh, el = two_sum(h, -Dh)
+            e = eh + (el + (l - Dl))
+            if e < 1.0:
+                r = Q * math.expm1(e)
+            else:
+                r = Qk * ((_term_of(btp[i]) + bep[i]) * INV_SCALE) - Q
+        s2h, t = two_sum(s2h, r)
+        s2l += t
+    s2 = s2h + s2l
+    if -0.5 <= s2 <= 0.5:
+        return k, math.log1p(s2), 0.0, Dh, Dl
     return k, lh, ll, Dh, Dl
 
 

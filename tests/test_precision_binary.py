@@ -157,3 +157,27 @@ def test_properties(xs, t):
     assert np.all(loss >= 0)
     # the gradient sigma(x) - t lies in [-t, 1 - t]
     assert np.all((g >= -t) & (g <= 1 - t))
+
+
+def test_bfloat16_rounds_once():
+    """bfloat16 logits take the narrow path (float64 kernel, one rounding through float32
+    rounded to odd): per-element losses, softplus and log_sigmoid correctly rounded against the
+    oracle; a 0-d input gives a NumPy scalar, a reduction a bfloat16 scalar."""
+    ml_dtypes = pytest.importorskip("ml_dtypes")
+    bf = ml_dtypes.bfloat16
+    rng = np.random.default_rng(21)
+    x = (rng.normal(scale=8.0, size=60)).astype(bf)
+    t = rng.uniform(size=60).round(2)
+    got = crossent.binary_cross_entropy_with_logits(x, t, reduction="none")
+    assert got.dtype == bf
+    exact = ref.binary_cross_entropy_with_logits(x, t, reduction="none", exact=True)
+    assert _errors(got, exact, bf).max() <= 0.5
+    for f in ("softplus", "log_sigmoid"):
+        e = _errors(getattr(crossent, f)(x), getattr(ref, f)(x, exact=True), bf)
+        assert e.max() <= 0.5, f
+    s = crossent.binary_cross_entropy_with_logits(x, t)
+    assert s.dtype == bf and np.ndim(s) == 0
+    _l, g = crossent.binary_cross_entropy_with_logits_value_and_grad(x, t)
+    assert g.dtype == bf
+    z = crossent.softplus(np.float64(3.0))
+    assert isinstance(z, np.float64)

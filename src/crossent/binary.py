@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 
 from ._partial import SCALE_BITS, partial_of
-from ._validate import as_float_array, binary_inputs, parallel_guard
+from ._validate import as_float_array, binary_inputs, cast_result, parallel_guard, scalar_if_0d
 from .kernels import binary as _k
 
 __all__ = ["binary_cross_entropy_with_logits", "binary_cross_entropy_with_logits_value_and_grad",
@@ -32,13 +32,12 @@ def _run(logits, target, weight, pos_weight, reduction, grad):
         if x.size:
             with parallel_guard():
                 _k.bce_grad_rows(x, t, w, pw, scale, odd, losses, g)
-        with np.errstate(over="ignore"):
-            g = g.reshape(a.shape).astype(dt)
+        g = cast_result(g.reshape(a.shape), dt)
     elif x.size:
         with parallel_guard():
             _k.bce_rows(x, t, w, pw, odd, losses)
     if v.reduction == "none":
-        loss = losses.reshape(a.shape).astype(dt)
+        loss = scalar_if_0d(cast_result(losses.reshape(a.shape), dt))
     else:
         part = partial_of(losses, x.size << SCALE_BITS, dt, "count")
         loss = part if v.reduction == "partial" else (
@@ -53,7 +52,7 @@ def binary_cross_entropy_with_logits(logits, target, *, weight=None, pos_weight=
     Parameters
     ----------
     logits : array_like
-        Logits :math:`x` of any shape (float16, float32 or float64; integers become float64).
+        Logits :math:`x` of any shape (float16, bfloat16, float32 or float64; integers become float64).
     target : array_like
         Targets :math:`t \in [0, 1]` (soft targets allowed), the shape of ``logits``.
     weight : array_like, optional
@@ -134,8 +133,7 @@ def _elementwise(x, sign):
     if xs.size:
         with parallel_guard():
             _k.softplus_rows(xs, sign, a.dtype != np.float64, out)
-    r = out.reshape(a.shape).astype(a.dtype)
-    return r[()] if a.ndim == 0 else r
+    return scalar_if_0d(cast_result(out.reshape(a.shape), a.dtype))
 
 
 def softplus(x):

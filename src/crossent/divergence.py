@@ -50,7 +50,8 @@ def kl_divergence_logits(p_logits, q_logits, *, axis=-1, reduction="mean", mask=
     Parameters
     ----------
     p_logits, q_logits : array_like
-        Logits of the same shape (float16, float32 or float64; integers become float64), the
+        Logits of the same shape (float16, bfloat16, float32 or float64; integers become
+        float64), the
         classes on ``axis``. ``-inf`` is a masked class: it contributes nothing where it is
         masked in ``p_logits`` (:math:`0 \log 0 = 0`), and a class masked in ``q_logits``
         only makes the divergence ``+inf``.
@@ -254,7 +255,7 @@ def entropy_logits(logits, *, axis=-1, base=None):
     Parameters
     ----------
     logits : array_like
-        float16, float32 or float64 (integers become float64), the classes on ``axis``;
+        float16, bfloat16, float32 or float64 (integers become float64), the classes on ``axis``;
         ``-inf`` is a masked class (:math:`0 \log 0 = 0`).
     axis : int, optional
         The class axis (default: the last).

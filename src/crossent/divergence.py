@@ -80,9 +80,13 @@ def kl_divergence_logits(p_logits, q_logits, *, axis=-1, reduction="mean", mask=
     (equal to :math:`\sum_i P_i \delta_i` because :math:`\sum_i Q_i = 1`): every term is
     non-negative, so the value is never negative and is exactly 0 for equal rows (or rows
     that differ by a constant). :math:`\delta_i = d_i - c` with
-    :math:`c = \mathrm{lse}(p) - \mathrm{lse}(q)` evaluated as
-    :math:`D + \log \sum_i Q_i e^{d_i - D}` (:math:`D = \max_i d_i`), never as the difference of
-    the two logsumexps (``docs/divergences.md``).
+    :math:`c = \mathrm{lse}(p) - \mathrm{lse}(q) = d_k + \log(Q_k/P_k)` (:math:`k` the largest
+    :math:`p_k`) from the row statistics in double-double, and for rows closer than
+    :math:`2^{-20}` from :math:`Q_k/P_k - 1 = \sum_i Q_i \operatorname{expm1}(d_i - d_k)`: never
+    the rounded difference of the two logsumexps (``docs/divergences.md``).
+
+    Accuracy: within 4 ulp in float64, 1 ulp (99.9% correctly rounded) in float32, bfloat16
+    and float16, for any gap between the rows (``BOUNDS["kl_divergence_logits"]``).
 
     Examples
     --------
@@ -123,7 +127,18 @@ def kl_divergence_logits_value_and_grad(p_logits, q_logits, *, axis=-1, reductio
               \qquad
               \frac{\partial\,\mathrm{KL}}{\partial q_j} = Q_j - P_j,
 
-    scaled by :math:`1/N_{kept}` for ``'mean'`` (``proofs/10_logit_divergences.py``).
+    scaled by :math:`1/N_{kept}` for ``'mean'`` (``proofs/10_logit_divergences.py``). The value
+    is that of :func:`kl_divergence_logits` (within 4 ulp in float64); the gradient entries are
+    within :math:`8u` (absolute, :math:`u = 2^{-53}`) of the exact ones in float64, rounded once
+    to a narrow format (tested, not a table row).
+
+    Examples
+    --------
+    >>> import numpy as np, crossent
+    >>> p = np.array([[0.0, 1.0]])
+    >>> v, gp, gq = crossent.kl_divergence_logits_value_and_grad(p, p)
+    >>> float(v), gp.tolist(), gq.tolist()
+    (0.0, [[0.0, 0.0]], [[0.0, 0.0]])
     """
     dt, x, y, ax, batch_shape, keep = _prepare(p_logits, q_logits, axis, reduction, mask)
     scale = _grad_scale(keep, reduction)
@@ -185,6 +200,9 @@ def js_divergence_logits(p_logits, q_logits, *, beta=0.5, axis=-1, reduction="me
     :math:`\delta_i = \log P_i - \log Q_i` as in :func:`kl_divergence_logits`: never negative,
     exactly 0 for equal rows, accurate when :math:`p \approx q`.
 
+    Accuracy: within 4 ulp in float64, 1 ulp (99.9% correctly rounded) in float32, bfloat16
+    and float16 (``BOUNDS["js_divergence_logits"]``).
+
     Examples
     --------
     >>> import numpy as np, crossent
@@ -228,7 +246,17 @@ def js_divergence_logits_value_and_grad(p_logits, q_logits, *, beta=0.5, axis=-1
               = (1 - \beta) Q_j\,\bigl(\log\tfrac{Q_j}{M_j} - \mathrm{KL}(Q \,\|\, M)\bigr),
 
     scaled by :math:`1/N_{kept}` for ``'mean'`` (``proofs/10_logit_divergences.py``); each
-    sums to 0 over the classes.
+    sums to 0 over the classes. The value is that of :func:`js_divergence_logits` (within
+    4 ulp in float64); the gradient entries are within :math:`8u` (absolute) of the exact ones
+    in float64 (tested).
+
+    Examples
+    --------
+    >>> import numpy as np, crossent
+    >>> p = np.array([[0.0, 1.0]])
+    >>> v, gp, gq = crossent.js_divergence_logits_value_and_grad(p, p, beta=0.3)
+    >>> float(v), float(abs(gp).max()), float(abs(gq).max())
+    (0.0, 0.0, 0.0)
     """
     b = check_beta(beta)
     dt, x, y, ax, batch_shape, keep = _prepare(p_logits, q_logits, axis, reduction, mask)
@@ -275,6 +303,9 @@ def entropy_logits(logits, *, axis=-1, base=None):
     (:math:`m = \max_i x_i`, :math:`S = \sum_i e^{x_i - m}`): every term is non-negative, so
     the value is never negative and is exactly 0 for a row with one finite entry.
 
+    Accuracy: within 3 ulp in float64, 1 ulp (99.9% correctly rounded) in float32, bfloat16
+    and float16 (``BOUNDS["entropy_logits"]``).
+
     Examples
     --------
     >>> import numpy as np, crossent
@@ -302,7 +333,16 @@ def entropy_logits_value_and_grad(logits, *, axis=-1, base=None):
     -----
     .. math:: \frac{\partial H}{\partial x_j} = P_j\,(-\log P_j - H)
 
-    (divided by :math:`\ln b` with a base; ``proofs/10_logit_divergences.py``).
+    (divided by :math:`\ln b` with a base; ``proofs/10_logit_divergences.py``). The value is
+    that of :func:`entropy_logits` (within 3 ulp in float64); the gradient entries are within
+    :math:`8u \max(1, H)` of the exact ones in float64 (tested).
+
+    Examples
+    --------
+    >>> import numpy as np, crossent
+    >>> h, g = crossent.entropy_logits_value_and_grad(np.zeros(4), base=2)
+    >>> float(h), g.tolist()
+    (2.0, [0.0, 0.0, 0.0, 0.0])
     """
     dt, x, ax, batch_shape, lnb, shape = _entropy_prepare(logits, axis, base)
     out = np.empty(x.shape[0], dtype=np.float64)

@@ -129,8 +129,10 @@ def kl_divergence_logits_value_and_grad(p_logits, q_logits, *, axis=-1, reductio
 
     scaled by :math:`1/N_{kept}` for ``'mean'`` (``proofs/10_logit_divergences.py``). The value
     is that of :func:`kl_divergence_logits` (within 4 ulp in float64); the gradient entries are
-    within :math:`8u` (absolute, :math:`u = 2^{-53}`) of the exact ones in float64, rounded once
-    to a narrow format (tested, not a table row).
+    within :math:`8u` (absolute, :math:`u = 2^{-53}`) of the exact ones in float64 for rows
+    with :math:`\mathrm{KL} \le 1`, :math:`8u\,\mathrm{KL}` beyond (an entry carries about
+    :math:`u P_j(|\delta_j| + \mathrm{KL})`); rounded once to a narrow format (tested, not a
+    table row).
 
     Examples
     --------

@@ -102,6 +102,10 @@ def properties(out, n=150):
                 s = rng.integers(0, shape[-1], 50)
                 out[key + "/emp"] = digest(crossent.empirical_pmf(s, shape[-1]))
                 out[key + "/cll"] = digest(crossent.categorical_log_likelihood(np.abs(p) + 0.01, s))
+        pw = rng.uniform(0, 3, shape[-1:]) if ndim else None
+        loss, g = crossent.binary_cross_entropy_with_logits_value_and_grad(x, p.clip(0, 1), pos_weight=pw,
+                                                                           reduction=red)
+        out[key + "/bce"] = digest(loss) + digest(g) + digest(crossent.softplus(x))
 
 def run():
     out = {}

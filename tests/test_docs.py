@@ -31,7 +31,8 @@ DOCS = ROOT / "docs"
 sys.path.insert(0, str(DOCS / "scripts"))
 
 PUBLIC_MODULES = ["crossent.softmax", "crossent.loss", "crossent.pmf", "crossent.ulp", "crossent.reference",
-                  "crossent.linear"]
+                  "crossent.linear", "crossent.binary",
+                  "crossent.divergence"]
 
 #: public functions (module, name) that the API reference documents
 PUBLIC_FUNCTIONS = [
@@ -40,6 +41,10 @@ PUBLIC_FUNCTIONS = [
     ("crossent.softmax", "softmax"),
     ("crossent.loss", "cross_entropy"),
     ("crossent.loss", "cross_entropy_value_and_grad"),
+    ("crossent.binary", "binary_cross_entropy_with_logits"),
+    ("crossent.binary", "binary_cross_entropy_with_logits_value_and_grad"),
+    ("crossent.binary", "softplus"),
+    ("crossent.binary", "log_sigmoid"),
     ("crossent.pmf", "entropy"),
     ("crossent.pmf", "cross_entropy_pmf"),
     ("crossent.pmf", "kl_divergence"),
@@ -49,6 +54,12 @@ PUBLIC_FUNCTIONS = [
     ("crossent.ulp", "round_to_dtype"),
     ("crossent.linear", "linear_cross_entropy"),
     ("crossent.linear", "linear_cross_entropy_value_and_grad"),
+    ("crossent.divergence", "kl_divergence_logits"),
+    ("crossent.divergence", "kl_divergence_logits_value_and_grad"),
+    ("crossent.divergence", "js_divergence_logits"),
+    ("crossent.divergence", "js_divergence_logits_value_and_grad"),
+    ("crossent.divergence", "entropy_logits"),
+    ("crossent.divergence", "entropy_logits_value_and_grad"),
 ]
 
 FLAGS = doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE

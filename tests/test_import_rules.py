@@ -37,7 +37,7 @@ LAYERS: dict[str, tuple[str, ...]] = {
     "oracle": ("crossent.reference",),
     "table": ("crossent._bounds",),
     "public": ("crossent", "crossent.softmax", "crossent.loss", "crossent.pmf", "crossent._partial",
-               "crossent.linear"),
+               "crossent.linear", "crossent.divergence", "crossent.binary"),
     "measurement": ("crossent._measure", "crossent._peers", "crossent.corpus", "crossent.corpus.*"),
     "bridges": ("crossent.torch", "crossent.jax", "crossent.numba", "crossent.dask"),
     "toolkit": ("crossent.testing",),

@@ -83,7 +83,7 @@ def _sibling_imports(path):
 
 def test_imports_go_one_way():
     """``_base`` at the bottom (it imports no kernel module), then exp, softmax, loss, and on
-    top the loss options, the class-chunked rows and the short-row kernels; pmf and the
+    top the loss options, the class-chunked rows and the short-row kernels, the divergences and the binary loss; pmf and the
     reductions' accumulator (exact) on the base alone (the module map of
     ``crossent/kernels/__init__.py``)."""
     graph = {p.stem: _sibling_imports(p) for p in KERNELS.glob("*.py") if p.stem != "__init__"}
@@ -98,4 +98,6 @@ def test_imports_go_one_way():
         "options": {"_base", "exp", "softmax", "loss"},
         "short": {"_base", "exp", "softmax"},
         "linear": {"_base"},
+        "divergence": {"_base", "softmax"},
+        "binary": {"_base", "exp", "softmax"},
     }

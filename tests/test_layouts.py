@@ -145,6 +145,10 @@ def _functions(axis):
                                                                        axis=axis), "probs"),
         "kl_divergence": (lambda x, t: crossent.kl_divergence(t, crossent.softmax(x, axis=axis), axis=axis),
                           "probs"),
+        "bce-none": (lambda x, t: crossent.binary_cross_entropy_with_logits(x, t, reduction="none"), "probs"),
+        "bce-vg": (lambda x, t: crossent.binary_cross_entropy_with_logits_value_and_grad(
+            x, t, pos_weight=np.arange(1.0, 1 + x.shape[-1]), reduction="sum"), "probs"),
+        "softplus": (lambda x, t: (crossent.softplus(x), crossent.log_sigmoid(x)), None),
     }
 
 

@@ -821,3 +821,25 @@ def test_pmf_on_spread_rows(dtype, row):
         assert bits_equal(R.cross_entropy_pmf(p, q, base=base), rnd(naive_pmf("ce", p, q, base), dtype, (1,)))
         assert bits_equal(R.kl_divergence(p, q, base=base), rnd(naive_pmf("kl", p, q, base), dtype, (1,)))
     assert time.perf_counter() - t0 < 10
+
+
+# --- binary cross-entropy, softplus, log_sigmoid -------------------------------------------------
+
+
+def test_softplus_oracle_against_mpmath_at_1000_bits():
+    xs = [-745.5, -40.0, -1e-300, 0.0, 1.5, 36.0, 800.0]
+    got = R.softplus(np.array(xs))
+    with mpmath.mp.workprec(1000):
+        want = [float(mpmath.log1p(mpmath.exp(mpmath.mpf(v)))) for v in xs]
+    assert got.tolist() == want
+
+
+def test_bce_oracle_exact_cases():
+    x = np.array([np.inf, -np.inf, np.inf, np.nan, 0.0])
+    t = np.array([1.0, 0.0, 0.5, 1.0, 0.25])
+    loss, g = R.binary_cross_entropy_with_logits_value_and_grad(x, t, reduction="none")
+    assert loss[:3].tolist() == [0.0, 0.0, np.inf] and np.isnan(loss[3])
+    # x = 0: sigma = 1/2, the gradient is the rational 1/2 - t (exact)
+    assert g[[0, 1, 2, 4]].tolist() == [0.0, 0.0, 0.5, 0.25] and np.isnan(g[3])
+    with pytest.raises(ValueError, match="partial"):
+        R.binary_cross_entropy_with_logits(x, t, reduction="partial")

@@ -62,6 +62,13 @@ def workload():
             out[name + "/entropy"] = digest(crossent.entropy(p, base=2))
             out[name + "/cross_entropy_pmf"] = digest(crossent.cross_entropy_pmf(p, q))
             out[name + "/kl_divergence"] = digest(crossent.kl_divergence(p, q))
+        tb = rng.uniform(size=x.shape).astype(dt)
+        for red in ("none", "mean", "sum"):
+            out[name + "/bce-" + red] = digest(crossent.binary_cross_entropy_with_logits(
+                np.where(np.isinf(x), 50, x), tb, pos_weight=w, reduction=red))
+        loss, g = crossent.binary_cross_entropy_with_logits_value_and_grad(x, tb, weight=w)
+        out[name + "/bce-vg"] = digest(loss) + digest(g)
+        out[name + "/softplus"] = digest(crossent.softplus(x)) + digest(crossent.log_sigmoid(x))
     s = rng.integers(0, 7, 100000)
     out["empirical_pmf"] = digest(crossent.empirical_pmf(s, 7))
     out["categorical_log_likelihood"] = digest(crossent.categorical_log_likelihood(
@@ -127,6 +134,10 @@ def test_pieces_equal_whole(dtype):
     whole_and_pieces(lambda s: crossent.logsumexp(x[s]))
     whole_and_pieces(lambda s: crossent.softmax(x[s]))
     whole_and_pieces(lambda s: crossent.log_softmax(x[s]))
+    whole_and_pieces(lambda s: crossent.binary_cross_entropy_with_logits(x[s], p[s], reduction="none"))
+    whole_and_pieces(lambda s: crossent.binary_cross_entropy_with_logits_value_and_grad(
+        x[s], p[s], pos_weight=w, reduction="sum")[1])
+    whole_and_pieces(lambda s: crossent.softplus(x[s]))
     whole_and_pieces(lambda s: crossent.cross_entropy(x[s], y[s], weight=w, reduction="none", label_smoothing=0.1))
     whole_and_pieces(lambda s: crossent.cross_entropy(x[s], p[s], reduction="none"))
     # the gradient of the sum: each row's gradient is its own

@@ -8,6 +8,20 @@ mpmath oracle with the same signatures (``crossent.reference``), the ULP toolkit
 
 from ._bounds import BOUNDS
 from ._partial import Partial
+from .binary import (
+    binary_cross_entropy_with_logits,
+    binary_cross_entropy_with_logits_value_and_grad,
+    log_sigmoid,
+    softplus,
+)
+from .divergence import (
+    entropy_logits,
+    entropy_logits_value_and_grad,
+    js_divergence_logits,
+    js_divergence_logits_value_and_grad,
+    kl_divergence_logits,
+    kl_divergence_logits_value_and_grad,
+)
 from .loss import cross_entropy, cross_entropy_value_and_grad
 from .linear import linear_cross_entropy, linear_cross_entropy_value_and_grad
 from .pmf import (
@@ -25,20 +39,30 @@ __version__ = "0.1.0"
 __all__ = [
     "BOUNDS",
     "Partial",
+    "binary_cross_entropy_with_logits",
+    "binary_cross_entropy_with_logits_value_and_grad",
     "categorical_log_likelihood",
     "cross_entropy",
     "cross_entropy_pmf",
     "cross_entropy_value_and_grad",
     "empirical_pmf",
     "entropy",
+    "entropy_logits",
+    "entropy_logits_value_and_grad",
+    "js_divergence_logits",
+    "js_divergence_logits_value_and_grad",
     "kl_divergence",
     "linear_cross_entropy",
     "linear_cross_entropy_value_and_grad",
+    "kl_divergence_logits",
+    "kl_divergence_logits_value_and_grad",
+    "log_sigmoid",
     "log_softmax",
     "logsumexp",
     "reference",
     "round_to_dtype",
     "softmax",
+    "softplus",
     "ulp_error",
 ]
 

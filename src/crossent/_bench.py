@@ -25,7 +25,12 @@ with PyTorch imported in the process (its thread pool and Numba's both loaded).
 
 Modes: ``forward`` is the per-item loss (``reduction="none"``); ``fwd+bwd`` is the mean loss and
 its gradient with respect to the logits (crossent's fused ``cross_entropy_value_and_grad``,
-PyTorch's ``loss.backward()``, JAX's ``jax.value_and_grad`` under ``jit``).
+PyTorch's ``loss.backward()``, JAX's ``jax.value_and_grad`` under ``jit``). ``kl fwd+bwd`` is
+the KL divergence between the softmaxes of two logit arrays (``q = p + noise``), averaged over
+rows, and its gradients in both: crossent's ``kl_divergence_logits_value_and_grad``, PyTorch's
+``F.kl_div(log_softmax(q), log_softmax(p), log_target=True, reduction="batchmean")`` with
+``backward()`` to both inputs, JAX's ``jit(value_and_grad)`` of the same formula in both
+arguments.
 
 Peers that are not installed are skipped and listed as skipped, never faked. Absolute times on a
 shared machine are noise: read the ratios.
@@ -53,7 +58,7 @@ DEFAULT_REPEATS = 15
 QUICK_REPEATS = 5
 WARMUP = 2  # untimed calls first: JIT compilation, allocator and thread-pool start-up
 SETTLE = 1  # untimed calls of the same implementation right before each timed one (see above)
-MODES = ("forward", "fwd+bwd")
+MODES = ("forward", "fwd+bwd", "kl fwd+bwd")
 PEERS = ("torch", "jax")
 TORCH_THREADS = 2
 
@@ -65,6 +70,8 @@ TORCH_THREADS = 2
 def _crossent(logits, labels, mode):
     import crossent
 
+    if mode == "kl fwd+bwd":  # labels is the second logit array here
+        return lambda: crossent.kl_divergence_logits_value_and_grad(logits, labels)
     if mode == "forward":
         return lambda: crossent.cross_entropy(logits, labels, reduction="none")
     return lambda: crossent.cross_entropy_value_and_grad(logits, labels)
@@ -85,6 +92,18 @@ def _torch(logits, labels, mode):
     torch = _torch_module()
     import torch.nn.functional as F
 
+    if mode == "kl fwd+bwd":
+        tp = torch.from_numpy(logits.copy()).requires_grad_(True)
+        tq = torch.from_numpy(labels.copy()).requires_grad_(True)
+
+        def run_kl():
+            tp.grad = tq.grad = None
+            loss = F.kl_div(F.log_softmax(tq, -1), F.log_softmax(tp, -1), log_target=True,
+                            reduction="batchmean")
+            loss.backward()
+            return loss, tp.grad, tq.grad
+
+        return run_kl
     y = torch.from_numpy(labels.astype(np.int64))
     if mode == "forward":
         t = torch.from_numpy(logits)
@@ -122,6 +141,21 @@ def _jax(logits, labels, mode):
     x = jax.device_put(jnp.asarray(logits))
     if x.dtype != logits.dtype:
         raise RuntimeError(f"JAX turned {logits.dtype} into {x.dtype}")
+    if mode == "kl fwd+bwd":
+        xq = jax.device_put(jnp.asarray(labels))
+
+        def kl(p, q):
+            lp = jax.nn.log_softmax(p, axis=-1)
+            lq = jax.nn.log_softmax(q, axis=-1)
+            return jnp.sum(jnp.exp(lp) * (lp - lq), axis=-1).mean()
+
+        gk = jax.jit(jax.value_and_grad(kl, argnums=(0, 1)))
+
+        def run_kl():
+            v, (gp, gq) = gk(x, xq)
+            return v.block_until_ready(), gp.block_until_ready(), gq.block_until_ready()
+
+        return run_kl
     y = jax.device_put(jnp.asarray(labels.astype(np.int32)))
     ce = optax.softmax_cross_entropy_with_integer_labels
     if mode == "forward":
@@ -235,15 +269,18 @@ def run_bench(shapes=None, dtypes=None, repeats=None, *, quick=False, peers=PEER
     for n, c in shapes:
         base = rng.standard_normal((n, c)) * 3.0
         labels = rng.integers(0, c, n)
+        noise = rng.standard_normal((n, c)) * 0.1  # q = p + noise for the KL
         for dtype in dtypes:
             logits = np.ascontiguousarray(base.astype(dtype))
             for mode in MODES:
                 if progress:
                     progress(f"{n}x{c} {dtype} {mode}")
+                second = (np.ascontiguousarray((base + noise).astype(dtype))
+                          if mode == "kl fwd+bwd" else labels)
                 funcs = {"numpy-sum": _numpy_read(logits, labels, mode)}
                 for name in impls:
                     try:
-                        funcs[name] = _IMPLS[name](logits, labels, mode)
+                        funcs[name] = _IMPLS[name](logits, second, mode)
                     except (ImportError, RuntimeError) as exc:
                         skipped.setdefault(name, f"{exc.__class__.__name__}: {exc}")
                 med = _time_cases(funcs, repeats)
@@ -310,13 +347,13 @@ def summary_line(res: dict) -> str:
 
 def format_table(res: dict) -> str:
     """Plain-text table of the rows (one line per implementation and case)."""
-    head = f"{'shape':>12s} {'dtype':8s} {'mode':8s} {'impl':10s} {'ns/elem':>9s} " \
+    head = f"{'shape':>12s} {'dtype':8s} {'mode':10s} {'impl':10s} {'ns/elem':>9s} " \
            f"{'/fastest peer':>13s} {'/one read':>9s}"
     lines = [head, "-" * len(head)]
     for r in res["rows"]:
         shape = f"{r['shape'][0]}x{r['shape'][1]}"
         rp = r["ratio_to_fastest_peer"]
-        lines.append(f"{shape:>12s} {r['dtype']:8s} {r['mode']:8s} {r['impl']:10s} "
+        lines.append(f"{shape:>12s} {r['dtype']:8s} {r['mode']:10s} {r['impl']:10s} "
                      f"{r['ns_per_element']:9.3f} {('-' if rp is None else f'{rp:.2f}'):>13s} "
                      f"{r['ratio_to_read']:9.2f}")
     for name, why in res["skipped"].items():
@@ -354,7 +391,8 @@ def write_plot(res: dict, path) -> bool:
     ax.set_xticklabels([f"{n}x{c}\n{d} {m}" for (n, c), d, m in cases], fontsize=7)
     ax.set_ylabel("ns per element (median)")
     ax.set_yscale("log")
-    ax.set_title("cross-entropy, one process, same data (numpy-sum = one read of the array)")
+    ax.set_title("cross-entropy and KL from logits, one process, same data "
+                 "(numpy-sum = one read of p)")
     ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=120)

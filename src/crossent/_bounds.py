@@ -267,6 +267,42 @@ def _options_grad_condition(case, exact, dtype):
     return held, scale
 
 
+def _bce_grad_condition(case, exact, dtype):
+    """``BOUNDS["binary_cross_entropy_grad"]`` condition (every dtype): normwise.
+
+    The gradient entry ``(B sigma(x) - A sigma(-x)) / s`` (``A = w p t``, ``B = w (1 - t)``,
+    ``s`` the mean's count or 1) cancels where the two terms are close (a soft target near
+    ``sigma(x)``); the bound is ``max_ulp`` ulp of the larger term, absolute, everywhere:
+    ``held`` is False for every finite entry and ``scale`` is ``ulp(max(B sigma(x),
+    A sigma(-x)) / s)``. Infinite and nan entries are judged in ULPs.
+    """
+    import mpmath
+
+    from crossent.ulp import ulp
+
+    x = np.asarray(case.logits, dtype=np.float64).reshape(-1)
+    t = np.broadcast_to(np.asarray(case.target, dtype=np.float64), case.logits.shape).reshape(-1)
+    w = np.broadcast_to(1.0 if case.weight is None else np.asarray(case.weight, dtype=np.float64),
+                        case.logits.shape).reshape(-1)
+    pw = np.broadcast_to(1.0 if case.pos_weight is None
+                         else np.asarray(case.pos_weight, dtype=np.float64),
+                         case.logits.shape).reshape(-1)
+    s = x.size if case.reduction == "mean" else 1
+    held = np.ones(exact.shape, dtype=bool)
+    scale = np.full(exact.shape, np.nan, dtype=object)
+    for i, e in enumerate(exact):
+        if not _finite(e) or not np.isfinite(x[i]):
+            continue
+        with mpmath.mp.workprec(256):
+            sp = 1 / (1 + mpmath.exp(-mpmath.mpf(float(x[i]))))
+            sn = 1 / (1 + mpmath.exp(mpmath.mpf(float(x[i]))))  # sigma(-x), no 1 - sigma(x)
+            a = mpmath.mpf(float(w[i])) * mpmath.mpf(float(pw[i])) * mpmath.mpf(float(t[i])) * sn
+            b = mpmath.mpf(float(w[i])) * (1 - mpmath.mpf(float(t[i]))) * sp
+            held[i] = False
+            scale[i] = ulp(max(a, b) / s, dtype)
+    return held, scale
+
+
 # ---------------------------------------------------------------------------------------
 # the table
 
@@ -369,6 +405,34 @@ BOUNDS: dict[str, dict[str, Bound]] = {
         )
         for dt, k in (("float64", 4.0), ("float32", 1.0), ("float16", 1.0), ("bfloat16", 1.0))
     },
+    # sum of non-negative terms P_i phi(delta_i), each within ~3u: no condition (p ~ q included)
+    "kl_divergence_logits": {"float64": Bound(4.0, analysis="kl-logits"), "float32": _F32,
+                             "float16": _F16, "bfloat16": _BF16},
+    # beta sum P_i phi(-s_i) + (1 - beta) sum Q_i phi(-r_i), non-negative terms, s and r from
+    # log1p(a expm1(+-delta)): no condition (p ~ q included)
+    "js_divergence_logits": {"float64": Bound(4.0, analysis="kl-logits"), "float32": _F32,
+                             "float16": _F16, "bfloat16": _BF16},
+    # sum of non-negative terms P_i (-log P_i) (then / log(base)): no condition
+    "entropy_logits": {"float64": Bound(3.0, analysis="kl-logits"), "float32": _F32,
+                       "float16": _F16, "bfloat16": _BF16},
+    # the sigmoid cross-entropy (per element, and its exact sum and mean), softplus, log_sigmoid
+    "binary_cross_entropy": {"float64": Bound(3.0, analysis="binary"), "float32": _F32, "float16": _F16,
+                             "bfloat16": _BF16},
+    "binary_cross_entropy_grad": {
+        dt: Bound(
+            9.0 if dt == "float64" else 1.0,
+            condition="normwise: the entry B sigma(x) - A sigma(-x) (A = w p t, B = w (1 - t)) "
+            "cancels where the target is near sigma(x); the absolute error is at most "
+            f"{9 if dt == 'float64' else 1} ulp of the larger of the two terms",
+            analysis="binary",
+            check=_bce_grad_condition,
+        )
+        for dt in ("float64", "float32", "float16", "bfloat16")
+    },
+    "softplus": {"float64": Bound(3.0, analysis="binary"), "float32": _F32, "float16": _F16,
+                 "bfloat16": _BF16},
+    "log_sigmoid": {"float64": Bound(3.0, analysis="binary"), "float32": _F32, "float16": _F16,
+                    "bfloat16": _BF16},
 }
 
 

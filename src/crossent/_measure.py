@@ -30,6 +30,7 @@ __all__ = [
     "SOFTMAX_FUNCTIONS",
     "LOSS_FUNCTIONS",
     "PMF_FUNCTIONS",
+    "DIVERGENCE_FUNCTIONS",
     "FUNCTIONS",
     "OPTION_FUNCTIONS",
     "DTYPES",
@@ -49,7 +50,9 @@ SOFTMAX_FUNCTIONS = ("logsumexp", "log_softmax", "softmax")
 #: "cross_entropy_grad" the gradient of ``cross_entropy_value_and_grad``
 LOSS_FUNCTIONS = ("cross_entropy", "cross_entropy_mean", "cross_entropy_grad")
 PMF_FUNCTIONS = ("entropy", "cross_entropy_pmf", "kl_divergence")
-FUNCTIONS = SOFTMAX_FUNCTIONS + LOSS_FUNCTIONS + PMF_FUNCTIONS
+#: per row of logits (``reduction="none"``), on :mod:`crossent.corpus.divergence`
+DIVERGENCE_FUNCTIONS = ("kl_divergence_logits", "js_divergence_logits", "entropy_logits")
+FUNCTIONS = SOFTMAX_FUNCTIONS + LOSS_FUNCTIONS + PMF_FUNCTIONS + DIVERGENCE_FUNCTIONS
 #: the loss functions measured on the options corpus (:mod:`crossent.corpus.options`:
 #: ``z_loss`` and ``logit_softcap`` set), each measured as the loss function it names
 OPTION_FUNCTIONS = ("cross_entropy_options", "cross_entropy_options_mean",
@@ -101,6 +104,11 @@ def cases(function: str, size: str = "ci", seed: int = 0, dtype="float64") -> li
         from crossent.corpus import pmf
 
         return pmf.cases(size=size, seed=seed, dtype=dtype, function=function)
+    if function in DIVERGENCE_FUNCTIONS:
+        from crossent.corpus import divergence
+
+        return divergence.calls(function, size="full" if size == "full" else "ci", seed=seed,
+                                dtype=dtype)
     from crossent.corpus import logits
 
     cs = logits.cases(size=size, seed=seed, dtype=dtype)
@@ -130,7 +138,7 @@ def computed_values(impl, function: str, case, reductions=_REDUCTIONS) -> np.nda
     by default). Raises :class:`Unsupported` when ``impl`` cannot express the case.
     """
     function = _OPTION_BASE.get(function, function)
-    if function in PMF_FUNCTIONS:
+    if function in PMF_FUNCTIONS or function in DIVERGENCE_FUNCTIONS:
         return np.asarray(getattr(impl, function)(*case.args, **case.kwargs)).reshape(-1)
     x, t = case.logits, case.target
     if function in SOFTMAX_FUNCTIONS:
@@ -152,7 +160,7 @@ def exact_values(function: str, case, reductions=_REDUCTIONS) -> np.ndarray:
     from crossent import reference as ref
 
     function = _OPTION_BASE.get(function, function)
-    if function in PMF_FUNCTIONS:
+    if function in PMF_FUNCTIONS or function in DIVERGENCE_FUNCTIONS:
         out = getattr(ref, function)(*case.args, exact=True, **case.kwargs)
     elif function in SOFTMAX_FUNCTIONS:
         out = getattr(ref, function)(case.logits, axis=case.axis, exact=True)

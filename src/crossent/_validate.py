@@ -54,6 +54,9 @@ __all__ = [
     "check_out",
     "parallel_guard",
     "loss_options",
+    "BinaryInputs",
+    "binary_inputs",
+    "check_beta",
 ]
 
 _FLOAT_DTYPES = (np.float16, np.float32, np.float64)
@@ -622,3 +625,103 @@ def loss_options(z_loss, logit_softcap) -> tuple:
     if not (math.isfinite(c) and c > 0.0):
         raise ValueError(f"logit_softcap must be None or finite and > 0, got {logit_softcap!r}")
     return z, c
+
+
+def divergence_inputs(p_logits, q_logits, axis, reduction, mask):
+    """Validate the arguments of the logit divergences, in this order: ``p_logits``,
+    ``q_logits`` (same shape; one float dtype, the wider of the two), ``axis``, ``reduction``,
+    ``mask`` (booleans of the batch shape, or None). Returns ``(p, q, axis, batch_shape, keep)``
+    with ``keep`` the flat boolean mask (all True without one)."""
+    p = as_float_array(p_logits, "p_logits")
+    q = as_float_array(q_logits, "q_logits")
+    if p.shape != q.shape:
+        raise ValueError(f"p_logits and q_logits must have the same shape, got {p.shape} and {q.shape}")
+    if p.ndim == 0:
+        raise ValueError("p_logits must have at least one dimension (the class axis), got a 0-d array")
+    dt = result_dtype(p, q)
+    p, q = p.astype(dt, copy=False), q.astype(dt, copy=False)
+    ax = normalize_axis(axis, p.ndim, "axis")
+    if not isinstance(reduction, str) or reduction not in REDUCTIONS:
+        raise ValueError(f"reduction must be one of {REDUCTIONS}, got {reduction!r}")
+    batch_shape = p.shape[:ax] + p.shape[ax + 1:]
+    if mask is None:
+        keep = np.ones(int(np.prod(batch_shape, dtype=np.int64)), dtype=np.bool_)
+    else:
+        m = np.asarray(mask)
+        if m.dtype != np.bool_:
+            raise TypeError(f"mask must be a boolean array, got dtype {m.dtype}")
+        if m.shape != batch_shape:
+            raise ValueError(f"mask must have the batch shape {batch_shape} (p_logits.shape without "
+                             f"axis {ax}), got {m.shape}")
+        keep = np.ascontiguousarray(m.reshape(-1))
+    return p, q, ax, batch_shape, keep
+
+
+def check_beta(beta) -> float:
+    """The mixture weight of ``js_divergence_logits``: a real number in [0, 1]."""
+    if isinstance(beta, (bool, np.bool_)) or not isinstance(beta, (int, float, np.integer, np.floating)):
+        raise TypeError(f"beta must be a real number in [0, 1], got {beta!r}")
+    b = float(beta)
+    if not 0.0 <= b <= 1.0:
+        raise ValueError(f"beta must lie in [0, 1], got {beta!r}")
+    return b
+
+
+def entropy_logits_inputs(logits, axis, base):
+    """Validate ``entropy_logits``'s arguments, in this order: ``logits``, ``axis``, ``base``.
+    Returns ``(a, axis, batch_shape, base)``."""
+    a = as_float_array(logits, "logits")
+    if a.ndim == 0:
+        raise ValueError("logits must have at least one dimension (the class axis), got a 0-d array")
+    ax = normalize_axis(axis, a.ndim, "axis")
+    b = check_base(base)
+    return a, ax, a.shape[:ax] + a.shape[ax + 1:], b
+
+@dataclass(frozen=True)
+class BinaryInputs:
+    """Validated inputs of the binary cross-entropy: ``logits`` (its dtype kept) and the
+    float64 ``target``, ``weight``, ``pos_weight`` broadcast to its shape."""
+
+    logits: np.ndarray
+    target: np.ndarray
+    weight: np.ndarray
+    pos_weight: np.ndarray
+    reduction: str
+
+
+def _broadcast_to(v, name: str, shape: tuple, hint: str) -> np.ndarray:
+    try:
+        return np.broadcast_to(v, shape)
+    except ValueError:
+        raise ValueError(f"{name} of shape {v.shape} does not broadcast to {hint} {shape}") from None
+
+
+def binary_inputs(logits, target, weight, pos_weight, reduction) -> BinaryInputs:
+    """Validate the binary cross-entropy's arguments, in this order: ``logits``, ``reduction``,
+    ``target`` (the shape of ``logits``, entries in [0, 1]), ``weight`` (broadcastable to
+    that shape), ``pos_weight`` (broadcastable along the last axis), both finite and
+    non-negative."""
+    a = as_float_array(logits, "logits")
+    if not isinstance(reduction, str) or reduction not in REDUCTIONS:
+        raise ValueError(f"reduction must be one of {REDUCTIONS}, got {reduction!r}")
+    t = as_float_array(target, "target")
+    if t.shape != a.shape:
+        raise ValueError(f"target must have the shape of logits {a.shape}, got {t.shape}")
+    t = t.astype(np.float64)
+    with np.errstate(invalid="ignore"):
+        bad = np.flatnonzero(~((t >= 0) & (t <= 1)))
+    if bad.size:
+        i = int(bad[0])
+        raise ValueError(f"target must lie in [0, 1]; target[{_where(i, t.shape)}] = {t.reshape(-1)[i]}")
+    out = [t]
+    for name, v in (("weight", weight), ("pos_weight", pos_weight)):
+        if v is None:
+            out.append(np.ones(a.shape))
+            continue
+        v = as_float_array(v, name).astype(np.float64)
+        if name == "pos_weight" and v.ndim > a.ndim:
+            raise ValueError(f"pos_weight has {v.ndim} dimensions, more than logits ({a.ndim})")
+        v = _broadcast_to(v, name, a.shape, "the shape of logits")
+        check_probabilities(np.ascontiguousarray(v), name)
+        out.append(v)
+    return BinaryInputs(a, out[0], out[1], out[2], reduction)

@@ -261,8 +261,8 @@ def linear_cross_entropy(hidden, weight, target, *, bias=None, chunk_size=None, 
     (NumPy's matmul, BLAS), and the loss kernels of :func:`crossent.cross_entropy` run on
     these float64 rows, rounding to the dtype of ``hidden`` once. The per-item losses are
     reduced by the exact sums of ``reduction='sum'``/``'mean'``, so the result does not depend
-    on ``chunk_size`` (a row's products do not depend on the block it is in; ``tests/
-    test_linear_cross_entropy.py`` checks it).
+    on ``chunk_size`` (a row's products do not depend on the block it is in;
+    ``tests/test_linear_cross_entropy.py`` checks it).
 
     Accuracy: float32, float16 and bfloat16 products are exact in float64 and their
     accumulation errs by at most about :math:`H\,2^{-53}\sum_k |h_{nk} W_{vk}|`; the loss is

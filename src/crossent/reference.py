@@ -155,8 +155,12 @@ from mpmath import libmp
 
 from ._validate import (
     as_float_array,
+    check_beta,
+    divergence_inputs,
+    entropy_logits_inputs,
     as_num_classes,
     as_samples,
+    binary_inputs,
     check_out,
     loglik_inputs,
     loss_inputs,
@@ -181,6 +185,14 @@ __all__ = [
     "kl_divergence",
     "empirical_pmf",
     "categorical_log_likelihood",
+    "kl_divergence_logits",
+    "js_divergence_logits",
+    "entropy_logits",
+
+    "binary_cross_entropy_with_logits",
+    "binary_cross_entropy_with_logits_value_and_grad",
+    "softplus",
+    "log_sigmoid",
     "CorrectRoundingWarning",
     "PRECISION_CAP",
 ]
@@ -2078,3 +2090,417 @@ def _opt_value_and_grad(P, out, exact):
         out[...] = g
         return loss, out
     return loss, g
+
+
+# ---------------------------------------------------------------------------------------------
+# divergences between the softmax distributions of two rows of logits (interval arithmetic)
+# ---------------------------------------------------------------------------------------------
+
+
+def _mpi(v: float):
+    r = _raw(v)
+    return (r, r)
+
+
+def _mpi_item(iv, w):
+    """An item from an interval ``[lo, hi]`` known to hold a non-negative value: the exact
+    midpoint of ``[max(lo, 0), hi]`` and half its width (rounded up)."""
+    lo, hi = iv
+    if libmp.mpf_lt(lo, _FZERO):
+        lo = _FZERO
+    mid = libmp.mpf_shift(libmp.mpf_add(lo, hi, 0), -1)
+    rad = libmp.mpf_shift(libmp.mpf_sub(hi, lo, 30, libmp.round_up), -1)
+    return ("a", mid, rad)
+
+
+def _lse_shift(xs, w):
+    """``(m, l)``: ``m = max`` (float) and an interval ``l`` holding ``log sum_j exp(x_j - m)``
+    over the finite entries."""
+    fin = [v for v in xs if v != -math.inf]
+    m = max(fin)
+    tot = (_FZERO, _FZERO)
+    for v in fin:
+        tot = libmp.mpi_add(tot, libmp.mpi_exp(libmp.mpi_sub(_mpi(v), _mpi(m), w), w), w)
+    return m, libmp.mpi_log(tot, w)
+
+
+def _kl_logits_row(xs, ys, w):
+    r"""An item for :math:`\mathrm{KL}(\mathrm{softmax}(x) \| \mathrm{softmax}(y))` of one row
+    pair, straight from the definition :math:`\sum_i P_i(\log P_i - \log Q_i)` in interval
+    arithmetic at precision ``w`` (the Ziv loop narrows the interval)."""
+    if any(v != v or v == math.inf for v in xs + ys):
+        return _exact_item(_NAN)
+    fx = [v != -math.inf for v in xs]
+    fy = [v != -math.inf for v in ys]
+    if not any(fx) or not any(fy):
+        return _exact_item(_NAN)  # a masked (or empty) row
+    if any(a and not b for a, b in zip(fx, fy)):
+        return _exact_item(_PINF)  # P_i > 0 = Q_i
+    if fx == fy:  # rows that differ by one constant (exactly): the same distribution
+        diffs = {Fraction(a) - Fraction(b) for a, b, f in zip(xs, ys, fx) if f}
+        if len(diffs) == 1:
+            return _exact_item(0)
+    mx, lx = _lse_shift(xs, w)
+    my, ly = _lse_shift(ys, w)
+    # log P_i - log Q_i = (x_i - y_i) - ((mx - my) + (lx - ly))
+    c = libmp.mpi_add(libmp.mpi_sub(_mpi(mx), _mpi(my), w), libmp.mpi_sub(lx, ly, w), w)
+    tot = (_FZERO, _FZERO)
+    for a, b, f in zip(xs, ys, fx):
+        if not f:
+            continue  # P_i = 0
+        logp = libmp.mpi_sub(libmp.mpi_sub(_mpi(a), _mpi(mx), w), lx, w)
+        delta = libmp.mpi_sub(libmp.mpi_sub(_mpi(a), _mpi(b), w), c, w)
+        tot = libmp.mpi_add(tot, libmp.mpi_mul(libmp.mpi_exp(logp, w), delta, w), w)
+    return _mpi_item(tot, w)
+
+
+def kl_divergence_logits(p_logits, q_logits, *, axis=-1, reduction="mean", mask=None,
+                         exact=False):
+    r"""Correctly rounded :math:`\mathrm{KL}(\mathrm{softmax}(p) \,\|\, \mathrm{softmax}(q))`
+    per row, reduced over rows as :func:`crossent.kl_divergence_logits`.
+
+    Parameters
+    ----------
+    p_logits, q_logits, axis, reduction, mask
+        As :func:`crossent.kl_divergence_logits` (``reduction='partial'`` is rejected: the
+        oracle's sums are values, not partials).
+    exact : bool, optional
+        Return unrounded ``mpf`` values.
+
+    Notes
+    -----
+    Evaluated from the definition :math:`\sum_i P_i (\log P_i - \log Q_i)` in interval
+    arithmetic (``mpmath.libmp.mpi_*``, outward rounding) at precision ``w``: the interval
+    is a rigorous error bound, so nothing is assumed about the accuracy of mpmath's ``exp``
+    and ``log``; where the terms cancel (:math:`p \approx q`) the interval is wide and the
+    Ziv loop doubles ``w``. The lower end is clipped at 0 (the divergence is non-negative).
+    Rows that differ by one constant, exactly (rationals), give exactly 0: there the
+    interval would never decide. A class finite in ``p_logits`` and ``-inf`` in
+    ``q_logits`` gives +inf; a row with nan or +inf, or with no finite entry, gives nan.
+    """
+    return _divergence_rows(_kl_logits_row, p_logits, q_logits, axis, reduction, mask, exact)
+
+
+def _divergence_rows(row_item, p_logits, q_logits, axis, reduction, mask, exact):
+    """The rows of a logit divergence through ``row_item(xs, ys, w)`` (an item per row pair),
+    per row or reduced over the kept rows (the exact sum or mean, rounded once)."""
+    if reduction == "partial":
+        raise ValueError("crossent.reference does not produce partials; use 'none', 'mean' or 'sum'")
+    p, q, ax, batch_shape, keep = divergence_inputs(p_logits, q_logits, axis, reduction, mask)
+    fmt = float_format(p.dtype)
+    xr, moved = _rows(p, ax)
+    yr, _ = _rows(q, ax)
+    K = moved[-1]
+    rows = [([float(v) for v in a.tolist()], [float(v) for v in b.tolist()])
+            for a, b in zip(xr, yr)]
+    w0 = _w0(fmt, K, exact)
+    if reduction == "none":
+        vals = []
+        for (xs, ys), k in zip(rows, keep.tolist()):
+            if not k:
+                vals.append(_decide(_exact_item(0), fmt, exact)[1])
+                continue
+            vals.append(_ziv(lambda w, xs=xs, ys=ys: [row_item(xs, ys, w)], fmt, exact, w0)[0])
+        return _finish(vals, batch_shape, fmt, exact)
+    kept = [r for r, k in zip(rows, keep.tolist()) if k]
+
+    def compute(w):
+        tot = (_FZERO, _FZERO)
+        for xs, ys in kept:
+            it = row_item(xs, ys, w)
+            if it[0] == "x":
+                if it[1] is _NAN or it[1] is _PINF:
+                    return [it]
+                continue  # exactly 0
+            _t, mid, rad = it
+            tot = libmp.mpi_add(tot, (libmp.mpf_sub(mid, rad, w, libmp.round_down),
+                                      libmp.mpf_add(mid, rad, w, libmp.round_up)), w)
+        if reduction == "mean":
+            if not kept:
+                return [_exact_item(_NAN)]
+            tot = libmp.mpi_div(tot, _mpi(float(len(kept))), w)
+        if tot == (_FZERO, _FZERO):
+            return [_exact_item(0)]
+        return [_mpi_item(tot, w)]
+
+    return _finish(_ziv(compute, fmt, exact, w0 + _bitlen(len(kept))), (), fmt, exact)
+
+
+def _js_logits_row(xs, ys, beta, w):
+    r"""An item for :math:`\mathrm{JSD}_\beta(\mathrm{softmax}(x), \mathrm{softmax}(y))` of one
+    row pair: the definition :math:`\sum_i \beta P_i \log(P_i/M_i) + (1-\beta) Q_i
+    \log(Q_i/M_i)`, :math:`M = \beta P + (1-\beta) Q`, in interval arithmetic (terms with
+    :math:`P_i = 0` or :math:`Q_i = 0` are 0)."""
+    if any(v != v or v == math.inf for v in xs + ys):
+        return _exact_item(_NAN)
+    fx = [v != -math.inf for v in xs]
+    fy = [v != -math.inf for v in ys]
+    if not any(fx) or not any(fy):
+        return _exact_item(_NAN)  # a masked (or empty) row
+    if beta == 0.0 or beta == 1.0:
+        return _exact_item(0)  # M = Q or M = P
+    if fx == fy:  # rows that differ by one constant (exactly): the same distribution
+        diffs = {Fraction(a) - Fraction(b) for a, b, f in zip(xs, ys, fx) if f}
+        if len(diffs) == 1:
+            return _exact_item(0)
+    mx, lx = _lse_shift(xs, w)
+    my, ly = _lse_shift(ys, w)
+    b = _mpi(beta)
+    ob = libmp.mpi_sub(_mpi(1.0), b, w)
+    tot = (_FZERO, _FZERO)
+    for a, c, f, g in zip(xs, ys, fx, fy):
+        logp = libmp.mpi_sub(libmp.mpi_sub(_mpi(a), _mpi(mx), w), lx, w) if f else None
+        logq = libmp.mpi_sub(libmp.mpi_sub(_mpi(c), _mpi(my), w), ly, w) if g else None
+        P = libmp.mpi_exp(logp, w) if f else (_FZERO, _FZERO)
+        Q = libmp.mpi_exp(logq, w) if g else (_FZERO, _FZERO)
+        logm = libmp.mpi_log(libmp.mpi_add(libmp.mpi_mul(b, P, w), libmp.mpi_mul(ob, Q, w), w), w)
+        if f:
+            tot = libmp.mpi_add(tot, libmp.mpi_mul(libmp.mpi_mul(b, P, w),
+                                                   libmp.mpi_sub(logp, logm, w), w), w)
+        if g:
+            tot = libmp.mpi_add(tot, libmp.mpi_mul(libmp.mpi_mul(ob, Q, w),
+                                                   libmp.mpi_sub(logq, logm, w), w), w)
+    return _mpi_item(tot, w)
+
+
+def js_divergence_logits(p_logits, q_logits, *, beta=0.5, axis=-1, reduction="mean", mask=None,
+                         exact=False):
+    r"""Correctly rounded generalized Jensen–Shannon divergence
+    :math:`\beta\,\mathrm{KL}(P \| M) + (1-\beta)\,\mathrm{KL}(Q \| M)`,
+    :math:`M = \beta P + (1-\beta) Q`, per row, reduced over rows as
+    :func:`crossent.js_divergence_logits`.
+
+    Parameters
+    ----------
+    p_logits, q_logits, beta, axis, reduction, mask
+        As :func:`crossent.js_divergence_logits` (``reduction='partial'`` is rejected).
+    exact : bool, optional
+        Return unrounded ``mpf`` values.
+
+    Notes
+    -----
+    The definition in interval arithmetic under the Ziv loop, as
+    :func:`kl_divergence_logits`: where the terms cancel (:math:`p \approx q`) the interval
+    is wide and the precision doubles. ``beta`` 0 or 1 and rows that differ by one constant
+    (exactly) give exactly 0; a row with nan or +inf, or with no finite entry, gives nan.
+    """
+    b = check_beta(beta)
+    return _divergence_rows(lambda xs, ys, w: _js_logits_row(xs, ys, b, w), p_logits, q_logits,
+                            axis, reduction, mask, exact)
+
+
+def _entropy_logits_row(xs, lnb, w):
+    r"""An item for :math:`H(\mathrm{softmax}(x))` (divided by ``log(base)``): the definition
+    :math:`\sum_i P_i (-\log P_i)` in interval arithmetic (non-negative terms)."""
+    if not xs or any(v != v or v == math.inf for v in xs) or all(v == -math.inf for v in xs):
+        return _exact_item(_NAN)
+    fin = [v for v in xs if v != -math.inf]
+    if len(fin) == 1:
+        return _exact_item(0)
+    m, lx = _lse_shift(xs, w)
+    tot = (_FZERO, _FZERO)
+    for v in fin:
+        nlogp = libmp.mpi_sub(lx, libmp.mpi_sub(_mpi(v), _mpi(m), w), w)
+        tot = libmp.mpi_add(tot, libmp.mpi_mul(libmp.mpi_exp(libmp.mpi_neg(nlogp), w), nlogp, w), w)
+    if lnb is not None:
+        ln = libmp.mpi_log(_mpi(lnb), w)
+        if libmp.mpf_lt(ln[0], _FZERO):  # base < 1: a negative value
+            tot = libmp.mpi_div(tot, ln, w)
+            lo, hi = tot
+            mid = libmp.mpf_shift(libmp.mpf_add(lo, hi, 0), -1)
+            return ("a", mid, libmp.mpf_shift(libmp.mpf_sub(hi, lo, 30, libmp.round_up), -1))
+        tot = libmp.mpi_div(tot, ln, w)
+    return _mpi_item(tot, w)
+
+
+def entropy_logits(logits, *, axis=-1, base=None, exact=False):
+    r"""Correctly rounded entropy :math:`H(\mathrm{softmax}(x))` of each row (no reduction).
+
+    Parameters
+    ----------
+    logits, axis, base
+        As :func:`crossent.entropy_logits`.
+    exact : bool, optional
+        Return unrounded ``mpf`` values.
+
+    Notes
+    -----
+    :math:`\sum_i P_i(-\log P_i)` in interval arithmetic at a precision the Ziv loop
+    doubles; a row with one finite entry is exactly 0, a row with nan, +inf or no finite
+    entry is nan.
+    """
+    a, ax, batch_shape, b = entropy_logits_inputs(logits, axis, base)
+    fmt = float_format(a.dtype)
+    rows, moved = _rows(a, ax)
+    w0 = _w0(fmt, moved[-1], exact)
+    vals = []
+    for r in rows:
+        xs = [float(v) for v in r.tolist()]
+        vals.append(_ziv(lambda w, xs=xs: [_entropy_logits_row(xs, b, w)], fmt, exact, w0)[0])
+    return _finish(vals, batch_shape, fmt, exact)
+
+# the binary (sigmoid) cross-entropy, softplus and log_sigmoid
+# ---------------------------------------------------------------------------------------------
+# For one element, with A = w pw t and B = w (1 - t) (exact rationals of the input floats),
+#     loss = A softplus(-x) + B softplus(x),    dloss/dx = B sigma(x) - A sigma(-x)
+#          = (A + B) sigma(x) - A,
+# (proofs/11_binary_cross_entropy.py). softplus(y) = log1p(e^y) (y <= 0), y + log1p(e^-y)
+# (y > 0): evaluated 20 bits beyond w, each term non-negative, so |v| 2**-w bounds the error.
+# Exact cases: a zero coefficient contributes exactly 0 (also for an infinite x); x = +-inf
+# gives inf or 0; x = 0 gives sigma = 1/2 (the gradient is the rational (B - A)/2). Otherwise
+# softplus(x) and sigma(x) are transcendental (Lindemann-Weierstrass), and so are the loss and
+# (for A + B > 0) the gradient: the Ziv loop terminates.
+
+
+def _q_mpf(q: Fraction):
+    """A Fraction as an mpf at the context precision (two roundings)."""
+    return mpmath.mpf(q.numerator) / q.denominator
+
+
+def _softplus_mpf(y):
+    """``softplus(y)`` for a finite mpf ``y`` at the context precision."""
+    if y <= 0:
+        return mpmath.log1p(mpmath.exp(y))
+    return y + mpmath.log1p(mpmath.exp(-y))
+
+
+def _bce_item(x: float, A: Fraction, B: Fraction, w: int):
+    """The loss item of one element at working precision ``w``."""
+    if math.isnan(x):
+        return _exact_item(_NAN)
+    terms = [(A, -x), (B, x)]
+    terms = [(c, y) for c, y in terms if c != 0]
+    if not terms:
+        return _exact_item(Fraction(0))
+    if any(y == math.inf for _c, y in terms):
+        return _exact_item(_PINF)
+    terms = [(c, y) for c, y in terms if y != -math.inf]  # softplus(-inf) = 0
+    if not terms:
+        return _exact_item(Fraction(0))
+    with mpmath.mp.workprec(w + 20):
+        v = mpmath.fsum(_q_mpf(c) * _softplus_mpf(mpmath.mpf(y)) for c, y in terms)
+        return ("a", v._mpf_, _abs_err(v._mpf_, 1.0, w))
+
+
+def _bce_grad_item(x: float, A: Fraction, B: Fraction, scale: int, w: int):
+    """The gradient item ``(B sigma(x) - A sigma(-x)) / scale`` of one element."""
+    if math.isnan(x):
+        return _exact_item(_NAN)
+    if x == math.inf:
+        return _exact_item(B / scale)
+    if x == -math.inf:
+        return _exact_item(-A / scale)
+    if x == 0.0 or A + B == 0:
+        return _exact_item((B - A) / 2 / scale if x == 0.0 else Fraction(0))
+    with mpmath.mp.workprec(w + 20):
+        sig = 1 / (1 + mpmath.exp(-mpmath.mpf(x)))
+        AB = _q_mpf(A + B)
+        a = _q_mpf(A)
+        v = (AB * sig - a) / scale
+        mag = AB * sig / scale
+    return ("a", v._mpf_, _abs_err(mag._mpf_, 1.0, w))
+
+
+def _bce_setup(logits, target, weight, pos_weight, reduction):
+    v = binary_inputs(logits, target, weight, pos_weight, reduction)
+    if v.reduction == "partial":
+        raise ValueError(
+            "reduction='partial' is not available in the oracle: its 'sum' and 'mean' are "
+            "the correctly rounded sums of the exact per-item values, which no Partial of "
+            "float64 items holds; use reduction='sum' or 'mean'")
+    fmt = float_format(v.logits.dtype)
+    x = v.logits.astype(np.float64).reshape(-1).tolist()
+    t = v.target.reshape(-1).tolist()
+    wt = np.asarray(v.weight).reshape(-1).tolist()
+    pw = np.asarray(v.pos_weight).reshape(-1).tolist()
+    A = [Fraction(a) * Fraction(b) * Fraction(c) for a, b, c in zip(wt, pw, t)]
+    B = [Fraction(a) * (1 - Fraction(c)) for a, c in zip(wt, t)]
+    return v, fmt, x, A, B
+
+
+def _bce_reduced(items_of, n, reduction):
+    """One item for the sum (or mean) of the element items ``items_of(w)``."""
+    def compute(w):
+        items = items_of(w + _bitlen(n))
+        if any(it[0] == "x" and it[1] is _NAN for it in items):
+            return [_exact_item(_NAN)]
+        if any(it[0] == "x" and it[1] is _PINF for it in items):
+            return [_exact_item(_PINF)]
+        exact = sum((it[1] for it in items if it[0] == "x"), Fraction(0))
+        approx = [it for it in items if it[0] == "a"]
+        if reduction == "mean" and n == 0:
+            return [_exact_item(_NAN)]
+        div = n if reduction == "mean" else 1
+        if not approx:
+            return [_exact_item(exact / div)]
+        with mpmath.mp.workprec(w + 20 + _bitlen(n)):
+            s = (mpmath.fsum([_make(it[1]) for it in approx]) + _q_mpf(exact)) / div
+        return [("a", s._mpf_, _abs_err(s._mpf_, 2.0, w))]
+    return compute
+
+
+def binary_cross_entropy_with_logits(logits, target, *, weight=None, pos_weight=None,
+                                     reduction="mean", exact=False):
+    r"""Correctly rounded sigmoid cross-entropy (PyTorch's ``BCEWithLogits`` semantics).
+
+    .. math:: \ell = w\,[\,p\,t\,\operatorname{softplus}(-x) + (1-t)\operatorname{softplus}(x)\,],
+
+    per element (``"none"``), or their exact sum or mean (over the elements), rounded once.
+    """
+    v, fmt, x, A, B = _bce_setup(logits, target, weight, pos_weight, reduction)
+    n = len(x)
+    w0 = _w0(fmt, 2, exact)
+    if v.reduction == "none":
+        vals = []
+        for i in range(n):
+            vals.extend(_ziv(lambda w, i=i: [_bce_item(x[i], A[i], B[i], w)], fmt, exact, w0))
+        return _finish(vals, v.logits.shape, fmt, exact)
+    compute = _bce_reduced(lambda w: [_bce_item(x[i], A[i], B[i], w) for i in range(n)], n,
+                           v.reduction)
+    return _finish(_ziv(compute, fmt, exact, w0 + _bitlen(n)), (), fmt, exact)
+
+
+def binary_cross_entropy_with_logits_value_and_grad(logits, target, *, weight=None,
+                                                    pos_weight=None, reduction="mean",
+                                                    exact=False):
+    r"""``(loss, grad)``: :func:`binary_cross_entropy_with_logits` and the correctly rounded
+    gradient :math:`(B\sigma(x) - A\sigma(-x))/s`, :math:`s` the number of elements for
+    ``"mean"``, else 1."""
+    loss = binary_cross_entropy_with_logits(logits, target, weight=weight, pos_weight=pos_weight,
+                                            reduction=reduction, exact=exact)
+    v, fmt, x, A, B = _bce_setup(logits, target, weight, pos_weight, reduction)
+    scale = len(x) if v.reduction == "mean" else 1
+    w0 = _w0(fmt, 2, exact)
+    vals = []
+    for i in range(len(x)):
+        vals.extend(_ziv(lambda w, i=i: [_bce_grad_item(x[i], A[i], B[i], scale, w)], fmt,
+                         exact, w0))
+    return loss, _finish(vals, v.logits.shape, fmt, exact)
+
+
+def _softplus_family(x, sign, exact):
+    a = as_float_array(x, "x")
+    fmt = float_format(a.dtype)
+    xs = a.astype(np.float64).reshape(-1).tolist()
+    one = Fraction(1)
+    vals = []
+    for xi in xs:
+        def compute(w, xi=xi):
+            it = _bce_item(sign * xi, Fraction(0), one, w)
+            if sign > 0 or it[0] == "x" and it[1] in (_NAN,):
+                return [it]
+            if it[0] == "x":
+                return [_exact_item(_NINF if it[1] is _PINF else -it[1])]
+            return [("a", libmp.mpf_neg(it[1]), it[2])]
+        vals.extend(_ziv(compute, fmt, exact, _w0(fmt, 1, exact)))
+    return _finish(vals, a.shape, fmt, exact)
+
+
+def softplus(x, *, exact=False):
+    r"""Correctly rounded :math:`\log(1 + e^x)`, elementwise."""
+    return _softplus_family(x, 1, exact)
+
+
+def log_sigmoid(x, *, exact=False):
+    r"""Correctly rounded :math:`\log\sigma(x) = -\operatorname{softplus}(-x)`, elementwise."""
+    return _softplus_family(x, -1, exact)

@@ -19,8 +19,12 @@
 - ``chunked``  rows split into class chunks: the row statistics of ``softmax`` folded chunk
                after chunk, bitwise those of the whole row (used by ``crossent.dask``)
 - ``linear``   the float32-pair accumulator of ``linear_cross_entropy``'s weight gradient
+- ``divergence`` KL and Jensen-Shannon divergences and the entropy from logits, on the row
+               statistics of ``softmax``
+- ``binary``   the sigmoid cross-entropy, softplus and log_sigmoid, on ``exp`` and ``softmax``
 
 Imports go one way: ``_base`` <- ``exp`` <- ``softmax`` <- ``loss`` <- ``options``; ``exp``,
-``softmax`` <- ``short``; ``softmax`` <- ``chunked``; ``_base`` <- ``pmf``, ``exact``, ``linear``.
+``softmax`` <- ``short``, ``binary``; ``softmax`` <- ``chunked``, ``divergence``; ``_base`` <- ``pmf``,
+``exact``, ``linear``.
 Kernels assume validated input: all validation lives in the Python layer.
 """

@@ -1,0 +1,146 @@
+"""Kernels of the sigmoid (binary) cross-entropy, ``softplus`` and ``log_sigmoid``: elementwise,
+in float64 with double-double intermediates; the Python layer is ``crossent.binary``.
+
+With ``softplus(x) = log(1 + e^x) = max(x, 0) + log1p(e^{-|x|})`` the loss of one element
+(logit ``x``, target ``t`` in [0, 1], weight ``w``, positive weight ``pw``) is
+
+    A softplus(-x) + B softplus(x),   A = w pw t,  B = w (1 - t)
+
+(``proofs/11_binary_cross_entropy.py``): two non-negative terms, nothing cancels. PyTorch's
+form ``(1 - t) x + (1 + (pw - 1) t) softplus(-x)`` is the same number, but for ``t = 1``,
+``x = 40`` it subtracts to 0 where the loss is ``4.2e-18``. ``log1p(e)`` is the double-double
+logarithm of the softmax row statistics (``_log_of_sum`` with one maximum and the rest ``e``).
+The gradient in ``x`` is ``B sigma(x) - A sigma(-x)`` (``= sigma(x) - t`` for ``w = pw = 1``).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import prange
+
+from ._base import INF, NAN, fma, jit, two_prod, two_sum
+from .exp import _poly_full, _reduce, exp_f64, exp_parts_f64
+from .softmax import INV_SCALE, _log_of_sum, _round_sum
+
+# below this the double-double log1p(e) is re-done scaled by 2**600 (its low part would be
+# subnormal and lose digits); 2**-960 * 2**600 * any weight stays finite
+_SMALL = 2.0**-960
+# exp(x) for x < _X_PARTS is below exp_parts_f64's range: reduced here with k down to -2047
+_X_PARTS = -1100.0
+_X_ZERO = -1419.0  # below: e^x < 2**-2047, so c e^x < 2**-1023 * ... rounds to 0 for c < 2**1024
+
+
+@jit(inline=True)
+def _dd_mul(ah, al, bh, bl):
+    """``(ah + al)(bh + bl)`` as a double-double (relative error about ``2 u^2``)."""
+    p, e = two_prod(ah, bh)
+    return two_sum(p, e + (ah * bl + al * bh))
+
+
+@jit
+def _log1p_exp_neg(a):
+    """``(Lh, Ll, Lsh, Lsl)``: ``log1p(e^{-a})`` as a double-double and scaled by ``2**600``,
+    for ``0 <= a <= 1100``; ``e^{-a}`` to ``EXP_PARTS_F64_MAX_REL_ERR`` (about 1.1 u), the log
+    to about ``2**-98`` relative (``_log_of_sum``)."""
+    t, s = exp_parts_f64(-a)  # 2**600 e = (1 + t) s, s a power of two
+    rh, rl = two_sum(s, t * s)  # t * s exact (s a power of two, normal)
+    return _log_of_sum(1, rh, rl)
+
+
+@jit
+def weighted_softplus(ch, cl, x):
+    """``(ch + cl) softplus(x)`` as a double-double, for a coefficient ``c >= 0`` (finite).
+
+    ``c = 0`` gives 0 whatever ``x`` (the target allows any limit); ``x = +inf`` gives
+    ``+inf``, ``-inf`` gives 0, nan gives nan."""
+    if x != x:
+        return NAN, 0.0
+    if ch == 0.0:
+        return 0.0, 0.0
+    if x == INF:
+        return INF, 0.0
+    if x >= 0.0:  # softplus = x + log1p(e^{-x}); the log is below 2**-1587 x beyond 1100
+        if x > 1100.0:
+            return _dd_mul(ch, cl, x, 0.0)
+        Lh, Ll, _a, _b = _log1p_exp_neg(x)
+        sh, sl = two_sum(x, Lh)
+        return _dd_mul(ch, cl, sh, sl + Ll)
+    if x >= _X_PARTS:  # softplus = log1p(e^x)
+        Lh, Ll, Lsh, Lsl = _log1p_exp_neg(-x)
+        if Lh >= _SMALL:
+            return _dd_mul(ch, cl, Lh, Ll)
+        vh, vl = _dd_mul(ch, cl, Lsh, Lsl)  # scaled by 2**600: no subnormal digits lost
+        return vh * INV_SCALE, vl * INV_SCALE  # one rounding when the result is subnormal
+    if x < _X_ZERO:
+        return 0.0, 0.0  # c e^x < 2**1024 2**-2047: rounds to 0
+    # softplus = e^x (1 - e^x/2 + ...) = e^x to 2**-1100 relative: c e^x = (1 + p) mc 2**(k + kc)
+    hi, lo, r, k = _reduce(x, _X_ZERO, False)  # k in [-2048, -1586]: k LN2_CW_HI exact
+    p = hi + _poly_full(r, lo)  # e^r = 1 + p, to about 1.1 u
+    mc, kc = math.frexp(ch)
+    vh, vl = _dd_mul(mc, cl * (mc / ch), 1.0, p)
+    return math.ldexp(vh + vl, k + kc), 0.0  # one rounding (the result is normal or subnormal)
+
+
+@jit
+def _coefficients(t, w, pw):
+    """``A = w pw t`` and ``B = w (1 - t)`` as double-doubles (``1 - t`` exact by TwoSum)."""
+    ph, pl = two_prod(w, pw)
+    ah, al = _dd_mul(ph, pl, t, 0.0)
+    oh, ol = two_sum(1.0, -t)
+    bh, bl = _dd_mul(w, 0.0, oh, ol)
+    return ah, al, bh, bl
+
+
+@jit
+def _bce_one(x, t, w, pw, odd):
+    ah, al, bh, bl = _coefficients(t, w, pw)
+    uh, ul = weighted_softplus(ah, al, -x)
+    vh, vl = weighted_softplus(bh, bl, x)
+    if uh == INF or vh == INF or uh != uh or vh != vh:
+        return uh + vh
+    sh, sl = two_sum(uh, vh)
+    return _round_sum(sh, sl + (ul + vl), odd)
+
+
+@jit
+def _sigmoid_pair(x):
+    """``(sigma(x), sigma(-x))``, each to about 2.5 u relative, without cancellation."""
+    if x != x:
+        return NAN, NAN
+    e = exp_f64(-abs(x))  # 0.91 ulp; exp(-inf) = 0
+    d = 1.0 + e
+    big = 1.0 / d
+    small = e / d
+    return (big, small) if x >= 0.0 else (small, big)
+
+
+@jit(parallel=True)
+def bce_rows(x, t, w, pw, odd, out):
+    """Per-element loss: ``out[i] = A_i softplus(-x_i) + B_i softplus(x_i)`` rounded to float64
+    (to odd with ``odd``, for a narrow output rounded once more)."""
+    for i in prange(x.shape[0]):
+        out[i] = _bce_one(x[i], t[i], w[i], pw[i], odd)
+
+
+@jit(parallel=True)
+def bce_grad_rows(x, t, w, pw, scale, odd, out, grad):
+    """Loss as :func:`bce_rows`, and ``grad[i] = (B_i sigma(x_i) - A_i sigma(-x_i)) / scale``."""
+    for i in prange(x.shape[0]):
+        xi = x[i]
+        out[i] = _bce_one(xi, t[i], w[i], pw[i], odd)
+        sp, sn = _sigmoid_pair(xi)
+        a = w[i] * pw[i] * t[i]
+        b = w[i] * (1.0 - t[i])
+        g = fma(b, sp, -(a * sn))
+        grad[i] = g / scale
+
+
+@jit(parallel=True)
+def softplus_rows(x, sign, odd, out):
+    """``out[i] = sign * softplus(sign * x[i])``: ``sign = 1`` softplus, ``-1`` log_sigmoid."""
+    for i in prange(x.shape[0]):
+        h, l = weighted_softplus(1.0, 0.0, sign * x[i])
+        r = h if (h == INF or h != h) else _round_sum(h, l, odd)
+        out[i] = 0.0 + sign * r  # log_sigmoid(inf) = +0, as the exact value

@@ -1,0 +1,506 @@
+"""Kernels of the divergences between two rows of logits (``kl_divergence_logits``) and of the
+entropy of a row's softmax (``entropy_logits``), with their fused gradients, on the row
+statistics of :mod:`crossent.kernels.softmax`.
+
+Entropy: ``H = sum_i P_i (-log P_i)``, ``-log P_i = (m - x_i) + L`` (two non-negative terms,
+rounded once): a sum of non-negative terms, summed by TwoSum with the products' errors (FMA).
+Gradient: ``dH/dx_j = P_j (-log P_j - H)``.
+
+The row algorithm (``docs/divergences.md`` has the derivation, ``proofs/10_logit_divergences.py``
+the identities). With ``P = softmax(x)``, ``Q = softmax(y)`` and ``d_i = x_i - y_i``:
+
+1. ``d_i = dh_i + dl_i`` exactly (TwoSum).
+2. ``c = lse(x) - lse(y) = D + l`` with ``D = d_k`` at the first largest ``x_k`` and
+   ``l = log(Q_k / P_k) = (y_k - max y) - L_q + L_p`` in double-double from the row
+   statistics (``L`` to ``2**-98``). Where that gives ``|l| <= 2**-20`` (rows close enough for
+   KL to be tiny), ``l = log1p(s2)`` from ``s2 = Q_k/P_k - 1 = sum_i Q_i expm1(d_i - D)``
+   (each term to a few ``u``: ``Q_i expm1(e_i)`` for ``e_i < 1``, else
+   ``Q_k exp(x_i - m) - Q_i``, which cannot overflow), accurate to ``u |l|``: ``c`` is never
+   formed as the difference of the two logsumexps where they cancel.
+3. ``delta_i = log P_i - log Q_i = (d_i - D) - l``, a double-double.
+4. ``KL = sum_i P_i phi(delta_i)``, ``phi(t) = t + exp(-t) - 1 >= 0`` (``sum_i Q_i = 1``
+   makes the two forms equal): every term is non-negative, so nothing cancels in the sum.
+   A class with ``P_i = 0`` (``x_i = -inf``) contributes the limit ``Q_i``.
+   ``phi`` is evaluated by its Taylor series ``t**2 sum_k (-t)**k / (k + 2)!`` for
+   ``-2 < t < 1``, by ``(t - 1) + exp(-t)`` for ``t >= 1`` and, for ``t <= -2``, the term is
+   ``Q_i - P_i (1 - delta_i)`` (no overflow of ``exp(-t)``).
+
+An error in ``l`` shifts every ``delta_i`` by the same amount, and
+``sum_i P_i phi(delta_i - e) = KL + (exp(e) - 1 - e)``: the value is stationary in it, so
+only its square enters. Equal rows (or rows that differ by a constant, exactly) have
+``d_i - D = 0`` for every class, hence ``s2 = 0``, ``l = 0``, ``delta = 0`` and ``KL = 0``
+exactly.
+
+Gradients: ``dKL/dx_j = P_j (delta_j - KL)``, ``dKL/dy_j = Q_j - P_j``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import prange
+
+from ._base import DD_ACC, INF, NAN, fast_two_sum, fma, jit, two_sum, wide_vectors
+from .softmax import (
+    INV_SCALE,
+    OK,
+    ROWS_PER_TASK,
+    _round_sum,
+    _row_stats,
+    _neg_log_softmax,
+    _scale_dd,
+    _term_rows,
+    _term_of,
+)
+
+_PHI_TERMS = 28  # |t| < 2: the first omitted term 2**29 / 31! < 2**-83 of the sum's 1/2
+# 1/(k + 2)!, k = 0 .. _PHI_TERMS (each rounded once: a relative 2**-53 per coefficient)
+_PHI_COEF = np.array([1.0 / math.factorial(k + 2) for k in range(_PHI_TERMS + 1)])
+
+
+@jit(inline=True)
+def _phi_small(t):
+    """``phi(t) = t + exp(-t) - 1 = t**2 sum_{k>=0} (-t)**k / (k + 2)!`` for ``-2 < t < 1``
+    (Horner; for ``t < 0`` every term is positive, for ``0 < t < 1`` the sum is at least
+    ``1/e`` of the sum of the magnitudes). The series is cut where the first omitted term is
+    below ``2**-60`` of the sum (``1/2`` at least ``1/e`` of it): 11 terms for
+    ``|t| < 1/16`` (``16**-11 / 13! < 2**-76``), 17 for ``|t| < 1/2``
+    (``2**-17 / 19! < 2**-73``), else all."""
+    a = abs(t)
+    n = 10 if a < 0.0625 else (16 if a < 0.5 else _PHI_TERMS)  # even: the last term is even
+    # the even and odd powers as two independent Horner chains in t**2 (half the latency)
+    w = t * t
+    se = _PHI_COEF[n]
+    so = _PHI_COEF[n - 1]
+    for j in range(n // 2 - 1, 0, -1):
+        se = se * w + _PHI_COEF[2 * j]
+        so = so * w + _PHI_COEF[2 * j - 1]
+    se = se * w + _PHI_COEF[0]
+    return w * (se - t * so)
+
+
+@jit(inline=True)
+def _kl_term(P, Q, dh, dl):
+    """``P phi(dh + dl)`` (``Q = P exp(-delta)``, used where ``exp(-delta)`` could overflow).
+    The low word enters to first order, ``dl phi'(dh)``, with ``phi'(t) = 1 - exp(-t) =
+    t - phi(t)`` (a few percent of accuracy in ``phi'`` suffices: ``dl`` is below
+    ``2**-52 |dh|``)."""
+    if dh <= -2.0:
+        return Q - P * (1.0 - (dh + dl))
+    if dh < 1.0:
+        f = _phi_small(dh)
+    else:
+        f = (dh - 1.0) + math.exp(-dh)
+    return P * (f + dl * (dh - f))
+
+
+@jit(inline=True)
+def _prob(bt, be, i, ch, cl):
+    """``softmax_i = c (T_i + E_i)`` from a row's scratch terms (see ``_scaled_terms``)."""
+    t = _term_of(bt[i])
+    return ch * t + (ch * be[i] + cl * t)
+
+
+@jit(inline=True)
+def _kl_row(x, y, btp, bep, btq, beq, acc, odd):
+    """``(KL, ch_p, cl_p, ch_q, cl_q, lh, ll, Dh, Dl)`` of one row pair (the value is nan or
+    +inf for a row without finite entries or with a class of P missing from Q)."""
+    stp, mp, hp, lp, Lph, Lpl, _a, _b = _row_stats(x, btp, bep, acc, False)
+    stq, mq, hq, lq, Lqh, Lql, _c, _d = _row_stats(y, btq, beq, acc, False)
+    if stp != OK or stq != OK:
+        return NAN, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0
+    C = x.shape[0]
+    k = -1  # the first largest entry of x: P_k = 1/S_p
+    for i in range(C):
+        if x[i] != -INF and y[i] == -INF:
+            return INF, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0  # P_i > 0 = Q_i
+        if k < 0 and x[i] == mp:
+            k = i
+    Dh, Dl = two_sum(x[k], -y[k])  # D = d_k
+    cph, cpl = _scale_dd(1.0, 0.0, hp, lp, 1.0)
+    cqh, cql = _scale_dd(1.0, 0.0, hq, lq, 1.0)
+    # l = log(Q_k / P_k) = (y_k - m_q) - L_q + L_p, in double-double from the row statistics
+    # (L_p, L_q to 2**-98 relative): an error e in l adds e**2/2 to KL (second order) and
+    # e (sum P - sum Q) ~ e u through the rounded P, Q (first order, a bound below 2**-140).
+    # Where |l| > 2**-20, KL >= P_k phi(l) > 2**-42 / C and these are far below its ulp. Rows
+    # closer than that (p ~ q, KL possibly tiny) take the s2 pass, whose l is accurate to u |l|.
+    lh, ll = two_sum(y[k], -mq)
+    t1, t2 = two_sum(Lph, -Lqh)
+    lh, t3 = two_sum(lh, t1)
+    lh, ll = fast_two_sum(lh, ll + t3 + t2 + (Lpl - Lql))
+    if abs(lh) <= 2.0**-20:
+        Qk = _prob(btq, beq, k, cqh, cql)
+        # s2 = sum_i Q_i expm1(d_i - D) = Q_k / P_k - 1; each term relative to u: Q_i expm1(e_i)
+        # for e_i < 1, else Q_i exp(e_i) - Q_i = Q_k exp(x_i - m_p) - Q_i (no overflow)
+        s2h, s2l = 0.0, 0.0
+        for i in range(C):
+            if y[i] == -INF:
+                continue
+            Q = _prob(btq, beq, i, cqh, cql)
+            if x[i] == -INF:
+                r = -Q
+            else:
+                h, l = two_sum(x[i], -y[i])
+                eh, el = two_sum(h, -Dh)
+                e = eh + (el + (l - Dl))
+                if e < 1.0:
+                    r = Q * math.expm1(e)
+                else:
+                    r = Qk * ((_term_of(btp[i]) + bep[i]) * INV_SCALE) - Q
+            s2h, t = two_sum(s2h, r)
+            s2l += t
+        s2 = s2h + s2l
+        lh, ll = math.log1p(s2), 0.0
+    # KL = sum_{x_i finite} P_i phi(delta_i), delta_i = (d_i - D) - l
+    kh, kl = 0.0, 0.0
+    for i in range(C):
+        if x[i] == -INF:  # P_i = 0: the term's limit is Q_i (0 when y_i is -inf too)
+            if y[i] != -INF:
+                kh, t = two_sum(kh, _prob(btq, beq, i, cqh, cql))
+                kl += t
+            continue
+        P = _prob(btp, bep, i, cph, cpl)
+        Q = _prob(btq, beq, i, cqh, cql)
+        dh, dl = _delta(x[i], y[i], Dh, Dl, lh, ll)
+        kh, t = two_sum(kh, _kl_term(P, Q, dh, dl))
+        kl += t
+    return _round_sum(kh, kl, odd), cph, cpl, cqh, cql, lh, ll, Dh, Dl
+
+
+@jit(inline=True)
+def _delta(a, b, Dh, Dl, lh, ll):
+    """``delta = (a - b - D) - l`` as a double-double (``a - b`` and ``- D`` by TwoSum)."""
+    h, l = two_sum(a, -b)
+    eh, el = two_sum(h, -Dh)
+    el += l - Dl
+    dh, t = two_sum(eh, -lh)
+    return fast_two_sum(dh, t + (el - ll))
+
+
+@jit(parallel=True)
+def kl_divergence_logits_rows(x, y, keep, odd, out):
+    """``out[n] = KL(softmax(x[n]) || softmax(y[n]))`` (0 where ``keep[n]`` is False)."""
+    wide_vectors()
+    N, C = x.shape
+    for task in prange((N + ROWS_PER_TASK - 1) // ROWS_PER_TASK):
+        btp, bep = _term_rows(C)
+        btq, beq = _term_rows(C)
+        acc = np.empty(DD_ACC)
+        for n in range(task * ROWS_PER_TASK, min(N, (task + 1) * ROWS_PER_TASK)):
+            if not keep[n]:
+                out[n] = 0.0
+                continue
+            out[n] = _kl_row(x[n], y[n], btp, bep, btq, beq, acc, odd)[0]
+
+
+@jit(parallel=True)
+def kl_divergence_logits_grad_rows(x, y, keep, scale, out, gx, gy):
+    """``out[n]`` as :func:`kl_divergence_logits_rows`, and the gradient of ``scale * KL`` in
+    both arguments: ``gx = scale P (delta - KL)``, ``gy = scale (Q - P)`` (0 for dropped rows,
+    nan for rows whose value is nan or inf)."""
+    wide_vectors()
+    N, C = x.shape
+    for task in prange((N + ROWS_PER_TASK - 1) // ROWS_PER_TASK):
+        btp, bep = _term_rows(C)
+        btq, beq = _term_rows(C)
+        acc = np.empty(DD_ACC)
+        for n in range(task * ROWS_PER_TASK, min(N, (task + 1) * ROWS_PER_TASK)):
+            if not keep[n]:
+                out[n] = 0.0
+                for i in range(C):
+                    gx[n, i] = 0.0
+                    gy[n, i] = 0.0
+                continue
+            v, cph, cpl, cqh, cql, lh, ll, Dh, Dl = _kl_row(x[n], y[n], btp, bep, btq, beq, acc,
+                                                         False)
+            out[n] = v
+            if not (v < INF):
+                for i in range(C):
+                    gx[n, i] = NAN
+                    gy[n, i] = NAN
+                continue
+            for i in range(C):
+                if y[n, i] == -INF:  # then x[n, i] is -inf too (else v is inf)
+                    gx[n, i] = 0.0
+                    gy[n, i] = 0.0
+                    continue
+                Q = _prob(btq, beq, i, cqh, cql)
+                if x[n, i] == -INF:
+                    gx[n, i] = 0.0
+                    gy[n, i] = scale * Q
+                    continue
+                P = _prob(btp, bep, i, cph, cpl)
+                dh, dl = _delta(x[n, i], y[n, i], Dh, Dl, lh, ll)
+                delta = dh + dl
+                gx[n, i] = scale * (P * (delta - v))
+                gy[n, i] = scale * (Q - P)
+
+
+# ----------------------------------------------------------------------------- entropy
+@jit(inline=True)
+def _entropy_row(x, bt, be, acc, lnb, odd):
+    """``(H, ch, cl, m, Lh, Ll)``: ``H = sum_i P_i (-log P_i) / lnb`` of one row, a sum of
+    non-negative terms; ``-log P_i = (m - x_i) + L`` rounded once (``_neg_log_softmax``)."""
+    st, m, hi, lo, Lh, Ll, _a, _b = _row_stats(x, bt, be, acc, False)
+    if st != OK:
+        return NAN, 0.0, 0.0, m, Lh, Ll
+    ch, cl = _scale_dd(1.0, 0.0, hi, lo, 1.0)
+    kh, kl = 0.0, 0.0
+    for i in range(x.shape[0]):
+        if x[i] == -INF:
+            continue  # P_i = 0: 0 log 0 = 0
+        P = _prob(bt, be, i, ch, cl)
+        nl = _neg_log_softmax(x[i], m, Lh, Ll, False)
+        ph = P * nl
+        kh, t = two_sum(kh, ph)
+        kl += t + fma(P, nl, -ph)
+    if lnb == 1.0:
+        return _round_sum(kh, kl, odd), ch, cl, m, Lh, Ll
+    q = kh / lnb  # (kh + kl) / lnb, the remainder by an FMA
+    r = (fma(-q, lnb, kh) + kl) / lnb
+    return _round_sum(q, r, odd), ch, cl, m, Lh, Ll
+
+
+@jit(parallel=True)
+def entropy_logits_rows(x, lnb, odd, out):
+    """``out[n] = H(softmax(x[n])) / lnb``."""
+    wide_vectors()
+    N, C = x.shape
+    for task in prange((N + ROWS_PER_TASK - 1) // ROWS_PER_TASK):
+        bt, be = _term_rows(C)
+        acc = np.empty(DD_ACC)
+        for n in range(task * ROWS_PER_TASK, min(N, (task + 1) * ROWS_PER_TASK)):
+            out[n] = _entropy_row(x[n], bt, be, acc, lnb, odd)[0]
+
+
+@jit(parallel=True)
+def entropy_logits_grad_rows(x, lnb, out, g):
+    """``out[n]`` as :func:`entropy_logits_rows` and ``g[n, j] = P_j (-log P_j - H_e) / lnb``
+    (``H_e`` in nats): the gradient of ``H``; nan rows where the value is nan."""
+    wide_vectors()
+    N, C = x.shape
+    for task in prange((N + ROWS_PER_TASK - 1) // ROWS_PER_TASK):
+        bt, be = _term_rows(C)
+        acc = np.empty(DD_ACC)
+        for n in range(task * ROWS_PER_TASK, min(N, (task + 1) * ROWS_PER_TASK)):
+            v, ch, cl, m, Lh, Ll = _entropy_row(x[n], bt, be, acc, lnb, False)
+            out[n] = v
+            if v != v:
+                for i in range(C):
+                    g[n, i] = NAN
+                continue
+            He = v * lnb
+            for i in range(C):
+                if x[n, i] == -INF:
+                    g[n, i] = 0.0
+                    continue
+                P = _prob(bt, be, i, ch, cl)
+                nl = _neg_log_softmax(x[n, i], m, Lh, Ll, False)
+                g[n, i] = P * (nl - He) / lnb
+
+
+# ---------------------------------------------------------------------- Jensen-Shannon
+# JSD_b = b KL(P || M) + (1 - b) KL(Q || M), M = b P + (1 - b) Q. With s_i = log(M_i / P_i)
+# and r_i = log(M_i / Q_i), and sum_i M_i = 1,
+#     KL(P || M) = sum_i P_i phi(-s_i),    KL(Q || M) = sum_i Q_i phi(-r_i),
+# the same non-negative phi terms as KL; s and r come from the KL's accurate delta:
+#     M/P = 1 + (1 - b) expm1(-delta),    M/Q = 1 + b expm1(delta),
+# so both logs are log1p of a small number when P ~ Q (never a difference of two logs).
+@jit(inline=True)
+def _log1p_a_expm1(th, tl, ah, al):
+    """``log(1 + a expm1(t))`` as a double-double, ``t = th + tl``, ``a = ah + al`` in (0, 1):
+    ``log1p`` of the product where it is at least -1/2, else the log of the sum of two
+    positive terms ``(1 - a) + a exp(t)`` (``t > 700``: ``t + log(a + (1 - a) exp(-t))``)."""
+    if th > 700.0:
+        v = math.log(ah + (1.0 - ah) * math.exp(-th))
+        h, l = two_sum(th, v)
+        return fast_two_sum(h, l + tl)
+    E = math.expm1(th)
+    El = tl * (1.0 + E)  # expm1(th + tl) = E + tl exp(th) to first order
+    wh = ah * E
+    wl = fma(ah, E, -wh) + (ah * El + al * E)
+    if wh >= -0.5:
+        h = math.log1p(wh)
+        return fast_two_sum(h, wl / (1.0 + wh))
+    oh, ol = two_sum(1.0, -ah)  # 1 - a, exactly as a double-double
+    et = math.exp(th) * (1.0 + tl)
+    v = oh + (ah * et + (ol + al * et))
+    return math.log(v), 0.0
+
+
+@jit(inline=True)
+def _js_anchor(x, y, mp, mq, btp, bep, btq, beq, Lph, Lpl, Lqh, Lql, cph, cpl, cqh, cql):
+    """``(k, lh, ll, Dh, Dl)``: an anchor class ``k`` finite in both rows (the first largest
+    ``x_k`` among them; -1 if none) with ``D = x_k - y_k`` and ``l = log(Q_k / P_k)``, so that
+    ``delta_i = log(P_i / Q_i) = (d_i - D) - l``. As in the KL row: ``l`` from the row
+    statistics in double-double, and where that is at most ``2**-20`` (and ``x_k`` is a largest
+    entry of ``x``), ``l = log1p(s2)`` from ``s2 = Q_k / P_k - 1`` summed from terms that do
+    not cancel."""
+    C = x.shape[0]
+    k = -1
+    for i in range(C):
+        if x[i] != -INF and y[i] != -INF and (k < 0 or x[i] > x[k]):
+            k = i
+    if k < 0:
+        return k, 0.0, 0.0, 0.0, 0.0
+    Dh, Dl = two_sum(x[k], -y[k])
+    # l = (y_k - m_q - L_q) - (x_k - m_p - L_p), each difference exact, summed in double-double
+    a, b = two_sum(y[k], -mq)
+    c, d = two_sum(mp, -x[k])
+    h, e = two_sum(a, c)
+    t1, t2 = two_sum(Lph, -Lqh)
+    h, t3 = two_sum(h, t1)
+    lh, ll = fast_two_sum(h, b + d + e + t3 + t2 + (Lpl - Lql))
+    if abs(lh) > 2.0**-20 or x[k] != mp:
+        return k, lh, ll, Dh, Dl
+    Qk = _prob(btq, beq, k, cqh, cql)
+    s2h, s2l = 0.0, 0.0
+    for i in range(C):
+        if x[i] == -INF:
+            if y[i] == -INF:
+                continue
+            r = -_prob(btq, beq, i, cqh, cql)
+        elif y[i] == -INF:  # Q_i = 0: the term Q_k P_i / P_k
+            r = Qk * ((_term_of(btp[i]) + bep[i]) * INV_SCALE)
+        else:
+            Q = _prob(btq, beq, i, cqh, cql)
+            h, l = two_sum(x[i], -y[i])
+            eh, el = two_sum(h, -Dh)
+            e = eh + (el + (l - Dl))
+            if e < 1.0:
+                r = Q * math.expm1(e)
+            else:
+                r = Qk * ((_term_of(btp[i]) + bep[i]) * INV_SCALE) - Q
+        s2h, t = two_sum(s2h, r)
+        s2l += t
+    s2 = s2h + s2l
+    if -0.5 <= s2 <= 0.5:
+        return k, math.log1p(s2), 0.0, Dh, Dl
+    return k, lh, ll, Dh, Dl
+
+
+@jit(inline=True)
+def _js_row(x, y, beta, btp, bep, btq, beq, acc, odd):
+    """``(JSD, KP, KQ, cph, cpl, cqh, cql, lh, ll, Dh, Dl)``: ``KP = KL(P || M)``,
+    ``KQ = KL(Q || M)``, each a sum of non-negative terms; nan for a row without finite
+    entries or with nan or +inf; exactly 0 for ``beta`` 0 or 1 and for equal rows."""
+    stp, mp, hp, lp, Lph, Lpl, _a, _b = _row_stats(x, btp, bep, acc, False)
+    stq, mq, hq, lq, Lqh, Lql, _c, _d = _row_stats(y, btq, beq, acc, False)
+    if stp != OK or stq != OK:
+        return NAN, NAN, NAN, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0
+    if beta == 0.0 or beta == 1.0:
+        return 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0
+    cph, cpl = _scale_dd(1.0, 0.0, hp, lp, 1.0)
+    cqh, cql = _scale_dd(1.0, 0.0, hq, lq, 1.0)
+    k, lh, ll, Dh, Dl = _js_anchor(x, y, mp, mq, btp, bep, btq, beq, Lph, Lpl, Lqh, Lql,
+                                   cph, cpl, cqh, cql)
+    bh, bl = two_sum(1.0, -beta)  # 1 - beta, exactly
+    lb = math.log(beta)  # Q_i = 0: M_i / P_i = beta
+    l1b = math.log1p(-beta)  # P_i = 0: M_i / Q_i = 1 - beta
+    ph, pl, qh, ql = 0.0, 0.0, 0.0, 0.0
+    for i in range(x.shape[0]):
+        fx = x[i] != -INF
+        fy = y[i] != -INF
+        if fx and fy:
+            P = _prob(btp, bep, i, cph, cpl)
+            Q = _prob(btq, beq, i, cqh, cql)
+            M = fma(beta, P, bh * Q)
+            dh, dl = _delta(x[i], y[i], Dh, Dl, lh, ll)
+            sh, sl = _log1p_a_expm1(-dh, -dl, bh, bl)  # log(M / P)
+            rh, rl = _log1p_a_expm1(dh, dl, beta, 0.0)  # log(M / Q)
+            tp = _kl_term(P, M, -sh, -sl)
+            tq = _kl_term(Q, M, -rh, -rl)
+        elif fx:  # Q_i = 0: M_i = beta P_i
+            P = _prob(btp, bep, i, cph, cpl)
+            tp = _kl_term(P, beta * P, -lb, 0.0)
+            tq = beta * P
+        elif fy:  # P_i = 0: M_i = (1 - beta) Q_i
+            Q = _prob(btq, beq, i, cqh, cql)
+            tp = bh * Q
+            tq = _kl_term(Q, bh * Q, -l1b, 0.0)
+        else:
+            continue
+        ph, t = two_sum(ph, tp)
+        pl += t
+        qh, t = two_sum(qh, tq)
+        ql += t
+    KP = ph + pl
+    KQ = qh + ql
+    # beta KP + (1 - beta) KQ: two non-negative products with their errors
+    v1 = beta * ph
+    v2 = bh * qh
+    vh, e = two_sum(v1, v2)
+    vl = e + fma(beta, ph, -v1) + fma(bh, qh, -v2) + beta * pl + bh * ql + bl * qh
+    return (_round_sum(vh, vl, odd), KP, KQ, cph, cpl, cqh, cql, lh, ll, Dh, Dl)
+
+
+@jit(parallel=True)
+def js_divergence_logits_rows(x, y, beta, keep, odd, out):
+    """``out[n] = JSD_beta(softmax(x[n]), softmax(y[n]))`` (0 where ``keep[n]`` is False)."""
+    wide_vectors()
+    N, C = x.shape
+    for task in prange((N + ROWS_PER_TASK - 1) // ROWS_PER_TASK):
+        btp, bep = _term_rows(C)
+        btq, beq = _term_rows(C)
+        acc = np.empty(DD_ACC)
+        for n in range(task * ROWS_PER_TASK, min(N, (task + 1) * ROWS_PER_TASK)):
+            if not keep[n]:
+                out[n] = 0.0
+                continue
+            out[n] = _js_row(x[n], y[n], beta, btp, bep, btq, beq, acc, odd)[0]
+
+
+@jit(parallel=True)
+def js_divergence_logits_grad_rows(x, y, beta, keep, scale, out, gx, gy):
+    """``out[n]`` as :func:`js_divergence_logits_rows`, and the gradient of ``scale * JSD``:
+    ``gx = scale beta P (-s - KL(P || M))``, ``gy = scale (1 - beta) Q (-r - KL(Q || M))``
+    (0 for dropped rows and for ``beta`` 0 or 1, nan for nan rows)."""
+    wide_vectors()
+    N, C = x.shape
+    bh = 1.0 - beta
+    lb = math.log(beta) if beta > 0.0 else 0.0
+    l1b = math.log1p(-beta) if beta < 1.0 else 0.0
+    for task in prange((N + ROWS_PER_TASK - 1) // ROWS_PER_TASK):
+        btp, bep = _term_rows(C)
+        btq, beq = _term_rows(C)
+        acc = np.empty(DD_ACC)
+        for n in range(task * ROWS_PER_TASK, min(N, (task + 1) * ROWS_PER_TASK)):
+            if not keep[n]:
+                out[n] = 0.0
+                for i in range(C):
+                    gx[n, i] = 0.0
+                    gy[n, i] = 0.0
+                continue
+            v, KP, KQ, cph, cpl, cqh, cql, lh, ll, Dh, Dl = _js_row(
+                x[n], y[n], beta, btp, bep, btq, beq, acc, False)
+            out[n] = v
+            if v != v:
+                for i in range(C):
+                    gx[n, i] = NAN
+                    gy[n, i] = NAN
+                continue
+            if beta == 0.0 or beta == 1.0:
+                for i in range(C):
+                    gx[n, i] = 0.0
+                    gy[n, i] = 0.0
+                continue
+            for i in range(C):
+                fx = x[n, i] != -INF
+                fy = y[n, i] != -INF
+                gx[n, i] = 0.0
+                gy[n, i] = 0.0
+                if fx and fy:
+                    P = _prob(btp, bep, i, cph, cpl)
+                    Q = _prob(btq, beq, i, cqh, cql)
+                    dh, dl = _delta(x[n, i], y[n, i], Dh, Dl, lh, ll)
+                    sh, sl = _log1p_a_expm1(-dh, -dl, bh, 0.0)
+                    rh, rl = _log1p_a_expm1(dh, dl, beta, 0.0)
+                    gx[n, i] = scale * (beta * P * (-sh - KP))
+                    gy[n, i] = scale * (bh * Q * (-rh - KQ))
+                elif fx:
+                    P = _prob(btp, bep, i, cph, cpl)
+                    gx[n, i] = scale * (beta * P * (-lb - KP))
+                elif fy:
+                    Q = _prob(btq, beq, i, cqh, cql)
+                    gy[n, i] = scale * (bh * Q * (-l1b - KQ))

@@ -1,0 +1,351 @@
+"""ULP regressions of the logit divergences against the oracle ``crossent.reference``.
+
+Every case of :mod:`crossent.corpus.divergence` (``size="ci"``) is run through crossent and the
+oracle (exact values, ``exact=True``, at 256 bits); the errors, in ULPs of the output format
+(:func:`crossent.ulp.ulp_error`), must stay within the bounds table :mod:`crossent._bounds`.
+The gradients are compared with the oracle's values (``mpmath`` at 256 bits, from the
+definition) normwise.
+"""
+
+from __future__ import annotations
+
+import mpmath
+import numpy as np
+import pytest
+
+import crossent
+from crossent import _bounds
+from crossent import reference as ref
+from crossent.corpus import divergence as corpus
+from crossent.ulp import ulp_error
+
+DTYPES = ("float64", "float32", "float16")
+
+
+def _exact(case, **kw):
+    with mpmath.workprec(256):
+        out = ref.kl_divergence_logits(case.p, case.q, axis=case.axis, exact=True, **kw)
+    return np.asarray(out, dtype=object).reshape(-1)
+
+
+@pytest.mark.parametrize("dt", DTYPES)
+def test_kl_logits_ulp_bound_on_corpus(dt):
+    b = _bounds.bound("kl_divergence_logits", dt)
+    errors, worst = [], []
+    for case in corpus.cases(size="ci", seed=0, dtype=dt):
+        got = crossent.kl_divergence_logits(case.p, case.q, axis=case.axis, reduction="none")
+        assert got.dtype == np.dtype(dt), case.name
+        e = ulp_error(got.reshape(-1), _exact(case, reduction="none"), dt)
+        errors.append(e)
+        worst.append((float(e.max()), case.name))
+    errors = np.concatenate(errors)
+    worst.sort(reverse=True)
+    assert errors.size > 300  # the corpus is not silently empty
+    assert errors.max() <= b.max_ulp, f"worst cases {worst[:3]}"
+    if b.min_correctly_rounded is not None:
+        frac = float(np.mean(errors <= 0.5))
+        assert frac >= b.min_correctly_rounded, f"{frac:.4f} correctly rounded; worst {worst[:3]}"
+
+
+@pytest.mark.parametrize("eps", [1e-6, 1e-9, 1e-12, 1e-15])
+def test_kl_logits_near_equal_rows(eps):
+    """p ~ q down to 1e-15 relative: within the bound, and never negative."""
+    rng = np.random.default_rng([10, int(-np.log10(eps))])
+    p = rng.normal(scale=5.0, size=(40, 50))
+    q = p * (1 + eps * rng.uniform(-1, 1, p.shape))
+    got = crossent.kl_divergence_logits(p, q, reduction="none")
+    assert (got > 0).all()
+    with mpmath.workprec(256):
+        exact = ref.kl_divergence_logits(p, q, reduction="none", exact=True)
+    e = ulp_error(got, exact, "float64")
+    assert e.max() <= _bounds.bound("kl_divergence_logits", "float64").max_ulp, float(e.max())
+
+
+@pytest.mark.parametrize("dt", DTYPES)
+@pytest.mark.parametrize("reduction", ["mean", "sum"])
+def test_kl_logits_reductions_and_mask(dt, reduction):
+    """The reductions over kept rows are the exact sums rounded once: against the oracle's
+    correctly rounded reduced value (the mask drops rows)."""
+    rng = np.random.default_rng(11)
+    p = rng.normal(size=(2, 5, 7))
+    q = p + rng.normal(scale=1e-3, size=p.shape)
+    mask = rng.uniform(size=(2, 5)) < 0.7
+    got = crossent.kl_divergence_logits(p.astype(dt), q.astype(dt), reduction=reduction, mask=mask)
+    want = ref.kl_divergence_logits(p.astype(dt), q.astype(dt), reduction=reduction, mask=mask)
+    e = ulp_error(got, ref.kl_divergence_logits(p.astype(dt), q.astype(dt), reduction=reduction,
+                                                mask=mask, exact=True), dt)
+    assert got.dtype == np.dtype(dt)
+    assert float(e) <= _bounds.bound("kl_divergence_logits", dt).max_ulp, (got, want)
+    # the partial of the kept rows sums to the same value
+    part = crossent.kl_divergence_logits(p.astype(dt), q.astype(dt), reduction="partial", mask=mask)
+    assert (part.sum() if reduction == "sum" else part.mean()) == got
+
+
+def test_kl_logits_exact_zero_and_specials():
+    rng = np.random.default_rng(12)
+    p = rng.normal(size=(5, 9))
+    assert (crossent.kl_divergence_logits(p, p, reduction="none") == 0).all()
+    k = rng.integers(-9, 9, size=(5, 9)).astype(np.float64)
+    assert (crossent.kl_divergence_logits(k, k + 3.0, reduction="none") == 0).all()
+    m = p.copy()
+    m[:, :2] = -np.inf
+    out = crossent.kl_divergence_logits(m, m, reduction="none")
+    assert (out == 0).all() and not np.isnan(out).any()
+    q = p.copy()
+    q[0, 3] = -np.inf  # a class of P with no mass in Q
+    assert crossent.kl_divergence_logits(p, q, reduction="none")[0] == np.inf
+    r = p.copy()
+    r[1, 0] = np.nan
+    assert np.isnan(crossent.kl_divergence_logits(r, p, reduction="none")[1])
+    assert np.isnan(crossent.kl_divergence_logits(p, p, mask=np.zeros(5, bool)))  # mean of nothing
+
+
+def _grad_exact(p, q):
+    """d/dp and d/dq of sum_rows KL, from the definition at 256 bits (mpmath)."""
+    gp = np.empty(p.shape, dtype=object)
+    gq = np.empty(q.shape, dtype=object)
+    with mpmath.workprec(256):
+        for n in range(p.shape[0]):
+            x = [mpmath.mpf(float(v)) for v in p[n]]
+            y = [mpmath.mpf(float(v)) for v in q[n]]
+            lx = mpmath.log(mpmath.fsum(mpmath.exp(v) for v in x))
+            ly = mpmath.log(mpmath.fsum(mpmath.exp(v) for v in y))
+            P = [mpmath.exp(v - lx) for v in x]
+            Q = [mpmath.exp(v - ly) for v in y]
+            d = [(a - lx) - (b - ly) for a, b in zip(x, y)]
+            kl = mpmath.fsum(a * b for a, b in zip(P, d))
+            for i in range(p.shape[1]):
+                gp[n, i] = P[i] * (d[i] - kl)
+                gq[n, i] = Q[i] - P[i]
+    return gp, gq
+
+
+@pytest.mark.parametrize("eps", [1.0, 1e-4, 1e-10])
+def test_kl_logits_grad_normwise(eps):
+    """Normwise bound of the gradients: ||g - g*||_inf <= 8 u ||(P, Q)||_inf per row, the
+    rounding of the terms P_j delta_j, P_j KL, Q_j and P_j (each within a few u of P or Q)."""
+    rng = np.random.default_rng([13, int(-np.log10(eps))])
+    p = rng.normal(scale=2.0, size=(6, 11))
+    q = p + eps * rng.normal(size=p.shape)
+    v, gp, gq = crossent.kl_divergence_logits_value_and_grad(p, q, reduction="sum")
+    ep, eq = _grad_exact(p, q)
+    u = 2.0**-53
+    for g, e in ((gp, ep), (gq, eq)):
+        err = np.array([[float(abs(mpmath.mpf(float(g[n, i])) - e[n, i])) for i in range(g.shape[1])]
+                        for n in range(g.shape[0])])
+        assert (err.max(axis=1) <= 8 * u).all(), err.max()
+    assert v == crossent.kl_divergence_logits(p, q, reduction="sum")
+    # 'mean' scales by 1/N, dropped rows get 0
+    mask = np.array([True, False, True, True, False, True])
+    vm, gpm, gqm = crossent.kl_divergence_logits_value_and_grad(p, q, reduction="mean", mask=mask)
+    assert (gpm[~mask] == 0).all() and (gqm[~mask] == 0).all()
+    np.testing.assert_allclose(gpm[mask], gp[mask] / 4, rtol=0, atol=1e-17)
+
+
+@pytest.mark.parametrize("dt", DTYPES)
+def test_entropy_logits_ulp_bound_on_corpus(dt):
+    b = _bounds.bound("entropy_logits", dt)
+    errors, worst = [], []
+    for name, x, axis, base in corpus.entropy_cases(size="ci", seed=0, dtype=dt):
+        got = crossent.entropy_logits(x, axis=axis, base=base)
+        assert np.asarray(got).dtype == np.dtype(dt), name
+        with mpmath.workprec(256):
+            exact = ref.entropy_logits(x, axis=axis, base=base, exact=True)
+        e = ulp_error(np.asarray(got).reshape(-1), np.asarray(exact, dtype=object).reshape(-1), dt)
+        errors.append(e)
+        worst.append((float(e.max()), name))
+        assert not (np.asarray(got) < 0).any() or base == 0.5, name  # never negative (nats, bits)
+    errors = np.concatenate(errors)
+    worst.sort(reverse=True)
+    assert errors.size > 300
+    assert errors.max() <= b.max_ulp, f"worst cases {worst[:3]}"
+    if b.min_correctly_rounded is not None:
+        frac = float(np.mean(errors <= 0.5))
+        assert frac >= b.min_correctly_rounded, f"{frac:.4f} correctly rounded; worst {worst[:3]}"
+
+
+def test_entropy_logits_exact_values_and_grad():
+    x = np.full((2, 4), -np.inf)
+    x[:, 1] = 3.0
+    assert (crossent.entropy_logits(x) == 0).all()  # one finite entry: exactly 0
+    # a uniform row of 2**k classes has exactly k bits (the oracle, correctly rounded, agrees)
+    assert crossent.entropy_logits(np.zeros(8), base=2) == 3.0 == ref.entropy_logits(np.zeros(8), base=2)
+    rng = np.random.default_rng(14)
+    p = rng.normal(scale=2.0, size=(5, 9))
+    v, g = crossent.entropy_logits_value_and_grad(p)
+    assert np.array_equal(v, crossent.entropy_logits(p))
+    with mpmath.workprec(256):
+        for n in range(p.shape[0]):
+            xs = [mpmath.mpf(float(t)) for t in p[n]]
+            L = mpmath.log(mpmath.fsum(mpmath.exp(t) for t in xs))
+            P = [mpmath.exp(t - L) for t in xs]
+            H = -mpmath.fsum(a * (t - L) for a, t in zip(P, xs))
+            for i in range(p.shape[1]):
+                exact = P[i] * (-(xs[i] - L) - H)  # dH/dx_i (proofs/10_logit_divergences.py)
+                assert abs(mpmath.mpf(float(g[n, i])) - exact) <= 8 * 2.0**-53 * max(1, abs(H))
+
+
+# ----------------------------------------------------------------------- Jensen-Shannon
+@pytest.mark.parametrize("dt", DTYPES)
+@pytest.mark.parametrize("beta", [0.5, 0.1, 0.9])
+def test_js_logits_ulp_bound_on_corpus(dt, beta):
+    b = _bounds.bound("js_divergence_logits", dt)
+    errors, worst = [], []
+    for case in corpus.cases(size="ci", seed=0, dtype=dt):
+        got = crossent.js_divergence_logits(case.p, case.q, beta=beta, axis=case.axis,
+                                            reduction="none")
+        assert got.dtype == np.dtype(dt), case.name
+        assert not (got < 0).any(), case.name  # never negative
+        with mpmath.workprec(256):
+            exact = ref.js_divergence_logits(case.p, case.q, beta=beta, axis=case.axis,
+                                             reduction="none", exact=True)
+        e = ulp_error(got.reshape(-1), np.asarray(exact, dtype=object).reshape(-1), dt)
+        errors.append(e)
+        worst.append((float(e.max()), case.name))
+    errors = np.concatenate(errors)
+    worst.sort(reverse=True)
+    assert errors.size > 300
+    assert errors.max() <= b.max_ulp, f"worst cases {worst[:3]}"
+    frac = float(np.mean(errors <= 0.5))
+    assert frac >= (b.min_correctly_rounded or 0.0), f"{frac:.4f} correctly rounded; worst {worst[:3]}"
+
+
+@pytest.mark.parametrize("eps", [1e-6, 1e-12, 1e-15])
+def test_js_logits_near_equal_rows(eps):
+    """p ~ q down to 1e-15 relative: within the bound, positive (JSD ~ eps**2 / 8, where a
+    difference of entropies would be rounding noise)."""
+    rng = np.random.default_rng([15, int(-np.log10(eps))])
+    p = rng.normal(scale=5.0, size=(30, 40))
+    q = p * (1 + eps * rng.uniform(-1, 1, p.shape))
+    got = crossent.js_divergence_logits(p, q, reduction="none")
+    assert (got > 0).all()
+    with mpmath.workprec(256):
+        exact = ref.js_divergence_logits(p, q, reduction="none", exact=True)
+    e = ulp_error(got, exact, "float64")
+    assert e.max() <= _bounds.bound("js_divergence_logits", "float64").max_ulp, float(e.max())
+
+
+@pytest.mark.parametrize("dt", DTYPES)
+@pytest.mark.parametrize("reduction", ["mean", "sum"])
+def test_js_logits_reductions_and_mask(dt, reduction):
+    """The exact sum (or mean) of the kept rows rounded once, against the oracle; the partial
+    of the kept rows gives the same value."""
+    rng = np.random.default_rng(16)
+    p = rng.normal(size=(2, 5, 7)).astype(dt)
+    q = (p.astype(np.float64) + rng.normal(scale=1e-2, size=p.shape)).astype(dt)
+    mask = rng.uniform(size=(2, 5)) < 0.7
+    got = crossent.js_divergence_logits(p, q, beta=0.3, reduction=reduction, mask=mask)
+    exact = ref.js_divergence_logits(p, q, beta=0.3, reduction=reduction, mask=mask, exact=True)
+    assert got.dtype == np.dtype(dt)
+    assert float(ulp_error(got, exact, dt)) <= _bounds.bound("js_divergence_logits", dt).max_ulp
+    part = crossent.js_divergence_logits(p, q, beta=0.3, reduction="partial", mask=mask)
+    assert (part.sum() if reduction == "sum" else part.mean()) == got
+
+
+def test_js_logits_exact_values_and_specials():
+    rng = np.random.default_rng(17)
+    p = rng.normal(size=(5, 9))
+    q = rng.normal(size=(5, 9))
+    assert (crossent.js_divergence_logits(p, p, reduction="none") == 0).all()
+    k = rng.integers(-9, 9, size=(5, 9)).astype(np.float64)
+    assert (crossent.js_divergence_logits(k, k + 3.0, reduction="none") == 0).all()
+    for beta in (0.0, 1.0):  # M = Q or M = P
+        assert (crossent.js_divergence_logits(p, q, beta=beta, reduction="none") == 0).all()
+        _v, gp, gq = crossent.js_divergence_logits_value_and_grad(p, q, beta=beta)
+        assert (gp == 0).all() and (gq == 0).all()
+    # disjoint supports: JSD = h(beta), the upper bound (proofs/10_logit_divergences.py)
+    x = np.array([[0.0, 1.0, -np.inf, -np.inf]])
+    y = np.array([[-np.inf, -np.inf, 2.0, -1.0]])
+    for beta in (0.5, 0.2):
+        h = ref.js_divergence_logits(x, y, beta=beta)
+        want = -beta * np.log(beta) - (1 - beta) * np.log1p(-beta)
+        assert abs(h - want) <= 2e-16 * want  # the oracle agrees with h(beta) (NumPy, 1 ulp)
+        e = ulp_error(crossent.js_divergence_logits(x, y, beta=beta),
+                      ref.js_divergence_logits(x, y, beta=beta, exact=True), "float64")
+        assert float(e) <= _bounds.bound("js_divergence_logits", "float64").max_ulp
+    # classes masked in one row only: finite, within the bound
+    m = p.copy()
+    n = q.copy()
+    m[:, 0] = -np.inf
+    n[:, 1] = -np.inf
+    got = crossent.js_divergence_logits(m, n, beta=0.3, reduction="none")
+    e = ulp_error(got, ref.js_divergence_logits(m, n, beta=0.3, reduction="none", exact=True),
+                  "float64")
+    assert np.isfinite(got).all() and e.max() <= 4
+    r = p.copy()
+    r[1, 0] = np.nan
+    assert np.isnan(crossent.js_divergence_logits(r, p, reduction="none")[1])
+    assert np.isnan(crossent.js_divergence_logits(p, p, mask=np.zeros(5, bool)))
+
+
+def _js_grad_exact(p, q, beta):
+    """d/dp and d/dq of sum_rows JSD_beta from the definition at 256 bits (mpmath): the
+    derivative of H(M) - beta H(P) - (1 - beta) H(Q) through the softmax Jacobians."""
+    gp = np.empty(p.shape, dtype=object)
+    gq = np.empty(q.shape, dtype=object)
+    with mpmath.workprec(256):
+        b = mpmath.mpf(beta)
+        for n in range(p.shape[0]):
+            x = [mpmath.mpf(float(v)) for v in p[n]]
+            y = [mpmath.mpf(float(v)) for v in q[n]]
+            lx = mpmath.log(mpmath.fsum(mpmath.exp(v) for v in x))
+            ly = mpmath.log(mpmath.fsum(mpmath.exp(v) for v in y))
+            P = [mpmath.exp(v - lx) for v in x]
+            Q = [mpmath.exp(v - ly) for v in y]
+            M = [b * a + (1 - b) * c for a, c in zip(P, Q)]
+            # dJSD/dP_i = beta log(P_i / M_i), dJSD/dQ_i = (1 - beta) log(Q_i / M_i)
+            a = [b * mpmath.log(Pi / Mi) for Pi, Mi in zip(P, M)]
+            c = [(1 - b) * mpmath.log(Qi / Mi) for Qi, Mi in zip(Q, M)]
+            sa = mpmath.fsum(Pi * ai for Pi, ai in zip(P, a))
+            sc = mpmath.fsum(Qi * ci for Qi, ci in zip(Q, c))
+            for i in range(p.shape[1]):
+                gp[n, i] = P[i] * (a[i] - sa)
+                gq[n, i] = Q[i] * (c[i] - sc)
+    return gp, gq
+
+
+@pytest.mark.parametrize("eps", [1.0, 1e-4, 1e-10])
+@pytest.mark.parametrize("beta", [0.5, 0.2])
+def test_js_logits_grad_normwise(eps, beta):
+    """Normwise bound of the gradients: ||g - g*||_inf <= 8 u ||(P, Q)||_inf per row (the
+    entries beta P_j (log(P_j/M_j) - KL(P||M)) rounded from terms each within a few u of P_j),
+    and each row of each gradient sums to 0 up to that bound."""
+    rng = np.random.default_rng([18, int(-np.log10(eps))])
+    p = rng.normal(scale=2.0, size=(6, 11))
+    q = p + eps * rng.normal(size=p.shape)
+    v, gp, gq = crossent.js_divergence_logits_value_and_grad(p, q, beta=beta, reduction="sum")
+    ep, eq = _js_grad_exact(p, q, beta)
+    u = 2.0**-53
+    for g, e in ((gp, ep), (gq, eq)):
+        err = np.array([[float(abs(mpmath.mpf(float(g[n, i])) - e[n, i]))
+                         for i in range(g.shape[1])] for n in range(g.shape[0])])
+        assert (err.max(axis=1) <= 8 * u).all(), err.max()
+        assert (np.abs(g.sum(axis=1)) <= 8 * u * g.shape[1]).all()
+    assert v == crossent.js_divergence_logits(p, q, beta=beta, reduction="sum")
+    mask = np.array([True, False, True, True, False, True])
+    vm, gpm, gqm = crossent.js_divergence_logits_value_and_grad(p, q, beta=beta,
+                                                                reduction="mean", mask=mask)
+    assert (gpm[~mask] == 0).all() and (gqm[~mask] == 0).all()
+    np.testing.assert_allclose(gpm[mask], gp[mask] / 4, rtol=0, atol=1e-17)
+    assert vm == crossent.js_divergence_logits(p, q, beta=beta, mask=mask)
+
+
+def test_divergences_bfloat16_round_once():
+    """bfloat16 inputs take the narrow path: the float64 value rounded once (through float32
+    rounded to odd), correctly rounded against the oracle on a few rows."""
+    ml_dtypes = pytest.importorskip("ml_dtypes")
+    bf = ml_dtypes.bfloat16
+    rng = np.random.default_rng(19)
+    p = rng.normal(size=(40, 6)).astype(bf)
+    q = (p.astype(np.float64) + rng.normal(scale=0.3, size=p.shape)).astype(bf)
+    for f, kw in ((crossent.kl_divergence_logits, {}), (crossent.js_divergence_logits, {"beta": 0.3})):
+        got = f(p, q, reduction="none", **kw)
+        assert got.dtype == bf
+        exact = getattr(ref, f.__name__)(p, q, reduction="none", exact=True, **kw)
+        e = ulp_error(got, exact, bf)
+        assert e.max() <= 0.5, f.__name__
+        s = f(p, q, reduction="sum", **kw)
+        assert s.dtype == bf and np.ndim(s) == 0
+        _v, gp, gq = (crossent.kl_divergence_logits_value_and_grad if f is crossent.kl_divergence_logits
+                      else crossent.js_divergence_logits_value_and_grad)(p, q, **kw)
+        assert gp.dtype == bf and gq.dtype == bf

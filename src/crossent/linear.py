@@ -6,6 +6,7 @@ gives the design, the measurements and the accuracy contract."""
 
 from __future__ import annotations
 
+import copy
 import os
 
 import numpy as np
@@ -13,7 +14,7 @@ import numpy as np
 from ._validate import as_float_array, as_int, cast_result, parallel_guard
 from .kernels import linear as _kl
 from .kernels import loss as _k
-from .loss import _Problem
+from .loss import _option_rows, _Problem
 
 __all__ = ["linear_cross_entropy", "linear_cross_entropy_value_and_grad"]
 
@@ -82,7 +83,7 @@ class _Linear:
     problem ``p`` (target, class weights and options, without logits)."""
 
     def __init__(self, hidden, weight, target, bias, chunk_size, class_weight, ignore_index,
-                 reduction, label_smoothing):
+                 reduction, label_smoothing, z_loss=0.0, logit_softcap=None):
         h = as_float_array(hidden, "hidden")
         if h.ndim == 0:
             raise ValueError("hidden must have at least one dimension (the features), got a 0-d array")
@@ -118,7 +119,8 @@ class _Linear:
         # cross_entropy does (a zero-stride view, no memory)
         shape = h.shape[:-1] + (V,)
         fake = np.broadcast_to(np.zeros((), dtype=h.dtype), shape)
-        self.p = _Problem(fake, target, -1, cw, ignore_index, reduction, label_smoothing, rows=False)
+        self.p = _Problem(fake, target, -1, cw, ignore_index, reduction, label_smoothing, z_loss,
+                          logit_softcap, rows=False)
         self.dtype = h.dtype
         self.hidden_shape = h.shape
         self.h = h.reshape(-1, h.shape[-1])
@@ -170,22 +172,31 @@ def _run(L: _Linear, grad: bool, row_scale=None):
         if b64 is not None:
             lg += b64
         rows, out, t = lg[:n], losses[s:e], p.target[s:e]
-        with parallel_guard():
+        if p.options:  # z_loss / logit_softcap: the options' kernels, which copy each row
+            # before writing its gradient, so the gradient may overwrite the logits in place
+            pb = copy.copy(p)
+            pb.x, pb.target = rows, t
+            out[:] = _option_rows(pb, (den or 1.0) if grad else 1.0, rows if grad else None)
             if not grad:
+                continue
+        elif not grad:
+            with parallel_guard():
                 if p.labels_mode:
                     _k.cross_entropy_labels_rows(rows, t, p.weight, p.has_weight, p.ignore_index,
                                                  p.eps, p.odd, p.fast, out)
                 else:
                     _k.cross_entropy_probs_rows(rows, t, p.weight, p.has_weight, p.eps, p.odd,
                                                 p.fast, out)
-                continue
-            # the gradient of the block's logits, in place (the kernels allow it)
-            if p.labels_mode:
-                _k.cross_entropy_labels_grad_rows(rows, t, p.weight, p.has_weight, p.ignore_index,
-                                                  p.eps, den or 1.0, p.odd, p.fast, out, rows)
-            else:
-                _k.cross_entropy_probs_grad_rows(rows, t, p.weight, p.has_weight, p.eps, den, p.odd,
-                                                 p.fast, out, rows)
+            continue
+        else:  # the gradient of the block's logits, in place (the kernels allow it)
+            with parallel_guard():
+                if p.labels_mode:
+                    _k.cross_entropy_labels_grad_rows(rows, t, p.weight, p.has_weight,
+                                                      p.ignore_index, p.eps, den or 1.0, p.odd,
+                                                      p.fast, out, rows)
+                else:
+                    _k.cross_entropy_probs_grad_rows(rows, t, p.weight, p.has_weight, p.eps, den,
+                                                     p.odd, p.fast, out, rows)
         if p.labels_mode and den == 0.0:  # a 'mean' over zero weight: nan rows, as cross_entropy
             rows[t != p.ignore_index] = np.nan
         lg[n:] = 0.0
@@ -220,7 +231,8 @@ def _run(L: _Linear, grad: bool, row_scale=None):
 
 
 def linear_cross_entropy(hidden, weight, target, *, bias=None, chunk_size=None, class_weight=None,
-                         ignore_index=-100, reduction="mean", label_smoothing=0.0):
+                         ignore_index=-100, reduction="mean", label_smoothing=0.0, z_loss=0.0,
+                         logit_softcap=None):
     r"""The cross-entropy of the logits ``hidden @ weight.T + bias``, without forming them.
 
     The same loss as ``cross_entropy(hidden @ weight.T + bias, target, ...)`` (class axis
@@ -247,8 +259,9 @@ def linear_cross_entropy(hidden, weight, target, *, bias=None, chunk_size=None, 
     class_weight : array_like, optional
         Per-class weights, shape ``(V,)``: ``cross_entropy``'s ``weight``, renamed because
         ``weight`` is the projection here (the name of ``torch.nn.functional.linear``).
-    ignore_index, reduction, label_smoothing
-        As for :func:`crossent.cross_entropy` (``reduction='partial'`` included).
+    ignore_index, reduction, label_smoothing, z_loss, logit_softcap
+        As for :func:`crossent.cross_entropy` (``reduction='partial'`` included; the z-loss
+        and the soft-cap apply to the float64 products, through the options' kernels).
 
     Returns
     -------
@@ -281,18 +294,18 @@ def linear_cross_entropy(hidden, weight, target, *, bias=None, chunk_size=None, 
     0.4359873742761626
     """
     L = _Linear(hidden, weight, target, bias, chunk_size, class_weight, ignore_index, reduction,
-                label_smoothing)
+                label_smoothing, z_loss, logit_softcap)
     return _run(L, grad=False)
 
 
 def linear_cross_entropy_value_and_grad(hidden, weight, target, *, bias=None, chunk_size=None,
                                         class_weight=None, ignore_index=-100, reduction="mean",
-                                        label_smoothing=0.0):
+                                        label_smoothing=0.0, z_loss=0.0, logit_softcap=None):
     r"""The loss of :func:`linear_cross_entropy` and its gradients, without forming the logits.
 
     Parameters
     ----------
-    hidden, weight, target, bias, chunk_size, class_weight, ignore_index, reduction, label_smoothing
+    hidden, weight, target, bias, chunk_size, class_weight, ignore_index, reduction, label_smoothing, z_loss, logit_softcap
         As for :func:`linear_cross_entropy`.
 
     Returns
@@ -336,5 +349,5 @@ def linear_cross_entropy_value_and_grad(hidden, weight, target, *, bias=None, ch
     ((1, 2), (2, 2))
     """
     L = _Linear(hidden, weight, target, bias, chunk_size, class_weight, ignore_index, reduction,
-                label_smoothing)
+                label_smoothing, z_loss, logit_softcap)
     return _run(L, grad=True)

@@ -565,7 +565,7 @@ class _LinearCrossEntropy(torch.autograd.Function):
             hidden, weight, bias, target = ctx.saved_tensors
             L = _Linear(_to_numpy(hidden), _to_numpy(weight), _to_numpy(target), ctx.kw["bias"],
                         ctx.kw.get("chunk_size"), ctx.kw["class_weight"], ctx.kw["ignore_index"],
-                        "none", ctx.kw["label_smoothing"])
+                        "none", ctx.kw["label_smoothing"], ctx.kw["z_loss"], ctx.kw["logit_softcap"])
             scale = grad_loss.detach().to(torch.float64).reshape(-1).numpy()
             grads = tuple(_from_numpy(a) for a in _run(L, True, row_scale=scale)[1:])
             g = None
@@ -579,7 +579,8 @@ class _LinearCrossEntropy(torch.autograd.Function):
 def linear_cross_entropy(input: Tensor, weight: Tensor, target: Tensor, bias: Optional[Tensor] = None, *,
                          class_weight: Optional[Tensor] = None, ignore_index: int = -100,
                          reduction: str = "mean", label_smoothing: float = 0.0,
-                         chunk_size: Optional[int] = None) -> Tensor:
+                         chunk_size: Optional[int] = None, z_loss: float = 0.0,
+                         logit_softcap: Optional[float] = None) -> Tensor:
     r"""``F.cross_entropy(F.linear(input, weight, bias), target, ...)`` without the logits.
 
     :func:`crossent.linear_cross_entropy` with autograd: the gradients in ``input``,
@@ -587,7 +588,8 @@ def linear_cross_entropy(input: Tensor, weight: Tensor, target: Tensor, bias: Op
     rows). ``input`` is ``(..., H)`` (the classes come last, where ``F.linear`` puts them),
     ``weight`` ``(V, H)``, ``target`` class indices of shape ``input.shape[:-1]`` (or
     probabilities ``(..., V)``); ``class_weight`` is ``F.cross_entropy``'s ``weight``, renamed
-    because ``weight`` is the projection. CPU tensors only; no second derivatives.
+    because ``weight`` is the projection; ``z_loss`` and ``logit_softcap`` as in
+    :func:`cross_entropy`. CPU tensors only; no second derivatives.
 
     Examples
     --------
@@ -605,5 +607,5 @@ def linear_cross_entropy(input: Tensor, weight: Tensor, target: Tensor, bias: Op
     if not isinstance(reduction, str) or reduction not in _REDUCTIONS:
         raise ValueError(f"crossent.torch.{fn}: reduction must be one of {_REDUCTIONS}, got {reduction!r}")
     kw = dict(ignore_index=ignore_index, reduction=reduction, label_smoothing=label_smoothing,
-              chunk_size=chunk_size)
+              chunk_size=chunk_size, z_loss=z_loss, logit_softcap=logit_softcap)
     return _LinearCrossEntropy.apply(input, weight, bias, target, class_weight, kw)

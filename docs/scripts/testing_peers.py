@@ -170,9 +170,9 @@ def families_markdown() -> str:
 
 
 def _fmt(v) -> str:
-    from crossent.testing import _fmt as fmt
+    from crossent._measure import format_ulp
 
-    return fmt(v)
+    return format_ulp(v)
 
 
 def _provenance(meta) -> str:

@@ -627,6 +627,22 @@ _GENERATORS = {
 }
 
 
+
+def checked_args(size, dtype, families, known) -> tuple:
+    """``(dtype, families)`` of a corpus call, after the rules every corpus shares: ``size``
+    one of :data:`SIZES`, ``dtype`` a float format, every family one of ``known`` (all of
+    them for ``None``); a ValueError naming the argument otherwise."""
+    if size not in _SIZE:
+        raise ValueError(f"size must be one of {SIZES}, got {size!r}")
+    dt = np.dtype(dtype)
+    if not _is_format(dt):
+        raise ValueError(f"dtype must be float16, bfloat16, float32 or float64, got {dt}")
+    fams = tuple(known) if families is None else tuple(families)
+    for f in fams:
+        if f not in known:
+            raise ValueError(f"families: unknown family {f!r}; known: {tuple(known)}")
+    return dt, fams
+
 def cases(size: str = "ci", seed: int = 0, dtype=np.float64, families=None) -> list[Case]:
     """The adversarial corpus for the softmax family and the classification loss.
 
@@ -648,15 +664,7 @@ def cases(size: str = "ci", seed: int = 0, dtype=np.float64, families=None) -> l
     -------
     list of Case
     """
-    if size not in _SIZE:
-        raise ValueError(f"size must be one of {SIZES}, got {size!r}")
-    dt = np.dtype(dtype)
-    if not _is_format(dt):
-        raise ValueError(f"dtype must be float16, bfloat16, float32 or float64, got {dt}")
-    fams = FAMILIES if families is None else tuple(families)
-    for f in fams:
-        if f not in _GENERATORS:
-            raise ValueError(f"families: unknown family {f!r}; known: {FAMILIES}")
+    dt, fams = checked_args(size, dtype, families, FAMILIES)
     fmt, p = _fmt(dt), _SIZE[size]
     out: list[Case] = []
     for fam in fams:

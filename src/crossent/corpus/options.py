@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .logits import SIZES, _SIZE, _fmt, _is_format, _labels, _mk
+from .logits import _SIZE, _fmt, _labels, _mk, checked_args
 
 __all__ = ["FAMILIES", "cases"]
 
@@ -147,15 +147,7 @@ _GENERATORS = {
 def cases(size: str = "ci", seed: int = 0, dtype=np.float64, families=None) -> list:
     """The options corpus (see the module notes): ``size``, ``seed``, ``dtype`` and
     ``families`` as :func:`crossent.corpus.logits.cases`."""
-    if size not in SIZES:
-        raise ValueError(f"size must be one of {SIZES}, got {size!r}")
-    dt = np.dtype(dtype)
-    if not _is_format(dt):
-        raise ValueError(f"dtype must be float16, bfloat16, float32 or float64, got {dt}")
-    fams = FAMILIES if families is None else tuple(families)
-    for f in fams:
-        if f not in _GENERATORS:
-            raise ValueError(f"families: unknown family {f!r}; known: {FAMILIES}")
+    dt, fams = checked_args(size, dtype, families, FAMILIES)
     fmt, p = _fmt(dt), _SIZE[size]
     out = []
     for fam in fams:

@@ -54,7 +54,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .logits import _finfo, _is_format
+from .logits import _finfo, checked_args
 
 __all__ = ["Case", "FAMILIES", "SIZES", "FUNCTIONS", "cases"]
 
@@ -333,17 +333,9 @@ def cases(size: str = "ci", seed: int = 0, dtype=np.float64, families=None,
     -------
     list of Case
     """
-    if size not in _SIZE:
-        raise ValueError(f"size must be one of {SIZES}, got {size!r}")
-    dt = np.dtype(dtype)
-    if not _is_format(dt):
-        raise ValueError(f"dtype must be float16, bfloat16, float32 or float64, got {dt}")
+    dt, fams = checked_args(size, dtype, families, FAMILIES)
     if function is not None and function not in FUNCTIONS:
         raise ValueError(f"function must be one of {FUNCTIONS} or None, got {function!r}")
-    fams = FAMILIES if families is None else tuple(families)
-    for f in fams:
-        if f not in FAMILIES:
-            raise ValueError(f"families: unknown family {f!r}; known: {FAMILIES}")
     sz = _SIZE[size]
     out: list[Case] = []
     ncycle = 0

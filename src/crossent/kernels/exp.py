@@ -65,7 +65,10 @@ N. J. Higham, *Accuracy and Stability of Numerical Algorithms*, 2nd ed., SIAM, 2
 
 from __future__ import annotations
 
-from ._base import LN2_CW_HI, LN2_CW_LO, _f64_as_i64, _i64_as_f64, fma, jit
+import math
+
+from ._base import (LN2_CW_HI, LN2_CW_LO, _f64_as_i64, _i64_as_f64, fast_two_sum, fma, jit,
+                    two_prod, two_sum)
 
 __all__ = [
     "exp_f64",
@@ -78,6 +81,8 @@ __all__ = [
     "exp_parts_f64_short",
     "EXP_PARTS_F64_MAX_REL_ERR",
     "EXP_PARTS_F64_SHORT_MAX_REL_ERR",
+    "exp_parts_dd",
+    "EXP_PARTS_DD_MAX_REL_ERR",
 ]
 
 # ---------------------------------------------------------------------------------------------
@@ -345,3 +350,140 @@ def exp_parts_f64_short(x):
     r = fma(-kf, LN2_CW_LO, hi)  # one rounding, <= 2^-55
     p = fma(r * r, _horner_short(r), r)  # one rounding of r + r^2 Q(r); r*r rounds once
     return p, _pow2_scaled(k)
+
+
+# ---------------------------------------------------------------------------------------------
+# The double-double exponential of the float64 softmax kernels
+# ---------------------------------------------------------------------------------------------
+# exp(x) = 2^k 2^(j/16) e^r with k' = 16 k + j = round(16 x / ln 2) and |r| <= ln2/32:
+# 2^(j/16) is a double-double picked from 16 constants by a tree of selects on the bits of j
+# (a loop with a table lookup is not vectorized on CPUs whose gathers LLVM deems slow, AMD
+# Zen among them; selects are), and e^r - 1 = r + r^2/2 + r^3/6 + r^4 Q(r) with the first
+# three terms exact or double-double and Q the Taylor polynomial to r^10 (truncation below
+# 2^-85). Every rounded operation acts on a value below 2^-26 of the result.
+# proofs/exp_dd_error_bound.py derives the bound from these constants.
+DD_TABLE_BITS = 4
+DD_TABLE_SIZE = 1 << DD_TABLE_BITS  # 16 entries
+DD_INV_STEP = float.fromhex("0x1.71547652b82fep+4")  # 16 / ln 2 rounded to nearest
+DD_STEP_BITS = 38  # significant bits of DD_C1: k' DD_C1 is exact for |k'| < 2^15
+
+
+def _dd_constants():
+    """``(C1, C2, C3, TABLE_HI, TABLE_LO)`` from mpmath at 256 bits: ``C1 + C2 + C3`` is
+    ``ln2 / 16`` to 2^-160 relative, ``C1`` has ``DD_STEP_BITS`` significant bits; the table
+    entries are rounded to nearest (``float`` of an mpf is correctly rounded), so each pair
+    is within 2^-106 relative of ``2^(j/16)``."""
+    import mpmath
+
+    with mpmath.mp.workprec(256):
+        step = mpmath.log(2) / DD_TABLE_SIZE
+        e = int(mpmath.floor(mpmath.log(step, 2)))  # step = 1.x * 2^e
+        q = mpmath.mpf(2) ** (e - (DD_STEP_BITS - 1))
+        c1 = mpmath.nint(step / q) * q
+        c2 = float(step - c1)
+        c3 = float(step - c1 - mpmath.mpf(c2))
+        hi, lo = [], []
+        for j in range(DD_TABLE_SIZE):
+            t = mpmath.mpf(2) ** (mpmath.mpf(j) / DD_TABLE_SIZE)
+            hi.append(float(t))
+            lo.append(float(t - mpmath.mpf(hi[-1])))
+    return float(c1), c2, c3, tuple(hi), tuple(lo)
+
+
+DD_C1, DD_C2, DD_C3, DD_TABLE_HI, DD_TABLE_LO = _dd_constants()
+# e^r - 1 = r + r^2/2 + r^3/6 + r^4/24 + r^5 (DD_Q[1] + DD_Q[2] r + ... + DD_Q[6] r^5): 1/5! .. 1/10!
+# (DD_Q[0] = 1/4! is the r^4 coefficient, formed as a double-double)
+DD_Q = tuple(1.0 / math.factorial(n) for n in range(4, 11))
+# |(h + l) - 2^(j/16) e^r| <= bound * 2^(j/16) e^r for exp_parts_dd (derived in
+# proofs/exp_dd_error_bound.py, which asserts this number is >= what it derives)
+EXP_PARTS_DD_MAX_REL_ERR = 2.0**-76
+
+
+@jit(inline=True)
+def _pick16(j, t):
+    """``t[j]`` for ``0 <= j < 16`` by a tree of 15 selects on the bits of ``j``."""
+    b0 = (j & 1) != 0
+    b1 = (j & 2) != 0
+    b2 = (j & 4) != 0
+    b3 = (j & 8) != 0
+    a0 = t[1] if b0 else t[0]
+    a1 = t[3] if b0 else t[2]
+    a2 = t[5] if b0 else t[4]
+    a3 = t[7] if b0 else t[6]
+    a4 = t[9] if b0 else t[8]
+    a5 = t[11] if b0 else t[10]
+    a6 = t[13] if b0 else t[12]
+    a7 = t[15] if b0 else t[14]
+    c0 = a1 if b1 else a0
+    c1 = a3 if b1 else a2
+    c2 = a5 if b1 else a4
+    c3 = a7 if b1 else a6
+    d0 = c1 if b2 else c0
+    d1 = c3 if b2 else c2
+    return d1 if b3 else d0
+
+
+@jit(inline=True)
+def exp_parts_dd(x):
+    """``exp(x) 2^PARTS_SCALE_EXP = (h + l) s`` for float64 ``x <= 0``, with ``h + l`` a
+    double-double accurate to ``EXP_PARTS_DD_MAX_REL_ERR``: the float64 softmax kernels'
+    exponential, accurate enough for their results to be rounded correctly.
+
+    Parameters
+    ----------
+    x : float64
+        ``x <= 0``, ``-inf`` or nan; clamped at ``X_MIN_PARTS`` (-1100) as
+        :func:`exp_parts_f64` is.
+
+    Returns
+    -------
+    h, l : float64
+        ``h + l = 2^(j/16) e^r``, ``h`` in ``[0.97, 2]``, ``|l| <= ulp(h)/2``.
+    s : float64
+        ``2^(k + 600)``, a normal power of two.
+
+    Notes
+    -----
+    :math:`k' = \\operatorname{round}(16 x / \\ln 2) = 16 k + j`, :math:`0 \\le j < 16`,
+    :math:`r = x - k' \\ln 2 / 16` as a double-double ``r_h + r_l`` (``k' C1`` exact,
+    ``k' C2`` by TwoProduct), :math:`|r| \\le \\ln 2 / 32 (1 + 2^{-40})`;
+    :math:`e^r - 1 = r_h + r_h^2/2 + r_h^3/6 + (r_l e^{r_h} + r_h^4 Q(r_h))` with ``r_h^2``
+    exact (TwoProduct), ``r_h^3/6`` a double-double and the sum of the three leading terms
+    split exactly by Fast2Sum; :math:`2^{j/16} e^r = T_h + T_h a_h + (\\ldots)` with
+    ``T_h a_h`` by TwoProduct and ``T_h + (T_h a_h)_h`` by Fast2Sum.
+    """
+    x = X_MIN_PARTS if x < X_MIN_PARTS else x  # -inf -> -1100; nan stays nan
+    t = fma(x, DD_INV_STEP, SHIFT)  # 1.5*2^52 + k'
+    kf = t - SHIFT  # k' as an exact float, |k'| < 2^15
+    kk = _f64_as_i64(t) - SHIFT_BITS  # k' as an integer
+    j = kk & (DD_TABLE_SIZE - 1)
+    k = kk >> DD_TABLE_BITS  # floor(k' / 16)
+    hi = fma(-kf, DD_C1, x)  # exact: representable, |hi| < 2^-5
+    p2, e2 = two_prod(kf, DD_C2)  # exact
+    rh, rl = two_sum(hi, -p2)
+    rl = rl - (e2 + kf * DD_C3)  # r = rh + rl to 2^-110
+    sh, sl = two_prod(rh, rh)  # rh^2 exactly
+    ch, cl = two_prod(sh, rh)  # sh rh exactly: rh^3 = ch + cl + sl rh
+    c3 = ch * (1.0 / 6.0)
+    c3l = (fma(-c3, 6.0, ch) + (cl + sl * rh)) * (1.0 / 6.0)  # rh^3/6 = c3 + c3l to 2^-75 of it
+    fh, fl = two_prod(sh, sh)  # sh^2 exactly: rh^4 = fh + fl + 2 sh sl
+    c4 = fh * (1.0 / 24.0)
+    c4l = (fma(-c4, 24.0, fh) + (fl + 2.0 * (sh * sl))) * (1.0 / 24.0)  # rh^4/24 = c4 + c4l
+    ah, al = fast_two_sum(rh, 0.5 * sh)  # rh + rh^2/2 exactly (|rh| >= rh^2/2)
+    ah, a3 = fast_two_sum(ah, c3)  # exact
+    ah, a4 = fast_two_sum(ah, c4)  # exact
+    q = DD_Q[6]
+    q = q * rh + DD_Q[5]
+    q = q * rh + DD_Q[4]
+    q = q * rh + DD_Q[3]
+    q = q * rh + DD_Q[2]
+    q = q * rh + DD_Q[1]  # Q(r) = (e^r - 1 - r - r^2/2 - r^3/6 - r^4/24) / r^5 to r^10
+    # rl e^r = rl (1 + ah) up to rl r^4/24 (below 2^-84): rl enters e^r - 1 linearly
+    low = ((al + a3) + a4) + (0.5 * sl + ((c3l + c4l) + (rl + rl * ah + (fh * rh) * q)))  # < 2^-34
+    th = _pick16(j, DD_TABLE_HI)
+    tl = _pick16(j, DD_TABLE_LO)
+    ph, pl = two_prod(th, ah)  # exact
+    h, e = fast_two_sum(th, ph)  # exact (th >= 1 > |ph|)
+    l = e + (pl + (tl + (th * low + tl * ah)))
+    h, l = fast_two_sum(h, l)  # renormalized: |l| <= ulp(h)/2
+    return h, l, _pow2_scaled(k)

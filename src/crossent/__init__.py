@@ -8,6 +8,7 @@ mpmath oracle with the same signatures (``crossent.reference``), the ULP toolkit
 
 from ._bounds import BOUNDS
 from ._partial import Partial
+from ._rounding import get_rounding, rounding, set_rounding
 from .binary import (
     binary_cross_entropy_with_logits,
     binary_cross_entropy_with_logits_value_and_grad,
@@ -49,6 +50,7 @@ __all__ = [
     "entropy",
     "entropy_logits",
     "entropy_logits_value_and_grad",
+    "get_rounding",
     "js_divergence_logits",
     "js_divergence_logits_value_and_grad",
     "kl_divergence",
@@ -61,6 +63,8 @@ __all__ = [
     "logsumexp",
     "reference",
     "round_to_dtype",
+    "rounding",
+    "set_rounding",
     "softmax",
     "softplus",
     "ulp_error",

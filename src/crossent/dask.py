@@ -44,6 +44,7 @@ import dask
 import dask.array as da
 import numpy as np
 
+from . import _rounding
 from . import loss as _loss
 from . import pmf as _pmf
 from .softmax import log_softmax as _np_log_softmax
@@ -263,6 +264,7 @@ def logsumexp(x, axis=-1, keepdims=False, *, b=None, return_sign=False):
         The result (and its sign with ``return_sign=True``); 0-d when every axis is reduced
         without ``keepdims``.
     """
+    _rounding.unsupported("crossent.dask.logsumexp")
     x = _as_dask(x, "x")
     if b is not None:
         b = _as_dask(b, "b")
@@ -315,6 +317,7 @@ def log_softmax(x, axis=-1):
     -------
     dask.array.Array
     """
+    _rounding.unsupported("crossent.dask.log_softmax")
     return _rowwise(_np_log_softmax, x, axis, "log_softmax")
 
 
@@ -330,6 +333,7 @@ def softmax(x, axis=-1):
     -------
     dask.array.Array
     """
+    _rounding.unsupported("crossent.dask.softmax")
     return _rowwise(_np_softmax, x, axis, "softmax")
 
 
@@ -358,6 +362,7 @@ def entropy(p, *q, base=None, axis=-1, check=None):
     -------
     dask.array.Array
     """
+    _rounding.unsupported("crossent.dask.entropy")
     check_no_q(q)
     return _pmf_call(_pmf.entropy, [p], ["p"], axis, base=base, check=check)
 
@@ -374,6 +379,7 @@ def cross_entropy_pmf(p, q, *, base=None, axis=-1, check=None):
     -------
     dask.array.Array
     """
+    _rounding.unsupported("crossent.dask.cross_entropy_pmf")
     return _pmf_call(_pmf.cross_entropy_pmf, [p, q], ["p", "q"], axis, base=base, check=check)
 
 
@@ -389,6 +395,7 @@ def kl_divergence(p, q, *, base=None, axis=-1, check=None):
     -------
     dask.array.Array
     """
+    _rounding.unsupported("crossent.dask.kl_divergence")
     return _pmf_call(_pmf.kl_divergence, [p, q], ["p", "q"], axis, base=base, check=check)
 
 
@@ -487,6 +494,7 @@ def cross_entropy(logits, target, *, axis=-1, weight=None, ignore_index=-100, re
     ``'sum'`` and ``'mean'`` are the exact sums of the blocks' :class:`crossent.Partial`,
     added in a tree and rounded once: the bits of the NumPy call on the whole batch.
     """
+    _rounding.unsupported("crossent.dask.cross_entropy")
     L = _Loss(logits, target, axis, weight, ignore_index, reduction, label_smoothing, z_loss,
               logit_softcap)
     if reduction == "none":
@@ -559,6 +567,7 @@ def cross_entropy_value_and_grad(logits, target, *, axis=-1, weight=None, ignore
     the blocks (a pass that reads each block's targets and validates its logits), then every
     block's gradient is computed with it; for probabilities it is the number of items.
     """
+    _rounding.unsupported("crossent.dask.cross_entropy_value_and_grad")
     if out is not None:
         raise TypeError(f"out must be None for dask arrays (they are immutable), got "
                         f"{type(out).__name__}")

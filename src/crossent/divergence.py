@@ -7,6 +7,7 @@ import numpy as np
 
 import math
 
+from . import _rounding
 from ._partial import SCALE_BITS, partial_of
 from ._validate import (
     cast_result,
@@ -95,6 +96,7 @@ def kl_divergence_logits(p_logits, q_logits, *, axis=-1, reduction="mean", mask=
     >>> float(crossent.kl_divergence_logits(p, p))
     0.0
     """
+    _rounding.unsupported("kl_divergence_logits")
     dt, x, y, ax, batch_shape, keep = _prepare(p_logits, q_logits, axis, reduction, mask)
     out = np.empty(x.shape[0], dtype=np.float64)
     if x.shape[0]:
@@ -142,6 +144,7 @@ def kl_divergence_logits_value_and_grad(p_logits, q_logits, *, axis=-1, reductio
     >>> float(v), gp.tolist(), gq.tolist()
     (0.0, [[0.0, 0.0]], [[0.0, 0.0]])
     """
+    _rounding.unsupported("kl_divergence_logits_value_and_grad")
     dt, x, y, ax, batch_shape, keep = _prepare(p_logits, q_logits, axis, reduction, mask)
     scale = _grad_scale(keep, reduction)
     out = np.empty(x.shape[0], dtype=np.float64)
@@ -212,6 +215,7 @@ def js_divergence_logits(p_logits, q_logits, *, beta=0.5, axis=-1, reduction="me
     >>> float(crossent.js_divergence_logits(p, p + 5.0))
     0.0
     """
+    _rounding.unsupported("js_divergence_logits")
     b = check_beta(beta)
     dt, x, y, ax, batch_shape, keep = _prepare(p_logits, q_logits, axis, reduction, mask)
     out = np.empty(x.shape[0], dtype=np.float64)
@@ -260,6 +264,7 @@ def js_divergence_logits_value_and_grad(p_logits, q_logits, *, beta=0.5, axis=-1
     >>> float(v), float(abs(gp).max()), float(abs(gq).max())
     (0.0, 0.0, 0.0)
     """
+    _rounding.unsupported("js_divergence_logits_value_and_grad")
     b = check_beta(beta)
     dt, x, y, ax, batch_shape, keep = _prepare(p_logits, q_logits, axis, reduction, mask)
     scale = _grad_scale(keep, reduction)
@@ -314,6 +319,7 @@ def entropy_logits(logits, *, axis=-1, base=None):
     >>> float(crossent.entropy_logits(np.zeros(4), base=2))
     2.0
     """
+    _rounding.unsupported("entropy_logits")
     dt, x, ax, batch_shape, lnb, _shape = _entropy_prepare(logits, axis, base)
     out = np.empty(x.shape[0], dtype=np.float64)
     if x.shape[0]:
@@ -346,6 +352,7 @@ def entropy_logits_value_and_grad(logits, *, axis=-1, base=None):
     >>> float(h), g.tolist()
     (2.0, [0.0, 0.0, 0.0, 0.0])
     """
+    _rounding.unsupported("entropy_logits_value_and_grad")
     dt, x, ax, batch_shape, lnb, shape = _entropy_prepare(logits, axis, base)
     out = np.empty(x.shape[0], dtype=np.float64)
     g = np.empty_like(x)

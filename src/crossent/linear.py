@@ -11,6 +11,7 @@ import os
 
 import numpy as np
 
+from . import _rounding
 from ._validate import as_float_array, as_int, cast_result, parallel_guard
 from .kernels import linear as _kl
 from .kernels import loss as _k
@@ -293,6 +294,7 @@ def linear_cross_entropy(hidden, weight, target, *, bias=None, chunk_size=None, 
     >>> float(crossent.linear_cross_entropy(h, W, np.array([2, 0])))
     0.4359873742761626
     """
+    _rounding.unsupported("linear_cross_entropy")
     L = _Linear(hidden, weight, target, bias, chunk_size, class_weight, ignore_index, reduction,
                 label_smoothing, z_loss, logit_softcap)
     return _run(L, grad=False)
@@ -348,6 +350,7 @@ def linear_cross_entropy_value_and_grad(hidden, weight, target, *, bias=None, ch
     >>> dh.shape, dW.shape
     ((1, 2), (2, 2))
     """
+    _rounding.unsupported("linear_cross_entropy_value_and_grad")
     L = _Linear(hidden, weight, target, bias, chunk_size, class_weight, ignore_index, reduction,
                 label_smoothing, z_loss, logit_softcap)
     return _run(L, grad=True)

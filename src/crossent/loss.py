@@ -7,6 +7,7 @@ import functools
 
 import numpy as np
 
+from . import _rounding
 from ._partial import SCALE_BITS, exact_label_weight_sum, partial_of, round_ratio
 from ._validate import (
     cast_result,
@@ -233,7 +234,43 @@ def _problem(logits, target, axis, weight, ignore_index, reduction, label_smooth
     return (plain and _Problem.common(*args)) or _Problem(*args, z_loss, logit_softcap)
 
 
+def _losses_correct(p: _Problem) -> np.ndarray:
+    """Per-row float64 losses, correctly rounded (``crossent._rounding``): the wide kernels
+    with the double-double exponential and the rounding test, and the oracle for the rows
+    whose rounding they cannot decide."""
+    if p.options:
+        _rounding.unsupported("cross_entropy (with z_loss or logit_softcap)")
+    N = p.x.shape[0]
+    out = np.empty(N, dtype=np.float64)
+    if N == 0 or not p.labels_mode and p.C == 0:  # probabilities over no classes: 0 each
+        out[:] = 0.0
+        return out
+    slow = np.zeros(N, dtype=np.uint8)
+    cr = _rounding.relative_bound(p.C)
+    with parallel_guard():
+        if p.labels_mode:
+            _k.cross_entropy_labels_rows(p.x, p.target, p.weight, p.has_weight, p.ignore_index,
+                                         p.eps, False, False, out, cr, slow)
+        else:
+            _k.cross_entropy_probs_rows(p.x, p.target, p.weight, p.has_weight, p.eps, False,
+                                        False, out, cr, slow)
+    idx = np.flatnonzero(slow)
+    _rounding.count("cross_entropy", N, idx.size)
+    if idx.size:
+        from . import reference
+
+        kw = {"ignore_index": p.ignore_index} if p.labels_mode else {}
+        # the weights as the kernels saw them (scaled by 2**-item_unscale): the oracle's
+        # losses carry the same power of two, which reduce() takes back
+        out[idx] = reference.cross_entropy(p.x[idx], p.target[idx], reduction="none",
+                                           weight=p.weight if p.has_weight else None,
+                                           label_smoothing=p.eps, **kw)
+    return out
+
+
 def _losses(p: _Problem) -> np.ndarray:
+    if _rounding.correct(p.dtype):
+        return _losses_correct(p)
     if p.options:
         return _option_rows(p, 1.0, None)
     out = np.empty(p.x.shape[0], dtype=np.float64)
@@ -378,6 +415,7 @@ def cross_entropy_value_and_grad(logits, target, *, axis=-1, weight=None, ignore
     >>> float(loss), g.tolist()
     (0.6931471805599453, [[0.5, -0.5]])
     """
+    _rounding.unsupported("cross_entropy_value_and_grad")
     p = _problem(logits, target, axis, weight, ignore_index, reduction, label_smoothing, z_loss,
                  logit_softcap)
     check_out(out, p.logits.shape, p.logits.dtype)

@@ -20,6 +20,7 @@ import functools
 import mpmath
 import numpy as np
 
+from . import _rounding
 from ._validate import (
     as_num_classes,
     as_samples,
@@ -173,6 +174,7 @@ def entropy(p, *q, base=None, axis=-1, check=None):
     >>> crossent.entropy([[1.0, 0.0], [0.5, 0.5]])
     array([0.        , 0.69314718])
     """
+    _rounding.unsupported("entropy")
     check_no_q(q)
     lb, dtype, out_shape, rows = _prepare([p], ["p"], axis, base, check)
     out = np.zeros(int(np.prod(out_shape)), dtype=np.float64)
@@ -246,6 +248,7 @@ def cross_entropy_pmf(p, q, *, base=None, axis=-1, check=None):
     >>> float(crossent.cross_entropy_pmf([0.5, 0.5], [1.0, 0.0]))  # p > 0 where q = 0
     inf
     """
+    _rounding.unsupported("cross_entropy_pmf")
     lb, dtype, out_shape, rows = _prepare([p, q], ["p", "q"], axis, base, check)
     out = np.zeros(int(np.prod(out_shape)), dtype=np.float64)
     if rows is not None and rows[0].shape[0]:
@@ -332,6 +335,7 @@ def kl_divergence(p, q, *, base=None, axis=-1, check=None):
     >>> float(crossent.kl_divergence([0.5, 0.5], [1.0, 0.0]))
     inf
     """
+    _rounding.unsupported("kl_divergence")
     lb, dtype, out_shape, rows = _prepare([p, q], ["p", "q"], axis, base, check)
     out = np.zeros(int(np.prod(out_shape)), dtype=np.float64)
     if rows is not None and rows[0].shape[0]:
@@ -451,6 +455,7 @@ def categorical_log_likelihood(q, samples, *, check=None):
     >>> float(crossent.categorical_log_likelihood([0.5, 0.25, 0.25], x))  # 2 log(1/2) + 2 log(1/4)
     -4.1588830833596715
     """
+    _rounding.unsupported("categorical_log_likelihood")
     a, s = loglik_inputs(q, samples, check)
     k = a.shape[-1]
     counts = np.bincount(s, minlength=k).astype(np.float64)  # exact for N < 2^53

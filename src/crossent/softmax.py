@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from . import _rounding
 from ._validate import (as_float_array, cast_result, compute_dtype, parallel_guard, reduction_axes,
                         scalar_if_0d, scale_factors, to_rows, work_dtype)
 from .kernels import short as _ks
@@ -64,13 +65,30 @@ def _short(kind, rows, out, narrow, wide):
         out[idx] = o
 
 
+def _correctly_rounded(kernel, name, rows, out):
+    """The correctly rounded path of a float64 batch kernel (``crossent._rounding``): the
+    kernel marks the rows whose rounding it cannot decide, and the oracle recomputes them.
+    ``out`` is ``(rows,)`` for logsumexp, else ``(rows, C)``."""
+    from . import reference
+
+    slow = np.zeros(rows.shape[0], dtype=np.uint8)
+    with parallel_guard():
+        kernel(rows, out, False, False, _rounding.relative_bound(rows.shape[1]), slow)
+    idx = np.flatnonzero(slow)
+    _rounding.count(name, rows.shape[0], idx.size)
+    if idx.size:
+        out[idx] = getattr(reference, name)(rows[idx], axis=-1)
+
+
 def _rowwise(kernel, x, axis, log):
     a, ax, rows = _prepare(x, axis)
     work = work_dtype(a.dtype)  # float16 and bfloat16 round once, at the end
     out = np.empty(rows.shape, dtype=work)
     if rows.size:
         narrow = a.dtype != np.float64  # round to odd, then once more; the short exp suffices
-        if _ks.is_short(rows.shape[1], narrow, True):
+        if _rounding.correct(a.dtype):
+            _correctly_rounded(kernel, "log_softmax" if log else "softmax", rows, out)
+        elif _ks.is_short(rows.shape[1], narrow, True):
             kind = _ks.LOG_SOFTMAX if log else _ks.SOFTMAX
             _short(kind, rows, out, narrow, kernel)
         else:
@@ -158,7 +176,9 @@ def logsumexp(x, axis=-1, keepdims=False, *, b=None, return_sign=False):
     if rows is not None:  # the common call: the steps below, without the generic machinery
         out = np.empty(rows.shape[0], dtype=rows.dtype)
         narrow = rows.dtype != np.float64
-        if _ks.is_short(rows.shape[1], narrow, False):
+        if _rounding.correct(rows.dtype):
+            _correctly_rounded(_k.logsumexp_rows, "logsumexp", rows, out)
+        elif _ks.is_short(rows.shape[1], narrow, False):
             _short(_ks.LOGSUMEXP, rows, out.reshape(-1, 1), narrow, _k.logsumexp_rows)
         else:
             with parallel_guard():
@@ -172,7 +192,9 @@ def logsumexp(x, axis=-1, keepdims=False, *, b=None, return_sign=False):
         out[:] = -np.inf
     elif rows.shape[0]:
         narrow = a.dtype != np.float64
-        if _ks.is_short(rows.shape[1], narrow, False):
+        if _rounding.correct(a.dtype):
+            _correctly_rounded(_k.logsumexp_rows, "logsumexp", rows, out)
+        elif _ks.is_short(rows.shape[1], narrow, False):
             _short(_ks.LOGSUMEXP, rows, out.reshape(-1, 1), narrow, _k.logsumexp_rows)
         else:
             with parallel_guard():
@@ -188,6 +210,7 @@ def logsumexp(x, axis=-1, keepdims=False, *, b=None, return_sign=False):
 
 def _logsumexp_b(x, axis, keepdims, b, return_sign):
     """``logsumexp`` with scale factors (see its Notes)."""
+    _rounding.unsupported("logsumexp (with b)")
     a, bb = scale_factors(as_float_array(x, "x"), b, return_sign)
     ax = reduction_axes(axis, a.shape, "axis")
     rows = to_rows(ax.merged(a.astype(compute_dtype(a.dtype), copy=False)), len(ax.batch))

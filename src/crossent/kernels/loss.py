@@ -23,7 +23,7 @@ from numba import prange
 
 from ._base import (DD_ACC, INF, NAN, dd_sum, dd_sum2, fast_two_sum, fma, jit,
                     two_sum, wide_vectors)
-from .softmax import (INV_SCALE, OK, ROWS_PER_TASK, _fill, _round_sum, _row_stats, _scale_dd,
+from .softmax import (INV_SCALE, NORMAL_MIN, OK, ROWS_PER_TASK, _fill, _round_cr, _row_stats, _scale_dd,
                       _scaled_terms, _shift, _term_of, _term_rows)
 
 
@@ -38,8 +38,11 @@ def _smoothing_parts(eps, C):
 
 
 @jit(inline=True)
-def _label_loss(row, y, m, Lh, Ll, Lsh, Lsl, w, eps, weight, has_weight, ah, al, b3, acc, odd):
-    """Loss of one row with class index ``y`` (label smoothing ``eps``), before reduction.
+def _label_loss(row, y, m, Lh, Ll, Lsh, Lsl, w, eps, weight, has_weight, ah, al, b3, acc, odd,
+                cr=0.0):
+    """Loss of one row with class index ``y`` (label smoothing ``eps``), before reduction
+    (``cr``: the rounding test of the correctly rounded path, ``_round_cr``: nan when the
+    rounding cannot be decided).
 
     With smoothing and class weights it leaves the coefficients ``a_c`` in ``ah`` (+ ``al``),
     which the gradient kernel reuses; without weights (closed form) it forms none."""
@@ -50,24 +53,26 @@ def _label_loss(row, y, m, Lh, Ll, Lsh, Lsl, w, eps, weight, has_weight, ah, al,
         d, e = _shift(v, m)
         if w == 1.0:
             a, b = two_sum(-d, Lh)
-            return _round_sum(a, b + (Ll - e), odd)
+            return _round_cr(a, b + (Ll - e), odd, cr)
         if d == 0.0:  # y is a max entry: the loss is w L, formed on 2**B L (L may be subnormal)
             p = w * Lsh
             pe = fma(w, Lsh, -p)
-            return _round_sum(p, pe + w * Lsl, odd) * INV_SCALE
+            r = _round_cr(p, pe + w * Lsl, odd, cr) * INV_SCALE
+            # the scaling back rounds again below 2**-1022: the slow path decides those
+            return NAN if (cr != 0.0 and 0.0 < abs(r) < NORMAL_MIN) else r
         # w * ((-d) + L): TwoProduct of the large part, so that one rounding is left
         a, b = two_sum(-d, Lh)
         p = w * a
         pe = fma(w, a, -p)
-        return _round_sum(p, pe + w * (b + (Ll - e)), odd)
+        return _round_cr(p, pe + w * (b + (Ll - e)), odd, cr)
     if not has_weight:
-        return _smoothed_label_loss(row, y, m, Lh, Ll, eps, b3, al, acc, odd)
+        return _smoothed_label_loss(row, y, m, Lh, Ll, eps, b3, al, acc, odd, cr)
     _label_coeffs(y, w, eps, weight, has_weight, ah, al)
-    return _soft_loss(row, m, Lh, Ll, ah, al, b3, acc, odd)
+    return _soft_loss(row, m, Lh, Ll, ah, al, b3, acc, odd, cr)
 
 
 @jit
-def _smoothed_label_loss(row, y, m, Lh, Ll, eps, bu, be, acc, odd):
+def _smoothed_label_loss(row, y, m, Lh, Ll, eps, bu, be, acc, odd, cr=0.0):
     """Loss of one row with class index ``y``, label smoothing ``eps > 0`` and no class weights:
 
     ``(1 - eps) u_y + (eps / C) U + L``,  ``u_c = m - x_c >= 0``,  ``U = sum_c u_c``,
@@ -100,7 +105,7 @@ def _smoothed_label_loss(row, y, m, Lh, Ll, eps, bu, be, acc, odd):
         pe = fma(omh, uh, -p) + (omh * ul + oml * uh)
     a, b = two_sum(r, p)
     a, c2 = two_sum(a, Lh)
-    return _round_sum(a, (b + c2) + ((re + pe) + Ll), odd)
+    return _round_cr(a, (b + c2) + ((re + pe) + Ll), odd, cr)
 
 
 @jit
@@ -143,7 +148,7 @@ def _prob_coeffs(trow, eps, weight, has_weight, ah, al):
 
 
 @jit
-def _soft_loss(row, m, Lh, Ll, ah, al, b3, acc, odd):
+def _soft_loss(row, m, Lh, Ll, ah, al, b3, acc, odd, cr=0.0):
     """``sum_c a_c (-log_softmax_c) = sum_c a_c (m - x_c) + A L``, ``A = sum_c a_c``, with
     double-double coefficients ``a_c = ah[c] + al[c]``.
 
@@ -176,7 +181,7 @@ def _soft_loss(row, m, Lh, Ll, ah, al, b3, acc, odd):
     q = Ah * Lh
     qe = fma(Ah, Lh, -q) + (Ah * Ll + Al * Lh)
     t, te = two_sum(ph, q)
-    return _round_sum(t, te + (pl + lo + qe), odd)
+    return _round_cr(t, te + (pl + lo + qe), odd, cr)
 
 
 @jit
@@ -208,10 +213,15 @@ def _task_scratch(C, nc):
 
 
 @jit(parallel=True)
-def cross_entropy_labels_rows(x, labels, weight, has_weight, ignore_index, eps, odd, fast, out):
-    """Per-row loss for class-index targets (0 for ignored rows), in float64."""
+def cross_entropy_labels_rows(x, labels, weight, has_weight, ignore_index, eps, odd, fast, out,
+                              cr=0.0, slow=None):
+    """Per-row loss for class-index targets (0 for ignored rows), in float64.
+
+    ``cr > 0``: the correctly rounded path (``crossent.kernels.softmax.logsumexp_rows``): a
+    row whose rounding cannot be decided gets ``slow[n] = 1``."""
     wide_vectors()
     N, C = x.shape
+    accurate = cr != 0.0
     for task in prange((N + ROWS_PER_TASK - 1) // ROWS_PER_TASK):
         bt, be, b3, ah, al, acc = _task_scratch(C, C if eps != 0.0 else 0)
         for n in range(task * ROWS_PER_TASK, min(N, (task + 1) * ROWS_PER_TASK)):
@@ -220,30 +230,38 @@ def cross_entropy_labels_rows(x, labels, weight, has_weight, ignore_index, eps, 
                 out[n] = 0.0
                 continue
             row = x[n]
-            st, m, hi, lo, Lh, Ll, Lsh, Lsl = _row_stats(row, bt, be, acc, fast)
+            st, m, hi, lo, Lh, Ll, Lsh, Lsl = _row_stats(row, bt, be, acc, fast, accurate)
             if st != OK:
                 out[n] = NAN
                 continue
             w = weight[y] if has_weight else 1.0
-            out[n] = _label_loss(row, y, m, Lh, Ll, Lsh, Lsl, w, eps, weight, has_weight, ah, al, b3,
-                                 acc, odd)
+            r = _label_loss(row, y, m, Lh, Ll, Lsh, Lsl, w, eps, weight, has_weight, ah, al, b3,
+                            acc, odd, cr)
+            out[n] = r
+            if slow is not None:
+                slow[n] = r != r
 
 
 @jit(parallel=True)
-def cross_entropy_probs_rows(x, t, weight, has_weight, eps, odd, fast, out):
-    """Per-row loss for probability targets (label smoothing applied to ``t``), in float64."""
+def cross_entropy_probs_rows(x, t, weight, has_weight, eps, odd, fast, out, cr=0.0, slow=None):
+    """Per-row loss for probability targets (label smoothing applied to ``t``), in float64
+    (``cr``, ``slow``: as :func:`cross_entropy_labels_rows`)."""
     wide_vectors()
     N, C = x.shape
+    accurate = cr != 0.0
     for task in prange((N + ROWS_PER_TASK - 1) // ROWS_PER_TASK):
         bt, be, b3, ah, al, acc = _task_scratch(C, C)
         for n in range(task * ROWS_PER_TASK, min(N, (task + 1) * ROWS_PER_TASK)):
             row = x[n]
-            st, m, hi, lo, Lh, Ll, Lsh, Lsl = _row_stats(row, bt, be, acc, fast)
+            st, m, hi, lo, Lh, Ll, Lsh, Lsl = _row_stats(row, bt, be, acc, fast, accurate)
             if st != OK:
                 out[n] = NAN
                 continue
             _prob_coeffs(t[n], eps, weight, has_weight, ah, al)
-            out[n] = _soft_loss(row, m, Lh, Ll, ah, al, b3, acc, odd)
+            r = _soft_loss(row, m, Lh, Ll, ah, al, b3, acc, odd, cr)
+            out[n] = r
+            if slow is not None:
+                slow[n] = r != r
 
 
 @jit(parallel=True)

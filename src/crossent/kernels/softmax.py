@@ -47,6 +47,7 @@ from ._base import (DD_ACC, INF, LN2_CW_HI, LN2_CW_LO, LN2_DD_HI, LN2_DD_LO, NAN
                     dd_sum2, fast_two_sum, fma, jit, lane_sum, padded, row_max, two_prod, two_sum,
                     wide_vectors)
 from .exp import PARTS_SCALE_EXP, X_MIN_PARTS
+from .exp import exp_parts_dd
 from .exp import exp_parts_f64 as exp_parts
 from .exp import exp_parts_f64_short as exp_parts_short
 
@@ -120,13 +121,36 @@ def _term_pair(v, m):
 
 
 @jit(inline=True)
-def _fill_terms(x, m, bt, be):
+def _term_pair_dd(v, m):
+    """:func:`_term_pair` with the double-double exponential (``exp_parts_dd``): ``T + E``
+    within ``EXP_PARTS_DD_MAX_REL_ERR + 2**-85`` of ``2**SCALE_EXP exp(v - m)`` (the shift's
+    ``e`` enters as ``exp(d)(1 + e)``, whose dropped ``e**2/2`` is below ``2**-86``; the
+    rounding of ``E``, below ``2**-42 T``, is below ``2**-95 T``). For the correctly rounded
+    path."""
+    d, e = two_sum(v, -m)
+    e = 0.0 if d < X_MIN_PARTS else e  # as in _term_pair
+    h, l, s = exp_parts_dd(d)  # (h + l) s within EXP_PARTS_DD_MAX_REL_ERR of 2**SCALE_EXP exp(d)
+    T = h * s  # exact scaling
+    return T, fma(e, T, l * s)  # (l + e h) s
+
+
+@jit(inline=True)
+def _fill_terms(x, m, bt, be, accurate=False):
     """``bt[i] + be[i] = 2**SCALE_EXP exp(x_i - m)`` (to the exp's error) for ``x_i < m``, and
     0 where ``x_i == m``; returns how many entries equal the max (their terms are exactly
     ``2**SCALE_EXP`` and are added separately, so that the lane sums only see the small
     terms and sum them to a relative accuracy of ~u whatever their size next to 1)."""
     wide_vectors()
     cnt = 0
+    if accurate:  # the correctly rounded path: the double-double exponential
+        for i in range(x.shape[0]):
+            v = np.float64(x[i])
+            T, E = _term_pair_dd(v, m)
+            top = v == m
+            cnt += 1 if top else 0
+            bt[i] = 0.0 if top else T
+            be[i] = 0.0 if top else E
+        return cnt
     for i in range(x.shape[0]):
         v = np.float64(x[i])
         T, E = _term_pair(v, m)
@@ -159,14 +183,51 @@ def _fill_terms_fast(x, m, bt):
     return cnt
 
 
+# atanh(z) = z (1 + w P(w)), w = z^2, P(w) = sum_{j>=1} w^(j-1) / (2j + 1): the first
+# _ATANH_DD_STEPS coefficients as double-doubles (the Horner steps that need them), the rest
+# in float64; the first omitted term, w^18 / 37 < 2**-97 for w <= 0.02944, is below 2**-100 z.
+_ATANH_DD_TERMS = 18
+_ATANH_DD_STEPS = 5
+
+
+def _recip_dd(n):
+    """``1/n`` as a double-double ``(hi, lo)``, from the exact fraction."""
+    from fractions import Fraction
+
+    hi = float(Fraction(1, n))
+    return hi, float(Fraction(1, n) - Fraction(hi))
+
+
+_ATANH_C_HI = tuple(_recip_dd(2 * j + 1)[0] for j in range(1, _ATANH_DD_STEPS + 1))
+_ATANH_C_LO = tuple(_recip_dd(2 * j + 1)[1] for j in range(1, _ATANH_DD_STEPS + 1))
+
+
 @jit
-def _atanh_tail(z, w):
-    """``z^3 P(z^2)`` with ``w = z^2``: the tail of ``atanh(z) = z + z^3 P(z^2)``."""
-    wide_vectors()
-    pw = 1.0 / (2 * _ATANH_TERMS + 1)
-    for j in range(_ATANH_TERMS - 1, 0, -1):
-        pw = pw * w + 1.0 / (2 * j + 1)
-    return z * w * pw
+def _atanh_dd(zh, zl, wh, wl):
+    """``atanh(z)`` as a double-double for ``|z| <= 0.1716``, from ``z = zh + zl`` (which
+    may carry the scale ``2**SCALE_EXP``) and ``w = z**2 = wh + wl`` (unscaled).
+
+    ``w P(w)`` is below 0.0099: the Horner steps from ``w^5`` up are float64 (their
+    roundings are below ``u w^5``), the last five in double-double (TwoProduct, TwoSum), and
+    ``z + z w P(w)`` is summed exactly by TwoSum. Relative error below ``2**-95`` (the
+    truncation ``2**-100``, the double-double steps ``O(u**2)``, the float64 part
+    ``u w^6 / 13 < 2**-80`` of ``w P``, i.e. ``2**-86`` of ``z``)."""
+    p = 1.0 / (2 * _ATANH_DD_TERMS + 1)
+    for j in range(_ATANH_DD_TERMS - 1, _ATANH_DD_STEPS, -1):
+        p = p * wh + 1.0 / (2 * j + 1)
+    ph = p
+    pl = 0.0
+    for j in range(_ATANH_DD_STEPS - 1, -1, -1):  # p = p w + 1/(2j + 3), j = 4 .. 0
+        qh, ql = two_prod(ph, wh)
+        ql += ph * wl + pl * wh
+        sh, sl = two_sum(qh, _ATANH_C_HI[j])
+        ph, pl = fast_two_sum(sh, sl + (ql + _ATANH_C_LO[j]))
+    uh, ul = two_prod(wh, ph)  # u = w P(w)
+    ul += wh * pl + wl * ph
+    th, tl = two_prod(zh, uh)  # z u, below 0.0099 |z|
+    tl += zh * ul + zl * uh
+    rh, rl = two_sum(zh, th)
+    return fast_two_sum(rh, rl + (zl + tl))
 
 
 @jit
@@ -181,15 +242,20 @@ def _log_of_sum(cnt, rh, rl):
     ``k = 0`` (``cnt == 1`` and the rest below ``sqrt 2 - 1``), ``f - 1`` is the rest itself,
     kept scaled, so a confident row keeps every digit of ``S - 1`` and a subnormal loss is
     rounded once, at the end; otherwise ``f - 1`` is exact by Sterbenz. ``z`` is a
-    double-double; the tail ``2 z^3 P(z^2)`` (below ``0.0099 |2z|``) is evaluated in
-    float64. Relative error of ``Lh + Ll``: below ``2**-98`` (the tail's rounding,
-    ``0.0099 u``, plus the truncation ``2**-76 * 0.0099``), next to S's error.
+    double-double and ``atanh(z)`` one too (``_atanh_dd``). Relative error of ``Lh + Ll``
+    next to S's: below ``2**-94`` (``_atanh_dd``'s ``2**-95``, the divisions' ``4 u**2``,
+    the rounding of ``k ln 2``'s low part, below ``2**-96`` of ``k ln 2``).
     """
     if cnt == 1 and rh < _SQRT2_SCALED - SCALE:  # k = 0: S in [1, sqrt 2), S - 1 = rest
-        bh, bl = two_sum(2.0, rh * INV_SCALE)  # S + 1 (absolute error <= 2**-1075 of 2)
+        bh, bl = two_sum(2.0, rh * INV_SCALE)  # S + 1 = 2 + rest
+        bl += rl * INV_SCALE
         zh, zl = dd_div(rh, rl, bh, bl)  # 2**B z
         zu = zh * INV_SCALE
-        Lh, Ll = fast_two_sum(2.0 * zh, 2.0 * (zl + _atanh_tail(zh, zu * zu)))  # 2**B L
+        wh, wl = two_prod(zu, zu)
+        wl += 2.0 * zu * (zl * INV_SCALE)
+        ah, al = _atanh_dd(zh, zl, wh, wl)  # 2**B atanh(z)
+        Lh = 2.0 * ah  # 2**B L
+        Ll = 2.0 * al
         return Lh * INV_SCALE, Ll * INV_SCALE, Lh, Ll  # unscaled: one rounding if subnormal
     hi, lo = two_sum(np.float64(cnt) * SCALE, rh)
     hi, lo = fast_two_sum(hi, lo + rl)
@@ -205,9 +271,12 @@ def _log_of_sum(cnt, rh, rl):
     bh, bl = two_sum(m, 1.0)  # f + 1, exact
     bl += f_lo
     zh, zl = dd_div(ah, al, bh, bl)
+    wh, wl = two_prod(zh, zh)
+    wl += 2.0 * zh * zl
+    th, tl = _atanh_dd(zh, zl, wh, wl)
     kf = np.float64(k)
-    Lh, Ll = two_sum(kf * LN2_CW_HI, 2.0 * zh)  # kf * LN2_CW_HI exact; 2 zh exact
-    Ll += kf * LN2_CW_LO + 2.0 * (zl + _atanh_tail(zh, zh * zh))
+    Lh, Ll = two_sum(kf * LN2_CW_HI, 2.0 * th)  # kf * LN2_CW_HI exact; 2 th exact
+    Ll += kf * LN2_CW_LO + 2.0 * tl
     Lh, Ll = fast_two_sum(Lh, Ll)
     return Lh, Ll, Lh * SCALE, Ll * SCALE
 
@@ -221,10 +290,13 @@ def _scale_dd(wh, wl, hi, lo, k):
 
 
 @jit(inline=True)
-def _row_stats(x, bt, be, acc, fast):
+def _row_stats(x, bt, be, acc, fast, accurate=False):
     """``(status, m, hi, lo, Lh, Ll, Lsh, Lsl)`` of one row; fills ``bt[:C] + be[:C]`` with the terms
     of the non-max entries (0 at the max entries, whose terms are exactly ``2**SCALE_EXP``).
     ``bt`` and ``be`` are ``padded(C)`` long and zero beyond ``C``.
+
+    ``accurate``: the terms of float64 rows come from the double-double exponential (the
+    correctly rounded path; ``fast`` must be False).
 
     ``hi + lo = 2**SCALE_EXP S`` and ``Lh + Ll = log S``, ``S = sum_i exp(x_i - m)``: the
     max entries count exactly, the others go through one fixed-order double-double lane
@@ -243,7 +315,7 @@ def _row_stats(x, bt, be, acc, fast):
         rh = lane_sum(bt)  # the small terms T_i, to (C/32 + 5) u (see _fill_terms_fast)
         rl = 0.0
     else:
-        cnt = _fill_terms(x, m, bt, be)
+        cnt = _fill_terms(x, m, bt, be, accurate)
         rh, rl = dd_sum2(bt, be, acc)  # the small terms T_i + E_i (E_i below 2**-52 T_i)
     if rh != rh or rl != rl or cnt == 0:  # a nan in the row (cnt == 0: m is not an entry)
         return NAN_ROW, m, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0
@@ -273,23 +345,74 @@ def _round_sum(a, c, odd):
     return r
 
 
+# The correctly rounded path: every float64 result is a double-double ``a + c`` within
+# ``cr |a + c|`` of the exact value (``cr``: the relative bound of crossent._rounding, about
+# 2**-82), rounded to nearest once the test below shows that every value in that interval
+# rounds to the same float (Ziv's rounding test); otherwise the result is nan and the row goes
+# to the slow path (the oracle). TINY covers the roundings that are absolute rather than
+# relative in the subnormal range: a result within a few subnormal ulps is always sent there.
+TINY = 2.0**-1070
+NORMAL_MIN = 2.0**-1022
+_ABS_MASK = (1 << 63) - 1
+_FRAC_MASK = (1 << 52) - 1
+
+
 @jit(inline=True)
-def _neg_log_softmax(v, m, Lh, Ll, odd):
+def _half_gap(r):
+    """Half the distance from ``|r|`` to its nearer float neighbour (the gap below a power of
+    two is half the gap above): a value within less than this of ``r`` rounds to ``r``."""
+    bits = _f64_as_i64(r) & _ABS_MASK
+    e = bits >> 52
+    ulp = _i64_as_f64((e - 52) << 52) if e > 52 else _i64_as_f64(1 << (e - 1 if e > 0 else 0))
+    below = 0.5 if ((bits & _FRAC_MASK) == 0 and e > 1) else 1.0
+    return 0.5 * below * ulp
+
+
+@jit(inline=True)
+def _round_cr(a, c, odd, cr):
+    """:func:`_round_sum`; with ``cr > 0`` (float64 outputs only) the value ``a + c`` is known
+    to within ``err = cr |a + c| + TINY`` and is returned rounded to nearest only if every
+    real number within ``err`` of it rounds to the same float, else nan (the caller marks the
+    row for the slow path). ``a + c`` is split exactly, ``r + t`` (TwoSum); ``r`` is correct
+    when ``|t| + err`` stays below the half gap around ``r``: the comparison is made with
+    ``(|t| + err)(1 + 2**-50)`` to cover the rounding of that sum. Infinities and nan pass
+    through (the kernels' special rows)."""
+    if cr == 0.0:
+        return _round_sum(a, c, odd)
+    r, t = two_sum(a, c)
+    if r - r != 0.0:  # inf or nan: not a rounding question
+        return r
+    err = cr * abs(r) + TINY
+    ok = (abs(t) + err) * (1.0 + 2.0**-50) < _half_gap(r)
+    return r if ok else NAN
+
+
+@jit(inline=True)
+def _neg_log_softmax(v, m, Lh, Ll, odd, cr=0.0):
     """``-log_softmax = (m - v) + L`` as two non-negative terms, rounded once.
 
     ``m - v = -(d + e)`` exactly; ``(-d) + Lh`` by TwoSum, then the small parts."""
     d, e = _shift(v, m)
     a, b = two_sum(-d, Lh)
-    r = _round_sum(a, b + (Ll - e), odd)
+    r = _round_cr(a, b + (Ll - e), odd, cr)
     return INF if v == -INF else r  # a masked class: TwoSum of inf gives nan
 
 
 @jit(inline=True)
-def _log_softmax_row(row, m, Lh, Ll, odd, o):
-    """``o[i] = log_softmax_i = -((m - x_i) + L)`` (see ``_neg_log_softmax``)."""
+def _log_softmax_row(row, m, Lh, Ll, odd, o, cr=0.0):
+    """``o[i] = log_softmax_i = -((m - x_i) + L)`` (see ``_neg_log_softmax``); with ``cr``,
+    returns whether every entry passed the rounding test (``_round_cr``)."""
     wide_vectors()
+    if cr == 0.0:
+        for i in range(row.shape[0]):
+            o[i] = -_neg_log_softmax(np.float64(row[i]), m, Lh, Ll, odd)
+        return True
+    bad = 0
     for i in range(row.shape[0]):
-        o[i] = -_neg_log_softmax(np.float64(row[i]), m, Lh, Ll, odd)
+        r = _neg_log_softmax(np.float64(row[i]), m, Lh, Ll, odd, cr)
+        bad += 1 if r != r else 0
+        o[i] = -r
+    return bad == 0
 
 
 @jit
@@ -306,6 +429,22 @@ def _term_of(b):
     term is at least ``0.7 * 2**-987`` (the exp's clamp; nan makes the row nan before any output
     is formed). Reading ``bt`` alone spares the output passes a second read of the logits."""
     return SCALE if b == 0.0 else b
+
+
+@jit(inline=True)
+def _scaled_terms_cr(bt, be, ch, cl, o, cr):
+    """:func:`_scaled_terms` on the correctly rounded path: ``c (T_i + E_i) = p_h + (p_l +
+    c_h E_i + c_l T_i)`` (``p_h + p_l = c_h T_i`` exactly) rounded after the test of
+    ``_round_cr``; returns whether every entry passed."""
+    wide_vectors()
+    bad = 0
+    for i in range(o.shape[0]):
+        t = _term_of(bt[i])
+        ph, pl = two_prod(ch, t)
+        r = _round_cr(ph, pl + fma(ch, be[i], cl * t), False, cr)
+        bad += 1 if r != r else 0
+        o[i] = r
+    return bad == 0
 
 
 @jit(inline=True)
@@ -327,58 +466,80 @@ def _scaled_terms(bt, be, ch, cl, o, fast):
 
 # ----------------------------------------------------------------------------- batch kernels
 @jit(parallel=True)
-def logsumexp_rows(x, out, odd, fast):
-    """``out[n] = log(sum_i exp(x[n, i]))`` (``odd``: round to odd for a narrow output)."""
+def logsumexp_rows(x, out, odd, fast, cr=0.0, slow=None):
+    """``out[n] = log(sum_i exp(x[n, i]))`` (``odd``: round to odd for a narrow output).
+
+    ``cr > 0``: the correctly rounded path (float64): the double-double exponential and the
+    rounding test; a row whose result cannot be decided gets ``slow[n] = 1``."""
     wide_vectors()
     N, C = x.shape
+    accurate = cr != 0.0
     for task in prange((N + ROWS_PER_TASK - 1) // ROWS_PER_TASK):
         bt, be = _term_rows(C)
         acc = np.empty(DD_ACC)
         for n in range(task * ROWS_PER_TASK, min(N, (task + 1) * ROWS_PER_TASK)):
-            st, m, hi, lo, Lh, Ll, Lsh, Lsl = _row_stats(x[n], bt, be, acc, fast)
+            st, m, hi, lo, Lh, Ll, Lsh, Lsl = _row_stats(x[n], bt, be, acc, fast, accurate)
             if st == NAN_ROW:
                 out[n] = NAN
             elif st == MASKED_ROW:
                 out[n] = -INF
-            else:
+            elif not accurate:
                 a, b = two_sum(m, Lh)  # m + L rounded once (cancels near 0: see the bound)
                 out[n] = _round_sum(a, b + Ll, odd)
+            else:
+                # m is exact: the error is L's, cr L (relative to L, not to m + L)
+                a, b = two_sum(m, Lh)
+                r, t = two_sum(a, b + Ll)
+                out[n] = _round_cr(r, t, False, cr * abs(Lh) / max(abs(r), 2.0**-1000))
+                if slow is not None:
+                    slow[n] = out[n] != out[n]
 
 
 @jit(parallel=True)
-def log_softmax_rows(x, out, odd, fast):
-    """``out[n, i] = x[n, i] - logsumexp(x[n])`` (``odd``: round to odd for a narrow output)."""
+def log_softmax_rows(x, out, odd, fast, cr=0.0, slow=None):
+    """``out[n, i] = x[n, i] - logsumexp(x[n])`` (``odd``: round to odd for a narrow output;
+    ``cr``, ``slow``: as :func:`logsumexp_rows`)."""
     wide_vectors()
     N, C = x.shape
+    accurate = cr != 0.0
     for task in prange((N + ROWS_PER_TASK - 1) // ROWS_PER_TASK):
         bt, be = _term_rows(C)
         acc = np.empty(DD_ACC)
         for n in range(task * ROWS_PER_TASK, min(N, (task + 1) * ROWS_PER_TASK)):
             row = x[n]
             o = out[n]
-            st, m, hi, lo, Lh, Ll, Lsh, Lsl = _row_stats(row, bt, be, acc, fast)
+            st, m, hi, lo, Lh, Ll, Lsh, Lsl = _row_stats(row, bt, be, acc, fast, accurate)
             if st != OK:
                 _fill(o, NAN)
                 continue
-            _log_softmax_row(row, m, Lh, Ll, odd, o)
+            ok = _log_softmax_row(row, m, Lh, Ll, odd, o, cr)
+            if slow is not None:
+                slow[n] = not ok
 
 
 @jit(parallel=True)
-def softmax_rows(x, out, odd, fast):
-    """``out[n, i] = exp(x[n, i]) / sum_j exp(x[n, j])``."""
+def softmax_rows(x, out, odd, fast, cr=0.0, slow=None):
+    """``out[n, i] = exp(x[n, i]) / sum_j exp(x[n, j])`` (``cr``, ``slow``: as
+    :func:`logsumexp_rows`; an entry's error is its term's and S's, ``2 cr`` relative)."""
     wide_vectors()
     N, C = x.shape
+    accurate = cr != 0.0
     for task in prange((N + ROWS_PER_TASK - 1) // ROWS_PER_TASK):
         bt, be = _term_rows(C)
         acc = np.empty(DD_ACC)
         for n in range(task * ROWS_PER_TASK, min(N, (task + 1) * ROWS_PER_TASK)):
             o = out[n]
-            st, m, hi, lo, Lh, Ll, Lsh, Lsl = _row_stats(x[n], bt, be, acc, fast)
+            st, m, hi, lo, Lh, Ll, Lsh, Lsl = _row_stats(x[n], bt, be, acc, fast, accurate)
             if st != OK:
                 _fill(o, NAN)
                 continue
             ch, cl = _scale_dd(1.0, 0.0, hi, lo, 1.0)  # 2**-B / S: with the scaled terms, exp(.)/S
-            _scaled_terms(bt, be, ch, cl, o, fast)
+            if not accurate:
+                _scaled_terms(bt, be, ch, cl, o, fast)
+                continue
+            ok = _scaled_terms_cr(bt, be, ch, cl, o, 2.0 * cr)
+            if slow is not None:
+                slow[n] = not ok
 
 
 # ----------------------------------------------------------------------------- scale factors
@@ -399,10 +560,13 @@ def _log_dd(hi, lo):
     bh, bl = two_sum(f, 1.0)
     bl += f_lo
     zh, zl = dd_div(ah, al, bh, bl)
+    wh, wl = two_prod(zh, zh)
+    wl += 2.0 * zh * zl
+    th, tl = _atanh_dd(zh, zl, wh, wl)
     kf = np.float64(k)
     ph, pl = two_prod(kf, LN2_DD_HI)
-    Lh, Ll = two_sum(ph, 2.0 * zh)
-    Ll += pl + kf * LN2_DD_LO + 2.0 * (zl + _atanh_tail(zh, zh * zh))
+    Lh, Ll = two_sum(ph, 2.0 * th)
+    Ll += pl + kf * LN2_DD_LO + 2.0 * tl
     return fast_two_sum(Lh, Ll)
 
 

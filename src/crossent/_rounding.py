@@ -1,0 +1,133 @@
+"""The rounding mode: ``"fast"`` (the default) or ``"correct"``.
+
+In ``"correct"`` mode the functions that support it return every float64 result correctly
+rounded (the float nearest to the exact value of the function at the input floats), by Ziv's
+strategy: the kernels evaluate the result as a double-double with the double-double
+exponential (``crossent.kernels.exp.exp_parts_dd``) and a proven relative error bound
+(:func:`relative_bound`), round it to nearest when every value within that bound rounds to the
+same float (``crossent.kernels.softmax._round_cr``), and mark the row otherwise; the marked
+rows are recomputed by the oracle (``crossent.reference``), which rounds correctly by
+construction. A correctly rounded result is unique, so it is the same on every machine and in
+every version. The mode is a :mod:`contextvars` variable, like NumPy's ``errstate``: it holds
+in the current thread (a new thread starts in ``"fast"`` mode) and in the tasks of the current
+``asyncio`` context. ``docs/accuracy.md`` ("Correct rounding in float64") has the
+error budget and the measured cost.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+
+from .kernels.exp import EXP_PARTS_DD_MAX_REL_ERR
+
+__all__ = ["MODES", "get_rounding", "set_rounding", "rounding", "relative_bound",
+           "SUPPORTED"]
+
+MODES = ("fast", "correct")
+
+#: the public functions whose float64 results are correctly rounded in "correct" mode; every
+#: other function raises NotImplementedError there rather than return a result that is not
+SUPPORTED = ("logsumexp", "log_softmax", "softmax", "cross_entropy")
+
+_MODE = contextvars.ContextVar("crossent_rounding", default="fast")
+
+#: rows sent to the slow path, per function, since the process started (for the benchmarks
+#: and the docs' measurement of how often the slow path runs): {name: [rows, slow rows]}
+COUNTS: dict[str, list[int]] = {}
+
+
+def _check(mode) -> str:
+    if not isinstance(mode, str) or mode not in MODES:
+        raise ValueError(f"rounding mode must be one of {MODES}, got {mode!r}")
+    return mode
+
+
+def get_rounding() -> str:
+    """The current rounding mode, ``"fast"`` or ``"correct"``.
+
+    Returns
+    -------
+    str
+        ``"fast"`` unless :func:`set_rounding` or :func:`rounding` changed it in this context.
+    """
+    return _MODE.get()
+
+
+def set_rounding(mode: str) -> str:
+    """Set the rounding mode of the current context (thread); return the previous one.
+
+    Parameters
+    ----------
+    mode : {"fast", "correct"}
+        ``"correct"``: float64 results correctly rounded (see :func:`rounding`).
+
+    Returns
+    -------
+    str
+        The mode that was in effect before.
+    """
+    old = _MODE.get()
+    _MODE.set(_check(mode))
+    return old
+
+
+@contextlib.contextmanager
+def rounding(mode: str):
+    """Context manager: run a block in rounding mode ``mode``, then restore the previous mode.
+
+    Parameters
+    ----------
+    mode : {"fast", "correct"}
+        ``"fast"`` (the default mode): float64 results within the bounds of ``crossent.BOUNDS``
+        (a few ulp). ``"correct"``: the float64 results of ``logsumexp``, ``log_softmax``,
+        ``softmax`` and ``cross_entropy`` are correctly rounded (0.5 ulp), at a measured cost
+        (``docs/accuracy.md``); the other functions raise ``NotImplementedError`` in this mode.
+        float32/float16/bfloat16 results are the same in both modes (correctly rounded in
+        practice, within 1 ulp by proof).
+
+    Examples
+    --------
+    >>> import numpy as np, crossent
+    >>> with crossent.rounding("correct"):
+    ...     v = crossent.logsumexp(np.array([0.5, 1.5, -2.0]))
+    >>> float(v) == float(crossent.reference.logsumexp(np.array([0.5, 1.5, -2.0])))
+    True
+    """
+    token = _MODE.set(_check(mode))
+    try:
+        yield
+    finally:
+        _MODE.reset(token)
+
+
+def correct(dtype) -> bool:
+    """Whether a result of this (NumPy) dtype goes through the correctly rounded path."""
+    return _MODE.get() == "correct" and dtype == "float64"
+
+
+def unsupported(name: str) -> None:
+    """Raise for a function that has no correctly rounded path, in "correct" mode."""
+    if _MODE.get() == "correct":
+        raise NotImplementedError(
+            f"{name} has no correctly rounded path: in rounding mode 'correct' only "
+            f"{', '.join(SUPPORTED)} are available (crossent.reference.{name} gives the "
+            "correctly rounded value at the oracle's speed)")
+
+
+def relative_bound(C: int) -> float:
+    """The relative error bound of a float64 result of the correctly rounded path, before
+    its last rounding, for rows of ``C`` classes (``docs/accuracy.md``): each term of the
+    sum ``S`` within ``EXP_PARTS_DD_MAX_REL_ERR + 2**-85`` (the exponential, the shift's
+    rounding error carried to first order), the double-double sum of ``C`` non-negative
+    terms within ``C 2**-103``, ``log S`` within ``2**-94`` relative, and the double-double
+    arithmetic after it within ``2**-100``; a relative error ``d`` of ``S`` is a relative
+    error ``d`` of ``log S`` (``S >= 1``) and of every loss, which adds non-negative
+    multiples of ``log S`` to exact non-negative terms."""
+    return EXP_PARTS_DD_MAX_REL_ERR + 2.0**-85 + C * 2.0**-103 + 2.0**-94 + 2.0**-100
+
+
+def count(name: str, rows: int, slow: int) -> None:
+    c = COUNTS.setdefault(name, [0, 0])
+    c[0] += rows
+    c[1] += slow

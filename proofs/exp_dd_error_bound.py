@@ -27,8 +27,8 @@ All real-number statements are checked with ``mpmath.iv`` interval arithmetic at
 every number printed is an enclosure, not an estimate. The helpers (interval hull, half an ulp,
 the Markdown output) are those of ``proofs/exp_error_bound.py``.
 
-1. Constants: ``DD_C1`` has 38 significant bits, ``DD_C1 + DD_C2 + DD_C3`` is ``ln2/16`` to
-   ``2^-160``; each table pair ``(T_hi, T_lo)`` is within ``2^-106`` relative of ``2^(j/16)``.
+1. Constants: ``DD_C1`` has at most 38 significant bits, ``DD_C1 + DD_C2 + DD_C3`` is within
+   ``2^-150`` of ``ln2/16``; each table pair ``(T_hi, T_lo)`` is within ``2^-106`` relative of ``2^(j/16)``.
 2. Reduction: ``k' = round(16 x / ln2)`` by the shift trick, ``|k'| < 2^15``; ``x - k' C1`` is
    exact, ``k' C2`` is split exactly (TwoProduct), ``r = r_h + r_l`` is within ``2^-110`` of
    ``r*``, ``|r| <= ln2/32 (1 + 2^-40)``.

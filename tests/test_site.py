@@ -243,7 +243,7 @@ def test_proof_pages_read_as_mathematics(page):
         assert not (len(sides) == 2 and sides[0].strip() == sides[1].strip()), m.group(1)
     for internal in (r"\bQ\.\w+\(", r"\bsp\.\w+", r"\bsympy\.", r"SymPy's \w+\.\w+"):
         assert not re.search(internal, prose), (page.name, internal)
-    assert "**Claim.** " in text or page.stem in ("exp-bound",) or "All proofs" in text
+    assert "**Claim.** " in text or page.stem in ("exp-bound", "exp-dd-bound") or "All proofs" in text
 
 
 # ---------------------------------------------------------------------------------------------
@@ -259,10 +259,12 @@ def test_claim_numbers_place_the_proofs():
     assert gen_pages.topic_of("05b_gibbs_inequality") == "kl"
     assert gen_pages.topic_of("07_kernel_identities") == "kernel-identities"
     assert gen_pages.topic_of("exp_error_bound") == "exp-bound"
+    assert gen_pages.topic_of("exp_dd_error_bound") == "exp-dd-bound"
     for stem in ("10_logit_divergences", "11_binary_cross_entropy", "12a_loss_options"):
         assert gen_pages.is_extension(stem) and gen_pages.topic_of(stem) is None, stem
     assert not gen_pages.is_extension("07_kernel_identities")
     assert not gen_pages.is_extension("exp_error_bound")
+    assert not gen_pages.is_extension("exp_dd_error_bound")
 
 
 def test_claim_numbers_are_the_tutorial_steps():

@@ -76,8 +76,9 @@ TOPICS: dict[str, tuple[str, str]] = {
     "loss": ("The classification loss and its gradient", r"classification|loss|gradient|hessian|convex"),
     "kernel-identities": ("The identities the kernels use", r"identit|kernel|shift|smoothing|lse|logsumexp"),
     "exp-bound": ("The error bound of the exp kernel", r"exp_error|exp_bound|^exp"),
+    "exp-dd-bound": ("The error bound of the double-double exp", r"exp_dd"),
 }
-_MATCH_ORDER = ["exp-bound", "mle", "likelihood", "die", "kernel-identities", "loss", "kl", "cross-entropy"]
+_MATCH_ORDER = ["exp-dd-bound", "exp-bound", "mle", "likelihood", "die", "kernel-identities", "loss", "kl", "cross-entropy"]
 #: a claim is numbered by its tutorial step (``proofs/<step>[a-z]_<name>.py``: claim 5b is the
 #: second claim of step 5); the number decides first
 _CLAIM_TOPIC = {1: "die", 2: "likelihood", 3: "mle", 4: "cross-entropy", 5: "kl", 6: "loss",
@@ -89,10 +90,11 @@ _CLAIM_TOPIC = {1: "die", 2: "likelihood", 3: "mle", 4: "cross-entropy", 5: "kl"
 EXTENSION_FROM = 10
 #: the page that includes each topic's proofs (the relative links of a proof depend on it), and
 #: the level of the proof's heading there (the exp bound sits under a level-3 section)
-_TOPIC_PAGE = {t: f"tutorial/{t}.md" for t in TOPICS} | {"exp-bound": "accuracy.md"}
-_TOPIC_LEVEL = {"exp-bound": 4}
+_TOPIC_PAGE = {t: f"tutorial/{t}.md" for t in TOPICS} | {"exp-bound": "accuracy.md",
+                                                           "exp-dd-bound": "accuracy.md"}
+_TOPIC_LEVEL = {"exp-bound": 4, "exp-dd-bound": 4}
 #: topics whose page introduces the proof with its own heading: the proof's title is left out
-_TOPIC_UNTITLED = {"exp-bound"}
+_TOPIC_UNTITLED = {"exp-bound", "exp-dd-bound"}
 
 #: which rows of the bounds table document which public function (api.md)
 API_BOUNDS = {

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from crossent._bounds import BOUNDS, bound
+from crossent._bounds import BOUNDS, CORRECT_ROUNDING, bound
 from crossent._measure import (DTYPES, FUNCTIONS, Unsupported, cases, exact_values, measure,
                                format_ulp, summarize)
 from crossent._peers import PEERS, load_peers
@@ -69,7 +69,8 @@ class _Progress:
 
 
 def run_sweep(size: str = "ci", dtypes=DTYPES, functions=FUNCTIONS, peers=True,
-              progress=True, seed: int = 0, implementations=None) -> list[dict]:
+              progress=True, seed: int = 0, implementations=None,
+              rounding: str = "fast") -> list[dict]:
     """Measure every implementation on the corpus; one row per (function, dtype, impl).
 
     Parameters
@@ -86,6 +87,11 @@ def run_sweep(size: str = "ci", dtypes=DTYPES, functions=FUNCTIONS, peers=True,
         ``{name: impl}`` to measure instead of ``{"crossent": crossent}``; an impl provides
         the public functions with crossent's signatures. The tests use it to check that a
         wrong implementation is reported failing.
+    rounding : {"fast", "correct"}
+        The rounding mode crossent runs in (:func:`crossent.rounding`). ``"correct"``
+        measures the functions of ``CORRECT_ROUNDING`` in float64 only, without peers, and
+        judges them against its 0.5-ulp, 100% bound; the rows also give the slow path's
+        share (``slow_rows``, ``rows``).
 
     Returns
     -------
@@ -106,33 +112,21 @@ def run_sweep(size: str = "ci", dtypes=DTYPES, functions=FUNCTIONS, peers=True,
         if f not in FUNCTIONS:
             raise ValueError(f"functions: unknown function {f!r}; known: {FUNCTIONS}")
 
+    if rounding == "correct":
+        impls = dict(implementations)
+        functions = [f for f in functions if f in CORRECT_ROUNDING]
+        dtypes = [d for d in dtypes if d == "float64"]
     plan = [(f, dt, cases(f, size, seed, dt)) for f in functions for dt in dtypes
             if dt in BOUNDS[f]]
 
+    from crossent._rounding import COUNTS, rounding as _mode
+
+    counts_before = {k: list(v) for k, v in COUNTS.items()}
     bar = _Progress(sum(len(cs) for _f, _d, cs in plan), progress)
     results: dict = {}
     try:
-        for f, dt, cs in plan:
-            for case in cs:
-                bar.advance(f"{f} {dt} {case.name}")
-                try:
-                    exact = exact_values(f, case)
-                except Exception as exc:  # the oracle failed: nothing can be judged
-                    results.setdefault((f, dt, "oracle-errors"), []).append(
-                        f"{case.name}: {type(exc).__name__}: {exc}"[:200])
-                    continue
-                for name, impl in impls.items():
-                    try:
-                        m = measure(impl, f, case, exact=exact)
-                    except Unsupported:
-                        continue
-                    except Exception as exc:  # a peer that crashes on a case: skip the case
-                        if name in implementations:
-                            raise
-                        results.setdefault((f, dt, name, "errors"), []).append(
-                            f"{case.name}: {type(exc).__name__}")
-                        continue
-                    results.setdefault((f, dt, name), []).append(m)
+        with _mode(rounding):
+            _measure_plan(plan, impls, implementations, results, bar)
     finally:
         bar.close()
 
@@ -142,15 +136,43 @@ def run_sweep(size: str = "ci", dtypes=DTYPES, functions=FUNCTIONS, peers=True,
             ms = results.get((f, dt, name))
             if not ms and not (name in implementations and results.get((f, dt, "oracle-errors"))):
                 continue
-            row = summarize(ms, f, dt, implementation=name)
+            row = summarize(ms, f, dt, implementation=name, rounding=rounding)
             row["peer"] = name not in implementations
             row["case_errors"] = results.get((f, dt, name, "errors"), [])
             # cases the oracle could not evaluate are unverified: the row cannot pass
             row["oracle_errors"] = results.get((f, dt, "oracle-errors"), [])
             if row["oracle_errors"]:
                 row["passed"] = False
+            if rounding == "correct" and not row["peer"]:
+                now, before = COUNTS.get(f, [0, 0]), counts_before.get(f, [0, 0])
+                row["rows"], row["slow_rows"] = now[0] - before[0], now[1] - before[1]
             rows.append(row)
     return rows
+
+
+def _measure_plan(plan, impls, implementations, results, bar) -> None:
+    """Measure every implementation on every case of the plan into ``results``."""
+    for f, dt, cs in plan:
+        for case in cs:
+            bar.advance(f"{f} {dt} {case.name}")
+            try:
+                exact = exact_values(f, case)
+            except Exception as exc:  # the oracle failed: nothing can be judged
+                results.setdefault((f, dt, "oracle-errors"), []).append(
+                    f"{case.name}: {type(exc).__name__}: {exc}"[:200])
+                continue
+            for name, impl in impls.items():
+                try:
+                    m = measure(impl, f, case, exact=exact)
+                except Unsupported:
+                    continue
+                except Exception as exc:  # a peer that crashes on a case: skip the case
+                    if name in implementations:
+                        raise
+                    results.setdefault((f, dt, name, "errors"), []).append(
+                        f"{case.name}: {type(exc).__name__}")
+                    continue
+                results.setdefault((f, dt, name), []).append(m)
 
 
 # ---------------------------------------------------------------------------------------
@@ -180,6 +202,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="also write the rows (with --impl: the reports) as JSON to FILE "
                         "('-': standard output)")
     parser.add_argument("--seed", type=int, default=0, help="corpus seed (default 0)")
+    parser.add_argument("--rounding", choices=("fast", "correct"), default="fast",
+                        help="crossent's rounding mode (crossent.rounding); 'correct' measures "
+                        "the correctly rounded float64 functions against 0.5 ulp, 100%%, and "
+                        "reports how many rows took the slow path")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     impl = parser.add_argument_group(
         "a third-party implementation",
@@ -385,8 +411,13 @@ def main_from_args(args) -> int:
         peers=not args.no_peers,
         progress=not args.no_progress,
         seed=args.seed,
+        rounding=args.rounding,
     )
     print_table(rows)
+    for r in rows:
+        if "slow_rows" in r:
+            print(f"slow path: {r['function']} {r['dtype']}: {r['slow_rows']} of {r['rows']} "
+                  "rows (oracle)")
     if args.json == "-":
         print(json.dumps(rows, indent=1, default=str))
     elif args.json:

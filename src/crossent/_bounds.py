@@ -32,7 +32,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["Bound", "BOUNDS", "bound"]
+__all__ = ["Bound", "BOUNDS", "CORRECT_ROUNDING", "bound"]
 
 
 @dataclass(frozen=True)
@@ -436,9 +436,24 @@ BOUNDS: dict[str, dict[str, Bound]] = {
 }
 
 
-def bound(function: str, dtype) -> Bound:
-    """The stated bound of ``function`` for outputs of ``dtype``."""
-    return BOUNDS[function][np.dtype(dtype).name]
+#: The contract of rounding mode ``"correct"`` (:mod:`crossent._rounding`): the float64 results
+#: of these functions are correctly rounded, every one (0.5 ulp, 100%), by the rounding test
+#: and the oracle's slow path (docs/accuracy.md#correct-rounding). ``cross_entropy`` is the
+#: per-item loss; a mean or sum in that mode is the exact sum of the correctly rounded
+#: per-item values, rounded once, and keeps the ``cross_entropy_mean`` row of ``BOUNDS``.
+CORRECT_ROUNDING = {
+    f: {"float64": Bound(0.5, 1.0, analysis="correct-rounding")}
+    for f in ("logsumexp", "log_softmax", "softmax", "cross_entropy")
+}
+
+
+def bound(function: str, dtype, rounding: str = "fast") -> Bound:
+    """The stated bound of ``function`` for outputs of ``dtype`` (in rounding mode
+    ``rounding``: ``"correct"`` takes :data:`CORRECT_ROUNDING` where it has the entry)."""
+    dt = np.dtype(dtype).name
+    if rounding == "correct" and dt in CORRECT_ROUNDING.get(function, {}):
+        return CORRECT_ROUNDING[function][dt]
+    return BOUNDS[function][dt]
 
 
 #: ``logsumexp(x, b=...)`` (every dtype; the result dtype is that of ``x`` and ``b`` together).

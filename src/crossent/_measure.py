@@ -296,10 +296,12 @@ def _tame(exact: np.ndarray, dtype: str) -> np.ndarray:
     return exact if out is None else out
 
 
-def summarize(measurements, function: str, dtype, implementation: str = "crossent") -> dict:
-    """One row of the sweep: max/median ULP, correctly rounded fraction, pass/fail."""
+def summarize(measurements, function: str, dtype, implementation: str = "crossent",
+              rounding: str = "fast") -> dict:
+    """One row of the sweep: max/median ULP, correctly rounded fraction, pass/fail (against
+    the bound of rounding mode ``rounding``)."""
     dtype = np.dtype(dtype).name
-    b = bound(function, dtype)
+    b = bound(function, dtype, rounding)
     ms = list(measurements)
     if ms:
         errs = np.concatenate([m.errors[m.held] for m in ms])

@@ -441,9 +441,10 @@ BOUNDS: dict[str, dict[str, Bound]] = {
 #: and the oracle's slow path (docs/accuracy.md#correct-rounding). ``cross_entropy`` is the
 #: per-item loss; a mean or sum in that mode is the exact sum of the correctly rounded
 #: per-item values, rounded once, and keeps the ``cross_entropy_mean`` row of ``BOUNDS``.
+#: ``cross_entropy_grad`` (the gradient) with class indices and no label smoothing only.
 CORRECT_ROUNDING = {
     f: {"float64": Bound(0.5, 1.0, analysis="correct-rounding")}
-    for f in ("logsumexp", "log_softmax", "softmax", "cross_entropy")
+    for f in ("logsumexp", "log_softmax", "softmax", "cross_entropy", "cross_entropy_grad")
 }
 
 

@@ -28,7 +28,8 @@ MODES = ("fast", "correct")
 
 #: the public functions whose float64 results are correctly rounded in "correct" mode; every
 #: other function raises NotImplementedError there rather than return a result that is not
-SUPPORTED = ("logsumexp", "log_softmax", "softmax", "cross_entropy")
+SUPPORTED = ("logsumexp", "log_softmax", "softmax", "cross_entropy",
+             "cross_entropy_value_and_grad")
 
 _MODE = contextvars.ContextVar("crossent_rounding", default="fast")
 
@@ -81,8 +82,10 @@ def rounding(mode: str):
     mode : {"fast", "correct"}
         ``"fast"`` (the default mode): float64 results within the bounds of ``crossent.BOUNDS``
         (a few ulp). ``"correct"``: the float64 results of ``logsumexp``, ``log_softmax``,
-        ``softmax`` and ``cross_entropy`` are correctly rounded (0.5 ulp), at a measured cost
-        (``docs/accuracy.md``); the other functions raise ``NotImplementedError`` in this mode.
+        ``softmax``, ``cross_entropy`` and ``cross_entropy_value_and_grad`` (its gradient with
+        class-index targets and no label smoothing) are correctly rounded (0.5 ulp), at a
+        measured cost (``docs/accuracy.md``); the other functions, and those options, raise
+        ``NotImplementedError`` in this mode.
         float32/float16/bfloat16 results are the same in both modes (correctly rounded in
         practice, within 1 ulp by proof).
 

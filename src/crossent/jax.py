@@ -27,6 +27,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from . import _rounding
 from . import cross_entropy as _np_cross_entropy
 from . import cross_entropy_value_and_grad as _np_value_and_grad
 from . import log_softmax as _np_log_softmax
@@ -168,6 +169,7 @@ def log_softmax(x, axis=-1):
     >>> crossent.jax.log_softmax(jnp.array([0.0, -20.0], jnp.float32)).tolist()  # jax.nn.log_softmax: [0.0, -20.0]
     [-2.06115369216775e-09, -20.0]
     """
+    _rounding.unsupported("crossent.jax.log_softmax")
     x = _float_array(x, "x", "log_softmax")
     return _log_softmax(x, _neg_axis(axis, x.ndim, "log_softmax"))
 
@@ -200,6 +202,7 @@ def softmax(x, axis=-1):
     >>> crossent.jax.softmax(jnp.zeros(4, jnp.float32)).tolist()
     [0.25, 0.25, 0.25, 0.25]
     """
+    _rounding.unsupported("crossent.jax.softmax")
     x = _float_array(x, "x", "softmax")
     return _softmax(x, _neg_axis(axis, x.ndim, "softmax"))
 
@@ -233,6 +236,7 @@ def logsumexp(x, axis=-1, keepdims=False):
     >>> crossent.jax.logsumexp(jnp.zeros((2, 4), jnp.float32)).tolist()  # log 4
     [1.3862943649291992, 1.3862943649291992]
     """
+    _rounding.unsupported("crossent.jax.logsumexp")
     x = _float_array(x, "x", "logsumexp")
     if not isinstance(keepdims, (bool, np.bool_)):
         raise TypeError(f"crossent.jax.logsumexp: keepdims must be a bool, got {keepdims!r}")
@@ -379,6 +383,7 @@ def cross_entropy(logits, target, *, axis=-1, weight=None, ignore_index=-100, re
     >>> jax.grad(crossent.jax.cross_entropy)(logits, labels)[0].tolist()  # optax: [0.0, 4.7e-14, 4.7e-14]
     [-9.357622912219837e-14, 4.6788114561099187e-14, 4.6788114561099187e-14]
     """
+    _rounding.unsupported("crossent.jax.cross_entropy")
     fn = "cross_entropy"
     x = _float_array(logits, "logits", fn)
     ax = _neg_axis(axis, x.ndim, fn)
@@ -455,6 +460,7 @@ def softmax_cross_entropy_with_integer_labels(logits, labels, axis=-1):
     >>> crossent.jax.softmax_cross_entropy_with_integer_labels(jnp.array([[20.0, 0.0]], jnp.float32), jnp.array([0])).tolist()
     [2.06115369216775e-09]
     """
+    _rounding.unsupported("crossent.jax.softmax_cross_entropy_with_integer_labels")
     fn = "softmax_cross_entropy_with_integer_labels"
     lab = jnp.asarray(labels)
     if not jnp.issubdtype(lab.dtype, jnp.integer):
@@ -491,6 +497,7 @@ def softmax_cross_entropy(logits, labels, axis=-1):
     >>> crossent.jax.softmax_cross_entropy(jnp.zeros((1, 4), jnp.float32), jnp.array([[0.5, 0.5, 0.0, 0.0]], jnp.float32)).tolist()
     [1.3862943649291992]
     """
+    _rounding.unsupported("crossent.jax.softmax_cross_entropy")
     fn = "softmax_cross_entropy"
     x = _float_array(logits, "logits", fn)
     lab = jnp.asarray(labels)

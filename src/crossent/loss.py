@@ -415,9 +415,12 @@ def cross_entropy_value_and_grad(logits, target, *, axis=-1, weight=None, ignore
     >>> float(loss), g.tolist()
     (0.6931471805599453, [[0.5, -0.5]])
     """
-    _rounding.unsupported("cross_entropy_value_and_grad")
     p = _problem(logits, target, axis, weight, ignore_index, reduction, label_smoothing, z_loss,
                  logit_softcap)
+    if _rounding.get_rounding() == "correct" and not (p.labels_mode and p.eps == 0.0
+                                                      and not p.options):
+        _rounding.unsupported("cross_entropy_value_and_grad (with probability targets, label "
+                              "smoothing, z_loss or logit_softcap)")
     check_out(out, p.logits.shape, p.logits.dtype)
     losses, grad = _value_and_grad(p, out, p.denominator)
     return p.reduce(losses), grad
@@ -449,7 +452,9 @@ def _value_and_grad(p: _Problem, out, den: float):
     # gradient row of an item that is not ignored (0/0, as PyTorch); the kernels never
     # divide by 0 (they run with 1 and those rows are overwritten)
     if p.x.shape[0]:
-        if _short_rows(p, True):
+        if _rounding.correct(p.dtype):
+            _grad_correct(p, losses, den, grad)
+        elif _short_rows(p, True):
             _short_labels(p, losses, den or 1.0, grad)
             if den == 0.0:
                 grad[p.target != p.ignore_index] = np.nan
@@ -476,6 +481,42 @@ def _value_and_grad(p: _Problem, out, den: float):
         return losses, g
     out[...] = g  # already in the dtype of out (float64 rounded once by cast_result)
     return losses, out
+
+
+def _grad_correct(p: _Problem, losses, den: float, grad) -> None:
+    """The correctly rounded loss and gradient (class indices, no smoothing, no options:
+    ``crossent._rounding``): the mean's divisor goes to the kernel as the double-double of
+    its exact value (``den`` is that value rounded), the rows the rounding test cannot decide
+    are recomputed by the oracle with the same exact divisor."""
+    from fractions import Fraction
+
+    if p.reduction == "mean" and den != 0.0:
+        exact_den = Fraction(p.weight_total, 1 << SCALE_BITS)
+    else:  # the sum's gradient (a zero divisor: every row not ignored becomes nan below)
+        exact_den = Fraction(1)
+    dh = float(exact_den)
+    dl = float(exact_den - Fraction(dh))
+    slow = np.zeros(p.x.shape[0], dtype=np.uint8)
+    # in place (out is the logits): the slow path needs the logits after the kernel
+    g = np.empty_like(grad) if np.shares_memory(grad, p.x) else grad
+    with parallel_guard():
+        _k.cross_entropy_labels_grad_rows(p.x, p.target, p.weight, p.has_weight, p.ignore_index,
+                                          0.0, dh, False, False, losses, g,
+                                          _rounding.relative_bound(p.C), slow, dl)
+    idx = np.flatnonzero(slow)
+    _rounding.count("cross_entropy_value_and_grad", p.x.shape[0], idx.size)
+    if idx.size:
+        from . import reference
+
+        loss_s, grad_s = reference.cross_entropy_value_and_grad(
+            p.x[idx], p.target[idx], weight=p.weight if p.has_weight else None,
+            ignore_index=p.ignore_index, reduction="none", grad_scale=1 / exact_den)
+        losses[idx] = loss_s
+        g[idx] = grad_s
+    if g is not grad:
+        grad[...] = g
+    if den == 0.0:
+        grad[p.target != p.ignore_index] = np.nan
 
 
 def _options_value_and_grad(p: _Problem, out, den: float):

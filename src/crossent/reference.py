@@ -1415,7 +1415,7 @@ def _grad_row_items(P, n, w, scale_frac, fmt):
 
 def cross_entropy_value_and_grad(logits, target, *, axis=-1, weight=None, ignore_index=-100,
                                  reduction="mean", label_smoothing=0.0, out=None, z_loss=0.0,
-                                 logit_softcap=None, exact=False):
+                                 logit_softcap=None, exact=False, grad_scale=None):
     r"""Correctly rounded loss and gradient of the reduced loss with respect to the logits.
 
     Parameters
@@ -1427,6 +1427,11 @@ def cross_entropy_value_and_grad(logits, target, *, axis=-1, weight=None, ignore
         as in crossent; not with ``exact=True``.
     exact : bool, optional
         Return unrounded ``mpf`` values.
+    grad_scale : int, float or fractions.Fraction, optional
+        The exact factor :math:`s` of the gradient instead of the reduction's (no options):
+        the gradient of the sum of the per-item losses times ``grad_scale``, rounded once. For
+        rows of a larger batch whose mean's divisor is known (crossent's correctly rounded
+        mode recomputes some rows of a batch here).
 
     Returns
     -------
@@ -1456,7 +1461,9 @@ def cross_entropy_value_and_grad(logits, target, *, axis=-1, weight=None, ignore
         return _opt_value_and_grad(P, out, exact)
     fmt = P.fmt
     loss = _loss(P, exact)
-    if P.reduction == "mean":
+    if grad_scale is not None:
+        scale = Fraction(grad_scale)
+    elif P.reduction == "mean":
         den = P.denominator()
         scale = None if den == 0 else 1 / den
     else:

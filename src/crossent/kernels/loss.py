@@ -21,10 +21,10 @@ from __future__ import annotations
 import numpy as np
 from numba import prange
 
-from ._base import (DD_ACC, INF, NAN, dd_sum, dd_sum2, fast_two_sum, fma, jit,
-                    two_sum, wide_vectors)
-from .softmax import (INV_SCALE, NORMAL_MIN, OK, ROWS_PER_TASK, _fill, _round_cr, _row_stats, _scale_dd,
-                      _scaled_terms, _shift, _term_of, _term_rows)
+from ._base import (DD_ACC, INF, NAN, dd_div, dd_sum, dd_sum2, fast_two_sum, fma, jit,
+                    two_prod, two_sum, wide_vectors)
+from .softmax import (INV_SCALE, NORMAL_MIN, OK, ROWS_PER_TASK, SCALE, _fill, _round_cr, _row_stats,
+                      _scale_dd, _scaled_terms, _scaled_terms_cr, _shift, _term_of, _term_rows)
 
 
 @jit(inline=True)
@@ -264,16 +264,53 @@ def cross_entropy_probs_rows(x, t, weight, has_weight, eps, odd, fast, out, cr=0
                 slow[n] = r != r
 
 
+@jit(inline=True)
+def _label_grad_cr(bt, be, y, w, hi, lo, dh, dl, acc, g, cr):
+    """The gradient row of the correctly rounded path (class index ``y``, no smoothing):
+    ``g_i = c T_i`` for ``i != y`` and ``g_y = -c (S - T_y)``, ``c = w / (S D)`` with the
+    denominator ``D = dh + dl`` a double-double; ``S - T_y`` is summed on its own (the terms
+    without ``y``'s, a second ``dd_sum2``), so that it carries its terms' relative error
+    however close ``p_y`` is to 1. Every entry goes through the rounding test with twice
+    the relative bound (a term's error and ``S``'s); returns whether all passed."""
+    ph = hi * dh
+    pl = fma(hi, dh, -ph) + (lo * dh + hi * dl)  # S D to about 2**-105 (scaled by 2**B)
+    ch, cl = dd_div(w, 0.0, ph, pl)
+    ok = _scaled_terms_cr(bt, be, ch, cl, g, 2.0 * cr)
+    C = g.shape[0]
+    ty = bt[y]
+    ey = be[y]
+    others = 0  # the max entries other than y: their terms are 2**B exactly, left out of bt
+    for i in range(C):
+        others += 1 if (bt[i] == 0.0 and i != y) else 0
+    bt[y] = 0.0
+    be[y] = 0.0
+    rh, rl = dd_sum2(bt, be, acc)
+    bt[y] = ty
+    be[y] = ey
+    rh, e = two_sum(np.float64(others) * SCALE, rh)
+    rl += e
+    qh, ql = two_prod(ch, rh)
+    gy = -_round_cr(qh, ql + (ch * rl + cl * rh), False, 2.0 * cr)
+    g[y] = gy
+    return ok and gy == gy
+
+
 @jit(parallel=True)
-def cross_entropy_labels_grad_rows(x, labels, weight, has_weight, ignore_index, eps, denom, odd, fast, out, grad):
+def cross_entropy_labels_grad_rows(x, labels, weight, has_weight, ignore_index, eps, denom, odd, fast, out, grad,
+                                   cr=0.0, slow=None, denom_lo=0.0):
     """Fused loss and gradient for class-index targets.
 
     ``out[n]`` is the row's loss (0 if ignored); ``grad[n, i] = d loss_n / d x[n, i] / denom``
     (``denom`` is the mean's divisor, or 1). ``grad`` may be ``x`` itself: a row's loss and
     terms are complete before any entry of that row is written.
+
+    ``cr > 0`` (no smoothing): the correctly rounded path, with the divisor the double-double
+    ``denom + denom_lo``; a row whose loss or gradient entries cannot be decided gets
+    ``slow[n] = 1`` (``crossent.kernels.softmax.logsumexp_rows``).
     """
     wide_vectors()
     N, C = x.shape
+    accurate = cr != 0.0
     for task in prange((N + ROWS_PER_TASK - 1) // ROWS_PER_TASK):
         bt, be, b3, ah, al, acc = _task_scratch(C, C if eps != 0.0 else 0)
         for n in range(task * ROWS_PER_TASK, min(N, (task + 1) * ROWS_PER_TASK)):
@@ -284,15 +321,19 @@ def cross_entropy_labels_grad_rows(x, labels, weight, has_weight, ignore_index, 
                 out[n] = 0.0
                 _fill(g, 0.0)
                 continue
-            st, m, hi, lo, Lh, Ll, Lsh, Lsl = _row_stats(row, bt, be, acc, fast)
+            st, m, hi, lo, Lh, Ll, Lsh, Lsl = _row_stats(row, bt, be, acc, fast, accurate)
             if st != OK:
                 out[n] = NAN
                 _fill(g, NAN)
                 continue
             w = weight[y] if has_weight else 1.0
             out[n] = _label_loss(row, y, m, Lh, Ll, Lsh, Lsl, w, eps, weight, has_weight, ah, al, b3,
-                                 acc, odd)
-            if eps == 0.0:
+                                 acc, odd, cr)
+            if accurate:
+                ok = _label_grad_cr(bt, be, y, w, hi, lo, denom, denom_lo, acc, g, cr)
+                if slow is not None:
+                    slow[n] = not ok or out[n] != out[n]
+            elif eps == 0.0:
                 # g_i = w p_i / denom for i != y;  g_y = -w (S - exp(x_y - m)) / (S denom)
                 ch, cl = _scale_dd(w, 0.0, hi, lo, denom)
                 ty = _term_of(bt[y])

@@ -84,11 +84,13 @@ def _log_lanes(w):
     ``fl(S) sqrt 2``), and ``log S = k ln 2 + 2 atanh(z)``, ``z = (S - 2**k) / (S + 2**k)``.
     The numerator is formed scaled and exactly: ``2**B (S - 2**k) = (cnt - 2**k) 2**B + rh + rl``
     with ``(cnt - 2**k) 2**B`` an exact float, TwoSum with ``rh``; for ``k = 0`` it is the rest
-    itself, so a confident row keeps every digit of ``S - 1`` (as ``_log_of_sum``, whose
-    ``k = 0`` branch this computes bitwise). ``z`` is a double-double (``dd_div``, ``4u**2``);
-    ``|z| <= 0.1716 (1 + 2**-52)``, so the atanh tail ``2 z^3 P(z^2)`` (14 terms, truncation
-    below ``2**-76``) is below ``0.0099 |2z|`` and its float64 rounding ``0.0099u``: the
-    relative error of ``Lh + Ll`` is below ``2**-98``, as ``_log_of_sum``'s."""
+    itself, so a confident row keeps every digit of ``S - 1`` (as ``_log_of_sum``).
+    ``z`` is a double-double (``dd_div``, ``4u**2``); ``|z| <= 0.1716 (1 + 2**-52)``, so the
+    atanh tail ``2 z^3 P(z^2)`` (14 terms, truncation below ``2**-76``) is below
+    ``0.0099 |2z|``, and its float64 evaluation (a few roundings of at most ``u`` each, relative
+    to the tail) keeps the relative error of ``Lh + Ll`` below ``0.05u`` (``2**-57``): far
+    below the terms' own ``0.75u``. (``_log_of_sum`` carries the tail in double-double for the
+    correctly rounded path, which this kernel does not serve.)"""
     for r in range(R):
         c = w[CNT * R + r]
         rh = w[RH * R + r]

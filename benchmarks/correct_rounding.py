@@ -1,0 +1,89 @@
+"""What the correctly rounded float64 mode costs: ``crossent.rounding("correct")`` against the
+default mode, in one process, and how often its slow path (the oracle) runs.
+
+For each shape and function it times the same call in both modes, interleaved (one call of each
+per round, each after an untimed one of the same mode, median over the rounds), on normal
+logits (standard deviation 3) and class-index targets, and prints the ratio correct / fast; the
+slow path's share is counted by ``crossent._rounding.COUNTS`` over every call made. Absolute
+times on a shared machine are noise: read the ratios. ``--json FILE`` writes the table.
+
+Usage::
+
+    python benchmarks/correct_rounding.py [--shapes 4096x1000,256x32000] [--rounds 9]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import time
+
+import numpy as np
+
+SHAPES = ((65536, 10), (16384, 100), (4096, 1000), (256, 32000))
+
+
+def _calls(x, y):
+    import crossent as ce
+
+    return {
+        "logsumexp": lambda: ce.logsumexp(x, axis=-1),
+        "log_softmax": lambda: ce.log_softmax(x, axis=-1),
+        "softmax": lambda: ce.softmax(x, axis=-1),
+        "cross_entropy (none)": lambda: ce.cross_entropy(x, y, reduction="none"),
+        "cross_entropy (mean)": lambda: ce.cross_entropy(x, y),
+    }
+
+
+def run(shapes=SHAPES, rounds=9, seed=0):
+    import crossent as ce
+    from crossent import _rounding
+
+    rng = np.random.default_rng(seed)
+    rows = []
+    for N, C in shapes:
+        x = rng.standard_normal((N, C)) * 3.0
+        y = rng.integers(0, C, N)
+        for name, f in _calls(x, y).items():
+            key = name.split(" ")[0]
+            before = list(_rounding.COUNTS.get(key, [0, 0]))
+            times = {"fast": [], "correct": []}
+            for mode in ("fast", "correct"):  # warm-up: compilation, thread pool
+                with ce.rounding(mode):
+                    f()
+            for _ in range(rounds):
+                for mode in ("fast", "correct"):
+                    with ce.rounding(mode):
+                        f()
+                        t0 = time.perf_counter()
+                        f()
+                        times[mode].append(time.perf_counter() - t0)
+            after = _rounding.COUNTS.get(key, [0, 0])
+            fast, correct = (statistics.median(times[m]) for m in ("fast", "correct"))
+            rows.append(dict(shape=f"{N}x{C}", function=name, ratio=correct / fast,
+                             fast_ms=1e3 * fast, correct_ms=1e3 * correct,
+                             rows=after[0] - before[0], slow_rows=after[1] - before[1]))
+    return rows
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--shapes", default=None, help="comma-separated ROWSxCLASSES")
+    p.add_argument("--rounds", type=int, default=9)
+    p.add_argument("--json", default=None)
+    a = p.parse_args(argv)
+    shapes = SHAPES if a.shapes is None else tuple(
+        tuple(int(v) for v in s.split("x")) for s in a.shapes.split(","))
+    rows = run(shapes, a.rounds)
+    print(f"{'shape':>10} {'function':<22} {'correct/fast':>12} {'slow rows':>14}")
+    for r in rows:
+        print(f"{r['shape']:>10} {r['function']:<22} {r['ratio']:>12.2f} "
+              f"{r['slow_rows']:>6} of {r['rows']}")
+    if a.json:
+        with open(a.json, "w") as fh:
+            json.dump(rows, fh, indent=1)
+
+
+if __name__ == "__main__":
+    main()

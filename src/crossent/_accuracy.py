@@ -138,6 +138,7 @@ def run_sweep(size: str = "ci", dtypes=DTYPES, functions=FUNCTIONS, peers=True,
                 continue
             row = summarize(ms, f, dt, implementation=name, rounding=rounding)
             row["peer"] = name not in implementations
+            row["rounding"] = rounding
             row["case_errors"] = results.get((f, dt, name, "errors"), [])
             # cases the oracle could not evaluate are unverified: the row cannot pass
             row["oracle_errors"] = results.get((f, dt, "oracle-errors"), [])
@@ -259,7 +260,7 @@ def format_table(rows) -> tuple[list[str], list[list[str]]]:
             keys.append(k)
     for f, dt in keys:
         mine = [r for r in own if (r["function"], r["dtype"]) == (f, dt)]
-        b = bound(f, dt)
+        b = bound(f, dt, mine[0].get("rounding", "fast") if mine else "fast")
         line = [f, dt, f"{format_ulp(b.max_ulp)}" + (" *" if b.condition else "")]
         if mine:
             r = mine[0]

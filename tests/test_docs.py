@@ -32,7 +32,7 @@ sys.path.insert(0, str(DOCS / "scripts"))
 
 PUBLIC_MODULES = ["crossent.softmax", "crossent.loss", "crossent.pmf", "crossent.ulp", "crossent.reference",
                   "crossent.linear", "crossent.binary",
-                  "crossent.divergence"]
+                  "crossent.divergence", "crossent._rounding"]
 
 #: public functions (module, name) that the API reference documents
 PUBLIC_FUNCTIONS = [

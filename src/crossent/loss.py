@@ -357,7 +357,10 @@ def cross_entropy(logits, target, *, axis=-1, weight=None, ignore_index=-100, re
 
     Accuracy (``crossent._bounds``): per-item loss and mean/sum within 3 ulp in float64;
     within 1 ulp and correctly rounded in practice in float32/float16 (computed in
-    float64 inside). -inf logits mask classes; a target class whose logit is -inf gives
+    float64 inside). In rounding mode ``"correct"`` (:func:`crossent.rounding`) the float64
+    per-item losses are correctly rounded (0.5 ulp; not with ``z_loss`` or
+    ``logit_softcap``, which raise ``NotImplementedError`` there), and a mean or sum is
+    their exact sum rounded once. -inf logits mask classes; a target class whose logit is -inf gives
     +inf; a row with nan or +inf, or with only -inf, gives nan.
 
     Examples
@@ -405,6 +408,9 @@ def cross_entropy_value_and_grad(logits, target, *, axis=-1, weight=None, ignore
     targets; with soft targets :math:`A\sigma_i - a_i` cancels where they are close, and
     the error is a few ulp of :math:`A\sigma_i` and of :math:`a_i`. Ignored items get a
     zero gradient row; a ``'mean'`` with a zero denominator gives nan rows for the others.
+    In rounding mode ``"correct"`` (:func:`crossent.rounding`) the float64 gradient (class
+    indices, no label smoothing, no options; the others raise ``NotImplementedError``
+    there) is correctly rounded, with the mean's exact divisor.
     Memory: only the gradient is allocated (none when ``out`` is given and the class axis is
     last and contiguous).
 

@@ -145,7 +145,9 @@ def logsumexp(x, axis=-1, keepdims=False, *, b=None, return_sign=False):
     float32/float16 within 1 ulp, correctly rounded in practice. Special values: a nan in a
     slice gives nan; a +inf and no nan gives +inf (as SciPy and NumPy's ``logaddexp``); a
     slice of only -inf gives -inf; an empty slice gives -inf (the log of an empty sum).
-    Complex input is a ``TypeError``.
+    Complex input is a ``TypeError``. In rounding mode ``"correct"``
+    (:func:`crossent.rounding`) float64 results are correctly rounded (0.5 ulp; not with
+    ``b``).
 
     With ``b``, each term :math:`e^{x_i - m}` (with its error part) is multiplied by
     :math:`b_i` exactly (TwoProduct, after an exact power-of-two scaling of the row's
@@ -259,7 +261,8 @@ def log_softmax(x, axis=-1):
     -----
     Computed as :math:`-\bigl((m - x_i) + \operatorname{log1p}(s)\bigr)`: both terms are
     non-negative, so nothing cancels (see :func:`logsumexp` for :math:`m, s`). Accuracy:
-    float64 within 3 ulp, float32/float16 within 1 ulp (correctly rounded in practice).
+    float64 within 3 ulp (correctly rounded in rounding mode ``"correct"``,
+    :func:`crossent.rounding`), float32/float16 within 1 ulp (correctly rounded in practice).
     A slice holding nan, or only -inf, gives nan; a -inf entry among finite ones gives
     -inf. A slice holding +inf and no nan gives SciPy's result: nan at the +inf entries,
     -inf at the others.
@@ -298,8 +301,9 @@ def softmax(x, axis=-1):
 
     with the rounding error of :math:`x_i - m` folded into :math:`t_i`, :math:`1/S`
     computed in double-double and :math:`(1 + t_i)/S` formed with one FMA. Accuracy:
-    float64 within 3 ulp, float32/float16 within 1 ulp. A slice holding nan or +inf, or
-    only -inf, gives nan.
+    float64 within 3 ulp (correctly rounded in rounding mode ``"correct"``,
+    :func:`crossent.rounding`), float32/float16 within 1 ulp. A slice holding nan or +inf,
+    or only -inf, gives nan.
 
     Examples
     --------

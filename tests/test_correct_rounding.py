@@ -8,6 +8,8 @@ What is checked, and where each expected value comes from:
   the exact sum (mean) of the oracle's per-item floats, computed with ``fractions.Fraction``
   and rounded once by ``Fraction -> float`` (CPython's integer true division rounds
   correctly);
+* class weights that crossent rescales by a power of two (beyond 2**-64 and 2**64) with
+  losses in or near the subnormal range: the per-item losses and the sum are the oracle's;
 * the slow path forced (a relative bound so large that the rounding test cannot pass): the
   rows it sends to the oracle come back in place, and ``_rounding.COUNTS`` records them;
 * the mode API (contextvars semantics), NotImplementedError for every function without a
@@ -61,7 +63,8 @@ def diff_summary(a, b) -> str:
     a, b = np.atleast_1d(np.asarray(a)), np.atleast_1d(np.asarray(b))
     if a.shape != b.shape:
         return f"shapes {a.shape} vs {b.shape}"
-    bad = ~((a == b) | (np.isnan(a) & np.isnan(b))) | ((a == 0) & (b == 0) & (np.signbit(a) != np.signbit(b)))
+    bad = ~((a == b) | (np.isnan(a) & np.isnan(b)))
+    bad |= (a == 0) & (b == 0) & (np.signbit(a) != np.signbit(b))
     i = np.flatnonzero(bad.ravel())
     if i.size == 0:
         return f"dtypes {a.dtype} vs {b.dtype}"
@@ -289,6 +292,42 @@ class _AdHocCase:
 
     def loss_options(self, reduction):
         return dict(self._kw, reduction=reduction, axis=-1)
+
+
+# Class weights outside [2**-64, 2**64] are scaled by a power of two inside crossent and the
+# per-item losses scaled back. Where the scaled or the unscaled loss is subnormal, scaling
+# back is not exact, and the result is not the correctly rounded one: 3e-310 weights give
+# subnormal losses rounded twice (off by one subnormal ulp), 1e300 weights on a row whose
+# scaled loss, about exp(-710), is subnormal give a normal loss with only ~50 bits right.
+_RESCALED = {
+    "weights-3e-310": (np.array([[-4.099, -1.919, -5.325]]), np.array([0]), np.full(3, 3e-310)),
+    "weights-1e300": (np.array([[0.0, -710.0]]), np.array([0]), np.full(2, 1e300)),
+}
+
+
+@pytest.mark.parametrize("reduction", ["none", "sum"])
+@pytest.mark.parametrize("key", list(_RESCALED))
+def test_rescaled_weights_losses_are_correctly_rounded(key, reduction):
+    """One item: its "none" loss and the "sum" are both the oracle's per-item value."""
+    x, y, w = _RESCALED[key]
+    with crossent.rounding("correct"):
+        got = crossent.cross_entropy(x, y, weight=w, reduction=reduction)
+    items = oracle.cross_entropy(x, y, weight=w, reduction="none")
+    want = items if reduction == "none" else items[0]
+    assert same_bits(got, want), diff_summary(got, want)
+
+
+@pytest.mark.parametrize("target", ["labels", "probs"])
+def test_rescaled_weights_subnormal_losses_batch(target):
+    """A seeded batch with 3e-310 class weights: every per-item loss is the oracle's."""
+    rng = np.random.default_rng(22)
+    x = rng.standard_normal((300, 3)) * 4
+    t = rng.integers(0, 3, 300) if target == "labels" else rng.dirichlet(np.ones(3), 300)
+    w = np.full(3, 3e-310)
+    with crossent.rounding("correct"):
+        got = crossent.cross_entropy(x, t, weight=w, reduction="none")
+    want = oracle.cross_entropy(x, t, weight=w, reduction="none")
+    assert same_bits(got, want), diff_summary(got, want)
 
 
 @pytest.mark.parametrize("C", [1, 10, 10**6])

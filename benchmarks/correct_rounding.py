@@ -33,6 +33,7 @@ def _calls(x, y):
         "softmax": lambda: ce.softmax(x, axis=-1),
         "cross_entropy (none)": lambda: ce.cross_entropy(x, y, reduction="none"),
         "cross_entropy (mean)": lambda: ce.cross_entropy(x, y),
+        "cross_entropy_value_and_grad": lambda: ce.cross_entropy_value_and_grad(x, y),
     }
 
 
@@ -76,9 +77,9 @@ def main(argv=None):
     shapes = SHAPES if a.shapes is None else tuple(
         tuple(int(v) for v in s.split("x")) for s in a.shapes.split(","))
     rows = run(shapes, a.rounds)
-    print(f"{'shape':>10} {'function':<22} {'correct/fast':>12} {'slow rows':>14}")
+    print(f"{'shape':>10} {'function':<28} {'correct/fast':>12} {'slow rows':>14}")
     for r in rows:
-        print(f"{r['shape']:>10} {r['function']:<22} {r['ratio']:>12.2f} "
+        print(f"{r['shape']:>10} {r['function']:<28} {r['ratio']:>12.2f} "
               f"{r['slow_rows']:>6} of {r['rows']}")
     if a.json:
         with open(a.json, "w") as fh:

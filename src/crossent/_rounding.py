@@ -114,8 +114,8 @@ def unsupported(name: str) -> None:
     if _MODE.get() == "correct":
         raise NotImplementedError(
             f"{name} has no correctly rounded path: in rounding mode 'correct' only "
-            f"{', '.join(SUPPORTED)} are available (crossent.reference.{name} gives the "
-            "correctly rounded value at the oracle's speed)")
+            f"{', '.join(SUPPORTED)} are available (crossent.reference gives correctly "
+            "rounded values at the oracle's speed)")
 
 
 def relative_bound(C: int) -> float:

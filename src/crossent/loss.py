@@ -238,8 +238,6 @@ def _losses_correct(p: _Problem) -> np.ndarray:
     """Per-row float64 losses, correctly rounded (``crossent._rounding``): the wide kernels
     with the double-double exponential and the rounding test, and the oracle for the rows
     whose rounding they cannot decide."""
-    if p.options:
-        _rounding.unsupported("cross_entropy (with z_loss or logit_softcap)")
     N = p.x.shape[0]
     out = np.empty(N, dtype=np.float64)
     if N == 0 or not p.labels_mode and p.C == 0:  # probabilities over no classes: 0 each
@@ -268,7 +266,22 @@ def _losses_correct(p: _Problem) -> np.ndarray:
     return out
 
 
+def _check_correct(p: _Problem, name: str) -> None:
+    """In rounding mode "correct", refuse (any dtype) what has no correctly rounded path:
+    the options, and class weights beyond ``2**±64`` (they are scaled by a power of two
+    inside and the results scaled back, which rounds a second time where either is
+    subnormal)."""
+    if _rounding.get_rounding() != "correct":
+        return
+    if p.options:
+        _rounding.unsupported(f"{name} (with z_loss or logit_softcap)")
+    if p.item_unscale:
+        _rounding.unsupported(f"{name} (with class weights beyond 2**-64 .. 2**64 in "
+                              "magnitude: the loss is linear in the weights, scale them)")
+
+
 def _losses(p: _Problem) -> np.ndarray:
+    _check_correct(p, "cross_entropy")
     if _rounding.correct(p.dtype):
         return _losses_correct(p)
     if p.options:
@@ -423,10 +436,10 @@ def cross_entropy_value_and_grad(logits, target, *, axis=-1, weight=None, ignore
     """
     p = _problem(logits, target, axis, weight, ignore_index, reduction, label_smoothing, z_loss,
                  logit_softcap)
-    if _rounding.get_rounding() == "correct" and not (p.labels_mode and p.eps == 0.0
-                                                      and not p.options):
-        _rounding.unsupported("cross_entropy_value_and_grad (with probability targets, label "
-                              "smoothing, z_loss or logit_softcap)")
+    if _rounding.get_rounding() == "correct" and not (p.labels_mode and p.eps == 0.0):
+        _rounding.unsupported("cross_entropy_value_and_grad (with probability targets or label "
+                              "smoothing)")
+    _check_correct(p, "cross_entropy_value_and_grad")
     check_out(out, p.logits.shape, p.logits.dtype)
     losses, grad = _value_and_grad(p, out, p.denominator)
     return p.reduce(losses), grad

@@ -60,7 +60,7 @@ def _logsumexp_condition(case, exact, dtype):
 
     Where it fails, ``max(x) < 0`` and ``log S`` cancel, and the table bounds the *absolute*
     error by ``max_ulp * ulp(L)`` (docs/accuracy.md#logsumexp: the error is at most
-    ``1/2 ulp(result) + 0.7502 u L``).
+    ``1/2 ulp(result) + 0.8002 u L``).
     """
     import mpmath
 

@@ -43,7 +43,7 @@ def _dd_mul(ah, al, bh, bl):
 def _log1p_exp_neg(a):
     """``(Lh, Ll, Lsh, Lsl)``: ``log1p(e^{-a})`` as a double-double and scaled by ``2**600``,
     for ``0 <= a <= 1100``; ``e^{-a}`` to ``EXP_PARTS_F64_MAX_REL_ERR`` (about 1.1 u), the log
-    to about ``2**-94`` relative (``_log_of_sum``)."""
+    to about ``2**-57`` relative (``_log_of_sum``: ``0.05u``)."""
     t, s = exp_parts_f64(-a)  # 2**600 e = (1 + t) s, s a power of two
     rh, rl = two_sum(s, t * s)  # t * s exact (s a power of two, normal)
     return _log_of_sum(1, rh, rl)

@@ -12,7 +12,7 @@ the identities). With ``P = softmax(x)``, ``Q = softmax(y)`` and ``d_i = x_i - y
 1. ``d_i = dh_i + dl_i`` exactly (TwoSum).
 2. ``c = lse(x) - lse(y) = D + l`` with ``D = d_k`` at the first largest ``x_k`` and
    ``l = log(Q_k / P_k) = (y_k - max y) - L_q + L_p`` in double-double from the row
-   statistics (``L`` to ``2**-94``). Where that gives ``|l| <= 2**-20`` (rows close enough for
+   statistics (``L`` to ``0.05u``). Where that gives ``|l| <= 2**-20`` (rows close enough for
    KL to be tiny), ``l = log1p(s2)`` from ``s2 = Q_k/P_k - 1 = sum_i Q_i expm1(d_i - D)``
    (each term to a few ``u``: ``Q_i expm1(e_i)`` for ``e_i < 1``, else
    ``Q_k exp(x_i - m) - Q_i``, which cannot overflow), accurate to ``u |l|``: ``c`` is never
@@ -121,7 +121,7 @@ def _kl_row(x, y, btp, bep, btq, beq, acc, odd):
     cph, cpl = _scale_dd(1.0, 0.0, hp, lp, 1.0)
     cqh, cql = _scale_dd(1.0, 0.0, hq, lq, 1.0)
     # l = log(Q_k / P_k) = (y_k - m_q) - L_q + L_p, in double-double from the row statistics
-    # (L_p, L_q to 2**-94 relative): an error e in l adds e**2/2 to KL (second order) and
+    # (L_p, L_q to 0.05u relative): an error e in l adds e**2/2 to KL (second order) and
     # e (sum P - sum Q) ~ e u through the rounded P, Q (first order, a bound below 2**-140).
     # Where |l| > 2**-20, KL >= P_k phi(l) > 2**-42 / C and these are far below its ulp. Rows
     # closer than that (p ~ q, KL possibly tiny) take the s2 pass, whose l is accurate to u |l|.

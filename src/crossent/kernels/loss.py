@@ -264,7 +264,7 @@ def cross_entropy_probs_rows(x, t, weight, has_weight, eps, odd, fast, out, cr=0
                 slow[n] = r != r
 
 
-@jit(inline=True)
+@jit
 def _label_grad_cr(bt, be, y, w, hi, lo, dh, dl, acc, g, cr):
     """The gradient row of the correctly rounded path (class index ``y``, no smoothing):
     ``g_i = c T_i`` for ``i != y`` and ``g_y = -c (S - T_y)``, ``c = w / (S D)`` with the

@@ -134,6 +134,24 @@ def _term_pair_dd(v, m):
     return T, fma(e, T, l * s)  # (l + e h) s
 
 
+@jit
+def _fill_terms_dd(x, m, bt, be):
+    """:func:`_fill_terms` with the double-double exponential (``_term_pair_dd``), for the
+    correctly rounded path. Not inlined: its loop is large (the exponential's table of
+    selects and double-double steps), and inlined into every kernel it multiplied their
+    compile time; called once per row, it costs a call."""
+    wide_vectors()
+    cnt = 0
+    for i in range(x.shape[0]):
+        v = np.float64(x[i])
+        T, E = _term_pair_dd(v, m)
+        top = v == m
+        cnt += 1 if top else 0
+        bt[i] = 0.0 if top else T
+        be[i] = 0.0 if top else E
+    return cnt
+
+
 @jit(inline=True)
 def _fill_terms(x, m, bt, be, accurate=False):
     """``bt[i] + be[i] = 2**SCALE_EXP exp(x_i - m)`` (to the exp's error) for ``x_i < m``, and
@@ -141,16 +159,9 @@ def _fill_terms(x, m, bt, be, accurate=False):
     ``2**SCALE_EXP`` and are added separately, so that the lane sums only see the small
     terms and sum them to a relative accuracy of ~u whatever their size next to 1)."""
     wide_vectors()
+    if accurate:  # the correctly rounded path: a call, so that its code is compiled once
+        return _fill_terms_dd(x, m, bt, be)
     cnt = 0
-    if accurate:  # the correctly rounded path: the double-double exponential
-        for i in range(x.shape[0]):
-            v = np.float64(x[i])
-            T, E = _term_pair_dd(v, m)
-            top = v == m
-            cnt += 1 if top else 0
-            bt[i] = 0.0 if top else T
-            be[i] = 0.0 if top else E
-        return cnt
     for i in range(x.shape[0]):
         v = np.float64(x[i])
         T, E = _term_pair(v, m)
@@ -426,13 +437,20 @@ def _log_softmax_row(row, m, Lh, Ll, odd, o, cr=0.0):
     """``o[i] = log_softmax_i = -((m - x_i) + L)`` (see ``_neg_log_softmax``); with ``cr``,
     returns whether every entry passed the rounding test (``_round_cr``)."""
     wide_vectors()
-    if cr == 0.0:
-        for i in range(row.shape[0]):
-            o[i] = -_neg_log_softmax(np.float64(row[i]), m, Lh, Ll, odd)
-        return True
+    if cr != 0.0:
+        return _log_softmax_row_cr(row, m, Lh, Ll, o, cr)
+    for i in range(row.shape[0]):
+        o[i] = -_neg_log_softmax(np.float64(row[i]), m, Lh, Ll, odd)
+    return True
+
+
+@jit
+def _log_softmax_row_cr(row, m, Lh, Ll, o, cr):
+    """:func:`_log_softmax_row` on the correctly rounded path (not inlined: compiled once)."""
+    wide_vectors()
     bad = 0
     for i in range(row.shape[0]):
-        r = _neg_log_softmax(np.float64(row[i]), m, Lh, Ll, odd, cr)
+        r = _neg_log_softmax(np.float64(row[i]), m, Lh, Ll, False, cr)
         bad += 1 if r != r else 0
         o[i] = -r
     return bad == 0
@@ -454,7 +472,7 @@ def _term_of(b):
     return SCALE if b == 0.0 else b
 
 
-@jit(inline=True)
+@jit
 def _scaled_terms_cr(bt, be, ch, cl, o, cr):
     """:func:`_scaled_terms` on the correctly rounded path: ``c (T_i + E_i) = p_h + (p_l +
     c_h E_i + c_l T_i)`` (``p_h + p_l = c_h T_i`` exactly) rounded after the test of

@@ -3,7 +3,10 @@
 Every module under ``src/crossent`` is parsed with :mod:`ast` (nothing is imported or run) and
 each of its imports, at module level or inside a function, is checked against :data:`ALLOWED`:
 
-- the public API imports validation, the kernels, the ULP tools and the accuracy table;
+- the public API imports validation, the kernels, the ULP tools, the accuracy table and the
+  rounding mode; the correctly rounded mode's slow path calls the oracle, imported only inside
+  a function (:data:`LAZY_ONLY`), so that the fast path never loads it;
+- the rounding mode (``_rounding``) imports only the kernels (the error bound it states);
 - validation imports nothing of crossent; the kernels import only kernel modules and the base,
   and of the outside world only numpy, numba, llvmlite and math;
 - the oracle imports only the ULP tools and validation (it never calls the kernels);
@@ -36,6 +39,7 @@ LAYERS: dict[str, tuple[str, ...]] = {
     "ulp": ("crossent.ulp",),
     "oracle": ("crossent.reference",),
     "table": ("crossent._bounds",),
+    "mode": ("crossent._rounding",),
     "public": ("crossent", "crossent.softmax", "crossent.loss", "crossent.pmf", "crossent._partial",
                "crossent.linear", "crossent.divergence", "crossent.binary"),
     "measurement": ("crossent._measure", "crossent._peers", "crossent.corpus", "crossent.corpus.*"),
@@ -53,12 +57,18 @@ ALLOWED: dict[str, set[str]] = {
     "ulp": set(),
     "oracle": {"ulp", "validation"},
     "table": {"oracle", "ulp"},
-    "public": {"public", "validation", "kernels", "ulp", "table"},
+    "mode": {"kernels"},
+    "public": {"public", "validation", "kernels", "ulp", "table", "mode", "oracle"},
     "measurement": {"measurement", "public", "table", "oracle", "ulp"},
-    "bridges": {"public", "validation", "kernels"},
+    "bridges": {"public", "validation", "kernels", "mode"},
     "toolkit": {"toolkit", "measurement", "public", "table", "oracle", "ulp"},
     "cli": set(LAYERS),
 }
+
+#: (layer, imported layer) pairs allowed only inside a function body: the public API reaches
+#: the oracle only for the correctly rounded mode's slow path (rows whose rounding the kernel
+#: could not decide), never at import time and never in the default mode
+LAZY_ONLY: set[tuple[str, str]] = {("public", "oracle")}
 
 #: outside packages the kernel layers may import (anything else would run in a kernel module's
 #: import or reach it through a Python object)
@@ -78,13 +88,19 @@ def layer_of(module: str) -> str | None:
 
 
 def _imports(module: str, is_package: bool, source: str, modules: set[str]):
-    """``(line, imported module)`` for every import in ``source``; crossent-internal names are
-    resolved to the module they load (``from crossent import reference`` -> crossent.reference)."""
+    """``(line, imported module, at module level)`` for every import in ``source``;
+    crossent-internal names are resolved to the module they load
+    (``from crossent import reference`` -> crossent.reference)."""
     package = module if is_package else module.rpartition(".")[0]
-    for node in ast.walk(ast.parse(source)):
+    tree = ast.parse(source)
+    in_function = {id(n) for f in ast.walk(tree)
+                   if isinstance(f, (ast.FunctionDef, ast.AsyncFunctionDef))
+                   for n in ast.walk(f)}
+    for node in ast.walk(tree):
+        top_level = id(node) not in in_function
         if isinstance(node, ast.Import):
             for alias in node.names:
-                yield node.lineno, alias.name
+                yield node.lineno, alias.name, top_level
         elif isinstance(node, ast.ImportFrom):
             if node.level:
                 parts = package.split(".")
@@ -94,7 +110,7 @@ def _imports(module: str, is_package: bool, source: str, modules: set[str]):
                 base = node.module
             for alias in node.names:
                 sub = f"{base}.{alias.name}"
-                yield node.lineno, sub if sub in modules else base
+                yield node.lineno, sub if sub in modules else base, top_level
 
 
 def violations(module: str, source: str, modules: set[str], is_package: bool = False) -> list[str]:
@@ -103,13 +119,15 @@ def violations(module: str, source: str, modules: set[str], is_package: bool = F
     if layer is None:
         return [f"{module}: in no layer (add it to LAYERS in tests/test_import_rules.py)"]
     out = []
-    for line, target in _imports(module, is_package, source, modules):
+    for line, target, top_level in _imports(module, is_package, source, modules):
         top = target.split(".")[0]
         where = f"{module}:{line} imports {target}"
         if top == "crossent":
             t_layer = layer_of(target)
             if t_layer not in ALLOWED[layer]:
                 out.append(f"{where} ({layer} may not import {t_layer})")
+            elif top_level and (layer, t_layer) in LAZY_ONLY:
+                out.append(f"{where} ({layer} imports {t_layer} only inside a function)")
         elif layer in ("kernels", "base") and top not in KERNEL_EXTERNAL:
             out.append(f"{where} (a kernel module imports only {sorted(KERNEL_EXTERNAL)})")
         elif top in OPTIONAL and layer not in _MAY_IMPORT_OPTIONAL:
@@ -145,7 +163,7 @@ def test_every_layer_has_a_module():
 # --- the checker itself must be able to fail ---------------------------------------------
 
 
-_FAKE = {"crossent", "crossent.loss", "crossent.reference", "crossent.ulp", "crossent._validate",
+_FAKE = {"crossent", "crossent.loss", "crossent.reference", "crossent._rounding", "crossent.ulp", "crossent._validate",
          "crossent.kernels", "crossent.kernels.softmax", "crossent.kernels.eft",
          "crossent.kernels._base", "crossent.cli", "crossent._measure", "crossent.testing"}
 
@@ -160,6 +178,8 @@ _FAKE = {"crossent", "crossent.loss", "crossent.reference", "crossent.ulp", "cro
     ("crossent.reference", "from . import loss\n"),                           # oracle -> public
     ("crossent.loss", "from crossent import _measure\n"),                     # public -> measurement
     ("crossent.loss", "import torch\n"),                                      # optional dependency
+    ("crossent.loss", "from . import reference\n"),                           # oracle at import time
+    ("crossent._rounding", "from . import loss\n"),                           # mode -> public
     ("crossent._validate", "from .ulp import ulp\n"),                         # validation -> ulp
     ("crossent._measure", "from crossent.kernels import softmax\n"),          # measurement -> kernels
     ("crossent._measure", "from crossent import testing\n"),                  # measurement -> toolkit
@@ -175,6 +195,7 @@ def test_checker_reports_a_violation(module, source):
     ("crossent.kernels.softmax", "from .eft import two_sum\nfrom ._base import jit\nimport numba\n"),
     ("crossent.reference", "from .ulp import float_format\nfrom ._validate import normalize_axis\n"),
     ("crossent.loss", "from ._validate import to_rows\nfrom .kernels import softmax as _k\n"),
+    ("crossent.loss", "from . import _rounding\ndef slow():\n    from . import reference\n"),
     ("crossent._measure", "import crossent\nfrom crossent import reference\n"),
     ("crossent.cli", "from . import __version__\nimport torch\n"),
     ("crossent.testing", "from crossent import _measure, reference\nimport matplotlib\n"),

@@ -276,3 +276,26 @@ def test_exp_parts_dd_special_values():
         assert (h[i], l[i], s[i]) == (h[2], l[2], s[2]), x[i]
     assert s[2] >= 2.0**-1022  # the scale stays normal at the clamp
     assert np.isnan(h[7]) or np.isnan(l[7])
+
+
+def test_dd_constants_are_the_rounded_exact_values():
+    """The written-out constants of the double-double exp and logarithm, recomputed: the table
+    parts of 2^(j/16) and the split of ln2/16 from mpmath at 256 bits (``float`` of an mpf
+    rounds to nearest), the atanh coefficients 1/(2j + 1) from exact fractions."""
+    from fractions import Fraction
+
+    from crossent.kernels import softmax as ksoft
+
+    with mpmath.workprec(256):
+        for j in range(kexp.DD_TABLE_SIZE):
+            t = mpmath.mpf(2) ** (mpmath.mpf(j) / kexp.DD_TABLE_SIZE)
+            assert kexp.DD_TABLE_HI[j] == float(t), j
+            assert kexp.DD_TABLE_LO[j] == float(t - mpmath.mpf(kexp.DD_TABLE_HI[j])), j
+        step = mpmath.log(2) / kexp.DD_TABLE_SIZE
+        rest = step - mpmath.mpf(kexp.DD_C1) - mpmath.mpf(kexp.DD_C2) - mpmath.mpf(kexp.DD_C3)
+        assert abs(rest) <= step * mpmath.mpf(2) ** -149
+    m, e = math.frexp(kexp.DD_C1)
+    assert (m * 2.0**kexp.DD_STEP_BITS).is_integer()  # at most DD_STEP_BITS significant bits
+    for j, (hi, lo) in enumerate(zip(ksoft._ATANH_C_HI, ksoft._ATANH_C_LO), start=1):
+        exact = Fraction(1, 2 * j + 1)
+        assert hi == float(exact) and lo == float(exact - Fraction(hi)), j

@@ -368,29 +368,50 @@ DD_INV_STEP = float.fromhex("0x1.71547652b82fep+4")  # 16 / ln 2 rounded to near
 DD_STEP_BITS = 38  # significant bits of DD_C1: k' DD_C1 is exact for |k'| < 2^15
 
 
-def _dd_constants():
-    """``(C1, C2, C3, TABLE_HI, TABLE_LO)`` from mpmath at 256 bits: ``C1 + C2 + C3`` is
-    ``ln2 / 16`` to 2^-149 relative, ``C1`` has ``DD_STEP_BITS`` significant bits; the table
-    entries are rounded to nearest (``float`` of an mpf is correctly rounded), so each pair
-    is within 2^-106 relative of ``2^(j/16)`` (``proofs/exp_dd_error_bound.py`` checks both)."""
-    import mpmath
-
-    with mpmath.mp.workprec(256):
-        step = mpmath.log(2) / DD_TABLE_SIZE
-        e = int(mpmath.floor(mpmath.log(step, 2)))  # step = 1.x * 2^e
-        q = mpmath.mpf(2) ** (e - (DD_STEP_BITS - 1))
-        c1 = mpmath.nint(step / q) * q
-        c2 = float(step - c1)
-        c3 = float(step - c1 - mpmath.mpf(c2))
-        hi, lo = [], []
-        for j in range(DD_TABLE_SIZE):
-            t = mpmath.mpf(2) ** (mpmath.mpf(j) / DD_TABLE_SIZE)
-            hi.append(float(t))
-            lo.append(float(t - mpmath.mpf(hi[-1])))
-    return float(c1), c2, c3, tuple(hi), tuple(lo)
-
-
-DD_C1, DD_C2, DD_C3, DD_TABLE_HI, DD_TABLE_LO = _dd_constants()
+# ln2 / 16 = DD_C1 + DD_C2 + DD_C3 to 2^-149 relative, DD_C1 with DD_STEP_BITS significant bits;
+# DD_TABLE_HI[j] + DD_TABLE_LO[j] = 2^(j/16), each part rounded to nearest (within 2^-106
+# relative). Written out so that importing a kernel module computes nothing; computed with
+# mpmath at 256 bits, and recomputed and checked from mpmath by proofs/exp_dd_error_bound.py
+# (run by the test suite) and tests/test_precision_exp.py.
+DD_C1 = float.fromhex("0x1.62e42fefa0000p-5")
+DD_C2 = float.fromhex("0x1.cf79abc9e3b3ap-44")
+DD_C3 = float.fromhex("-0x1.ff0342542fc33p-98")
+DD_TABLE_HI = (
+    float.fromhex("0x1.0000000000000p+0"),
+    float.fromhex("0x1.0b5586cf9890fp+0"),
+    float.fromhex("0x1.172b83c7d517bp+0"),
+    float.fromhex("0x1.2387a6e756238p+0"),
+    float.fromhex("0x1.306fe0a31b715p+0"),
+    float.fromhex("0x1.3dea64c123422p+0"),
+    float.fromhex("0x1.4bfdad5362a27p+0"),
+    float.fromhex("0x1.5ab07dd485429p+0"),
+    float.fromhex("0x1.6a09e667f3bcdp+0"),
+    float.fromhex("0x1.7a11473eb0187p+0"),
+    float.fromhex("0x1.8ace5422aa0dbp+0"),
+    float.fromhex("0x1.9c49182a3f090p+0"),
+    float.fromhex("0x1.ae89f995ad3adp+0"),
+    float.fromhex("0x1.c199bdd85529cp+0"),
+    float.fromhex("0x1.d5818dcfba487p+0"),
+    float.fromhex("0x1.ea4afa2a490dap+0"),
+)
+DD_TABLE_LO = (
+    float.fromhex("0x0.0p+0"),
+    float.fromhex("0x1.8a62e4adc610bp-54"),
+    float.fromhex("-0x1.19041b9d78a76p-55"),
+    float.fromhex("0x1.9b07eb6c70573p-54"),
+    float.fromhex("0x1.6f46ad23182e4p-55"),
+    float.fromhex("0x1.ada0911f09ebcp-55"),
+    float.fromhex("0x1.d4397afec42e2p-56"),
+    float.fromhex("0x1.6324c054647adp-54"),
+    float.fromhex("-0x1.bdd3413b26456p-54"),
+    float.fromhex("-0x1.41577ee04992fp-55"),
+    float.fromhex("0x1.6e9f156864b27p-54"),
+    float.fromhex("0x1.c7c46b071f2bep-56"),
+    float.fromhex("0x1.7a1cd345dcc81p-54"),
+    float.fromhex("0x1.11065895048ddp-55"),
+    float.fromhex("0x1.2ed02d75b3707p-55"),
+    float.fromhex("-0x1.e9c23179c2893p-54"),
+)
 # e^r - 1 = r + r^2/2 + r^3/6 + r^4/24 + r^5 (DD_Q[1] + DD_Q[2] r + ... + DD_Q[6] r^5): 1/5! .. 1/10!
 # (DD_Q[0] = 1/4! is the r^4 coefficient, formed as a double-double)
 DD_Q = tuple(1.0 / math.factorial(n) for n in range(4, 11))

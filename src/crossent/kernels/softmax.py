@@ -213,16 +213,23 @@ _ATANH_DD_TERMS = 18
 _ATANH_DD_STEPS = 5
 
 
-def _recip_dd(n):
-    """``1/n`` as a double-double ``(hi, lo)``, from the exact fraction."""
-    from fractions import Fraction
-
-    hi = float(Fraction(1, n))
-    return hi, float(Fraction(1, n) - Fraction(hi))
-
-
-_ATANH_C_HI = tuple(_recip_dd(2 * j + 1)[0] for j in range(1, _ATANH_DD_STEPS + 1))
-_ATANH_C_LO = tuple(_recip_dd(2 * j + 1)[1] for j in range(1, _ATANH_DD_STEPS + 1))
+# 1/(2j + 1), j = 1 .. _ATANH_DD_STEPS, as double-doubles (hi rounded to nearest, lo the
+# remainder rounded to nearest), from the exact fractions (tests/test_precision_exp.py
+# recomputes them with fractions.Fraction)
+_ATANH_C_HI = (
+    float.fromhex("0x1.5555555555555p-2"),
+    float.fromhex("0x1.999999999999ap-3"),
+    float.fromhex("0x1.2492492492492p-3"),
+    float.fromhex("0x1.c71c71c71c71cp-4"),
+    float.fromhex("0x1.745d1745d1746p-4"),
+)
+_ATANH_C_LO = (
+    float.fromhex("0x1.5555555555555p-56"),
+    float.fromhex("-0x1.999999999999ap-57"),
+    float.fromhex("0x1.2492492492492p-57"),
+    float.fromhex("0x1.c71c71c71c71cp-58"),
+    float.fromhex("-0x1.745d1745d1746p-59"),
+)
 
 
 @jit

@@ -51,7 +51,6 @@ Exit status 0 means every assertion held.
 
 from __future__ import annotations
 
-import argparse
 import math
 import sys
 from pathlib import Path
@@ -61,7 +60,8 @@ from mpmath import iv
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from exp_error_bound import (INFLATE, K, PREC, U, _lines, half_ulp, hull_abs,  # noqa: E402
-                             ivprec, plain, significant_bits, widen)
+                             ivprec, plain, print_derivation,
+                             significant_bits, widen)
 
 N_EVAL = 1024  # subintervals of [-R_h, R_h] for the rounding analysis (an even number: 0 is an end)
 UNDERFLOW = mpmath.mpf(2) ** -1070  # absolute: the TwoProducts and the halving of s_h when they underflow
@@ -472,17 +472,9 @@ def derive():
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--markdown", action="store_true", help="print the derivation as Markdown")
-    args = ap.parse_args(argv)
-    out, worst, _ = derive()
-    if args.markdown:
-        print("\n".join(out))
-    else:
-        for line in out:
-            print(plain_text(line))
-        print(f"OK: exp_parts_dd error bound certified (2^{lg(worst):.3f}).")
-    return 0
+    return print_derivation(__doc__, derive,
+                            lambda worst, _: f"OK: exp_parts_dd error bound certified "
+                            f"(2^{lg(worst):.3f}).", argv, text=plain_text)
 
 
 if __name__ == "__main__":

@@ -494,18 +494,28 @@ def derive():
     return out, full, short
 
 
-def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def print_derivation(doc, derive, ok, argv=None, text=plain):
+    """The command line of a derivation script: ``derive()`` returns ``(lines, *results)``;
+    prints the lines as Markdown (``--markdown``, for the docs) or as terminal text (through
+    ``text``) followed by ``ok(*results)``. Returns the exit status 0 (``derive`` raises
+    where a step does not hold)."""
+    ap = argparse.ArgumentParser(description=doc.splitlines()[0])
     ap.add_argument("--markdown", action="store_true", help="print the derivation as Markdown")
     args = ap.parse_args(argv)
-    out, full, short = derive()
+    out, *results = derive()
     if args.markdown:
         print("\n".join(out))
     else:
         for line in out:
-            print(plain(line))
-        print("OK: exp_f64 and exp_f64_short error bounds certified.")
+            print(text(line))
+        print(ok(*results))
     return 0
+
+
+def main(argv=None):
+    return print_derivation(__doc__, derive,
+                            lambda full, short: "OK: exp_f64 and exp_f64_short error bounds "
+                            "certified.", argv)
 
 
 if __name__ == "__main__":

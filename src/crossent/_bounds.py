@@ -444,7 +444,8 @@ BOUNDS: dict[str, dict[str, Bound]] = {
 #: ``cross_entropy_grad`` (the gradient) with class indices and no label smoothing only.
 CORRECT_ROUNDING = {
     f: {"float64": Bound(0.5, 1.0, analysis="correct-rounding")}
-    for f in ("logsumexp", "log_softmax", "softmax", "cross_entropy", "cross_entropy_grad")
+    for f in ("logsumexp", "log_softmax", "softmax", "cross_entropy", "cross_entropy_grad",
+              "binary_cross_entropy", "softplus", "log_sigmoid")
 }
 
 

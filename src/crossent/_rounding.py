@@ -29,7 +29,8 @@ MODES = ("fast", "correct")
 #: the public functions whose float64 results are correctly rounded in "correct" mode; every
 #: other function raises NotImplementedError there rather than return a result that is not
 SUPPORTED = ("logsumexp", "log_softmax", "softmax", "cross_entropy",
-             "cross_entropy_value_and_grad")
+             "cross_entropy_value_and_grad", "binary_cross_entropy_with_logits", "softplus",
+             "log_sigmoid")
 
 _MODE = contextvars.ContextVar("crossent_rounding", default="fast")
 

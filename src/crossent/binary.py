@@ -27,7 +27,12 @@ def _run(logits, target, weight, pos_weight, reduction, grad):
     odd = dt != np.float64 and v.reduction == "none"  # a narrow output rounds once more
     losses = np.empty(x.size)
     g = None
-    if grad:
+    if _rounding.correct(dt) and not grad:
+        _correctly_rounded("binary_cross_entropy_with_logits", losses, x,
+                           lambda: _k.bce_rows_cr(x, t, w, pw, _k.BCE_CR_REL_ERR, losses),
+                           lambda i: _reference().binary_cross_entropy_with_logits(
+                               x[i], t[i], weight=w[i], pos_weight=pw[i], reduction="none"))
+    elif grad:
         g = np.empty(x.size)
         scale = float(x.size) if v.reduction == "mean" else 1.0
         if x.size:
@@ -44,6 +49,25 @@ def _run(logits, target, weight, pos_weight, reduction, grad):
         loss = part if v.reduction == "partial" else (
             part.sum() if v.reduction == "sum" else part.mean())
     return loss, g
+
+
+def _reference():
+    from . import reference  # the correctly rounded path's slow path only
+
+    return reference
+
+
+def _correctly_rounded(name, out, x, kernel, oracle):
+    """The correctly rounded float64 path (``crossent._rounding``): the kernel leaves nan
+    where its error bound cannot decide the rounding (and where the value is nan), the
+    oracle recomputes those elements."""
+    if x.size:
+        with parallel_guard():
+            kernel()
+    idx = np.flatnonzero(np.isnan(out))
+    _rounding.count(name, x.size, idx.size)
+    if idx.size:
+        out[idx] = np.asarray(oracle(idx), dtype=np.float64).reshape(-1)
 
 
 def binary_cross_entropy_with_logits(logits, target, *, weight=None, pos_weight=None,
@@ -83,7 +107,9 @@ def binary_cross_entropy_with_logits(logits, target, *, weight=None, pos_weight=
     :math:`\max(x, 0) + \operatorname{log1p}(e^{-|x|})` with the log in double-double.
     Infinite logits give the limits (0 or +inf) when a coefficient is 0: a term whose
     coefficient is 0 contributes 0. Accuracy (``crossent._bounds``): within 3 ulp in
-    float64, 1 ulp and correctly rounded in practice in float32/float16.
+    float64, 1 ulp and correctly rounded in practice in float32/float16; in the rounding mode
+    ``"correct"`` (:func:`crossent.rounding`) every float64 per-element value is correctly
+    rounded (a sum or mean is their exact sum, rounded once).
 
     Examples
     --------
@@ -91,7 +117,6 @@ def binary_cross_entropy_with_logits(logits, target, *, weight=None, pos_weight=
     >>> float(crossent.binary_cross_entropy_with_logits(np.array([40.0]), np.array([1.0])))
     4.248354255291589e-18
     """
-    _rounding.unsupported("binary_cross_entropy_with_logits")
     return _run(logits, target, weight, pos_weight, reduction, False)[0]
 
 
@@ -133,7 +158,12 @@ def _elementwise(x, sign):
     a = as_float_array(x, "x")
     xs = _flat(a)
     out = np.empty(xs.size)
-    if xs.size:
+    if _rounding.correct(a.dtype):
+        name = "softplus" if sign > 0 else "log_sigmoid"
+        _correctly_rounded(name, out, xs,
+                           lambda: _k.softplus_rows_cr(xs, sign, _k.BCE_CR_REL_ERR, out),
+                           lambda i: getattr(_reference(), name)(xs[i]))
+    elif xs.size:
         with parallel_guard():
             _k.softplus_rows(xs, sign, a.dtype != np.float64, out)
     return scalar_if_0d(cast_result(out.reshape(a.shape), a.dtype))
@@ -146,6 +176,8 @@ def softplus(x):
     -----
     :math:`\operatorname{softplus}(x) = \max(x, 0) + \operatorname{log1p}(e^{-|x|})`, the
     log in double-double: ``softplus(-40) = 4.248354255291589e-18``, ``softplus(1e300) = 1e300``.
+    In the rounding mode ``"correct"`` (:func:`crossent.rounding`) float64 results are
+    correctly rounded.
 
     Examples
     --------
@@ -153,7 +185,6 @@ def softplus(x):
     >>> float(crossent.softplus(-40.0))
     4.248354255291589e-18
     """
-    _rounding.unsupported("softplus")
     return _elementwise(x, 1.0)
 
 
@@ -165,6 +196,7 @@ def log_sigmoid(x):
     -----
     :math:`\log\sigma(x) = -\operatorname{softplus}(-x) = -\max(-x, 0) - \operatorname{log1p}(e^{-|x|})`,
     evaluated as :func:`softplus`; ``log_sigmoid(inf) = 0``, ``log_sigmoid(-inf) = -inf``.
+    In the rounding mode ``"correct"`` float64 results are correctly rounded.
 
     Examples
     --------
@@ -172,5 +204,4 @@ def log_sigmoid(x):
     >>> float(crossent.log_sigmoid(40.0))
     -4.248354255291589e-18
     """
-    _rounding.unsupported("log_sigmoid")
     return _elementwise(x, -1.0)

@@ -21,8 +21,8 @@ import numpy as np
 from numba import prange
 
 from ._base import INF, NAN, fma, jit, two_prod, two_sum
-from .exp import _poly_full, _reduce, exp_f64, exp_parts_f64
-from .softmax import INV_SCALE, _log_of_sum, _round_sum
+from .exp import EXP_PARTS_DD_MAX_REL_ERR, _poly_full, _reduce, exp_f64, exp_parts_dd, exp_parts_f64
+from .softmax import INV_SCALE, _log_of_sum, _round_cr, _round_sum
 
 # below this the double-double log1p(e) is re-done scaled by 2**600 (its low part would be
 # subnormal and lose digits); 2**-960 * 2**600 * any weight stays finite
@@ -50,11 +50,30 @@ def _log1p_exp_neg(a):
 
 
 @jit
-def weighted_softplus(ch, cl, x):
+def _log1p_exp_neg_dd(a):
+    """:func:`_log1p_exp_neg` for the correctly rounded path: ``e^{-a}`` from the
+    double-double exponential (``EXP_PARTS_DD_MAX_REL_ERR``) and the double-double ``atanh``
+    of ``_log_of_sum`` (``2**-94``). Not inlined, so the fast kernels do not carry it."""
+    h, l, s = exp_parts_dd(-a)  # 2**600 e = (h + l) s, s a power of two: h s, l s exact
+    return _log_of_sum(1, h * s, l * s, True)
+
+
+#: relative error bound of a float64 value of the correctly rounded path, before its last
+#: rounding (docs/accuracy.md, "Binary cross-entropy, softplus and log-sigmoid, correctly
+#: rounded"): the exponential's, which ``log1p`` does not amplify (``e/((1+e) log1p(e)) <= 1``)
+#: and ``x + L`` only shrinks; ``log1p``'s ``2**-94``; the double-double sums and products
+#: (coefficients, ``x + L``, ``c softplus``, the sum of the two terms) below ``2**-98``
+BCE_CR_REL_ERR = EXP_PARTS_DD_MAX_REL_ERR + 2.0**-94 + 2.0**-98
+
+
+@jit
+def weighted_softplus(ch, cl, x, accurate=False):
     """``(ch + cl) softplus(x)`` as a double-double, for a coefficient ``c >= 0`` (finite).
 
     ``c = 0`` gives 0 whatever ``x`` (the target allows any limit); ``x = +inf`` gives
-    ``+inf``, ``-inf`` gives 0, nan gives nan."""
+    ``+inf``, ``-inf`` gives 0, nan gives nan. With ``accurate`` (the correctly rounded
+    path) the log1p is ``_log1p_exp_neg_dd`` and a value below ``e^-1100`` (whose tail is
+    not in double-double) is nan: the caller sends it to the oracle."""
     if x != x:
         return NAN, 0.0
     if ch == 0.0:
@@ -64,15 +83,23 @@ def weighted_softplus(ch, cl, x):
     if x >= 0.0:  # softplus = x + log1p(e^{-x}); the log is below 2**-1587 x beyond 1100
         if x > 1100.0:
             return _dd_mul(ch, cl, x, 0.0)
-        Lh, Ll, _a, _b = _log1p_exp_neg(x)
+        if accurate:
+            Lh, Ll, _a, _b = _log1p_exp_neg_dd(x)
+        else:
+            Lh, Ll, _a, _b = _log1p_exp_neg(x)
         sh, sl = two_sum(x, Lh)
         return _dd_mul(ch, cl, sh, sl + Ll)
     if x >= _X_PARTS:  # softplus = log1p(e^x)
-        Lh, Ll, Lsh, Lsl = _log1p_exp_neg(-x)
+        if accurate:
+            Lh, Ll, Lsh, Lsl = _log1p_exp_neg_dd(-x)
+        else:
+            Lh, Ll, Lsh, Lsl = _log1p_exp_neg(-x)
         if Lh >= _SMALL:
             return _dd_mul(ch, cl, Lh, Ll)
         vh, vl = _dd_mul(ch, cl, Lsh, Lsl)  # scaled by 2**600: no subnormal digits lost
         return vh * INV_SCALE, vl * INV_SCALE  # one rounding when the result is subnormal
+    if accurate:
+        return NAN, 0.0  # the oracle decides (a tiny or zero value)
     if x < _X_ZERO:
         return 0.0, 0.0  # c e^x < 2**1024 2**-2047: rounds to 0
     # softplus = e^x (1 - e^x/2 + ...) = e^x to 2**-1100 relative: c e^x = (1 + p) mc 2**(k + kc)
@@ -94,14 +121,17 @@ def _coefficients(t, w, pw):
 
 
 @jit
-def _bce_one(x, t, w, pw, odd):
+def _bce_one(x, t, w, pw, odd, cr=0.0):
+    """The loss of one element, rounded once; with ``cr`` (the correctly rounded path, whose
+    relative error bound is ``cr``) nan where the rounding cannot be decided."""
+    accurate = cr != 0.0
     ah, al, bh, bl = _coefficients(t, w, pw)
-    uh, ul = weighted_softplus(ah, al, -x)
-    vh, vl = weighted_softplus(bh, bl, x)
+    uh, ul = weighted_softplus(ah, al, -x, accurate)
+    vh, vl = weighted_softplus(bh, bl, x, accurate)
     if uh == INF or vh == INF or uh != uh or vh != vh:
         return uh + vh
     sh, sl = two_sum(uh, vh)
-    return _round_sum(sh, sl + (ul + vl), odd)
+    return _round_cr(sh, sl + (ul + vl), odd, cr)
 
 
 @jit
@@ -135,6 +165,22 @@ def bce_grad_rows(x, t, w, pw, scale, odd, out, grad):
         b = w[i] * (1.0 - t[i])
         g = fma(b, sp, -(a * sn))
         grad[i] = g / scale
+
+
+@jit(parallel=True)
+def bce_rows_cr(x, t, w, pw, cr, out):
+    """:func:`bce_rows` correctly rounded (float64): nan where the oracle must decide."""
+    for i in prange(x.shape[0]):
+        out[i] = _bce_one(x[i], t[i], w[i], pw[i], False, cr)
+
+
+@jit(parallel=True)
+def softplus_rows_cr(x, sign, cr, out):
+    """:func:`softplus_rows` correctly rounded (float64): nan where the oracle must decide."""
+    for i in prange(x.shape[0]):
+        h, l = weighted_softplus(1.0, 0.0, sign * x[i], True)
+        r = h if (h == INF or h != h) else _round_cr(h, l, False, cr)
+        out[i] = 0.0 + sign * r
 
 
 @jit(parallel=True)

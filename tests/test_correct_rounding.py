@@ -504,6 +504,47 @@ def test_binary_forced_slow_path(monkeypatch):
 
 
 # ---------------------------------------------------------------------------------------
+# 3c. entropy_logits
+
+
+def _divergence_corpus():
+    from crossent.corpus import divergence as dcorpus
+
+    return dcorpus.cases(size="ci", seed=0, dtype="float64")
+
+
+@pytest.mark.parametrize("base", [None, 2.0, 10.0])
+def test_entropy_logits_corpus_correctly_rounded(base):
+    """Every float64 row entropy of the divergence corpus (rows near-equal, confident, masked,
+    large offsets) in nats, bits and decimal digits is the oracle's bit for bit."""
+    cases = _divergence_corpus()
+    assert len(cases) > 50
+    for case in cases:
+        with crossent.rounding("correct"):
+            got = crossent.entropy_logits(case.p, axis=case.axis, base=base)
+        expected = oracle.entropy_logits(case.p, axis=case.axis, base=base)
+        assert same_bits(np.asarray(got), np.asarray(expected, dtype=np.float64)), case.name
+
+
+def test_entropy_logits_random_rows_and_forced_slow_path(monkeypatch):
+    """Seeded normal logits (10 and 300 classes) are the oracle's; with a bound the rounding
+    test cannot pass every row goes to the oracle, in its place, and is counted."""
+    rng = np.random.default_rng(18)
+    for C in (10, 300):
+        x = rng.normal(scale=3.0, size=(200, C))
+        with crossent.rounding("correct"):
+            got = crossent.entropy_logits(x)
+        assert same_bits(got, np.asarray(oracle.entropy_logits(x), dtype=np.float64)), C
+    monkeypatch.setattr(_rounding, "entropy_relative_bound", lambda C: 2.0**-30)
+    before = list(_rounding.COUNTS.get("entropy_logits", [0, 0]))
+    with crossent.rounding("correct"):
+        got = crossent.entropy_logits(x)
+    after = _rounding.COUNTS["entropy_logits"]
+    assert after[0] - before[0] == 200 and after[1] - before[1] == 200
+    assert same_bits(got, np.asarray(oracle.entropy_logits(x), dtype=np.float64))
+
+
+# ---------------------------------------------------------------------------------------
 # 4. NotImplementedError for the functions without a correctly rounded path
 
 
@@ -534,7 +575,6 @@ def _unsupported_calls(dt):
         ("js_divergence_logits", lambda: c.js_divergence_logits(x, x2)),
         ("js_divergence_logits_value_and_grad",
          lambda: c.js_divergence_logits_value_and_grad(x, x2)),
-        ("entropy_logits", lambda: c.entropy_logits(x)),
         ("entropy_logits_value_and_grad", lambda: c.entropy_logits_value_and_grad(x)),
         ("binary_cross_entropy_with_logits_value_and_grad",
          lambda: c.binary_cross_entropy_with_logits_value_and_grad(z, t)),

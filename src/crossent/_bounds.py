@@ -447,7 +447,7 @@ BOUNDS: dict[str, dict[str, Bound]] = {
 CORRECT_ROUNDING = {
     f: {"float64": Bound(0.5, 1.0, analysis="correct-rounding")}
     for f in ("logsumexp", "log_softmax", "softmax", "cross_entropy", "cross_entropy_grad",
-              "binary_cross_entropy", "softplus", "log_sigmoid")
+              "binary_cross_entropy", "softplus", "log_sigmoid", "entropy_logits")
 }
 
 

@@ -30,7 +30,7 @@ MODES = ("fast", "correct")
 #: other function raises NotImplementedError there rather than return a result that is not
 SUPPORTED = ("logsumexp", "log_softmax", "softmax", "cross_entropy",
              "cross_entropy_value_and_grad", "binary_cross_entropy_with_logits", "softplus",
-             "log_sigmoid")
+             "log_sigmoid", "entropy_logits")
 
 _MODE = contextvars.ContextVar("crossent_rounding", default="fast")
 
@@ -129,6 +129,16 @@ def relative_bound(C: int) -> float:
     error ``d`` of ``log S`` (``S >= 1``) and of every loss, which adds non-negative
     multiples of ``log S`` to exact non-negative terms."""
     return EXP_PARTS_DD_MAX_REL_ERR + 2.0**-85 + C * 2.0**-103 + 2.0**-94 + 2.0**-100
+
+
+def entropy_relative_bound(C: int) -> float:
+    """The relative error bound of ``entropy_logits``'s correctly rounded path before its
+    last rounding (``docs/accuracy.md``): ``H = sum_i P_i (-log P_i)``, non-negative terms;
+    ``P_i = T_i / S`` carries the errors of a term and of ``S``, ``-log P_i = (m - x_i) + log S``
+    (two non-negative parts) that of ``log S``, each at most :func:`relative_bound`; the
+    products, the double-double sum of ``C`` terms and the division by ``ln b`` add below
+    ``C 2**-103 + 2**-98``."""
+    return 3.0 * relative_bound(C) + C * 2.0**-103 + 2.0**-98
 
 
 def count(name: str, rows: int, slow: int) -> None:

@@ -41,15 +41,18 @@ import math
 import numpy as np
 from numba import prange
 
-from ._base import DD_ACC, INF, NAN, fast_two_sum, fma, jit, two_sum, wide_vectors
+from ._base import (DD_ACC, INF, NAN, dd_div, fast_two_sum, fma, jit, two_prod, two_sum,
+                    wide_vectors)
 from .softmax import (
     INV_SCALE,
     OK,
     ROWS_PER_TASK,
+    _round_cr,
     _round_sum,
     _row_stats,
     _neg_log_softmax,
     _scale_dd,
+    _shift,
     _term_rows,
     _term_of,
 )
@@ -298,6 +301,55 @@ def entropy_logits_grad_rows(x, lnb, out, g):
                 P = _prob(bt, be, i, ch, cl)
                 nl = _neg_log_softmax(x[n, i], m, Lh, Ll, False)
                 g[n, i] = P * (nl - He) / lnb
+
+
+@jit
+def _entropy_row_cr(x, bt, be, acc, lnh, lnl, cr):
+    """``H / ln b`` of one float64 row for the correctly rounded path (``crossent._rounding``),
+    or nan where the rounding test cannot decide (and for the rows the fast path makes nan).
+
+    The terms come from the double-double exponential (``_row_stats(..., accurate=True)``);
+    ``P_i`` is kept as a double-double scaled by ``2**SCALE_EXP`` (``T_i / S``: no product
+    below it is subnormal), ``-log P_i = (m - x_i) + L`` as a double-double of two
+    non-negative parts, their product by TwoProduct, the non-negative sum in double-double,
+    then unscaled, divided by ``ln b = lnh + lnl`` and tested with the relative bound ``cr``
+    (docs/accuracy.md, "Correct rounding in float64"). Not inlined: compiled once, apart
+    from the fast kernels."""
+    st, m, hi, lo, Lh, Ll, _a, _b = _row_stats(x, bt, be, acc, False, True)
+    if st != OK:
+        return NAN
+    ch, cl = _scale_dd(1.0, 0.0, hi, lo, INV_SCALE)  # 1/S: P_i 2**B = T_i (ch + cl)
+    kh, kl = 0.0, 0.0
+    for i in range(x.shape[0]):
+        v = x[i]
+        if v == -INF:
+            continue  # P_i = 0: 0 log 0 = 0
+        t = _term_of(bt[i])
+        ph, pe = two_prod(ch, t)
+        pl = pe + (ch * be[i] + cl * t)  # 2**B P_i = ph + pl
+        d, e = _shift(v, m)
+        nh, nt = two_sum(-d, Lh)  # -log P_i = (m - v) + L, both parts >= 0
+        nl = nt + (Ll - e)
+        th, te = two_prod(ph, nh)
+        kh, s = two_sum(kh, th)
+        kl += s + (te + (ph * nl + pl * nh))
+    kh, kl = fast_two_sum(kh, kl)
+    kh *= INV_SCALE  # exact unless H is subnormal (then within the bound's absolute part)
+    kl *= INV_SCALE
+    if lnh != 1.0 or lnl != 0.0:
+        kh, kl = dd_div(kh, kl, lnh, lnl)
+    return _round_cr(kh, kl, False, cr)
+
+
+@jit(parallel=True)
+def entropy_logits_rows_cr(x, lnh, lnl, cr, out):
+    """``out[n] = H(softmax(x[n])) / ln b`` correctly rounded, nan where undecided."""
+    N, C = x.shape
+    for task in prange((N + ROWS_PER_TASK - 1) // ROWS_PER_TASK):
+        bt, be = _term_rows(C)
+        acc = np.empty(DD_ACC)
+        for n in range(task * ROWS_PER_TASK, min(N, (task + 1) * ROWS_PER_TASK)):
+            out[n] = _entropy_row_cr(x[n], bt, be, acc, lnh, lnl, cr)
 
 
 # ---------------------------------------------------------------------- Jensen-Shannon

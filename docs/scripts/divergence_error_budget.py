@@ -120,6 +120,22 @@ def js_bound():
     return 0.5 + vals[i], vals[i], grid[i]
 
 
+def kl_bound():
+    """(the KL float64 bound in ulp, the largest term bound in u, the delta where it is)."""
+    grid = _grid()
+    vals = np.array([kl_term_bound(float(s)) for s in grid])
+    i = int(np.argmax(vals))
+    return 0.5 + vals[i], vals[i], grid[i]
+
+
+def entropy_bound():
+    """(the entropy float64 bound in ulp with a base, the same in nats): P_i's 2.5002u and
+    -log P_i's 1.8002u (L's error and one rounding), the final rounding, and 2u for the
+    rounded log(base)."""
+    h = EPS_R + 1.8002
+    return 0.5 + h + LIBM, 0.5 + h
+
+
 def main():
     grid = _grid()
     vals = np.array([term_bound(float(s)) for s in grid])

@@ -186,6 +186,8 @@ def entropy(p, *q, base=None, axis=-1, check=None):
     one double-double division by :math:`\ln b` (computed with mpmath), so bits and bans are as
     accurate as nats. The stated bound is the ``"entropy"`` row of the accuracy table
     (:mod:`crossent._bounds`); float16/float32 inputs are computed in float64 and rounded once.
+    In the rounding mode ``"correct"`` (:func:`crossent.rounding`) the float64 results are
+    correctly rounded (``docs/accuracy.md``, "Correct rounding of the PMF functions").
 
     Examples
     --------
@@ -261,6 +263,8 @@ def cross_entropy_pmf(p, q, *, base=None, axis=-1, check=None):
     Error: the logarithm's rounding (:math:`\le 0.52` ulp per term) only; products are exact
     (FMA) and the sum is double-double, so the bound does not grow with :math:`K`. The stated
     bound is the ``"cross_entropy_pmf"`` row of :mod:`crossent._bounds`.
+    In the rounding mode ``"correct"`` (:func:`crossent.rounding`) the float64 results are
+    correctly rounded (``docs/accuracy.md``, "Correct rounding of the PMF functions").
 
     Examples
     --------
@@ -349,6 +353,8 @@ def kl_divergence(p, q, *, base=None, axis=-1, check=None):
     :mod:`crossent._bounds`): float64 within 4 ulp when :math:`\sum_k (p_k - q_k)` does not
     cancel most of :math:`\sum_k T_k` (always, for inputs that are PMFs up to rounding);
     float32/float16 within 1 ulp, correctly rounded in practice.
+    In the rounding mode ``"correct"`` (:func:`crossent.rounding`) the float64 results are
+    correctly rounded (``docs/accuracy.md``, "Correct rounding of the PMF functions").
 
     Examples
     --------

@@ -361,13 +361,14 @@ def _log_ratio_dd(x, y):
 
 
 @jit
-def _row_cr(p, q, kind, lnb_hi, lnb_lo, rel, ab):
-    """One row of the correctly rounded path: ``(value, decided)``. ``kind`` 0: entropy
-    (``q`` is ``p``), 1: cross-entropy, 2: KL. The special values (``0 log 0``, ``q = 0 < p``,
-    infinities, nan) are those of the fast row kernels, accumulated the same way; a finite
-    row is a double-double ``(hi, lo)`` with the bound of the section comment above, and is
-    rounded only when every value within the bound rounds to the same float (the test of
-    ``crossent.kernels.softmax._round_cr``); otherwise ``decided`` is False (the oracle's row)."""
+def _row_dd(p, q, kind, lnb_hi, lnb_lo, rel, ab):
+    """One row of the correctly rounded path before its rounding: ``(status, rh, rl, err)``.
+    ``kind`` 0: entropy (``q`` is ``p``), 1: cross-entropy, 2: KL. Status 0: ``rh`` is the
+    result (a special value -- ``0 log 0``, ``q = 0 < p``, infinities, nan, those of the fast
+    row kernels, accumulated the same way -- or 0 when every term is exactly 0); status 1: the
+    result is within ``err`` of the double-double ``rh + rl`` (the bound of the section
+    comment above, ``(rel, ab)`` from ``crossent._rounding.pmf_bound``); status 2: an
+    overflow (inputs near DBL_MAX), for the oracle."""
     hi = 0.0
     lo = 0.0
     A = 0.0
@@ -398,17 +399,27 @@ def _row_cr(p, q, kind, lnb_hi, lnb_lo, rel, ab):
         else:
             special += NAN  # nan or a negative mass
     if special != 0.0 or special != special:
-        return special / lnb_hi, True  # as the fast kernels (result_in_base)
+        return 0, special / lnb_hi, 0.0, 0.0  # as the fast kernels (result_in_base)
     if hi - hi != 0.0 or lo - lo != 0.0:
-        return NAN, False  # overflow (inputs near DBL_MAX): the oracle decides
-    if A == 0.0:
-        return result_in_base(hi, lo, 0.0, lnb_hi, lnb_lo), True  # every term exactly 0
+        return 2, NAN, NAN, NAN
+    if A == 0.0:  # every term exactly 0
+        return 0, result_in_base(hi, lo, 0.0, lnb_hi, lnb_lo), 0.0, 0.0
     if lnb_hi == 1.0 and lnb_lo == 0.0:
-        rh, rl = hi, lo
-        err = rel * A + ab
-    else:
-        rh, rl = dd_div(hi, lo, lnb_hi, lnb_lo)
-        err = rel * (A / abs(lnb_hi)) + ab / min(1.0, abs(lnb_hi))
+        return 1, hi, lo, rel * A + ab
+    rh, rl = dd_div(hi, lo, lnb_hi, lnb_lo)
+    return 1, rh, rl, rel * (A / abs(lnb_hi)) + ab / min(1.0, abs(lnb_hi))
+
+
+@jit
+def _row_cr(p, q, kind, lnb_hi, lnb_lo, rel, ab):
+    """``(value, decided)``: :func:`_row_dd` rounded when every value within its bound rounds
+    to the same float (the test of ``crossent.kernels.softmax._round_cr``); otherwise
+    ``decided`` is False (the oracle's row)."""
+    status, rh, rl, err = _row_dd(p, q, kind, lnb_hi, lnb_lo, rel, ab)
+    if status == 0:
+        return rh, True
+    if status == 2:
+        return NAN, False
     r, t = two_sum(rh, rl)
     if r - r != 0.0:
         return NAN, False

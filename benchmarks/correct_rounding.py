@@ -6,10 +6,13 @@ per round, each after an untimed one of the same mode, median over the rounds), 
 logits (standard deviation 3) and class-index targets, and prints the ratio correct / fast; the
 slow path's share is counted by ``crossent._rounding.COUNTS`` over every call made. Absolute
 times on a shared machine are noise: read the ratios. ``--json FILE`` writes the table.
+``--pmf``: the PMF functions instead (``entropy``, ``cross_entropy_pmf``, ``kl_divergence``
+on Dirichlet(1) rows, ``q`` independent of ``p``, and ``kl_divergence`` of ``q`` a 1e-3
+perturbation of ``p``, where its terms have both signs).
 
 Usage::
 
-    python benchmarks/correct_rounding.py [--shapes 4096x1000,256x32000] [--rounds 9]
+    python benchmarks/correct_rounding.py [--shapes 4096x1000,256x32000] [--rounds 9] [--pmf]
 """
 
 from __future__ import annotations
@@ -37,16 +40,35 @@ def _calls(x, y):
     }
 
 
-def run(shapes=SHAPES, rounds=9, seed=0):
+def _pmf_calls(rng, N, C):
+    import crossent as ce
+
+    p, q = rng.dirichlet(np.ones(C), N), rng.dirichlet(np.ones(C), N)
+    near = p * (1 + 1e-3 * rng.uniform(-1, 1, p.shape))
+    near /= near.sum(axis=1, keepdims=True)
+    return {
+        "entropy": lambda: ce.entropy(p),
+        "entropy (base 2)": lambda: ce.entropy(p, base=2.0),
+        "cross_entropy_pmf": lambda: ce.cross_entropy_pmf(p, q),
+        "kl_divergence": lambda: ce.kl_divergence(p, q),
+        "kl_divergence (near)": lambda: ce.kl_divergence(p, near),
+    }
+
+
+def run(shapes=SHAPES, rounds=9, seed=0, pmf=False):
     import crossent as ce
     from crossent import _rounding
 
     rng = np.random.default_rng(seed)
     rows = []
     for N, C in shapes:
-        x = rng.standard_normal((N, C)) * 3.0
-        y = rng.integers(0, C, N)
-        for name, f in _calls(x, y).items():
+        if pmf:
+            calls = _pmf_calls(rng, N, C)
+        else:
+            x = rng.standard_normal((N, C)) * 3.0
+            y = rng.integers(0, C, N)
+            calls = _calls(x, y)
+        for name, f in calls.items():
             key = name.split(" ")[0]
             before = list(_rounding.COUNTS.get(key, [0, 0]))
             times = {"fast": [], "correct": []}
@@ -73,10 +95,11 @@ def main(argv=None):
     p.add_argument("--shapes", default=None, help="comma-separated ROWSxCLASSES")
     p.add_argument("--rounds", type=int, default=9)
     p.add_argument("--json", default=None)
+    p.add_argument("--pmf", action="store_true", help="the PMF functions")
     a = p.parse_args(argv)
     shapes = SHAPES if a.shapes is None else tuple(
         tuple(int(v) for v in s.split("x")) for s in a.shapes.split(","))
-    rows = run(shapes, a.rounds)
+    rows = run(shapes, a.rounds, pmf=a.pmf)
     print(f"{'shape':>10} {'function':<28} {'correct/fast':>12} {'slow rows':>14}")
     for r in rows:
         print(f"{r['shape']:>10} {r['function']:<28} {r['ratio']:>12.2f} "

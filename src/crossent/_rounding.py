@@ -22,7 +22,7 @@ import contextvars
 from .kernels.exp import EXP_PARTS_DD_MAX_REL_ERR
 
 __all__ = ["MODES", "get_rounding", "set_rounding", "rounding", "relative_bound",
-           "SUPPORTED"]
+           "pmf_bound", "SUPPORTED"]
 
 MODES = ("fast", "correct")
 
@@ -30,7 +30,7 @@ MODES = ("fast", "correct")
 #: other function raises NotImplementedError there rather than return a result that is not
 SUPPORTED = ("logsumexp", "log_softmax", "softmax", "cross_entropy",
              "cross_entropy_value_and_grad", "binary_cross_entropy_with_logits", "softplus",
-             "log_sigmoid", "entropy_logits")
+             "log_sigmoid", "entropy_logits", "entropy", "cross_entropy_pmf", "kl_divergence")
 
 _MODE = contextvars.ContextVar("crossent_rounding", default="fast")
 
@@ -83,8 +83,9 @@ def rounding(mode: str):
     mode : {"fast", "correct"}
         ``"fast"`` (the default mode): float64 results within the bounds of ``crossent.BOUNDS``
         (a few ulp). ``"correct"``: the float64 results of ``logsumexp``, ``log_softmax``,
-        ``softmax``, ``cross_entropy`` and ``cross_entropy_value_and_grad`` (its gradient with
-        class-index targets and no label smoothing) are correctly rounded (0.5 ulp), at a
+        ``softmax``, ``cross_entropy``, ``cross_entropy_value_and_grad`` (its gradient with
+        class-index targets and no label smoothing), ``entropy``, ``cross_entropy_pmf`` and
+        ``kl_divergence`` are correctly rounded (0.5 ulp), at a
         measured cost (``docs/accuracy.md``); the other functions, and those options, raise
         ``NotImplementedError`` in this mode.
         float32/float16/bfloat16 results are the same in both modes (correctly rounded in
@@ -139,6 +140,24 @@ def entropy_relative_bound(C: int) -> float:
     products, the double-double sum of ``C`` terms and the division by ``ln b`` add below
     ``C 2**-103 + 2**-98``."""
     return 3.0 * relative_bound(C) + C * 2.0**-103 + 2.0**-98
+
+
+def pmf_bound(K: int) -> tuple[float, float]:
+    """``(rel, abs)``: the error bound of a float64 row of ``entropy``, ``cross_entropy_pmf``
+    or ``kl_divergence`` on the correctly rounded path, before its last rounding, for rows of
+    ``K`` classes: ``|computed - exact| <= rel A / |ln b| + abs / min(1, |ln b|)``, with
+    ``A`` the float64 sum of the terms' magnitudes ``|p_k log q_k|`` (``|p_k log(p_k/q_k)|``)
+    (``docs/accuracy.md``, "Correct rounding of the PMF functions"; the kernel's comment
+    ``crossent.kernels.pmf``). ``rel``: the logarithm ``2**-85`` (a margin over ``_atanh_dd``'s
+    ``2**-98`` and the reduction's ``2**-100``), the product
+    ``p (Lh + Ll)`` ``2**-105``, the double-double sum of ``K`` terms ``K 2**-103`` (each step
+    ``5.01 u**2`` of the magnitudes so far), the division by ``ln b`` ``2**-103``; times
+    ``1 + (K + 4) 2**-52`` for the rounding of ``A`` and of the terms' high parts it sums.
+    ``abs``: ``2**-1072`` per term (a product ``p log q`` in the subnormal range: TwoProduct's
+    error term, ``p Ll`` and their sum rounded on the subnormal grid, ``3 2**-1075``) and
+    ``8 2**-1072`` for the division, carried over ``|ln b| < 1``."""
+    rel = (2.0**-85 + 2.0**-105 + K * 2.0**-103 + 2.0**-103) * (1.0 + (K + 4) * 2.0**-52)
+    return rel, (K + 8) * 2.0**-1072
 
 
 def count(name: str, rows: int, slow: int) -> None:

@@ -92,10 +92,33 @@ def _prepare(arrays, names, axis, base, check):
     arrs, dtype, shape, ax, b = pmf_inputs(arrays, names, axis, base, check)
     out_shape = _reduce_shape(shape, ax)
     if shape[ax] == 0:
-        return _log_base(b), dtype, out_shape, None
+        return _log_base(b), dtype, out_shape, None, b
     cd = compute_dtype(dtype)
     rows = [to_rows(np.broadcast_to(a.astype(cd, copy=False), shape), ax) for a in arrs]
-    return _log_base(b), dtype, out_shape, rows
+    return _log_base(b), dtype, out_shape, rows, b
+
+
+def _correctly_rounded(name, rows, lb, b, out):
+    """The correctly rounded path (``crossent._rounding``, float64 rows): the kernel rounds
+    the rows whose double-double value and error bound (``_rounding.pmf_bound``) decide the
+    rounding and marks the others, which the oracle recomputes."""
+    from . import reference
+
+    rows = [_kernel_rows(r) for r in rows]
+    rel, ab = _rounding.pmf_bound(rows[0].shape[1])
+    slow = np.zeros(rows[0].shape[0], dtype=np.uint8)
+    k = _kernels()
+    with parallel_guard():
+        if name == "entropy":
+            k.entropy_batch_cr(rows[0], lb[0], lb[1], rel, ab, out, slow)
+        else:
+            kind = 1 if name == "cross_entropy_pmf" else 2
+            k.cross_entropy_batch_cr(rows[0], rows[1], kind, lb[0], lb[1], rel, ab, out, slow)
+    idx = np.flatnonzero(slow)
+    _rounding.count(name, rows[0].shape[0], idx.size)
+    if idx.size:
+        out[idx] = getattr(reference, name)(*(r[idx] for r in rows), base=b, axis=-1,
+                                            check=False)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -163,6 +186,8 @@ def entropy(p, *q, base=None, axis=-1, check=None):
     one double-double division by :math:`\ln b` (computed with mpmath), so bits and bans are as
     accurate as nats. The stated bound is the ``"entropy"`` row of the accuracy table
     (:mod:`crossent._bounds`); float16/float32 inputs are computed in float64 and rounded once.
+    In the rounding mode ``"correct"`` (:func:`crossent.rounding`) the float64 results are
+    correctly rounded (``docs/accuracy.md``, "Correct rounding of the PMF functions").
 
     Examples
     --------
@@ -174,11 +199,12 @@ def entropy(p, *q, base=None, axis=-1, check=None):
     >>> crossent.entropy([[1.0, 0.0], [0.5, 0.5]])
     array([0.        , 0.69314718])
     """
-    _rounding.unsupported("entropy")
     check_no_q(q)
-    lb, dtype, out_shape, rows = _prepare([p], ["p"], axis, base, check)
+    lb, dtype, out_shape, rows, b = _prepare([p], ["p"], axis, base, check)
     out = np.zeros(int(np.prod(out_shape)), dtype=np.float64)
-    if rows is not None and rows[0].shape[0]:
+    if rows is not None and rows[0].shape[0] and _rounding.correct(dtype):
+        _correctly_rounded("entropy", rows, lb, b, out)
+    elif rows is not None and rows[0].shape[0]:
         with parallel_guard():
             _kernels().entropy_batch(_kernel_rows(rows[0]), lb[0], lb[1], out)
     return _finish(out, out_shape, dtype)
@@ -237,6 +263,8 @@ def cross_entropy_pmf(p, q, *, base=None, axis=-1, check=None):
     Error: the logarithm's rounding (:math:`\le 0.52` ulp per term) only; products are exact
     (FMA) and the sum is double-double, so the bound does not grow with :math:`K`. The stated
     bound is the ``"cross_entropy_pmf"`` row of :mod:`crossent._bounds`.
+    In the rounding mode ``"correct"`` (:func:`crossent.rounding`) the float64 results are
+    correctly rounded (``docs/accuracy.md``, "Correct rounding of the PMF functions").
 
     Examples
     --------
@@ -248,10 +276,11 @@ def cross_entropy_pmf(p, q, *, base=None, axis=-1, check=None):
     >>> float(crossent.cross_entropy_pmf([0.5, 0.5], [1.0, 0.0]))  # p > 0 where q = 0
     inf
     """
-    _rounding.unsupported("cross_entropy_pmf")
-    lb, dtype, out_shape, rows = _prepare([p, q], ["p", "q"], axis, base, check)
+    lb, dtype, out_shape, rows, b = _prepare([p, q], ["p", "q"], axis, base, check)
     out = np.zeros(int(np.prod(out_shape)), dtype=np.float64)
-    if rows is not None and rows[0].shape[0]:
+    if rows is not None and rows[0].shape[0] and _rounding.correct(dtype):
+        _correctly_rounded("cross_entropy_pmf", rows, lb, b, out)
+    elif rows is not None and rows[0].shape[0]:
         rp, rq = rows
         with parallel_guard():
             _kernels().cross_entropy_batch(_kernel_rows(rp), _kernel_rows(rq), lb[0], lb[1], out)
@@ -324,6 +353,8 @@ def kl_divergence(p, q, *, base=None, axis=-1, check=None):
     :mod:`crossent._bounds`): float64 within 4 ulp when :math:`\sum_k (p_k - q_k)` does not
     cancel most of :math:`\sum_k T_k` (always, for inputs that are PMFs up to rounding);
     float32/float16 within 1 ulp, correctly rounded in practice.
+    In the rounding mode ``"correct"`` (:func:`crossent.rounding`) the float64 results are
+    correctly rounded (``docs/accuracy.md``, "Correct rounding of the PMF functions").
 
     Examples
     --------
@@ -335,10 +366,11 @@ def kl_divergence(p, q, *, base=None, axis=-1, check=None):
     >>> float(crossent.kl_divergence([0.5, 0.5], [1.0, 0.0]))
     inf
     """
-    _rounding.unsupported("kl_divergence")
-    lb, dtype, out_shape, rows = _prepare([p, q], ["p", "q"], axis, base, check)
+    lb, dtype, out_shape, rows, b = _prepare([p, q], ["p", "q"], axis, base, check)
     out = np.zeros(int(np.prod(out_shape)), dtype=np.float64)
-    if rows is not None and rows[0].shape[0]:
+    if rows is not None and rows[0].shape[0] and _rounding.correct(dtype):
+        _correctly_rounded("kl_divergence", rows, lb, b, out)
+    elif rows is not None and rows[0].shape[0]:
         rp, rq = rows
         with parallel_guard():
             _kernels().kl_batch(_kernel_rows(rp), _kernel_rows(rq), lb[0], lb[1], _kernels().B_COEFFS, out)

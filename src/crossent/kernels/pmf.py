@@ -45,6 +45,7 @@ import numpy as np
 from numba import prange
 
 from ._base import INF, LN2_DD_HI, LN2_DD_LO, NAN, dd_div, fma, jit, two_prod, two_sum
+from .softmax import _atanh_dd, _half_gap
 
 __all__ = [
     "B_COEFFS",
@@ -55,6 +56,8 @@ __all__ = [
     "entropy_batch",
     "cross_entropy_batch",
     "kl_batch",
+    "entropy_batch_cr",
+    "cross_entropy_batch_cr",
 ]
 
 # Coefficients of B(z) = sum_{j>=0} z^j / (2j + 3), the series used for the KL term (see kl_row).
@@ -256,3 +259,188 @@ def kl_batch(p, q, lnb_hi, lnb_lo, bcoef, out):
     """``out[i] = kl_row(p[i], q[i])`` for every row (float64 results)."""
     for i in prange(p.shape[0]):
         out[i] = kl_row(p[i], q[i], lnb_hi, lnb_lo, bcoef)
+
+
+# ---------------------------------------------------------------------------------------------
+# The correctly rounded path (float64 rows, rounding mode "correct"; crossent._rounding).
+#
+# Out of line: these row functions are separate ``@jit`` functions called only by the ``*_cr``
+# batch kernels, which are lazy (no signature: compiled on the first call in the correct mode,
+# then cached), so the fast kernels above neither carry their code nor compile it at import.
+#
+# Every row is a sum of terms ``c_k = -p_k log q_k`` (entropy: q = p), or ``p_k log(p_k/q_k)``
+# (KL), each formed as a double-double, summed in double-double, divided by ``ln b`` in
+# double-double; the row's error bound is absolute,
+#
+#     |computed - exact| <= rel * A / |ln b| + abs / min(1, |ln b|),
+#
+# with ``A = sum_k |c_k|`` (accumulated in float64 alongside) and ``(rel, abs)`` from
+# crossent._rounding.pmf_bound(K), whose docstring and docs/accuracy.md
+# ("Correct rounding of the PMF functions") derive it step by step:
+#
+# 1. the logarithm, ``_log2k_dd``/``_atanh_dd``: relative error <= 2**-85 (E_L), with a wide
+#    margin: ``_atanh_dd`` is within ``2**-98`` (its float64 tail starts at ``w**9``; with the
+#    tail from ``w**5`` on, as first written, it was ``2**-86.9`` at ``z = 0.1716``), and the
+#    rest (``dd_div``'s ``4u^2``, ``k ln 2``'s ``2**-106``) is below ``2**-100``;
+# 2. the product ``p * (Lh + Ll)``: TwoProduct exact, ``p * Ll`` and its addition rounded:
+#    <= 2**-105 relative, plus <= 2**-1073 absolute where the product is subnormal;
+# 3. the double-double accumulation: each step errs by <= 5.01 u^2 (|sum so far| + |c_k|)
+#    (its two roundings, with |lo| <= u |hi| and |te| <= 2u |t|), <= K 2**-103 A over the row;
+# 4. the division by ``ln b`` (dd_div, 4 u^2; the pair (lnb_hi, lnb_lo) from mpmath within
+#    u^2): <= 2**-103 relative to the result, whose magnitude is at most A / |ln b|.
+#
+# For entropy and the cross-entropy of PMFs (p, q <= 1) every term is non-negative and A is
+# the result itself: the bound is relative. For KL the terms have both signs and A can exceed
+# the result by the factor 1/|s|, s = (p - q)/(p + q): rows with p within about 2**-30 of q
+# relatively are sent to the oracle (measured in docs/accuracy.md).
+
+
+@jit
+def _log2k_dd(hi, lo, e):
+    """``log(2**e (hi + lo))`` as a double-double, for a positive normal double-double ``hi + lo``
+    (``|lo| <= u hi``) and an integer ``e``: :func:`crossent.kernels.softmax._log_dd` with the
+    exponent ``e`` added to the binary exponent of ``hi`` before the split, so that no
+    cancellation between ``k ln 2`` and the ``atanh`` part can occur beyond the one analysed
+    there. ``2**e (hi + lo) = 2**k f (1 + lo/hi)``, ``f`` in ``[sqrt(1/2), sqrt 2)``;
+    ``log = k ln 2 + 2 atanh(z)``, ``z = (f - 1 + f_lo)/(f + 1 + f_lo)`` (``f - 1``,
+    ``f + 1`` exact by Sterbenz, ``f_lo`` added exactly to a zero low part), ``dd_div``
+    within ``4u^2``, ``_atanh_dd`` within ``2**-98``; ``k ln 2`` is TwoProduct of ``k`` and
+    ``LN2_DD_HI`` plus ``k LN2_DD_LO`` (within ``2**-106 |k ln 2|``). ``|2 atanh z| <= ln 2 / 2``,
+    so for ``k != 0`` ``|2 atanh z| <= |log|`` and ``|k ln 2| + |2 atanh z| <= 3 |log|``:
+    relative error <= ``2**-98`` (``_atanh_dd``'s) ``+ 2**-100``, stated as ``2**-85``
+    (a margin: the bound was first derived when ``_atanh_dd`` was within ``2**-86``)."""
+    f, k = math.frexp(hi)
+    if f < 0.7071067811865476:
+        f *= 2.0
+        k -= 1
+    f_lo = math.ldexp(lo, -k)
+    k += e
+    ah, al = two_sum(f, -1.0)
+    al += f_lo
+    bh, bl = two_sum(f, 1.0)
+    bl += f_lo
+    zh, zl = dd_div(ah, al, bh, bl)
+    wh, wl = two_prod(zh, zh)
+    wl += 2.0 * zh * zl
+    th, tl = _atanh_dd(zh, zl, wh, wl)
+    kf = np.float64(k)
+    ph, pl = two_prod(kf, LN2_DD_HI)
+    Lh, Ll = two_sum(ph, 2.0 * th)
+    Ll += pl + kf * LN2_DD_LO + 2.0 * tl
+    return two_sum(Lh, Ll)
+
+
+@jit
+def _log_ratio_dd(x, y):
+    """``log(x / y)`` as a double-double for finite positive ``x``, ``y``, within ``2**-85``
+    relative (:func:`_log2k_dd`). Near 1 (``|s| <= 0.17``, ``s = (x - y)/(x + y)``):
+    ``2 atanh(s)`` with ``x - y`` and ``x + y`` exact (TwoSum, after an exact scaling by ``2**600`` of subnormal
+    pairs, ``s`` being scale-free) and ``s`` by dd_div (``4u^2``): the logarithm keeps its
+    relative accuracy however close ``x`` is to ``y``. Otherwise (``|log(x/y)| >= 0.34``):
+    ``x/y = 2**(ex - ey) mx/my`` (frexp, exact), ``mx/my`` in ``(1/2, 2)`` by dd_div
+    (``4u^2`` relative, ``2**-104`` absolute in the logarithm), then :func:`_log2k_dd`:
+    no overflow of the ratio."""
+    a = x
+    b = y
+    if a < 2.0**-400 and b < 2.0**-400:
+        a *= 2.0**600  # exact
+        b *= 2.0**600
+    dh, dl = two_sum(a, -b)
+    sh, sl = two_sum(a, b)
+    if math.isfinite(sh) and abs(dh) <= 0.17 * sh:
+        zh, zl = dd_div(dh, dl, sh, sl)
+        wh, wl = two_prod(zh, zh)
+        wl += 2.0 * zh * zl
+        th, tl = _atanh_dd(zh, zl, wh, wl)
+        return 2.0 * th, 2.0 * tl
+    mx, ex = math.frexp(x)
+    my, ey = math.frexp(y)
+    rh, rl = dd_div(mx, 0.0, my, 0.0)
+    return _log2k_dd(rh, rl, ex - ey)
+
+
+@jit
+def _row_dd(p, q, kind, lnb_hi, lnb_lo, rel, ab):
+    """One row of the correctly rounded path before its rounding: ``(status, rh, rl, err)``.
+    ``kind`` 0: entropy (``q`` is ``p``), 1: cross-entropy, 2: KL. Status 0: ``rh`` is the
+    result (a special value -- ``0 log 0``, ``q = 0 < p``, infinities, nan, those of the fast
+    row kernels, accumulated the same way -- or 0 when every term is exactly 0); status 1: the
+    result is within ``err`` of the double-double ``rh + rl`` (the bound of the section
+    comment above, ``(rel, ab)`` from ``crossent._rounding.pmf_bound``); status 2: an
+    overflow (inputs near DBL_MAX), for the oracle."""
+    hi = 0.0
+    lo = 0.0
+    A = 0.0
+    special = 0.0
+    for k in range(p.shape[0]):
+        x = p[k]
+        y = q[k]
+        if x > 0.0 and x < INF and y > 0.0 and y < INF:
+            if kind == 2:
+                lh, ll = _log_ratio_dd(x, y)  # log(p/q), E_L
+            else:
+                lh, ll = _log2k_dd(y, 0.0, 0)  # log q, E_L
+                lh = -lh
+                ll = -ll
+            t, te = two_prod(x, lh)  # exact (up to 2**-1075 when subnormal)
+            te += x * ll  # <= 2**-106 |c_k| (+ subnormal rounding)
+            s, e = two_sum(hi, t)  # exact
+            e += lo + te  # two roundings: <= 5.01 u^2 (|hi| + |t|)
+            hi, lo = two_sum(s, e)  # exact
+            A += abs(t)
+        elif x == 0.0 and y >= 0.0:
+            pass  # 0 log(q) = 0 for any q >= 0 (0 log 0 = 0)
+        elif x >= 0.0 and y >= 0.0:
+            if kind == 2:
+                special += x * math.log(x / y)  # q = 0 < p: +inf; an infinite p or q
+            else:
+                special += -x * math.log(y)
+        else:
+            special += NAN  # nan or a negative mass
+    if special != 0.0 or special != special:
+        return 0, special / lnb_hi, 0.0, 0.0  # as the fast kernels (result_in_base)
+    if hi - hi != 0.0 or lo - lo != 0.0:
+        return 2, NAN, NAN, NAN
+    if A == 0.0:  # every term exactly 0
+        return 0, result_in_base(hi, lo, 0.0, lnb_hi, lnb_lo), 0.0, 0.0
+    if lnb_hi == 1.0 and lnb_lo == 0.0:
+        return 1, hi, lo, rel * A + ab
+    rh, rl = dd_div(hi, lo, lnb_hi, lnb_lo)
+    return 1, rh, rl, rel * (A / abs(lnb_hi)) + ab / min(1.0, abs(lnb_hi))
+
+
+@jit
+def _row_cr(p, q, kind, lnb_hi, lnb_lo, rel, ab):
+    """``(value, decided)``: :func:`_row_dd` rounded when every value within its bound rounds
+    to the same float (the test of ``crossent.kernels.softmax._round_cr``); otherwise
+    ``decided`` is False (the oracle's row)."""
+    status, rh, rl, err = _row_dd(p, q, kind, lnb_hi, lnb_lo, rel, ab)
+    if status == 0:
+        return rh, True
+    if status == 2:
+        return NAN, False
+    r, t = two_sum(rh, rl)
+    if r - r != 0.0:
+        return NAN, False
+    if (abs(t) + err) * (1.0 + 2.0**-50) < _half_gap(r):
+        return r, True
+    return NAN, False
+
+
+@jit(parallel=True)
+def entropy_batch_cr(p, lnb_hi, lnb_lo, rel, ab, out, slow):
+    """The correctly rounded entropy of every float64 row; ``slow[i] = 1`` marks the rows whose
+    rounding the bound cannot decide (``out[i]`` is then nan, for the oracle to replace)."""
+    for i in prange(p.shape[0]):
+        v, ok = _row_cr(p[i], p[i], 0, lnb_hi, lnb_lo, rel, ab)
+        out[i] = v
+        slow[i] = 0 if ok else 1
+
+
+@jit(parallel=True)
+def cross_entropy_batch_cr(p, q, kind, lnb_hi, lnb_lo, rel, ab, out, slow):
+    """As :func:`entropy_batch_cr`, for the cross-entropy (``kind`` 1) or KL (``kind`` 2)."""
+    for i in prange(p.shape[0]):
+        v, ok = _row_cr(p[i], q[i], kind, lnb_hi, lnb_lo, rel, ab)
+        out[i] = v
+        slow[i] = 0 if ok else 1

@@ -564,7 +564,6 @@ def _unsupported_calls(dt):
         ("cross_entropy_value_and_grad",
          lambda: c.cross_entropy_value_and_grad(x, y, label_smoothing=0.1)),
         ("cross_entropy_value_and_grad", lambda: c.cross_entropy_value_and_grad(x, y, z_loss=1e-4)),
-        ("categorical_log_likelihood", lambda: c.categorical_log_likelihood(q[0], y)),
         ("kl_divergence_logits", lambda: c.kl_divergence_logits(x, x2)),
         ("kl_divergence_logits_value_and_grad",
          lambda: c.kl_divergence_logits_value_and_grad(x, x2)),
@@ -577,7 +576,6 @@ def _unsupported_calls(dt):
         ("linear_cross_entropy", lambda: c.linear_cross_entropy(h, W, y)),
         ("linear_cross_entropy_value_and_grad",
          lambda: c.linear_cross_entropy_value_and_grad(h, W, y)),
-        ("logsumexp", lambda: c.logsumexp(x, b=np.full(5, 0.5, dtype=dt))),
         ("cross_entropy", lambda: c.cross_entropy(x, y, z_loss=1e-4)),
         ("cross_entropy", lambda: c.cross_entropy(x, y, logit_softcap=30.0)),
     ]
@@ -604,21 +602,83 @@ def test_unsupported_functions_raise_in_correct_mode(dt, k):
             call()
 
 
-@pytest.mark.parametrize("name", ["logsumexp", "log_softmax", "softmax", "cross_entropy",
-                                  "cross_entropy_value_and_grad", "entropy"])
-def test_dask_functions_raise_in_correct_mode(name):
+def _dask_calls(m, X, x, y, p, q, b):
+    """(name, thunk) of every ``crossent.dask`` function (``m`` the module, NumPy's
+    ``crossent`` or ``crossent.dask``; ``X`` wraps an input)."""
+    w = np.linspace(0.1, 3.0, x.shape[1])
+    return [
+        ("logsumexp", lambda: m.logsumexp(X(x), axis=0)),
+        ("logsumexp-b", lambda: m.logsumexp(X(x), b=X(b), return_sign=True)),
+        ("log_softmax", lambda: m.log_softmax(X(x))),
+        ("softmax", lambda: m.softmax(X(x), axis=0)),
+        ("cross_entropy-none", lambda: m.cross_entropy(X(x), X(y), reduction="none")),
+        ("cross_entropy-mean", lambda: m.cross_entropy(X(x), X(y), weight=w)),
+        ("cross_entropy-probs", lambda: m.cross_entropy(X(x), X(p), reduction="sum")),
+        ("value_and_grad-mean", lambda: m.cross_entropy_value_and_grad(X(x), X(y), weight=w)),
+        ("entropy", lambda: m.entropy(X(p), base=2.0)),
+        ("cross_entropy_pmf", lambda: m.cross_entropy_pmf(X(p), X(q))),
+        ("kl_divergence", lambda: m.kl_divergence(X(p), X(q))),
+    ]
+
+
+@pytest.mark.parametrize("scheduler", ["sync", "threads"])
+def test_dask_in_correct_mode_matches_numpy(scheduler):
+    """Every ``crossent.dask`` function in mode "correct" gives the bits of the NumPy call in
+    that mode (itself checked against the oracle above), for two chunkings (rows and classes
+    split; one block), with the synchronous scheduler and with the threaded one, whose
+    worker threads start in mode "fast" (the mode must travel with the tasks). The graph is
+    computed OUTSIDE the ``rounding`` block: the mode of the call that built it holds. At
+    least some results differ from the fast mode's (so the test can tell them apart)."""
+    dask = pytest.importorskip("dask")
+    da = pytest.importorskip("dask.array")
+    import crossent.dask as cd
+
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((24, 10)) * 4
+    y = rng.integers(0, 10, 24)
+    y[3] = -100
+    p, q = rng.dirichlet(np.ones(10), 24), rng.dirichlet(np.ones(10), 24)
+    b = rng.uniform(-1, 1, (24, 10))
+    ident = _dask_calls(crossent, lambda a: a, x, y, p, q, b)
+    with crossent.rounding("correct"):
+        want = [f() for _, f in ident]
+    fast = [f() for _, f in ident]
+    differs = 0
+    for chunks in ((7, 4), (24, 10)):
+        def X(a, chunks=chunks):
+            return da.from_array(a, chunks=chunks[:a.ndim])
+        calls = _dask_calls(cd, X, x, y, p, q, b)
+        with crossent.rounding("correct"):
+            graphs = [f() for _, f in calls]
+        got = dask.compute(*graphs, scheduler=scheduler)
+        for (name, _), g, w, f in zip(calls, got, want, fast):
+            g, w, f = (v if isinstance(v, tuple) else (v,) for v in (g, w, f))
+            assert all(same_bits(a, c) for a, c in zip(g, w)), (name, chunks)
+            differs += not all(same_bits(a, c) for a, c in zip(f, w))
+    assert differs >= 8  # measured: 5 of the 11 per chunking
+
+
+def test_dask_refuses_in_correct_mode_what_numpy_refuses():
+    """The options without a correctly rounded path raise NotImplementedError when the graph
+    is built, as the NumPy call does; the same calls build in mode "fast"."""
     pytest.importorskip("dask")
     da = pytest.importorskip("dask.array")
     import crossent.dask as cd
 
     x = da.from_array(np.random.default_rng(4).standard_normal((6, 5)), chunks=(3, 5))
     y = da.from_array(np.array([0, 1, 2, 3, 4, 0]), chunks=3)
-    args = {"cross_entropy": (x, y), "cross_entropy_value_and_grad": (x, y),
-            "entropy": (da.full((6, 5), 0.2, chunks=(3, 5)),)}.get(name, (x,))
-    getattr(cd, name)(*args)  # valid input in "fast" mode
-    with crossent.rounding("correct"):
-        with pytest.raises(NotImplementedError, match=re.escape(f"crossent.dask.{name}")):
-            getattr(cd, name)(*args)
+    p = da.full((6, 5), 0.2, chunks=(3, 5))
+    calls = [
+        ("z_loss", lambda: cd.cross_entropy(x, y, z_loss=1e-4)),
+        ("logit_softcap", lambda: cd.cross_entropy(x, y, logit_softcap=30.0)),
+        ("probability targets", lambda: cd.cross_entropy_value_and_grad(x, p)),
+        ("label smoothing", lambda: cd.cross_entropy_value_and_grad(x, y, label_smoothing=0.1)),
+    ]
+    for what, call in calls:
+        call()  # valid in "fast" mode
+        with crossent.rounding("correct"):
+            with pytest.raises(NotImplementedError, match=re.escape(what)):
+                call()
 
 
 # ---------------------------------------------------------------------------------------

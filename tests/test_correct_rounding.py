@@ -545,6 +545,97 @@ def test_entropy_logits_random_rows_and_forced_slow_path(monkeypatch):
 
 
 # ---------------------------------------------------------------------------------------
+# logsumexp with scale factors b
+
+
+def _lse_b_cases():
+    """(x, b) rows of 9 classes: factors of one sign (rows 0-59) and of mixed signs,
+    zero factors (their x anything, nan included), a row of zero factors, a row of -inf,
+    +inf and nan among the used entries, sums that cancel exactly (-inf, sign 0) or nearly,
+    factors spanning 1e-300 .. 1e300, a term near exp(-1000) next to a tiny factor."""
+    rng = np.random.default_rng(6)
+    n, C = 150, 9
+    x = rng.standard_normal((n, C)) * 3
+    b = rng.uniform(0.1, 2.0, (n, C))
+    b[60:] *= rng.choice([-1.0, 1.0], (n - 60, C))
+    b[5, 3] = 0.0
+    b[6] = 0.0
+    x[7] = -np.inf
+    x[8, 2] = np.inf
+    x[9, 2] = np.nan
+    b[10, 4], x[10, 4] = 0.0, np.nan
+    b[11, 4], x[11, 4] = 0.0, np.inf
+    x[100] = 0.0
+    b[100] = [1, -1, 2, -2, 0.5, -0.5, 3, -3, 0]  # exactly 0
+    x[101], b[101] = 0.0, 0.0
+    x[101, 1], b[101, :2] = np.log(2.0), [2.0, -1.0]  # 2 - 2 e^{fl(log 2)}: tiny, not 0
+    x[102, :2], b[102, :2] = [0.0, 1e-17], [1.0, -1.0]  # cancels to about 1e-17
+    b[103] *= 1e-300
+    b[104, 0] = 1e300
+    x[105], x[105, 0], b[105, 0] = -1000.0, 0.0, 1e-300
+    x[106, 8], b[106, 8] = np.inf, -1.0  # +inf with a negative factor
+    return x, b
+
+
+@pytest.mark.parametrize("return_sign", [True, False])
+def test_logsumexp_b_matches_oracle(return_sign):
+    """Bit for bit against the oracle, value and sign (without ``return_sign`` a negative
+    sum gives nan, as the oracle); a 3-D input reduced over two axes with a broadcast ``b``."""
+    x, b = _lse_b_cases()
+    with crossent.rounding("correct"):
+        got = crossent.logsumexp(x, b=b, return_sign=return_sign)
+    want = oracle.logsumexp(x, b=b, return_sign=return_sign)
+    for g, w in zip(*((got, want) if return_sign else ((got,), (want,)))):
+        assert same_bits(g, w), diff_summary(g, w)
+    x3 = x[:60].reshape(5, 4, 3, 9)[..., :3].reshape(5, 12, 3)
+    b3 = np.linspace(-1.0, 2.0, 36).reshape(12, 3)
+    with crossent.rounding("correct"):
+        got = crossent.logsumexp(x3, axis=(1, 2), b=b3, return_sign=True, keepdims=True)
+    want = oracle.logsumexp(x3, axis=(1, 2), b=b3, return_sign=True, keepdims=True)
+    assert all(same_bits(g, w) for g, w in zip(got, want))
+
+
+def test_logsumexp_b_differs_from_fast_mode_and_counts_cancellation():
+    """The cases are not all correctly rounded by the fast kernel (the test above can tell
+    the modes apart); the exactly and nearly cancelling rows go to the oracle, the others
+    do not (the bound is far below half an ulp on these)."""
+    x, b = _lse_b_cases()
+    fast = crossent.logsumexp(x, b=b, return_sign=True)[0]
+    before = list(_rounding.COUNTS.get("logsumexp (with b)", [0, 0]))
+    with crossent.rounding("correct"):
+        got = crossent.logsumexp(x, b=b, return_sign=True)[0]
+    rows, slow = (a - c for a, c in zip(_rounding.COUNTS["logsumexp (with b)"], before))
+    assert rows == 150
+    assert 2 <= slow <= 4, slow  # rows 100 (exactly 0) and 101, 102 (cancelling)
+    assert not same_bits(fast, got)
+
+
+def test_logsumexp_b_forced_slow_path(monkeypatch):
+    """A bound of 2**-25 fails the rounding test everywhere: every row with a finite sum goes
+    to the oracle and comes back in place (value and sign), counted; specials stay decided."""
+    x, b = _lse_b_cases()
+    x, b = x[:40], b[:40]
+    with crossent.rounding("correct"):
+        decided = crossent.logsumexp(x, b=b, return_sign=True)
+    monkeypatch.setattr(_rounding, "logsumexp_b_bound", lambda C: (2.0**-25, 0.0))
+    before = list(_rounding.COUNTS.get("logsumexp (with b)", [0, 0]))
+    with crossent.rounding("correct"):
+        forced = crossent.logsumexp(x, b=b, return_sign=True)
+    rows, slow = (a - c for a, c in zip(_rounding.COUNTS["logsumexp (with b)"], before))
+    assert rows == 40 and slow == 36, slow  # not rows 6, 7 (empty sums), 8 (+inf), 9 (nan)
+    assert all(same_bits(f, d) for f, d in zip(forced, decided))
+
+
+def test_logsumexp_b_float32_unchanged():
+    x, b = _lse_b_cases()
+    x, b = x[:60].astype(np.float32), b[:60].astype(np.float32)
+    fast = crossent.logsumexp(x, b=b, return_sign=True)
+    with crossent.rounding("correct"):
+        got = crossent.logsumexp(x, b=b, return_sign=True)
+    assert all(same_bits(f, g) for f, g in zip(fast, got))
+
+
+# ---------------------------------------------------------------------------------------
 # 4. NotImplementedError for the functions without a correctly rounded path
 
 

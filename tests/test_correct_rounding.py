@@ -12,6 +12,10 @@ What is checked, and where each expected value comes from:
   losses in or near the subnormal range: the per-item losses and the sum are the oracle's;
 * the slow path forced (a relative bound so large that the rounding test cannot pass): the
   rows it sends to the oracle come back in place, and ``_rounding.COUNTS`` records them;
+* ``logsumexp`` with ``b``: one-sign and mixed factors, exact and near cancellation, zero
+  factors, specials, value and sign bit for bit against the oracle, and a forced slow path;
+* ``crossent.dask`` in mode "correct": the NumPy call's bits (synchronous and threaded
+  schedulers, two chunkings), and NotImplementedError at graph build for what NumPy refuses;
 * the mode API (contextvars semantics), NotImplementedError for every function without a
   correctly rounded path (any dtype), narrow formats unchanged by the mode, results
   independent of the thread count;

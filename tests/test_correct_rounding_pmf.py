@@ -1,5 +1,5 @@
-"""The correctly rounded float64 mode of the PMF functions: ``entropy``, ``cross_entropy_pmf``
-and ``kl_divergence`` under ``crossent.rounding("correct")``.
+"""The correctly rounded float64 mode of the PMF functions: ``entropy``, ``cross_entropy_pmf``,
+``kl_divergence`` and ``categorical_log_likelihood`` under ``crossent.rounding("correct")``.
 
 Where each expected value comes from:
 
@@ -18,7 +18,10 @@ Where each expected value comes from:
   logarithm's term at ``2**-95`` the test fails);
 * the double-double logarithms of the kernel (``_log2k_dd``, ``_log_ratio_dd``) against
   mpmath at 300 bits: within the ``2**-85`` relative error the bound (``pmf_bound``) takes;
-* float32 results are those of the fast mode; results do not depend on the thread count.
+* float32 results are those of the fast mode; results do not depend on the thread count;
+* ``categorical_log_likelihood``: random PMFs, entries above 1 (terms of both signs), zero,
+  subnormal and near-1 masses, no samples, the specials with ``check=False``, and a forced
+  slow path, bit for bit against the oracle.
 """
 
 from __future__ import annotations

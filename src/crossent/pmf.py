@@ -496,7 +496,9 @@ def categorical_log_likelihood(q, samples, *, check=None):
     ``check=False``, unless their entry is nan or negative, which makes the result nan). No
     samples give 0 (the empty
     sum: the likelihood of no data is 1). It is maximized at
-    :math:`q` = :func:`empirical_pmf` of the samples.
+    :math:`q` = :func:`empirical_pmf` of the samples. In the rounding mode ``"correct"``
+    (:func:`crossent.rounding`) the float64 results are correctly rounded (the
+    cross-entropy's path on the counts, ``docs/accuracy.md``).
 
     Examples
     --------

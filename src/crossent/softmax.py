@@ -146,8 +146,8 @@ def logsumexp(x, axis=-1, keepdims=False, *, b=None, return_sign=False):
     slice gives nan; a +inf and no nan gives +inf (as SciPy and NumPy's ``logaddexp``); a
     slice of only -inf gives -inf; an empty slice gives -inf (the log of an empty sum).
     Complex input is a ``TypeError``. In rounding mode ``"correct"``
-    (:func:`crossent.rounding`) float64 results are correctly rounded (0.5 ulp; not with
-    ``b``).
+    (:func:`crossent.rounding`) float64 results are correctly rounded (0.5 ulp; with ``b``
+    too, and the sign: rows whose sum cancels go to the oracle, ``docs/accuracy.md``).
 
     With ``b``, each term :math:`e^{x_i - m}` (with its error part) is multiplied by
     :math:`b_i` exactly (TwoProduct, after an exact power-of-two scaling of the row's

@@ -12,6 +12,10 @@ What is checked, and where each expected value comes from:
   losses in or near the subnormal range: the per-item losses and the sum are the oracle's;
 * the slow path forced (a relative bound so large that the rounding test cannot pass): the
   rows it sends to the oracle come back in place, and ``_rounding.COUNTS`` records them;
+* ``logsumexp`` with ``b``: one-sign and mixed factors, exact and near cancellation, zero
+  factors, specials, value and sign bit for bit against the oracle, and a forced slow path;
+* ``crossent.dask`` in mode "correct": the NumPy call's bits (synchronous and threaded
+  schedulers, two chunkings), and NotImplementedError at graph build for what NumPy refuses;
 * the mode API (contextvars semantics), NotImplementedError for every function without a
   correctly rounded path (any dtype), narrow formats unchanged by the mode, results
   independent of the thread count;
@@ -545,6 +549,97 @@ def test_entropy_logits_random_rows_and_forced_slow_path(monkeypatch):
 
 
 # ---------------------------------------------------------------------------------------
+# logsumexp with scale factors b
+
+
+def _lse_b_cases():
+    """(x, b) rows of 9 classes: factors of one sign (rows 0-59) and of mixed signs,
+    zero factors (their x anything, nan included), a row of zero factors, a row of -inf,
+    +inf and nan among the used entries, sums that cancel exactly (-inf, sign 0) or nearly,
+    factors spanning 1e-300 .. 1e300, a term near exp(-1000) next to a tiny factor."""
+    rng = np.random.default_rng(6)
+    n, C = 150, 9
+    x = rng.standard_normal((n, C)) * 3
+    b = rng.uniform(0.1, 2.0, (n, C))
+    b[60:] *= rng.choice([-1.0, 1.0], (n - 60, C))
+    b[5, 3] = 0.0
+    b[6] = 0.0
+    x[7] = -np.inf
+    x[8, 2] = np.inf
+    x[9, 2] = np.nan
+    b[10, 4], x[10, 4] = 0.0, np.nan
+    b[11, 4], x[11, 4] = 0.0, np.inf
+    x[100] = 0.0
+    b[100] = [1, -1, 2, -2, 0.5, -0.5, 3, -3, 0]  # exactly 0
+    x[101], b[101] = 0.0, 0.0
+    x[101, 1], b[101, :2] = np.log(2.0), [2.0, -1.0]  # 2 - 2 e^{fl(log 2)}: tiny, not 0
+    x[102, :2], b[102, :2] = [0.0, 1e-17], [1.0, -1.0]  # cancels to about 1e-17
+    b[103] *= 1e-300
+    b[104, 0] = 1e300
+    x[105], x[105, 0], b[105, 0] = -1000.0, 0.0, 1e-300
+    x[106, 8], b[106, 8] = np.inf, -1.0  # +inf with a negative factor
+    return x, b
+
+
+@pytest.mark.parametrize("return_sign", [True, False])
+def test_logsumexp_b_matches_oracle(return_sign):
+    """Bit for bit against the oracle, value and sign (without ``return_sign`` a negative
+    sum gives nan, as the oracle); a 3-D input reduced over two axes with a broadcast ``b``."""
+    x, b = _lse_b_cases()
+    with crossent.rounding("correct"):
+        got = crossent.logsumexp(x, b=b, return_sign=return_sign)
+    want = oracle.logsumexp(x, b=b, return_sign=return_sign)
+    for g, w in zip(*((got, want) if return_sign else ((got,), (want,)))):
+        assert same_bits(g, w), diff_summary(g, w)
+    x3 = x[:60].reshape(5, 4, 3, 9)[..., :3].reshape(5, 12, 3)
+    b3 = np.linspace(-1.0, 2.0, 36).reshape(12, 3)
+    with crossent.rounding("correct"):
+        got = crossent.logsumexp(x3, axis=(1, 2), b=b3, return_sign=True, keepdims=True)
+    want = oracle.logsumexp(x3, axis=(1, 2), b=b3, return_sign=True, keepdims=True)
+    assert all(same_bits(g, w) for g, w in zip(got, want))
+
+
+def test_logsumexp_b_differs_from_fast_mode_and_counts_cancellation():
+    """The cases are not all correctly rounded by the fast kernel (the test above can tell
+    the modes apart); the exactly and nearly cancelling rows go to the oracle, the others
+    do not (the bound is far below half an ulp on these)."""
+    x, b = _lse_b_cases()
+    fast = crossent.logsumexp(x, b=b, return_sign=True)[0]
+    before = list(_rounding.COUNTS.get("logsumexp (with b)", [0, 0]))
+    with crossent.rounding("correct"):
+        got = crossent.logsumexp(x, b=b, return_sign=True)[0]
+    rows, slow = (a - c for a, c in zip(_rounding.COUNTS["logsumexp (with b)"], before))
+    assert rows == 150
+    assert 2 <= slow <= 4, slow  # rows 100 (exactly 0) and 101, 102 (cancelling)
+    assert not same_bits(fast, got)
+
+
+def test_logsumexp_b_forced_slow_path(monkeypatch):
+    """A bound of 2**-25 fails the rounding test everywhere: every row with a finite sum goes
+    to the oracle and comes back in place (value and sign), counted; specials stay decided."""
+    x, b = _lse_b_cases()
+    x, b = x[:40], b[:40]
+    with crossent.rounding("correct"):
+        decided = crossent.logsumexp(x, b=b, return_sign=True)
+    monkeypatch.setattr(_rounding, "logsumexp_b_bound", lambda C: (2.0**-25, 0.0))
+    before = list(_rounding.COUNTS.get("logsumexp (with b)", [0, 0]))
+    with crossent.rounding("correct"):
+        forced = crossent.logsumexp(x, b=b, return_sign=True)
+    rows, slow = (a - c for a, c in zip(_rounding.COUNTS["logsumexp (with b)"], before))
+    assert rows == 40 and slow == 36, slow  # not rows 6, 7 (empty sums), 8 (+inf), 9 (nan)
+    assert all(same_bits(f, d) for f, d in zip(forced, decided))
+
+
+def test_logsumexp_b_float32_unchanged():
+    x, b = _lse_b_cases()
+    x, b = x[:60].astype(np.float32), b[:60].astype(np.float32)
+    fast = crossent.logsumexp(x, b=b, return_sign=True)
+    with crossent.rounding("correct"):
+        got = crossent.logsumexp(x, b=b, return_sign=True)
+    assert all(same_bits(f, g) for f, g in zip(fast, got))
+
+
+# ---------------------------------------------------------------------------------------
 # 4. NotImplementedError for the functions without a correctly rounded path
 
 
@@ -564,7 +659,6 @@ def _unsupported_calls(dt):
         ("cross_entropy_value_and_grad",
          lambda: c.cross_entropy_value_and_grad(x, y, label_smoothing=0.1)),
         ("cross_entropy_value_and_grad", lambda: c.cross_entropy_value_and_grad(x, y, z_loss=1e-4)),
-        ("categorical_log_likelihood", lambda: c.categorical_log_likelihood(q[0], y)),
         ("kl_divergence_logits", lambda: c.kl_divergence_logits(x, x2)),
         ("kl_divergence_logits_value_and_grad",
          lambda: c.kl_divergence_logits_value_and_grad(x, x2)),
@@ -577,7 +671,6 @@ def _unsupported_calls(dt):
         ("linear_cross_entropy", lambda: c.linear_cross_entropy(h, W, y)),
         ("linear_cross_entropy_value_and_grad",
          lambda: c.linear_cross_entropy_value_and_grad(h, W, y)),
-        ("logsumexp", lambda: c.logsumexp(x, b=np.full(5, 0.5, dtype=dt))),
         ("cross_entropy", lambda: c.cross_entropy(x, y, z_loss=1e-4)),
         ("cross_entropy", lambda: c.cross_entropy(x, y, logit_softcap=30.0)),
     ]
@@ -604,21 +697,83 @@ def test_unsupported_functions_raise_in_correct_mode(dt, k):
             call()
 
 
-@pytest.mark.parametrize("name", ["logsumexp", "log_softmax", "softmax", "cross_entropy",
-                                  "cross_entropy_value_and_grad", "entropy"])
-def test_dask_functions_raise_in_correct_mode(name):
+def _dask_calls(m, X, x, y, p, q, b):
+    """(name, thunk) of every ``crossent.dask`` function (``m`` the module, NumPy's
+    ``crossent`` or ``crossent.dask``; ``X`` wraps an input)."""
+    w = np.linspace(0.1, 3.0, x.shape[1])
+    return [
+        ("logsumexp", lambda: m.logsumexp(X(x), axis=0)),
+        ("logsumexp-b", lambda: m.logsumexp(X(x), b=X(b), return_sign=True)),
+        ("log_softmax", lambda: m.log_softmax(X(x))),
+        ("softmax", lambda: m.softmax(X(x), axis=0)),
+        ("cross_entropy-none", lambda: m.cross_entropy(X(x), X(y), reduction="none")),
+        ("cross_entropy-mean", lambda: m.cross_entropy(X(x), X(y), weight=w)),
+        ("cross_entropy-probs", lambda: m.cross_entropy(X(x), X(p), reduction="sum")),
+        ("value_and_grad-mean", lambda: m.cross_entropy_value_and_grad(X(x), X(y), weight=w)),
+        ("entropy", lambda: m.entropy(X(p), base=2.0)),
+        ("cross_entropy_pmf", lambda: m.cross_entropy_pmf(X(p), X(q))),
+        ("kl_divergence", lambda: m.kl_divergence(X(p), X(q))),
+    ]
+
+
+@pytest.mark.parametrize("scheduler", ["sync", "threads"])
+def test_dask_in_correct_mode_matches_numpy(scheduler):
+    """Every ``crossent.dask`` function in mode "correct" gives the bits of the NumPy call in
+    that mode (itself checked against the oracle above), for two chunkings (rows and classes
+    split; one block), with the synchronous scheduler and with the threaded one, whose
+    worker threads start in mode "fast" (the mode must travel with the tasks). The graph is
+    computed OUTSIDE the ``rounding`` block: the mode of the call that built it holds. At
+    least some results differ from the fast mode's (so the test can tell them apart)."""
+    dask = pytest.importorskip("dask")
+    da = pytest.importorskip("dask.array")
+    import crossent.dask as cd
+
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((24, 10)) * 4
+    y = rng.integers(0, 10, 24)
+    y[3] = -100
+    p, q = rng.dirichlet(np.ones(10), 24), rng.dirichlet(np.ones(10), 24)
+    b = rng.uniform(-1, 1, (24, 10))
+    ident = _dask_calls(crossent, lambda a: a, x, y, p, q, b)
+    with crossent.rounding("correct"):
+        want = [f() for _, f in ident]
+    fast = [f() for _, f in ident]
+    differs = 0
+    for chunks in ((7, 4), (24, 10)):
+        def X(a, chunks=chunks):
+            return da.from_array(a, chunks=chunks[:a.ndim])
+        calls = _dask_calls(cd, X, x, y, p, q, b)
+        with crossent.rounding("correct"):
+            graphs = [f() for _, f in calls]
+        got = dask.compute(*graphs, scheduler=scheduler)
+        for (name, _), g, w, f in zip(calls, got, want, fast):
+            g, w, f = (v if isinstance(v, tuple) else (v,) for v in (g, w, f))
+            assert all(same_bits(a, c) for a, c in zip(g, w)), (name, chunks)
+            differs += not all(same_bits(a, c) for a, c in zip(f, w))
+    assert differs >= 8  # measured: 10 (5 of the 11 functions, in both chunkings)
+
+
+def test_dask_refuses_in_correct_mode_what_numpy_refuses():
+    """The options without a correctly rounded path raise NotImplementedError when the graph
+    is built, as the NumPy call does; the same calls build in mode "fast"."""
     pytest.importorskip("dask")
     da = pytest.importorskip("dask.array")
     import crossent.dask as cd
 
     x = da.from_array(np.random.default_rng(4).standard_normal((6, 5)), chunks=(3, 5))
     y = da.from_array(np.array([0, 1, 2, 3, 4, 0]), chunks=3)
-    args = {"cross_entropy": (x, y), "cross_entropy_value_and_grad": (x, y),
-            "entropy": (da.full((6, 5), 0.2, chunks=(3, 5)),)}.get(name, (x,))
-    getattr(cd, name)(*args)  # valid input in "fast" mode
-    with crossent.rounding("correct"):
-        with pytest.raises(NotImplementedError, match=re.escape(f"crossent.dask.{name}")):
-            getattr(cd, name)(*args)
+    p = da.full((6, 5), 0.2, chunks=(3, 5))
+    calls = [
+        ("z_loss", lambda: cd.cross_entropy(x, y, z_loss=1e-4)),
+        ("logit_softcap", lambda: cd.cross_entropy(x, y, logit_softcap=30.0)),
+        ("probability targets", lambda: cd.cross_entropy_value_and_grad(x, p)),
+        ("label smoothing", lambda: cd.cross_entropy_value_and_grad(x, y, label_smoothing=0.1)),
+    ]
+    for what, call in calls:
+        call()  # valid in "fast" mode
+        with crossent.rounding("correct"):
+            with pytest.raises(NotImplementedError, match=re.escape(what)):
+                call()
 
 
 # ---------------------------------------------------------------------------------------

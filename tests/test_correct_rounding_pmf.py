@@ -1,5 +1,5 @@
-"""The correctly rounded float64 mode of the PMF functions: ``entropy``, ``cross_entropy_pmf``
-and ``kl_divergence`` under ``crossent.rounding("correct")``.
+"""The correctly rounded float64 mode of the PMF functions: ``entropy``, ``cross_entropy_pmf``,
+``kl_divergence`` and ``categorical_log_likelihood`` under ``crossent.rounding("correct")``.
 
 Where each expected value comes from:
 
@@ -18,7 +18,10 @@ Where each expected value comes from:
   logarithm's term at ``2**-95`` the test fails);
 * the double-double logarithms of the kernel (``_log2k_dd``, ``_log_ratio_dd``) against
   mpmath at 300 bits: within the ``2**-85`` relative error the bound (``pmf_bound``) takes;
-* float32 results are those of the fast mode; results do not depend on the thread count.
+* float32 results are those of the fast mode; results do not depend on the thread count;
+* ``categorical_log_likelihood``: random PMFs, entries above 1 (terms of both signs), zero,
+  subnormal and near-1 masses, no samples, the specials with ``check=False``, and a forced
+  slow path, bit for bit against the oracle.
 """
 
 from __future__ import annotations
@@ -348,7 +351,75 @@ def test_independent_of_thread_count():
     assert all(same_bits(a, b) for a, b in zip(one, two))
 
 
-def test_categorical_log_likelihood_still_refused():
+# ---------------------------------------------------------------------------------------
+# categorical_log_likelihood: -H(c, q) on the exact counts, the cross-entropy's path
+
+
+def _loglik_cases():
+    """(q, samples): random PMFs of 7 classes with some zero masses (observed or not), a row
+    of ones (every term exactly 0), entries above 1 (terms of both signs, with ``check=None``
+    allowed: q is used as given), subnormal and near-1 masses; samples with repeats."""
+    rng = np.random.default_rng(47)
+    q = rng.dirichlet(np.full(7, 0.3), 120)
+    q[0, 2] = 0.0
+    q[1] = 1.0
+    q[2, 3] = 2.5
+    q[3] = [1e-310, 0.5, 1 - 2.0**-53, 1.0, 3.0, 1e-5, 0.2]
+    q[4] = [2.0, 0.5, 0.25, 1.0, 1.0, 1.0, 1.0]  # 2 log 2 + log(1/2) + ...: may cancel
+    s = rng.integers(0, 7, 50)
+    s[:4] = [0, 0, 4, 1]
+    return q, s
+
+
+def test_categorical_log_likelihood_matches_oracle():
+    """Bit for bit against the oracle: the cases above, a 3-D ``q``, one PMF, no samples."""
+    q, s = _loglik_cases()
     with crossent.rounding("correct"):
-        with pytest.raises(NotImplementedError, match="categorical_log_likelihood"):
-            cpmf.categorical_log_likelihood([0.5, 0.5], [0, 1])
+        got = cpmf.categorical_log_likelihood(q, s)
+        got3 = cpmf.categorical_log_likelihood(q[:24].reshape(2, 12, 7), s)
+        one = cpmf.categorical_log_likelihood(q[5], s)
+        none = cpmf.categorical_log_likelihood(q[:6], np.array([], dtype=np.int64))
+    want = oracle.categorical_log_likelihood(q, s)
+    assert same_bits(got, want), first_diff(got, want)
+    assert same_bits(got3, want[:24].reshape(2, 12)), first_diff(got3, want[:24])
+    assert same_bits(one, want[5])
+    assert same_bits(none, oracle.categorical_log_likelihood(q[:6], np.array([], np.int64)))
+    # the cases are not all correctly rounded by the fast kernel (else this test could not
+    # tell the modes apart)
+    assert not same_bits(cpmf.categorical_log_likelihood(q, s), want)
+
+
+def test_categorical_log_likelihood_special_values():
+    """``check=False``: nan and negative entries (observed or not) and +inf, as the oracle."""
+    q = np.array([[0.5, np.nan, 0.5], [0.5, -0.1, 0.6], [np.inf, 0.5, 0.5], [0.0, 0.5, 0.5],
+                  [0.5, 0.5, np.inf]])
+    s = np.array([0, 2, 2])
+    with crossent.rounding("correct"):
+        got = cpmf.categorical_log_likelihood(q, s, check=False)
+    want = oracle.categorical_log_likelihood(q, s, check=False)
+    assert same_bits(got, want), first_diff(got, want)
+
+
+def test_categorical_log_likelihood_forced_slow_path(monkeypatch):
+    """A bound of 2**-30: every row with a finite non-zero value goes to the oracle, comes
+    back in place, and is counted; the values do not change."""
+    q, s = _loglik_cases()
+    q = q[:30]
+    with crossent.rounding("correct"):
+        decided = cpmf.categorical_log_likelihood(q, s)
+    monkeypatch.setattr(_rounding, "pmf_bound", lambda K: (2.0**-30, 0.0))
+    before = counts("categorical_log_likelihood")
+    with crossent.rounding("correct"):
+        forced = cpmf.categorical_log_likelihood(q, s)
+    rows, slow = (a - b for a, b in zip(counts("categorical_log_likelihood"), before))
+    assert rows == 30 and slow == 28, slow  # all but row 0 (-inf) and row 1 (exactly 0)
+    assert same_bits(forced, decided)
+    assert same_bits(forced, oracle.categorical_log_likelihood(q, s))
+
+
+def test_categorical_log_likelihood_float32_unchanged():
+    q, s = _loglik_cases()
+    q = q[5:25].astype(np.float32)
+    fast = cpmf.categorical_log_likelihood(q, s)
+    with crossent.rounding("correct"):
+        assert same_bits(cpmf.categorical_log_likelihood(q, s), fast)

@@ -22,7 +22,7 @@ import contextvars
 from .kernels.exp import EXP_PARTS_DD_MAX_REL_ERR
 
 __all__ = ["MODES", "get_rounding", "set_rounding", "rounding", "relative_bound",
-           "pmf_bound", "SUPPORTED"]
+           "pmf_bound", "logsumexp_b_bound", "SUPPORTED"]
 
 MODES = ("fast", "correct")
 
@@ -30,7 +30,8 @@ MODES = ("fast", "correct")
 #: other function raises NotImplementedError there rather than return a result that is not
 SUPPORTED = ("logsumexp", "log_softmax", "softmax", "cross_entropy",
              "cross_entropy_value_and_grad", "binary_cross_entropy_with_logits", "softplus",
-             "log_sigmoid", "entropy_logits", "entropy", "cross_entropy_pmf", "kl_divergence")
+             "log_sigmoid", "entropy_logits", "entropy", "cross_entropy_pmf", "kl_divergence",
+             "categorical_log_likelihood")
 
 _MODE = contextvars.ContextVar("crossent_rounding", default="fast")
 
@@ -84,8 +85,10 @@ def rounding(mode: str):
         ``"fast"`` (the default mode): float64 results within the bounds of ``crossent.BOUNDS``
         (a few ulp). ``"correct"``: the float64 results of ``logsumexp``, ``log_softmax``,
         ``softmax``, ``cross_entropy``, ``cross_entropy_value_and_grad`` (its gradient with
-        class-index targets and no label smoothing), ``entropy``, ``cross_entropy_pmf`` and
-        ``kl_divergence`` are correctly rounded (0.5 ulp), at a
+        class-index targets and no label smoothing), ``entropy``, ``cross_entropy_pmf``,
+        ``kl_divergence``, ``categorical_log_likelihood`` (and ``logsumexp`` with ``b``, the
+        binary loss, ``softplus``, ``log_sigmoid``, ``entropy_logits``; ``crossent.dask``
+        with the mode of the call that builds its graph) are correctly rounded (0.5 ulp), at a
         measured cost (``docs/accuracy.md``); the other functions, and those options, raise
         ``NotImplementedError`` in this mode.
         float32/float16/bfloat16 results are the same in both modes (correctly rounded in
@@ -158,6 +161,22 @@ def pmf_bound(K: int) -> tuple[float, float]:
     ``8 2**-1072`` for the division, carried over ``|ln b| < 1``."""
     rel = (2.0**-85 + 2.0**-105 + K * 2.0**-103 + 2.0**-103) * (1.0 + (K + 4) * 2.0**-52)
     return rel, (K + 8) * 2.0**-1072
+
+
+def logsumexp_b_bound(C: int) -> tuple[float, float]:
+    """``(rel, abs)``: the error bound of the scaled sum ``S_c`` of ``logsumexp(x, b=...)``'s
+    correctly rounded path (``crossent.kernels.scaled``), rows of ``C`` classes:
+    ``|S_c - S| <= rel A + abs`` with ``A`` the float64 sum of the terms' magnitudes
+    ``|b_i| e^{x_i - m}`` (scaled). ``rel``: the exponential ``EXP_PARTS_DD_MAX_REL_ERR +
+    2**-85``, the product by ``b_i`` and the error terms' additions ``2**-92``, the
+    double-double sum ``C 2**-103``; times ``1 + (C + 4) 2**-52`` (the rounding of ``A``) and
+    ``1 + 2**-50`` (the true terms next to the computed ones). ``abs``: ``2**-1072`` per term
+    (a subnormal product). The kernel turns it into a bound on ``log|S|``: an absolute error
+    ``E`` of ``S`` is an absolute error ``E / |S|`` of ``log|S|``, so a cancelling sum fails the
+    rounding test (``docs/accuracy.md``)."""
+    rel = ((EXP_PARTS_DD_MAX_REL_ERR + 2.0**-85 + 2.0**-92 + C * 2.0**-103)
+           * (1.0 + (C + 4) * 2.0**-52) * (1.0 + 2.0**-50))
+    return rel, C * 2.0**-1072
 
 
 def count(name: str, rows: int, slow: int) -> None:

@@ -26,6 +26,16 @@ How the results stay bitwise equal to NumPy's:
 Values that only a block can check (a label out of range, a nan weight in a PMF) raise when the
 graph is computed, with the position inside the block. See ``docs/scale.md``.
 
+The rounding mode (:func:`crossent.rounding`) is the one in effect when the function is called
+(the graph is built): it is captured then and set inside every task, which runs on a worker
+thread or process outside the caller's context. In mode ``"correct"`` every block's NumPy call
+is correctly rounded (class chunks are gathered, not folded: the fold is the fast kernels'
+algorithm) and the ``"sum"``/``"mean"`` are the exact sums of the blocks' correctly rounded
+items, rounded once, as the NumPy call's; the gradient of a ``"mean"`` divides by the whole
+batch's exact weight total. What the NumPy function refuses in that mode (``z_loss``,
+``logit_softcap``, a gradient with probability targets or label smoothing) raises
+``NotImplementedError`` when the graph is built.
+
 Examples
 --------
 >>> import numpy as np, dask.array as da, crossent, crossent.dask as cd
@@ -96,11 +106,27 @@ def _whole_rows(x, axes):
 
 
 def _arr(f):
-    """``f``'s result as an ndarray (a 0-d result of the NumPy API is a NumPy scalar)."""
-    @functools.wraps(f)
-    def g(*args, **kwargs):
+    """``f``'s result as an ndarray (a 0-d result of the NumPy API is a NumPy scalar), in the
+    rounding mode of the call that builds the graph (:func:`_in_mode`)."""
+    return functools.partial(_call_arr, _rounding.get_rounding(), f)
+
+
+def _call_arr(mode, f, *args, **kwargs):
+    with _rounding.rounding(mode):
         return np.asarray(f(*args, **kwargs))
-    return g
+
+
+def _in_mode(f):
+    """``f`` run in the rounding mode of the call that builds the graph: a task runs on a
+    worker thread (or process), outside the caller's ``contextvars`` context, so the mode
+    is captured here and set again inside the task (it is part of the task's arguments, so
+    graphs built in different modes never share a key)."""
+    return functools.partial(_call_in, _rounding.get_rounding(), f)
+
+
+def _call_in(mode, f, *args, **kwargs):
+    with _rounding.rounding(mode):
+        return f(*args, **kwargs)
 
 
 def _tree_sum(items):
@@ -264,7 +290,6 @@ def logsumexp(x, axis=-1, keepdims=False, *, b=None, return_sign=False):
         The result (and its sign with ``return_sign=True``); 0-d when every axis is reduced
         without ``keepdims``.
     """
-    _rounding.unsupported("crossent.dask.logsumexp")
     x = _as_dask(x, "x")
     if b is not None:
         b = _as_dask(b, "b")
@@ -274,16 +299,19 @@ def logsumexp(x, axis=-1, keepdims=False, *, b=None, return_sign=False):
     else:
         meta = _np_logsumexp(_ones(x), axis, keepdims, return_sign=return_sign)
     dtype = (meta[0] if return_sign else meta).dtype
-    if b is None and not return_sign and _foldable(x, axis):
+    if b is None and not return_sign and _foldable(x, axis) and _rounding.get_rounding() == "fast":
         ax = axis[0] if isinstance(axis, tuple) else axis
         return _folded(x, ax, "logsumexp", dtype, keepdims)
     axes = _axes(axis, x.ndim)
     x = _whole_rows(x, axes)
     ins = [x] if b is None else [x, b.rechunk(x.chunks)]
 
+    mode = _rounding.get_rounding()
+
     def run(which, *blocks):
         kw = {} if b is None else {"b": blocks[1]}
-        r = _np_logsumexp(blocks[0], axis, keepdims, return_sign=return_sign, **kw)
+        with _rounding.rounding(mode):
+            r = _np_logsumexp(blocks[0], axis, keepdims, return_sign=return_sign, **kw)
         return np.asarray(r[which] if return_sign else r)
 
     if keepdims:
@@ -299,7 +327,7 @@ def logsumexp(x, axis=-1, keepdims=False, *, b=None, return_sign=False):
 def _rowwise(f, x, axis, kind):
     x = _as_dask(x, "x")
     dtype = f(_ones(x), axis).dtype
-    if _foldable(x, axis):
+    if _foldable(x, axis) and _rounding.get_rounding() == "fast":
         return _folded(x, axis[0] if isinstance(axis, tuple) else axis, kind, dtype)
     x = _whole_rows(x, _axes(axis, x.ndim))
     return x.map_blocks(_arr(f), axis, dtype=dtype)
@@ -317,7 +345,6 @@ def log_softmax(x, axis=-1):
     -------
     dask.array.Array
     """
-    _rounding.unsupported("crossent.dask.log_softmax")
     return _rowwise(_np_log_softmax, x, axis, "log_softmax")
 
 
@@ -333,7 +360,6 @@ def softmax(x, axis=-1):
     -------
     dask.array.Array
     """
-    _rounding.unsupported("crossent.dask.softmax")
     return _rowwise(_np_softmax, x, axis, "softmax")
 
 
@@ -362,7 +388,6 @@ def entropy(p, *q, base=None, axis=-1, check=None):
     -------
     dask.array.Array
     """
-    _rounding.unsupported("crossent.dask.entropy")
     check_no_q(q)
     return _pmf_call(_pmf.entropy, [p], ["p"], axis, base=base, check=check)
 
@@ -379,7 +404,6 @@ def cross_entropy_pmf(p, q, *, base=None, axis=-1, check=None):
     -------
     dask.array.Array
     """
-    _rounding.unsupported("crossent.dask.cross_entropy_pmf")
     return _pmf_call(_pmf.cross_entropy_pmf, [p, q], ["p", "q"], axis, base=base, check=check)
 
 
@@ -395,7 +419,6 @@ def kl_divergence(p, q, *, base=None, axis=-1, check=None):
     -------
     dask.array.Array
     """
-    _rounding.unsupported("crossent.dask.kl_divergence")
     return _pmf_call(_pmf.kl_divergence, [p, q], ["p", "q"], axis, base=base, check=check)
 
 
@@ -408,6 +431,7 @@ class _Spec:
         self.kw = dict(axis=axis, weight=weight, ignore_index=ignore_index,
                        label_smoothing=label_smoothing, z_loss=z_loss, logit_softcap=logit_softcap)
         self.reduction = reduction
+        self.mode = _rounding.get_rounding()  # the tasks run in the mode of the call
 
     def problem(self, xb, tb, reduction=None):
         k = self.kw
@@ -440,7 +464,9 @@ class _Loss:
             mt = np.full((1,) * (x.ndim - 1), 0 if x.shape[ax] else ignore_index, dtype=t.dtype)
         else:
             mt = np.zeros(mshape, dtype=t.dtype)
-        loss, grad = _loss.cross_entropy_value_and_grad(mx, mt, reduction=reduction, **kw)
+        with _rounding.rounding("fast"):  # the arguments' rules; the mode's: check_mode
+            loss, grad = _loss.cross_entropy_value_and_grad(mx, mt, reduction=reduction, **kw)
+        self.meta = (mx, mt)
         self.dtype = loss.dtype
         self.grad_dtype = grad.dtype
         batch = x.shape[:ax] + x.shape[ax + 1:]
@@ -457,6 +483,10 @@ class _Loss:
         self.t = t.rechunk(tuple(self.x.chunks[i] for i in self.bind) if labels else self.x.chunks)
         self.tind = self.bind if labels else self.xind
         self.n_items = int(np.prod(batch, dtype=np.int64))
+
+    def check_mode(self, f):
+        """Raise now what ``f`` (the NumPy function) refuses in the current rounding mode."""
+        f(*self.meta, reduction=self.reduction, **self.spec.kw)
 
     def args(self):
         return (self.x, self.xind, self.t, self.tind)
@@ -494,15 +524,15 @@ def cross_entropy(logits, target, *, axis=-1, weight=None, ignore_index=-100, re
     ``'sum'`` and ``'mean'`` are the exact sums of the blocks' :class:`crossent.Partial`,
     added in a tree and rounded once: the bits of the NumPy call on the whole batch.
     """
-    _rounding.unsupported("crossent.dask.cross_entropy")
     L = _Loss(logits, target, axis, weight, ignore_index, reduction, label_smoothing, z_loss,
               logit_softcap)
+    L.check_mode(_loss.cross_entropy)
     if reduction == "none":
         f = functools.partial(_loss.cross_entropy, reduction="none", **L.spec.kw)
         return da.blockwise(_arr(f), L.bind, *L.args(), dtype=L.dtype, concatenate=True,
                             align_arrays=True)
     f = functools.partial(_loss.cross_entropy, reduction="partial", **L.spec.kw)
-    return L.finish(_tree_sum(_per_block(f, L.bind, *L.args(), align_arrays=True)))
+    return L.finish(_tree_sum(_per_block(_in_mode(f), L.bind, *L.args(), align_arrays=True)))
 
 
 def _weight_total(spec, xb, tb):
@@ -511,6 +541,14 @@ def _weight_total(spec, xb, tb):
 
 def _den_of(total_weight):
     return np.float64(round_ratio(total_weight, 1 << SCALE_BITS, np.float64))
+
+
+def _total_of(total_weight):
+    """The whole batch's exact weight total as a 0-d object array (the correctly rounded
+    gradient divides by the exact sum, not by its rounding)."""
+    res = np.empty((), dtype=object)
+    res[()] = total_weight
+    return res
 
 
 class _Pair:
@@ -526,7 +564,13 @@ def _grad_block(spec, xb, tb, *den):
     """The block's loss (its Partial unless ``'none'``) and gradient rows, with the whole
     batch's denominator ``den`` for a ``'mean'``."""
     p = spec.problem(xb, tb)
-    losses, g = _loss._value_and_grad(p, None, float(den[0]) if den else p.denominator)
+    total = None
+    if den and den[0].dtype == object:  # the exact total (labels)
+        total = den[0][()]
+        den = (_den_of(total),)
+    with _rounding.rounding(spec.mode):
+        losses, g = _loss._value_and_grad(p, None, float(den[0]) if den else p.denominator,
+                                          total)
     if p.reduction != "none":
         p.reduction = "partial"
     return _Pair(np.asarray(p.reduce(losses)) if p.reduction == "none" else p.reduce(losses), g)
@@ -567,18 +611,18 @@ def cross_entropy_value_and_grad(logits, target, *, axis=-1, weight=None, ignore
     the blocks (a pass that reads each block's targets and validates its logits), then every
     block's gradient is computed with it; for probabilities it is the number of items.
     """
-    _rounding.unsupported("crossent.dask.cross_entropy_value_and_grad")
     if out is not None:
         raise TypeError(f"out must be None for dask arrays (they are immutable), got "
                         f"{type(out).__name__}")
     L = _Loss(logits, target, axis, weight, ignore_index, reduction, label_smoothing, z_loss,
               logit_softcap)
+    L.check_mode(_loss.cross_entropy_value_and_grad)
     dargs = ()
     if reduction == "mean":
         if L.labels:
             W = _tree_sum(_per_block(functools.partial(_weight_total, L.spec), L.bind, *L.args(),
                                      align_arrays=True))
-            den = da.from_delayed(dask.delayed(_den_of, pure=True)(W), shape=(), dtype=np.float64)
+            den = da.from_delayed(dask.delayed(_total_of, pure=True)(W), shape=(), dtype=object)
         else:
             den = da.from_array(np.float64(L.n_items))
         dargs = (den, ())

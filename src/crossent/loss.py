@@ -445,10 +445,11 @@ def cross_entropy_value_and_grad(logits, target, *, axis=-1, weight=None, ignore
     return p.reduce(losses), grad
 
 
-def _value_and_grad(p: _Problem, out, den: float):
+def _value_and_grad(p: _Problem, out, den: float, total=None):
     """The float64 per-row losses and the gradient (``out`` if given) of a validated problem,
     with ``den`` the divisor of a mean's gradient (1 otherwise). ``crossent.dask`` calls it
-    on one block of rows with the denominator of the whole batch."""
+    on one block of rows with the denominator of the whole batch, and its exact weight total
+    ``total`` (default ``p.weight_total``: for the correctly rounded gradient)."""
     if p.options:
         return _options_value_and_grad(p, out, den)
     a = p.logits
@@ -472,7 +473,7 @@ def _value_and_grad(p: _Problem, out, den: float):
     # divide by 0 (they run with 1 and those rows are overwritten)
     if p.x.shape[0]:
         if _rounding.correct(p.dtype):
-            _grad_correct(p, losses, den, grad)
+            _grad_correct(p, losses, den, grad, total)
         elif _short_rows(p, True):
             _short_labels(p, losses, den or 1.0, grad)
             if den == 0.0:
@@ -502,7 +503,7 @@ def _value_and_grad(p: _Problem, out, den: float):
     return losses, out
 
 
-def _grad_correct(p: _Problem, losses, den: float, grad) -> None:
+def _grad_correct(p: _Problem, losses, den: float, grad, total=None) -> None:
     """The correctly rounded loss and gradient (class indices, no smoothing, no options:
     ``crossent._rounding``): the mean's divisor goes to the kernel as the double-double of
     its exact value (``den`` is that value rounded), the rows the rounding test cannot decide
@@ -510,7 +511,7 @@ def _grad_correct(p: _Problem, losses, den: float, grad) -> None:
     from fractions import Fraction
 
     if p.reduction == "mean" and den != 0.0:
-        exact_den = Fraction(p.weight_total, 1 << SCALE_BITS)
+        exact_den = Fraction(p.weight_total if total is None else total, 1 << SCALE_BITS)
     else:  # the sum's gradient (a zero divisor: every row not ignored becomes nan below)
         exact_den = Fraction(1)
     dh = float(exact_den)

@@ -121,6 +121,24 @@ def _correctly_rounded(name, rows, lb, b, out):
                                             check=False)
 
 
+def _loglik_correct(rp, rq, samples, out):
+    """The correctly rounded path of :func:`categorical_log_likelihood`: ``-H(c, q)`` by the
+    cross-entropy's (``_correctly_rounded``) with the exact counts ``c`` as ``p``; the bound
+    ``pmf_bound`` is stated for any finite non-negative ``p`` (its relative part is of
+    ``A = sum_k |c_k log q_k|``, so it holds for counts above 1 and, with ``q_k > 1``, for
+    terms of both signs). Negating a correctly rounded value is exact."""
+    from . import reference
+
+    rel, ab = _rounding.pmf_bound(rq.shape[1])
+    slow = np.zeros(rq.shape[0], dtype=np.uint8)
+    with parallel_guard():
+        _kernels().cross_entropy_batch_cr(rp, rq, 1, 1.0, 0.0, rel, ab, out, slow)
+    idx = np.flatnonzero(slow)
+    _rounding.count("categorical_log_likelihood", rq.shape[0], idx.size)
+    if idx.size:
+        out[idx] = -reference.categorical_log_likelihood(rq[idx], samples, check=False)
+
+
 # ---------------------------------------------------------------------------------------------
 # public functions
 
@@ -478,7 +496,9 @@ def categorical_log_likelihood(q, samples, *, check=None):
     ``check=False``, unless their entry is nan or negative, which makes the result nan). No
     samples give 0 (the empty
     sum: the likelihood of no data is 1). It is maximized at
-    :math:`q` = :func:`empirical_pmf` of the samples.
+    :math:`q` = :func:`empirical_pmf` of the samples. In the rounding mode ``"correct"``
+    (:func:`crossent.rounding`) the float64 results are correctly rounded (the
+    cross-entropy's path on the counts, ``docs/accuracy.md``).
 
     Examples
     --------
@@ -487,14 +507,15 @@ def categorical_log_likelihood(q, samples, *, check=None):
     >>> float(crossent.categorical_log_likelihood([0.5, 0.25, 0.25], x))  # 2 log(1/2) + 2 log(1/4)
     -4.1588830833596715
     """
-    _rounding.unsupported("categorical_log_likelihood")
     a, s = loglik_inputs(q, samples, check)
     k = a.shape[-1]
     counts = np.bincount(s, minlength=k).astype(np.float64)  # exact for N < 2^53
     rq = to_rows(a.astype(np.float64, copy=False), a.ndim - 1)  # exact widening
     rp = _kernel_rows(np.broadcast_to(counts, rq.shape))
     out = np.zeros(rq.shape[0], dtype=np.float64)
-    if rq.shape[0]:
+    if rq.shape[0] and _rounding.correct(a.dtype):
+        _loglik_correct(rp, _kernel_rows(rq), s, out)
+    elif rq.shape[0]:
         with parallel_guard():
             _kernels().cross_entropy_batch(rp, _kernel_rows(rq), 1.0, 0.0, out)
     return _finish(0.0 - out, a.shape[:-1], a.dtype)  # exact negation (and +0, not -0, for no samples)

@@ -904,6 +904,8 @@ def _logsumexp_b(x, axis, keepdims, b, return_sign, exact):
         elif math.inf in xs:
             s = {math.copysign(1.0, c) for v, c in used if v == math.inf}
             special, sg = (_PINF, s.pop()) if len(s) == 1 else (_NAN, math.nan)
+            if sg < 0 and not return_sign:  # a negative sum: nan (SciPy), infinite too
+                special = _NAN
         if special is not None:
             vals.append(_decide(_exact_item(special), fmt, exact)[1])
             signs.append(sg)

@@ -146,8 +146,8 @@ def logsumexp(x, axis=-1, keepdims=False, *, b=None, return_sign=False):
     slice gives nan; a +inf and no nan gives +inf (as SciPy and NumPy's ``logaddexp``); a
     slice of only -inf gives -inf; an empty slice gives -inf (the log of an empty sum).
     Complex input is a ``TypeError``. In rounding mode ``"correct"``
-    (:func:`crossent.rounding`) float64 results are correctly rounded (0.5 ulp; not with
-    ``b``).
+    (:func:`crossent.rounding`) float64 results are correctly rounded (0.5 ulp; with ``b``
+    too, and the sign: rows whose sum cancels go to the oracle, ``docs/accuracy.md``).
 
     With ``b``, each term :math:`e^{x_i - m}` (with its error part) is multiplied by
     :math:`b_i` exactly (TwoProduct, after an exact power-of-two scaling of the row's
@@ -210,9 +210,27 @@ def logsumexp(x, axis=-1, keepdims=False, *, b=None, return_sign=False):
     return res, scalar_if_0d(cast_result(ax.reduced(sign, keepdims), a.dtype))
 
 
+def _logsumexp_b_correct(rows, brows, out, sign):
+    """The correctly rounded path of ``logsumexp`` with ``b`` (``crossent.kernels.scaled``):
+    the rows whose rounding (or sign) the bound cannot decide -- cancelling sums among
+    them -- are recomputed by the oracle, value and sign."""
+    from . import reference
+    from .kernels import scaled
+
+    rows, brows = np.ascontiguousarray(rows), np.ascontiguousarray(brows)
+    rel, ab = _rounding.logsumexp_b_bound(rows.shape[1])
+    slow = np.zeros(rows.shape[0], dtype=np.uint8)
+    with parallel_guard():
+        scaled.logsumexp_b_rows_cr(rows, brows, rel, ab, out, sign, slow)
+    idx = np.flatnonzero(slow)
+    _rounding.count("logsumexp (with b)", rows.shape[0], idx.size)
+    if idx.size:
+        out[idx], sign[idx] = reference.logsumexp(rows[idx], axis=-1, b=brows[idx],
+                                                  return_sign=True)
+
+
 def _logsumexp_b(x, axis, keepdims, b, return_sign):
     """``logsumexp`` with scale factors (see its Notes)."""
-    _rounding.unsupported("logsumexp (with b)")
     a, bb = scale_factors(as_float_array(x, "x"), b, return_sign)
     ax = reduction_axes(axis, a.shape, "axis")
     rows = to_rows(ax.merged(a.astype(compute_dtype(a.dtype), copy=False)), len(ax.batch))
@@ -222,8 +240,11 @@ def _logsumexp_b(x, axis, keepdims, b, return_sign):
     if rows.shape[1] == 0:
         out[:], sign[:] = -np.inf, 0.0
     elif rows.shape[0]:
-        with parallel_guard():
-            _k.logsumexp_b_rows(rows, brows, out, sign, a.dtype != np.float64)
+        if _rounding.correct(a.dtype):
+            _logsumexp_b_correct(rows, brows, out, sign)
+        else:
+            with parallel_guard():
+                _k.logsumexp_b_rows(rows, brows, out, sign, a.dtype != np.float64)
         for n in np.flatnonzero(np.isnan(out)):  # nan or +inf among the terms with b != 0
             used = brows[n] != 0
             xs, bs = rows[n][used], brows[n][used]

@@ -15,6 +15,8 @@
                row per vector lane): cross_entropy with class indices and its gradient,
                logsumexp, log_softmax, softmax
 - ``pmf``      entropy, cross_entropy_pmf, kl_divergence
+- ``scaled``   logsumexp with scale factors ``b``, correctly rounded (float64; the fast kernel
+               is in ``softmax``)
 - ``exact``    the reductions' exact accumulator (integer bins per sign and exponent)
 - ``chunked``  rows split into class chunks: the row statistics of ``softmax`` folded chunk
                after chunk, bitwise those of the whole row (used by ``crossent.dask``)
@@ -25,6 +27,6 @@
 
 Imports go one way: ``_base`` <- ``exp`` <- ``softmax`` <- ``loss`` <- ``options``; ``exp``,
 ``softmax`` <- ``short``, ``binary``; ``softmax`` <- ``chunked``, ``divergence``; ``_base`` <- ``pmf``,
-``exact``, ``linear``.
+``exact``, ``linear``; ``softmax``, ``pmf`` <- ``scaled``.
 Kernels assume validated input: all validation lives in the Python layer.
 """

@@ -523,6 +523,72 @@ def test_binary_corpus_correctly_rounded(case):
         assert float(total) == float(exact), case.name
 
 
+@pytest.mark.parametrize("case", _binary_corpus(), ids=lambda c: c.name)
+def test_binary_gradient_corpus_correctly_rounded(case):
+    """The gradient of binary_cross_entropy_with_logits_value_and_grad ("mean": the exact
+    divisor) on the binary corpus is the oracle's bit for bit."""
+    kw = dict(case.kwargs(), reduction="mean")
+    want = oracle.binary_cross_entropy_with_logits_value_and_grad(case.logits, case.target,
+                                                                   **kw)[1]
+    with crossent.rounding("correct"):
+        got = crossent.binary_cross_entropy_with_logits_value_and_grad(case.logits, case.target,
+                                                                       **kw)[1]
+    assert same_bits(got, want), f"{case.name}: {diff_summary(got, want)}"
+
+
+def _binary_grad_inputs(rng, n):
+    """Logits across the range (the exponential's, the cut at |x| = 600, infinities), hard and
+    soft targets, and targets within 2**-40 of sigmoid(x), where the gradient cancels."""
+    x = np.concatenate([rng.normal(scale=5, size=n - 30), rng.uniform(-800, 800, 20),
+                        [np.inf, -np.inf, 0.0, -0.0, 600.0, -600.0, 600.5, -650.0, 36.7, -40.0]])
+    t = rng.uniform(size=n)
+    t[::5], t[1::5] = 1.0, 0.0
+    near = slice(2, n - 30, 4)
+    t[near] = oracle.softmax(np.stack([x[near], np.zeros_like(x[near])], axis=1))[:, 0] * (
+        1 + rng.normal(size=x[near].size) * 2.0**-40)
+    w = rng.uniform(0.1, 3.0, n)
+    return x, np.clip(t, 0.0, 1.0), w
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum"])
+def test_binary_gradient_seeded_with_cancellation(reduction):
+    """Seeded elements with weights and pos_weight, some near cancellation: every gradient
+    element is the oracle's; the near-cancelling ones are sent to it (counted), the others
+    mostly not."""
+    rng = np.random.default_rng(21)
+    x, t, w = _binary_grad_inputs(rng, 240)
+    pw = rng.uniform(0.5, 2.0, 240)
+    name = "binary_cross_entropy_with_logits_value_and_grad"
+    for kw in ({}, dict(weight=w, pos_weight=pw)):
+        before = list(_rounding.COUNTS.get(name, [0, 0]))
+        with crossent.rounding("correct"):
+            _, got = crossent.binary_cross_entropy_with_logits_value_and_grad(
+                x, t, reduction=reduction, **kw)
+        want = oracle.binary_cross_entropy_with_logits_value_and_grad(x, t, reduction=reduction,
+                                                                       **kw)[1]
+        after = _rounding.COUNTS[name]
+        assert same_bits(got, want), f"{kw.keys()}: {diff_summary(got, want)}"
+        assert after[0] - before[0] == 240 and 0 < after[1] - before[1] < 120
+
+
+def test_binary_gradient_forced_slow_path(monkeypatch):
+    """A bound no element can pass: every gradient element is the oracle's (with the whole
+    batch's mean divisor), in place, and counted."""
+    from crossent.kernels import binary as kbin
+
+    monkeypatch.setattr(kbin, "BCE_GRAD_CR_ERR", 2.0**-30)
+    rng = np.random.default_rng(22)
+    x, t, w = _binary_grad_inputs(rng, 90)
+    name = "binary_cross_entropy_with_logits_value_and_grad"
+    before = list(_rounding.COUNTS.get(name, [0, 0]))
+    with crossent.rounding("correct"):
+        _, got = crossent.binary_cross_entropy_with_logits_value_and_grad(x, t, weight=w)
+    after = _rounding.COUNTS[name]
+    want = oracle.binary_cross_entropy_with_logits_value_and_grad(x, t, weight=w)[1]
+    assert same_bits(got, want), diff_summary(got, want)
+    assert after[0] - before[0] == 90 and after[1] - before[1] == 90
+
+
 @pytest.mark.parametrize("name", ["softplus", "log_sigmoid"])
 def test_softplus_log_sigmoid_correctly_rounded(name):
     """softplus and log_sigmoid on logits across the range (seeded normal of scales 0.1 to
@@ -623,8 +689,6 @@ def _unsupported_calls(dt):
         ("js_divergence_logits_value_and_grad",
          lambda: c.js_divergence_logits_value_and_grad(x, x2)),
         ("entropy_logits_value_and_grad", lambda: c.entropy_logits_value_and_grad(x)),
-        ("binary_cross_entropy_with_logits_value_and_grad",
-         lambda: c.binary_cross_entropy_with_logits_value_and_grad(z, t)),
         ("linear_cross_entropy", lambda: c.linear_cross_entropy(h, W, y)),
         ("linear_cross_entropy_value_and_grad",
          lambda: c.linear_cross_entropy_value_and_grad(h, W, y)),

@@ -452,7 +452,8 @@ BOUNDS: dict[str, dict[str, Bound]] = {
 CORRECT_ROUNDING = {
     f: {"float64": Bound(0.5, 1.0, analysis="correct-rounding")}
     for f in ("logsumexp", "log_softmax", "softmax", "cross_entropy", "cross_entropy_grad",
-              "binary_cross_entropy", "softplus", "log_sigmoid", "entropy_logits",
+              "binary_cross_entropy", "binary_cross_entropy_grad", "softplus", "log_sigmoid",
+              "entropy_logits",
               "entropy", "cross_entropy_pmf", "kl_divergence")
 }
 

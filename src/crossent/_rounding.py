@@ -29,7 +29,8 @@ MODES = ("fast", "correct")
 #: the public functions whose float64 results are correctly rounded in "correct" mode; every
 #: other function raises NotImplementedError there rather than return a result that is not
 SUPPORTED = ("logsumexp", "log_softmax", "softmax", "cross_entropy",
-             "cross_entropy_value_and_grad", "binary_cross_entropy_with_logits", "softplus",
+             "cross_entropy_value_and_grad", "binary_cross_entropy_with_logits",
+             "binary_cross_entropy_with_logits_value_and_grad", "softplus",
              "log_sigmoid", "entropy_logits", "entropy", "cross_entropy_pmf", "kl_divergence")
 
 _MODE = contextvars.ContextVar("crossent_rounding", default="fast")
@@ -83,8 +84,9 @@ def rounding(mode: str):
     mode : {"fast", "correct"}
         ``"fast"`` (the default mode): float64 results within the bounds of ``crossent.BOUNDS``
         (a few ulp). ``"correct"``: the float64 results of ``logsumexp``, ``log_softmax``,
-        ``softmax``, ``cross_entropy``, ``cross_entropy_value_and_grad``, ``entropy``, ``cross_entropy_pmf`` and
-        ``kl_divergence`` are correctly rounded (0.5 ulp), at a
+        ``softmax``, ``cross_entropy``, ``cross_entropy_value_and_grad``,
+        ``binary_cross_entropy_with_logits`` (and its ``_value_and_grad``), ``entropy``,
+        ``cross_entropy_pmf`` and ``kl_divergence`` are correctly rounded (0.5 ulp), at a
         measured cost (``docs/accuracy.md``); the other functions, and those options, raise
         ``NotImplementedError`` in this mode.
         float32/float16/bfloat16 results are the same in both modes (correctly rounded in

@@ -2346,6 +2346,7 @@ def entropy_logits(logits, *, axis=-1, base=None, exact=False):
         vals.append(_ziv(lambda w, xs=xs: [_entropy_logits_row(xs, b, w)], fmt, exact, w0)[0])
     return _finish(vals, batch_shape, fmt, exact)
 
+
 # the binary (sigmoid) cross-entropy, softplus and log_sigmoid
 # ---------------------------------------------------------------------------------------------
 # For one element, with A = w pw t and B = w (1 - t) (exact rationals of the input floats),
@@ -2400,12 +2401,14 @@ def _bce_grad_item(x: float, A: Fraction, B: Fraction, scale: int, w: int):
     if x == 0.0 or A + B == 0:
         return _exact_item((B - A) / 2 / scale if x == 0.0 else Fraction(0))
     with mpmath.mp.workprec(w + 20):
-        sig = 1 / (1 + mpmath.exp(-mpmath.mpf(x)))
-        AB = _q_mpf(A + B)
-        a = _q_mpf(A)
-        v = (AB * sig - a) / scale
-        mag = AB * sig / scale
-    return ("a", v._mpf_, _abs_err(mag._mpf_, 1.0, w))
+        # sigma(x) and sigma(-x) each from its own exponential: (A + B) sigma(x) - A would
+        # cancel to 0 for B = 0 and a large x, whose value is the tiny -A sigma(-x)
+        sp = 1 / (1 + mpmath.exp(-mpmath.mpf(x)))
+        sn = 1 / (1 + mpmath.exp(mpmath.mpf(x)))
+        b, a = _q_mpf(B), _q_mpf(A)
+        v = (b * sp - a * sn) / scale
+        mag = (b * sp + a * sn) / scale
+    return ("a", v._mpf_, _abs_err(mag._mpf_, 2.0, w))
 
 
 def _bce_setup(logits, target, weight, pos_weight, reduction):
@@ -2469,14 +2472,20 @@ def binary_cross_entropy_with_logits(logits, target, *, weight=None, pos_weight=
 
 def binary_cross_entropy_with_logits_value_and_grad(logits, target, *, weight=None,
                                                     pos_weight=None, reduction="mean",
-                                                    exact=False):
+                                                    exact=False, grad_divisor=None):
     r"""``(loss, grad)``: :func:`binary_cross_entropy_with_logits` and the correctly rounded
     gradient :math:`(B\sigma(x) - A\sigma(-x))/s`, :math:`s` the number of elements for
-    ``"mean"``, else 1."""
+    ``"mean"``, else 1; ``grad_divisor`` (a positive int) replaces :math:`s` (for elements of
+    a larger batch whose mean divides by its size: crossent's correctly rounded mode
+    recomputes some elements here)."""
     loss = binary_cross_entropy_with_logits(logits, target, weight=weight, pos_weight=pos_weight,
                                             reduction=reduction, exact=exact)
     v, fmt, x, A, B = _bce_setup(logits, target, weight, pos_weight, reduction)
     scale = len(x) if v.reduction == "mean" else 1
+    if grad_divisor is not None:
+        if isinstance(grad_divisor, bool) or not isinstance(grad_divisor, int) or grad_divisor < 1:
+            raise ValueError(f"grad_divisor must be a positive int, got {grad_divisor!r}")
+        scale = grad_divisor
     w0 = _w0(fmt, 2, exact)
     vals = []
     for i in range(len(x)):

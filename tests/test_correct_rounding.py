@@ -664,6 +664,64 @@ def test_entropy_logits_random_rows_and_forced_slow_path(monkeypatch):
     assert same_bits(got, np.asarray(oracle.entropy_logits(x), dtype=np.float64))
 
 
+@pytest.mark.parametrize("base", [None, 2.0])
+def test_entropy_logits_gradient_corpus_correctly_rounded(base):
+    """entropy_logits_value_and_grad on the divergence corpus: the value and every gradient
+    entry are the oracle's bit for bit (its gradient: interval arithmetic, Ziv's loop)."""
+    for case in _divergence_corpus():
+        with crossent.rounding("correct"):
+            v, g = crossent.entropy_logits_value_and_grad(case.p, axis=case.axis, base=base)
+        vo, go = oracle.entropy_logits_value_and_grad(case.p, axis=case.axis, base=base)
+        assert same_bits(np.asarray(v), np.asarray(vo, dtype=np.float64)), case.name
+        assert same_bits(g, go), f"{case.name}: {diff_summary(g, go)}"
+
+
+def _entropy_cancelling_rows(rng, n, C):
+    """Normal rows whose entry 0 is moved (a fixed-point iteration in float64) to where
+    ``-log P_0 = H``: its gradient ``P_0 (-log P_0 - H)`` cancels to about ``2**-50`` of
+    ``P_0 H``."""
+    x = rng.normal(scale=2.0, size=(n, C))
+    for _ in range(60):
+        m = x.max(axis=1, keepdims=True)
+        e = np.exp(x - m)
+        S = e.sum(axis=1, keepdims=True)
+        P = e / S
+        H = -(P * np.log(P)).sum(axis=1)
+        x[:, 0] = m[:, 0] + np.log(S[:, 0]) - H  # -log P_0 = (m - x_0) + log S = H
+    return x
+
+
+def test_entropy_logits_gradient_cancellation_and_forced_slow_path(monkeypatch):
+    """Rows where ``-log P_0`` is within float rounding of ``H`` (the gradient's difference
+    cancels), rows of equal logits (every entry exactly 0: the kernel cannot decide 0, the
+    oracle does), a masked class, and ordinary rows: the value and gradient are the oracle's
+    bit for bit; with a bound no entry can pass, every row is the oracle's, in its place,
+    and counted."""
+    rng = np.random.default_rng(19)
+    x = rng.normal(scale=3.0, size=(80, 12))
+    x[:30] = _entropy_cancelling_rows(rng, 30, 12)
+    x[30:34] = 1.5
+    x[34:40, 3] = -np.inf
+    name = "entropy_logits_value_and_grad"
+    before = list(_rounding.COUNTS.get(name, [0, 0]))
+    with crossent.rounding("correct"):
+        v, g = crossent.entropy_logits_value_and_grad(x, base=2.0)
+    vo, go = oracle.entropy_logits_value_and_grad(x, base=2.0)
+    after = _rounding.COUNTS[name]
+    assert same_bits(v, vo) and same_bits(g, go), diff_summary(g, go)
+    assert (np.abs(go[:30, 0]) < 2.0**-40 * np.abs(go[:30]).max(axis=1)).all()  # cancelled
+    assert after[0] - before[0] == 80 and 4 <= after[1] - before[1] < 40
+    monkeypatch.setattr(_rounding, "relative_bound", lambda C: 2.0**-30)
+    before = list(after)
+    y = x[::4].copy()
+    with crossent.rounding("correct"):
+        v, g = crossent.entropy_logits_value_and_grad(y, axis=-1)
+    vo, go = oracle.entropy_logits_value_and_grad(y)
+    after = _rounding.COUNTS[name]
+    assert same_bits(v, vo) and same_bits(g, go), diff_summary(g, go)
+    assert after[0] - before[0] == 20 and after[1] - before[1] == 20
+
+
 # ---------------------------------------------------------------------------------------
 # 4. NotImplementedError for the functions without a correctly rounded path
 
@@ -688,7 +746,6 @@ def _unsupported_calls(dt):
         ("js_divergence_logits", lambda: c.js_divergence_logits(x, x2)),
         ("js_divergence_logits_value_and_grad",
          lambda: c.js_divergence_logits_value_and_grad(x, x2)),
-        ("entropy_logits_value_and_grad", lambda: c.entropy_logits_value_and_grad(x)),
         ("linear_cross_entropy", lambda: c.linear_cross_entropy(h, W, y)),
         ("linear_cross_entropy_value_and_grad",
          lambda: c.linear_cross_entropy_value_and_grad(h, W, y)),

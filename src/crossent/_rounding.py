@@ -31,7 +31,8 @@ MODES = ("fast", "correct")
 SUPPORTED = ("logsumexp", "log_softmax", "softmax", "cross_entropy",
              "cross_entropy_value_and_grad", "binary_cross_entropy_with_logits",
              "binary_cross_entropy_with_logits_value_and_grad", "softplus",
-             "log_sigmoid", "entropy_logits", "entropy", "cross_entropy_pmf", "kl_divergence")
+             "log_sigmoid", "entropy_logits", "entropy_logits_value_and_grad", "entropy",
+             "cross_entropy_pmf", "kl_divergence")
 
 _MODE = contextvars.ContextVar("crossent_rounding", default="fast")
 
@@ -85,7 +86,8 @@ def rounding(mode: str):
         ``"fast"`` (the default mode): float64 results within the bounds of ``crossent.BOUNDS``
         (a few ulp). ``"correct"``: the float64 results of ``logsumexp``, ``log_softmax``,
         ``softmax``, ``cross_entropy``, ``cross_entropy_value_and_grad``,
-        ``binary_cross_entropy_with_logits`` (and its ``_value_and_grad``), ``entropy``,
+        ``binary_cross_entropy_with_logits`` (and its ``_value_and_grad``),
+        ``entropy_logits`` (and its ``_value_and_grad``), ``entropy``,
         ``cross_entropy_pmf`` and ``kl_divergence`` are correctly rounded (0.5 ulp), at a
         measured cost (``docs/accuracy.md``); the other functions, and those options, raise
         ``NotImplementedError`` in this mode.

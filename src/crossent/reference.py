@@ -188,6 +188,7 @@ __all__ = [
     "kl_divergence_logits",
     "js_divergence_logits",
     "entropy_logits",
+    "entropy_logits_value_and_grad",
 
     "binary_cross_entropy_with_logits",
     "binary_cross_entropy_with_logits_value_and_grad",
@@ -2345,6 +2346,54 @@ def entropy_logits(logits, *, axis=-1, base=None, exact=False):
         xs = [float(v) for v in r.tolist()]
         vals.append(_ziv(lambda w, xs=xs: [_entropy_logits_row(xs, b, w)], fmt, exact, w0)[0])
     return _finish(vals, batch_shape, fmt, exact)
+
+
+def _entropy_logits_grad_row(xs, lnb, w):
+    r"""Items for the gradient row :math:`P_j(-\log P_j - H)/\log b` of
+    :math:`H(\mathrm{softmax}(x))` in interval arithmetic (the difference may cancel: the
+    Ziv loop narrows it). Exact rows: nan (as :func:`_entropy_logits_row`), and 0 for masked
+    entries and for rows whose finite entries are all equal (:math:`-\log P_j = H`)."""
+    if not xs or any(v != v or v == math.inf for v in xs) or all(v == -math.inf for v in xs):
+        return [_exact_item(_NAN)] * len(xs)
+    fin = [v for v in xs if v != -math.inf]
+    if min(fin) == max(fin):
+        return [_exact_item(0)] * len(xs)
+    m, lx = _lse_shift(xs, w)
+    nlog = {v: libmp.mpi_sub(lx, libmp.mpi_sub(_mpi(v), _mpi(m), w), w) for v in set(fin)}
+    prob = {v: libmp.mpi_exp(libmp.mpi_neg(n), w) for v, n in nlog.items()}
+    tot = (_FZERO, _FZERO)
+    for v in fin:
+        tot = libmp.mpi_add(tot, libmp.mpi_mul(prob[v], nlog[v], w), w)
+    ln = libmp.mpi_log(_mpi(lnb), w) if lnb is not None else None
+    items = []
+    for v in xs:
+        if v == -math.inf:
+            items.append(_exact_item(0))
+            continue
+        g = libmp.mpi_mul(prob[v], libmp.mpi_sub(nlog[v], tot, w), w)
+        if ln is not None:
+            g = libmp.mpi_div(g, ln, w)
+        lo, hi = g
+        mid = libmp.mpf_shift(libmp.mpf_add(lo, hi, 0), -1)
+        items.append(("a", mid, libmp.mpf_shift(libmp.mpf_sub(hi, lo, 30, libmp.round_up), -1)))
+    return items
+
+
+def entropy_logits_value_and_grad(logits, *, axis=-1, base=None, exact=False):
+    r"""``(value, grad)``: :func:`entropy_logits` and its correctly rounded gradient (of the
+    sum of the rows) :math:`\partial H/\partial x_j = P_j(-\log P_j - H)` (divided by
+    :math:`\log b`), the shape of ``logits``; nan rows where the value is nan."""
+    value = entropy_logits(logits, axis=axis, base=base, exact=exact)
+    a, ax, batch_shape, b = entropy_logits_inputs(logits, axis, base)
+    fmt = float_format(a.dtype)
+    rows, moved = _rows(a, ax)
+    w0 = _w0(fmt, moved[-1], exact)
+    vals = []
+    for r in rows:
+        xs = [float(v) for v in r.tolist()]
+        vals.extend(_ziv(lambda w, xs=xs: _entropy_logits_grad_row(xs, b, w), fmt, exact, w0))
+    g = _finish(vals, moved, fmt, exact)
+    return value, np.moveaxis(np.asarray(g), -1, ax)
 
 
 # the binary (sigmoid) cross-entropy, softplus and log_sigmoid

@@ -571,6 +571,23 @@ def test_binary_gradient_seeded_with_cancellation(reduction):
         assert after[0] - before[0] == 240 and 0 < after[1] - before[1] < 120
 
 
+def test_binary_gradient_zero_weight_is_decided_without_the_oracle():
+    """A zero weight makes the gradient element exactly 0 (both products 0, bound 0): the
+    kernel returns it (``_round_cr_abs`` with err = 0) instead of sending it to the oracle;
+    the values are the oracle's."""
+    rng = np.random.default_rng(23)
+    x, t, w = _binary_grad_inputs(rng, 60)
+    w[:] = 0.0
+    name = "binary_cross_entropy_with_logits_value_and_grad"
+    before = list(_rounding.COUNTS.get(name, [0, 0]))
+    with crossent.rounding("correct"):
+        _, got = crossent.binary_cross_entropy_with_logits_value_and_grad(x, t, weight=w)
+    after = _rounding.COUNTS[name]
+    want = oracle.binary_cross_entropy_with_logits_value_and_grad(x, t, weight=w)[1]
+    assert same_bits(got, want), diff_summary(got, want)
+    assert after[0] - before[0] == 60 and after[1] - before[1] == 0
+
+
 def test_binary_gradient_forced_slow_path(monkeypatch):
     """A bound no element can pass: every gradient element is the oracle's (with the whole
     batch's mean divisor), in place, and counted."""
@@ -1005,3 +1022,32 @@ def test_round_cr_is_never_wrong():
             decided += 1
             assert r == _fl(a, c), (a, c)
     assert decided > 1000  # most are decidable (within 2**-40 ulp of a midpoint at worst)
+
+
+@jit
+def _round_cr_abs_of(a, c, err):
+    return ksoft._round_cr_abs(a, c, err)
+
+
+def test_round_cr_abs_is_never_wrong():
+    """The absolute-bound test (the gradients' cancelling differences): for random sums near
+    midpoints and absolute bounds from 0 to several ulps, a decided result is the rounding of
+    both ends of the interval ``a + c -+ err`` (Fraction), and an exact zero with err = 0 is
+    decided."""
+    rng = np.random.default_rng(10)
+    decided = 0
+    for _ in range(2000):
+        a = float(np.ldexp(rng.uniform(1, 2), int(rng.integers(-1070, 60))))
+        ulp = float(np.spacing(a))
+        c = ulp * (0.5 + float(rng.choice([-1, 1])) * 2.0 ** -float(rng.uniform(0, 40)))
+        err = ulp * 2.0 ** -float(rng.uniform(0, 45)) * float(rng.choice([0.0, 1.0, 1.0, 1.0]))
+        r = _round_cr_abs_of(a, c, err)
+        if not math.isnan(r):
+            decided += 1
+            for end in (Fraction(a) + Fraction(c) - Fraction(err),
+                        Fraction(a) + Fraction(c) + Fraction(err)):
+                assert r == float(end), (a, c, err)
+    assert decided > 500
+    assert _round_cr_abs_of(0.0, 0.0, 0.0) == 0.0
+    assert math.isnan(_round_cr_abs_of(0.0, 0.0, 2.0**-1070))
+    assert math.isnan(_round_cr_abs_of(1.0, 2.0**-53, 0.0))  # a midpoint

@@ -15,7 +15,7 @@ smoothing, ``binary_cross_entropy_with_logits_value_and_grad`` with uniform soft
 
 Usage::
 
-    python benchmarks/correct_rounding.py [--shapes 4096x1000,256x32000] [--rounds 9] [--pmf|--grads]
+    python benchmarks/correct_rounding.py [--shapes 4096x1000] [--rounds 9] [--pmf|--grads]
 """
 
 from __future__ import annotations

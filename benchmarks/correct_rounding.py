@@ -8,11 +8,14 @@ slow path's share is counted by ``crossent._rounding.COUNTS`` over every call ma
 times on a shared machine are noise: read the ratios. ``--json FILE`` writes the table.
 ``--pmf``: the PMF functions instead (``entropy``, ``cross_entropy_pmf``, ``kl_divergence``
 on Dirichlet(1) rows, ``q`` independent of ``p``, and ``kl_divergence`` of ``q`` a 1e-3
-perturbation of ``p``, where its terms have both signs).
+perturbation of ``p``, where its terms have both signs). ``--grads``: the gradients whose
+entries cancel (``cross_entropy_value_and_grad`` with Dirichlet(1) targets and label
+smoothing, ``binary_cross_entropy_with_logits_value_and_grad`` with uniform soft targets,
+``entropy_logits_value_and_grad``), the loss or value included.
 
 Usage::
 
-    python benchmarks/correct_rounding.py [--shapes 4096x1000,256x32000] [--rounds 9] [--pmf]
+    python benchmarks/correct_rounding.py [--shapes 4096x1000] [--rounds 9] [--pmf|--grads]
 """
 
 from __future__ import annotations
@@ -55,7 +58,25 @@ def _pmf_calls(rng, N, C):
     }
 
 
-def run(shapes=SHAPES, rounds=9, seed=0, pmf=False):
+def _grad_calls(rng, N, C):
+    import crossent as ce
+
+    x = rng.standard_normal((N, C)) * 3.0
+    t, y = rng.dirichlet(np.ones(C), N), rng.integers(0, C, N)
+    tb = rng.uniform(size=(N, C))
+    return {
+        "cross_entropy_value_and_grad (probs)": lambda: ce.cross_entropy_value_and_grad(x, t),
+        "cross_entropy_value_and_grad (probs, eps)":
+            lambda: ce.cross_entropy_value_and_grad(x, t, label_smoothing=0.1),
+        "cross_entropy_value_and_grad (labels, eps)":
+            lambda: ce.cross_entropy_value_and_grad(x, y, label_smoothing=0.1),
+        "binary_cross_entropy_with_logits_value_and_grad":
+            lambda: ce.binary_cross_entropy_with_logits_value_and_grad(x, tb),
+        "entropy_logits_value_and_grad": lambda: ce.entropy_logits_value_and_grad(x),
+    }
+
+
+def run(shapes=SHAPES, rounds=9, seed=0, pmf=False, grads=False):
     import crossent as ce
     from crossent import _rounding
 
@@ -64,6 +85,8 @@ def run(shapes=SHAPES, rounds=9, seed=0, pmf=False):
     for N, C in shapes:
         if pmf:
             calls = _pmf_calls(rng, N, C)
+        elif grads:
+            calls = _grad_calls(rng, N, C)
         else:
             x = rng.standard_normal((N, C)) * 3.0
             y = rng.integers(0, C, N)
@@ -96,13 +119,14 @@ def main(argv=None):
     p.add_argument("--rounds", type=int, default=9)
     p.add_argument("--json", default=None)
     p.add_argument("--pmf", action="store_true", help="the PMF functions")
+    p.add_argument("--grads", action="store_true", help="the gradients with soft coefficients")
     a = p.parse_args(argv)
     shapes = SHAPES if a.shapes is None else tuple(
         tuple(int(v) for v in s.split("x")) for s in a.shapes.split(","))
-    rows = run(shapes, a.rounds, pmf=a.pmf)
-    print(f"{'shape':>10} {'function':<28} {'correct/fast':>12} {'slow rows':>14}")
+    rows = run(shapes, a.rounds, pmf=a.pmf, grads=a.grads)
+    print(f"{'shape':>10} {'function':<48} {'correct/fast':>12} {'slow rows':>14}")
     for r in rows:
-        print(f"{r['shape']:>10} {r['function']:<28} {r['ratio']:>12.2f} "
+        print(f"{r['shape']:>10} {r['function']:<48} {r['ratio']:>12.2f} "
               f"{r['slow_rows']:>6} of {r['rows']}")
     if a.json:
         with open(a.json, "w") as fh:

@@ -138,11 +138,10 @@ def test_corpus_cross_entropy_none_matches_oracle(corpus):
 
 
 def _grad_case(case) -> bool:
-    """Cases whose gradient has a correctly rounded path: class indices, no smoothing, class
-    weights (if any) within 2**+-64."""
+    """Cases whose gradient has a correctly rounded path: class weights (if any) within
+    2**+-64 (class indices or probabilities, with or without label smoothing)."""
     w = case.weight
-    return (not case.probability_target and not case.label_smoothing
-            and (w is None or not np.asarray(w).size
+    return ((w is None or not np.asarray(w).size
                  or 2.0**-64 <= float(np.max(w)) <= 2.0**64 or float(np.max(w)) == 0.0))
 
 
@@ -187,6 +186,61 @@ def test_gradient_in_place_and_forced_slow_path(monkeypatch):
     assert g is xx and same_bits(g, want), diff_summary(g, want)
     assert after[1] - before[1] > 0
     assert float(loss) == float(exact_reduction(_AdHocCase(x, y, dict(weight=w)), "mean"))
+
+
+def _soft_problems(rng, N, C):
+    """Probability targets and label smoothing, with targets near the softmax (the gradient
+    ``A p_i - a_i`` cancels: the absolute bound leaves those entries undecided) and far from
+    it, class weights, ignored rows and a masked class."""
+    x = rng.standard_normal((N, C)) * 3
+    x[::17, 1] = -np.inf
+    t = rng.dirichlet(np.ones(C), N)
+    near = oracle.softmax(x[: N // 4])  # correctly rounded softmax: A p_i - a_i ~ 2**-53 a_i
+    t[: N // 4] = near * (1 + rng.standard_normal(near.shape) * 2.0**-40)
+    y = rng.integers(0, C, N)
+    y[::9] = -100
+    w = rng.uniform(0.1, 2.0, C)
+    return x, [("probs", t, {}), ("probs-eps-weight", t, dict(label_smoothing=0.3, weight=w)),
+               ("labels-eps", y, dict(label_smoothing=0.1)),
+               ("labels-eps-weight", y, dict(label_smoothing=0.2, weight=w))]
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum"])
+def test_soft_gradient_matches_oracle_with_cancellation(reduction):
+    """Probability targets and label smoothing: the gradient bit for bit the oracle's (mean:
+    the exact divisor), including rows whose target is within 2**-40 of the softmax, where
+    the kernel's entries are undecided and the oracle takes the row (counted)."""
+    rng = np.random.default_rng(11)
+    x, problems = _soft_problems(rng, 80, 12)
+    for label, target, kw in problems:
+        before = list(_rounding.COUNTS.get("cross_entropy_value_and_grad", [0, 0]))
+        with crossent.rounding("correct"):
+            loss, g = crossent.cross_entropy_value_and_grad(x, target, reduction=reduction, **kw)
+        want = oracle.cross_entropy_value_and_grad(x, target, reduction=reduction, **kw)[1]
+        after = _rounding.COUNTS["cross_entropy_value_and_grad"]
+        assert same_bits(g, want), f"{label}: {diff_summary(g, want)}"
+        assert after[0] - before[0] == 80
+        if label == "probs":  # the near-softmax rows cannot all be decided; the others can
+            assert 0 < after[1] - before[1] < 40, after[1] - before[1]
+        assert float(loss) == float(exact_reduction(_AdHocCase(x, target, kw), reduction))
+
+
+def test_soft_gradient_in_place_forced_slow_path(monkeypatch):
+    """A bound so large that no entry is decided: every row not ignored goes to the oracle
+    and comes back in place (out is the logits)."""
+    rng = np.random.default_rng(12)
+    x, problems = _soft_problems(rng, 36, 7)
+    monkeypatch.setattr(_rounding, "relative_bound", lambda C: 2.0**-40)
+    for label, target, kw in problems:
+        want = oracle.cross_entropy_value_and_grad(x, target, **kw)[1]
+        before = list(_rounding.COUNTS.get("cross_entropy_value_and_grad", [0, 0]))
+        xx = x.copy()
+        with crossent.rounding("correct"):
+            _, g = crossent.cross_entropy_value_and_grad(xx, target, out=xx, **kw)
+        after = _rounding.COUNTS["cross_entropy_value_and_grad"]
+        assert g is xx and same_bits(g, want), f"{label}: {diff_summary(g, want)}"
+        kept = 36 if label.startswith("probs") else int((target != -100).sum())
+        assert after[1] - before[1] == kept, label
 
 
 def _round_fraction(q: Fraction) -> float:
@@ -473,6 +527,89 @@ def test_binary_corpus_correctly_rounded(case):
         assert float(total) == float(exact), case.name
 
 
+@pytest.mark.parametrize("case", _binary_corpus(), ids=lambda c: c.name)
+def test_binary_gradient_corpus_correctly_rounded(case):
+    """The gradient of binary_cross_entropy_with_logits_value_and_grad ("mean": the exact
+    divisor) on the binary corpus is the oracle's bit for bit."""
+    kw = dict(case.kwargs(), reduction="mean")
+    want = oracle.binary_cross_entropy_with_logits_value_and_grad(case.logits, case.target,
+                                                                   **kw)[1]
+    with crossent.rounding("correct"):
+        got = crossent.binary_cross_entropy_with_logits_value_and_grad(case.logits, case.target,
+                                                                       **kw)[1]
+    assert same_bits(got, want), f"{case.name}: {diff_summary(got, want)}"
+
+
+def _binary_grad_inputs(rng, n):
+    """Logits across the range (the exponential's, the cut at |x| = 600, infinities), hard and
+    soft targets, and targets within 2**-40 of sigmoid(x), where the gradient cancels."""
+    x = np.concatenate([rng.normal(scale=5, size=n - 30), rng.uniform(-800, 800, 20),
+                        [np.inf, -np.inf, 0.0, -0.0, 600.0, -600.0, 600.5, -650.0, 36.7, -40.0]])
+    t = rng.uniform(size=n)
+    t[::5], t[1::5] = 1.0, 0.0
+    near = slice(2, n - 30, 4)
+    t[near] = oracle.softmax(np.stack([x[near], np.zeros_like(x[near])], axis=1))[:, 0] * (
+        1 + rng.normal(size=x[near].size) * 2.0**-40)
+    w = rng.uniform(0.1, 3.0, n)
+    return x, np.clip(t, 0.0, 1.0), w
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum"])
+def test_binary_gradient_seeded_with_cancellation(reduction):
+    """Seeded elements with weights and pos_weight, some near cancellation: every gradient
+    element is the oracle's; the near-cancelling ones are sent to it (counted), the others
+    mostly not."""
+    rng = np.random.default_rng(21)
+    x, t, w = _binary_grad_inputs(rng, 240)
+    pw = rng.uniform(0.5, 2.0, 240)
+    name = "binary_cross_entropy_with_logits_value_and_grad"
+    for kw in ({}, dict(weight=w, pos_weight=pw)):
+        before = list(_rounding.COUNTS.get(name, [0, 0]))
+        with crossent.rounding("correct"):
+            _, got = crossent.binary_cross_entropy_with_logits_value_and_grad(
+                x, t, reduction=reduction, **kw)
+        want = oracle.binary_cross_entropy_with_logits_value_and_grad(x, t, reduction=reduction,
+                                                                       **kw)[1]
+        after = _rounding.COUNTS[name]
+        assert same_bits(got, want), f"{kw.keys()}: {diff_summary(got, want)}"
+        assert after[0] - before[0] == 240 and 0 < after[1] - before[1] < 120
+
+
+def test_binary_gradient_zero_weight_is_decided_without_the_oracle():
+    """A zero weight makes the gradient element exactly 0 (both products 0, bound 0): the
+    kernel returns it (``_round_cr_abs`` with err = 0) instead of sending it to the oracle;
+    the values are the oracle's."""
+    rng = np.random.default_rng(23)
+    x, t, w = _binary_grad_inputs(rng, 60)
+    w[:] = 0.0
+    name = "binary_cross_entropy_with_logits_value_and_grad"
+    before = list(_rounding.COUNTS.get(name, [0, 0]))
+    with crossent.rounding("correct"):
+        _, got = crossent.binary_cross_entropy_with_logits_value_and_grad(x, t, weight=w)
+    after = _rounding.COUNTS[name]
+    want = oracle.binary_cross_entropy_with_logits_value_and_grad(x, t, weight=w)[1]
+    assert same_bits(got, want), diff_summary(got, want)
+    assert after[0] - before[0] == 60 and after[1] - before[1] == 0
+
+
+def test_binary_gradient_forced_slow_path(monkeypatch):
+    """A bound no element can pass: every gradient element is the oracle's (with the whole
+    batch's mean divisor), in place, and counted."""
+    from crossent.kernels import binary as kbin
+
+    monkeypatch.setattr(kbin, "BCE_GRAD_CR_ERR", 2.0**-30)
+    rng = np.random.default_rng(22)
+    x, t, w = _binary_grad_inputs(rng, 90)
+    name = "binary_cross_entropy_with_logits_value_and_grad"
+    before = list(_rounding.COUNTS.get(name, [0, 0]))
+    with crossent.rounding("correct"):
+        _, got = crossent.binary_cross_entropy_with_logits_value_and_grad(x, t, weight=w)
+    after = _rounding.COUNTS[name]
+    want = oracle.binary_cross_entropy_with_logits_value_and_grad(x, t, weight=w)[1]
+    assert same_bits(got, want), diff_summary(got, want)
+    assert after[0] - before[0] == 90 and after[1] - before[1] == 90
+
+
 @pytest.mark.parametrize("name", ["softplus", "log_sigmoid"])
 def test_softplus_log_sigmoid_correctly_rounded(name):
     """softplus and log_sigmoid on logits across the range (seeded normal of scales 0.1 to
@@ -546,6 +683,64 @@ def test_entropy_logits_random_rows_and_forced_slow_path(monkeypatch):
     after = _rounding.COUNTS["entropy_logits"]
     assert after[0] - before[0] == 60 and after[1] - before[1] == 60
     assert same_bits(got, np.asarray(oracle.entropy_logits(x), dtype=np.float64))
+
+
+@pytest.mark.parametrize("base", [None, 2.0])
+def test_entropy_logits_gradient_corpus_correctly_rounded(base):
+    """entropy_logits_value_and_grad on the divergence corpus: the value and every gradient
+    entry are the oracle's bit for bit (its gradient: interval arithmetic, Ziv's loop)."""
+    for case in _divergence_corpus():
+        with crossent.rounding("correct"):
+            v, g = crossent.entropy_logits_value_and_grad(case.p, axis=case.axis, base=base)
+        vo, go = oracle.entropy_logits_value_and_grad(case.p, axis=case.axis, base=base)
+        assert same_bits(np.asarray(v), np.asarray(vo, dtype=np.float64)), case.name
+        assert same_bits(g, go), f"{case.name}: {diff_summary(g, go)}"
+
+
+def _entropy_cancelling_rows(rng, n, C):
+    """Normal rows whose entry 0 is moved (a fixed-point iteration in float64) to where
+    ``-log P_0 = H``: its gradient ``P_0 (-log P_0 - H)`` cancels to about ``2**-50`` of
+    ``P_0 H``."""
+    x = rng.normal(scale=2.0, size=(n, C))
+    for _ in range(60):
+        m = x.max(axis=1, keepdims=True)
+        e = np.exp(x - m)
+        S = e.sum(axis=1, keepdims=True)
+        P = e / S
+        H = -(P * np.log(P)).sum(axis=1)
+        x[:, 0] = m[:, 0] + np.log(S[:, 0]) - H  # -log P_0 = (m - x_0) + log S = H
+    return x
+
+
+def test_entropy_logits_gradient_cancellation_and_forced_slow_path(monkeypatch):
+    """Rows where ``-log P_0`` is within float rounding of ``H`` (the gradient's difference
+    cancels), rows of equal logits (every entry exactly 0: the kernel cannot decide 0, the
+    oracle does), a masked class, and ordinary rows: the value and gradient are the oracle's
+    bit for bit; with a bound no entry can pass, every row is the oracle's, in its place,
+    and counted."""
+    rng = np.random.default_rng(19)
+    x = rng.normal(scale=3.0, size=(80, 12))
+    x[:30] = _entropy_cancelling_rows(rng, 30, 12)
+    x[30:34] = 1.5
+    x[34:40, 3] = -np.inf
+    name = "entropy_logits_value_and_grad"
+    before = list(_rounding.COUNTS.get(name, [0, 0]))
+    with crossent.rounding("correct"):
+        v, g = crossent.entropy_logits_value_and_grad(x, base=2.0)
+    vo, go = oracle.entropy_logits_value_and_grad(x, base=2.0)
+    after = _rounding.COUNTS[name]
+    assert same_bits(v, vo) and same_bits(g, go), diff_summary(g, go)
+    assert (np.abs(go[:30, 0]) < 2.0**-40 * np.abs(go[:30]).max(axis=1)).all()  # cancelled
+    assert after[0] - before[0] == 80 and 4 <= after[1] - before[1] < 40
+    monkeypatch.setattr(_rounding, "relative_bound", lambda C: 2.0**-30)
+    before = list(after)
+    y = x[::4].copy()
+    with crossent.rounding("correct"):
+        v, g = crossent.entropy_logits_value_and_grad(y, axis=-1)
+    vo, go = oracle.entropy_logits_value_and_grad(y)
+    after = _rounding.COUNTS[name]
+    assert same_bits(v, vo) and same_bits(g, go), diff_summary(g, go)
+    assert after[0] - before[0] == 20 and after[1] - before[1] == 20
 
 
 # ---------------------------------------------------------------------------------------
@@ -655,9 +850,6 @@ def _unsupported_calls(dt):
     W = rng.standard_normal((5, 3)).astype(dt)
     c = crossent
     return [
-        ("cross_entropy_value_and_grad", lambda: c.cross_entropy_value_and_grad(x, q)),
-        ("cross_entropy_value_and_grad",
-         lambda: c.cross_entropy_value_and_grad(x, y, label_smoothing=0.1)),
         ("cross_entropy_value_and_grad", lambda: c.cross_entropy_value_and_grad(x, y, z_loss=1e-4)),
         ("kl_divergence_logits", lambda: c.kl_divergence_logits(x, x2)),
         ("kl_divergence_logits_value_and_grad",
@@ -665,9 +857,6 @@ def _unsupported_calls(dt):
         ("js_divergence_logits", lambda: c.js_divergence_logits(x, x2)),
         ("js_divergence_logits_value_and_grad",
          lambda: c.js_divergence_logits_value_and_grad(x, x2)),
-        ("entropy_logits_value_and_grad", lambda: c.entropy_logits_value_and_grad(x)),
-        ("binary_cross_entropy_with_logits_value_and_grad",
-         lambda: c.binary_cross_entropy_with_logits_value_and_grad(z, t)),
         ("linear_cross_entropy", lambda: c.linear_cross_entropy(h, W, y)),
         ("linear_cross_entropy_value_and_grad",
          lambda: c.linear_cross_entropy_value_and_grad(h, W, y)),
@@ -678,8 +867,7 @@ def _unsupported_calls(dt):
 
 _UNSUPPORTED_IDS = [n for n, _ in _unsupported_calls("float64")]
 _UNSUPPORTED_IDS[-2:] = ["cross_entropy-z_loss", "cross_entropy-logit_softcap"]
-_UNSUPPORTED_IDS[:3] = ["value_and_grad-probabilities", "value_and_grad-label_smoothing",
-                        "value_and_grad-z_loss"]
+_UNSUPPORTED_IDS[:1] = ["value_and_grad-z_loss"]
 
 
 @pytest.mark.parametrize("dt", ["float64", "float32"])
@@ -989,3 +1177,32 @@ def test_round_cr_is_never_wrong():
             decided += 1
             assert r == _fl(a, c), (a, c)
     assert decided > 1000  # most are decidable (within 2**-40 ulp of a midpoint at worst)
+
+
+@jit
+def _round_cr_abs_of(a, c, err):
+    return ksoft._round_cr_abs(a, c, err)
+
+
+def test_round_cr_abs_is_never_wrong():
+    """The absolute-bound test (the gradients' cancelling differences): for random sums near
+    midpoints and absolute bounds from 0 to several ulps, a decided result is the rounding of
+    both ends of the interval ``a + c -+ err`` (Fraction), and an exact zero with err = 0 is
+    decided."""
+    rng = np.random.default_rng(10)
+    decided = 0
+    for _ in range(2000):
+        a = float(np.ldexp(rng.uniform(1, 2), int(rng.integers(-1070, 60))))
+        ulp = float(np.spacing(a))
+        c = ulp * (0.5 + float(rng.choice([-1, 1])) * 2.0 ** -float(rng.uniform(0, 40)))
+        err = ulp * 2.0 ** -float(rng.uniform(0, 45)) * float(rng.choice([0.0, 1.0, 1.0, 1.0]))
+        r = _round_cr_abs_of(a, c, err)
+        if not math.isnan(r):
+            decided += 1
+            for end in (Fraction(a) + Fraction(c) - Fraction(err),
+                        Fraction(a) + Fraction(c) + Fraction(err)):
+                assert r == float(end), (a, c, err)
+    assert decided > 500
+    assert _round_cr_abs_of(0.0, 0.0, 0.0) == 0.0
+    assert math.isnan(_round_cr_abs_of(0.0, 0.0, 2.0**-1070))
+    assert math.isnan(_round_cr_abs_of(1.0, 2.0**-53, 0.0))  # a midpoint

@@ -29,9 +29,10 @@ MODES = ("fast", "correct")
 #: the public functions whose float64 results are correctly rounded in "correct" mode; every
 #: other function raises NotImplementedError there rather than return a result that is not
 SUPPORTED = ("logsumexp", "log_softmax", "softmax", "cross_entropy",
-             "cross_entropy_value_and_grad", "binary_cross_entropy_with_logits", "softplus",
-             "log_sigmoid", "entropy_logits", "entropy", "cross_entropy_pmf", "kl_divergence",
-             "categorical_log_likelihood")
+             "cross_entropy_value_and_grad", "binary_cross_entropy_with_logits",
+             "binary_cross_entropy_with_logits_value_and_grad", "softplus",
+             "log_sigmoid", "entropy_logits", "entropy_logits_value_and_grad", "entropy",
+             "cross_entropy_pmf", "kl_divergence", "categorical_log_likelihood")
 
 _MODE = contextvars.ContextVar("crossent_rounding", default="fast")
 
@@ -84,11 +85,12 @@ def rounding(mode: str):
     mode : {"fast", "correct"}
         ``"fast"`` (the default mode): float64 results within the bounds of ``crossent.BOUNDS``
         (a few ulp). ``"correct"``: the float64 results of ``logsumexp``, ``log_softmax``,
-        ``softmax``, ``cross_entropy``, ``cross_entropy_value_and_grad`` (its gradient with
-        class-index targets and no label smoothing), ``entropy``, ``cross_entropy_pmf``,
-        ``kl_divergence``, ``categorical_log_likelihood`` (and ``logsumexp`` with ``b``, the
-        binary loss, ``softplus``, ``log_sigmoid``, ``entropy_logits``; ``crossent.dask``
-        with the mode of the call that builds its graph) are correctly rounded (0.5 ulp), at a
+        ``softmax``, ``cross_entropy``, ``cross_entropy_value_and_grad``,
+        ``binary_cross_entropy_with_logits`` (and its ``_value_and_grad``),
+        ``entropy_logits`` (and its ``_value_and_grad``), ``entropy``,
+        ``cross_entropy_pmf``, ``kl_divergence``, ``categorical_log_likelihood`` (and
+        ``logsumexp`` with ``b``, ``softplus``, ``log_sigmoid``; ``crossent.dask`` with the
+        mode of the call that builds its graph) are correctly rounded (0.5 ulp), at a
         measured cost (``docs/accuracy.md``); the other functions, and those options, raise
         ``NotImplementedError`` in this mode.
         float32/float16/bfloat16 results are the same in both modes (correctly rounded in

@@ -27,11 +27,21 @@ def _run(logits, target, weight, pos_weight, reduction, grad):
     odd = dt != np.float64 and v.reduction == "none"  # a narrow output rounds once more
     losses = np.empty(x.size)
     g = None
-    if _rounding.correct(dt) and not grad:
+    if _rounding.correct(dt):
         _correctly_rounded("binary_cross_entropy_with_logits", losses, x,
                            lambda: _k.bce_rows_cr(x, t, w, pw, _k.BCE_CR_REL_ERR, losses),
                            lambda i: _reference().binary_cross_entropy_with_logits(
                                x[i], t[i], weight=w[i], pos_weight=pw[i], reduction="none"))
+        if grad:
+            n = x.size if v.reduction == "mean" else 1
+            g = np.empty(x.size)
+            _correctly_rounded(
+                "binary_cross_entropy_with_logits_value_and_grad", g, x,
+                lambda: _k.bce_grad_rows_cr(x, t, w, pw, float(n), _k.BCE_GRAD_CR_ERR, g),
+                lambda i: _reference().binary_cross_entropy_with_logits_value_and_grad(
+                    x[i], t[i], weight=w[i], pos_weight=pw[i], reduction="none",
+                    grad_divisor=n)[1])
+            g = g.reshape(a.shape)
     elif grad:
         g = np.empty(x.size)
         scale = float(x.size) if v.reduction == "mean" else 1.0
@@ -141,6 +151,8 @@ def binary_cross_entropy_with_logits_value_and_grad(logits, target, *, weight=No
     difference formed by one FMA, divided by the number of elements for ``'mean'``.
     Normwise bound: :math:`|\hat g - g| \le 9` ulp of :math:`\max(w(1-t)\sigma(x), w\,p\,t\,\sigma(-x))`
     in float64.
+    In the rounding mode ``"correct"`` (:func:`crossent.rounding`) every float64 gradient
+    element is correctly rounded (the mean's divisor exact).
 
     Examples
     --------
@@ -150,7 +162,6 @@ def binary_cross_entropy_with_logits_value_and_grad(logits, target, *, weight=No
     >>> float(loss), g.tolist()
     (0.6931471805599453, [-0.5])
     """
-    _rounding.unsupported("binary_cross_entropy_with_logits_value_and_grad")
     return _run(logits, target, weight, pos_weight, reduction, True)
 
 

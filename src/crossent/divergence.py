@@ -305,6 +305,30 @@ def _entropy_correct(x, base, out):
         out[idx] = np.asarray(reference.entropy_logits(x[idx], base=base), dtype=np.float64)
 
 
+def _entropy_grad_correct(x, base, out, g):
+    """:func:`_entropy_correct` with the gradient: the kernel marks the rows whose value or
+    any gradient entry it cannot decide (an absolute bound per entry: ``-log P_j - H``
+    cancels), the oracle recomputes them."""
+    from .pmf import _log_base
+
+    lnh, lnl = _log_base(base)
+    N, C = x.shape
+    slow = np.zeros(N, dtype=np.uint8)
+    if N:
+        rb, eb = _rounding.relative_bound(C), _rounding.entropy_relative_bound(C)
+        gcr = (3.0 * rb + 2.0**-98, eb + 2.0 * rb + 2.0**-98)
+        with parallel_guard():
+            _k.entropy_logits_grad_rows_cr(x, lnh, lnl, eb, gcr, out, g, slow)
+    idx = np.flatnonzero(slow)
+    _rounding.count("entropy_logits_value_and_grad", N, idx.size)
+    if idx.size:
+        from . import reference  # the slow path only
+
+        v, gs = reference.entropy_logits_value_and_grad(x[idx], base=base)
+        out[idx] = v
+        g[idx] = gs
+
+
 def entropy_logits(logits, *, axis=-1, base=None):
     r"""Entropy :math:`H(\mathrm{softmax}(x))` of each row's softmax (no reduction).
 
@@ -368,6 +392,8 @@ def entropy_logits_value_and_grad(logits, *, axis=-1, base=None):
     (divided by :math:`\ln b` with a base; ``proofs/10_logit_divergences.py``). The value is
     that of :func:`entropy_logits` (within 7 ulp in float64); the gradient entries are within
     :math:`8u \max(1, H)` of the exact ones in float64 (tested).
+    In the rounding mode ``"correct"`` (:func:`crossent.rounding`) the float64 value and
+    gradient are correctly rounded.
 
     Examples
     --------
@@ -376,11 +402,12 @@ def entropy_logits_value_and_grad(logits, *, axis=-1, base=None):
     >>> float(h), g.tolist()
     (2.0, [0.0, 0.0, 0.0, 0.0])
     """
-    _rounding.unsupported("entropy_logits_value_and_grad")
     dt, x, ax, batch_shape, lnb, shape = _entropy_prepare(logits, axis, base)
     out = np.empty(x.shape[0], dtype=np.float64)
     g = np.empty_like(x)
-    if x.shape[0]:
+    if _rounding.correct(dt):
+        _entropy_grad_correct(x, base, out, g)
+    elif x.shape[0]:
         with parallel_guard():
             _k.entropy_logits_grad_rows(x, lnb, out, g)
     return scalar_if_0d(cast_result(out.reshape(batch_shape), dt)), _grad_back(g, shape, ax, dt)

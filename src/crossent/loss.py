@@ -421,9 +421,9 @@ def cross_entropy_value_and_grad(logits, target, *, axis=-1, weight=None, ignore
     targets; with soft targets :math:`A\sigma_i - a_i` cancels where they are close, and
     the error is a few ulp of :math:`A\sigma_i` and of :math:`a_i`. Ignored items get a
     zero gradient row; a ``'mean'`` with a zero denominator gives nan rows for the others.
-    In rounding mode ``"correct"`` (:func:`crossent.rounding`) the float64 gradient (class
-    indices, no label smoothing, no options; the others raise ``NotImplementedError``
-    there) is correctly rounded, with the mean's exact divisor.
+    In rounding mode ``"correct"`` (:func:`crossent.rounding`) the float64 gradient (without
+    ``z_loss`` or ``logit_softcap``, which raise ``NotImplementedError`` there) is correctly
+    rounded, with the mean's exact divisor.
     Memory: only the gradient is allocated (none when ``out`` is given and the class axis is
     last and contiguous).
 
@@ -436,9 +436,6 @@ def cross_entropy_value_and_grad(logits, target, *, axis=-1, weight=None, ignore
     """
     p = _problem(logits, target, axis, weight, ignore_index, reduction, label_smoothing, z_loss,
                  logit_softcap)
-    if _rounding.get_rounding() == "correct" and not (p.labels_mode and p.eps == 0.0):
-        _rounding.unsupported("cross_entropy_value_and_grad (with probability targets or label "
-                              "smoothing)")
     _check_correct(p, "cross_entropy_value_and_grad")
     check_out(out, p.logits.shape, p.logits.dtype)
     losses, grad = _value_and_grad(p, out, p.denominator)
@@ -504,8 +501,11 @@ def _value_and_grad(p: _Problem, out, den: float, total=None):
 
 
 def _grad_correct(p: _Problem, losses, den: float, grad, total=None) -> None:
-    """The correctly rounded loss and gradient (class indices, no smoothing, no options:
-    ``crossent._rounding``): the mean's divisor goes to the kernel as the double-double of
+    """The correctly rounded loss and gradient (no options: ``crossent._rounding``): class
+    indices without smoothing take the kernel of one-hot rows, probability targets and label
+    smoothing that of soft coefficients (an absolute bound per entry, since ``A p_i - a_i``
+    cancels where the target is near the softmax); the mean's divisor (the whole batch's weight total ``total`` when
+    given, for a block of a larger batch) goes to the kernel as the double-double of
     its exact value (``den`` is that value rounded), the rows the rounding test cannot decide
     are recomputed by the oracle with the same exact divisor."""
     from fractions import Fraction
@@ -519,18 +519,29 @@ def _grad_correct(p: _Problem, losses, den: float, grad, total=None) -> None:
     slow = np.zeros(p.x.shape[0], dtype=np.uint8)
     # in place (out is the logits): the slow path needs the logits after the kernel
     g = np.empty_like(grad) if np.shares_memory(grad, p.x) else grad
-    with parallel_guard():
-        _k.cross_entropy_labels_grad_rows(p.x, p.target, p.weight, p.has_weight, p.ignore_index,
-                                          0.0, dh, False, False, losses, g,
-                                          _rounding.relative_bound(p.C), slow, dl)
+    cr = _rounding.relative_bound(p.C)
+    if not p.labels_mode and p.C == 0:  # probabilities over no classes: losses 0, no gradient
+        losses[:] = 0.0
+    elif p.labels_mode and p.eps == 0.0:
+        with parallel_guard():
+            _k.cross_entropy_labels_grad_rows(p.x, p.target, p.weight, p.has_weight,
+                                              p.ignore_index, 0.0, dh, False, False, losses, g,
+                                              cr, slow, dl)
+    else:  # soft coefficients: probability targets, or label smoothing
+        labels = p.target if p.labels_mode else np.empty(0, dtype=np.int64)
+        t = np.empty((0, 0)) if p.labels_mode else p.target
+        with parallel_guard():
+            _k.cross_entropy_soft_grad_rows_cr(p.x, labels, t, p.weight, p.has_weight,
+                                               p.ignore_index, p.eps, dh, dl, cr, losses, g, slow)
     idx = np.flatnonzero(slow)
     _rounding.count("cross_entropy_value_and_grad", p.x.shape[0], idx.size)
     if idx.size:
         from . import reference
 
+        kw = {"ignore_index": p.ignore_index} if p.labels_mode else {}
         loss_s, grad_s = reference.cross_entropy_value_and_grad(
             p.x[idx], p.target[idx], weight=p.weight if p.has_weight else None,
-            ignore_index=p.ignore_index, reduction="none", grad_scale=1 / exact_den)
+            reduction="none", label_smoothing=p.eps, grad_scale=1 / exact_den, **kw)
         losses[idx] = loss_s
         g[idx] = grad_s
     if g is not grad:

@@ -188,6 +188,7 @@ __all__ = [
     "kl_divergence_logits",
     "js_divergence_logits",
     "entropy_logits",
+    "entropy_logits_value_and_grad",
 
     "binary_cross_entropy_with_logits",
     "binary_cross_entropy_with_logits_value_and_grad",
@@ -2348,6 +2349,55 @@ def entropy_logits(logits, *, axis=-1, base=None, exact=False):
         vals.append(_ziv(lambda w, xs=xs: [_entropy_logits_row(xs, b, w)], fmt, exact, w0)[0])
     return _finish(vals, batch_shape, fmt, exact)
 
+
+def _entropy_logits_grad_row(xs, lnb, w):
+    r"""Items for the gradient row :math:`P_j(-\log P_j - H)/\log b` of
+    :math:`H(\mathrm{softmax}(x))` in interval arithmetic (the difference may cancel: the
+    Ziv loop narrows it). Exact rows: nan (as :func:`_entropy_logits_row`), and 0 for masked
+    entries and for rows whose finite entries are all equal (:math:`-\log P_j = H`)."""
+    if not xs or any(v != v or v == math.inf for v in xs) or all(v == -math.inf for v in xs):
+        return [_exact_item(_NAN)] * len(xs)
+    fin = [v for v in xs if v != -math.inf]
+    if min(fin) == max(fin):
+        return [_exact_item(0)] * len(xs)
+    m, lx = _lse_shift(xs, w)
+    nlog = {v: libmp.mpi_sub(lx, libmp.mpi_sub(_mpi(v), _mpi(m), w), w) for v in set(fin)}
+    prob = {v: libmp.mpi_exp(libmp.mpi_neg(n), w) for v, n in nlog.items()}
+    tot = (_FZERO, _FZERO)
+    for v in fin:
+        tot = libmp.mpi_add(tot, libmp.mpi_mul(prob[v], nlog[v], w), w)
+    ln = libmp.mpi_log(_mpi(lnb), w) if lnb is not None else None
+    items = []
+    for v in xs:
+        if v == -math.inf:
+            items.append(_exact_item(0))
+            continue
+        g = libmp.mpi_mul(prob[v], libmp.mpi_sub(nlog[v], tot, w), w)
+        if ln is not None:
+            g = libmp.mpi_div(g, ln, w)
+        lo, hi = g
+        mid = libmp.mpf_shift(libmp.mpf_add(lo, hi, 0), -1)
+        items.append(("a", mid, libmp.mpf_shift(libmp.mpf_sub(hi, lo, 30, libmp.round_up), -1)))
+    return items
+
+
+def entropy_logits_value_and_grad(logits, *, axis=-1, base=None, exact=False):
+    r"""``(value, grad)``: :func:`entropy_logits` and its correctly rounded gradient (of the
+    sum of the rows) :math:`\partial H/\partial x_j = P_j(-\log P_j - H)` (divided by
+    :math:`\log b`), the shape of ``logits``; nan rows where the value is nan."""
+    value = entropy_logits(logits, axis=axis, base=base, exact=exact)
+    a, ax, batch_shape, b = entropy_logits_inputs(logits, axis, base)
+    fmt = float_format(a.dtype)
+    rows, moved = _rows(a, ax)
+    w0 = _w0(fmt, moved[-1], exact)
+    vals = []
+    for r in rows:
+        xs = [float(v) for v in r.tolist()]
+        vals.extend(_ziv(lambda w, xs=xs: _entropy_logits_grad_row(xs, b, w), fmt, exact, w0))
+    g = _finish(vals, moved, fmt, exact)
+    return value, np.moveaxis(np.asarray(g), -1, ax)
+
+
 # the binary (sigmoid) cross-entropy, softplus and log_sigmoid
 # ---------------------------------------------------------------------------------------------
 # For one element, with A = w pw t and B = w (1 - t) (exact rationals of the input floats),
@@ -2402,12 +2452,14 @@ def _bce_grad_item(x: float, A: Fraction, B: Fraction, scale: int, w: int):
     if x == 0.0 or A + B == 0:
         return _exact_item((B - A) / 2 / scale if x == 0.0 else Fraction(0))
     with mpmath.mp.workprec(w + 20):
-        sig = 1 / (1 + mpmath.exp(-mpmath.mpf(x)))
-        AB = _q_mpf(A + B)
-        a = _q_mpf(A)
-        v = (AB * sig - a) / scale
-        mag = AB * sig / scale
-    return ("a", v._mpf_, _abs_err(mag._mpf_, 1.0, w))
+        # sigma(x) and sigma(-x) each from its own exponential: (A + B) sigma(x) - A would
+        # cancel to 0 for B = 0 and a large x, whose value is the tiny -A sigma(-x)
+        sp = 1 / (1 + mpmath.exp(-mpmath.mpf(x)))
+        sn = 1 / (1 + mpmath.exp(mpmath.mpf(x)))
+        b, a = _q_mpf(B), _q_mpf(A)
+        v = (b * sp - a * sn) / scale
+        mag = (b * sp + a * sn) / scale
+    return ("a", v._mpf_, _abs_err(mag._mpf_, 2.0, w))
 
 
 def _bce_setup(logits, target, weight, pos_weight, reduction):
@@ -2471,14 +2523,20 @@ def binary_cross_entropy_with_logits(logits, target, *, weight=None, pos_weight=
 
 def binary_cross_entropy_with_logits_value_and_grad(logits, target, *, weight=None,
                                                     pos_weight=None, reduction="mean",
-                                                    exact=False):
+                                                    exact=False, grad_divisor=None):
     r"""``(loss, grad)``: :func:`binary_cross_entropy_with_logits` and the correctly rounded
     gradient :math:`(B\sigma(x) - A\sigma(-x))/s`, :math:`s` the number of elements for
-    ``"mean"``, else 1."""
+    ``"mean"``, else 1; ``grad_divisor`` (a positive int) replaces :math:`s` (for elements of
+    a larger batch whose mean divides by its size: crossent's correctly rounded mode
+    recomputes some elements here)."""
     loss = binary_cross_entropy_with_logits(logits, target, weight=weight, pos_weight=pos_weight,
                                             reduction=reduction, exact=exact)
     v, fmt, x, A, B = _bce_setup(logits, target, weight, pos_weight, reduction)
     scale = len(x) if v.reduction == "mean" else 1
+    if grad_divisor is not None:
+        if isinstance(grad_divisor, bool) or not isinstance(grad_divisor, int) or grad_divisor < 1:
+            raise ValueError(f"grad_divisor must be a positive int, got {grad_divisor!r}")
+        scale = grad_divisor
     w0 = _w0(fmt, 2, exact)
     vals = []
     for i in range(len(x)):

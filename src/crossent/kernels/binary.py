@@ -20,9 +20,9 @@ import math
 import numpy as np
 from numba import prange
 
-from ._base import INF, NAN, fma, jit, two_prod, two_sum
+from ._base import INF, NAN, dd_div, fma, jit, two_prod, two_sum
 from .exp import EXP_PARTS_DD_MAX_REL_ERR, _poly_full, _reduce, exp_f64, exp_parts_dd, exp_parts_f64
-from .softmax import INV_SCALE, _log_of_sum, _round_cr, _round_sum
+from .softmax import INV_SCALE, TINY, _log_of_sum, _round_cr, _round_cr_abs, _round_sum
 
 # below this the double-double log1p(e) is re-done scaled by 2**600 (its low part would be
 # subnormal and lose digits); 2**-960 * 2**600 * any weight stays finite
@@ -64,6 +64,15 @@ def _log1p_exp_neg_dd(a):
 #: and ``x + L`` only shrinks; ``log1p``'s ``2**-94``; the double-double sums and products
 #: (coefficients, ``x + L``, ``c softplus``, the sum of the two terms) below ``2**-98``
 BCE_CR_REL_ERR = EXP_PARTS_DD_MAX_REL_ERR + 2.0**-94 + 2.0**-98
+
+#: the gradient's bound on the correctly rounded path, relative to ``(|B sigma(x)| +
+#: |A sigma(-x)|) / scale`` (docs/accuracy.md): ``sigma`` of the small side carries ``e``'s
+#: error twice (``e`` and ``1 + e``), the large side once; the coefficients, the products,
+#: the division by ``1 + e`` and by the scale are double-double steps below ``2**-100`` each
+BCE_GRAD_CR_ERR = 2.0 * EXP_PARTS_DD_MAX_REL_ERR + 2.0**-98
+# beyond this |x| the kernel takes e = e^{-|x|} as 0, within e^-600 < 2**-865 (its double-
+# double would have subnormal digits)
+_X_GRAD = 600.0
 
 
 @jit
@@ -190,3 +199,50 @@ def softplus_rows(x, sign, odd, out):
         h, l = weighted_softplus(1.0, 0.0, sign * x[i])
         r = h if (h == INF or h != h) else _round_sum(h, l, odd)
         out[i] = 0.0 + sign * r  # log_sigmoid(inf) = +0, as the exact value
+
+
+@jit
+def _bce_grad_cr(x, t, w, pw, scale, cr):
+    """``(B sigma(x) - A sigma(-x)) / scale`` of the correctly rounded path, or nan where the
+    rounding cannot be decided. ``e = e^{-|x|}`` from ``exp_parts_dd``; ``sigma`` of the large
+    side is ``1 / (1 + e)``, of the small side ``e / (1 + e)`` (double-double divisions). The
+    two products are subtracted by TwoSum, so where they cancel the difference is exact and
+    the error is absolute: ``cr (|P| + |Q|) / scale`` (``BCE_GRAD_CR_ERR``), plus
+    ``2**-865 (A + B) / scale`` for ``|x| > 600`` (``e`` taken as 0) and ``2 TINY`` (steps in
+    the subnormal range). An infinite value (overflowing coefficients) goes to the oracle."""
+    if x != x:
+        return NAN
+    ah, al, bh, bl = _coefficients(t, w, pw)
+    err = 0.0
+    if abs(x) > _X_GRAD:
+        Sh, Sl, sh, sl = 1.0, 0.0, 0.0, 0.0  # sigma(large), sigma(small)
+        err = 2.0**-865 * (abs(ah) + abs(bh))
+    else:
+        h, l, s = exp_parts_dd(-abs(x))  # e = (h + l) s 2**-600, s a power of two
+        k = s * 2.0**-600  # 2**k with e^-600 <= e: a normal power of two
+        eh, el = h * k, l * k
+        dh, dl = two_sum(1.0, eh)
+        dl += el
+        Sh, Sl = dd_div(1.0, 0.0, dh, dl)
+        sh, sl = dd_div(eh, el, dh, dl)
+    if x >= 0.0:  # sigma(x) is the large side
+        ph, pl = _dd_mul(bh, bl, Sh, Sl)
+        qh, ql = _dd_mul(ah, al, sh, sl)
+    else:
+        ph, pl = _dd_mul(bh, bl, sh, sl)
+        qh, ql = _dd_mul(ah, al, Sh, Sl)
+    dh, de = two_sum(ph, -qh)
+    gh, gl = dd_div(dh, de + (pl - ql), scale, 0.0)
+    err = (err + cr * (abs(ph) + abs(qh))) / scale * (1.0 + 2.0**-40)
+    if ph != 0.0 or qh != 0.0 or err != 0.0:
+        err += 2.0 * TINY
+    r = _round_cr_abs(gh, gl, err)
+    return r if r - r == 0.0 else NAN
+
+
+@jit(parallel=True)
+def bce_grad_rows_cr(x, t, w, pw, scale, cr, grad):
+    """The gradient of :func:`bce_grad_rows` correctly rounded (float64): nan where the oracle
+    must decide (the loss is :func:`bce_rows_cr`'s)."""
+    for i in prange(x.shape[0]):
+        grad[i] = _bce_grad_cr(x[i], t[i], w[i], pw[i], scale, cr)

@@ -47,7 +47,9 @@ from .softmax import (
     INV_SCALE,
     OK,
     ROWS_PER_TASK,
+    TINY,
     _round_cr,
+    _round_cr_abs,
     _round_sum,
     _row_stats,
     _neg_log_softmax,
@@ -315,30 +317,97 @@ def _entropy_row_cr(x, bt, be, acc, lnh, lnl, cr):
     then unscaled, divided by ``ln b = lnh + lnl`` and tested with the relative bound ``cr``
     (docs/accuracy.md, "Correct rounding in float64"). Not inlined: compiled once, apart
     from the fast kernels."""
+    ok, kh, kl, m, Lh, Ll, ch, cl = _entropy_nats_cr(x, bt, be, acc)
+    if not ok:
+        return NAN
+    if lnh != 1.0 or lnl != 0.0:
+        kh, kl = dd_div(kh, kl, lnh, lnl)
+    return _round_cr(kh, kl, False, cr)
+
+
+@jit(inline=True)
+def _p_nlog_cr(bt, be, i, v, m, Lh, Ll, ch, cl):
+    """``(ph, pl, nh, nl)``: ``2**B P_i = ph + pl`` (``T_i (ch + cl)``) and ``-log P_i =
+    (m - v) + L = nh + nl`` (two non-negative parts), double-doubles."""
+    t = _term_of(bt[i])
+    ph, pe = two_prod(ch, t)
+    pl = pe + (ch * be[i] + cl * t)
+    d, e = _shift(v, m)
+    nh, nt = two_sum(-d, Lh)
+    return ph, pl, nh, nt + (Ll - e)
+
+
+@jit
+def _entropy_nats_cr(x, bt, be, acc):
+    """``(ok, Hh, Hl, m, Lh, Ll, ch, cl)``: the entropy in nats ``H = Hh + Hl`` of one row
+    before its rounding (:func:`_entropy_row_cr`), the row's ``m``, ``L = log S`` and
+    ``1/S = 2**B (ch + cl)``; ``ok`` False for the rows the fast path makes nan."""
     st, m, hi, lo, Lh, Ll, _a, _b = _row_stats(x, bt, be, acc, False, True)
     if st != OK:
-        return NAN
+        return False, NAN, 0.0, m, Lh, Ll, 0.0, 0.0
     ch, cl = _scale_dd(1.0, 0.0, hi, lo, INV_SCALE)  # 1/S: P_i 2**B = T_i (ch + cl)
     kh, kl = 0.0, 0.0
     for i in range(x.shape[0]):
         v = x[i]
         if v == -INF:
             continue  # P_i = 0: 0 log 0 = 0
-        t = _term_of(bt[i])
-        ph, pe = two_prod(ch, t)
-        pl = pe + (ch * be[i] + cl * t)  # 2**B P_i = ph + pl
-        d, e = _shift(v, m)
-        nh, nt = two_sum(-d, Lh)  # -log P_i = (m - v) + L, both parts >= 0
-        nl = nt + (Ll - e)
+        ph, pl, nh, nl = _p_nlog_cr(bt, be, i, v, m, Lh, Ll, ch, cl)
         th, te = two_prod(ph, nh)
         kh, s = two_sum(kh, th)
         kl += s + (te + (ph * nl + pl * nh))
     kh, kl = fast_two_sum(kh, kl)
     kh *= INV_SCALE  # exact unless H is subnormal (then within the bound's absolute part)
     kl *= INV_SCALE
-    if lnh != 1.0 or lnl != 0.0:
-        kh, kl = dd_div(kh, kl, lnh, lnl)
-    return _round_cr(kh, kl, False, cr)
+    return True, kh, kl, m, Lh, Ll, ch, cl
+
+
+@jit
+def _entropy_grad_row_cr(x, bt, be, acc, lnh, lnl, cr, gcr, g):
+    """``H / ln b`` (:func:`_entropy_row_cr`) and, into ``g``, the gradient row
+    ``g_j = P_j (-log P_j - H) / ln b`` of the correctly rounded path; returns ``(H, ok)``,
+    ``ok`` False when any entry is undecided. ``-log P_j - H`` cancels where ``-log P_j`` is
+    near ``H``, so the bound is absolute: with ``rb = relative_bound(C)`` and ``eb =
+    entropy_relative_bound(C)`` (``cr``), ``-log P_j`` is within ``rb (-log P_j)`` (that of
+    ``L``), ``H`` within ``eb H``, ``P_j`` within ``2 rb`` relative, so the entry is within
+    ``P_j ((3 rb + 2**-98)(-log P_j) + (eb + 2 rb + 2**-98) H) / |ln b|`` (``gcr = (3 rb +
+    2**-98, eb + 2 rb + 2**-98)``) plus ``2 TINY`` (the unscaling by ``2**-B`` in the
+    subnormal range). A masked entry is exactly 0."""
+    ok, Hh, Hl, m, Lh, Ll, ch, cl = _entropy_nats_cr(x, bt, be, acc)
+    if not ok:
+        _fill_nan(g)
+        return NAN, False
+    base = lnh != 1.0 or lnl != 0.0
+    vh, vl = dd_div(Hh, Hl, lnh, lnl) if base else (Hh, Hl)
+    value = _round_cr(vh, vl, False, cr)
+    good = value == value
+    c1, c2 = gcr
+    for j in range(x.shape[0]):
+        v = x[j]
+        if v == -INF:
+            g[j] = 0.0
+            continue
+        ph, pl, nh, nl = _p_nlog_cr(bt, be, j, v, m, Lh, Ll, ch, cl)
+        dh, de = two_sum(nh, -Hh)
+        dl = de + (nl - Hl)  # -log P_j - H (scaled 2**0)
+        qh, qe = two_prod(ph, dh)
+        ql = qe + (ph * dl + pl * dh)  # 2**B g_j ln b
+        err = ph * (c1 * nh + c2 * Hh)
+        if base:
+            qh, ql = dd_div(qh, ql, lnh, lnl)
+            err /= abs(lnh)
+        err = err * (1.0 + 2.0**-40) * INV_SCALE
+        if err != 0.0 or qh != 0.0:
+            err += 2.0 * TINY
+        r = _round_cr_abs(qh * INV_SCALE, ql * INV_SCALE, err)
+        good = good and r == r
+        g[j] = r
+    return value, good
+
+
+@jit(inline=True)
+def _fill_nan(g):
+    for j in range(g.shape[0]):
+        g[j] = NAN
 
 
 @jit(parallel=True)
@@ -350,6 +419,20 @@ def entropy_logits_rows_cr(x, lnh, lnl, cr, out):
         acc = np.empty(DD_ACC)
         for n in range(task * ROWS_PER_TASK, min(N, (task + 1) * ROWS_PER_TASK)):
             out[n] = _entropy_row_cr(x[n], bt, be, acc, lnh, lnl, cr)
+
+
+@jit(parallel=True)
+def entropy_logits_grad_rows_cr(x, lnh, lnl, cr, gcr, out, g, slow):
+    """:func:`entropy_logits_grad_rows` correctly rounded (float64): ``slow[n] = 1`` where the
+    value or any gradient entry of the row is undecided (or the row is nan)."""
+    N, C = x.shape
+    for task in prange((N + ROWS_PER_TASK - 1) // ROWS_PER_TASK):
+        bt, be = _term_rows(C)
+        acc = np.empty(DD_ACC)
+        for n in range(task * ROWS_PER_TASK, min(N, (task + 1) * ROWS_PER_TASK)):
+            value, ok = _entropy_grad_row_cr(x[n], bt, be, acc, lnh, lnl, cr, gcr, g[n])
+            out[n] = value
+            slow[n] = not ok
 
 
 # ---------------------------------------------------------------------- Jensen-Shannon

@@ -23,8 +23,9 @@ from numba import prange
 
 from ._base import (DD_ACC, INF, NAN, dd_div, dd_sum, dd_sum2, fast_two_sum, fma, jit,
                     two_prod, two_sum, wide_vectors)
-from .softmax import (INV_SCALE, NORMAL_MIN, OK, ROWS_PER_TASK, SCALE, _fill, _round_cr, _row_stats,
-                      _scale_dd, _scaled_terms, _scaled_terms_cr, _shift, _term_of, _term_rows)
+from .softmax import (INV_SCALE, NORMAL_MIN, OK, ROWS_PER_TASK, SCALE, TINY, _fill, _round_cr,
+                      _round_cr_abs, _row_stats, _scale_dd, _scaled_terms, _scaled_terms_cr,
+                      _shift, _term_of, _term_rows)
 
 
 @jit(inline=True)
@@ -369,3 +370,90 @@ def cross_entropy_probs_grad_rows(x, t, weight, has_weight, eps, denom, odd, fas
             _prob_coeffs(trow, eps, weight, has_weight, ah, al)
             out[n] = _soft_loss(row, m, Lh, Ll, ah, al, b3, acc, odd)
             _soft_grad(bt, be, hi, lo, ah, denom, acc, g, fast)
+
+
+@jit
+def _soft_grad_cr(bt, be, hi, lo, ah, al, dh, dl, acc, g, cr):
+    """The gradient row of the correctly rounded path for soft coefficients (probability
+    targets, label smoothing): ``g_i = (A P_i - a_i) / D`` with ``a_i = ah[i] + al[i]``,
+    ``A = sum_c a_c`` and the divisor ``D = dh + dl`` (double-doubles). ``A P_i / D`` is
+    ``c (T_i + E_i)``, ``c = A / (S D)``, and ``a_i / D`` is ``a_i (1/D)``, both formed
+    exactly to first order (TwoProduct) and subtracted by TwoSum, so the difference carries
+    no rounding error of its own where the two cancel. The error is therefore absolute:
+    ``cr`` times ``|A P_i / D|`` (``cr`` covers a term's error, ``S``'s and ``A``'s) plus
+    ``2**-96 |a_i / D|`` (the coefficient's and ``1/D``'s) plus ``2 TINY`` (products in the
+    subnormal range); every entry goes through ``_round_cr_abs`` with it. A ``c`` below
+    ``2**-960`` (a tiny ``A``: its low part would be subnormal) fails the row. Returns
+    whether every entry passed."""
+    C = g.shape[0]
+    Ah, Al = dd_sum(ah[:C], acc)
+    alsum = 0.0
+    for c in range(C):
+        alsum += al[c]
+    Ah, Al = fast_two_sum(Ah, Al + alsum)
+    ph = hi * dh
+    pl = fma(hi, dh, -ph) + (lo * dh + hi * dl)  # S D to about 2**-105 (scaled by 2**B)
+    ch, cl = dd_div(Ah, Al, ph, pl)
+    rh, rl = dd_div(1.0, 0.0, dh, dl)
+    if ch != 0.0 and abs(ch) < 2.0**-960:
+        return False
+    bad = 0
+    for i in range(C):
+        t = _term_of(bt[i])
+        xh, xl = two_prod(ch, t)
+        xl += fma(ch, be[i], cl * t)
+        yh, yl = two_prod(ah[i], rh)
+        yl += ah[i] * rl + al[i] * rh
+        s, se = two_sum(xh, -yh)
+        err = (cr * abs(xh) + 2.0**-96 * abs(yh)) * (1.0 + 2.0**-40)
+        if xh != 0.0 or yh != 0.0:  # both 0: A = 0 = a_i, the entry is exactly 0
+            err += 2.0 * TINY
+        r = _round_cr_abs(s, se + (xl - yl), err)
+        bad += 1 if r != r else 0
+        g[i] = r
+    return bad == 0
+
+
+@jit(parallel=True)
+def cross_entropy_soft_grad_rows_cr(x, labels, t, weight, has_weight, ignore_index, eps, dh, dl,
+                                    cr, out, grad, slow):
+    """Fused loss and gradient of the correctly rounded path for soft coefficients: class
+    indices ``labels`` with label smoothing ``eps > 0`` (``t`` unused), or probability
+    targets ``t`` (``labels`` empty) with any ``eps``; ``D = dh + dl`` the exact divisor.
+    ``cr``: the relative bound of the loss (``_round_cr``); the gradient entries use
+    ``2 cr + C 2**-103 + 2**-96`` of ``|A P_i / D|`` (``_soft_grad_cr``). A row whose loss
+    or any entry cannot be decided gets ``slow[n] = 1``. ``grad`` must not alias ``x``."""
+    wide_vectors()
+    N, C = x.shape
+    probs = labels.shape[0] == 0
+    gcr = 2.0 * cr + C * 2.0**-103 + 2.0**-96
+    for task in prange((N + ROWS_PER_TASK - 1) // ROWS_PER_TASK):
+        bt, be, b3, ah, al, acc = _task_scratch(C, C)
+        for n in range(task * ROWS_PER_TASK, min(N, (task + 1) * ROWS_PER_TASK)):
+            row = x[n]
+            g = grad[n]
+            slow[n] = 0
+            y = 0
+            if not probs:
+                y = labels[n]
+                if y == ignore_index:
+                    out[n] = 0.0
+                    _fill(g, 0.0)
+                    continue
+            st, m, hi, lo, Lh, Ll, Lsh, Lsl = _row_stats(row, bt, be, acc, False, True)
+            if st != OK:
+                out[n] = NAN
+                _fill(g, NAN)
+                slow[n] = 1
+                continue
+            if probs:
+                _prob_coeffs(t[n], eps, weight, has_weight, ah, al)
+                r = _soft_loss(row, m, Lh, Ll, ah, al, b3, acc, False, cr)
+            else:
+                w = weight[y] if has_weight else 1.0
+                r = _label_loss(row, y, m, Lh, Ll, Lsh, Lsl, w, eps, weight, has_weight, ah, al,
+                                b3, acc, False, cr)
+                _label_coeffs(y, w, eps, weight, has_weight, ah, al)
+            out[n] = r
+            ok = _soft_grad_cr(bt, be, hi, lo, ah, al, dh, dl, acc, g, gcr)
+            slow[n] = not ok or r != r

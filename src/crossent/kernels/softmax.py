@@ -440,6 +440,21 @@ def _round_cr(a, c, odd, cr):
 
 
 @jit(inline=True)
+def _round_cr_abs(a, c, err):
+    """:func:`_round_cr` with an absolute error bound: ``a + c`` is known to within ``err``
+    (for a result that may cancel, whose error is bounded by the magnitudes of its parts,
+    not by its own); returns it rounded to nearest if every real within ``err`` rounds to
+    the same float, else nan. A value known exactly (``err = 0``) that is a float is
+    returned (a zero gradient entry: the half gap of 0 is 0). Infinities and nan pass
+    through."""
+    r, t = two_sum(a, c)
+    if r - r != 0.0 or (err == 0.0 and t == 0.0):
+        return r
+    ok = (abs(t) + err) * (1.0 + 2.0**-50) < _half_gap(r)
+    return r if ok else NAN
+
+
+@jit(inline=True)
 def _neg_log_softmax(v, m, Lh, Ll, odd, cr=0.0):
     """``-log_softmax = (m - v) + L`` as two non-negative terms, rounded once.
 

@@ -193,7 +193,7 @@ def test_double_double_within_the_tested_bound():
     exact value (``exact=True``) on the near-equal rows and the corpus; the worst ratio is
     reported in the failure message. Fails, e.g., with ``PHI_SERIES_REL`` or the ``l`` error
     of the s2 route taken 2**8 too small."""
-    pairs = [(p, q) for _l, p, q in _near_rows(seed=12)]
+    pairs = [(p, q) for _l, p, q in _near_rows(seed=12)[:2]]
     pairs += [(np.moveaxis(c.p, c.axis, -1).reshape(-1, c.p.shape[c.axis]),
                np.moveaxis(c.q, c.axis, -1).reshape(-1, c.p.shape[c.axis]))
               for c in _divergence_corpus()[::3]]

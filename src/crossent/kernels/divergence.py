@@ -336,24 +336,24 @@ def _d_minus_D(a, b, Dh, Dl):
     return fast_two_sum(s, e1 + (s1 + g1))
 
 
-@jit
+@jit(inline=True)
 def _kl_row_cr(x, y, btp, bep, btq, beq, acc, rho):
     """``KL(softmax(x) || softmax(y))`` of one float64 row pair for the correctly rounded
     path: the value rounded to nearest, or nan where the rounding test cannot decide (and for
     the rows the fast path makes nan); +inf for a class of P missing from Q; 0 for rows that
     differ by a constant exactly. ``rho``: the relative error of each ``P_i`` and ``Q_i``
-    (``crossent._rounding.kl_relative_bound``). Not inlined: compiled once, apart from the
-    fast kernels."""
+    (``crossent._rounding.kl_relative_bound``)."""
     kh, kl, cr = _kl_row_dd(x, y, btp, bep, btq, beq, acc, rho)
     if cr == 0.0:
         return kh  # nan, +inf or an exact 0
     return _round_cr(kh, kl, False, cr)
 
 
-@jit(inline=True)
+@jit
 def _kl_row_dd(x, y, btp, bep, btq, beq, acc, rho):
     """``(kh, kl, cr)``: the value as a double-double and its relative error bound, or
-    ``(v, 0, 0)`` with ``v`` nan, +inf or an exact 0 (see :func:`_kl_row_cr`).
+    ``(v, 0, 0)`` with ``v`` nan, +inf or an exact 0 (see :func:`_kl_row_cr`). Not inlined:
+    compiled once, apart from the fast kernels.
 
     The terms of :func:`_kl_row` in double-double: ``P_i`` (``_dd_prob``), ``delta_i``
     (``_d_minus_D``, then ``- l``), ``phi(delta_i)`` by the series (``|delta| < 1/8``) or

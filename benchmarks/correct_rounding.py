@@ -8,11 +8,14 @@ slow path's share is counted by ``crossent._rounding.COUNTS`` over every call ma
 times on a shared machine are noise: read the ratios. ``--json FILE`` writes the table.
 ``--pmf``: the PMF functions instead (``entropy``, ``cross_entropy_pmf``, ``kl_divergence``
 on Dirichlet(1) rows, ``q`` independent of ``p``, and ``kl_divergence`` of ``q`` a 1e-3
-perturbation of ``p``, where its terms have both signs).
+perturbation of ``p``, where its terms have both signs). ``--divergence``:
+``kl_divergence_logits`` on independent normal logits (standard deviation 3) and on near-equal
+rows (``Q = P (1 + rho U(-1, 1))``, ``rho`` 1e-3 and 1e-9).
 
 Usage::
 
-    python benchmarks/correct_rounding.py [--shapes 4096x1000,256x32000] [--rounds 9] [--pmf]
+    python benchmarks/correct_rounding.py [--shapes 4096x1000,256x32000] [--rounds 9]
+        [--pmf | --divergence]
 """
 
 from __future__ import annotations
@@ -55,7 +58,24 @@ def _pmf_calls(rng, N, C):
     }
 
 
-def run(shapes=SHAPES, rounds=9, seed=0, pmf=False):
+def _divergence_calls(rng, N, C):
+    import crossent as ce
+
+    p = rng.standard_normal((N, C)) * 3.0
+    q = rng.standard_normal((N, C)) * 3.0
+    P = np.exp(p - p.max(axis=1, keepdims=True))
+    near = {rho: np.log(P * (1 + rho * rng.uniform(-1, 1, P.shape))) for rho in (1e-3, 1e-9)}
+    return {
+        "kl_divergence_logits": lambda: ce.kl_divergence_logits(p, q, reduction="none"),
+        "kl_divergence_logits (mean)": lambda: ce.kl_divergence_logits(p, q),
+        "kl_divergence_logits (near 1e-3)": lambda: ce.kl_divergence_logits(
+            p, near[1e-3], reduction="none"),
+        "kl_divergence_logits (near 1e-9)": lambda: ce.kl_divergence_logits(
+            p, near[1e-9], reduction="none"),
+    }
+
+
+def run(shapes=SHAPES, rounds=9, seed=0, pmf=False, divergence=False):
     import crossent as ce
     from crossent import _rounding
 
@@ -64,6 +84,8 @@ def run(shapes=SHAPES, rounds=9, seed=0, pmf=False):
     for N, C in shapes:
         if pmf:
             calls = _pmf_calls(rng, N, C)
+        elif divergence:
+            calls = _divergence_calls(rng, N, C)
         else:
             x = rng.standard_normal((N, C)) * 3.0
             y = rng.integers(0, C, N)
@@ -96,13 +118,14 @@ def main(argv=None):
     p.add_argument("--rounds", type=int, default=9)
     p.add_argument("--json", default=None)
     p.add_argument("--pmf", action="store_true", help="the PMF functions")
+    p.add_argument("--divergence", action="store_true", help="kl_divergence_logits")
     a = p.parse_args(argv)
     shapes = SHAPES if a.shapes is None else tuple(
         tuple(int(v) for v in s.split("x")) for s in a.shapes.split(","))
-    rows = run(shapes, a.rounds, pmf=a.pmf)
-    print(f"{'shape':>10} {'function':<28} {'correct/fast':>12} {'slow rows':>14}")
+    rows = run(shapes, a.rounds, pmf=a.pmf, divergence=a.divergence)
+    print(f"{'shape':>10} {'function':<34} {'correct/fast':>12} {'slow rows':>14}")
     for r in rows:
-        print(f"{r['shape']:>10} {r['function']:<28} {r['ratio']:>12.2f} "
+        print(f"{r['shape']:>10} {r['function']:<34} {r['ratio']:>12.2f} "
               f"{r['slow_rows']:>6} of {r['rows']}")
     if a.json:
         with open(a.json, "w") as fh:

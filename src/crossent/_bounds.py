@@ -453,7 +453,7 @@ CORRECT_ROUNDING = {
     f: {"float64": Bound(0.5, 1.0, analysis="correct-rounding")}
     for f in ("logsumexp", "log_softmax", "softmax", "cross_entropy", "cross_entropy_grad",
               "binary_cross_entropy", "softplus", "log_sigmoid", "entropy_logits",
-              "entropy", "cross_entropy_pmf", "kl_divergence")
+              "entropy", "cross_entropy_pmf", "kl_divergence", "kl_divergence_logits")
 }
 
 

@@ -85,8 +85,8 @@ def rounding(mode: str):
         ``"fast"`` (the default mode): float64 results within the bounds of ``crossent.BOUNDS``
         (a few ulp). ``"correct"``: the float64 results of ``logsumexp``, ``log_softmax``,
         ``softmax``, ``cross_entropy``, ``cross_entropy_value_and_grad`` (its gradient with
-        class-index targets and no label smoothing), ``entropy``, ``cross_entropy_pmf`` and
-        ``kl_divergence`` are correctly rounded (0.5 ulp), at a
+        class-index targets and no label smoothing), ``entropy``, ``cross_entropy_pmf``,
+        ``kl_divergence`` and ``kl_divergence_logits`` are correctly rounded (0.5 ulp), at a
         measured cost (``docs/accuracy.md``); the other functions, and those options, raise
         ``NotImplementedError`` in this mode.
         float32/float16/bfloat16 results are the same in both modes (correctly rounded in

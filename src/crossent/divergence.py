@@ -105,7 +105,9 @@ def kl_divergence_logits(p_logits, q_logits, *, axis=-1, reduction="mean", mask=
 
     Accuracy: within 12 ulp in float64 (a worst-case budget; measured at most 4.06), 1 ulp
     (99.9% correctly rounded) in float32, bfloat16 and float16, for any gap between the rows
-    (``BOUNDS["kl_divergence_logits"]``).
+    (``BOUNDS["kl_divergence_logits"]``); float64 results (per row, and the exact sums of those
+    for ``'mean'``, ``'sum'`` and ``'partial'``) are correctly rounded in the rounding mode
+    ``"correct"`` (:func:`crossent.rounding`).
 
     Examples
     --------

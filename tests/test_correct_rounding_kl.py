@@ -25,7 +25,7 @@ import crossent
 from crossent import _rounding
 from crossent import reference as oracle
 from crossent.kernels import divergence as kdiv
-from crossent.kernels._base import DD_ACC, jit, padded
+from crossent.kernels._base import DD_ACC, PAD
 
 
 @pytest.fixture(autouse=True)
@@ -174,18 +174,15 @@ def test_fast_mode_and_narrow_formats_unchanged():
 # the bound itself
 
 
-@jit
-def _rows_dd(x, y, rho, out):
-    """``out[n] = (kh, kl, cr)`` of ``_kl_row_dd`` (the test's window on the kernel)."""
+def _rows_dd(x, y, rho):
+    """``(kh, kl, cr)`` of ``_kl_row_dd`` for each row (the kernel's compiled row function,
+    called from Python: no test-side compiled code that a stale cache could keep)."""
     C = x.shape[1]
-    btp, bep = np.zeros(padded(C)), np.zeros(padded(C))
-    btq, beq = np.zeros(padded(C)), np.zeros(padded(C))
+    n = -(-C // PAD) * PAD
+    btp, bep, btq, beq = (np.zeros(n) for _ in range(4))
     acc = np.empty(DD_ACC)
-    for n in range(x.shape[0]):
-        kh, kl, cr = kdiv._kl_row_dd(x[n], y[n], btp, bep, btq, beq, acc, rho)
-        out[n, 0] = kh
-        out[n, 1] = kl
-        out[n, 2] = cr
+    return np.array([kdiv._kl_row_dd(a, b, btp, bep, btq, beq, acc, rho)
+                     for a, b in zip(x, y)]).reshape(-1, 3)
 
 
 def test_double_double_within_the_tested_bound():
@@ -199,10 +196,9 @@ def test_double_double_within_the_tested_bound():
               for c in _divergence_corpus()[::3]]
     worst = 0.0
     for p, q in pairs:
-        out = np.empty((p.shape[0], 3))
-        _rows_dd(np.ascontiguousarray(p, dtype=np.float64),
-                 np.ascontiguousarray(q, dtype=np.float64),
-                 _rounding.kl_relative_bound(p.shape[1]), out)
+        out = _rows_dd(np.ascontiguousarray(p, dtype=np.float64),
+                       np.ascontiguousarray(q, dtype=np.float64),
+                       _rounding.kl_relative_bound(p.shape[1]))
         exact = oracle.kl_divergence_logits(p, q, reduction="none", exact=True)
         for (kh, kl, cr), e in zip(out, np.ravel(exact)):
             if cr == 0.0:
@@ -212,19 +208,6 @@ def test_double_double_within_the_tested_bound():
                 ratio = float(err / (cr * abs(mpmath.mpf(kh) + mpmath.mpf(kl)) + 2.0**-1070))
             worst = max(worst, ratio)
     assert worst <= 1.0, worst
-
-
-@jit
-def _phi_both(t, out):
-    for n in range(t.shape[0]):
-        th = t[n, 0]
-        tl = t[n, 1]
-        if abs(th) < 0.125:
-            fh, fl = kdiv._phi_series_dd(th, tl)
-        else:
-            fh, fl, _e = kdiv._phi_exp_dd(th, tl)
-        out[n, 0] = fh
-        out[n, 1] = fl
 
 
 def test_phi_helpers_against_mpmath():
@@ -239,8 +222,8 @@ def test_phi_helpers_against_mpmath():
         rng.uniform(3.0, 800.0, 50),
     ])
     tl = np.spacing(th) * rng.uniform(-0.5, 0.5, th.size)  # a low part below ulp(th)/2
-    out = np.empty((th.size, 2))
-    _phi_both(np.stack([th, tl], axis=1), out)
+    out = [kdiv._phi_series_dd(a, b) if abs(a) < 0.125 else kdiv._phi_exp_dd(a, b)[:2]
+           for a, b in zip(th.tolist(), tl.tolist())]
     worst_s = worst_e = 0.0
     with mpmath.workprec(300):
         for a, b, (fh, fl) in zip(th, tl, out):

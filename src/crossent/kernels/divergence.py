@@ -456,8 +456,9 @@ def _kl_row_dd(x, y, btp, bep, btq, beq, acc, rho):
     kh, kl = fast_two_sum(kh, kl)
     if not kh > 0.0:
         return NAN, 0.0, 0.0
-    # the absolute parts: l's second order (unscaled, hence SCALE), underflows in the terms
-    err = (err + 0.52 * el * el * SCALE + C * 2.0**-460) * (1.0 + 2.0**-40)
+    # the absolute parts: l's second order (unscaled, hence SCALE); underflows: a few
+    # subnormal roundings (2**-1075 each) in phi's products times 2**B P_i < 2**601, per class
+    err = (err + 0.52 * el * el * SCALE + C * 2.0**-470) * (1.0 + 2.0**-40)
     cr = err / kh * (1.0 + 2.0**-40) + C * 2.0**-103 + 2.0**-100
     return kh * INV_SCALE, kl * INV_SCALE, cr
 

@@ -37,7 +37,6 @@ Gradients: ``dKL/dx_j = P_j (delta_j - KL)``, ``dKL/dy_j = Q_j - P_j``.
 from __future__ import annotations
 
 import math
-from fractions import Fraction
 
 import numpy as np
 from numba import prange
@@ -244,10 +243,19 @@ def kl_divergence_logits_grad_rows(x, y, keep, scale, out, gx, gy):
 
 
 # ----------------------------------------------------- KL from logits, correctly rounded
+def _inv_factorial_dd(n):
+    """``1/n!`` as a double-double ``(hi, lo)``: ``hi`` the nearest float, ``lo`` the nearest
+    float to the exact remainder (integer arithmetic: ``hi = a/b`` exactly, ``b`` a power of
+    two, and ``1/n! - a/b = (b - a n!)/(b n!)``, rounded once by int true division)."""
+    f = math.factorial(n)
+    hi = 1.0 / f
+    a, b = hi.as_integer_ratio()
+    return hi, (b - a * f) / (b * f)
+
+
 # 1/(k + 2)! as double-doubles (hi + lo to 2**-106 relative), for the head of phi's series
-_PHI_HI = np.array([float(Fraction(1, math.factorial(k + 2))) for k in range(8)])
-_PHI_LO = np.array([float(Fraction(1, math.factorial(k + 2)) - Fraction(_PHI_HI[k]))
-                    for k in range(8)])
+_PHI_HI = np.array([_inv_factorial_dd(k + 2)[0] for k in range(8)])
+_PHI_LO = np.array([_inv_factorial_dd(k + 2)[1] for k in range(8)])
 #: relative error bound of ``_phi_series_dd`` (``|t| < 1/8``; docs/accuracy.md#correct-rounding,
 #: checked against mpmath by tests/test_correct_rounding_kl.py)
 PHI_SERIES_REL = 2.0**-92

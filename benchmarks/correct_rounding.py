@@ -11,11 +11,13 @@ on Dirichlet(1) rows, ``q`` independent of ``p``, and ``kl_divergence`` of ``q``
 perturbation of ``p``, where its terms have both signs). ``--grads``: the gradients whose
 entries cancel (``cross_entropy_value_and_grad`` with Dirichlet(1) targets and label
 smoothing, ``binary_cross_entropy_with_logits_value_and_grad`` with uniform soft targets,
-``entropy_logits_value_and_grad``), the loss or value included.
+``entropy_logits_value_and_grad``), the loss or value included. ``--divergence``:
+``kl_divergence_logits`` on independent normal logits (standard deviation 3) and on near-equal
+rows (``Q = P (1 + rho U(-1, 1))``, ``rho`` 1e-3 and 1e-9).
 
 Usage::
 
-    python benchmarks/correct_rounding.py [--shapes 4096x1000] [--rounds 9] [--pmf|--grads]
+    python benchmarks/correct_rounding.py [--shapes 4096x1000] [--rounds 9] [--pmf|--grads|--divergence]
 """
 
 from __future__ import annotations
@@ -76,7 +78,25 @@ def _grad_calls(rng, N, C):
     }
 
 
-def run(shapes=SHAPES, rounds=9, seed=0, pmf=False, grads=False):
+
+def _divergence_calls(rng, N, C):
+    import crossent as ce
+
+    p = rng.standard_normal((N, C)) * 3.0
+    q = rng.standard_normal((N, C)) * 3.0
+    P = np.exp(p - p.max(axis=1, keepdims=True))
+    near = {rho: np.log(P * (1 + rho * rng.uniform(-1, 1, P.shape))) for rho in (1e-3, 1e-9)}
+    return {
+        "kl_divergence_logits": lambda: ce.kl_divergence_logits(p, q, reduction="none"),
+        "kl_divergence_logits (mean)": lambda: ce.kl_divergence_logits(p, q),
+        "kl_divergence_logits (near 1e-3)": lambda: ce.kl_divergence_logits(
+            p, near[1e-3], reduction="none"),
+        "kl_divergence_logits (near 1e-9)": lambda: ce.kl_divergence_logits(
+            p, near[1e-9], reduction="none"),
+    }
+
+
+def run(shapes=SHAPES, rounds=9, seed=0, pmf=False, grads=False, divergence=False):
     import crossent as ce
     from crossent import _rounding
 
@@ -87,6 +107,8 @@ def run(shapes=SHAPES, rounds=9, seed=0, pmf=False, grads=False):
             calls = _pmf_calls(rng, N, C)
         elif grads:
             calls = _grad_calls(rng, N, C)
+        elif divergence:
+            calls = _divergence_calls(rng, N, C)
         else:
             x = rng.standard_normal((N, C)) * 3.0
             y = rng.integers(0, C, N)
@@ -120,10 +142,11 @@ def main(argv=None):
     p.add_argument("--json", default=None)
     p.add_argument("--pmf", action="store_true", help="the PMF functions")
     p.add_argument("--grads", action="store_true", help="the gradients with soft coefficients")
+    p.add_argument("--divergence", action="store_true", help="kl_divergence_logits")
     a = p.parse_args(argv)
     shapes = SHAPES if a.shapes is None else tuple(
         tuple(int(v) for v in s.split("x")) for s in a.shapes.split(","))
-    rows = run(shapes, a.rounds, pmf=a.pmf, grads=a.grads)
+    rows = run(shapes, a.rounds, pmf=a.pmf, grads=a.grads, divergence=a.divergence)
     print(f"{'shape':>10} {'function':<48} {'correct/fast':>12} {'slow rows':>14}")
     for r in rows:
         print(f"{r['shape']:>10} {r['function']:<48} {r['ratio']:>12.2f} "

@@ -32,7 +32,8 @@ SUPPORTED = ("logsumexp", "log_softmax", "softmax", "cross_entropy",
              "cross_entropy_value_and_grad", "binary_cross_entropy_with_logits",
              "binary_cross_entropy_with_logits_value_and_grad", "softplus",
              "log_sigmoid", "entropy_logits", "entropy_logits_value_and_grad", "entropy",
-             "cross_entropy_pmf", "kl_divergence", "categorical_log_likelihood")
+             "cross_entropy_pmf", "kl_divergence", "categorical_log_likelihood",
+             "kl_divergence_logits")
 
 _MODE = contextvars.ContextVar("crossent_rounding", default="fast")
 
@@ -88,7 +89,8 @@ def rounding(mode: str):
         ``softmax``, ``cross_entropy``, ``cross_entropy_value_and_grad``,
         ``binary_cross_entropy_with_logits`` (and its ``_value_and_grad``),
         ``entropy_logits`` (and its ``_value_and_grad``), ``entropy``,
-        ``cross_entropy_pmf``, ``kl_divergence``, ``categorical_log_likelihood`` (and
+        ``cross_entropy_pmf``, ``kl_divergence``, ``categorical_log_likelihood``,
+        ``kl_divergence_logits`` (and
         ``logsumexp`` with ``b``, ``softplus``, ``log_sigmoid``; ``crossent.dask`` with the
         mode of the call that builds its graph) are correctly rounded (0.5 ulp), at a
         measured cost (``docs/accuracy.md``); the other functions, and those options, raise
@@ -145,6 +147,15 @@ def entropy_relative_bound(C: int) -> float:
     products, the double-double sum of ``C`` terms and the division by ``ln b`` add below
     ``C 2**-103 + 2**-98``."""
     return 3.0 * relative_bound(C) + C * 2.0**-103 + 2.0**-98
+
+
+def kl_relative_bound(C: int) -> float:
+    """The relative error of each ``P_i`` and ``Q_i`` (and of ``log S``) on the correctly
+    rounded path of ``kl_divergence_logits``, for rows of ``C`` classes: a term
+    ``T_i`` and the sum ``S`` (:func:`relative_bound` each), ``1/S`` and the product below
+    ``2**-100``. The kernel adds, row by row, the errors of ``phi``, of ``delta_i`` and of
+    the log ratio ``l`` to the bound it tests (``docs/accuracy.md``)."""
+    return 2.0 * relative_bound(C) + 2.0**-100
 
 
 def pmf_bound(K: int) -> tuple[float, float]:

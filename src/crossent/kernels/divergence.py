@@ -43,11 +43,13 @@ from numba import prange
 
 from ._base import (DD_ACC, INF, NAN, dd_div, fast_two_sum, fma, jit, two_prod, two_sum,
                     wide_vectors)
+from .exp import EXP_PARTS_DD_MAX_REL_ERR, exp_parts_dd
 from .softmax import (
     INV_SCALE,
     OK,
     ROWS_PER_TASK,
     TINY,
+    SCALE,
     _round_cr,
     _round_cr_abs,
     _round_sum,
@@ -240,6 +242,251 @@ def kl_divergence_logits_grad_rows(x, y, keep, scale, out, gx, gy):
                 delta = dh + dl
                 gx[n, i] = scale * (P * (delta - v))
                 gy[n, i] = scale * (Q - P)
+
+
+# ----------------------------------------------------- KL from logits, correctly rounded
+def _inv_factorial_dd(n):
+    """``1/n!`` as a double-double ``(hi, lo)``: ``hi`` the nearest float, ``lo`` the nearest
+    float to the exact remainder (integer arithmetic: ``hi = a/b`` exactly, ``b`` a power of
+    two, and ``1/n! - a/b = (b - a n!)/(b n!)``, rounded once by int true division)."""
+    f = math.factorial(n)
+    hi = 1.0 / f
+    a, b = hi.as_integer_ratio()
+    return hi, (b - a * f) / (b * f)
+
+
+# 1/(k + 2)! as double-doubles (hi + lo to 2**-106 relative), for the head of phi's series
+_PHI_HI = np.array([_inv_factorial_dd(k + 2)[0] for k in range(8)])
+_PHI_LO = np.array([_inv_factorial_dd(k + 2)[1] for k in range(8)])
+#: relative error bound of ``_phi_series_dd`` (``|t| < 1/8``; docs/accuracy.md#correct-rounding,
+#: checked against mpmath by tests/test_correct_rounding_kl.py)
+PHI_SERIES_REL = 2.0**-92
+#: relative error bound of ``e^{-t}`` in ``_phi_exp_dd`` (the exponential's 2**-83.5, the
+#: reciprocal's 4 u**2, the rounding of the correction for ``t``'s low part below it)
+PHI_EXP_REL = EXP_PARTS_DD_MAX_REL_ERR + 2.0**-90
+
+
+@jit(inline=True)
+def _phi_series_dd(th, tl):
+    """``phi(t) = t**2 g(t)``, ``g(t) = sum_k (-t)**k / (k + 2)!``, as a double-double for
+    ``|t| < 1/8`` (``t = th + tl``), within ``PHI_SERIES_REL`` relative: the terms that need
+    more than float64 (those above ``2**-37`` of ``g``, which is at least 0.479 there) by
+    double-double Horner steps with double-double coefficients, the rest by float64 Horner
+    on ``th``, cut where the first omitted term is below ``2**-100`` of ``g``: by tiers,
+    ``|t| < 2**-20``: 2 double-double terms of 5; ``< 2**-10``: 4 of 8; else 8 of 16."""
+    a = abs(th)
+    if a < 2.0**-20:
+        nd, N = 2, 4
+    elif a < 2.0**-10:
+        nd, N = 4, 7
+    else:
+        nd, N = 8, 15
+    sh = -th
+    sl = -tl
+    g = _PHI_COEF[N]
+    for j in range(N - 1, nd - 1, -1):
+        g = g * sh + _PHI_COEF[j]
+    gh, gl = g, 0.0
+    for j in range(nd - 1, -1, -1):
+        p, e = two_prod(gh, sh)
+        e += gh * sl + gl * sh
+        h, e2 = two_sum(_PHI_HI[j], p)
+        gh, gl = fast_two_sum(h, e2 + (e + _PHI_LO[j]))
+    wh, wl = two_prod(th, th)
+    wl += 2.0 * th * tl
+    ph, pe = two_prod(wh, gh)
+    return fast_two_sum(ph, pe + (wh * gl + wl * gh))
+
+
+@jit(inline=True)
+def _phi_exp_dd(th, tl):
+    """``(fh, fl, E)``: ``phi(t) = (t - 1) + e^{-t}`` as a double-double for ``t > -2``
+    (``t = th + tl``), and ``E ~ e^{-t}``. ``e^{-th}`` from ``exp_parts_dd(-th)`` for
+    ``th > 0`` and as ``1 / exp_parts_dd(th)`` for ``th <= 0``, within ``PHI_EXP_REL``;
+    ``e^{-tl} = 1 - tl + tl**2/2`` (``|tl| <= u |th|``). Above ``t = 700``, ``e^{-t}``
+    (below ``2**-1009``) is dropped. The error is ``PHI_EXP_REL E`` plus the roundings of
+    the sum, ``2**-100 (|t - 1| + E)`` (it cancels for ``|t| < 1``: the caller takes the
+    series below ``|t| = 1/8``)."""
+    if th > 700.0:
+        eh, el = 0.0, 0.0
+    elif th > 0.0:
+        h, l, s = exp_parts_dd(-th)
+        f = s * INV_SCALE  # 2**k, normal (k >= -1010): exact
+        eh, el = h * f, l * f
+    else:
+        h, l, s = exp_parts_dd(th)
+        qh, ql = dd_div(1.0, 0.0, h, l)
+        f = SCALE / s  # 2**-k, exact
+        eh, el = qh * f, ql * f
+    el += eh * (0.5 * tl * tl - tl)
+    ah, al = two_sum(th, -1.0)
+    al += tl
+    h, e = two_sum(ah, eh)
+    fh, fl = fast_two_sum(h, e + (al + el))
+    return fh, fl, eh
+
+
+@jit(inline=True)
+def _dd_prob(b, be, ch, cl):
+    """``2**B P_i = T_i (ch + cl) + E_i ch`` as a double-double from a row's scratch terms."""
+    t = _term_of(b)
+    ph, pe = two_prod(ch, t)
+    return fast_two_sum(ph, pe + (ch * be + cl * t))
+
+
+@jit(inline=True)
+def _d_minus_D(a, b, Dh, Dl):
+    """``(a - b) - D`` as a double-double ``(h, l)``, ``D = Dh + Dl``: the four parts of the
+    exact value (two TwoSums of ``a - b`` and of the low parts) added so that the error is
+    below ``2**-104`` of the result plus ``2**-155 (|a| + |b| + |D|)``."""
+    h1, l1 = two_sum(a, -b)
+    eh, e1 = two_sum(h1, -Dh)
+    g, g1 = two_sum(l1, -Dl)
+    s, s1 = two_sum(eh, g)
+    return fast_two_sum(s, e1 + (s1 + g1))
+
+
+@jit(inline=True)
+def _kl_row_cr(x, y, btp, bep, btq, beq, acc, rho):
+    """``KL(softmax(x) || softmax(y))`` of one float64 row pair for the correctly rounded
+    path: the value rounded to nearest, or nan where the rounding test cannot decide (and for
+    the rows the fast path makes nan); +inf for a class of P missing from Q; 0 for rows that
+    differ by a constant exactly. ``rho``: the relative error of each ``P_i`` and ``Q_i``
+    (``crossent._rounding.kl_relative_bound``)."""
+    kh, kl, cr = _kl_row_dd(x, y, btp, bep, btq, beq, acc, rho)
+    if cr == 0.0:
+        return kh  # nan, +inf or an exact 0
+    return _round_cr(kh, kl, False, cr)
+
+
+@jit
+def _kl_row_dd(x, y, btp, bep, btq, beq, acc, rho):
+    """``(kh, kl, cr)``: the value as a double-double and its relative error bound, or
+    ``(v, 0, 0)`` with ``v`` nan, +inf or an exact 0 (see :func:`_kl_row_cr`). Not inlined:
+    compiled once, apart from the fast kernels.
+
+    The terms of :func:`_kl_row` in double-double: ``P_i`` (``_dd_prob``), ``delta_i``
+    (``_d_minus_D``, then ``- l``), ``phi(delta_i)`` by the series (``|delta| < 1/8``) or
+    the exponential (``-2 < delta``), ``Q_i - P_i (1 - delta_i)`` below ``-2``; beside the
+    sum, a bound on its error, class by class (docs/accuracy.md, "Correct rounding in
+    float64"): the terms' relative errors, ``phi``'s, the error ``eta_i`` of ``delta_i``
+    through ``|phi'|``, the error ``el`` of ``l`` (first order on the ``Q`` terms, second
+    order, ``0.52 el**2``, on the rest: the sum is stationary in ``l``)."""
+    stp, mp, hp, lp, Lph, Lpl, _a, _b = _row_stats(x, btp, bep, acc, False, True)
+    stq, mq, hq, lq, Lqh, Lql, _c, _d = _row_stats(y, btq, beq, acc, False, True)
+    if stp != OK or stq != OK:
+        return NAN, 0.0, 0.0
+    C = x.shape[0]
+    k = -1  # the first largest entry of x
+    for i in range(C):
+        if x[i] != -INF and y[i] == -INF:
+            return INF, 0.0, 0.0  # P_i > 0 = Q_i
+        if k < 0 and x[i] == mp:
+            k = i
+    Dh, Dl = two_sum(x[k], -y[k])
+    cph, cpl = _scale_dd(1.0, 0.0, hp, lp, INV_SCALE)  # 1/S: 2**B P_i = T_i (cph + cpl)
+    cqh, cql = _scale_dd(1.0, 0.0, hq, lq, INV_SCALE)
+    # l = (y_k - m_q) - L_q + L_p; L within rho L (rho >= relative_bound(C))
+    a, b = two_sum(y[k], -mq)
+    t1, t2 = two_sum(Lph, -Lqh)
+    lh, t3 = two_sum(a, t1)
+    lh, ll = fast_two_sum(lh, b + t3 + t2 + (Lpl - Lql))
+    el = rho * (Lph + Lqh) * (1.0 + 2.0**-40) + 2.0**-100 * (abs(a) + Lph + Lqh)
+    if abs(lh) <= 2.0**-20:
+        # s2 = Q_k / P_k - 1 = sum_i r_i, each r_i within 8u (libm's expm1 and log1p within
+        # an ulp): l = log1p(s2) within 2**-49 (sum |r_i| + |s2|) + 2**-51 |l|
+        Qk = _prob(btq, beq, k, cqh, cql)
+        s2h, s2l, sa = 0.0, 0.0, 0.0
+        for i in range(C):
+            if y[i] == -INF:
+                continue
+            Q = _prob(btq, beq, i, cqh, cql)
+            if x[i] == -INF:
+                r = -Q
+            else:
+                eh, e2 = _d_minus_D(x[i], y[i], Dh, Dl)
+                e = eh + e2
+                if e < 1.0:
+                    r = Q * math.expm1(e)
+                else:
+                    r = Qk * ((_term_of(btp[i]) + bep[i]) * INV_SCALE) - Q
+            s2h, t = two_sum(s2h, r)
+            s2l += t
+            sa += abs(r)
+        s2 = (s2h + s2l) * INV_SCALE
+        lh, ll = math.log1p(s2), 0.0
+        el = 2.0**-49 * (sa * INV_SCALE + abs(s2)) + 2.0**-51 * abs(lh) + 2.0**-1070
+    kh, kl, err = 0.0, 0.0, 0.0
+    allzero = True  # x - y constant on the classes of P and Q = 0 where P = 0: KL = 0
+    ra = rho + 2.0**-100
+    for i in range(C):
+        if x[i] == -INF:  # P_i = 0: the term's limit is Q_i (0 when y_i is -inf too)
+            if y[i] != -INF:
+                allzero = False
+                qh, ql = _dd_prob(btq[i], beq[i], cqh, cql)
+                kh, s = two_sum(kh, qh)
+                kl += s + ql
+                err += (ra + 1.01 * el) * qh
+            continue
+        ph, pl = _dd_prob(btp[i], bep[i], cph, cpl)
+        sh, sl = _d_minus_D(x[i], y[i], Dh, Dl)
+        if sh != 0.0:
+            allzero = False
+        dh, t = two_sum(sh, -lh)
+        dh, dl = fast_two_sum(dh, t + (sl - ll))
+        eta = (2.0**-100 * (abs(dh) + abs(lh)) + 2.0**-150 * abs(x[i]) + 2.0**-150 * abs(y[i])
+               + 2.0**-150 * abs(Dh))
+        if dh <= -2.0:  # P phi = Q - P (1 - delta): phi >= 4.39 P, >= 0.59 Q
+            qh, ql = _dd_prob(btq[i], beq[i], cqh, cql)
+            oh, ol = two_sum(1.0, -dh)
+            ol -= dl
+            uh, ue = two_prod(ph, oh)
+            ul = ue + (ph * ol + pl * oh)
+            vh, ve = two_sum(qh, -uh)
+            vl = ve + (ql - ul)
+            kh, s = two_sum(kh, vh)
+            kl += s + vl
+            err += (ra + 1.01 * el) * qh + ra * uh + 1.01 * ph * eta
+            continue
+        if abs(dh) < 0.125:
+            fh, fl = _phi_series_dd(dh, dl)
+            ef = PHI_SERIES_REL * fh
+            dphi = 1.2 * abs(dh) + eta
+        else:
+            fh, fl, E = _phi_exp_dd(dh, dl)
+            ef = (PHI_EXP_REL + 2.0**-52 * abs(dl)) * E + 2.0**-100 * (abs(dh - 1.0) + E)
+            dphi = 1.0 + E
+        th, te = two_prod(ph, fh)
+        tl = te + (ph * fl + pl * fh)
+        kh, s = two_sum(kh, th)
+        kl += s + tl
+        err += ra * th + ph * (ef + 1.01 * dphi * eta)
+    if allzero:
+        return 0.0, 0.0, 0.0
+    kh, kl = fast_two_sum(kh, kl)
+    if not kh > 0.0:
+        return NAN, 0.0, 0.0
+    # the absolute parts: l's second order (unscaled, hence SCALE); underflows: a few
+    # subnormal roundings (2**-1075 each) in phi's products times 2**B P_i < 2**601, per class
+    err = (err + 0.52 * el * el * SCALE + C * 2.0**-470) * (1.0 + 2.0**-40)
+    cr = err / kh * (1.0 + 2.0**-40) + C * 2.0**-103 + 2.0**-100
+    return kh * INV_SCALE, kl * INV_SCALE, cr
+
+
+@jit(parallel=True)
+def kl_divergence_logits_rows_cr(x, y, keep, rho, out):
+    """``out[n] = KL(softmax(x[n]) || softmax(y[n]))`` correctly rounded, nan where
+    undecided (0 where ``keep[n]`` is False)."""
+    N, C = x.shape
+    for task in prange((N + ROWS_PER_TASK - 1) // ROWS_PER_TASK):
+        btp, bep = _term_rows(C)
+        btq, beq = _term_rows(C)
+        acc = np.empty(DD_ACC)
+        for n in range(task * ROWS_PER_TASK, min(N, (task + 1) * ROWS_PER_TASK)):
+            if not keep[n]:
+                out[n] = 0.0
+                continue
+            out[n] = _kl_row_cr(x[n], y[n], btp, bep, btq, beq, acc, rho)
 
 
 # ----------------------------------------------------------------------------- entropy

@@ -897,6 +897,9 @@ def _dask_calls(m, X, x, y, p, q, b):
         ("cross_entropy-mean", lambda: m.cross_entropy(X(x), X(y), weight=w)),
         ("cross_entropy-probs", lambda: m.cross_entropy(X(x), X(p), reduction="sum")),
         ("value_and_grad-mean", lambda: m.cross_entropy_value_and_grad(X(x), X(y), weight=w)),
+        ("value_and_grad-probs", lambda: m.cross_entropy_value_and_grad(X(x), X(p))),
+        ("value_and_grad-smoothing",
+         lambda: m.cross_entropy_value_and_grad(X(x), X(y), label_smoothing=0.1)),
         ("entropy", lambda: m.entropy(X(p), base=2.0)),
         ("cross_entropy_pmf", lambda: m.cross_entropy_pmf(X(p), X(q))),
         ("kl_divergence", lambda: m.kl_divergence(X(p), X(q))),
@@ -953,8 +956,7 @@ def test_dask_refuses_in_correct_mode_what_numpy_refuses():
     calls = [
         ("z_loss", lambda: cd.cross_entropy(x, y, z_loss=1e-4)),
         ("logit_softcap", lambda: cd.cross_entropy(x, y, logit_softcap=30.0)),
-        ("probability targets", lambda: cd.cross_entropy_value_and_grad(x, p)),
-        ("label smoothing", lambda: cd.cross_entropy_value_and_grad(x, y, label_smoothing=0.1)),
+        ("logit_softcap", lambda: cd.cross_entropy_value_and_grad(x, p, logit_softcap=30.0)),
     ]
     for what, call in calls:
         call()  # valid in "fast" mode

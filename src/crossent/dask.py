@@ -33,8 +33,7 @@ is correctly rounded (class chunks are gathered, not folded: the fold is the fas
 algorithm) and the ``"sum"``/``"mean"`` are the exact sums of the blocks' correctly rounded
 items, rounded once, as the NumPy call's; the gradient of a ``"mean"`` divides by the whole
 batch's exact weight total. What the NumPy function refuses in that mode (``z_loss``,
-``logit_softcap``, a gradient with probability targets or label smoothing) raises
-``NotImplementedError`` when the graph is built.
+``logit_softcap``) raises ``NotImplementedError`` when the graph is built.
 
 Examples
 --------
@@ -568,6 +567,8 @@ def _grad_block(spec, xb, tb, *den):
     if den and den[0].dtype == object:  # the exact total (labels)
         total = den[0][()]
         den = (_den_of(total),)
+    elif den and not p.labels_mode:  # probabilities: the whole batch's item count, exactly
+        total = int(den[0]) << (SCALE_BITS - p.item_unscale)
     with _rounding.rounding(spec.mode):
         losses, g = _loss._value_and_grad(p, None, float(den[0]) if den else p.denominator,
                                           total)

@@ -83,21 +83,23 @@ def _sibling_imports(path):
 
 def test_imports_go_one_way():
     """``_base`` at the bottom (it imports no kernel module), then exp, softmax, loss, and on
-    top the loss options, the class-chunked rows and the short-row kernels, the divergences and the binary loss; pmf and the
-    reductions' accumulator (exact) on the base alone (the module map of
-    ``crossent/kernels/__init__.py``)."""
+    top the loss options, the class-chunked rows and the short-row kernels, the divergences and the binary loss; pmf on
+    the base and softmax (the double-double logarithm of its correctly rounded path), the
+    reductions' accumulator (exact) on the base alone, logsumexp with ``b`` (scaled) on the
+    top (the module map of ``crossent/kernels/__init__.py``)."""
     graph = {p.stem: _sibling_imports(p) for p in KERNELS.glob("*.py") if p.stem != "__init__"}
     assert graph == {
         "_base": set(),
         "exp": {"_base"},
         "softmax": {"_base", "exp"},
         "loss": {"_base", "softmax"},
-        "pmf": {"_base"},
+        "pmf": {"_base", "softmax"},
         "exact": {"_base"},
         "chunked": {"_base", "exp", "softmax"},
         "options": {"_base", "exp", "softmax", "loss"},
         "short": {"_base", "exp", "softmax"},
         "linear": {"_base"},
-        "divergence": {"_base", "softmax"},
+        "divergence": {"_base", "exp", "softmax"},
         "binary": {"_base", "exp", "softmax"},
+        "scaled": {"_base", "exp", "softmax", "pmf"},
     }

@@ -26,7 +26,9 @@
 - ``binary``   the sigmoid cross-entropy, softplus and log_sigmoid, on ``exp`` and ``softmax``
 
 Imports go one way: ``_base`` <- ``exp`` <- ``softmax`` <- ``loss`` <- ``options``; ``exp``,
-``softmax`` <- ``short``, ``binary``; ``softmax`` <- ``chunked``, ``divergence``; ``_base`` <- ``pmf``,
-``exact``, ``linear``; ``softmax``, ``pmf`` <- ``scaled``.
+``softmax`` <- ``short``, ``binary``, ``divergence`` (``exp``: the correctly rounded KL);
+``softmax`` <- ``chunked``; ``_base`` <- ``exact``, ``linear``; ``_base``, ``softmax`` <- ``pmf``
+(``softmax``'s double-double logarithm, for the correctly rounded path); ``exp``, ``softmax``,
+``pmf`` <- ``scaled``.
 Kernels assume validated input: all validation lives in the Python layer.
 """

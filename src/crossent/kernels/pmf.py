@@ -45,7 +45,7 @@ import numpy as np
 from numba import prange
 
 from ._base import INF, LN2_DD_HI, LN2_DD_LO, NAN, dd_div, fma, jit, two_prod, two_sum
-from .softmax import _atanh_dd, _half_gap
+from .softmax import _atanh_dd, _half_gap, _log_dd
 
 __all__ = [
     "B_COEFFS",
@@ -295,39 +295,8 @@ def kl_batch(p, q, lnb_hi, lnb_lo, bcoef, out):
 # relatively are sent to the oracle (measured in docs/accuracy.md).
 
 
-@jit
-def _log2k_dd(hi, lo, e):
-    """``log(2**e (hi + lo))`` as a double-double, for a positive normal double-double ``hi + lo``
-    (``|lo| <= u hi``) and an integer ``e``: :func:`crossent.kernels.softmax._log_dd` with the
-    exponent ``e`` added to the binary exponent of ``hi`` before the split, so that no
-    cancellation between ``k ln 2`` and the ``atanh`` part can occur beyond the one analysed
-    there. ``2**e (hi + lo) = 2**k f (1 + lo/hi)``, ``f`` in ``[sqrt(1/2), sqrt 2)``;
-    ``log = k ln 2 + 2 atanh(z)``, ``z = (f - 1 + f_lo)/(f + 1 + f_lo)`` (``f - 1``,
-    ``f + 1`` exact by Sterbenz, ``f_lo`` added exactly to a zero low part), ``dd_div``
-    within ``4u^2``, ``_atanh_dd`` within ``2**-98``; ``k ln 2`` is TwoProduct of ``k`` and
-    ``LN2_DD_HI`` plus ``k LN2_DD_LO`` (within ``2**-106 |k ln 2|``). ``|2 atanh z| <= ln 2 / 2``,
-    so for ``k != 0`` ``|2 atanh z| <= |log|`` and ``|k ln 2| + |2 atanh z| <= 3 |log|``:
-    relative error <= ``2**-98`` (``_atanh_dd``'s) ``+ 2**-100``, stated as ``2**-85``
-    (a margin: the bound was first derived when ``_atanh_dd`` was within ``2**-86``)."""
-    f, k = math.frexp(hi)
-    if f < 0.7071067811865476:
-        f *= 2.0
-        k -= 1
-    f_lo = math.ldexp(lo, -k)
-    k += e
-    ah, al = two_sum(f, -1.0)
-    al += f_lo
-    bh, bl = two_sum(f, 1.0)
-    bl += f_lo
-    zh, zl = dd_div(ah, al, bh, bl)
-    wh, wl = two_prod(zh, zh)
-    wl += 2.0 * zh * zl
-    th, tl = _atanh_dd(zh, zl, wh, wl)
-    kf = np.float64(k)
-    ph, pl = two_prod(kf, LN2_DD_HI)
-    Lh, Ll = two_sum(ph, 2.0 * th)
-    Ll += pl + kf * LN2_DD_LO + 2.0 * tl
-    return two_sum(Lh, Ll)
+# log(2**e (hi + lo)) as a double-double: the softmax kernels' (its error analysis is there)
+_log2k_dd = _log_dd
 
 
 @jit

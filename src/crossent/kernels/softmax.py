@@ -618,9 +618,10 @@ def softmax_rows(x, out, odd, fast, cr=0.0, slow=None):
 
 # ----------------------------------------------------------------------------- scale factors
 @jit
-def _log_dd(hi, lo):
-    """``log(hi + lo)`` as a double-double, for a positive normal double-double (``|lo|``
-    below ulp(hi)): ``hi = 2**k f``, ``f`` in ``[sqrt(1/2), sqrt 2)``,
+def _log_dd(hi, lo, e=0):
+    """``log(2**e (hi + lo))`` as a double-double, for a positive normal double-double
+    (``|lo|`` below ulp(hi)) and an integer ``e`` (added to the exponent before the split,
+    so that no cancellation between ``k ln 2`` and the atanh part can occur): ``hi = 2**k f``, ``f`` in ``[sqrt(1/2), sqrt 2)``,
     ``log = k ln 2 + 2 atanh((f - 1)/(f + 1))`` as in ``_log_of_sum`` (``f - 1`` and
     ``f + 1`` exact by Sterbenz), with ``k ln 2`` as the exact product of ``k`` and the
     double-double ln 2 (``k`` may exceed the Cody-Waite range here)."""
@@ -629,6 +630,7 @@ def _log_dd(hi, lo):
         f *= 2.0
         k -= 1
     f_lo = math.ldexp(lo, -k)
+    k += e
     ah, al = two_sum(f, -1.0)
     al += f_lo
     bh, bl = two_sum(f, 1.0)

@@ -1,5 +1,6 @@
 """What the two softmax-family precision test files share: the measurement cache, the check of
-one case against the bounds table, and the correctly-rounded-fraction check.
+one case against the bounds table, the correctly-rounded-fraction check, and the bitwise
+comparison of the correctly rounded tests (``same_bits``).
 
 Provenance of every expected value: the oracle ``crossent.reference`` (``exact=True``), through
 :func:`crossent._measure.measure`; the bounds come from :mod:`crossent._bounds`.
@@ -15,6 +16,16 @@ from crossent import _measure
 from crossent._bounds import bound
 
 DTYPES = ("float64", "float32", "float16", "bfloat16")
+
+def same_bits(a, b) -> bool:
+    """Bitwise equality of two float arrays: same dtype and shape, equal values with nan equal
+    to nan, and equal signs where both are zero."""
+    a, b = np.asarray(a), np.asarray(b)
+    if a.dtype != b.dtype or a.shape != b.shape or not np.array_equal(a, b, equal_nan=True):
+        return False
+    zeros = (a == 0) & (b == 0)
+    return bool(np.array_equal(np.signbit(a[zeros]), np.signbit(b[zeros])))
+
 
 _MEASURED: dict = {}
 

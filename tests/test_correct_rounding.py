@@ -35,6 +35,7 @@ import numpy as np
 import pytest
 
 import crossent
+from _precision import same_bits
 from crossent import _rounding
 from crossent import reference as oracle
 from crossent.kernels import softmax as ksoft
@@ -51,16 +52,6 @@ def _fast_mode_around():
     prev = crossent.get_rounding()
     yield
     crossent.set_rounding(prev)
-
-
-def same_bits(a, b) -> bool:
-    """Bitwise equality of two float arrays: same dtype and shape, equal values with nan equal
-    to nan, and equal signs where both are zero."""
-    a, b = np.asarray(a), np.asarray(b)
-    if a.dtype != b.dtype or a.shape != b.shape or not np.array_equal(a, b, equal_nan=True):
-        return False
-    zeros = (a == 0) & (b == 0)
-    return bool(np.array_equal(np.signbit(a[zeros]), np.signbit(b[zeros])))
 
 
 def diff_summary(a, b) -> str:

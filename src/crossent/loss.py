@@ -8,7 +8,8 @@ import functools
 import numpy as np
 
 from . import _rounding
-from ._partial import SCALE_BITS, exact_label_weight_sum, partial_of, round_ratio
+from ._partial import (SCALE_BITS, exact_label_weight_sum, exact_sum, partial_of, round_ratio,
+                       rounded_mean, rounded_sum, special_sum)
 from ._validate import (
     cast_result,
     check_out,
@@ -29,6 +30,8 @@ _W_LO, _W_HI = 2.0**-64, 2.0**64
 _COMMON_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))  # native byte order
 _NO_WEIGHT = np.ones(1, dtype=np.float64)  # the kernels' weight argument when there is none
 _I64_MIN, _I64_MAX = -(2**63), 2**63 - 1
+_max = np.maximum.reduce  # ndarray.max() without its Python wrapper
+_FEW = 64
 
 
 class _Problem:
@@ -105,8 +108,11 @@ class _Problem:
         if (n == 0 or c == 0 or target.shape[0] != n or not f.c_contiguous or not f.aligned
                 or not f.writeable or not target.flags.c_contiguous):
             return None
+        # a label outside [0, C) is a huge unsigned integer: one maximum instead of a min and
+        # a max, over a Python list for a few labels (a NumPy reduction costs microseconds)
+        u = target.view(np.uint64)
         if (0 <= ignore_index < c or not _I64_MIN <= ignore_index <= _I64_MAX
-                or target.min() < 0 or target.max() >= c):
+                or (max(u.tolist()) if n <= _FEW else _max(u)) >= c):
             return None
         p = cls.__new__(cls)
         p.dtype = logits.dtype
@@ -125,6 +131,10 @@ class _Problem:
         p.weight = _NO_WEIGHT
         p.unscale = p.item_unscale = 0
         p.z, p.cap, p.options = 0.0, 0.0, False  # the default options (see _problem)
+        # the cached properties, known here: no weight and no item ignored, so the mean's
+        # divisor is the count n (exact: n << SCALE_BITS units), and float(n) rounded
+        p.weight_total = n << SCALE_BITS
+        p.denominator = float(n) if reduction == "mean" else 1.0
         return p
 
     # -- helpers -------------------------------------------------------------------------
@@ -154,12 +164,15 @@ class _Problem:
         if self.reduction == "none":
             with np.errstate(over="ignore"):
                 return cast_result(np.ldexp(losses, self.item_unscale).reshape(self.batch_shape), dt)
-        weight = 0 if self.reduction == "sum" else self.weight_total
-        part = partial_of(losses, weight, dt, "weight" if self.labels_mode else "count",
-                          exp=self.item_unscale)
         if self.reduction == "partial":
-            return part
-        return part.sum() if self.reduction == "sum" else part.mean()
+            return partial_of(losses, self.weight_total, dt,
+                              "weight" if self.labels_mode else "count", exp=self.item_unscale)
+        # the steps of Partial.sum() and .mean(), without building the Partial
+        total, nan, pos_inf, neg_inf = exact_sum(losses)
+        special = special_sum(nan, pos_inf, neg_inf)
+        if self.reduction == "sum":
+            return rounded_sum(total, self.item_unscale, special, dt)
+        return rounded_mean(total, self.weight_total, special, dt)
 
 
 def _option_rows(p: _Problem, den: float, grad) -> np.ndarray:
@@ -203,11 +216,12 @@ def _short_labels(p: _Problem, out, den=1.0, grad=None):
     n, c = p.x.shape
     stat = np.empty(n, dtype=np.uint8)
     g = p.x if grad is None else grad
-    with parallel_guard():
+    parallel = _ks.is_parallel(n, c)
+    with parallel_guard(parallel):
         _ks.cross_entropy_labels_short(p.x, p.target, p.weight, p.has_weight, p.ignore_index,
-                                       p.odd, p.fast, out, stat, _ks.is_parallel(n, c), den, g,
+                                       p.odd, p.fast, out, stat, parallel, den, g,
                                        grad is not None)
-    if not stat.any():
+    if not np.count_nonzero(stat):  # (cheaper than stat.any() on a few rows)
         return
     idx = np.flatnonzero(stat)
     x, y = p.x[idx], p.target[idx]
@@ -489,6 +503,8 @@ def _value_and_grad(p: _Problem, out, den: float, total=None):
                                                  p.odd, p.fast, losses, grad)
     if direct:
         return losses, out
+    if out is None and grad.dtype == a.dtype and not p.unscale and p.axis == a.ndim - 1:
+        return losses, grad.reshape(a.shape)  # nothing to move, scale or round
     moved = np.moveaxis(a, p.axis, -1).shape
     with np.errstate(over="ignore"):  # overflow to inf is the rounded value
         if p.unscale:

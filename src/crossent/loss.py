@@ -27,7 +27,9 @@ __all__ = ["cross_entropy", "cross_entropy_value_and_grad"]
 
 # class weights outside this range are scaled into [1/2, 1) first (see _Problem)
 _W_LO, _W_HI = 2.0**-64, 2.0**64
-_COMMON_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))  # native byte order
+_F64 = np.dtype(np.float64)
+_COMMON_DTYPES = (np.dtype(np.float32), _F64)  # native byte order
+_I64, _U64 = np.dtype(np.int64), np.dtype(np.uint64)
 _NO_WEIGHT = np.ones(1, dtype=np.float64)  # the kernels' weight argument when there is none
 _I64_MIN, _I64_MAX = -(2**63), 2**63 - 1
 _max = np.maximum.reduce  # ndarray.max() without its Python wrapper
@@ -98,7 +100,7 @@ class _Problem:
         ``__init__`` sets for the same arguments."""
         if (type(logits) is not np.ndarray or type(target) is not np.ndarray or weight is not None
                 or logits.ndim != 2 or target.ndim != 1 or type(axis) is not int
-                or axis not in (-1, 1) or target.dtype != np.int64
+                or axis not in (-1, 1) or target.dtype != _I64
                 or logits.dtype not in _COMMON_DTYPES or type(label_smoothing) not in (float, int)
                 or label_smoothing != 0 or type(ignore_index) is not int
                 or type(reduction) is not str or reduction not in ("mean", "sum", "none")):
@@ -110,27 +112,20 @@ class _Problem:
             return None
         # a label outside [0, C) is a huge unsigned integer: one maximum instead of a min and
         # a max, over a Python list for a few labels (a NumPy reduction costs microseconds)
-        u = target.view(np.uint64)
+        u = target.view(_U64)
         if (0 <= ignore_index < c or not _I64_MIN <= ignore_index <= _I64_MAX
                 or (max(u.tolist()) if n <= _FEW else _max(u)) >= c):
             return None
-        p = cls.__new__(cls)
+        p = _CommonProblem.__new__(_CommonProblem)  # its class holds the constant attributes
         p.dtype = logits.dtype
-        p.odd = p.dtype != np.float64 and reduction == "none"
-        p.fast = p.dtype != np.float64
-        p.axis = 1
+        p.fast = logits.dtype != _F64
+        p.odd = p.fast and reduction == "none"
         p.C = c
-        p.eps = 0.0
         p.reduction = reduction
         p.ignore_index = ignore_index
         p.batch_shape = (n,)
         p.x = p.logits = logits
-        p.labels_mode = True
         p.target = target
-        p.has_weight = False
-        p.weight = _NO_WEIGHT
-        p.unscale = p.item_unscale = 0
-        p.z, p.cap, p.options = 0.0, 0.0, False  # the default options (see _problem)
         # the cached properties, known here: no weight and no item ignored, so the mean's
         # divisor is the count n (exact: n << SCALE_BITS units), and float(n) rounded
         p.weight_total = n << SCALE_BITS
@@ -173,6 +168,19 @@ class _Problem:
         if self.reduction == "sum":
             return rounded_sum(total, self.item_unscale, special, dt)
         return rounded_mean(total, self.weight_total, special, dt)
+
+
+class _CommonProblem(_Problem):
+    """A problem built by :meth:`_Problem.common`: the attributes that are the same for every
+    common call are class attributes (setting them on each instance costs time)."""
+
+    axis = 1
+    eps = 0.0
+    labels_mode = True
+    has_weight = False
+    weight = _NO_WEIGHT
+    unscale = item_unscale = 0
+    z, cap, options = 0.0, 0.0, False  # the default options (see _problem)
 
 
 def _option_rows(p: _Problem, den: float, grad) -> np.ndarray:

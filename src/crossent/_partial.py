@@ -100,6 +100,9 @@ def exact_sum(values) -> tuple[int, int, int, int]:
     >>> Fraction(total, 2**1074) == Fraction(0.1) + Fraction(0.2) - Fraction(0.3)
     True
     """
+    if (type(values) is np.ndarray and values.ndim == 1 and values.shape[0] <= _SMALL
+            and values.dtype is _F64):  # a few per-item losses: nothing to convert
+        return _exact_sum_small(values)
     v = np.ascontiguousarray(values, dtype=np.float64).reshape(-1)
     if v.shape[0] <= _SMALL:
         return _exact_sum_small(v)

@@ -148,8 +148,12 @@ def _exact_sum_small(v) -> tuple[int, int, int, int]:
             vals.append(-s)
             r = math.fsum(vals)
             vals.append(-r)
-            if math.fsum(vals) == 0.0:
-                return _units(s) + _units(r), 0, 0, 0
+            if math.fsum(vals) == 0.0:  # (_units of s and r, inline)
+                n, d = s.as_integer_ratio()
+                m, e = r.as_integer_ratio()
+                total = ((n << (SCALE_BITS + 1 - d.bit_length()))
+                         + (m << (SCALE_BITS + 1 - e.bit_length())))
+                return total, 0, 0, 0
             del vals[-2:]
     except (OverflowError, ValueError):  # an intermediate overflow, or inf + -inf
         vals = v.tolist()

@@ -33,7 +33,7 @@ _I64, _U64 = np.dtype(np.int64), np.dtype(np.uint64)
 _NO_WEIGHT = np.ones(1, dtype=np.float64)  # the kernels' weight argument when there is none
 _I64_MIN, _I64_MAX = -(2**63), 2**63 - 1
 _max = np.maximum.reduce  # ndarray.max() without its Python wrapper
-_FEW = 64
+_FEW = 64  # up to this many labels, their range is checked on a Python list
 
 
 class _Problem:

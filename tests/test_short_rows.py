@@ -127,19 +127,36 @@ def test_a_rows_bits_do_not_depend_on_its_batch(dtype, func):
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
-def test_the_fast_path_returns_the_generic_paths_bits(dtype, reduction):
-    x, y = _batch(8, 10, dtype)
-    # int32 labels (or a list) go the generic way; int64 ones the fast way
-    for fast_call, slow_call in [
-        (lambda: crossent.cross_entropy(x, y, reduction=reduction),
-         lambda: crossent.cross_entropy(x, y.astype(np.int32), reduction=reduction)),
-        (lambda: crossent.cross_entropy_value_and_grad(x, y, reduction=reduction),
-         lambda: crossent.cross_entropy_value_and_grad(x, y.tolist(), reduction=reduction)),
-        (lambda: crossent.logsumexp(x), lambda: crossent.logsumexp(x, axis=(1,))),
-    ]:
-        a, b = fast_call(), slow_call()
-        for u, v in zip(a if isinstance(a, tuple) else (a,), b if isinstance(b, tuple) else (b,)):
-            assert type(u) is type(v) and u.dtype == v.dtype and np.array_equal(u, v)
+@pytest.mark.parametrize("data", ["plain", "specials", "spread", "correct"])
+def test_the_fast_path_returns_the_generic_paths_bits(dtype, reduction, data):
+    x, y = _batch(10, 10, dtype)
+    mode = "fast"
+    if data == "specials":  # rows the wide kernel redoes, and losses of +inf and nan
+        x = _with_specials(x)
+        y[7] = 3
+    elif data == "spread":  # losses of very different magnitudes: their exact sum needs more
+        x[:, 0] = np.array([60, 0, 700, -40, 0, 0, 300, -700, 0, 5], dtype=dtype)  # than 2 floats
+        y[:] = 0
+    elif data == "correct":
+        mode = "correct"  # honoured by the fast paths (float64: correctly rounded)
+    # int32 labels (or a list) go the generic way; int64 ones the fast way; axis=(1,) for
+    # the softmax family
+    with crossent.rounding(mode):
+        for fast_call, slow_call in [
+            (lambda: crossent.cross_entropy(x, y, reduction=reduction),
+             lambda: crossent.cross_entropy(x, y.astype(np.int32), reduction=reduction)),
+            (lambda: crossent.cross_entropy_value_and_grad(x, y, reduction=reduction),
+             lambda: crossent.cross_entropy_value_and_grad(x, y.tolist(), reduction=reduction)),
+            (lambda: crossent.logsumexp(x), lambda: crossent.logsumexp(x, axis=(1,))),
+            (lambda: crossent.softmax(x), lambda: crossent.softmax(x, axis=(1,))),
+            (lambda: crossent.log_softmax(x), lambda: crossent.log_softmax(x, axis=(1,))),
+        ]:
+            a, b = fast_call(), slow_call()
+            for u, v in zip(a if isinstance(a, tuple) else (a,),
+                            b if isinstance(b, tuple) else (b,)):
+                assert type(u) is type(v) and u.dtype == v.dtype
+                assert np.array_equal(u, v, equal_nan=True)
+                assert np.array_equal(np.signbit(u), np.signbit(v))
 
 
 def test_the_fast_path_still_rejects_bad_labels_and_honours_ignore_index():
@@ -153,6 +170,17 @@ def test_the_fast_path_still_rejects_bad_labels_and_honours_ignore_index():
         crossent.cross_entropy(x, bad)
     with pytest.raises(ValueError, match="ignore_index"):
         crossent.cross_entropy(x, y, ignore_index=2**70)
+    # bad arguments next to common ones still get the generic errors, naming them
+    with pytest.raises(ValueError, match="reduction"):
+        crossent.cross_entropy(x, y, reduction="avg")
+    with pytest.raises(ValueError, match="axis"):
+        crossent.cross_entropy(x, y, axis=2)
+    with pytest.raises(TypeError, match="z_loss"):
+        crossent.cross_entropy(x, y, z_loss=False)
+    with pytest.raises(ValueError, match="target"):
+        crossent.cross_entropy(x, y[:7])
+    with pytest.raises(ValueError, match="axis"):
+        crossent.softmax(x, axis=2)
     # an ignore_index inside [0, C) ignores those items (the generic path)
     keep = y != y[0]
     got = crossent.cross_entropy(x, y, ignore_index=int(y[0]), reduction="sum")
@@ -172,6 +200,14 @@ def test_small_exact_sums_are_the_bins_sums():
         ref = (_partial._total(bins), int(np.isnan(v).sum()), int((v == np.inf).sum()),
                int((v == -np.inf).sum()))
         assert _partial._exact_sum_small(v) == ref
+    # sums that are not two floats (the fsum route gives way to the loop), an intermediate
+    # overflow in fsum, and inf + -inf (fsum raises ValueError)
+    big = np.finfo(np.float64).max
+    for v in ([1.0, 2.0**-60, 2.0**-200], [big, big, -big], [np.inf, -np.inf, 1.0], [big, big]):
+        v = np.array(v)
+        bins = _partial._bins()
+        _partial._x.accumulate(v.view(np.int64), bins)
+        assert _partial._exact_sum_small(v)[0] == _partial._total(bins)
 
 
 def test_compile_command(capsys):

@@ -26,6 +26,7 @@ SCALE_BITS = 1074  # every finite float64 is an integer times 2**-1074
 _ONE = 1 << SCALE_BITS  # 1.0 in those units
 _CHUNK = 1 << 36  # values per pass: a bin's int64 sums stay below 2**36 * 2**26 < 2**63
 _KINDS = ("weight", "count")
+_F64, _F64_TYPE = np.dtype(np.float64), np.float64
 
 
 _FORMATS: dict = {}
@@ -99,6 +100,9 @@ def exact_sum(values) -> tuple[int, int, int, int]:
     >>> Fraction(total, 2**1074) == Fraction(0.1) + Fraction(0.2) - Fraction(0.3)
     True
     """
+    if (type(values) is np.ndarray and values.ndim == 1 and values.shape[0] <= _SMALL
+            and values.dtype is _F64):  # a few per-item losses: nothing to convert
+        return _exact_sum_small(values)
     v = np.ascontiguousarray(values, dtype=np.float64).reshape(-1)
     if v.shape[0] <= _SMALL:
         return _exact_sum_small(v)
@@ -119,12 +123,42 @@ def exact_sum(values) -> tuple[int, int, int, int]:
 _SMALL = 64  # up to this many values, exact_sum adds Python integers (no 4096 bins to scan)
 
 
+def _units(x: float) -> int:
+    """A finite float64 in units of 2**-1074: ``x = n / 2**j`` exactly
+    (``float.as_integer_ratio``, ``j <= 1074``), i.e. ``n 2**(1074 - j)``."""
+    n, d = x.as_integer_ratio()
+    return n << (SCALE_BITS + 1 - d.bit_length())
+
+
 def _exact_sum_small(v) -> tuple[int, int, int, int]:
-    """``exact_sum`` of a few float64 values: each finite value is ``n / 2**j`` exactly
-    (``float.as_integer_ratio``, ``j <= 1074``), i.e. ``n 2**(1074 - j)`` units; the same
-    integers as the bins' (a per-call cost of a tiny batch, not a per-item one)."""
+    """``exact_sum`` of a few float64 values (a per-call cost of a tiny batch, not a per-item
+    one), the same integers as the bins'.
+
+    First with ``math.fsum``, which sums floats exactly and rounds once: ``s = fsum(v)``,
+    ``r = fsum(v + [-s])`` and ``fsum(v + [-s, -r])``. When the last one is 0, the exact sum
+    is ``s + r`` (a nonzero exact sum of multiples of 2**-1074 does not round to 0), two
+    floats to convert instead of one per value; this is the case unless the sum needs more
+    than two floats (values of very different magnitudes). A value that is not finite, an
+    intermediate overflow, or a sum that is not ``s + r`` take the loop below: each finite
+    value converted (:func:`_units`), nan and infinities counted."""
+    vals = v.tolist()
+    try:
+        s = math.fsum(vals)
+        if math.isfinite(s):  # so every value is finite (fsum: nan, or inf, or raises)
+            vals.append(-s)
+            r = math.fsum(vals)
+            vals.append(-r)
+            if math.fsum(vals) == 0.0:  # (_units of s and r, inline)
+                n, d = s.as_integer_ratio()
+                m, e = r.as_integer_ratio()
+                total = ((n << (SCALE_BITS + 1 - d.bit_length()))
+                         + (m << (SCALE_BITS + 1 - e.bit_length())))
+                return total, 0, 0, 0
+            del vals[-2:]
+    except (OverflowError, ValueError):  # an intermediate overflow, or inf + -inf
+        vals = v.tolist()
     total = nan = pos_inf = neg_inf = 0
-    for x in v.tolist():
+    for x in vals:
         if x != x:
             nan += 1
         elif x == math.inf:
@@ -132,8 +166,7 @@ def _exact_sum_small(v) -> tuple[int, int, int, int]:
         elif x == -math.inf:
             neg_inf += 1
         else:
-            n, d = x.as_integer_ratio()
-            total += n << (SCALE_BITS + 1 - d.bit_length())
+            total += _units(x)
     return total, nan, pos_inf, neg_inf
 
 
@@ -162,6 +195,11 @@ def round_ratio(num: int, den: int, dtype) -> np.generic:
     decided with integers), whose cast to the narrow format is the correct rounding (Boldo
     and Melquiond 2008: 53 >= p + 2), as in the kernels (``docs/accuracy.md``).
     """
+    if dtype is _F64:  # the common case, without the format lookup (same steps)
+        try:
+            return _F64_TYPE(num / den)
+        except OverflowError:
+            return _F64_TYPE(math.inf if num > 0 else -math.inf)
     fmt = _format(dtype)
     try:
         q = num / den
@@ -291,13 +329,7 @@ class Partial:
 
     def _special(self):
         """nan/inf of the sum when an item is not finite, else None."""
-        if self.nan or (self.pos_inf and self.neg_inf):
-            return math.nan
-        if self.pos_inf:
-            return math.inf
-        if self.neg_inf:
-            return -math.inf
-        return None
+        return special_sum(self.nan, self.pos_inf, self.neg_inf)
 
     def sum(self, dtype=None) -> np.generic:
         """The sum of the per-item values, rounded once to ``dtype`` (default: :attr:`dtype`).
@@ -311,13 +343,8 @@ class Partial:
         -------
         numpy scalar
         """
-        fmt = _format(self.dtype if dtype is None else dtype)
-        s = self._special()
-        if s is not None:
-            return fmt.dtype.type(s)
-        if self.exp >= 0:
-            return round_ratio(self.total << self.exp, _ONE, fmt.dtype)
-        return round_ratio(self.total, _ONE << -self.exp, fmt.dtype)
+        return rounded_sum(self.total, self.exp, self._special(),
+                           _format(self.dtype if dtype is None else dtype).dtype)
 
     def mean(self, dtype=None) -> np.generic:
         """The sum divided by the divisor :attr:`weight`, rounded once to ``dtype``.
@@ -332,13 +359,8 @@ class Partial:
         numpy scalar
             nan when the divisor is zero.
         """
-        fmt = _format(self.dtype if dtype is None else dtype)
-        if self.weight == 0:
-            return fmt.dtype.type(math.nan)
-        s = self._special()
-        if s is not None:
-            return fmt.dtype.type(s)
-        return round_ratio(self.total, self.weight, fmt.dtype)
+        return rounded_mean(self.total, self.weight, self._special(),
+                            _format(self.dtype if dtype is None else dtype).dtype)
 
     def __repr__(self):
         return (f"Partial(sum={self.sum()!s}, mean={self.mean()!s}, count={self.count}, "
@@ -351,3 +373,35 @@ def partial_of(values, weight: int, dtype, kind: str, exp: int = 0) -> Partial:
     (``2**(exp - 1074)``)."""
     total, nan, pos_inf, neg_inf = exact_sum(values)
     return Partial(total, weight, np.size(values), dtype, kind, nan, pos_inf, neg_inf, exp)
+
+
+def special_sum(nan: int, pos_inf: int, neg_inf: int):
+    """The sum of values among which ``nan``, ``pos_inf``, ``neg_inf`` are nan, +inf, -inf:
+    nan, an infinity, or ``None`` when every value is finite."""
+    if nan or (pos_inf and neg_inf):
+        return math.nan
+    if pos_inf:
+        return math.inf
+    if neg_inf:
+        return -math.inf
+    return None
+
+
+def rounded_sum(total: int, exp: int, special, dtype: np.dtype) -> np.generic:
+    """:meth:`Partial.sum`: ``total 2**(exp - 1074)`` rounded once to ``dtype`` (a NumPy
+    float dtype), or ``special`` (:func:`special_sum`) when it is not ``None``."""
+    if special is not None:
+        return dtype.type(special)
+    if exp >= 0:
+        return round_ratio(total << exp, _ONE, dtype)
+    return round_ratio(total, _ONE << -exp, dtype)
+
+
+def rounded_mean(total: int, weight: int, special, dtype: np.dtype) -> np.generic:
+    """:meth:`Partial.mean`: ``total / weight`` rounded once to ``dtype``; nan when ``weight``
+    is 0, else ``special`` (:func:`special_sum`) when it is not ``None``."""
+    if weight == 0:
+        return dtype.type(math.nan)
+    if special is not None:
+        return dtype.type(special)
+    return round_ratio(total, weight, dtype)

@@ -586,17 +586,22 @@ def check_out(out, shape: tuple, dtype) -> None:
 
 _WORKQUEUE_LOCK = threading.Lock()
 _LAYER_IS_THREAD_SAFE = None  # unknown until Numba has launched a parallel region
+_NO_GUARD = contextlib.nullcontext()  # reusable
 
 
-def parallel_guard():
+def parallel_guard(parallel=True):
     """A context for calling a ``parallel=True`` kernel.
 
     Numba's ``workqueue`` threading layer (its fallback when neither TBB nor OpenMP is
     available) is not thread-safe: concurrent launches from several Python threads abort the
     process. Under that layer (or before the layer is known) kernel calls are serialized by a
-    lock; under ``omp`` or ``tbb`` the guard does nothing.
+    lock; under ``omp`` or ``tbb`` the guard does nothing. ``parallel=False``: the kernel is
+    told to run on the calling thread (its serial branch launches no parallel region), so
+    there is nothing to guard.
     """
     global _LAYER_IS_THREAD_SAFE
+    if not parallel:
+        return _NO_GUARD
     if _LAYER_IS_THREAD_SAFE is None:
         import numba
 

@@ -8,7 +8,8 @@ import functools
 import numpy as np
 
 from . import _rounding
-from ._partial import SCALE_BITS, exact_label_weight_sum, partial_of, round_ratio
+from ._partial import (SCALE_BITS, exact_label_weight_sum, exact_sum, partial_of, round_ratio,
+                       rounded_mean, rounded_sum, special_sum)
 from ._validate import (
     cast_result,
     check_out,
@@ -26,9 +27,13 @@ __all__ = ["cross_entropy", "cross_entropy_value_and_grad"]
 
 # class weights outside this range are scaled into [1/2, 1) first (see _Problem)
 _W_LO, _W_HI = 2.0**-64, 2.0**64
-_COMMON_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))  # native byte order
+_F64 = np.dtype(np.float64)
+_COMMON_DTYPES = (np.dtype(np.float32), _F64)  # native byte order
+_I64, _U64 = np.dtype(np.int64), np.dtype(np.uint64)
 _NO_WEIGHT = np.ones(1, dtype=np.float64)  # the kernels' weight argument when there is none
 _I64_MIN, _I64_MAX = -(2**63), 2**63 - 1
+_max = np.maximum.reduce  # ndarray.max() without its Python wrapper
+_FEW = 64  # up to this many labels, their range is checked on a Python list
 
 
 class _Problem:
@@ -95,7 +100,7 @@ class _Problem:
         ``__init__`` sets for the same arguments."""
         if (type(logits) is not np.ndarray or type(target) is not np.ndarray or weight is not None
                 or logits.ndim != 2 or target.ndim != 1 or type(axis) is not int
-                or axis not in (-1, 1) or target.dtype != np.int64
+                or axis not in (-1, 1) or target.dtype != _I64
                 or logits.dtype not in _COMMON_DTYPES or type(label_smoothing) not in (float, int)
                 or label_smoothing != 0 or type(ignore_index) is not int
                 or type(reduction) is not str or reduction not in ("mean", "sum", "none")):
@@ -105,26 +110,26 @@ class _Problem:
         if (n == 0 or c == 0 or target.shape[0] != n or not f.c_contiguous or not f.aligned
                 or not f.writeable or not target.flags.c_contiguous):
             return None
+        # a label outside [0, C) is a huge unsigned integer: one maximum instead of a min and
+        # a max, over a Python list for a few labels (a NumPy reduction costs microseconds)
+        u = target.view(_U64)
         if (0 <= ignore_index < c or not _I64_MIN <= ignore_index <= _I64_MAX
-                or target.min() < 0 or target.max() >= c):
+                or (max(u.tolist()) if n <= _FEW else _max(u)) >= c):
             return None
-        p = cls.__new__(cls)
+        p = _CommonProblem.__new__(_CommonProblem)  # its class holds the constant attributes
         p.dtype = logits.dtype
-        p.odd = p.dtype != np.float64 and reduction == "none"
-        p.fast = p.dtype != np.float64
-        p.axis = 1
+        p.fast = logits.dtype != _F64
+        p.odd = p.fast and reduction == "none"
         p.C = c
-        p.eps = 0.0
         p.reduction = reduction
         p.ignore_index = ignore_index
         p.batch_shape = (n,)
         p.x = p.logits = logits
-        p.labels_mode = True
         p.target = target
-        p.has_weight = False
-        p.weight = _NO_WEIGHT
-        p.unscale = p.item_unscale = 0
-        p.z, p.cap, p.options = 0.0, 0.0, False  # the default options (see _problem)
+        # the cached properties, known here: no weight and no item ignored, so the mean's
+        # divisor is the count n (exact: n << SCALE_BITS units), and float(n) rounded
+        p.weight_total = n << SCALE_BITS
+        p.denominator = float(n) if reduction == "mean" else 1.0
         return p
 
     # -- helpers -------------------------------------------------------------------------
@@ -154,12 +159,28 @@ class _Problem:
         if self.reduction == "none":
             with np.errstate(over="ignore"):
                 return cast_result(np.ldexp(losses, self.item_unscale).reshape(self.batch_shape), dt)
-        weight = 0 if self.reduction == "sum" else self.weight_total
-        part = partial_of(losses, weight, dt, "weight" if self.labels_mode else "count",
-                          exp=self.item_unscale)
         if self.reduction == "partial":
-            return part
-        return part.sum() if self.reduction == "sum" else part.mean()
+            return partial_of(losses, self.weight_total, dt,
+                              "weight" if self.labels_mode else "count", exp=self.item_unscale)
+        # the steps of Partial.sum() and .mean(), without building the Partial
+        total, nan, pos_inf, neg_inf = exact_sum(losses)
+        special = special_sum(nan, pos_inf, neg_inf)
+        if self.reduction == "sum":
+            return rounded_sum(total, self.item_unscale, special, dt)
+        return rounded_mean(total, self.weight_total, special, dt)
+
+
+class _CommonProblem(_Problem):
+    """A problem built by :meth:`_Problem.common`: the attributes that are the same for every
+    common call are class attributes (setting them on each instance costs time)."""
+
+    axis = 1
+    eps = 0.0
+    labels_mode = True
+    has_weight = False
+    weight = _NO_WEIGHT
+    unscale = item_unscale = 0
+    z, cap, options = 0.0, 0.0, False  # the default options (see _problem)
 
 
 def _option_rows(p: _Problem, den: float, grad) -> np.ndarray:
@@ -203,11 +224,12 @@ def _short_labels(p: _Problem, out, den=1.0, grad=None):
     n, c = p.x.shape
     stat = np.empty(n, dtype=np.uint8)
     g = p.x if grad is None else grad
-    with parallel_guard():
+    parallel = _ks.is_parallel(n, c)
+    with parallel_guard(parallel):
         _ks.cross_entropy_labels_short(p.x, p.target, p.weight, p.has_weight, p.ignore_index,
-                                       p.odd, p.fast, out, stat, _ks.is_parallel(n, c), den, g,
+                                       p.odd, p.fast, out, stat, parallel, den, g,
                                        grad is not None)
-    if not stat.any():
+    if not np.count_nonzero(stat):  # (cheaper than stat.any() on a few rows)
         return
     idx = np.flatnonzero(stat)
     x, y = p.x[idx], p.target[idx]
@@ -281,9 +303,10 @@ def _check_correct(p: _Problem, name: str) -> None:
 
 
 def _losses(p: _Problem) -> np.ndarray:
-    _check_correct(p, "cross_entropy")
-    if _rounding.correct(p.dtype):
-        return _losses_correct(p)
+    if _rounding.get_rounding() == "correct":  # its refusals, and its path for float64
+        _check_correct(p, "cross_entropy")
+        if _rounding.correct(p.dtype):
+            return _losses_correct(p)
     if p.options:
         return _option_rows(p, 1.0, None)
     out = np.empty(p.x.shape[0], dtype=np.float64)
@@ -489,6 +512,8 @@ def _value_and_grad(p: _Problem, out, den: float, total=None):
                                                  p.odd, p.fast, losses, grad)
     if direct:
         return losses, out
+    if out is None and grad.dtype == a.dtype and not p.unscale and p.axis == a.ndim - 1:
+        return losses, grad.reshape(a.shape)  # nothing to move, scale or round
     moved = np.moveaxis(a, p.axis, -1).shape
     with np.errstate(over="ignore"):  # overflow to inf is the rounded value
         if p.unscale:

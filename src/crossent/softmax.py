@@ -15,6 +15,8 @@ __all__ = ["logsumexp", "log_softmax", "softmax"]
 
 
 _COMMON_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))  # native byte order
+_NO_ROWS = np.empty(0, dtype=np.intp)
+_NO_ROWS.flags.writeable = False
 
 
 def _common_rows(x, axis):
@@ -42,11 +44,19 @@ def _posinf_rows(rows, res):
     """Indices of the rows whose result ``res`` (one value per row) is nan because of a +inf
     and not of a nan: the kernels give nan for both; SciPy's rule tells them apart. Only the
     nan results are looked at, so rows without specials cost one comparison each."""
-    cand = np.flatnonzero(res != res)
-    if cand.size == 0:
-        return cand
+    nan = res != res
+    if not np.count_nonzero(nan):
+        return _NO_ROWS
+    cand = np.flatnonzero(nan)
     r = rows[cand]
     return cand[np.isposinf(r).any(axis=1) & ~np.isnan(r).any(axis=1)]
+
+
+def _set_posinf(rows, out):
+    """logsumexp's rows holding a +inf and no nan: +inf (as SciPy and NumPy), not nan."""
+    idx = _posinf_rows(rows, out)
+    if idx.size:
+        out[idx] = np.inf
 
 
 def _short(kind, rows, out, narrow, wide):
@@ -54,10 +64,10 @@ def _short(kind, rows, out, narrow, wide):
     crossover); its special rows (nan, +inf, every entry -inf) are redone by the wide kernel
     ``wide``. ``out`` is ``(rows, C)``, or ``(rows, 1)`` for logsumexp."""
     stat = np.empty(rows.shape[0], dtype=np.uint8)
-    with parallel_guard():
-        _ks.softmax_family_short(rows, kind, out, narrow, narrow, stat,
-                                 _ks.is_parallel(*rows.shape))
-    if stat.any():
+    parallel = _ks.is_parallel(*rows.shape)
+    with parallel_guard(parallel):
+        _ks.softmax_family_short(rows, kind, out, narrow, narrow, stat, parallel)
+    if np.count_nonzero(stat):  # (cheaper than stat.any() on a few rows)
         idx = np.flatnonzero(stat)
         o = np.empty((idx.size,) + out.shape[1:], dtype=out.dtype)
         with parallel_guard():
@@ -81,8 +91,12 @@ def _correctly_rounded(kernel, name, rows, out):
 
 
 def _rowwise(kernel, x, axis, log):
-    a, ax, rows = _prepare(x, axis)
-    work = work_dtype(a.dtype)  # float16 and bfloat16 round once, at the end
+    rows = _common_rows(x, axis)
+    if rows is None:
+        a, ax, rows = _prepare(x, axis)
+        work = work_dtype(a.dtype)  # float16 and bfloat16 round once, at the end
+    else:  # the common call: already the rows, in their dtype (the steps below, bitwise)
+        a, ax, work = rows, None, rows.dtype
     out = np.empty(rows.shape, dtype=work)
     if rows.size:
         narrow = a.dtype != np.float64  # round to odd, then once more; the short exp suffices
@@ -97,6 +111,8 @@ def _rowwise(kernel, x, axis, log):
         if log:  # a row holding +inf and no nan: -inf at the finite and -inf entries, nan at +inf
             for n in _posinf_rows(rows, out[:, 0]):
                 out[n] = np.where(np.isposinf(rows[n]), np.nan, -np.inf)
+    if ax is None:
+        return out
     return scalar_if_0d(cast_result(ax.unmerged(out), a.dtype))
 
 
@@ -185,7 +201,7 @@ def logsumexp(x, axis=-1, keepdims=False, *, b=None, return_sign=False):
         else:
             with parallel_guard():
                 _k.logsumexp_rows(rows, out, narrow, narrow)
-        out[_posinf_rows(rows, out)] = np.inf
+        _set_posinf(rows, out)
         return out
     scale_factors(np.empty(0), None, return_sign)
     a, ax, rows = _prepare(x, axis)
@@ -201,7 +217,7 @@ def logsumexp(x, axis=-1, keepdims=False, *, b=None, return_sign=False):
         else:
             with parallel_guard():
                 _k.logsumexp_rows(rows, out, narrow, narrow)
-        out[_posinf_rows(rows, out)] = np.inf  # a +inf and no nan: +inf, as SciPy and NumPy
+        _set_posinf(rows, out)
     res = scalar_if_0d(cast_result(ax.reduced(out, keepdims), a.dtype))
     if not return_sign:
         return res

@@ -161,9 +161,9 @@ def _kl_term_v(P, Q, dh, dl, masked):
 
 @jit(inline=True)
 def _select(c, a, b):
-    """``a if c else b`` as a bitwise blend: a ternary on values that only one side uses
-    becomes a branch into which LLVM sinks their computation, and the loop is not vectorized;
-    a blend keeps every value computed and the loop straight-line."""
+    """``a if c else b`` as a bitwise blend: a ternary on values that only one side uses may
+    become a branch into which LLVM sinks their computation; the blend keeps the loop
+    straight-line whatever the optimizer decides."""
     m = np.int64(0) - np.int64(c)  # all ones where c
     return _i64_as_f64((_f64_as_i64(a) & m) | (_f64_as_i64(b) & ~m))
 
@@ -224,7 +224,9 @@ def _kl_row(x, y, btp, bep, btq, beq, bk, acc, odd):
             return INF, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0  # P_i > 0 = Q_i
         if k < 0 and x[i] == mp:
             k = i
-    Dh, Dl = two_sum(x[k], -y[k])  # D = d_k
+    # the rows may be float32 (the gradient kernel reads float32 inputs as they are): every
+    # entry is converted to float64 (exactly) before any arithmetic
+    Dh, Dl = two_sum(np.float64(x[k]), -np.float64(y[k]))  # D = d_k
     cph, cpl = _scale_dd(1.0, 0.0, hp, lp, 1.0)
     cqh, cql = _scale_dd(1.0, 0.0, hq, lq, 1.0)
     # l = log(Q_k / P_k) = (y_k - m_q) - L_q + L_p, in double-double from the row statistics
@@ -232,7 +234,7 @@ def _kl_row(x, y, btp, bep, btq, beq, bk, acc, odd):
     # e (sum P - sum Q) ~ e u through the rounded P, Q (first order, a bound below 2**-140).
     # Where |l| > 2**-20, KL >= P_k phi(l) > 2**-42 / C and these are far below its ulp. Rows
     # closer than that (p ~ q, KL possibly tiny) take the s2 pass, whose l is accurate to u |l|.
-    lh, ll = two_sum(y[k], -mq)
+    lh, ll = two_sum(np.float64(y[k]), -mq)
     t1, t2 = two_sum(Lph, -Lqh)
     lh, t3 = two_sum(lh, t1)
     lh, ll = fast_two_sum(lh, ll + t3 + t2 + (Lpl - Lql))
@@ -248,7 +250,7 @@ def _kl_row(x, y, btp, bep, btq, beq, bk, acc, odd):
             if x[i] == -INF:
                 r = -Q
             else:
-                h, l = two_sum(x[i], -y[i])
+                h, l = two_sum(np.float64(x[i]), -np.float64(y[i]))
                 eh, el = two_sum(h, -Dh)
                 e = eh + (el + (l - Dl))
                 if e < 1.0:
@@ -269,7 +271,7 @@ def _kl_row(x, y, btp, bep, btq, beq, bk, acc, odd):
     for i in range(C):
         P = _prob_v(btp, bep, i, cph, cpl)
         Q = _prob_v(btq, beq, i, cqh, cql)
-        dh, dl = _delta_c(x[i], y[i], ch, cl)
+        dh, dl = _delta_c(np.float64(x[i]), np.float64(y[i]), ch, cl)
         bk[i] = _kl_term_v(P, Q, dh, dl, x[i] == -INF)
     kh, kl = dd_sum(bk, acc)
     return _round_sum(kh, kl, odd), cph, cpl, cqh, cql, ch, cl
@@ -306,7 +308,10 @@ def kl_divergence_logits_rows(x, y, keep, odd, out):
 def kl_divergence_logits_grad_rows(x, y, keep, scale, out, gx, gy):
     """``out[n]`` as :func:`kl_divergence_logits_rows`, and the gradient of ``scale * KL`` in
     both arguments: ``gx = scale P (delta - KL)``, ``gy = scale (Q - P)`` (0 for dropped rows,
-    nan for rows whose value is nan or inf)."""
+    nan for rows whose value is nan or inf). ``x``, ``y``, ``gx``, ``gy``: float64, or all
+    float32 (read and written as they are: the same float64 arithmetic, the gradient rounded
+    once on its store, and no converted copies of the inputs and outputs, which cost as much
+    as the kernel)."""
     wide_vectors()
     N, C = x.shape
     for task in prange((N + ROWS_PER_TASK - 1) // ROWS_PER_TASK):
@@ -336,7 +341,7 @@ def kl_divergence_logits_grad_rows(x, y, keep, scale, out, gx, gy):
             for i in range(C):
                 P = _prob_v(btp, bep, i, cph, cpl)
                 Q = _prob_v(btq, beq, i, cqh, cql)
-                dh, dl = _delta_c(xr[i], yr[i], ch, cl)
+                dh, dl = _delta_c(np.float64(xr[i]), np.float64(yr[i]), ch, cl)
                 g = scale * (P * ((dh + dl) - v))
                 gxr[i] = 0.0 if xr[i] == -INF else g
                 gyr[i] = scale * (Q - P)

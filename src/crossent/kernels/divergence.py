@@ -218,12 +218,15 @@ def _kl_row(x, y, btp, bep, btq, beq, bk, acc, odd):
     if stp != OK or stq != OK:
         return NAN, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0
     C = x.shape[0]
-    k = -1  # the first largest entry of x: P_k = 1/S_p
+    # k: the first largest entry of x (P_k = 1/S_p); bad: the classes with P_i > 0 = Q_i (KL is
+    # +inf). Two reductions without an early exit: a vectorized loop
+    k = C
+    bad = 0
     for i in range(C):
-        if x[i] != -INF and y[i] == -INF:
-            return INF, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0  # P_i > 0 = Q_i
-        if k < 0 and x[i] == mp:
-            k = i
+        k = min(k, i if x[i] == mp else C)
+        bad += 1 if (x[i] != -INF and y[i] == -INF) else 0
+    if bad:
+        return INF, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0
     # the rows may be float32 (the gradient kernel reads float32 inputs as they are): every
     # entry is converted to float64 (exactly) before any arithmetic
     Dh, Dl = two_sum(np.float64(x[k]), -np.float64(y[k]))  # D = d_k
@@ -287,64 +290,81 @@ def _delta(a, b, Dh, Dl, lh, ll):
     return fast_two_sum(dh, t + (el - ll))
 
 
+@jit
+def _kl_task(x, y, keep, odd, out, lo, hi, grad, scale, gx, gy):
+    """Rows ``lo`` to ``hi`` of the batch: ``out[n]`` (0 where ``keep[n]`` is False) and, with
+    ``grad``, the gradient of ``scale * KL`` in both arguments, ``gx = scale P (delta - KL)``,
+    ``gy = scale (Q - P)`` (0 for dropped rows, nan for rows whose value is nan or inf).
+    ``x``, ``y``, ``gx``, ``gy``: float64, or all float32 (read and written as they are: the
+    same float64 arithmetic, each gradient entry rounded once on its store).
+
+    One prange task of the batch kernels, not inlined into them: compiled once per input type
+    and shared by the value and the gradient kernels (inlined, each kernel compiled its own
+    copy of the whole row, twice the compile time), and called once per task, not per row
+    (a call per row costs the reference counting of its arrays: +50% on 10-class rows)."""
+    wide_vectors()
+    C = x.shape[1]
+    btp, bep = _term_rows(C)
+    btq, beq = _term_rows(C)
+    bk = np.zeros(padded(C))
+    acc = np.empty(DD_ACC)
+    for n in range(lo, hi):
+        xr, yr = x[n], y[n]
+        if not keep[n]:
+            out[n] = 0.0
+            if grad:
+                gxr, gyr = gx[n], gy[n]
+                for i in range(C):
+                    gxr[i] = 0.0
+                    gyr[i] = 0.0
+            continue
+        v, cph, cpl, cqh, cql, ch, cl = _kl_row(xr, yr, btp, bep, btq, beq, bk, acc, odd)
+        out[n] = v
+        if not grad:
+            continue
+        gxr, gyr = gx[n], gy[n]
+        if not (v < INF):
+            for i in range(C):
+                gxr[i] = NAN
+                gyr[i] = NAN
+            continue
+        # without branches (a vectorized loop): a class with x_i = -inf has P_i = 0 exactly
+        # (its scratch term, below 2**-986, times 1/S below 2**-600, underflows), so
+        # gy = Q_i, and gx is set to 0 (delta_i is nan there); where y_i is -inf too, Q_i = 0
+        for i in range(C):
+            P = _prob_v(btp, bep, i, cph, cpl)
+            Q = _prob_v(btq, beq, i, cqh, cql)
+            dh, dl = _delta_c(np.float64(xr[i]), np.float64(yr[i]), ch, cl)
+            g = scale * (P * ((dh + dl) - v))
+            gxr[i] = 0.0 if xr[i] == -INF else g
+            gyr[i] = scale * (Q - P)
+
+
 @jit(parallel=True)
 def kl_divergence_logits_rows(x, y, keep, odd, out):
     """``out[n] = KL(softmax(x[n]) || softmax(y[n]))`` (0 where ``keep[n]`` is False)."""
-    wide_vectors()
-    N, C = x.shape
+    N = x.shape[0]
+    # no gradient: x and y stand in for gx and gy (not written), so that this call has the
+    # float64 gradient kernel's types and shares its compilation; the flag is a runtime bool
+    # (a literal False would be typed Literal[bool] and compile another specialization)
+    grad = N < 0
     for task in prange((N + ROWS_PER_TASK - 1) // ROWS_PER_TASK):
-        btp, bep = _term_rows(C)
-        btq, beq = _term_rows(C)
-        bk = np.zeros(padded(C))
-        acc = np.empty(DD_ACC)
-        for n in range(task * ROWS_PER_TASK, min(N, (task + 1) * ROWS_PER_TASK)):
-            if not keep[n]:
-                out[n] = 0.0
-                continue
-            out[n] = _kl_row(x[n], y[n], btp, bep, btq, beq, bk, acc, odd)[0]
+        lo = task * ROWS_PER_TASK
+        _kl_task(x, y, keep, odd, out, lo, min(N, lo + ROWS_PER_TASK), grad, 1.0, x, y)
 
 
 @jit(parallel=True)
 def kl_divergence_logits_grad_rows(x, y, keep, scale, out, gx, gy):
     """``out[n]`` as :func:`kl_divergence_logits_rows`, and the gradient of ``scale * KL`` in
-    both arguments: ``gx = scale P (delta - KL)``, ``gy = scale (Q - P)`` (0 for dropped rows,
-    nan for rows whose value is nan or inf). ``x``, ``y``, ``gx``, ``gy``: float64, or all
-    float32 (read and written as they are: the same float64 arithmetic, the gradient rounded
-    once on its store, and no converted copies of the inputs and outputs, which cost as much
-    as the kernel)."""
-    wide_vectors()
-    N, C = x.shape
+    both arguments (see ``_kl_task``). ``x``, ``y``, ``gx``, ``gy``: float64, or all float32
+    (read and written as they are: no converted copies of the inputs and outputs, which cost
+    as much as the kernel)."""
+    N = x.shape[0]
+    odd = N < 0  # False, a runtime bool (see kl_divergence_logits_rows)
+    grad = N >= 0
     for task in prange((N + ROWS_PER_TASK - 1) // ROWS_PER_TASK):
-        btp, bep = _term_rows(C)
-        btq, beq = _term_rows(C)
-        bk = np.zeros(padded(C))
-        acc = np.empty(DD_ACC)
-        for n in range(task * ROWS_PER_TASK, min(N, (task + 1) * ROWS_PER_TASK)):
-            xr, yr, gxr, gyr = x[n], y[n], gx[n], gy[n]
-            if not keep[n]:
-                out[n] = 0.0
-                for i in range(C):
-                    gxr[i] = 0.0
-                    gyr[i] = 0.0
-                continue
-            v, cph, cpl, cqh, cql, ch, cl = _kl_row(xr, yr, btp, bep, btq, beq, bk, acc, False)
-            out[n] = v
-            if not (v < INF):
-                for i in range(C):
-                    gxr[i] = NAN
-                    gyr[i] = NAN
-                continue
-            # without branches (a vectorized loop): a class with x_i = -inf has P_i = 0
-            # exactly (its scratch term, below 2**-986, times 1/S below 2**-600, underflows),
-            # so gy = Q_i, and gx is set to 0 (delta_i is nan there); where y_i is -inf too,
-            # Q_i = 0 as well
-            for i in range(C):
-                P = _prob_v(btp, bep, i, cph, cpl)
-                Q = _prob_v(btq, beq, i, cqh, cql)
-                dh, dl = _delta_c(np.float64(xr[i]), np.float64(yr[i]), ch, cl)
-                g = scale * (P * ((dh + dl) - v))
-                gxr[i] = 0.0 if xr[i] == -INF else g
-                gyr[i] = scale * (Q - P)
+        lo = task * ROWS_PER_TASK
+        _kl_task(x, y, keep, odd, out, lo, min(N, lo + ROWS_PER_TASK), grad, scale, gx, gy)
 
 
 # ----------------------------------------------------- KL from logits, correctly rounded

@@ -245,15 +245,17 @@ def test_js_logits_seeded_near_equal_sweep():
 
 def test_kl_logits_row_beyond_the_old_estimate():
     """Found by a seeded sweep (seed 11, 2 classes, q = p (1 + 0.03 U(-1, 1)), row 1519);
-    expected value: the oracle at 256 bits. 4.06 ulp: beyond the 4 ulp the table stated before
-    the bound was derived, within the derived one."""
+    expected value: the oracle at 256 bits. 4.06 ulp with the earlier evaluation of ``phi``
+    (its Taylor series at 0, up to 29 terms): beyond the 4 ulp the table stated before the
+    bound was derived. With the polynomial at -1/2 (``_phi_mid``) it is 2.06 ulp: within the
+    derived bound either way."""
     x = np.array([[float.fromhex("-0x1.a5ceeffbe4a91p+0"), float.fromhex("-0x1.221e1927ba415p-1")]])
     y = np.array([[float.fromhex("-0x1.9eb58a5801167p+0"), float.fromhex("-0x1.263ddb34e89f8p-1")]])
     got = crossent.kl_divergence_logits(x, y, reduction="none")
     with mpmath.workprec(256):
         exact = ref.kl_divergence_logits(x, y, reduction="none", exact=True)
     e = float(ulp_error(got, np.asarray(exact, dtype=object), "float64")[0])
-    assert 4.0 < e <= _bounds.bound("kl_divergence_logits", "float64").max_ulp, e
+    assert e <= _bounds.bound("kl_divergence_logits", "float64").max_ulp, e
 
 
 @pytest.mark.parametrize("name", ["js_divergence_logits", "kl_divergence_logits",

@@ -15,8 +15,9 @@ them, and prints its maximum over a fine grid. Model, in units of ``u``:
 
 The value is a sum of non-negative terms, kept in double-double and rounded once, so its
 error is at most ``0.5 ulp + max_term_bound * u * |JSD|``, i.e. ``0.5 + max_term_bound`` ulp.
-The same model gives the KL term ``P phi(delta)`` (``delta`` a double-double, accurate to
-``u**2``: only the evaluation of ``phi`` and the probabilities count) and the entropy term
+The same model gives the KL term ``P phi(delta)`` (``_kl_term_v``: ``delta`` a double-double,
+accurate to ``u**2``, so only the evaluation of ``phi`` and the probabilities count; ``phi`` by
+the fixed-degree polynomial ``_phi_mid`` on ``-2 < delta < 1``, no libm function) and the entropy term
 ``P (-log P)`` (the log-softmax's relative 1.8002, the product's error kept by an FMA; with a
 base, the division by ``log(b)``, itself from libm ``log``).
 Run: ``python docs/scripts/divergence_error_budget.py``.
@@ -25,6 +26,7 @@ Run: ``python docs/scripts/divergence_error_budget.py``.
 from __future__ import annotations
 
 import math
+from fractions import Fraction
 
 import numpy as np
 
@@ -93,19 +95,68 @@ def term_bound(sigma):
     return EPS_R + (dphi + ef) / phi + 2.0
 
 
+def _phi_mid_coefs():
+    """``PHI_MID_COEF`` of the kernel, recomputed here (the same exact rational sums, rounded
+    once): the Taylor coefficients of ``g(t) = phi(t) / t**2`` at ``t = -1/2``."""
+    def coef(n, terms=40):
+        s = Fraction(0)
+        for k in range(n, n + terms):
+            s += Fraction(math.comb(k, n), 2 ** (k - n) * math.factorial(k + 2))
+        return (-1) ** n * s
+
+    exact = [coef(n) for n in range(PHI_MID_DEGREE + 1)]
+    return [float(c) for c in exact], exact
+
+
+PHI_MID_DEGREE = 20
+_MID, _MID_EXACT = _phi_mid_coefs()
+# coefficient rounding errors in units of u (|c - fl(c)| / u, at most |c|)
+_MID_ERR = [abs(float((c - Fraction(f)) * 2**53)) for c, f in zip(_MID_EXACT, _MID)]
+
+
+def phi_mid_tail(degree=PHI_MID_DEGREE, radius=1.5):
+    """Bound of the Taylor remainder of ``g`` at ``-1/2`` on ``|h| <= radius``:
+    ``a_n = (1/n!) int_0^1 (1 - s) (-s)**n e**(s/2) ds``, so ``|a_n| <= e**(1/2) / (n! (n + 1)
+    (n + 2))``; the sum over ``n > degree`` of those times ``radius**n`` (a rigorous tail:
+    the terms decrease faster than geometrically)."""
+    return sum(math.exp(0.5) * radius**n / (math.factorial(n) * (n + 1) * (n + 2))
+               for n in range(degree + 1, degree + 60))
+
+
+def _phi_mid_eval(t):
+    """(phi(t), bound of the absolute error of ``_phi_mid(t)`` in units of u), ``-2 < t < 1``:
+    ``h = fl(t + 1/2)`` (one rounding), Horner by FMA in ``h`` (one rounding per step), the
+    coefficients' own roundings, the Taylor remainder (``phi_mid_tail``), ``fl(t*t)`` and the
+    last product; a running error analysis, first order in u."""
+    h = t + 0.5
+    eh = abs(h)  # h = fl(t + 1/2): |error| <= u |h|
+    g, eg = _MID[-1], _MID_ERR[-1]
+    for j in range(PHI_MID_DEGREE - 1, -1, -1):
+        gn = g * h + _MID[j]
+        eg = abs(h) * eg + abs(g) * eh + _MID_ERR[j] + abs(gn)
+        g = gn
+    eg += phi_mid_tail() * 2.0**53
+    w = t * t
+    f = w * g
+    ef = w * eg + g * w + abs(f)  # w = fl(t*t) and the product: one rounding each
+    exact = t + math.expm1(-t) if abs(t) > 1e-3 else t * t / 2 - t**3 / 6 + t**4 / 24
+    return exact, ef
+
+
 def kl_term_bound(delta):
     """First-order relative error bound (units of u) of the KL term ``P phi(delta)``
-    (``_kl_term(P, Q, dh, dl)``)."""
+    (``_kl_term_v(P, Q, dh, dl, masked)``)."""
     t = delta
     if t <= -2.0:  # Q - P (1 - delta): Q (2.5002), P (1 - delta) with two roundings, the difference
         phi = math.exp(-t) - 1 + t
         return (EPS_R * math.exp(-t) + (1 - t) * (EPS_R + 2)) / phi + 1.0
-    if t < 1.0:
-        phi, ef = _phi_eval(t)
-    else:
-        phi = t - 1 + math.exp(-t)
-        ef = (t - 1) + LIBM * math.exp(-t) + phi
-    return EPS_R + ef / phi + 2.0
+    if t < 1.0:  # P (f + dl (dh - f)): f by _phi_mid; the sum and the product
+        phi, ef = _phi_mid_eval(t)
+        return EPS_R + ef / phi + 2.0
+    # fma(P, (dh - 1) + dl, Q) = P (t - 1) + Q, Q = P e**-t: two non-negative parts; t - 1 with
+    # two roundings (2), P and Q (2.5002 each), the FMA (1)
+    phi = t - 1 + math.exp(-t)
+    return ((t - 1) * (EPS_R + 2) + math.exp(-t) * EPS_R) / phi + 1.0
 
 
 def _grid():

@@ -406,7 +406,7 @@ BOUNDS: dict[str, dict[str, Bound]] = {
         for dt, k in (("float64", 4.0), ("float32", 1.0), ("float16", 1.0), ("bfloat16", 1.0))
     },
     # sum of non-negative terms P_i phi(delta_i): no condition (p ~ q included). Derived
-    # 0.5 + 10.96 = 11.46 ulp (P_i 2.5u, phi's evaluation; near-equal rows 9.0),
+    # 0.5 + 10.85 = 11.35 ulp (P_i 2.5u, phi's polynomial at -1/2; near-equal rows 9.2),
     # docs/scripts/divergence_error_budget.py
     "kl_divergence_logits": {"float64": Bound(12.0, analysis="kl-logits"), "float32": _F32,
                              "float16": _F16, "bfloat16": _BF16},

@@ -21,9 +21,14 @@ the identities). With ``P = softmax(x)``, ``Q = softmax(y)`` and ``d_i = x_i - y
 4. ``KL = sum_i P_i phi(delta_i)``, ``phi(t) = t + exp(-t) - 1 >= 0`` (``sum_i Q_i = 1``
    makes the two forms equal): every term is non-negative, so nothing cancels in the sum.
    A class with ``P_i = 0`` (``x_i = -inf``) contributes the limit ``Q_i``.
-   ``phi`` is evaluated by its Taylor series ``t**2 sum_k (-t)**k / (k + 2)!`` for
-   ``-2 < t < 1``, by ``(t - 1) + exp(-t)`` for ``t >= 1`` and, for ``t <= -2``, the term is
-   ``Q_i - P_i (1 - delta_i)`` (no overflow of ``exp(-t)``).
+   For ``-2 < t < 1``, ``phi(t) = t**2 g(t)``, ``g(t) = sum_k (-t)**k / (k + 2)!`` by its
+   Taylor polynomial of degree 20 at ``-1/2`` (``_phi_mid``: relative accuracy down to
+   ``t = 0``, where ``phi ~ t**2/2``); for ``t >= 1`` the term is ``P_i (t - 1) + Q_i`` (two
+   non-negative parts, ``Q_i = P_i exp(-t)``) and for ``t <= -2`` it is
+   ``Q_i - P_i (1 - delta_i)`` (no overflow of ``exp(-t)``): no libm call. The three forms
+   are computed for every class and one is selected (``_kl_term_v``), and the terms go to a
+   scratch row summed by ``dd_sum``: the loop has no branch and is vectorized (its cost was
+   a scalar series of up to 29 terms and ``math.exp`` per class).
 
 An error in ``l`` shifts every ``delta_i`` by the same amount, and
 ``sum_i P_i phi(delta_i - e) = KL + (exp(e) - 1 - e)``: the value is stationary in it, so
@@ -37,12 +42,13 @@ Gradients: ``dKL/dx_j = P_j (delta_j - KL)``, ``dKL/dy_j = Q_j - P_j``.
 from __future__ import annotations
 
 import math
+from fractions import Fraction
 
 import numpy as np
 from numba import prange
 
-from ._base import (DD_ACC, INF, NAN, dd_div, fast_two_sum, fma, jit, two_prod, two_sum,
-                    wide_vectors)
+from ._base import (DD_ACC, INF, NAN, _f64_as_i64, _i64_as_f64, dd_div, dd_sum, fast_two_sum, fma,
+                    jit, padded, two_prod, two_sum, wide_vectors)
 from .exp import EXP_PARTS_DD_MAX_REL_ERR, exp_parts_dd
 from .softmax import (
     INV_SCALE,
@@ -87,6 +93,81 @@ def _phi_small(t):
     return w * (se - t * so)
 
 
+def _phi_mid_coef(n, terms=40):
+    """The ``n``-th Taylor coefficient of ``g(t) = phi(t) / t**2 = sum_k (-t)**k / (k + 2)!``
+    at ``t = -1/2``: ``a_n = (-1)**n sum_{k>=n} C(k, n) 2**(n - k) / (k + 2)!`` (every term
+    positive), summed exactly in rationals and rounded once. The omitted terms are below
+    ``2**-200`` of the sum."""
+    s = Fraction(0)
+    for k in range(n, n + terms):
+        s += Fraction(math.comb(k, n), 2 ** (k - n) * math.factorial(k + 2))
+    return float((-1) ** n * s)
+
+
+#: degree of the polynomial of ``g`` on ``-2 < t < 1`` (``_phi_mid``): its Taylor remainder on
+#: ``|t + 1/2| <= 3/2`` is below ``2**-60`` of ``g`` (docs/scripts/divergence_error_budget.py)
+PHI_MID_DEGREE = 20
+PHI_MID_COEF = tuple(_phi_mid_coef(n) for n in range(PHI_MID_DEGREE + 1))
+
+
+@jit(inline=True)
+def _phi_mid(t):
+    """``phi(t) = t**2 g(t)`` for ``-2 < t < 1``, ``g`` by its Taylor polynomial of degree 20
+    at ``-1/2`` in ``h = t + 1/2`` (Horner, one FMA per step): fixed degree and no branch, so
+    that a loop calling it is vectorized. The running error bound of this evaluation is in
+    ``docs/scripts/divergence_error_budget.py`` (``_phi_mid_eval``)."""
+    h = t + 0.5
+    c = PHI_MID_COEF
+    g = fma(c[20], h, c[19])
+    g = fma(g, h, c[18])
+    g = fma(g, h, c[17])
+    g = fma(g, h, c[16])
+    g = fma(g, h, c[15])
+    g = fma(g, h, c[14])
+    g = fma(g, h, c[13])
+    g = fma(g, h, c[12])
+    g = fma(g, h, c[11])
+    g = fma(g, h, c[10])
+    g = fma(g, h, c[9])
+    g = fma(g, h, c[8])
+    g = fma(g, h, c[7])
+    g = fma(g, h, c[6])
+    g = fma(g, h, c[5])
+    g = fma(g, h, c[4])
+    g = fma(g, h, c[3])
+    g = fma(g, h, c[2])
+    g = fma(g, h, c[1])
+    g = fma(g, h, c[0])
+    return (t * t) * g
+
+
+@jit(inline=True)
+def _kl_term_v(P, Q, dh, dl, masked):
+    """The KL term ``P phi(delta)``, ``delta = dh + dl``, without branches (the three forms
+    are computed and one is selected, so that the row's loop is vectorized):
+    ``Q - P (1 - delta)`` for ``delta <= -2``; ``P (f + dl (dh - f))``, ``f = phi(dh)`` by
+    ``_phi_mid``, for ``-2 < delta < 1`` (the low word to first order, ``phi' = t - phi``);
+    ``P (delta - 1) + Q`` by one FMA for ``delta >= 1``, two non-negative parts
+    (``Q = P exp(-delta)``): no exponential. ``masked`` (``P = 0``): the limit ``Q``. A
+    negative value (only from underflow) is raised to 0."""
+    f = _phi_mid(dh)
+    mid = P * (f + dl * (dh - f))
+    low = Q - P * (1.0 - (dh + dl))
+    high = fma(P, (dh - 1.0) + dl, Q)
+    r = _select(dh <= -2.0, low, _select(dh < 1.0, mid, high))
+    r = Q if masked else r
+    return 0.0 if r < 0.0 else r
+
+
+@jit(inline=True)
+def _select(c, a, b):
+    """``a if c else b`` as a bitwise blend: a ternary on values that only one side uses may
+    become a branch into which LLVM sinks their computation; the blend keeps the loop
+    straight-line whatever the optimizer decides."""
+    m = np.int64(0) - np.int64(c)  # all ones where c
+    return _i64_as_f64((_f64_as_i64(a) & m) | (_f64_as_i64(b) & ~m))
+
+
 @jit(inline=True)
 def _kl_term(P, Q, dh, dl):
     """``P phi(dh + dl)`` (``Q = P exp(-delta)``, used where ``exp(-delta)`` could overflow).
@@ -110,21 +191,45 @@ def _prob(bt, be, i, ch, cl):
 
 
 @jit(inline=True)
-def _kl_row(x, y, btp, bep, btq, beq, acc, odd):
-    """``(KL, ch_p, cl_p, ch_q, cl_q, lh, ll, Dh, Dl)`` of one row pair (the value is nan or
-    +inf for a row without finite entries or with a class of P missing from Q)."""
+def _prob_v(bt, be, i, ch, cl):
+    """``softmax_i = c (T_i + E_i)`` rounded once by FMAs (as ``_scaled_terms``), for the
+    vectorized KL loops."""
+    t = _term_of(bt[i])
+    return fma(ch, t, fma(ch, be[i], cl * t))
+
+
+@jit(inline=True)
+def _delta_c(a, b, ch, cl):
+    """``delta = (a - b) - c`` as a double-double, ``c = ch + cl = D + l`` (the row's
+    constant): ``a - b`` by TwoSum, ``- ch`` by TwoSum, the low parts added."""
+    h, l1 = two_sum(a, -b)
+    s, e = two_sum(h, -ch)
+    return fast_two_sum(s, e + (l1 - cl))
+
+
+@jit(inline=True)
+def _kl_row(x, y, btp, bep, btq, beq, bk, acc, odd):
+    """``(KL, ch_p, cl_p, ch_q, cl_q, ch, cl)`` of one row pair, ``ch + cl = c = D + l`` (the
+    value is nan or +inf for a row without finite entries or with a class of P missing from
+    Q). ``bk``: a scratch row like ``btp`` (``padded(C)`` long, zero beyond ``C``) for the
+    terms."""
     stp, mp, hp, lp, Lph, Lpl, _a, _b = _row_stats(x, btp, bep, acc, False)
     stq, mq, hq, lq, Lqh, Lql, _c, _d = _row_stats(y, btq, beq, acc, False)
     if stp != OK or stq != OK:
-        return NAN, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0
+        return NAN, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0
     C = x.shape[0]
-    k = -1  # the first largest entry of x: P_k = 1/S_p
+    # k: the first largest entry of x (P_k = 1/S_p); bad: the classes with P_i > 0 = Q_i (KL is
+    # +inf). Two reductions without an early exit: a vectorized loop
+    k = C
+    bad = 0
     for i in range(C):
-        if x[i] != -INF and y[i] == -INF:
-            return INF, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0  # P_i > 0 = Q_i
-        if k < 0 and x[i] == mp:
-            k = i
-    Dh, Dl = two_sum(x[k], -y[k])  # D = d_k
+        k = min(k, i if x[i] == mp else C)
+        bad += 1 if (x[i] != -INF and y[i] == -INF) else 0
+    if bad:
+        return INF, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0
+    # the rows may be float32 (the gradient kernel reads float32 inputs as they are): every
+    # entry is converted to float64 (exactly) before any arithmetic
+    Dh, Dl = two_sum(np.float64(x[k]), -np.float64(y[k]))  # D = d_k
     cph, cpl = _scale_dd(1.0, 0.0, hp, lp, 1.0)
     cqh, cql = _scale_dd(1.0, 0.0, hq, lq, 1.0)
     # l = log(Q_k / P_k) = (y_k - m_q) - L_q + L_p, in double-double from the row statistics
@@ -132,7 +237,7 @@ def _kl_row(x, y, btp, bep, btq, beq, acc, odd):
     # e (sum P - sum Q) ~ e u through the rounded P, Q (first order, a bound below 2**-140).
     # Where |l| > 2**-20, KL >= P_k phi(l) > 2**-42 / C and these are far below its ulp. Rows
     # closer than that (p ~ q, KL possibly tiny) take the s2 pass, whose l is accurate to u |l|.
-    lh, ll = two_sum(y[k], -mq)
+    lh, ll = two_sum(np.float64(y[k]), -mq)
     t1, t2 = two_sum(Lph, -Lqh)
     lh, t3 = two_sum(lh, t1)
     lh, ll = fast_two_sum(lh, ll + t3 + t2 + (Lpl - Lql))
@@ -148,7 +253,7 @@ def _kl_row(x, y, btp, bep, btq, beq, acc, odd):
             if x[i] == -INF:
                 r = -Q
             else:
-                h, l = two_sum(x[i], -y[i])
+                h, l = two_sum(np.float64(x[i]), -np.float64(y[i]))
                 eh, el = two_sum(h, -Dh)
                 e = eh + (el + (l - Dl))
                 if e < 1.0:
@@ -159,20 +264,20 @@ def _kl_row(x, y, btp, bep, btq, beq, acc, odd):
             s2l += t
         s2 = s2h + s2l
         lh, ll = math.log1p(s2), 0.0
-    # KL = sum_{x_i finite} P_i phi(delta_i), delta_i = (d_i - D) - l
-    kh, kl = 0.0, 0.0
+    # c = D + l as one double-double (to u**2 |c|: an error in c shifts every delta_i alike,
+    # second order like an error in l); c = D exactly where l = 0 (equal rows)
+    ch, cl = two_sum(Dh, lh)
+    ch, cl = fast_two_sum(ch, cl + (Dl + ll))
+    # KL = sum_i P_i phi(delta_i), delta_i = d_i - c: the terms into bk (a vectorized loop; a
+    # class with x_i = -inf, P_i = 0, has the limit Q_i, 0 when y_i is -inf too), then their
+    # fixed-order double-double sum
     for i in range(C):
-        if x[i] == -INF:  # P_i = 0: the term's limit is Q_i (0 when y_i is -inf too)
-            if y[i] != -INF:
-                kh, t = two_sum(kh, _prob(btq, beq, i, cqh, cql))
-                kl += t
-            continue
-        P = _prob(btp, bep, i, cph, cpl)
-        Q = _prob(btq, beq, i, cqh, cql)
-        dh, dl = _delta(x[i], y[i], Dh, Dl, lh, ll)
-        kh, t = two_sum(kh, _kl_term(P, Q, dh, dl))
-        kl += t
-    return _round_sum(kh, kl, odd), cph, cpl, cqh, cql, lh, ll, Dh, Dl
+        P = _prob_v(btp, bep, i, cph, cpl)
+        Q = _prob_v(btq, beq, i, cqh, cql)
+        dh, dl = _delta_c(np.float64(x[i]), np.float64(y[i]), ch, cl)
+        bk[i] = _kl_term_v(P, Q, dh, dl, x[i] == -INF)
+    kh, kl = dd_sum(bk, acc)
+    return _round_sum(kh, kl, odd), cph, cpl, cqh, cql, ch, cl
 
 
 @jit(inline=True)
@@ -185,63 +290,81 @@ def _delta(a, b, Dh, Dl, lh, ll):
     return fast_two_sum(dh, t + (el - ll))
 
 
+@jit
+def _kl_task(x, y, keep, odd, out, lo, hi, grad, scale, gx, gy):
+    """Rows ``lo`` to ``hi`` of the batch: ``out[n]`` (0 where ``keep[n]`` is False) and, with
+    ``grad``, the gradient of ``scale * KL`` in both arguments, ``gx = scale P (delta - KL)``,
+    ``gy = scale (Q - P)`` (0 for dropped rows, nan for rows whose value is nan or inf).
+    ``x``, ``y``, ``gx``, ``gy``: float64, or all float32 (read and written as they are: the
+    same float64 arithmetic, each gradient entry rounded once on its store).
+
+    One prange task of the batch kernels, not inlined into them: compiled once per input type
+    and shared by the value and the gradient kernels (inlined, each kernel compiled its own
+    copy of the whole row, twice the compile time), and called once per task, not per row
+    (a call per row costs the reference counting of its arrays: +50% on 10-class rows)."""
+    wide_vectors()
+    C = x.shape[1]
+    btp, bep = _term_rows(C)
+    btq, beq = _term_rows(C)
+    bk = np.zeros(padded(C))
+    acc = np.empty(DD_ACC)
+    for n in range(lo, hi):
+        xr, yr = x[n], y[n]
+        if not keep[n]:
+            out[n] = 0.0
+            if grad:
+                gxr, gyr = gx[n], gy[n]
+                for i in range(C):
+                    gxr[i] = 0.0
+                    gyr[i] = 0.0
+            continue
+        v, cph, cpl, cqh, cql, ch, cl = _kl_row(xr, yr, btp, bep, btq, beq, bk, acc, odd)
+        out[n] = v
+        if not grad:
+            continue
+        gxr, gyr = gx[n], gy[n]
+        if not (v < INF):
+            for i in range(C):
+                gxr[i] = NAN
+                gyr[i] = NAN
+            continue
+        # without branches (a vectorized loop): a class with x_i = -inf has P_i = 0 exactly
+        # (its scratch term, below 2**-986, times 1/S below 2**-600, underflows), so
+        # gy = Q_i, and gx is set to 0 (delta_i is nan there); where y_i is -inf too, Q_i = 0
+        for i in range(C):
+            P = _prob_v(btp, bep, i, cph, cpl)
+            Q = _prob_v(btq, beq, i, cqh, cql)
+            dh, dl = _delta_c(np.float64(xr[i]), np.float64(yr[i]), ch, cl)
+            g = scale * (P * ((dh + dl) - v))
+            gxr[i] = 0.0 if xr[i] == -INF else g
+            gyr[i] = scale * (Q - P)
+
+
 @jit(parallel=True)
 def kl_divergence_logits_rows(x, y, keep, odd, out):
     """``out[n] = KL(softmax(x[n]) || softmax(y[n]))`` (0 where ``keep[n]`` is False)."""
-    wide_vectors()
-    N, C = x.shape
+    N = x.shape[0]
+    # no gradient: x and y stand in for gx and gy (not written), so that this call has the
+    # float64 gradient kernel's types and shares its compilation; the flag is a runtime bool
+    # (a literal False would be typed Literal[bool] and compile another specialization)
+    grad = N < 0
     for task in prange((N + ROWS_PER_TASK - 1) // ROWS_PER_TASK):
-        btp, bep = _term_rows(C)
-        btq, beq = _term_rows(C)
-        acc = np.empty(DD_ACC)
-        for n in range(task * ROWS_PER_TASK, min(N, (task + 1) * ROWS_PER_TASK)):
-            if not keep[n]:
-                out[n] = 0.0
-                continue
-            out[n] = _kl_row(x[n], y[n], btp, bep, btq, beq, acc, odd)[0]
+        lo = task * ROWS_PER_TASK
+        _kl_task(x, y, keep, odd, out, lo, min(N, lo + ROWS_PER_TASK), grad, 1.0, x, y)
 
 
 @jit(parallel=True)
 def kl_divergence_logits_grad_rows(x, y, keep, scale, out, gx, gy):
     """``out[n]`` as :func:`kl_divergence_logits_rows`, and the gradient of ``scale * KL`` in
-    both arguments: ``gx = scale P (delta - KL)``, ``gy = scale (Q - P)`` (0 for dropped rows,
-    nan for rows whose value is nan or inf)."""
-    wide_vectors()
-    N, C = x.shape
+    both arguments (see ``_kl_task``). ``x``, ``y``, ``gx``, ``gy``: float64, or all float32
+    (read and written as they are: no converted copies of the inputs and outputs, which cost
+    as much as the kernel)."""
+    N = x.shape[0]
+    odd = N < 0  # False, a runtime bool (see kl_divergence_logits_rows)
+    grad = N >= 0
     for task in prange((N + ROWS_PER_TASK - 1) // ROWS_PER_TASK):
-        btp, bep = _term_rows(C)
-        btq, beq = _term_rows(C)
-        acc = np.empty(DD_ACC)
-        for n in range(task * ROWS_PER_TASK, min(N, (task + 1) * ROWS_PER_TASK)):
-            if not keep[n]:
-                out[n] = 0.0
-                for i in range(C):
-                    gx[n, i] = 0.0
-                    gy[n, i] = 0.0
-                continue
-            v, cph, cpl, cqh, cql, lh, ll, Dh, Dl = _kl_row(x[n], y[n], btp, bep, btq, beq, acc,
-                                                         False)
-            out[n] = v
-            if not (v < INF):
-                for i in range(C):
-                    gx[n, i] = NAN
-                    gy[n, i] = NAN
-                continue
-            for i in range(C):
-                if y[n, i] == -INF:  # then x[n, i] is -inf too (else v is inf)
-                    gx[n, i] = 0.0
-                    gy[n, i] = 0.0
-                    continue
-                Q = _prob(btq, beq, i, cqh, cql)
-                if x[n, i] == -INF:
-                    gx[n, i] = 0.0
-                    gy[n, i] = scale * Q
-                    continue
-                P = _prob(btp, bep, i, cph, cpl)
-                dh, dl = _delta(x[n, i], y[n, i], Dh, Dl, lh, ll)
-                delta = dh + dl
-                gx[n, i] = scale * (P * (delta - v))
-                gy[n, i] = scale * (Q - P)
+        lo = task * ROWS_PER_TASK
+        _kl_task(x, y, keep, odd, out, lo, min(N, lo + ROWS_PER_TASK), grad, scale, gx, gy)
 
 
 # ----------------------------------------------------- KL from logits, correctly rounded

@@ -6,7 +6,7 @@ forward and backward): peak extra memory and time.
     python benchmarks/linear_ce.py --chunks 16,64,256   # the block size's effect on crossent
 
 Memory: each measurement runs in a fresh subprocess. Extra memory = the high-water mark of the
-resident set (``resource.getrusage(...).ru_maxrss``) during the call minus the resident set
+resident set (``VmHWM`` in ``/proc/self/status``, Linux) during the call minus the resident set
 just before it (inputs built, code compiled by a warm-up call on a tiny problem), for both
 libraries alike; crossent's NumPy allocations are also traced (``tracemalloc``). Both include
 the returned gradients. The budget printed is the size of the gradients plus a quarter of the
@@ -59,7 +59,11 @@ else:
     loss = F.cross_entropy(F.linear(ht, Wt), yt)
     loss.backward()
     traced = None
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+# the high-water mark of this process's resident set: VmHWM (not getrusage's ru_maxrss, which
+# Linux carries over from the parent process across fork and exec: after a timing run in the
+# parent, the child reported the parent's peak)
+with open("/proc/self/status") as f:
+    peak = next(int(l.split()[1]) * 1024 for l in f if l.startswith("VmHWM:"))
 print(json.dumps({"extra": peak - base, "traced": traced}))
 """
 

@@ -22,7 +22,7 @@ import crossent
 from crossent import linear_cross_entropy as lce
 from crossent import linear_cross_entropy_value_and_grad as lce_vg
 from crossent._bounds import LINEAR_CROSS_ENTROPY
-from crossent.linear import ALIGN, block_rows
+from crossent.linear import _SLICE_BYTES, ALIGN, block_rows
 
 RNG = np.random.default_rng(20261130)
 
@@ -182,9 +182,13 @@ def test_block_rows_rule():
     assert block_rows(1000, 10, 1) == ALIGN
     assert block_rows(1000, 10, 17) == 2 * ALIGN
     assert block_rows(5, 10, 100) == ALIGN  # never more than the batch, rounded up
-    r = block_rows(4096, 32000, None, 4)
-    assert r % ALIGN == 0 and r * 32000 * 8 <= (32 << 20) + ALIGN * 32000 * 8
-    assert block_rows(4096, 32000, None, 4) >= 16
+    # the automatic rule: the gradient pass's work memory within a quarter of the logits' size
+    for N, H, V, size in [(4096, 256, 32000, 4), (4096, 256, 32000, 8), (8192, 512, 32000, 4),
+                          (2048, 16, 8000, 4)]:
+        r = block_rows(N, V, None, size, H)
+        work = r * (8 * V + 24 * H) + 2 * _SLICE_BYTES + (4 * V * H if size < 8 else 0)
+        assert r % ALIGN == 0 and r >= 16 and work <= N * V * size / 4, (N, H, V, size, r)
+    assert block_rows(10, 32000, None, 4, 256) == ALIGN  # too small for the budget: MIN_ROWS
 
 
 # -- accuracy contract ----------------------------------------------------------------------

@@ -20,12 +20,13 @@ from .loss import _option_rows, _Problem
 __all__ = ["linear_cross_entropy", "linear_cross_entropy_value_and_grad"]
 
 #: the largest block of float64 logits the automatic rule allows, in bytes
-BLOCK_BYTES = 32 << 20
+BLOCK_BYTES = 256 << 20
 #: the fewest rows a block has (unless the batch has fewer): BLAS runs well from here on
 MIN_ROWS = 16
 #: blocks are a multiple of this many rows (see block_rows)
 ALIGN = 16
-#: the rows of ``dweight`` updated by one product (a (SLICE, H) float64 scratch)
+#: the rows of ``weight`` in one float64 slice: the scratch of the ``dweight`` product and,
+#: for narrow inputs, of a float64 slice of ``weight`` (each a (slice, H) float64 array)
 _SLICE_BYTES = 2 << 20
 
 
@@ -37,26 +38,24 @@ def _free_memory() -> int:
         return 0
 
 
-def _cache_bytes() -> int:
-    """The last-level cache in bytes (``os.sysconf``), or 8 MiB when it cannot be read."""
-    for name in ("SC_LEVEL3_CACHE_SIZE", "SC_LEVEL2_CACHE_SIZE"):
-        try:
-            v = os.sysconf(name)
-        except (ValueError, OSError, AttributeError):  # pragma: no cover - not Linux
-            continue
-        if v and v > 0:
-            return int(v)
-    return 8 << 20  # pragma: no cover
+def block_rows(n_rows: int, n_classes: int, chunk_size=None, itemsize: int = 8,
+               n_features: int = 0) -> int:
+    """Rows per block: ``chunk_size`` if given (rounded up to a multiple of ``ALIGN``), else
+    the automatic rule.
 
+    The rule spends at most a quarter of the logits' size (``n_rows x n_classes`` entries of
+    ``itemsize`` bytes; 90% of it less 8 MiB, the rest a margin for temporaries) on the work
+    memory of the gradient pass: a block of float64 logits
+    (``8 V`` bytes a row), three ``(rows, H)`` float64 arrays (the block's ``hidden``, its
+    ``dhidden`` and a product's result: ``24 H`` bytes a row), two float64 slices of
+    ``_SLICE_BYTES`` and, for inputs narrower than float64, the ``lo`` half of the ``dweight``
+    accumulator (``4 V H`` bytes). The block also takes at most ``BLOCK_BYTES`` and 1/16 of
+    the free memory. The rows are rounded down to a multiple of ``ALIGN``, at least
+    ``MIN_ROWS``, and never more than the batch has (rounded up).
 
-def block_rows(n_rows: int, n_classes: int, chunk_size=None, itemsize: int = 8) -> int:
-    """Rows per block: ``chunk_size`` if given, else the automatic rule, rounded up to a
-    multiple of ``ALIGN``.
-
-    The rule: a block of float64 logits takes at most
-    ``min(BLOCK_BYTES, last-level cache, free memory / 16, logits / 8)`` bytes, with
-    ``logits`` the size of the ``N x V`` logits in the input's dtype (``itemsize`` bytes an
-    entry), and at least ``MIN_ROWS`` rows; never more rows than the batch has (rounded up).
+    Why large blocks: the gradient pass adds each block's ``dweight`` (``V x H``) into the
+    accumulator, a memory-bound pass over it per block, so fewer blocks are faster (measured
+    in docs/linear-cross-entropy.md).
 
     Why a multiple of ``ALIGN``: BLAS computes a product in tiles of a few rows, and the rows
     of a partial tile go through an edge kernel that can sum in another order. With every
@@ -69,14 +68,17 @@ def block_rows(n_rows: int, n_classes: int, chunk_size=None, itemsize: int = 8) 
         rows = as_int(chunk_size, "chunk_size")
         if rows < 1:
             raise ValueError(f"chunk_size must be a positive number of rows, got {rows}")
-    else:
-        budget = min(BLOCK_BYTES, _cache_bytes(), n_rows * n_classes * itemsize // 8)
-        free = _free_memory()
-        if free:
-            budget = min(budget, free // 16)
-        rows = max(MIN_ROWS, budget // (8 * max(n_classes, 1)))
-    rows = max(1, min(rows, n_rows))
-    return -(-rows // ALIGN) * ALIGN
+        rows = max(1, min(rows, n_rows))
+        return -(-rows // ALIGN) * ALIGN
+    fixed = 2 * _SLICE_BYTES + (4 * n_classes * n_features if itemsize < 8 else 0)
+    # 90% of what is left, less 8 MiB: room for NumPy's temporaries and the libraries' own
+    # buffers (measured: the resident set exceeds this count by 3 to 5 MB)
+    budget = min(int((n_rows * n_classes * itemsize // 4 - fixed) * 0.9) - (8 << 20), BLOCK_BYTES)
+    free = _free_memory()
+    if free:
+        budget = min(budget, free // 16)
+    rows = max(budget, 0) // (8 * max(n_classes, 1) + 24 * n_features) // ALIGN * ALIGN
+    return min(max(rows, MIN_ROWS), -(-max(n_rows, 1) // ALIGN) * ALIGN)
 
 
 class _Linear:
@@ -128,7 +130,7 @@ class _Linear:
         self.w = w
         self.b = b
         self.N, self.H, self.V = self.h.shape[0], h.shape[-1], V
-        self.rows = block_rows(self.N, V, chunk_size, h.dtype.itemsize)
+        self.rows = block_rows(self.N, V, chunk_size, h.dtype.itemsize, self.H)
 
     def blocks(self):
         """``(start, stop)`` of each block of rows."""
@@ -136,12 +138,27 @@ class _Linear:
             yield s, min(s + self.rows, self.N)
 
 
+def _slices(w, scratch):
+    """``(v0, v1, w64)`` for consecutive slices of the rows of ``w``: ``w64`` is
+    ``w[v0:v1]`` converted to float64 (exactly) in ``scratch``, which it overwrites."""
+    V, step = w.shape[0], scratch.shape[0]
+    for v0 in range(0, V, step):
+        v1 = min(v0 + step, V)
+        ws = scratch[: v1 - v0]
+        ws[...] = w[v0:v1]
+        yield v0, v1, ws
+
+
 def _run(L: _Linear, grad: bool, row_scale=None):
     p = L.p
     N, H, V = L.N, L.H, L.V
     R = L.rows
     losses = np.empty(N, dtype=np.float64)
-    w64 = L.w.astype(np.float64, copy=False)
+    # float64 weights are used as they are; narrower ones are converted a slice of rows at a
+    # time (``_slices``), so that no float64 copy of the whole weight exists
+    w64 = L.w if L.dtype == np.float64 else None
+    sl = max(1, _SLICE_BYTES // (8 * max(H, 1)))
+    wsl = None if w64 is not None else np.empty((min(sl, V), H), dtype=np.float64)
     b64 = None if L.b is None else L.b.astype(np.float64)
     if grad:
         f64 = L.dtype == np.float64
@@ -154,8 +171,8 @@ def _run(L: _Linear, grad: bool, row_scale=None):
             dw = np.zeros((V, H), dtype=np.float32)
             dw_lo = np.zeros((V, H), dtype=np.float32)
         db = np.zeros(V, dtype=np.float64) if L.b is not None else None
-        sl = max(1, _SLICE_BYTES // (8 * max(H, 1)))
         tmp = np.empty((min(sl, V), H), dtype=np.float64)
+        dhb = None if f64 else np.empty((R, H), dtype=np.float64)
         den = p.denominator
     if V == 0:  # no classes (probabilities over none): each loss is the empty sum, 0
         losses[:] = 0.0
@@ -169,7 +186,12 @@ def _run(L: _Linear, grad: bool, row_scale=None):
         # so that every row goes through the same BLAS micro-kernel (see block_rows)
         hb[:n] = L.h[s:e]
         hb[n:] = 0.0
-        lg = np.matmul(hb, w64.T, out=buf)
+        if w64 is not None:
+            lg = np.matmul(hb, w64.T, out=buf)
+        else:
+            lg = buf
+            for v0, v1, ws in _slices(L.w, wsl):
+                np.matmul(hb, ws.T, out=lg[:, v0:v1])
         if b64 is not None:
             lg += b64
         rows, out, t = lg[:n], losses[s:e], p.target[s:e]
@@ -208,14 +230,21 @@ def _run(L: _Linear, grad: bool, row_scale=None):
                 np.ldexp(rows, p.unscale, out=rows)
             # G @ W, not (W^T G^T)^T: the latter ran 7 times faster here, but its rows then
             # depended on the block size
-            dh[s:e] = cast_result((lg @ w64)[:n], L.dtype)
-        for v0 in range(0, V, tmp.shape[0]):
-            v1 = min(v0 + tmp.shape[0], V)
-            np.matmul(lg[:, v0:v1].T, hb, out=tmp[: v1 - v0])
             if f64:
+                dh[s:e] = cast_result((lg @ w64)[:n], L.dtype)
+        if f64:
+            for v0 in range(0, V, tmp.shape[0]):
+                v1 = min(v0 + tmp.shape[0], V)
+                np.matmul(lg[:, v0:v1].T, hb, out=tmp[: v1 - v0])
                 dw[v0:v1] += tmp[: v1 - v0]
-            else:
+        else:  # per float64 slice of the weight: G W summed over the slices in order, G^T h
+            dhb[:] = 0.0
+            for v0, v1, ws in _slices(L.w, wsl):
+                dhb += lg[:, v0:v1] @ ws
+                np.matmul(lg[:, v0:v1].T, hb, out=tmp[: v1 - v0])
                 _kl.add_to_float32_pair(tmp[: v1 - v0], dw[v0:v1], dw_lo[v0:v1])
+            with np.errstate(over="ignore"):
+                dh[s:e] = cast_result(dhb[:n], L.dtype)
         if db is not None:
             db += lg.sum(axis=0)
     loss = p.reduce(losses)
@@ -253,10 +282,10 @@ def linear_cross_entropy(hidden, weight, target, *, bias=None, chunk_size=None, 
     bias : array_like, optional
         Shape ``(V,)``, the dtype of ``hidden``.
     chunk_size : int, optional
-        Rows (tokens) per block, rounded up to a multiple of 16. Default: at most 32 MiB of
-        float64 logits, and no more than the last-level cache, 1/16 of the free memory or 1/8 of
-        the logits' size; at least 16 rows. The loss does not
-        depend on it (see Notes).
+        Rows (tokens) per block, rounded up to a multiple of 16. Default: the largest block
+        whose work memory fits in a quarter of the logits' size (with a margin; at most 256 MiB
+        and 1/16 of the free memory; at least 16 rows; see :func:`block_rows`). The loss does
+        not depend on it (see Notes).
     class_weight : array_like, optional
         Per-class weights, shape ``(V,)``: ``cross_entropy``'s ``weight``, renamed because
         ``weight`` is the projection here (the name of ``torch.nn.functional.linear``).
@@ -338,9 +367,10 @@ def linear_cross_entropy_value_and_grad(hidden, weight, target, *, bias=None, ch
     The rows of ``dhidden`` do not depend on ``chunk_size``; ``dweight`` and ``dbias`` are
     sums over the blocks in float64, so their last float64 bits do (rarely the last bit of a
     float32 result). Memory beyond the inputs and the results: one block of float64 logits,
-    the float64 copy of ``weight`` (none for float64 inputs), the accumulator of ``dweight``
-    beyond the result (none for float64; for narrower inputs a float32 array ``lo`` such that
-    the float32 pair ``hi + lo`` carries about 48 bits), and a 2 MiB scratch.
+    the accumulator of ``dweight`` beyond the result (none for float64; for narrower inputs a
+    float32 array ``lo`` such that the float32 pair ``hi + lo`` carries about 48 bits), and two
+    2 MiB scratch slices (narrower inputs are converted to float64 a slice of ``weight`` at a
+    time).
 
     Examples
     --------

@@ -281,7 +281,8 @@ def test_exp_parts_dd_special_values():
 def test_dd_constants_are_the_rounded_exact_values():
     """The written-out constants of the double-double exp and logarithm, recomputed: the table
     parts of 2^(j/16) and the split of ln2/16 from mpmath at 256 bits (``float`` of an mpf
-    rounds to nearest), the atanh coefficients 1/(2j + 1) from exact fractions."""
+    rounds to nearest), the atanh coefficients 1/(2j + 1) and the KL kernel's coefficients of
+    phi from exact fractions."""
     from fractions import Fraction
 
     from crossent.kernels import softmax as ksoft
@@ -299,6 +300,14 @@ def test_dd_constants_are_the_rounded_exact_values():
     for j, (hi, lo) in enumerate(zip(ksoft._ATANH_C_HI, ksoft._ATANH_C_LO), start=1):
         exact = Fraction(1, 2 * j + 1)
         assert hi == float(exact) and lo == float(exact - Fraction(hi)), j
+    # the KL kernel's Taylor coefficients of phi(t)/t**2 at -1/2: exact rational sums of 40
+    # terms (the rest below 2**-200 of each), rounded once by float(Fraction)
+    from crossent.kernels import divergence as kdiv
+
+    for n, c in enumerate(kdiv.PHI_MID_COEF):
+        exact = sum(Fraction(math.comb(k, n), 2 ** (k - n) * math.factorial(k + 2))
+                    for k in range(n, n + 40))
+        assert c == float((-1) ** n * exact), n
 
 
 def test_atanh_dd_within_its_stated_bound():

@@ -42,7 +42,6 @@ Gradients: ``dKL/dx_j = P_j (delta_j - KL)``, ``dKL/dy_j = Q_j - P_j``.
 from __future__ import annotations
 
 import math
-from fractions import Fraction
 
 import numpy as np
 from numba import prange
@@ -93,21 +92,37 @@ def _phi_small(t):
     return w * (se - t * so)
 
 
-def _phi_mid_coef(n, terms=40):
-    """The ``n``-th Taylor coefficient of ``g(t) = phi(t) / t**2 = sum_k (-t)**k / (k + 2)!``
-    at ``t = -1/2``: ``a_n = (-1)**n sum_{k>=n} C(k, n) 2**(n - k) / (k + 2)!`` (every term
-    positive), summed exactly in rationals and rounded once. The omitted terms are below
-    ``2**-200`` of the sum."""
-    s = Fraction(0)
-    for k in range(n, n + terms):
-        s += Fraction(math.comb(k, n), 2 ** (k - n) * math.factorial(k + 2))
-    return float((-1) ** n * s)
-
-
 #: degree of the polynomial of ``g`` on ``-2 < t < 1`` (``_phi_mid``): its Taylor remainder on
 #: ``|t + 1/2| <= 3/2`` is below ``2**-60`` of ``g`` (docs/scripts/divergence_error_budget.py)
 PHI_MID_DEGREE = 20
-PHI_MID_COEF = tuple(_phi_mid_coef(n) for n in range(PHI_MID_DEGREE + 1))
+#: the Taylor coefficients of ``g(t) = phi(t) / t**2 = sum_k (-t)**k / (k + 2)!`` at ``t = -1/2``:
+#: ``a_n = (-1)**n sum_{k>=n} C(k, n) 2**(n - k) / (k + 2)!`` (every term positive), summed
+#: exactly in rationals (40 terms: the omitted ones are below ``2**-200`` of the sum) and rounded
+#: once; written out so that importing the kernels computes nothing
+#: (tests/test_precision_exp.py recomputes them)
+PHI_MID_COEF = (
+    float.fromhex("0x1.3094c70f034dep-1"),
+    float.fromhex("-0x1.b906ab4bd8594p-3"),
+    float.fromhex("0x1.cf09bff9c1618p-5"),
+    float.fromhex("-0x1.7e96ce0df6d4ep-7"),
+    float.fromhex("0x1.0500c1505d903p-9"),
+    float.fromhex("-0x1.2f7d032c4f220p-12"),
+    float.fromhex("0x1.33993a5d1b0bbp-15"),
+    float.fromhex("-0x1.1462085bd75c8p-18"),
+    float.fromhex("0x1.be222f70c72bdp-22"),
+    float.fromhex("-0x1.46dc056e5846dp-25"),
+    float.fromhex("0x1.b68a6e65217d9p-29"),
+    float.fromhex("-0x1.0f5201f804c67p-32"),
+    float.fromhex("0x1.378646ccd5f6cp-36"),
+    float.fromhex("-0x1.4da5e1b8a71bfp-40"),
+    float.fromhex("0x1.4ed9767fc9ebdp-44"),
+    float.fromhex("-0x1.3c2974ea1100ap-48"),
+    float.fromhex("0x1.19d6bdcd0c651p-52"),
+    float.fromhex("-0x1.dbe6e611c07c2p-57"),
+    float.fromhex("0x1.7d9c9ed75bd96p-61"),
+    float.fromhex("-0x1.235ec99bd8c10p-65"),
+    float.fromhex("0x1.a8a281893a041p-70"),
+)
 
 
 @jit(inline=True)

@@ -63,8 +63,8 @@ def is_parallel(N, C):
 # The scratch of a block is one float64 array (one base pointer, so that LLVM sees that the
 # lanes' loops do not overlap): the per-lane values at [k R, (k + 1) R) for k = M .. ST, then
 # the block's transposed rows (from XT), terms (BT) and error terms (BE), C R each.
-M, CNT, RH, RL, LH, LL, LSH, LSL, HI, LO, ST, CH, CL, GY = range(14)
-XT = 14 * R
+M, CNT, RH, RL, LH, LL, LSH, LSL, HI, LO, ST, CH, CL, GY, YV, WY, TY, EY, OUT = range(19)
+XT = 19 * R
 
 
 @jit
@@ -212,24 +212,46 @@ def _block_stats(x, n0, fast, w):
     _log_lanes(w)
 
 
-@jit(inline=True)
-def _label_loss0(v, m, Lh, Ll, Lsh, Lsl, w, odd):
-    """Loss of a row with class index ``y`` (``v = x_y``), weight ``w``, no smoothing: the
-    formulas of :func:`crossent.kernels.loss._label_loss` (``eps = 0``) on one lane."""
-    if v == -INF:
-        return INF if w != 0.0 else 0.0  # masked target class: +inf (a zero weight costs 0)
-    d, e = _shift(v, m)
-    if w == 1.0:
+@jit
+def _label_loss_lanes(w, odd, with_grad, denom):
+    """The loss of every lane (``OUT``) from its target entry ``v = x_y`` (``YV``) and weight
+    (``WY``), no smoothing: the formulas of :func:`crossent.kernels.loss._label_loss`
+    (``eps = 0``), with selects instead of branches so that the loop vectorizes (per row, a
+    scalar loss with its branches cost more than the row's terms); with ``with_grad`` also
+    ``c = w / (S denom)`` (``CH + CL``) and the target's gradient entry (``GY``).
+
+    The weighted form ``p + pe = w (-d + L)`` is exact in ``w = 1`` (``pe = 0``), so one
+    formula serves both; a weighted target at the max (``d = 0``) is formed on ``2**B L``
+    instead (``L`` may be subnormal); a -inf target costs +inf (0 at a zero weight)."""
+    for r in range(R):
+        v = w[YV * R + r]
+        wy = w[WY * R + r]
+        Lh = w[LH * R + r]
+        Ll = w[LL * R + r]
+        Lsh = w[LSH * R + r]
+        d, e = two_sum(v, -w[M * R + r])
+        e = 0.0 if v == -INF else e
         a, b = two_sum(-d, Lh)
-        return _round_sum(a, b + (Ll - e), odd)
-    if d == 0.0:  # y is a max entry: w L, formed on 2**B L (L may be subnormal)
-        p = w * Lsh
-        pe = fma(w, Lsh, -p)
-        return _round_sum(p, pe + w * Lsl, odd) * INV_SCALE
-    a, b = two_sum(-d, Lh)
-    p = w * a
-    pe = fma(w, a, -p)
-    return _round_sum(p, pe + w * (b + (Ll - e)), odd)
+        p = wy * a
+        pe = fma(wy, a, -p)
+        gen = _round_sum(p, pe + wy * (b + (Ll - e)), odd)
+        p0 = wy * Lsh
+        pe0 = fma(wy, Lsh, -p0)
+        top = _round_sum(p0, pe0 + wy * w[LSL * R + r], odd) * INV_SCALE
+        val = top if d == 0.0 and wy != 1.0 else gen
+        masked = INF if wy != 0.0 else 0.0
+        w[OUT * R + r] = masked if v == -INF else val
+    if with_grad:
+        for r in range(R):
+            # g_i = w p_i / denom for i != y;  g_y = -w (S - exp(x_y - m)) / (S denom)
+            hi = w[HI * R + r]
+            lo = w[LO * R + r]
+            ch, cl = _scale_dd(w[WY * R + r], 0.0, hi, lo, denom)
+            a, b = two_sum(hi, -_term_of(w[TY * R + r]))
+            sh, sl = fast_two_sum(a, (b + lo) - w[EY * R + r])  # no cancellation
+            w[GY * R + r] = -fma(ch, sh, ch * sl + cl * sh)
+            w[CH * R + r] = ch
+            w[CL * R + r] = cl
 
 
 @jit
@@ -240,34 +262,24 @@ def _loss_block(x, labels, weight, has_weight, ignore_index, odd, fast, out, sta
     _block_stats(x, n0, fast, w)
     BT = XT + C * R
     BE = XT + 2 * C * R
-    for r in range(min(R, N - n0)):
+    nb = min(R, N - n0)
+    for r in range(R):  # gather each lane's target entry (lanes past the end: class 0)
+        y = labels[n0 + r] if r < nb else 0
+        y = 0 if y == ignore_index else y
+        w[YV * R + r] = w[XT + y * R + r]
+        w[WY * R + r] = weight[y] if has_weight else 1.0
+        w[TY * R + r] = w[BT + y * R + r]
+        w[EY * R + r] = w[BE + y * R + r]
+    _label_loss_lanes(w, odd, with_grad, denom)
+    for r in range(nb):
         n = n0 + r
-        y = labels[n]
-        if y == ignore_index:
-            out[n] = 0.0
-            stat[n] = 0
-            continue
-        if w[ST * R + r] != 0.0:
-            stat[n] = 1
-            continue
-        stat[n] = 0
-        wy = weight[y] if has_weight else 1.0
-        out[n] = _label_loss0(w[XT + y * R + r], w[M * R + r], w[LH * R + r], w[LL * R + r],
-                              w[LSH * R + r], w[LSL * R + r], wy, odd)
-        if with_grad:
-            # g_i = w p_i / denom for i != y;  g_y = -w (S - exp(x_y - m)) / (S denom)
-            hi = w[HI * R + r]
-            lo = w[LO * R + r]
-            ch, cl = _scale_dd(wy, 0.0, hi, lo, denom)
-            ty = _term_of(w[BT + y * R + r])
-            a, b = two_sum(hi, -ty)
-            sh, sl = fast_two_sum(a, (b + lo) - w[BE + y * R + r])  # no cancellation
-            w[GY * R + r] = -fma(ch, sh, ch * sl + cl * sh)
-            w[CH * R + r] = ch
-            w[CL * R + r] = cl
+        skip = labels[n] == ignore_index
+        special = w[ST * R + r] != 0.0 and not skip
+        out[n] = 0.0 if skip or special else w[OUT * R + r]
+        stat[n] = 1 if special else 0
     if with_grad:
         _grad_lanes(w, C)
-        for r in range(min(R, N - n0)):
+        for r in range(nb):
             n = n0 + r
             y = labels[n]
             if y == ignore_index:
@@ -324,32 +336,34 @@ def _softmax_block(x, kind, out, odd, fast, stat, n0, w):
     """logsumexp (``out[n, 0]``), log_softmax or softmax of the block of rows from ``n0``."""
     N, C = x.shape
     _block_stats(x, n0, fast, w)
-    for r in range(min(R, N - n0)):
-        n = n0 + r
-        if w[ST * R + r] != 0.0:
-            stat[n] = 1
-            continue
-        stat[n] = 0
-        m = w[M * R + r]
-        Lh = w[LH * R + r]
-        Ll = w[LL * R + r]
-        if kind == LOGSUMEXP:
-            a, b = two_sum(m, Lh)  # m + L rounded once (cancels near 0: see the bound)
-            out[n, 0] = _round_sum(a, b + Ll, odd)
-        elif kind == LOG_SOFTMAX:
-            for c in range(C):
-                out[n, c] = -_neg_log_softmax(w[XT + c * R + r], m, Lh, Ll, odd)
-        else:
+    nb = min(R, N - n0)
+    for r in range(nb):
+        stat[n0 + r] = 1 if w[ST * R + r] != 0.0 else 0
+    # every lane is computed (vectorized); the special rows' outputs are left to the caller
+    if kind == LOGSUMEXP:
+        for r in range(R):
+            a, b = two_sum(w[M * R + r], w[LH * R + r])  # m + L rounded once (see the bound)
+            w[OUT * R + r] = _round_sum(a, b + w[LL * R + r], odd)
+        for r in range(nb):
+            if w[ST * R + r] == 0.0:
+                out[n0 + r, 0] = w[OUT * R + r]
+        return
+    BT = XT + C * R
+    if kind == LOG_SOFTMAX:  # into the terms' place, which it does not need
+        for c in range(C):
+            for r in range(R):
+                w[BT + c * R + r] = -_neg_log_softmax(w[XT + c * R + r], w[M * R + r],
+                                                      w[LH * R + r], w[LL * R + r], odd)
+    else:
+        for r in range(R):
             ch, cl = _scale_dd(1.0, 0.0, w[HI * R + r], w[LO * R + r], 1.0)  # 2**-B / S
             w[CH * R + r] = ch
             w[CL * R + r] = cl
-    if kind == SOFTMAX:
-        BT = XT + C * R
         _grad_lanes(w, C)
-        for r in range(min(R, N - n0)):
-            if w[ST * R + r] == 0.0:
-                for c in range(C):
-                    out[n0 + r, c] = w[BT + c * R + r]
+    for r in range(nb):
+        if w[ST * R + r] == 0.0:
+            for c in range(C):
+                out[n0 + r, c] = w[BT + c * R + r]
 
 
 @jit(parallel=True)

@@ -387,14 +387,16 @@ def _round_sum(a, c, odd):
     narrow format (the loss ``(m - x_y) + L`` of a confident wrong prediction: ``m - x_y``
     can be such a midpoint, ``L`` a 1e-20 below it). Rounding the float64 value to odd
     (an inexact result gets an odd last bit) makes the second rounding correct
-    (Boldo & Melquiond 2008: p + 2 <= 53 bits)."""
+    (Boldo & Melquiond 2008: p + 2 <= 53 bits).
+
+    Without a branch: the last bit is random, and a mispredicted branch per row cost more than
+    the row's arithmetic on short rows; selects also let the lane loops vectorize it."""
     r, err = two_sum(a, c)
-    if odd and err != 0.0 and err == err:
-        bits = _f64_as_i64(r)
-        if (bits & 1) == 0:
-            bits += 1 if (err > 0.0) == (r > 0.0) else -1
-            r = _i64_as_f64(bits)
-    return r
+    bits = _f64_as_i64(r)
+    fix = odd & (err != 0.0) & (err == err) & ((bits & 1) == 0)
+    step = 1 if (err > 0.0) == (r > 0.0) else -1
+    odd_r = _i64_as_f64(bits + step)
+    return odd_r if fix else r
 
 
 # The correctly rounded path: every float64 result is a double-double ``a + c`` within

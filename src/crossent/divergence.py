@@ -323,6 +323,11 @@ def _entropy_correct(x, base, out):
             _k.entropy_logits_rows_cr(x, lnh, lnl,
                                       _rounding.entropy_relative_bound(x.shape[1]), out)
     idx = np.flatnonzero(np.isnan(out))
+    if idx.size:  # a row with nan, +inf or no finite entry is nan: the fast kernel says which
+        fast = np.empty(idx.size)
+        with parallel_guard():
+            _k.entropy_logits_rows(x[idx], 1.0, False, fast)
+        idx = idx[~np.isnan(fast)]
     _rounding.count("entropy_logits", x.shape[0], idx.size)
     if idx.size:
         from . import reference  # the slow path only

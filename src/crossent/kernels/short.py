@@ -39,7 +39,11 @@ from .softmax import (_ATANH_TERMS, INV_SCALE, SCALE, _neg_log_softmax, _round_s
                       _term_pair)
 
 R = 16  # rows per block: LLVM vectorizes the loops over the lanes (4 x 4 doubles on AVX2)
-BLOCKS_PER_TASK = 2  # a prange task: 32 rows, as the wide kernels' ROWS_PER_TASK
+# prange tasks: at least 2 blocks each and at most MAX_TASKS of them, since each task allocates
+# its scratch (with 2-block tasks, one allocation per 32 rows cost about a quarter of the
+# parallel kernel's time at 10 classes). The split does not change a bit: rows are independent.
+BLOCKS_PER_TASK = 2
+MAX_TASKS = 64
 _SQRT2 = 1.4142135623730951
 # Rows of at most this many classes take these kernels: the crossover, measured with
 # benchmarks/short_rows.py (one thread, kernel against kernel; docs/performance.md), per input
@@ -321,9 +325,10 @@ def cross_entropy_labels_short(x, labels, weight, has_weight, ignore_index, odd,
             _loss_block(x, labels, weight, has_weight, ignore_index, odd, fast, out, stat, b * R,
                         w, denom, grad, with_grad)
         return
-    for task in prange((nblk + BLOCKS_PER_TASK - 1) // BLOCKS_PER_TASK):
+    per = max(BLOCKS_PER_TASK, (nblk + MAX_TASKS - 1) // MAX_TASKS)  # blocks per task
+    for task in prange((nblk + per - 1) // per):
         w = _scratch(C)
-        for b in range(task * BLOCKS_PER_TASK, min(nblk, (task + 1) * BLOCKS_PER_TASK)):
+        for b in range(task * per, min(nblk, (task + 1) * per)):
             _loss_block(x, labels, weight, has_weight, ignore_index, odd, fast, out, stat, b * R,
                         w, denom, grad, with_grad)
 
@@ -378,7 +383,8 @@ def softmax_family_short(x, kind, out, odd, fast, stat, parallel):
         for b in range(nblk):
             _softmax_block(x, kind, out, odd, fast, stat, b * R, w)
         return
-    for task in prange((nblk + BLOCKS_PER_TASK - 1) // BLOCKS_PER_TASK):
+    per = max(BLOCKS_PER_TASK, (nblk + MAX_TASKS - 1) // MAX_TASKS)  # blocks per task
+    for task in prange((nblk + per - 1) // per):
         w = _scratch(C)
-        for b in range(task * BLOCKS_PER_TASK, min(nblk, (task + 1) * BLOCKS_PER_TASK)):
+        for b in range(task * per, min(nblk, (task + 1) * per)):
             _softmax_block(x, kind, out, odd, fast, stat, b * R, w)

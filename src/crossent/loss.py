@@ -157,8 +157,10 @@ class _Problem:
         overflow to inf is the rounded value: no warning)."""
         dt = self.dtype
         if self.reduction == "none":
-            with np.errstate(over="ignore"):
-                return cast_result(np.ldexp(losses, self.item_unscale).reshape(self.batch_shape), dt)
+            if self.item_unscale:  # (np.ldexp costs about 12 ns per item: only when needed)
+                with np.errstate(over="ignore"):
+                    losses = np.ldexp(losses, self.item_unscale)
+            return cast_result(losses.reshape(self.batch_shape), dt)
         if self.reduction == "partial":
             return partial_of(losses, self.weight_total, dt,
                               "weight" if self.labels_mode else "count", exp=self.item_unscale)

@@ -32,11 +32,10 @@ import numpy as np
 from numba import prange
 
 from ._base import (INF, LN2_CW_HI, LN2_CW_LO, _f64_as_i64, _i64_as_f64, dd_div, fast_two_sum,
-                    fma, jit, two_sum, wide_vectors)
+                    fma, jit, two_sum)
 from .exp import exp_parts_f64_short as exp_parts_short
 from .softmax import (_ATANH_TERMS, INV_SCALE, SCALE, _neg_log_softmax, _round_sum, _scale_dd,
-                      _shift, _term_of,
-                      _term_pair)
+                      _term_of, _term_pair)
 
 R = 16  # rows per block: LLVM vectorizes the loops over the lanes (4 x 4 doubles on AVX2)
 # prange tasks: at least 2 blocks each and at most MAX_TASKS of them, since each task allocates

@@ -165,7 +165,6 @@ from ._validate import (
     loglik_inputs,
     loss_inputs,
     loss_options,
-    normalize_axis,
     reduction_axes,
     scalar_if_0d,
     check_no_q,
@@ -2113,14 +2112,24 @@ def _mpi(v: float):
 
 
 def _mpi_item(iv, w):
-    """An item from an interval ``[lo, hi]`` known to hold a non-negative value: the exact
-    midpoint of ``[max(lo, 0), hi]`` and half its width (rounded up)."""
+    """An item from an interval ``[lo, hi]`` known to hold a non-negative value:
+    :func:`_interval_item` of ``[max(lo, 0), hi]``."""
     lo, hi = iv
     if libmp.mpf_lt(lo, _FZERO):
         lo = _FZERO
-    mid = libmp.mpf_shift(libmp.mpf_add(lo, hi, 0), -1)
-    rad = libmp.mpf_shift(libmp.mpf_sub(hi, lo, 30, libmp.round_up), -1)
-    return ("a", mid, rad)
+    return _interval_item(lo, hi, w)
+
+
+def _interval_item(lo, hi, w):
+    """``("a", mid, rad)`` for a value known to lie in ``[lo, hi]``: the midpoint rounded to
+    ``w + 10`` bits and the larger distance from it to an end (rounded up), so that the
+    item holds the interval. Not the exact midpoint: the exact sum of two ends whose
+    exponents differ by ``2**60`` (``e^-1e20`` and a normal number) would need as many bits,
+    and ``mpf_add`` with precision 0 raises ``OverflowError`` there."""
+    mid = libmp.mpf_shift(libmp.mpf_add(lo, hi, w + 10), -1)
+    rad = libmp.mpf_sub(hi, mid, 30, libmp.round_up)
+    rad2 = libmp.mpf_sub(mid, lo, 30, libmp.round_up)
+    return ("a", mid, rad if libmp.mpf_ge(rad, rad2) else rad2)
 
 
 def _lse_shift(xs, w):
@@ -2316,9 +2325,7 @@ def _entropy_logits_row(xs, lnb, w):
         ln = libmp.mpi_log(_mpi(lnb), w)
         if libmp.mpf_lt(ln[0], _FZERO):  # base < 1: a negative value
             tot = libmp.mpi_div(tot, ln, w)
-            lo, hi = tot
-            mid = libmp.mpf_shift(libmp.mpf_add(lo, hi, 0), -1)
-            return ("a", mid, libmp.mpf_shift(libmp.mpf_sub(hi, lo, 30, libmp.round_up), -1))
+            return _interval_item(tot[0], tot[1], w)
         tot = libmp.mpi_div(tot, ln, w)
     return _mpi_item(tot, w)
 
@@ -2375,9 +2382,7 @@ def _entropy_logits_grad_row(xs, lnb, w):
         g = libmp.mpi_mul(prob[v], libmp.mpi_sub(nlog[v], tot, w), w)
         if ln is not None:
             g = libmp.mpi_div(g, ln, w)
-        lo, hi = g
-        mid = libmp.mpf_shift(libmp.mpf_add(lo, hi, 0), -1)
-        items.append(("a", mid, libmp.mpf_shift(libmp.mpf_sub(hi, lo, 30, libmp.round_up), -1)))
+        items.append(_interval_item(g[0], g[1], w))
     return items
 
 

@@ -318,21 +318,38 @@ def _entropy_correct(x, base, out):
     from .pmf import _log_base
 
     lnh, lnl = _log_base(base)  # ln b as a double-double (mpmath)
+    slow = np.zeros(x.shape[0], dtype=np.bool_)
     if x.shape[0]:
         with parallel_guard():
             _k.entropy_logits_rows_cr(x, lnh, lnl,
-                                      _rounding.entropy_relative_bound(x.shape[1]), out)
-    idx = np.flatnonzero(np.isnan(out))
-    if idx.size:  # a row with nan, +inf or no finite entry is nan: the fast kernel says which
-        fast = np.empty(idx.size)
-        with parallel_guard():
-            _k.entropy_logits_rows(x[idx], 1.0, False, fast)
-        idx = idx[~np.isnan(fast)]
-    _rounding.count("entropy_logits", x.shape[0], idx.size)
+                                      _rounding.entropy_relative_bound(x.shape[1]), out, slow)
+    _entropy_slow(x, base, out, slow, "entropy_logits")
+
+
+def _entropy_slow(x, base, out, slow, name):
+    """The oracle's values for the rows the kernel marked undecided (``slow``; special rows
+    are nan and not marked)."""
+    idx = np.flatnonzero(slow)
+    _rounding.count(name, x.shape[0], idx.size)
     if idx.size:
         from . import reference  # the slow path only
 
         out[idx] = np.asarray(reference.entropy_logits(x[idx], base=base), dtype=np.float64)
+
+
+def _entropy_value_grad(x, base, out, g):
+    """The float64 default: the value correctly rounded and the gradient in working precision,
+    one kernel pass (``entropy_logits_value_grad_rows``)."""
+    from .pmf import _log_base
+
+    lnh, lnl = _log_base(base)
+    slow = np.zeros(x.shape[0], dtype=np.bool_)
+    if x.shape[0]:
+        with parallel_guard():
+            _k.entropy_logits_value_grad_rows(x, lnh, lnl,
+                                              _rounding.entropy_relative_bound(x.shape[1]),
+                                              out, g, slow)
+    _entropy_slow(x, base, out, slow, "entropy_logits")
 
 
 def _entropy_grad_correct(x, base, out, g):
@@ -438,9 +455,9 @@ def entropy_logits_value_and_grad(logits, *, axis=-1, base=None):
     g = np.empty_like(x)
     if _rounding.correct(dt):
         _entropy_grad_correct(x, base, out, g)
+    elif dt == np.float64:  # the value of entropy_logits, correctly rounded
+        _entropy_value_grad(x, base, out, g)
     elif x.shape[0]:
         with parallel_guard():
             _k.entropy_logits_grad_rows(x, lnb, out, g)
-        if dt == np.float64:  # the value of entropy_logits, correctly rounded
-            _entropy_correct(x, base, out)
     return scalar_if_0d(cast_result(out.reshape(batch_shape), dt)), _grad_back(g, shape, ax, dt)

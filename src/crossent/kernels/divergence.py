@@ -48,7 +48,7 @@ from numba import prange
 
 from ._base import (DD_ACC, INF, NAN, _f64_as_i64, _i64_as_f64, dd_div, dd_sum, fast_two_sum, fma,
                     jit, padded, two_prod, two_sum, wide_vectors)
-from .exp import EXP_PARTS_DD_MAX_REL_ERR, exp_parts_dd
+from .exp import EXP_PARTS_DD_MAX_REL_ERR, X_MIN_PARTS, exp_parts_dd
 from .softmax import (
     INV_SCALE,
     OK,
@@ -57,6 +57,7 @@ from .softmax import (
     SCALE,
     _round_cr,
     _round_cr_abs,
+    _log_dd,
     _round_sum,
     _row_stats,
     _neg_log_softmax,
@@ -224,14 +225,15 @@ def _delta_c(a, b, ch, cl):
 
 @jit(inline=True)
 def _kl_row(x, y, btp, bep, btq, beq, bk, acc, odd):
-    """``(KL, ch_p, cl_p, ch_q, cl_q, ch, cl)`` of one row pair, ``ch + cl = c = D + l`` (the
-    value is nan or +inf for a row without finite entries or with a class of P missing from
-    Q). ``bk``: a scratch row like ``btp`` (``padded(C)`` long, zero beyond ``C``) for the
-    terms."""
+    """``(KL, ch_p, cl_p, ch_q, cl_q, ch, cl, far, m_p, L_p hi, L_p lo)`` of one row pair,
+    ``ch + cl = c = D + l`` (the value is nan or +inf for a row without finite entries or
+    with a class of P missing from Q); ``far``: the number of classes whose term
+    :func:`_far_terms` recomputed. ``bk``: a scratch row like ``btp`` (``padded(C)`` long,
+    zero beyond ``C``) for the terms."""
     stp, mp, hp, lp, Lph, Lpl, _a, _b = _row_stats(x, btp, bep, acc, False)
     stq, mq, hq, lq, Lqh, Lql, _c, _d = _row_stats(y, btq, beq, acc, False)
     if stp != OK or stq != OK:
-        return NAN, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0
+        return NAN, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0, mp, Lph, Lpl
     C = x.shape[0]
     # k: the first largest entry of x (P_k = 1/S_p); bad: the classes with P_i > 0 = Q_i (KL is
     # +inf). Two reductions without an early exit: a vectorized loop
@@ -241,7 +243,7 @@ def _kl_row(x, y, btp, bep, btq, beq, bk, acc, odd):
         k = min(k, i if x[i] == mp else C)
         bad += 1 if (x[i] != -INF and y[i] == -INF) else 0
     if bad:
-        return INF, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0
+        return INF, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0, mp, Lph, Lpl
     # the rows may be float32 (the gradient kernel reads float32 inputs as they are): every
     # entry is converted to float64 (exactly) before any arithmetic
     Dh, Dl = two_sum(np.float64(x[k]), -np.float64(y[k]))  # D = d_k
@@ -286,13 +288,62 @@ def _kl_row(x, y, btp, bep, btq, beq, bk, acc, odd):
     # KL = sum_i P_i phi(delta_i), delta_i = d_i - c: the terms into bk (a vectorized loop; a
     # class with x_i = -inf, P_i = 0, has the limit Q_i, 0 when y_i is -inf too), then their
     # fixed-order double-double sum
+    far = 0
     for i in range(C):
         P = _prob_v(btp, bep, i, cph, cpl)
         Q = _prob_v(btq, beq, i, cqh, cql)
         dh, dl = _delta_c(np.float64(x[i]), np.float64(y[i]), ch, cl)
         bk[i] = _kl_term_v(P, Q, dh, dl, x[i] == -INF)
+        far += _is_far(np.float64(x[i]), mp, dh)
+    if far:  # rare: a tiny P_i meets an astronomically large delta_i (see _far_part)
+        _far_terms(x, y, mp, Lph, Lpl, btq, beq, cqh, cql, ch, cl, bk)
     kh, kl = dd_sum(bk, acc)
-    return _round_sum(kh, kl, odd), cph, cpl, cqh, cql, ch, cl
+    return _round_sum(kh, kl, odd), cph, cpl, cqh, cql, ch, cl, far, mp, Lph, Lpl
+
+
+#: ``x_i - max x`` below which :func:`_far_part` forms ``P_i delta_i``: the fast exp's
+#: ``P_i`` loses relative accuracy below ``e^-708`` (subnormal) and is 0 below ``e^-745``,
+#: while ``P_i delta_i`` is a normal number wherever ``delta_i > e^(708 + log P_i)`` (up to
+#: ``2**1025``: ``P_i`` down to ``e^-1460`` matters)
+FAR = -700.0
+
+
+@jit(inline=True)
+def _is_far(v, mp, dh):
+    """1 for a class whose term :func:`_far_terms` recomputes (``P_i`` below ``e^-700`` and
+    ``delta_i >= 1``: the term is ``P_i (delta_i - 1) + Q_i``), else 0. Two compares and an
+    and, no branch: it runs in the vectorized term loop."""
+    return np.int64((v - mp < FAR) & (dh >= 1.0))  # x_i = -inf: delta_i is -inf or nan
+
+
+@jit
+def _far_part(v, mp, Lph, Lpl, th, tl):
+    """``P_i t`` for ``t = th + tl`` (a double-double, 0 if not above ``2**-1000``) and
+    ``P_i = exp((v - mp) - L_p)`` below ``e^-700``, from logarithms: ``exp(log P_i + log t)``,
+    ``log P_i`` exact to the row's ``L_p`` (double-double), ``log t`` by ``_log_dd``; the exp
+    of the sum's high word by libm (within an ulp) times ``1 + low``. Scalar, not inlined:
+    only the rare classes :func:`_is_far` marks take it."""
+    if not th > 2.0**-1000:
+        return 0.0
+    a, b = two_sum(v, -mp)
+    ph, e = two_sum(a, -Lph)
+    pl = e + (b - Lpl)
+    gh, gl = _log_dd(th, tl)
+    sh, e2 = two_sum(ph, gh)
+    return math.exp(sh) * (1.0 + (e2 + (pl + gl)))
+
+
+@jit
+def _far_terms(x, y, mp, Lph, Lpl, btq, beq, cqh, cql, ch, cl, bk):
+    """``bk[i] = P_i (delta_i - 1) + Q_i`` for the classes :func:`_is_far` marks, the product
+    by :func:`_far_part` (the vectorized loop's ``P_i`` there is 0 or inaccurate)."""
+    for i in range(x.shape[0]):
+        xi = np.float64(x[i])
+        dh, dl = _delta_c(xi, np.float64(y[i]), ch, cl)
+        if _is_far(xi, mp, dh):
+            th, t = two_sum(dh, -1.0)
+            th, tl = fast_two_sum(th, t + dl)
+            bk[i] = _far_part(xi, mp, Lph, Lpl, th, tl) + _prob_v(btq, beq, i, cqh, cql)
 
 
 @jit(inline=True)
@@ -333,7 +384,8 @@ def _kl_task(x, y, keep, odd, out, lo, hi, grad, scale, gx, gy):
                     gxr[i] = 0.0
                     gyr[i] = 0.0
             continue
-        v, cph, cpl, cqh, cql, ch, cl = _kl_row(xr, yr, btp, bep, btq, beq, bk, acc, odd)
+        v, cph, cpl, cqh, cql, ch, cl, far, mp, Lph, Lpl = _kl_row(xr, yr, btp, bep, btq, beq,
+                                                                  bk, acc, odd)
         out[n] = v
         if not grad:
             continue
@@ -353,6 +405,15 @@ def _kl_task(x, y, keep, odd, out, lo, hi, grad, scale, gx, gy):
             g = scale * (P * ((dh + dl) - v))
             gxr[i] = 0.0 if xr[i] == -INF else g
             gyr[i] = scale * (Q - P)
+        if far:  # P_i (delta_i - KL) where P_i is tiny and delta_i huge (see _far_part)
+            for i in range(C):
+                xi = np.float64(xr[i])
+                dh, dl = _delta_c(xi, np.float64(yr[i]), ch, cl)
+                if _is_far(xi, mp, dh):
+                    th, t = two_sum(dh, -v)
+                    th, tl = fast_two_sum(th, t + dl)
+                    if th > 0.0:  # else |P_i (delta_i - KL)| <= P_i KL: the loop's is fine
+                        gxr[i] = scale * _far_part(xi, mp, Lph, Lpl, th, tl)
 
 
 @jit(parallel=True)
@@ -556,15 +617,19 @@ def _kl_row_dd(x, y, btp, bep, btq, beq, acc, rho):
         el = 2.0**-49 * (sa * INV_SCALE + abs(s2)) + 2.0**-51 * abs(lh) + 2.0**-1070
     kh, kl, err = 0.0, 0.0, 0.0
     allzero = True  # x - y constant on the classes of P and Q = 0 where P = 0: KL = 0
-    ra = rho + 2.0**-100
+    rq = rho + 2.0**-100  # Q_i's relative error (a clamped Q_i is below the absolute part)
     for i in range(C):
+        # P_i's relative error; 1 where the exp clamped its argument (x_i more than 1100
+        # below the max: the true P_i is in [0, ph]), so that a term whose P part is not
+        # negligible there (delta_i astronomically large) leaves the row undecided
+        ra = 1.0 if x[i] - mp < X_MIN_PARTS else rho + 2.0**-100
         if x[i] == -INF:  # P_i = 0: the term's limit is Q_i (0 when y_i is -inf too)
             if y[i] != -INF:
                 allzero = False
                 qh, ql = _dd_prob(btq[i], beq[i], cqh, cql)
                 kh, s = two_sum(kh, qh)
                 kl += s + ql
-                err += (ra + 1.01 * el) * qh
+                err += (rq + 1.01 * el) * qh
             continue
         ph, pl = _dd_prob(btp[i], bep[i], cph, cpl)
         sh, sl = _d_minus_D(x[i], y[i], Dh, Dl)
@@ -584,7 +649,7 @@ def _kl_row_dd(x, y, btp, bep, btq, beq, acc, rho):
             vl = ve + (ql - ul)
             kh, s = two_sum(kh, vh)
             kl += s + vl
-            err += (ra + 1.01 * el) * qh + ra * uh + 1.01 * ph * eta
+            err += (rq + 1.01 * el) * qh + ra * uh + 1.01 * ph * eta
             continue
         if abs(dh) < 0.125:
             fh, fl = _phi_series_dd(dh, dl)
@@ -701,13 +766,18 @@ def _entropy_row_cr(x, bt, be, acc, lnh, lnl, cr):
     non-negative parts, their product by TwoProduct, the non-negative sum in double-double,
     then unscaled, divided by ``ln b = lnh + lnl`` and tested with the relative bound ``cr``
     (docs/accuracy.md, "Correct rounding in float64"). Not inlined: compiled once, apart
-    from the fast kernels."""
+    from the fast kernels.
+
+    Returns ``(value, undecided)``: a special row (nan, +inf or no finite entry) is
+    ``(nan, False)``, a row whose rounding the test cannot decide ``(nan, True)``, so that
+    only the latter go to the oracle."""
     ok, kh, kl, m, Lh, Ll, ch, cl = _entropy_nats_cr(x, bt, be, acc)
     if not ok:
-        return NAN
+        return NAN, False
     if lnh != 1.0 or lnl != 0.0:
         kh, kl = dd_div(kh, kl, lnh, lnl)
-    return _round_cr(kh, kl, False, cr)
+    r = _round_cr(kh, kl, False, cr)
+    return r, r != r
 
 
 @jit(inline=True)
@@ -726,7 +796,13 @@ def _p_nlog_cr(bt, be, i, v, m, Lh, Ll, ch, cl):
 def _entropy_nats_cr(x, bt, be, acc):
     """``(ok, Hh, Hl, m, Lh, Ll, ch, cl)``: the entropy in nats ``H = Hh + Hl`` of one row
     before its rounding (:func:`_entropy_row_cr`), the row's ``m``, ``L = log S`` and
-    ``1/S = 2**B (ch + cl)``; ``ok`` False for the rows the fast path makes nan."""
+    ``1/S = 2**B (ch + cl)``; ``ok`` False for the rows the fast path makes nan.
+
+    A class more than 1100 below the max (``X_MIN_PARTS``, where the double-double exp
+    clamps its argument, so that its ``P_i`` would be too large) is left out: its term
+    ``P_i (-log P_i) = e^-d (d + L)`` (``d = m - x_i``) is below ``2**-1577`` for every
+    ``d > 1100``, far inside the rounding test's absolute part (``TINY = 2**-1070``) even
+    summed over ``2**40`` classes; the gradient entry there is 0 (below ``2**-1500``)."""
     st, m, hi, lo, Lh, Ll, _a, _b = _row_stats(x, bt, be, acc, False, True)
     if st != OK:
         return False, NAN, 0.0, m, Lh, Ll, 0.0, 0.0
@@ -734,8 +810,8 @@ def _entropy_nats_cr(x, bt, be, acc):
     kh, kl = 0.0, 0.0
     for i in range(x.shape[0]):
         v = x[i]
-        if v == -INF:
-            continue  # P_i = 0: 0 log 0 = 0
+        if v == -INF or v - m < X_MIN_PARTS:
+            continue  # P_i = 0: 0 log 0 = 0; or below e^-1100: see _far
         ph, pl, nh, nl = _p_nlog_cr(bt, be, i, v, m, Lh, Ll, ch, cl)
         th, te = two_prod(ph, nh)
         kh, s = two_sum(kh, th)
@@ -768,8 +844,8 @@ def _entropy_grad_row_cr(x, bt, be, acc, lnh, lnl, cr, gcr, g):
     c1, c2 = gcr
     for j in range(x.shape[0]):
         v = x[j]
-        if v == -INF:
-            g[j] = 0.0
+        if v == -INF or v - m < X_MIN_PARTS:
+            g[j] = 0.0  # masked, or below 2**-1500 (see _entropy_nats_cr)
             continue
         ph, pl, nh, nl = _p_nlog_cr(bt, be, j, v, m, Lh, Ll, ch, cl)
         dh, de = two_sum(nh, -Hh)
@@ -796,14 +872,48 @@ def _fill_nan(g):
 
 
 @jit(parallel=True)
-def entropy_logits_rows_cr(x, lnh, lnl, cr, out):
-    """``out[n] = H(softmax(x[n])) / ln b`` correctly rounded, nan where undecided."""
+def entropy_logits_rows_cr(x, lnh, lnl, cr, out, slow):
+    """``out[n] = H(softmax(x[n])) / ln b`` correctly rounded; nan with ``slow[n] = 1`` where
+    undecided, nan with ``slow[n] = 0`` for a special row."""
     N, C = x.shape
     for task in prange((N + ROWS_PER_TASK - 1) // ROWS_PER_TASK):
         bt, be = _term_rows(C)
         acc = np.empty(DD_ACC)
         for n in range(task * ROWS_PER_TASK, min(N, (task + 1) * ROWS_PER_TASK)):
-            out[n] = _entropy_row_cr(x[n], bt, be, acc, lnh, lnl, cr)
+            out[n], slow[n] = _entropy_row_cr(x[n], bt, be, acc, lnh, lnl, cr)
+
+
+@jit(parallel=True)
+def entropy_logits_value_grad_rows(x, lnh, lnl, cr, out, g, slow):
+    """The float64 default of ``entropy_logits_value_and_grad``: ``out`` and ``slow`` as
+    :func:`entropy_logits_rows_cr` (the value correctly rounded), and from the same row
+    statistics the gradient ``g[n, j] = P_j (-log P_j - H) / ln b`` in working precision, as
+    :func:`entropy_logits_grad_rows` forms it (``P_j`` and ``-log P_j`` each rounded once,
+    ``H`` the unrounded double-double's high word; nan rows where the row is special). One
+    pass over the row for both: the value is not computed twice."""
+    N, C = x.shape
+    for task in prange((N + ROWS_PER_TASK - 1) // ROWS_PER_TASK):
+        bt, be = _term_rows(C)
+        acc = np.empty(DD_ACC)
+        for n in range(task * ROWS_PER_TASK, min(N, (task + 1) * ROWS_PER_TASK)):
+            ok, Hh, Hl, m, Lh, Ll, ch, cl = _entropy_nats_cr(x[n], bt, be, acc)
+            if not ok:
+                out[n] = NAN
+                slow[n] = False
+                _fill_nan(g[n])
+                continue
+            vh, vl = dd_div(Hh, Hl, lnh, lnl) if (lnh != 1.0 or lnl != 0.0) else (Hh, Hl)
+            r = _round_cr(vh, vl, False, cr)
+            out[n] = r
+            slow[n] = r != r
+            for i in range(C):
+                v = x[n, i]
+                if v == -INF or v - m < X_MIN_PARTS:
+                    g[n, i] = 0.0  # masked, or below 2**-1500 (see _entropy_nats_cr)
+                    continue
+                P = _prob(bt, be, i, ch, cl)  # 2**B P_i
+                nl = _neg_log_softmax(v, m, Lh, Ll, False)
+                g[n, i] = P * (nl - Hh) * INV_SCALE / lnh
 
 
 @jit(parallel=True)

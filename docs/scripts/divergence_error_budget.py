@@ -16,7 +16,8 @@ them, and prints its maximum over a fine grid. Model, in units of ``u``:
 The value is a sum of non-negative terms, kept in double-double and rounded once, so its
 error is at most ``0.5 ulp + max_term_bound * u * |JSD|``, i.e. ``0.5 + max_term_bound`` ulp.
 The same model gives the KL term ``P phi(delta)`` (``_kl_term_v``: ``delta`` a double-double,
-accurate to ``u**2``, so only the evaluation of ``phi`` and the probabilities count; ``phi`` by
+accurate to ``u**2`` apart from the common shift by ``l``'s error, ``KL_C_MAX``, so the
+evaluation of ``phi``, the probabilities and that shift count; ``phi`` by
 the fixed-degree polynomial ``_phi_mid`` on ``-2 < delta < 1``, no libm function) and the entropy term
 ``P (-log P)`` (the log-softmax's relative 1.8002, the product's error kept by an FMA; with a
 base, the division by ``log(b)``, itself from libm ``log``).
@@ -143,20 +144,31 @@ def _phi_mid_eval(t):
     return exact, ef
 
 
+#: the largest class count the KL bound covers: the error ``e`` of ``l = log(Q_k / P_k)``
+#: (``0.05 u`` relative in each of ``L_p, L_q <= log C``, the row statistics' logsumexp) shifts
+#: every ``delta_i`` alike. The exact sum is stationary in that shift, but the forms with
+#: ``Q_i`` taken directly (``delta <= -2`` and ``delta >= 1``) are not: each moves by
+#: ``e Q_i``, i.e. ``e e**-delta / phi(delta)`` relative to its term. Rows closer than
+#: ``|l| <= 2**-20`` recompute ``l`` to ``u |l|`` and have no such term.
+KL_C_MAX = 2**21
+L_SHIFT = 0.05 * 2 * math.log(KL_C_MAX)  # e, units of u
+
+
 def kl_term_bound(delta):
     """First-order relative error bound (units of u) of the KL term ``P phi(delta)``
-    (``_kl_term_v(P, Q, dh, dl, masked)``)."""
+    (``_kl_term_v(P, Q, dh, dl, masked)``), with the shift by ``l``'s error (``L_SHIFT``)
+    where the term takes ``Q`` directly."""
     t = delta
     if t <= -2.0:  # Q - P (1 - delta): Q (2.5002), P (1 - delta) with two roundings, the difference
         phi = math.exp(-t) - 1 + t
-        return (EPS_R * math.exp(-t) + (1 - t) * (EPS_R + 2)) / phi + 1.0
+        return (EPS_R * math.exp(-t) + (1 - t) * (EPS_R + 2) + L_SHIFT * math.exp(-t)) / phi + 1.0
     if t < 1.0:  # P (f + dl (dh - f)): f by _phi_mid; the sum and the product
         phi, ef = _phi_mid_eval(t)
         return EPS_R + ef / phi + 2.0
     # fma(P, (dh - 1) + dl, Q) = P (t - 1) + Q, Q = P e**-t: two non-negative parts; t - 1 with
     # two roundings (2), P and Q (2.5002 each), the FMA (1)
     phi = t - 1 + math.exp(-t)
-    return ((t - 1) * (EPS_R + 2) + math.exp(-t) * EPS_R) / phi + 1.0
+    return ((t - 1) * (EPS_R + 2) + math.exp(-t) * (EPS_R + L_SHIFT)) / phi + 1.0
 
 
 def _grid():

@@ -19,6 +19,10 @@ The families:
     ``-inf`` classes in both rows, in ``p`` only (contributes 0), in ``q`` only (+inf).
 ``offset``
     logits near 1e4 and 1e6 with small differences (the max shift and ``lse`` large next to KL).
+``apart``
+    ``q = p + off + N(0, 1)``, ``off`` 1e20 and 1e30, ``p`` of scale 30: the rows' offset is
+    not representable next to ``p``'s logits (the low part of ``p_k - q_k`` is as large as
+    ``p_k``).
 ``confident``
     one logit 30 .. 700 above the rest in one or both rows.
 ``far``
@@ -100,6 +104,13 @@ def cases(size: str = "ci", seed: int = 0, dtype="float64") -> list[Case]:
             q = p + eps * off * 1e-6 * rng.uniform(-1, 1, p.shape)
             out.append(Case(f"offset-{off:g}-{eps:g}", p.astype(dt), q.astype(dt),
                             note="logits near off, differences ~eps off 1e-6"))
+    # rows far apart: q = p + off + noise, p of scale 30 (D = p_k - q_k not representable:
+    # its low part is as large as p's logits; the fast kernel lost u |p| there before)
+    for off in (o for o in (1e20, 1e30) if 2 * o < float(np.finfo(dt).max)):
+        p = rng.normal(scale=30.0, size=(n, 10))
+        q = p + off + rng.normal(size=p.shape)
+        out.append(Case(f"apart-{off:g}", p.astype(dt), q.astype(dt),
+                        note="q = p + off + N(0, 1), p of scale 30"))
     # confident rows
     for top in (30.0, 100.0, 700.0):
         p = rng.normal(size=(n, 10))

@@ -31,8 +31,9 @@ the identities). With ``P = softmax(x)``, ``Q = softmax(y)`` and ``d_i = x_i - y
    a scalar series of up to 29 terms and ``math.exp`` per class).
 
 An error in ``l`` shifts every ``delta_i`` by the same amount, and
-``sum_i P_i phi(delta_i - e) = KL + (exp(e) - 1 - e)``: the value is stationary in it, so
-only its square enters. Equal rows (or rows that differ by a constant, exactly) have
+``sum_i P_i phi(delta_i - e) = KL + (exp(e) - 1 - e)``: the exact value is stationary in it;
+the two forms that take ``Q_i`` directly move by ``e Q_i`` each (at most ``1.68 e`` of their
+term: the error budget counts it, docs/accuracy.md#kl-logits). Equal rows (or rows that differ by a constant, exactly) have
 ``d_i - D = 0`` for every class, hence ``s2 = 0``, ``l = 0``, ``delta = 0`` and ``KL = 0``
 exactly.
 
@@ -215,25 +216,30 @@ def _prob_v(bt, be, i, ch, cl):
 
 
 @jit(inline=True)
-def _delta_c(a, b, ch, cl):
-    """``delta = (a - b) - c`` as a double-double, ``c = ch + cl = D + l`` (the row's
-    constant): ``a - b`` by TwoSum, ``- ch`` by TwoSum, the low parts added."""
-    h, l1 = two_sum(a, -b)
-    s, e = two_sum(h, -ch)
-    return fast_two_sum(s, e + (l1 - cl))
+def _delta_c(a, b, c):
+    """``delta = ((a - b) - D) - l`` (:func:`_delta`), ``c = (Dh, Dl, lh, ll)`` the row's
+    constant: ``D = Dh + Dl = d_k`` exactly and ``l = lh + ll``.
+
+    ``D``'s low part is kept apart from ``l``: where the rows are far apart (``q = p + 1e30``)
+    ``Dl`` is as large as ``ulp(D)/2``, and ``Dl + l`` rounded into one double (as this
+    kernel did) lost ``u |Dl|``, up to ``u`` times the smaller row's logits: measured 25 ulp
+    of KL at logits of scale 30 and an offset of 1e30, 150 ulp at scale 700 and 1e20. In
+    :func:`_delta` the error is ``u |delta + l|`` whatever the offset."""
+    Dh, Dl, lh, ll = c
+    return _delta(a, b, Dh, Dl, lh, ll)
 
 
 @jit(inline=True)
 def _kl_row(x, y, btp, bep, btq, beq, bk, acc, odd):
-    """``(KL, ch_p, cl_p, ch_q, cl_q, ch, cl, far, m_p, L_p hi, L_p lo)`` of one row pair,
-    ``ch + cl = c = D + l`` (the value is nan or +inf for a row without finite entries or
+    """``(KL, ch_p, cl_p, ch_q, cl_q, c, far, m_p, L_p hi, L_p lo)`` of one row pair,
+    ``c = (Dh, Dl, lh, ll)``, the row's constant ``D + l`` in parts (the value is nan or +inf for a row without finite entries or
     with a class of P missing from Q); ``far``: the number of classes whose term
     :func:`_far_terms` recomputed. ``bk``: a scratch row like ``btp`` (``padded(C)`` long,
     zero beyond ``C``) for the terms."""
     stp, mp, hp, lp, Lph, Lpl, _a, _b = _row_stats(x, btp, bep, acc, False)
     stq, mq, hq, lq, Lqh, Lql, _c, _d = _row_stats(y, btq, beq, acc, False)
     if stp != OK or stq != OK:
-        return NAN, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0, mp, Lph, Lpl
+        return NAN, 0.0, 0.0, 0.0, 0.0, (0.0, 0.0, 0.0, 0.0), 0, mp, Lph, Lpl
     C = x.shape[0]
     # k: the first largest entry of x (P_k = 1/S_p); bad: the classes with P_i > 0 = Q_i (KL is
     # +inf). Two reductions without an early exit: a vectorized loop
@@ -243,17 +249,18 @@ def _kl_row(x, y, btp, bep, btq, beq, bk, acc, odd):
         k = min(k, i if x[i] == mp else C)
         bad += 1 if (x[i] != -INF and y[i] == -INF) else 0
     if bad:
-        return INF, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0, mp, Lph, Lpl
+        return INF, 0.0, 0.0, 0.0, 0.0, (0.0, 0.0, 0.0, 0.0), 0, mp, Lph, Lpl
     # the rows may be float32 (the gradient kernel reads float32 inputs as they are): every
     # entry is converted to float64 (exactly) before any arithmetic
     Dh, Dl = two_sum(np.float64(x[k]), -np.float64(y[k]))  # D = d_k
     cph, cpl = _scale_dd(1.0, 0.0, hp, lp, 1.0)
     cqh, cql = _scale_dd(1.0, 0.0, hq, lq, 1.0)
     # l = log(Q_k / P_k) = (y_k - m_q) - L_q + L_p, in double-double from the row statistics
-    # (L_p, L_q to 0.05u relative): an error e in l adds e**2/2 to KL (second order) and
-    # e (sum P - sum Q) ~ e u through the rounded P, Q (first order, a bound below 2**-140).
-    # Where |l| > 2**-20, KL >= P_k phi(l) > 2**-42 / C and these are far below its ulp. Rows
-    # closer than that (p ~ q, KL possibly tiny) take the s2 pass, whose l is accurate to u |l|.
+    # (L_p, L_q to 0.05u relative): an error e in l adds e**2/2 to the exact sum (second
+    # order), and e Q_i to each term of the forms that take Q_i directly (delta <= -2 or >= 1,
+    # at most 1.68 e of the term: in the error budget, docs/accuracy.md#kl-logits). Rows
+    # closer than |l| <= 2**-20 (p ~ q, KL possibly tiny) take the s2 pass, whose l is
+    # accurate to u |l|.
     lh, ll = two_sum(np.float64(y[k]), -mq)
     t1, t2 = two_sum(Lph, -Lqh)
     lh, t3 = two_sum(lh, t1)
@@ -281,10 +288,9 @@ def _kl_row(x, y, btp, bep, btq, beq, bk, acc, odd):
             s2l += t
         s2 = s2h + s2l
         lh, ll = math.log1p(s2), 0.0
-    # c = D + l as one double-double (to u**2 |c|: an error in c shifts every delta_i alike,
-    # second order like an error in l); c = D exactly where l = 0 (equal rows)
-    ch, cl = two_sum(Dh, lh)
-    ch, cl = fast_two_sum(ch, cl + (Dl + ll))
+    # c = D + l, kept as its four parts (see _delta_c): delta_i = d_i - c to u |delta_i + l|
+    # for any offset between the rows; delta = 0 exactly where d_i = D and l = 0 (equal rows)
+    c = (Dh, Dl, lh, ll)
     # KL = sum_i P_i phi(delta_i), delta_i = d_i - c: the terms into bk (a vectorized loop; a
     # class with x_i = -inf, P_i = 0, has the limit Q_i, 0 when y_i is -inf too), then their
     # fixed-order double-double sum
@@ -292,13 +298,13 @@ def _kl_row(x, y, btp, bep, btq, beq, bk, acc, odd):
     for i in range(C):
         P = _prob_v(btp, bep, i, cph, cpl)
         Q = _prob_v(btq, beq, i, cqh, cql)
-        dh, dl = _delta_c(np.float64(x[i]), np.float64(y[i]), ch, cl)
+        dh, dl = _delta_c(np.float64(x[i]), np.float64(y[i]), c)
         bk[i] = _kl_term_v(P, Q, dh, dl, x[i] == -INF)
         far += _is_far(np.float64(x[i]), mp, dh)
     if far:  # rare: a tiny P_i meets an astronomically large delta_i (see _far_part)
-        _far_terms(x, y, mp, Lph, Lpl, btq, beq, cqh, cql, ch, cl, bk)
+        _far_terms(x, y, mp, Lph, Lpl, btq, beq, cqh, cql, c, bk)
     kh, kl = dd_sum(bk, acc)
-    return _round_sum(kh, kl, odd), cph, cpl, cqh, cql, ch, cl, far, mp, Lph, Lpl
+    return _round_sum(kh, kl, odd), cph, cpl, cqh, cql, c, far, mp, Lph, Lpl
 
 
 #: ``x_i - max x`` below which :func:`_far_part` forms ``P_i delta_i``: the fast exp's
@@ -334,12 +340,12 @@ def _far_part(v, mp, Lph, Lpl, th, tl):
 
 
 @jit
-def _far_terms(x, y, mp, Lph, Lpl, btq, beq, cqh, cql, ch, cl, bk):
+def _far_terms(x, y, mp, Lph, Lpl, btq, beq, cqh, cql, c, bk):
     """``bk[i] = P_i (delta_i - 1) + Q_i`` for the classes :func:`_is_far` marks, the product
     by :func:`_far_part` (the vectorized loop's ``P_i`` there is 0 or inaccurate)."""
     for i in range(x.shape[0]):
         xi = np.float64(x[i])
-        dh, dl = _delta_c(xi, np.float64(y[i]), ch, cl)
+        dh, dl = _delta_c(xi, np.float64(y[i]), c)
         if _is_far(xi, mp, dh):
             th, t = two_sum(dh, -1.0)
             th, tl = fast_two_sum(th, t + dl)
@@ -384,8 +390,8 @@ def _kl_task(x, y, keep, odd, out, lo, hi, grad, scale, gx, gy):
                     gxr[i] = 0.0
                     gyr[i] = 0.0
             continue
-        v, cph, cpl, cqh, cql, ch, cl, far, mp, Lph, Lpl = _kl_row(xr, yr, btp, bep, btq, beq,
-                                                                  bk, acc, odd)
+        v, cph, cpl, cqh, cql, c, far, mp, Lph, Lpl = _kl_row(xr, yr, btp, bep, btq, beq, bk,
+                                                             acc, odd)
         out[n] = v
         if not grad:
             continue
@@ -401,14 +407,14 @@ def _kl_task(x, y, keep, odd, out, lo, hi, grad, scale, gx, gy):
         for i in range(C):
             P = _prob_v(btp, bep, i, cph, cpl)
             Q = _prob_v(btq, beq, i, cqh, cql)
-            dh, dl = _delta_c(np.float64(xr[i]), np.float64(yr[i]), ch, cl)
+            dh, dl = _delta_c(np.float64(xr[i]), np.float64(yr[i]), c)
             g = scale * (P * ((dh + dl) - v))
             gxr[i] = 0.0 if xr[i] == -INF else g
             gyr[i] = scale * (Q - P)
         if far:  # P_i (delta_i - KL) where P_i is tiny and delta_i huge (see _far_part)
             for i in range(C):
                 xi = np.float64(xr[i])
-                dh, dl = _delta_c(xi, np.float64(yr[i]), ch, cl)
+                dh, dl = _delta_c(xi, np.float64(yr[i]), c)
                 if _is_far(xi, mp, dh):
                     th, t = two_sum(dh, -v)
                     th, tl = fast_two_sum(th, t + dl)

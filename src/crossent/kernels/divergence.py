@@ -33,9 +33,9 @@ the identities). With ``P = softmax(x)``, ``Q = softmax(y)`` and ``d_i = x_i - y
 An error in ``l`` shifts every ``delta_i`` by the same amount, and
 ``sum_i P_i phi(delta_i - e) = KL + (exp(e) - 1 - e)``: the exact value is stationary in it;
 the two forms that take ``Q_i`` directly move by ``e Q_i`` each (at most ``1.68 e`` of their
-term: the error budget counts it, docs/accuracy.md#kl-logits). Equal rows (or rows that differ by a constant, exactly) have
-``d_i - D = 0`` for every class, hence ``s2 = 0``, ``l = 0``, ``delta = 0`` and ``KL = 0``
-exactly.
+term: the error budget counts it, docs/accuracy.md#kl-logits). Equal rows (or rows that
+differ by a constant, exactly) have ``d_i - D = 0`` for every class, hence ``s2 = 0``,
+``l = 0``, ``delta = 0`` and ``KL = 0`` exactly.
 
 Gradients: ``dKL/dx_j = P_j (delta_j - KL)``, ``dKL/dy_j = Q_j - P_j``.
 """
@@ -232,10 +232,10 @@ def _delta_c(a, b, c):
 @jit(inline=True)
 def _kl_row(x, y, btp, bep, btq, beq, bk, acc, odd):
     """``(KL, ch_p, cl_p, ch_q, cl_q, c, far, m_p, L_p hi, L_p lo)`` of one row pair,
-    ``c = (Dh, Dl, lh, ll)``, the row's constant ``D + l`` in parts (the value is nan or +inf for a row without finite entries or
-    with a class of P missing from Q); ``far``: the number of classes whose term
-    :func:`_far_terms` recomputed. ``bk``: a scratch row like ``btp`` (``padded(C)`` long,
-    zero beyond ``C``) for the terms."""
+    ``c = (Dh, Dl, lh, ll)``, the row's constant ``D + l`` in parts (the value is nan or +inf
+    for a row without finite entries or with a class of P missing from Q); ``far``: the
+    number of classes whose term :func:`_far_terms` recomputed. ``bk``: a scratch row like
+    ``btp`` (``padded(C)`` long, zero beyond ``C``) for the terms."""
     stp, mp, hp, lp, Lph, Lpl, _a, _b = _row_stats(x, btp, bep, acc, False)
     stq, mq, hq, lq, Lqh, Lql, _c, _d = _row_stats(y, btq, beq, acc, False)
     if stp != OK or stq != OK:
@@ -817,7 +817,7 @@ def _entropy_nats_cr(x, bt, be, acc):
     for i in range(x.shape[0]):
         v = x[i]
         if v == -INF or v - m < X_MIN_PARTS:
-            continue  # P_i = 0: 0 log 0 = 0; or below e^-1100: see _far
+            continue  # P_i = 0: 0 log 0 = 0; or below e^-1100 (see above)
         ph, pl, nh, nl = _p_nlog_cr(bt, be, i, v, m, Lh, Ll, ch, cl)
         th, te = two_prod(ph, nh)
         kh, s = two_sum(kh, th)

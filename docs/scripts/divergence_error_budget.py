@@ -83,9 +83,12 @@ def term_bound(sigma):
     dphi = abs(-math.expm1(-t)) * dsig  # |phi'(t)| |d sigma|
     if t <= -2.0:
         # M - R (1 - t), M = fma(beta, P, fl(1 - beta) Q): P, Q (2.5002), fl(1 - beta), the
-        # product, the FMA: 5.5002 of M; R (1 + sigma) with two roundings; the difference
+        # product, the FMA: 5.5002 of M; R (1 + sigma) with two roundings; the difference.
+        # M is taken directly, so the anchor's l error (a shift of every delta, L_SHIFT as
+        # in KL; |d sigma / d delta| <= 1) moves this term by up to e M beyond the exact
+        # value's (stationary) change
         phi = math.exp(sigma) - 1 - sigma
-        num = (EPS_R + 3) * math.exp(sigma) + (1 + sigma) * (EPS_R + 2) + dsig
+        num = ((EPS_R + 3 + L_SHIFT) * math.exp(sigma) + (1 + sigma) * (EPS_R + 2) + dsig)
         return num / phi + 1.0
     if t < 1.0:
         phi, ef = _phi_eval(t)

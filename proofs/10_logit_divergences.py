@@ -10,6 +10,8 @@ Claim
     M_i/P_i = 1 + (1 − β) expm1(−δ_i), M_i/Q_i = 1 + β expm1(δ_i), KL(P‖M) = Σ_i P_i φ(−s_i)
     (and likewise for Q), so 0 ≤ JSD_β; JSD_β ≤ h(β) = −β log β − (1 − β) log(1 − β);
     ∂JSD_β/∂x_j = β P_j(log(P_j/M_j) − KL(P‖M)), ∂JSD_β/∂y_j = (1 − β) Q_j(log(Q_j/M_j) − KL(Q‖M)).
+    The float64 kernel's forms: φ(−log(1 + w)) = ψ(w) = w − log1p(w) = w² Σ_k (−w)^k/(k + 2),
+    e^{−δ} − 1 = −E/(1 + E) with E = e^{δ} − 1, and R ψ(w) = M − R(1 + σ) for M = R e^σ.
 
 Source
     The definition of KL; the identity Σ_i Q_i = 1.
@@ -155,6 +157,18 @@ def build() -> _checker.Derivation:
     d.each_K("chain rule through the softmax: Σ_i a_i ∂P_i/∂x_j = P_j(a_j − Σ_i P_i a_i); with "
              "a_i = β log(P_i/M_i), Σ P_i a_i = β KL(P‖M): ∂JSD_β/∂x_j = β P_j(log(P_j/M_j) − KL(P‖M))",
              js_chain, Ks=(2, 3))
+    w = sp.Symbol("w", real=True)
+    wp = sp.Symbol("w", positive=True)
+    E = sp.Symbol("E", real=True)
+    d.eq("the float64 JS term from w = M/R − 1: φ(−log(1 + w)) = w − log(1 + w) = ψ(w)",
+         phi(-sp.log(1 + wp)), wp - sp.log(1 + wp))
+    d.eq("ψ(w) = w² Σ_{k=0}^{N} (−w)^k/(k + 2) + O(w^{N+3}) (N = 16: the series the kernel sums)",
+         sp.series(w - sp.log(1 + w), w, 0, 19).removeO(),
+         w**2 * sum((-w) ** k / (k + 2) for k in range(17)))
+    d.eq("e^{−δ} − 1 = −E/(1 + E) for E = e^{δ} − 1 (one exponential for both sides)",
+         sp.exp(-t) - 1, (-E / (1 + E)).subs(E, sp.exp(t) - 1))
+    d.eq("R ψ(w) = M − R(1 + σ) for M = R e^{σ}, w = e^{σ} − 1 (the form for w > 2^58)",
+         P * ((sp.exp(t) - 1) - t), P * sp.exp(t) - P * (1 + t))
     d.note(
         "Every term P_i φ(−s_i), Q_i φ(−r_i) of JSD_β is non-negative (φ ≥ 0 above); s_i and "
         "r_i are log1p of (1 − β) expm1(−δ_i) and β expm1(δ_i), small when P ≈ Q, computed from "

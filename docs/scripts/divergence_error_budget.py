@@ -1,21 +1,23 @@
 """The float64 error budgets of ``js_divergence_logits``, ``kl_divergence_logits`` and
 ``entropy_logits`` (docs/accuracy.md#kl-logits).
 
-Every term of the Jensen-Shannon row is ``R phi(-sigma)``, ``R`` a probability of the row
-(P or Q), ``sigma = log(1 + a expm1(t)) = log(M / R)`` (``a`` is ``1 - beta`` or ``beta``).
-This script adds up, to first order in ``u = 2**-53``, the relative error bound of one term as
-a function of ``sigma`` (the bound depends on nothing else), branch by branch as the kernel
-(``crossent/kernels/divergence.py``: ``_log1p_a_expm1``, ``_kl_term``, ``_phi_small``) takes
-them, and prints its maximum over a fine grid. Model, in units of ``u``:
+Jensen-Shannon (``_js_sums_dd`` in ``crossent/kernels/divergence.py``): every term is
+``R psi(w)``, ``R`` a probability of the row (P or Q) kept as a double-double (the softmax's
+``eps_T + eps_S = 1.5002 u``, no rounding), ``w = M/R - 1`` and ``psi(w) = w - log1p(w)``
+evaluated in double-double (every step below ``2**-70`` relative, ``JS_DD_STEPS``); where
+``w > 2**58`` the term is ``M - R (1 + sigma)`` with ``M = beta P + (1 - beta) Q`` from the two
+probabilities (1.5002 u), and there the anchor's ``l`` error moves the computed sum at first
+order (``L_SHIFT``, as in KL). The value is a sum of non-negative terms in double-double,
+rounded once: ``0.5 ulp`` plus the worst term's relative bound.
+
+KL: the model below, to first order in ``u = 2**-53``, branch by branch:
 
 * ``R``: the softmax's ``eps_T + eps_S`` (1.5002) and its rounding (1): 2.5002;
-* libm ``expm1``, ``log1p``, ``log``, ``exp``: at most 1 ulp of their result, i.e. relative 2
-  (glibc's published maximum known errors for double on x86_64);
+* libm ``log``: at most 1 ulp of its result, i.e. relative 2 (glibc's published maximum
+  known errors for double on x86_64);
 * every other floating-point operation: relative 1 (round to nearest).
 
-The value is a sum of non-negative terms, kept in double-double and rounded once, so its
-error is at most ``0.5 ulp + max_term_bound * u * |JSD|``, i.e. ``0.5 + max_term_bound`` ulp.
-The same model gives the KL term ``P phi(delta)`` (``_kl_term_v``: ``delta`` a double-double,
+The KL term ``P phi(delta)`` (``_kl_term_v``: ``delta`` a double-double,
 accurate to ``u**2`` apart from the common shift by ``l``'s error, ``KL_C_MAX``, so the
 evaluation of ``phi``, the probabilities and that shift count; ``phi`` by
 the fixed-degree polynomial ``_phi_mid`` on ``-2 < delta < 1``, no libm function) and the entropy term
@@ -34,69 +36,6 @@ import numpy as np
 EPS_R = 2.5002  # softmax probability, relative, units of u
 LIBM = 2.0  # 1 ulp of the result, relative
 _PHI_TERMS = 28
-
-
-def _phi_eval(t):
-    """(phi(t), bound of the absolute rounding error of ``_phi_small(t)`` in units of u),
-    by a running error analysis of the kernel's two Horner chains (coefficients rounded)."""
-    a = abs(t)
-    n = 10 if a < 0.0625 else (16 if a < 0.5 else _PHI_TERMS)
-    c = [1.0 / math.factorial(k + 2) for k in range(_PHI_TERMS + 1)]
-    ec = [0.0 if k == 0 else c[k] for k in range(_PHI_TERMS + 1)]  # 1/2 exact, others rounded
-    w, ew = t * t, t * t  # w = fl(t*t): one rounding
-    se, ese = c[n], ec[n]
-    so, eso = c[n - 1], ec[n - 1]
-
-    def mul_add(x, ex, y, ey, z, ez):  # fl(fl(x*y) + z), errors propagated, values >= 0
-        p = x * y
-        ep = x * ey + y * ex + p
-        s = p + z
-        return s, ep + ez + abs(s)
-
-    for j in range(n // 2 - 1, 0, -1):
-        se, ese = mul_add(se, ese, w, ew, c[2 * j], ec[2 * j])
-        so, eso = mul_add(so, eso, w, ew, c[2 * j - 1], ec[2 * j - 1])
-    se, ese = mul_add(se, ese, w, ew, c[0], ec[0])
-    q = t * so
-    eq = abs(t) * eso + abs(q)
-    d = se - q
-    ed = ese + eq + abs(d)
-    f = w * d
-    ef = w * ed + abs(d) * ew + abs(f)
-    exact = t + math.expm1(-t) if abs(t) > 1e-3 else t * t / 2 - t**3 / 6 + t**4 / 24
-    return exact, ef
-
-
-def term_bound(sigma):
-    """First-order relative error bound (units of u) of the term ``R phi(-sigma)``."""
-    w = math.expm1(sigma)  # a expm1(t) = M/R - 1
-    # sigma: _log1p_a_expm1
-    if w >= -0.5:
-        # log1p(w (1 + e1)) (1 + e2): |e1|, |e2| <= 2; kappa = w / ((1 + w) log1p(w))
-        kappa = 1.0 if w == 0 else w / ((1 + w) * math.log1p(w))
-        dsig = LIBM * (1 + kappa) * abs(sigma)
-    else:
-        # log(v), v = (1 - a) + a exp(t): exp, its (1 + tl) factor, the product by a, the
-        # sum (share of a e^t in v at most 1): v within 5 + 1; log within 2 |sigma|
-        dsig = 6.0 + LIBM * abs(sigma)
-    t = -sigma  # phi's argument
-    dphi = abs(-math.expm1(-t)) * dsig  # |phi'(t)| |d sigma|
-    if t <= -2.0:
-        # M - R (1 - t), M = fma(beta, P, fl(1 - beta) Q): P, Q (2.5002), fl(1 - beta), the
-        # product, the FMA: 5.5002 of M; R (1 + sigma) with two roundings; the difference.
-        # M is taken directly, so the anchor's l error (a shift of every delta, L_SHIFT as
-        # in KL; |d sigma / d delta| <= 1) moves this term by up to e M beyond the exact
-        # value's (stationary) change
-        phi = math.exp(sigma) - 1 - sigma
-        num = ((EPS_R + 3 + L_SHIFT) * math.exp(sigma) + (1 + sigma) * (EPS_R + 2) + dsig)
-        return num / phi + 1.0
-    if t < 1.0:
-        phi, ef = _phi_eval(t)
-    else:  # (t - 1) + exp(-t): the subtraction, exp (2), the sum
-        phi = t - 1 + math.exp(-t)
-        ef = (t - 1) + LIBM * math.exp(-t) + phi
-    # R (f + dl (dh - f)): the sum and the product round once each
-    return EPS_R + (dphi + ef) / phi + 2.0
 
 
 def _phi_mid_coefs():
@@ -178,12 +117,32 @@ def _grid():
     return np.concatenate([-np.geomspace(40.0, 1e-9, 40001), np.geomspace(1e-9, 700.0, 40001)])
 
 
+#: the probability as a double-double from the row statistics (eps_T + eps_S), units of u
+EPS_R_DD = 1.5002
+#: the double-double steps of a JS term (E = expm1(+-delta), w = a E, psi by its series or
+#: w - log(1 + w) with the Newton log, the product by R): each below 2**-70 relative
+JS_DD_STEPS = 2.0**-70 * 2**53
+
+
+def js_term_bound(m_form):
+    """Relative error bound (units of u) of one JS term: ``R psi(w)``, or (``m_form``)
+    ``M - R (1 + sigma)`` for ``w > 2**58``, where ``R (1 + sigma) < 2**-52.6 M`` and the
+    anchor's shift ``L_SHIFT`` enters at first order."""
+    if m_form:
+        # M's error relative to the term (M <= (1 + 2**-52) term); R (1 + sigma) (R 2.5002,
+        # 1 + sigma from libm's log1p with two roundings, the product: at most 8 u of it)
+        # times its share; the anchor's shift
+        return EPS_R_DD * (1.0 + 2.0**-52) + 8.0 * 2.0**-52.6 + L_SHIFT + JS_DD_STEPS
+    return EPS_R_DD + JS_DD_STEPS
+
+
 def js_bound():
-    """(the JS float64 bound in ulp, the largest term bound in u, the sigma where it is)."""
-    grid = _grid()
-    vals = np.array([term_bound(float(s)) for s in grid])
+    """(the JS float64 bound in ulp, the largest term bound in u, whether it is the M form).
+    The two sums and ``beta KP + (1 - beta) KQ`` are double-double (``n u**2``), unscaled by
+    a power of two and rounded once (0.5 ulp)."""
+    vals = [js_term_bound(False), js_term_bound(True)]
     i = int(np.argmax(vals))
-    return 0.5 + vals[i], vals[i], grid[i]
+    return 0.5 + vals[i] + 2.0**-40, vals[i], bool(i)
 
 
 def kl_bound():
@@ -203,19 +162,11 @@ def entropy_bound():
 
 
 def main():
+    ordinary, mform = js_term_bound(False), js_term_bound(True)
+    print(f"js_divergence_logits: term bound {ordinary:.4f} u (R psi(w)), {mform:.4f} u "
+          f"(M - R(1 + sigma), w > 2**58, rows up to {KL_C_MAX} classes): bound "
+          f"{js_bound()[0]:.3f} ulp ({0.5 + ordinary:.3f} without an M-form term)")
     grid = _grid()
-    vals = np.array([term_bound(float(s)) for s in grid])
-    i = int(np.argmax(vals))
-    print(f"max term bound {vals[i]:.3f} u at sigma = {grid[i]:.6g}")
-    for lo, hi, name in ((-40, -0.6932, "log of the sum (w < -1/2)"),
-                         (-0.6931, 2.0, "log1p, phi series / (t-1)+exp(-t)"),
-                         (2.0, 700, "M - R(1 + sigma)")):
-        m = (grid > lo) & (grid < hi)
-        j = int(np.argmax(np.where(m, vals, -1)))
-        print(f"  {name:36s} max {vals[j]:.3f} u at sigma = {grid[j]:.4g}")
-    near = np.abs(grid) < 1e-3
-    print(f"  near-equal rows (|sigma| < 1e-3)     max {vals[near].max():.3f} u")
-    print(f"js_divergence_logits bound: 0.5 + {vals[i]:.3f} = {0.5 + vals[i]:.3f} ulp")
     kv = np.array([kl_term_bound(float(s)) for s in grid])
     k = int(np.argmax(kv))
     print(f"kl_divergence_logits: max term bound {kv[k]:.3f} u at delta = {grid[k]:.4g}, "

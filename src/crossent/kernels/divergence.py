@@ -56,6 +56,7 @@ from .softmax import (
     ROWS_PER_TASK,
     TINY,
     SCALE,
+    SCALE_EXP,
     _round_cr,
     _round_cr_abs,
     _log_dd,
@@ -472,6 +473,23 @@ PHI_EXP_REL = EXP_PARTS_DD_MAX_REL_ERR + 2.0**-90
 
 
 @jit(inline=True)
+def _horner_dd(c, hi, lo, nd, N, sh, sl):
+    """``sum_{j <= N} c_j s**j`` as a double-double, ``s = sh + sl``: float64 Horner on the
+    coefficients ``c[N] .. c[nd]`` (the terms small enough for it), then double-double Horner
+    steps with the double-double coefficients ``hi[j] + lo[j]`` for ``j < nd``."""
+    g = c[N]
+    for j in range(N - 1, nd - 1, -1):
+        g = g * sh + c[j]
+    gh, gl = g, 0.0
+    for j in range(nd - 1, -1, -1):
+        p, e = two_prod(gh, sh)
+        e += gh * sl + gl * sh
+        h, e2 = two_sum(hi[j], p)
+        gh, gl = fast_two_sum(h, e2 + (e + lo[j]))
+    return gh, gl
+
+
+@jit(inline=True)
 def _phi_series_dd(th, tl):
     """``phi(t) = t**2 g(t)``, ``g(t) = sum_k (-t)**k / (k + 2)!``, as a double-double for
     ``|t| < 1/8`` (``t = th + tl``), within ``PHI_SERIES_REL`` relative: the terms that need
@@ -486,17 +504,7 @@ def _phi_series_dd(th, tl):
         nd, N = 4, 7
     else:
         nd, N = 8, 15
-    sh = -th
-    sl = -tl
-    g = _PHI_COEF[N]
-    for j in range(N - 1, nd - 1, -1):
-        g = g * sh + _PHI_COEF[j]
-    gh, gl = g, 0.0
-    for j in range(nd - 1, -1, -1):
-        p, e = two_prod(gh, sh)
-        e += gh * sl + gl * sh
-        h, e2 = two_sum(_PHI_HI[j], p)
-        gh, gl = fast_two_sum(h, e2 + (e + _PHI_LO[j]))
+    gh, gl = _horner_dd(_PHI_COEF, _PHI_HI, _PHI_LO, nd, N, -th, -tl)
     wh, wl = two_prod(th, th)
     wl += 2.0 * th * tl
     ph, pe = two_prod(wh, gh)
@@ -504,26 +512,34 @@ def _phi_series_dd(th, tl):
 
 
 @jit(inline=True)
-def _phi_exp_dd(th, tl):
-    """``(fh, fl, E)``: ``phi(t) = (t - 1) + e^{-t}`` as a double-double for ``t > -2``
-    (``t = th + tl``), and ``E ~ e^{-t}``. ``e^{-th}`` from ``exp_parts_dd(-th)`` for
-    ``th > 0`` and as ``1 / exp_parts_dd(th)`` for ``th <= 0``, within ``PHI_EXP_REL``;
-    ``e^{-tl} = 1 - tl + tl**2/2`` (``|tl| <= u |th|``). Above ``t = 700``, ``e^{-t}``
-    (below ``2**-1009``) is dropped. The error is ``PHI_EXP_REL E`` plus the roundings of
-    the sum, ``2**-100 (|t - 1| + E)`` (it cancels for ``|t| < 1``: the caller takes the
-    series below ``|t| = 1/8``)."""
-    if th > 700.0:
-        eh, el = 0.0, 0.0
-    elif th > 0.0:
-        h, l, s = exp_parts_dd(-th)
+def _exp_dd(th, tl):
+    """``e^t`` as a double-double, ``t = th + tl`` (``|tl| <= u |th|``, ``|th| <= 700``),
+    within ``PHI_EXP_REL`` relative: ``exp_parts_dd(th)`` for ``th < 0``, else
+    ``1 / exp_parts_dd(-th)`` (the reciprocal's ``4 u**2``); ``e^{tl} = 1 + tl + tl**2/2``."""
+    if th < 0.0:
+        h, l, s = exp_parts_dd(th)
         f = s * INV_SCALE  # 2**k, normal (k >= -1010): exact
         eh, el = h * f, l * f
     else:
-        h, l, s = exp_parts_dd(th)
+        h, l, s = exp_parts_dd(-th)
         qh, ql = dd_div(1.0, 0.0, h, l)
         f = SCALE / s  # 2**-k, exact
         eh, el = qh * f, ql * f
-    el += eh * (0.5 * tl * tl - tl)
+    el += eh * (tl + 0.5 * tl * tl)
+    return eh, el
+
+
+@jit(inline=True)
+def _phi_exp_dd(th, tl):
+    """``(fh, fl, E)``: ``phi(t) = (t - 1) + e^{-t}`` as a double-double for ``t > -2``
+    (``t = th + tl``), and ``E ~ e^{-t}`` (``_exp_dd(-t)``, within ``PHI_EXP_REL``).
+    Above ``t = 700``, ``e^{-t}`` (below ``2**-1009``) is dropped. The error is
+    ``PHI_EXP_REL E`` plus the roundings of the sum, ``2**-100 (|t - 1| + E)`` (it cancels
+    for ``|t| < 1``: the caller takes the series below ``|t| = 1/8``)."""
+    if th > 700.0:
+        eh, el = 0.0, 0.0
+    else:
+        eh, el = _exp_dd(-th, -tl)
     ah, al = two_sum(th, -1.0)
     al += tl
     h, e = two_sum(ah, eh)
@@ -965,6 +981,154 @@ def _log1p_a_expm1(th, tl, ah, al):
     return math.log(v), 0.0
 
 
+def _inv_dd(n):
+    """``1/n`` as a double-double ``(hi, lo)`` (``hi`` the nearest float, ``lo`` the nearest
+    float to the exact remainder, by integer arithmetic as :func:`_inv_factorial_dd`)."""
+    hi = 1.0 / n
+    a, b = hi.as_integer_ratio()
+    return hi, (b - a * n) / (b * n)
+
+
+# 1/(k + 2) as double-doubles, for psi(w) = w - log1p(w) = w**2 sum_k (-w)**k / (k + 2)
+_PSI_HI = np.array([_inv_dd(k + 2)[0] for k in range(17)])
+_PSI_LO = np.array([_inv_dd(k + 2)[1] for k in range(17)])
+
+
+@jit
+def _psi_series_dd(wh, wl):
+    """``psi(w) = w - log1p(w) = w**2 h(w)``, ``h(w) = sum_k (-w)**k / (k + 2)``, as a
+    double-double for ``|w| < 2**-6`` (``w = wh + wl``): the terms above ``2**-37`` of ``h``
+    (at least 0.49) by double-double Horner steps with double-double coefficients, the rest
+    by float64 Horner, cut where the first omitted term is below ``2**-100`` of ``h``; by
+    tiers, ``|w| < 2**-20``: 2 double-double terms of 6; ``< 2**-10``: 4 of 11; else 7 of
+    17."""
+    a = abs(wh)
+    if a < 2.0**-20:
+        nd, N = 2, 5
+    elif a < 2.0**-10:
+        nd, N = 4, 10
+    else:
+        nd, N = 7, 16
+    gh, gl = _horner_dd(_PSI_HI, _PSI_HI, _PSI_LO, nd, N, -wh, -wl)
+    qh, ql = two_prod(wh, wh)
+    ql += 2.0 * wh * wl
+    ph, pe = two_prod(qh, gh)
+    return fast_two_sum(ph, pe + (qh * gl + ql * gh))
+
+
+@jit
+def _expm1_pair_dd(dh, dl):
+    """``(Eh, El, Fh, Fl)``: ``E = e^delta - 1`` and ``F = e^{-delta} - 1`` as double-doubles
+    (``delta = dh + dl``), one exponential for both. ``|delta| < 2**-10``: ``E = delta +
+    phi(-delta)`` by the series (``2**-92`` of ``phi``), ``F = -E / (1 + E)``; up to
+    ``|delta| = 700``: ``g = e^{-|delta|}`` by ``exp_parts_dd`` (``EXP_PARTS_DD_MAX_REL_ERR``,
+    ``e^{tl} = 1 + tl + tl**2/2``) and ``1/g``, each minus 1 (``g/|g - 1| <= 1025`` for
+    ``|delta| >= 2**-10``: within ``2**-73.4`` relative); beyond, ``-1`` for both (the side
+    whose argument exceeds 700 takes another form, see ``_js_term_w``)."""
+    if abs(dh) < 2.0**-10:
+        fh, fl = _phi_series_dd(-dh, -dl)
+        h, e = two_sum(dh, fh)
+        Eh, El = fast_two_sum(h, e + (dl + fl))
+        oh, ol = two_sum(1.0, Eh)
+        Fh, Fl = dd_div(-Eh, -El, oh, ol + El)
+        return Eh, El, Fh, Fl
+    if abs(dh) > 700.0:
+        return -1.0, 0.0, -1.0, 0.0
+    ah, al = (-dh, -dl) if dh > 0.0 else (dh, dl)  # -|delta|
+    h, l, s = exp_parts_dd(ah)
+    f = s * INV_SCALE  # 2**k, normal (k >= -1010): exact
+    gh, gl = h * f, l * f
+    gl += gh * (al + 0.5 * al * al)
+    rh, rl = dd_div(1.0, 0.0, gh, gl)
+    h, e = two_sum(gh, -1.0)
+    Sh, Sl = fast_two_sum(h, e + gl)  # e^{-|delta|} - 1
+    h, e = two_sum(rh, -1.0)
+    Bh, Bl = fast_two_sum(h, e + rl)  # e^{|delta|} - 1
+    if dh > 0.0:
+        return Bh, Bl, Sh, Sl
+    return Sh, Sl, Bh, Bl
+
+
+@jit
+def _log_newton(vh, vl):
+    """``log(v)`` as a double-double for ``v = vh + vl`` in ``[1/2, 2**1000]``, within
+    ``2**-83.4`` absolute: ``y = log(vh)`` (libm, an ulp), then one Newton step
+    ``y + log1p(c)``, ``c = v e^{-y} - 1`` (``y > 0``) or ``(v - e^y) / v`` (``y <= 0``),
+    ``e^{-|y|}`` from ``exp_parts_dd`` (``EXP_PARTS_DD_MAX_REL_ERR``: an absolute error of
+    the result) and ``log1p(c) = c`` (``|c| < 2**-51``: ``c**2/2`` below ``2**-103``)."""
+    y = math.log(vh)
+    if y > 0.0:
+        h, l, s = exp_parts_dd(-y)  # e^{-y} = (h + l) 2**k, 2**k = s 2**-600 (normal)
+        f = s * INV_SCALE
+        ph, pe = two_prod(vh, h)  # scaled after the products: (h + l) 2**k would put the
+        c = (ph * f - 1.0) + (pe + (vh * l + vl * h)) * f  # low part below 2**-1022
+    else:
+        h, l, s = exp_parts_dd(y)
+        f = s * INV_SCALE
+        gh, gl = h * f, l * f  # e^y
+        c = ((vh - gh) + (vl - gl)) / vh
+    return fast_two_sum(y, c)
+
+
+@jit
+def _js_term_w(Rh, Rl, Eh, El, th, tl, ah, al, oh, ol, Mh, Ml):
+    """``R phi(-sigma)`` as a double-double, ``sigma = log(M / R) = log1p(w)``,
+    ``w = a expm1(t)`` (``E = expm1(t)`` from :func:`_expm1_pair_dd`; ``a = ah + al`` in
+    (0, 1) and ``1 - a = oh + ol``, both exact; ``R``, ``M`` scaled by ``2**600``), with
+    ``phi(-sigma) = e^sigma - 1 - sigma = psi(w) = w - log1p(w)``:
+
+    - ``|w| < 2**-6``: the series ``_psi_series_dd`` (relative accuracy down to ``w = 0``,
+      where ``psi ~ w**2/2``);
+    - ``w >= -1/2``: ``w - log(1 + w)``, the log by ``_log_newton`` (within ``2**-83.4``
+      absolute; ``psi >= 2**-13`` there);
+    - ``w < -1/2`` (only for ``a > 1/2`` and ``t < -log 2``): ``1 + w = (1 - a) + a e^t``, two
+      positive parts, formed scaled by ``2**600`` (both normal) and its log by ``_log_dd``;
+    - ``w > 2**58`` (``sigma > 40.2``): ``M - R (1 + sigma)``, ``sigma = log1p(w_h)``;
+      ``t > 700``: the same with ``sigma = t + log(a + (1 - a) e^{-t})`` in float64.
+      ``R (1 + sigma)`` is below ``2**-52.6`` of ``M`` there (``2**-400`` beyond ``t = 700``
+      for ``a >= 2**-600``), and ``M`` comes from both probabilities: ``R`` may be the
+      exponential's clamp (``x_i`` more than 1100 below the row's max: ``R`` too large), which
+      only a form led by ``M`` survives. Elsewhere such an ``R`` has ``M < e**40 R <
+      e**-1060``, an absolute error far below the rounding of any non-zero result."""
+    if th > 700.0:
+        sg = th + math.log(ah + oh * math.exp(-th))
+        return fast_two_sum(Mh, Ml - Rh * (1.0 + sg))
+    wh, we = two_prod(ah, Eh)
+    wh, wl = fast_two_sum(wh, we + (ah * El + al * Eh))
+    if wh > 2.0**58:  # sigma > 40.2: R (1 + sigma) < 2**-52.6 M
+        return fast_two_sum(Mh, Ml - Rh * (1.0 + math.log1p(wh)))
+    if abs(wh) < 2.0**-6:
+        fh, fl = _psi_series_dd(wh, wl)
+    else:
+        if wh >= -0.5:
+            vh, vl = two_sum(1.0, wh)
+            Lh, Ll = _log_newton(vh, vl + wl)
+        else:
+            h, l, s = exp_parts_dd(th)  # e^th 2**600 = (h + l) s, th < 0
+            eh = h * s
+            el = l * s + eh * tl  # e^tl = 1 + tl (tl**2 below 2**-106)
+            ph, pe = two_prod(ah, eh)
+            vh, ve = two_sum(oh * SCALE, ph)
+            vh, vl = fast_two_sum(vh, ve + (ol * SCALE + (pe + (ah * el + al * eh))))
+            Lh, Ll = _log_dd(vh, vl, -SCALE_EXP)
+            wh, we = two_sum(vh * INV_SCALE, -1.0)  # w = (1 + w) - 1, from the parts
+            wl = we + vl * INV_SCALE
+        fh, e = two_sum(wh, -Lh)
+        fh, fl = fast_two_sum(fh, e + (wl - Ll))
+    ph, pe = two_prod(Rh, fh)
+    return fast_two_sum(ph, pe + (Rh * fl + Rl * fh))
+
+
+@jit(inline=True)
+def _js_mix_dd(beta, bh, bl, Ph, Pl, Qh, Ql):
+    """``M = beta P + (1 - beta) Q`` as a double-double (``1 - beta = bh + bl`` exactly): the
+    two products by TwoProduct, their low parts to first order."""
+    ah, ae = two_prod(beta, Ph)
+    ch, ce = two_prod(bh, Qh)
+    h, e = two_sum(ah, ch)
+    return fast_two_sum(h, e + (ae + ce + (beta * Pl + (bh * Ql + bl * Qh))))
+
+
 @jit(inline=True)
 def _js_anchor(x, y, mp, mq, btp, bep, btq, beq, Lph, Lpl, Lqh, Lql, cph, cpl, cqh, cql):
     """``(k, lh, ll, Dh, Dl)``: an anchor class ``k`` finite in both rows (the first largest
@@ -1016,11 +1180,65 @@ def _js_anchor(x, y, mp, mq, btp, bep, btq, beq, Lph, Lpl, Lqh, Lql, cph, cpl, c
     return k, lh, ll, Dh, Dl
 
 
+@jit
+def _js_sums_dd(x, y, beta, btp, bep, btq, beq, cph, cpl, cqh, cql, lh, ll, Dh, Dl):
+    """``(vh, vl, KP, KQ)`` of :func:`_js_row` for float64 rows: every term in double-double
+    (``_expm1_pair_dd``, ``_js_term_w``) on probabilities kept as double-doubles scaled by
+    ``2**600`` (``_dd_prob``: none is rounded or subnormal), ``delta_i`` by ``_d_minus_D``;
+    ``JSD = vh + vl`` (docs/accuracy.md#kl-logits has the error budget). Not inlined:
+    compiled once, apart from the fast loop."""
+    bh, bl = two_sum(1.0, -beta)  # 1 - beta, exactly
+    sph, spl, sqh, sql = cph * SCALE, cpl * SCALE, cqh * SCALE, cql * SCALE
+    ph, pl, qh, ql = 0.0, 0.0, 0.0, 0.0
+    for i in range(x.shape[0]):
+        fx = x[i] != -INF
+        fy = y[i] != -INF
+        if fx and fy:
+            Ph, Pl = _dd_prob(btp[i], bep[i], sph, spl)
+            Qh, Ql = _dd_prob(btq[i], beq[i], sqh, sql)
+            eh, el = _d_minus_D(x[i], y[i], Dh, Dl)
+            dh, t = two_sum(eh, -lh)
+            dh, dl = fast_two_sum(dh, t + (el - ll))
+            Eh, El, Fh, Fl = _expm1_pair_dd(dh, dl)  # e^delta - 1, e^-delta - 1
+            Mh, Ml = 0.0, 0.0
+            if abs(dh) > 40.0:  # a term may take the M form (w > 2**58 needs |delta| > 40.2)
+                Mh, Ml = _js_mix_dd(beta, bh, bl, Ph, Pl, Qh, Ql)
+            tph, tpl = _js_term_w(Ph, Pl, Fh, Fl, -dh, -dl, bh, bl, beta, 0.0, Mh, Ml)  # M/P
+            tqh, tql = _js_term_w(Qh, Ql, Eh, El, dh, dl, beta, 0.0, bh, bl, Mh, Ml)  # M/Q
+        elif fx:  # Q_i = 0: M_i = beta P_i, w = M_i / P_i - 1 = beta - 1 (expm1(-inf) = -1)
+            Ph, Pl = _dd_prob(btp[i], bep[i], sph, spl)
+            tph, tpl = _js_term_w(Ph, Pl, -1.0, 0.0, -INF, 0.0, bh, bl, beta, 0.0, 0.0, 0.0)
+            tqh, tq2 = two_prod(beta, Ph)
+            tql = tq2 + beta * Pl
+        elif fy:  # P_i = 0: M_i = (1 - beta) Q_i, w = M_i / Q_i - 1 = -beta
+            Qh, Ql = _dd_prob(btq[i], beq[i], sqh, sql)
+            tph, tp2 = two_prod(bh, Qh)
+            tpl = tp2 + (bh * Ql + bl * Qh)
+            tqh, tql = _js_term_w(Qh, Ql, -1.0, 0.0, -INF, 0.0, beta, 0.0, bh, bl, 0.0, 0.0)
+        else:
+            continue
+        ph, t = two_sum(ph, tph)
+        pl += t + tpl
+        qh, t = two_sum(qh, tqh)
+        ql += t + tql
+    # beta KP + (1 - beta) KQ: two non-negative products with their errors, then unscaled
+    v1, e1 = two_prod(beta, ph)
+    v2, e2 = two_prod(bh, qh)
+    vh, e = two_sum(v1, v2)
+    vl = e + (e1 + e2 + (beta * pl + (bh * ql + bl * qh)))
+    KP = (ph + pl) * INV_SCALE
+    KQ = (qh + ql) * INV_SCALE
+    return vh * INV_SCALE, vl * INV_SCALE, KP, KQ
+
+
 @jit(inline=True)
-def _js_row(x, y, beta, btp, bep, btq, beq, acc, odd):
+def _js_row(x, y, beta, btp, bep, btq, beq, acc, odd, accurate):
     """``(JSD, KP, KQ, cph, cpl, cqh, cql, lh, ll, Dh, Dl)``: ``KP = KL(P || M)``,
     ``KQ = KL(Q || M)``, each a sum of non-negative terms; nan for a row without finite
-    entries or with nan or +inf; exactly 0 for ``beta`` 0 or 1 and for equal rows."""
+    entries or with nan or +inf; exactly 0 for ``beta`` 0 or 1 and for equal rows.
+    ``accurate`` (float64 results): the terms in double-double by ``_js_sums_dd``; else the
+    float64 terms of the loop below (libm's ``expm1`` and ``log1p``, a 30-ulp float64 budget,
+    far below a float32 rounding)."""
     stp, mp, hp, lp, Lph, Lpl, _a, _b = _row_stats(x, btp, bep, acc, False)
     stq, mq, hq, lq, Lqh, Lql, _c, _d = _row_stats(y, btq, beq, acc, False)
     if stp != OK or stq != OK:
@@ -1031,6 +1249,10 @@ def _js_row(x, y, beta, btp, bep, btq, beq, acc, odd):
     cqh, cql = _scale_dd(1.0, 0.0, hq, lq, 1.0)
     k, lh, ll, Dh, Dl = _js_anchor(x, y, mp, mq, btp, bep, btq, beq, Lph, Lpl, Lqh, Lql,
                                    cph, cpl, cqh, cql)
+    if accurate:
+        vh, vl, KP, KQ = _js_sums_dd(x, y, beta, btp, bep, btq, beq, cph, cpl, cqh, cql, lh, ll,
+                                     Dh, Dl)
+        return (_round_sum(vh, vl, odd), KP, KQ, cph, cpl, cqh, cql, lh, ll, Dh, Dl)
     bh, bl = two_sum(1.0, -beta)  # 1 - beta, exactly
     lb = math.log(beta)  # Q_i = 0: M_i / P_i = beta
     l1b = math.log1p(-beta)  # P_i = 0: M_i / Q_i = 1 - beta
@@ -1072,8 +1294,10 @@ def _js_row(x, y, beta, btp, bep, btq, beq, acc, odd):
 
 
 @jit(parallel=True)
-def js_divergence_logits_rows(x, y, beta, keep, odd, out):
-    """``out[n] = JSD_beta(softmax(x[n]), softmax(y[n]))`` (0 where ``keep[n]`` is False)."""
+def js_divergence_logits_rows(x, y, beta, keep, odd, accurate, out):
+    """``out[n] = JSD_beta(softmax(x[n]), softmax(y[n]))`` (0 where ``keep[n]`` is False);
+    ``accurate``: every term in double-double (``_js_sums_dd``, float64 results), else in
+    float64 (float32 and narrower results, rounded once more)."""
     wide_vectors()
     N, C = x.shape
     for task in prange((N + ROWS_PER_TASK - 1) // ROWS_PER_TASK):
@@ -1084,11 +1308,11 @@ def js_divergence_logits_rows(x, y, beta, keep, odd, out):
             if not keep[n]:
                 out[n] = 0.0
                 continue
-            out[n] = _js_row(x[n], y[n], beta, btp, bep, btq, beq, acc, odd)[0]
+            out[n] = _js_row(x[n], y[n], beta, btp, bep, btq, beq, acc, odd, accurate)[0]
 
 
 @jit(parallel=True)
-def js_divergence_logits_grad_rows(x, y, beta, keep, scale, out, gx, gy):
+def js_divergence_logits_grad_rows(x, y, beta, keep, accurate, scale, out, gx, gy):
     """``out[n]`` as :func:`js_divergence_logits_rows`, and the gradient of ``scale * JSD``:
     ``gx = scale beta P (-s - KL(P || M))``, ``gy = scale (1 - beta) Q (-r - KL(Q || M))``
     (0 for dropped rows and for ``beta`` 0 or 1, nan for nan rows)."""
@@ -1109,7 +1333,7 @@ def js_divergence_logits_grad_rows(x, y, beta, keep, scale, out, gx, gy):
                     gy[n, i] = 0.0
                 continue
             v, KP, KQ, cph, cpl, cqh, cql, lh, ll, Dh, Dl = _js_row(
-                x[n], y[n], beta, btp, bep, btq, beq, acc, False)
+                x[n], y[n], beta, btp, bep, btq, beq, acc, False, accurate)
             out[n] = v
             if v != v:
                 for i in range(C):

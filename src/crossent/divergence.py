@@ -315,18 +315,22 @@ def _entropy_prepare(logits, axis, base):
     return a.dtype, to_rows(a.astype(np.float64), ax), ax, batch_shape, lnb, a.shape
 
 
-def _entropy_correct(x, base, out):
-    """The correctly rounded float64 path (``crossent._rounding``): the kernel leaves nan
-    where its bound cannot decide the rounding (and on the rows whose value is nan), the
-    oracle recomputes those rows."""
+def _entropy_correct(x, base, out, g=None):
+    """The correctly rounded float64 value (``crossent._rounding``; also the float64 default):
+    the kernel leaves nan where its bound cannot decide the rounding (and on the rows whose
+    value is nan), the oracle recomputes those rows. With ``g``, the same pass also writes the
+    gradient in working precision (``entropy_logits_value_grad_rows``)."""
     from .pmf import _log_base
 
     lnh, lnl = _log_base(base)  # ln b as a double-double (mpmath)
     slow = np.zeros(x.shape[0], dtype=np.bool_)
     if x.shape[0]:
+        eb = _rounding.entropy_relative_bound(x.shape[1])
         with parallel_guard():
-            _k.entropy_logits_rows_cr(x, lnh, lnl,
-                                      _rounding.entropy_relative_bound(x.shape[1]), out, slow)
+            if g is None:
+                _k.entropy_logits_rows_cr(x, lnh, lnl, eb, out, slow)
+            else:
+                _k.entropy_logits_value_grad_rows(x, lnh, lnl, eb, out, g, slow)
     _entropy_slow(x, base, out, slow, "entropy_logits")
 
 
@@ -339,21 +343,6 @@ def _entropy_slow(x, base, out, slow, name):
         from . import reference  # the slow path only
 
         out[idx] = np.asarray(reference.entropy_logits(x[idx], base=base), dtype=np.float64)
-
-
-def _entropy_value_grad(x, base, out, g):
-    """The float64 default: the value correctly rounded and the gradient in working precision,
-    one kernel pass (``entropy_logits_value_grad_rows``)."""
-    from .pmf import _log_base
-
-    lnh, lnl = _log_base(base)
-    slow = np.zeros(x.shape[0], dtype=np.bool_)
-    if x.shape[0]:
-        with parallel_guard():
-            _k.entropy_logits_value_grad_rows(x, lnh, lnl,
-                                              _rounding.entropy_relative_bound(x.shape[1]),
-                                              out, g, slow)
-    _entropy_slow(x, base, out, slow, "entropy_logits")
 
 
 def _entropy_grad_correct(x, base, out, g):
@@ -460,7 +449,7 @@ def entropy_logits_value_and_grad(logits, *, axis=-1, base=None):
     if _rounding.correct(dt):
         _entropy_grad_correct(x, base, out, g)
     elif dt == np.float64:  # the value of entropy_logits, correctly rounded
-        _entropy_value_grad(x, base, out, g)
+        _entropy_correct(x, base, out, g)
     elif x.shape[0]:
         with parallel_guard():
             _k.entropy_logits_grad_rows(x, lnb, out, g)

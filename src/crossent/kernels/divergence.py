@@ -716,6 +716,28 @@ def kl_divergence_logits_rows_cr(x, y, keep, rho, out):
 
 # ----------------------------------------------------------------------------- entropy
 @jit(inline=True)
+def _left_out(v, m):
+    """An entry that the entropy kernels leave out: masked (``-inf``, ``P_i = 0``) or more
+    than 1100 below the row's max ``m`` (``X_MIN_PARTS``, where the exponential clamps its
+    argument; see :func:`_entropy_nats_cr`). Its gradient entry is 0."""
+    return v == -INF or v - m < X_MIN_PARTS
+
+
+@jit(inline=True)
+def _entropy_grad_fill(x, bt, be, ch, cl, m, Lh, Ll, H, scale, lnb, g):
+    """``g_j = P_j (-log P_j - H) scale / lnb`` in working precision (``P_j`` by ``_prob`` from
+    ``c = ch + cl``, ``-log P_j`` rounded once); 0 where :func:`_left_out`."""
+    for i in range(x.shape[0]):
+        v = x[i]
+        if _left_out(v, m):
+            g[i] = 0.0
+            continue
+        P = _prob(bt, be, i, ch, cl)
+        nl = _neg_log_softmax(v, m, Lh, Ll, False)
+        g[i] = P * (nl - H) * scale / lnb
+
+
+@jit(inline=True)
 def _entropy_row(x, bt, be, acc, lnb, odd):
     """``(H, ch, cl, m, Lh, Ll)``: ``H = sum_i P_i (-log P_i) / lnb`` of one row, a sum of
     non-negative terms; ``-log P_i = (m - x_i) + L`` rounded once (``_neg_log_softmax``)."""
@@ -764,17 +786,9 @@ def entropy_logits_grad_rows(x, lnb, out, g):
             v, ch, cl, m, Lh, Ll = _entropy_row(x[n], bt, be, acc, lnb, False)
             out[n] = v
             if v != v:
-                for i in range(C):
-                    g[n, i] = NAN
+                _fill_nan(g[n])
                 continue
-            He = v * lnb
-            for i in range(C):
-                if x[n, i] == -INF:
-                    g[n, i] = 0.0
-                    continue
-                P = _prob(bt, be, i, ch, cl)
-                nl = _neg_log_softmax(x[n, i], m, Lh, Ll, False)
-                g[n, i] = P * (nl - He) / lnb
+            _entropy_grad_fill(x[n], bt, be, ch, cl, m, Lh, Ll, v * lnb, 1.0, lnb, g[n])
 
 
 @jit
@@ -832,7 +846,7 @@ def _entropy_nats_cr(x, bt, be, acc):
     kh, kl = 0.0, 0.0
     for i in range(x.shape[0]):
         v = x[i]
-        if v == -INF or v - m < X_MIN_PARTS:
+        if _left_out(v, m):
             continue  # P_i = 0: 0 log 0 = 0; or below e^-1100 (see above)
         ph, pl, nh, nl = _p_nlog_cr(bt, be, i, v, m, Lh, Ll, ch, cl)
         th, te = two_prod(ph, nh)
@@ -866,7 +880,7 @@ def _entropy_grad_row_cr(x, bt, be, acc, lnh, lnl, cr, gcr, g):
     c1, c2 = gcr
     for j in range(x.shape[0]):
         v = x[j]
-        if v == -INF or v - m < X_MIN_PARTS:
+        if _left_out(v, m):
             g[j] = 0.0  # masked, or below 2**-1500 (see _entropy_nats_cr)
             continue
         ph, pl, nh, nl = _p_nlog_cr(bt, be, j, v, m, Lh, Ll, ch, cl)
@@ -928,14 +942,8 @@ def entropy_logits_value_grad_rows(x, lnh, lnl, cr, out, g, slow):
             r = _round_cr(vh, vl, False, cr)
             out[n] = r
             slow[n] = r != r
-            for i in range(C):
-                v = x[n, i]
-                if v == -INF or v - m < X_MIN_PARTS:
-                    g[n, i] = 0.0  # masked, or below 2**-1500 (see _entropy_nats_cr)
-                    continue
-                P = _prob(bt, be, i, ch, cl)  # 2**B P_i
-                nl = _neg_log_softmax(v, m, Lh, Ll, False)
-                g[n, i] = P * (nl - Hh) * INV_SCALE / lnh
+            # P_i scaled by 2**B (ch + cl = 2**B / S)
+            _entropy_grad_fill(x[n], bt, be, ch, cl, m, Lh, Ll, Hh, INV_SCALE, lnh, g[n])
 
 
 @jit(parallel=True)

@@ -1003,6 +1003,13 @@ _PSI_LO = np.array([_inv_dd(k + 2)[1] for k in range(17)])
 
 
 @jit
+def _exp_parts_dd_call(x):
+    """:func:`exp_parts_dd`, compiled once as a function of its own for the float64 JS
+    helpers (each inlined copy of it cost seconds of compilation)."""
+    return exp_parts_dd(x)
+
+
+@jit
 def _psi_series_dd(wh, wl):
     """``psi(w) = w - log1p(w) = w**2 h(w)``, ``h(w) = sum_k (-w)**k / (k + 2)``, as a
     double-double for ``|w| < 2**-6`` (``w = wh + wl``): the terms above ``2**-37`` of ``h``
@@ -1043,7 +1050,7 @@ def _expm1_pair_dd(dh, dl):
     if abs(dh) > 700.0:
         return -1.0, 0.0, -1.0, 0.0
     ah, al = (-dh, -dl) if dh > 0.0 else (dh, dl)  # -|delta|
-    h, l, s = exp_parts_dd(ah)
+    h, l, s = _exp_parts_dd_call(ah)
     f = s * INV_SCALE  # 2**k, normal (k >= -1010): exact
     gh, gl = h * f, l * f
     gl += gh * (al + 0.5 * al * al)
@@ -1066,12 +1073,12 @@ def _log_newton(vh, vl):
     the result) and ``log1p(c) = c`` (``|c| < 2**-51``: ``c**2/2`` below ``2**-103``)."""
     y = math.log(vh)
     if y > 0.0:
-        h, l, s = exp_parts_dd(-y)  # e^{-y} = (h + l) 2**k, 2**k = s 2**-600 (normal)
+        h, l, s = _exp_parts_dd_call(-y)  # e^{-y} = (h + l) 2**k, 2**k = s 2**-600 (normal)
         f = s * INV_SCALE
         ph, pe = two_prod(vh, h)  # scaled after the products: (h + l) 2**k would put the
         c = (ph * f - 1.0) + (pe + (vh * l + vl * h)) * f  # low part below 2**-1022
     else:
-        h, l, s = exp_parts_dd(y)
+        h, l, s = _exp_parts_dd_call(y)
         f = s * INV_SCALE
         gh, gl = h * f, l * f  # e^y
         c = ((vh - gh) + (vl - gl)) / vh
@@ -1112,7 +1119,7 @@ def _js_term_w(Rh, Rl, Eh, El, th, tl, ah, al, oh, ol, Mh, Ml):
             vh, vl = two_sum(1.0, wh)
             Lh, Ll = _log_newton(vh, vl + wl)
         else:
-            h, l, s = exp_parts_dd(th)  # e^th 2**600 = (h + l) s, th < 0
+            h, l, s = _exp_parts_dd_call(th)  # e^th 2**600 = (h + l) s, th < 0
             eh = h * s
             el = l * s + eh * tl  # e^tl = 1 + tl (tl**2 below 2**-106)
             ph, pe = two_prod(ah, eh)

@@ -473,10 +473,14 @@ PHI_EXP_REL = EXP_PARTS_DD_MAX_REL_ERR + 2.0**-90
 
 
 @jit(inline=True)
-def _horner_dd(c, hi, lo, nd, N, sh, sl):
-    """``sum_{j <= N} c_j s**j`` as a double-double, ``s = sh + sl``: float64 Horner on the
-    coefficients ``c[N] .. c[nd]`` (the terms small enough for it), then double-double Horner
-    steps with the double-double coefficients ``hi[j] + lo[j]`` for ``j < nd``."""
+def _square_series_dd(c, hi, lo, nd, N, th, tl):
+    """``t**2 sum_{j <= N} c_j (-t)**j`` as a double-double, ``t = th + tl`` (the form of both
+    ``phi`` and ``psi``): float64 Horner on the coefficients ``c[N] .. c[nd]`` (the terms
+    small enough for it), double-double Horner steps with the double-double coefficients
+    ``hi[j] + lo[j]`` for ``j < nd``, and the product by ``t**2`` (TwoProduct, ``t``'s low
+    part to first order)."""
+    sh = -th
+    sl = -tl
     g = c[N]
     for j in range(N - 1, nd - 1, -1):
         g = g * sh + c[j]
@@ -486,7 +490,10 @@ def _horner_dd(c, hi, lo, nd, N, sh, sl):
         e += gh * sl + gl * sh
         h, e2 = two_sum(hi[j], p)
         gh, gl = fast_two_sum(h, e2 + (e + lo[j]))
-    return gh, gl
+    wh, wl = two_prod(th, th)
+    wl += 2.0 * th * tl
+    ph, pe = two_prod(wh, gh)
+    return fast_two_sum(ph, pe + (wh * gl + wl * gh))
 
 
 @jit(inline=True)
@@ -504,11 +511,7 @@ def _phi_series_dd(th, tl):
         nd, N = 4, 7
     else:
         nd, N = 8, 15
-    gh, gl = _horner_dd(_PHI_COEF, _PHI_HI, _PHI_LO, nd, N, -th, -tl)
-    wh, wl = two_prod(th, th)
-    wl += 2.0 * th * tl
-    ph, pe = two_prod(wh, gh)
-    return fast_two_sum(ph, pe + (wh * gl + wl * gh))
+    return _square_series_dd(_PHI_COEF, _PHI_HI, _PHI_LO, nd, N, th, tl)
 
 
 @jit(inline=True)
@@ -1024,11 +1027,7 @@ def _psi_series_dd(wh, wl):
         nd, N = 4, 10
     else:
         nd, N = 7, 16
-    gh, gl = _horner_dd(_PSI_HI, _PSI_HI, _PSI_LO, nd, N, -wh, -wl)
-    qh, ql = two_prod(wh, wh)
-    ql += 2.0 * wh * wl
-    ph, pe = two_prod(qh, gh)
-    return fast_two_sum(ph, pe + (qh * gl + ql * gh))
+    return _square_series_dd(_PSI_HI, _PSI_HI, _PSI_LO, nd, N, wh, wl)
 
 
 @jit

@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import signal
 import sys
+import threading
 import time
 
 import numpy as np
@@ -230,12 +231,19 @@ def test_a_bad_label_raises_when_computed():
 def _slow_on_first_block(block, flag_dir, block_info=None):
     """Identity; the first block's task records its worker's pid and sleeps, once."""
     if block_info and block_info[0]["chunk-location"][0] == 0:
+        # Dask may run this block in more than one fused task at once, on both workers: the
+        # hard link claims the mark atomically, so exactly one task records its pid and sleeps.
         mark = os.path.join(flag_dir, "pid")
-        if not os.path.exists(mark):
-            with open(mark + ".tmp", "w") as f:
-                f.write(str(os.getpid()))
-            os.replace(mark + ".tmp", mark)
-            time.sleep(30)  # killed long before
+        tmp = f"{mark}.{os.getpid()}.{threading.get_ident()}"
+        with open(tmp, "w") as f:
+            f.write(str(os.getpid()))
+        try:
+            os.link(tmp, mark)
+        except FileExistsError:
+            return block
+        finally:
+            os.remove(tmp)
+        time.sleep(30)  # killed long before
     return block
 
 

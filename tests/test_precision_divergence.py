@@ -258,6 +258,114 @@ def test_kl_logits_row_beyond_the_old_estimate():
     assert e <= _bounds.bound("kl_divergence_logits", "float64").max_ulp, e
 
 
+def _two_valued_rows(C=3000, shift=1e-6):
+    """Near-uniform rows of ``C`` classes: ``x = (0, a, ..., a)``, ``y = x`` with every class
+    but the first moved by ``-shift``; ``l = log(Q_0 / P_0)`` is about ``shift``, above
+    ``2**-20``, and the divergences are tiny (about ``shift**2 / (2C)``)."""
+    a = -np.linspace(0.05, 2.5, 12)
+    x = np.zeros((a.size, C))
+    x[:, 1:] = a[:, None]
+    y = x.copy()
+    y[:, 1:] -= shift
+    return x, y
+
+
+def _two_valued_exact(x, y, beta=None):
+    """KL (``beta`` None) or JSD_beta of :func:`_two_valued_rows` in closed form at 300 bits
+    (mpmath): each row has two distinct probabilities, one class and ``C - 1`` classes."""
+    C = x.shape[1]
+    out = []
+    with mpmath.workprec(300):
+        for xr, yr in zip(x, y):
+            A, B = mpmath.mpf(xr[1]), mpmath.mpf(yr[1])
+            sp, sq = 1 + (C - 1) * mpmath.exp(A), 1 + (C - 1) * mpmath.exp(B)
+            P = (1 / sp, mpmath.exp(A) / sp)
+            Q = (1 / sq, mpmath.exp(B) / sq)
+            n = (1, C - 1)
+            if beta is None:
+                out.append(sum(c * p * mpmath.log(p / q) for c, p, q in zip(n, P, Q)))
+                continue
+            b = mpmath.mpf(beta)
+            M = [b * p + (1 - b) * q for p, q in zip(P, Q)]
+            out.append(sum(c * (b * p * mpmath.log(p / m) + (1 - b) * q * mpmath.log(q / m))
+                           for c, p, q, m in zip(n, P, Q, M)))
+    return np.asarray(out, dtype=object)
+
+
+@pytest.mark.parametrize("name", ["kl", "js"])
+def test_divergence_tiny_value_with_the_log_ratio_recomputed(name):
+    """In :func:`_two_valued_rows`, ``2**-20 < |l| <= L_RECOMPUTE`` and the value is below
+    ``KL_RECOMPUTE`` (times ``beta (1 - beta)`` for JS), so the row is recomputed with ``l``
+    from ``_s2_pass``: the statistics' ``l`` is off by up to ``1.5u + 0.1u log C``, which
+    adds ``e**2 / 2`` (``beta (1 - beta) e**2`` for JS), relative ``C e**2 / l**2``.
+    Expected values: :func:`_two_valued_exact`, which the oracle matches on two rows."""
+    from crossent.kernels import divergence as kd
+
+    x, y = _two_valued_rows()
+    beta = None if name == "kl" else 0.3
+    want = _two_valued_exact(x, y, beta)
+    if name == "kl":
+        got = crossent.kl_divergence_logits(x, y, reduction="none")
+        with mpmath.workprec(256):
+            oracle = ref.kl_divergence_logits(x[:2], y[:2], reduction="none", exact=True)
+        tiny = kd.KL_RECOMPUTE
+    else:
+        got = crossent.js_divergence_logits(x, y, beta=beta, reduction="none")
+        with mpmath.workprec(256):
+            oracle = ref.js_divergence_logits(x[:2], y[:2], beta=beta, reduction="none",
+                                              exact=True)
+        tiny = kd.KL_RECOMPUTE * beta * (1 - beta)
+    assert all(abs(o - w) < 1e-60 for o, w in zip(oracle, want[:2]))
+    C = x.shape[1]
+    with mpmath.workprec(300):
+        l = [mpmath.log(1 + (C - 1) * mpmath.exp(mpmath.mpf(r[1])))
+             - mpmath.log(1 + (C - 1) * mpmath.exp(mpmath.mpf(r[1]) - 1e-6)) for r in x]
+    assert all(2.0**-20 < abs(float(v)) <= kd.L_RECOMPUTE for v in l)  # the band of the retry
+    assert all(float(w) < tiny for w in want)
+    e = ulp_error(got, want, "float64")
+    name = "kl_divergence_logits" if name == "kl" else "js_divergence_logits"
+    assert e.max() <= _bounds.bound(name, "float64").max_ulp, float(e.max())
+
+
+def test_s2_pass_against_mpmath():
+    """``_s2_pass``'s ``s2 = Q_k / P_k - 1`` and ``sa = sum_i |r_i|`` on rows with masked
+    classes in either row and classes far below the max (``e_i >= 1``): ``s2`` within
+    ``8u sa + 2**-1000``, ``sa`` within ``8u`` of itself. Expected values: mpmath at 200 bits
+    from the logits."""
+    from crossent.kernels import divergence as kd
+    from crossent.kernels._base import DD_ACC
+    from crossent.kernels.softmax import _row_stats, _scale_dd, _term_rows
+
+    rng = np.random.default_rng(21)
+    for n in range(60):
+        C = int(rng.integers(2, 9))
+        x = rng.normal(0, 3, C)
+        y = x + rng.normal(0, [1e-9, 1e-3, 2.0][n % 3], C)
+        if n % 4 == 1:
+            x[rng.integers(1, C)] = -np.inf
+        if n % 4 == 2:
+            y[rng.integers(1, C)] = -np.inf
+        k = int(np.argmax(x))
+        y[k] = x[k] - 0.25
+        btp, bep = _term_rows(C)
+        btq, beq = _term_rows(C)
+        acc = np.empty(DD_ACC)
+        _row_stats(x, btp, bep, acc, False)  # fills the terms T_i of x
+        sq = _row_stats(y, btq, beq, acc, False)
+        cqh, cql = _scale_dd(1.0, 0.0, sq[2], sq[3], 1.0)
+        Dh = x[k] - y[k]
+        s2, sa = kd._s2_pass(x, y, btp, bep, btq, beq, k, cqh, cql, Dh, 0.0)
+        with mpmath.workprec(200):
+            P = [mpmath.exp(mpmath.mpf(v)) if v != -np.inf else mpmath.mpf(0) for v in x]
+            Q = [mpmath.exp(mpmath.mpf(v)) if v != -np.inf else mpmath.mpf(0) for v in y]
+            P = [v / sum(P) for v in P]
+            Q = [v / sum(Q) for v in Q]
+            want = Q[k] / P[k] - 1
+            want_sa = sum(abs(Q[k] / P[k] * p - q) for p, q in zip(P, Q))
+        assert abs(s2 - want) <= 8 * 2.0**-53 * float(want_sa) + 2.0**-1000, (n, s2, want)
+        assert abs(sa - want_sa) <= 8 * 2.0**-53 * float(want_sa), (n, sa, want_sa)
+
+
 @pytest.mark.parametrize("name", ["js_divergence_logits", "kl_divergence_logits"])
 def test_logit_divergence_bounds_are_the_derived_budgets(name):
     """The table's float64 bound is the error budget of docs/accuracy.md#kl-logits, computed by

@@ -136,13 +136,29 @@ def js_term_bound(m_form):
     return EPS_R_DD + JS_DD_STEPS
 
 
+#: the error of the statistics' ``l`` (units of u): the two sums' exponentials (1.5) and the
+#: logarithms (``L_SHIFT``). Besides the first-order shift of the forms that take a probability
+#: directly, it adds ``e**2 / 2`` to KL and at most ``beta (1 - beta) e**2`` to JSD (their second
+#: derivatives in a common shift of every ``delta_i``: ``sum_i Q_i = 1`` and
+#: ``beta (1 - beta) (2 - sum_i P_i Q_i / M_i)``). The kernels keep that ``l`` only where
+#: ``|l| > 2**-12`` (then KL >= ``P_k phi(-l) >= 2**-46`` for rows of up to ``KL_C_MAX`` classes,
+#: JSD >= ``beta (1 - beta)`` times that) or where the value is above ``2**-40`` (times
+#: ``beta (1 - beta)``); elsewhere ``l`` is recomputed to ``u |l|`` plus a few ``u`` times the
+#: recomputing pass's terms, which are then small (``_s2_pass``).
+E_L = 1.5 + L_SHIFT
+#: the worst second-order part, relative to the value, in units of u (the margin ``1 + 2**-10``
+#: covers the ``1 - O(|l|)`` of the lower bounds)
+KL_L2 = (E_L * 2.0**-53) ** 2 / 2 / 2.0**-46 * 2**53 * (1 + 2.0**-10)
+JS_L2 = 2 * KL_L2
+
+
 def js_bound():
     """(the JS float64 bound in ulp, the largest term bound in u, whether it is the M form).
     The two sums and ``beta KP + (1 - beta) KQ`` are double-double (``n u**2``), unscaled by
     a power of two and rounded once (0.5 ulp)."""
     vals = [js_term_bound(False), js_term_bound(True)]
     i = int(np.argmax(vals))
-    return 0.5 + vals[i] + 2.0**-40, vals[i], bool(i)
+    return 0.5 + vals[i] + JS_L2 + 2.0**-40, vals[i], bool(i)
 
 
 def kl_bound():
@@ -150,7 +166,7 @@ def kl_bound():
     grid = _grid()
     vals = np.array([kl_term_bound(float(s)) for s in grid])
     i = int(np.argmax(vals))
-    return 0.5 + vals[i], vals[i], grid[i]
+    return 0.5 + vals[i] + KL_L2, vals[i], grid[i]
 
 
 def entropy_bound():
@@ -165,12 +181,14 @@ def main():
     ordinary, mform = js_term_bound(False), js_term_bound(True)
     print(f"js_divergence_logits: term bound {ordinary:.4f} u (R psi(w)), {mform:.4f} u "
           f"(M - R(1 + sigma), w > 2**58, rows up to {KL_C_MAX} classes): bound "
-          f"{js_bound()[0]:.3f} ulp ({0.5 + ordinary:.3f} without an M-form term)")
+          f"{js_bound()[0]:.3f} ulp ({0.5 + ordinary + JS_L2:.3f} without an M-form term; "
+          f"both with l's second order, {JS_L2:.3f} u)")
     grid = _grid()
     kv = np.array([kl_term_bound(float(s)) for s in grid])
     k = int(np.argmax(kv))
     print(f"kl_divergence_logits: max term bound {kv[k]:.3f} u at delta = {grid[k]:.4g}, "
-          f"near-equal {kv[np.abs(grid) < 1e-3].max():.3f} u: bound {0.5 + kv[k]:.3f} ulp")
+          f"near-equal {kv[np.abs(grid) < 1e-3].max():.3f} u, l's second order {KL_L2:.3f} u: "
+          f"bound {kl_bound()[0]:.3f} ulp")
     h = EPS_R + 1.8002
     print(f"entropy_logits: term bound {h:.4f} u: bound {0.5 + h:.3f} ulp (nats), "
           f"{0.5 + h + LIBM:.3f} ulp with a base (log(b) within 2u)")

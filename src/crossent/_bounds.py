@@ -406,16 +406,17 @@ BOUNDS: dict[str, dict[str, Bound]] = {
         for dt, k in (("float64", 4.0), ("float32", 1.0), ("float16", 1.0), ("bfloat16", 1.0))
     },
     # sum of non-negative terms P_i phi(delta_i): no condition (p ~ q included) for rows of up
-    # to 2**21 classes (l's error, ~0.1u log C, enters the Q-direct forms). Derived
-    # 0.5 + 10.85 = 11.35 ulp (P_i 2.5u, phi's polynomial at -1/2; near-equal rows 9.2),
+    # to 2**21 classes (l's error, ~0.1u log C, enters the Q-direct forms; its square, below
+    # 0.034u, the rest). Derived 0.5 + 10.85 + 0.03 = 11.39 ulp (P_i 2.5u, phi's polynomial at
+    # -1/2; near-equal rows 9.2),
     # docs/scripts/divergence_error_budget.py
     "kl_divergence_logits": {"float64": Bound(12.0, analysis="kl-logits"), "float32": _F32,
                              "float16": _F16, "bfloat16": _BF16},
     # beta sum P_i psi(w_i) + (1 - beta) sum Q_i psi(v_i), non-negative terms, each in
     # double-double from P_i, Q_i kept as double-doubles (1.5002u): no condition (p ~ q
-    # included). Derived 0.5 + 1.5002 = 2.00 ulp; 3.46 for rows with a class whose
+    # included). Derived 0.5 + 1.5002 + 0.07 = 2.07 ulp; 3.52 for rows with a class whose
     # probabilities differ by more than e**40 (the M form, where l's error enters; up to 2**21
-    # classes), docs/scripts/divergence_error_budget.py
+    # classes; 0.07u: l's error squared), docs/scripts/divergence_error_budget.py
     "js_divergence_logits": {"float64": Bound(4.0, analysis="kl-logits"), "float32": _F32,
                              "float16": _F16, "bfloat16": _BF16},
     # float64: always through the correctly rounded path (the fast kernel's derived budget,

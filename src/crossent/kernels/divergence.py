@@ -16,7 +16,8 @@ the identities). With ``P = softmax(x)``, ``Q = softmax(y)`` and ``d_i = x_i - y
    KL to be tiny), ``l = log1p(s2)`` from ``s2 = Q_k/P_k - 1 = sum_i Q_i expm1(d_i - D)``
    (each term to a few ``u``: ``Q_i expm1(e_i)`` for ``e_i < 1``, else
    ``Q_k exp(x_i - m) - Q_i``, which cannot overflow), accurate to ``u |l|``: ``c`` is never
-   formed as the difference of the two logsumexps where they cancel.
+   formed as the difference of the two logsumexps where they cancel. The same pass recomputes ``l``
+   for ``2**-20 < |l| <= 2**-12`` when the KL comes out below ``2**-40`` (``L_RECOMPUTE``).
 3. ``delta_i = log P_i - log Q_i = (d_i - D) - l``, a double-double.
 4. ``KL = sum_i P_i phi(delta_i)``, ``phi(t) = t + exp(-t) - 1 >= 0`` (``sum_i Q_i = 1``
    makes the two forms equal): every term is non-negative, so nothing cancels in the sum.
@@ -230,6 +231,53 @@ def _delta_c(a, b, c):
     return _delta(a, b, Dh, Dl, lh, ll)
 
 
+#: An error ``e`` in ``l`` (from the row statistics: up to ``1.5u``, the two sums'
+#: exponentials, plus ``0.1u log C``) adds ``e**2 / 2`` to the exact KL, which is at least
+#: ``P_k phi(-l) >= phi(-l) / C``. Rows with ``|l| <= 2**-20`` take ``l`` from
+#: :func:`_s2_pass`; above ``L_RECOMPUTE`` the KL is at least ``2**-46`` (rows of up to ``2**21``
+#: classes) and ``e**2 / 2`` below ``0.035u`` of it; in between, a KL below ``KL_RECOMPUTE``
+#: is recomputed with ``l`` from :func:`_s2_pass` (``e**2 / 2`` is below ``0.0006u`` of a KL
+#: above it). docs/accuracy.md#kl-logits.
+L_RECOMPUTE = 2.0**-12
+KL_RECOMPUTE = 2.0**-40
+#: the recomputed ``l`` is taken only where the pass's terms' magnitudes sum to at most this:
+#: its error is a few ``u`` times that sum, below the statistics' ``1.5u`` here
+S2_MAX_ABS = 0.375
+
+@jit
+def _s2_pass(x, y, btp, bep, btq, beq, k, cqh, cql, Dh, Dl):
+    """``(s2, sa)``: ``s2 = Q_k / P_k - 1 = sum_i r_i`` from terms that do not cancel, for an
+    anchor ``k`` that is a largest entry of ``x`` and finite in ``y``, and ``sa = sum_i |r_i|``:
+    ``r_i = Q_i expm1(e_i)``, ``e_i = (x_i - y_i) - D``, for ``e_i < 1``, else
+    ``Q_k exp(x_i - m) - Q_i`` (no overflow); ``-Q_i`` where ``P_i = 0`` and ``Q_k P_i / P_k``
+    where ``Q_i = 0``. With ``cqh + cql`` the scale of the probabilities (``2**B / S_q`` on
+    the correctly rounded path) both results carry that scale. Each term within a few ``u`` (libm's ``expm1``), so ``log1p(s2)`` is
+    within ``u |l|`` plus a few ``u`` times ``sa``. Not inlined: called by the KL rows (both
+    paths) and the JS rows, only for rows close to each other."""
+    Qk = _prob(btq, beq, k, cqh, cql)
+    s2h, s2l, sa = 0.0, 0.0, 0.0
+    for i in range(x.shape[0]):
+        xi, yi = np.float64(x[i]), np.float64(y[i])
+        if xi == -INF:
+            if yi == -INF:
+                continue
+            r = -_prob(btq, beq, i, cqh, cql)
+        elif yi == -INF:  # Q_i = 0: the term Q_k P_i / P_k
+            r = Qk * ((_term_of(btp[i]) + bep[i]) * INV_SCALE)
+        else:
+            Q = _prob(btq, beq, i, cqh, cql)
+            eh, e2 = _d_minus_D(xi, yi, Dh, Dl)
+            e = eh + e2
+            if e < 1.0:
+                r = Q * math.expm1(e)
+            else:
+                r = Qk * ((_term_of(btp[i]) + bep[i]) * INV_SCALE) - Q
+        s2h, t = two_sum(s2h, r)
+        s2l += t
+        sa += abs(r)
+    return s2h + s2l, sa
+
+
 @jit(inline=True)
 def _kl_row(x, y, btp, bep, btq, beq, bk, acc, odd):
     """``(KL, ch_p, cl_p, ch_q, cl_q, c, far, m_p, L_p hi, L_p lo)`` of one row pair,
@@ -266,45 +314,33 @@ def _kl_row(x, y, btp, bep, btq, beq, bk, acc, odd):
     t1, t2 = two_sum(Lph, -Lqh)
     lh, t3 = two_sum(lh, t1)
     lh, ll = fast_two_sum(lh, ll + t3 + t2 + (Lpl - Lql))
+    retry = 2.0**-20 < abs(lh) <= L_RECOMPUTE
     if abs(lh) <= 2.0**-20:
-        Qk = _prob(btq, beq, k, cqh, cql)
-        # s2 = sum_i Q_i expm1(d_i - D) = Q_k / P_k - 1; each term relative to u: Q_i expm1(e_i)
-        # for e_i < 1, else Q_i exp(e_i) - Q_i = Q_k exp(x_i - m_p) - Q_i (no overflow)
-        s2h, s2l = 0.0, 0.0
+        lh, ll = math.log1p(_s2_pass(x, y, btp, bep, btq, beq, k, cqh, cql, Dh, Dl)[0]), 0.0
+    for attempt in range(2):
+        # c = D + l, kept as its four parts (see _delta_c): delta_i = d_i - c to u |delta_i + l|
+        # for any offset between the rows; delta = 0 exactly where d_i = D and l = 0 (equal rows)
+        c = (Dh, Dl, lh, ll)
+        # KL = sum_i P_i phi(delta_i), delta_i = d_i - c: the terms into bk (a vectorized loop;
+        # a class with x_i = -inf, P_i = 0, has the limit Q_i, 0 when y_i is -inf too), then
+        # their fixed-order double-double sum
+        far = 0
         for i in range(C):
-            if y[i] == -INF:
-                continue
-            Q = _prob(btq, beq, i, cqh, cql)
-            if x[i] == -INF:
-                r = -Q
-            else:
-                h, l = two_sum(np.float64(x[i]), -np.float64(y[i]))
-                eh, el = two_sum(h, -Dh)
-                e = eh + (el + (l - Dl))
-                if e < 1.0:
-                    r = Q * math.expm1(e)
-                else:
-                    r = Qk * ((_term_of(btp[i]) + bep[i]) * INV_SCALE) - Q
-            s2h, t = two_sum(s2h, r)
-            s2l += t
-        s2 = s2h + s2l
+            P = _prob_v(btp, bep, i, cph, cpl)
+            Q = _prob_v(btq, beq, i, cqh, cql)
+            dh, dl = _delta_c(np.float64(x[i]), np.float64(y[i]), c)
+            bk[i] = _kl_term_v(P, Q, dh, dl, x[i] == -INF)
+            far += _is_far(np.float64(x[i]), mp, dh)
+        if far:  # rare: a tiny P_i meets an astronomically large delta_i (see _far_part)
+            _far_terms(x, y, mp, Lph, Lpl, btq, beq, cqh, cql, c, bk)
+        kh, kl = dd_sum(bk, acc)
+        if attempt or not (retry and kh < KL_RECOMPUTE):
+            break
+        # a tiny KL with 2**-20 < |l| <= 2**-12: l's error e adds e**2 / 2 (see L_RECOMPUTE)
+        s2, sa = _s2_pass(x, y, btp, bep, btq, beq, k, cqh, cql, Dh, Dl)
+        if sa > S2_MAX_ABS:
+            break
         lh, ll = math.log1p(s2), 0.0
-    # c = D + l, kept as its four parts (see _delta_c): delta_i = d_i - c to u |delta_i + l|
-    # for any offset between the rows; delta = 0 exactly where d_i = D and l = 0 (equal rows)
-    c = (Dh, Dl, lh, ll)
-    # KL = sum_i P_i phi(delta_i), delta_i = d_i - c: the terms into bk (a vectorized loop; a
-    # class with x_i = -inf, P_i = 0, has the limit Q_i, 0 when y_i is -inf too), then their
-    # fixed-order double-double sum
-    far = 0
-    for i in range(C):
-        P = _prob_v(btp, bep, i, cph, cpl)
-        Q = _prob_v(btq, beq, i, cqh, cql)
-        dh, dl = _delta_c(np.float64(x[i]), np.float64(y[i]), c)
-        bk[i] = _kl_term_v(P, Q, dh, dl, x[i] == -INF)
-        far += _is_far(np.float64(x[i]), mp, dh)
-    if far:  # rare: a tiny P_i meets an astronomically large delta_i (see _far_part)
-        _far_terms(x, y, mp, Lph, Lpl, btq, beq, cqh, cql, c, bk)
-    kh, kl = dd_sum(bk, acc)
     return _round_sum(kh, kl, odd), cph, cpl, cqh, cql, c, far, mp, Lph, Lpl
 
 
@@ -619,25 +655,8 @@ def _kl_row_dd(x, y, btp, bep, btq, beq, acc, rho):
     if abs(lh) <= 2.0**-20:
         # s2 = Q_k / P_k - 1 = sum_i r_i, each r_i within 8u (libm's expm1 and log1p within
         # an ulp): l = log1p(s2) within 2**-49 (sum |r_i| + |s2|) + 2**-51 |l|
-        Qk = _prob(btq, beq, k, cqh, cql)
-        s2h, s2l, sa = 0.0, 0.0, 0.0
-        for i in range(C):
-            if y[i] == -INF:
-                continue
-            Q = _prob(btq, beq, i, cqh, cql)
-            if x[i] == -INF:
-                r = -Q
-            else:
-                eh, e2 = _d_minus_D(x[i], y[i], Dh, Dl)
-                e = eh + e2
-                if e < 1.0:
-                    r = Q * math.expm1(e)
-                else:
-                    r = Qk * ((_term_of(btp[i]) + bep[i]) * INV_SCALE) - Q
-            s2h, t = two_sum(s2h, r)
-            s2l += t
-            sa += abs(r)
-        s2 = (s2h + s2l) * INV_SCALE
+        s2, sa = _s2_pass(x, y, btp, bep, btq, beq, k, cqh, cql, Dh, Dl)
+        s2 *= INV_SCALE
         lh, ll = math.log1p(s2), 0.0
         el = 2.0**-49 * (sa * INV_SCALE + abs(s2)) + 2.0**-51 * abs(lh) + 2.0**-1070
     kh, kl, err = 0.0, 0.0, 0.0
@@ -1145,19 +1164,21 @@ def _js_mix_dd(beta, bh, bl, Ph, Pl, Qh, Ql):
 
 @jit(inline=True)
 def _js_anchor(x, y, mp, mq, btp, bep, btq, beq, Lph, Lpl, Lqh, Lql, cph, cpl, cqh, cql):
-    """``(k, lh, ll, Dh, Dl)``: an anchor class ``k`` finite in both rows (the first largest
-    ``x_k`` among them; -1 if none) with ``D = x_k - y_k`` and ``l = log(Q_k / P_k)``, so that
-    ``delta_i = log(P_i / Q_i) = (d_i - D) - l``. As in the KL row: ``l`` from the row
+    """``(k, lh, ll, Dh, Dl, band)``: an anchor class ``k`` finite in both rows (the first
+    largest ``x_k`` among them; -1 if none) with ``D = x_k - y_k`` and ``l = log(Q_k / P_k)``,
+    so that ``delta_i = log(P_i / Q_i) = (d_i - D) - l``. As in the KL row: ``l`` from the row
     statistics in double-double, and where that is at most ``2**-20`` (and ``x_k`` is a largest
     entry of ``x``), ``l = log1p(s2)`` from ``s2 = Q_k / P_k - 1`` summed from terms that do
-    not cancel."""
+    not cancel (:func:`_s2_pass`). ``band``: ``l`` is the statistics' and
+    ``2**-20 < |l| <= L_RECOMPUTE`` with ``x_k`` a largest entry (the caller recomputes a
+    tiny value with the pass's ``l``, as in the KL row)."""
     C = x.shape[0]
     k = -1
     for i in range(C):
         if x[i] != -INF and y[i] != -INF and (k < 0 or x[i] > x[k]):
             k = i
     if k < 0:
-        return k, 0.0, 0.0, 0.0, 0.0
+        return k, 0.0, 0.0, 0.0, 0.0, False
     Dh, Dl = two_sum(x[k], -y[k])
     # l = (y_k - m_q - L_q) - (x_k - m_p - L_p), each difference exact, summed in double-double
     a, b = two_sum(y[k], -mq)
@@ -1167,31 +1188,11 @@ def _js_anchor(x, y, mp, mq, btp, bep, btq, beq, Lph, Lpl, Lqh, Lql, cph, cpl, c
     h, t3 = two_sum(h, t1)
     lh, ll = fast_two_sum(h, b + d + e + t3 + t2 + (Lpl - Lql))
     if abs(lh) > 2.0**-20 or x[k] != mp:
-        return k, lh, ll, Dh, Dl
-    Qk = _prob(btq, beq, k, cqh, cql)
-    s2h, s2l = 0.0, 0.0
-    for i in range(C):
-        if x[i] == -INF:
-            if y[i] == -INF:
-                continue
-            r = -_prob(btq, beq, i, cqh, cql)
-        elif y[i] == -INF:  # Q_i = 0: the term Q_k P_i / P_k
-            r = Qk * ((_term_of(btp[i]) + bep[i]) * INV_SCALE)
-        else:
-            Q = _prob(btq, beq, i, cqh, cql)
-            h, l = two_sum(x[i], -y[i])
-            eh, el = two_sum(h, -Dh)
-            e = eh + (el + (l - Dl))
-            if e < 1.0:
-                r = Q * math.expm1(e)
-            else:
-                r = Qk * ((_term_of(btp[i]) + bep[i]) * INV_SCALE) - Q
-        s2h, t = two_sum(s2h, r)
-        s2l += t
-    s2 = s2h + s2l
+        return k, lh, ll, Dh, Dl, x[k] == mp and abs(lh) <= L_RECOMPUTE
+    s2 = _s2_pass(x, y, btp, bep, btq, beq, k, cqh, cql, Dh, Dl)[0]
     if -0.5 <= s2 <= 0.5:
-        return k, math.log1p(s2), 0.0, Dh, Dl
-    return k, lh, ll, Dh, Dl
+        return k, math.log1p(s2), 0.0, Dh, Dl, False
+    return k, lh, ll, Dh, Dl, False
 
 
 @jit
@@ -1261,11 +1262,20 @@ def _js_row(x, y, beta, btp, bep, btq, beq, acc, odd, accurate):
         return 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0
     cph, cpl = _scale_dd(1.0, 0.0, hp, lp, 1.0)
     cqh, cql = _scale_dd(1.0, 0.0, hq, lq, 1.0)
-    k, lh, ll, Dh, Dl = _js_anchor(x, y, mp, mq, btp, bep, btq, beq, Lph, Lpl, Lqh, Lql,
-                                   cph, cpl, cqh, cql)
+    k, lh, ll, Dh, Dl, band = _js_anchor(x, y, mp, mq, btp, bep, btq, beq, Lph, Lpl, Lqh, Lql,
+                                         cph, cpl, cqh, cql)
     if accurate:
         vh, vl, KP, KQ = _js_sums_dd(x, y, beta, btp, bep, btq, beq, cph, cpl, cqh, cql, lh, ll,
                                      Dh, Dl)
+        # a tiny JSD with 2**-20 < |l| <= 2**-12: l's error e adds up to beta (1 - beta) e**2
+        # (its second derivative in a common shift of delta is beta (1 - beta) (2 - sum P Q / M))
+        # against a JSD of at least beta (1 - beta) l**2 / (2C): recomputed as in the KL row
+        if band and vh < KL_RECOMPUTE * (beta * (1.0 - beta)):
+            s2, sa = _s2_pass(x, y, btp, bep, btq, beq, k, cqh, cql, Dh, Dl)
+            if sa <= S2_MAX_ABS and -0.5 <= s2 <= 0.5:
+                lh, ll = math.log1p(s2), 0.0
+                vh, vl, KP, KQ = _js_sums_dd(x, y, beta, btp, bep, btq, beq, cph, cpl, cqh, cql,
+                                             lh, ll, Dh, Dl)
         return (_round_sum(vh, vl, odd), KP, KQ, cph, cpl, cqh, cql, lh, ll, Dh, Dl)
     bh, bl = two_sum(1.0, -beta)  # 1 - beta, exactly
     lb = math.log(beta)  # Q_i = 0: M_i / P_i = beta

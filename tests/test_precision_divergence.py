@@ -327,6 +327,34 @@ def test_divergence_tiny_value_with_the_log_ratio_recomputed(name):
     assert e.max() <= _bounds.bound(name, "float64").max_ulp, float(e.max())
 
 
+@pytest.mark.parametrize("dt", ["float32", "float16"])
+def test_kl_logits_narrow_far_term_dominates(dt):
+    """Narrow results use the short exponential (``_fill_terms_fast``), whose callers elsewhere
+    only need terms within 128 of the max. Here the KL is a term far below the max: ``P_1`` is
+    ``e^-130`` to ``e^-160`` (float32; ``e^-12`` to ``e^-16`` for float16) and ``delta_1`` huge,
+    so ``KL ~ P_1 delta_1`` is a normal number of the format. Expected values: the oracle at
+    256 bits; every value correctly rounded."""
+    if dt == "float32":
+        a = -np.array([130.0, 140.0, 150.0, 160.0])
+        b = -np.array([3e38, 1e38, 3e37, 3e38])
+    else:
+        a = -np.array([12.0, 13.0, 14.5, 16.0])
+        b = -np.array([6e4, 3e4, 6e4, 6e4])
+    p = np.zeros((a.size, 3), dtype=dt)
+    q = np.zeros((a.size, 3), dtype=dt)
+    p[:, 1], q[:, 1] = a, b
+    p[:, 2], q[:, 2] = -1.0, -1.0
+    got = crossent.kl_divergence_logits(p, q, reduction="none")
+    gv, _gp, _gq = crossent.kl_divergence_logits_value_and_grad(p, q, reduction="none")
+    with mpmath.workprec(256):
+        exact = np.asarray(ref.kl_divergence_logits(p, q, reduction="none", exact=True),
+                           dtype=object)
+    assert all(float(v) > float(np.finfo(dt).tiny) for v in exact)  # normal in the format
+    for v in (got, gv):
+        e = ulp_error(v, exact, dt)
+        assert e.max() <= 0.5, (dt, e)
+
+
 def test_s2_pass_against_mpmath():
     """``_s2_pass``'s ``s2 = Q_k / P_k - 1`` and ``sa = sum_i |r_i|`` on rows with masked
     classes in either row and classes far below the max (``e_i >= 1``): ``s2`` within

@@ -129,7 +129,7 @@ def kl_divergence_logits(p_logits, q_logits, *, axis=-1, reduction="mean", mask=
     elif x.shape[0]:
         odd = dt != np.float64 and reduction == "none"
         with parallel_guard():
-            _k.kl_divergence_logits_rows(x, y, keep, odd, out)
+            _k.kl_divergence_logits_rows(x, y, keep, odd, dt != np.float64, out)
     return _reduce(out, keep, reduction, dt, batch_shape)
 
 
@@ -180,7 +180,7 @@ def kl_divergence_logits_value_and_grad(p_logits, q_logits, *, axis=-1, reductio
     gy = np.empty_like(y)
     if x.shape[0]:
         with parallel_guard():
-            _k.kl_divergence_logits_grad_rows(x, y, keep, scale, out, gx, gy)
+            _k.kl_divergence_logits_grad_rows(x, y, keep, dt != np.float64, scale, out, gx, gy)
     return (_reduce(out, keep, reduction, dt, batch_shape), _grad_back(gx, np.shape(p_logits), ax, dt),
             _grad_back(gy, np.shape(p_logits), ax, dt))
 

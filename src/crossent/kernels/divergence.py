@@ -279,14 +279,18 @@ def _s2_pass(x, y, btp, bep, btq, beq, k, cqh, cql, Dh, Dl):
 
 
 @jit(inline=True)
-def _kl_row(x, y, btp, bep, btq, beq, bk, acc, odd):
+def _kl_row(x, y, btp, bep, btq, beq, bk, acc, odd, fast):
     """``(KL, ch_p, cl_p, ch_q, cl_q, c, far, m_p, L_p hi, L_p lo)`` of one row pair,
     ``c = (Dh, Dl, lh, ll)``, the row's constant ``D + l`` in parts (the value is nan or +inf
     for a row without finite entries or with a class of P missing from Q); ``far``: the
     number of classes whose term :func:`_far_terms` recomputed. ``bk``: a scratch row like
-    ``btp`` (``padded(C)`` long, zero beyond ``C``) for the terms."""
-    stp, mp, hp, lp, Lph, Lpl, _a, _b = _row_stats(x, btp, bep, acc, False)
-    stq, mq, hq, lq, Lqh, Lql, _c, _d = _row_stats(y, btq, beq, acc, False)
+    ``btp`` (``padded(C)`` long, zero beyond ``C``) for the terms. ``fast`` (float32 and
+    narrower results): the row statistics' short exponential without error terms
+    (``_fill_terms_fast``: each ``P_i`` within about ``2**-45`` relative, far below a float32
+    rounding), a quarter of the kernel's time at 1000 classes; ``bep`` and ``beq`` then stay
+    0."""
+    stp, mp, hp, lp, Lph, Lpl, _a, _b = _row_stats(x, btp, bep, acc, fast)
+    stq, mq, hq, lq, Lqh, Lql, _c, _d = _row_stats(y, btq, beq, acc, fast)
     if stp != OK or stq != OK:
         return NAN, 0.0, 0.0, 0.0, 0.0, (0.0, 0.0, 0.0, 0.0), 0, mp, Lph, Lpl
     C = x.shape[0]
@@ -400,7 +404,7 @@ def _delta(a, b, Dh, Dl, lh, ll):
 
 
 @jit
-def _kl_task(x, y, keep, odd, out, lo, hi, grad, scale, gx, gy):
+def _kl_task(x, y, keep, odd, fast, out, lo, hi, grad, scale, gx, gy):
     """Rows ``lo`` to ``hi`` of the batch: ``out[n]`` (0 where ``keep[n]`` is False) and, with
     ``grad``, the gradient of ``scale * KL`` in both arguments, ``gx = scale P (delta - KL)``,
     ``gy = scale (Q - P)`` (0 for dropped rows, nan for rows whose value is nan or inf).
@@ -428,7 +432,7 @@ def _kl_task(x, y, keep, odd, out, lo, hi, grad, scale, gx, gy):
                     gyr[i] = 0.0
             continue
         v, cph, cpl, cqh, cql, c, far, mp, Lph, Lpl = _kl_row(xr, yr, btp, bep, btq, beq, bk,
-                                                             acc, odd)
+                                                             acc, odd, fast)
         out[n] = v
         if not grad:
             continue
@@ -460,8 +464,9 @@ def _kl_task(x, y, keep, odd, out, lo, hi, grad, scale, gx, gy):
 
 
 @jit(parallel=True)
-def kl_divergence_logits_rows(x, y, keep, odd, out):
-    """``out[n] = KL(softmax(x[n]) || softmax(y[n]))`` (0 where ``keep[n]`` is False)."""
+def kl_divergence_logits_rows(x, y, keep, odd, fast, out):
+    """``out[n] = KL(softmax(x[n]) || softmax(y[n]))`` (0 where ``keep[n]`` is False);
+    ``fast``: float32 and narrower results (see ``_kl_row``)."""
     N = x.shape[0]
     # no gradient: x and y stand in for gx and gy (not written), so that this call has the
     # float64 gradient kernel's types and shares its compilation; the flag is a runtime bool
@@ -469,11 +474,11 @@ def kl_divergence_logits_rows(x, y, keep, odd, out):
     grad = N < 0
     for task in prange((N + ROWS_PER_TASK - 1) // ROWS_PER_TASK):
         lo = task * ROWS_PER_TASK
-        _kl_task(x, y, keep, odd, out, lo, min(N, lo + ROWS_PER_TASK), grad, 1.0, x, y)
+        _kl_task(x, y, keep, odd, fast, out, lo, min(N, lo + ROWS_PER_TASK), grad, 1.0, x, y)
 
 
 @jit(parallel=True)
-def kl_divergence_logits_grad_rows(x, y, keep, scale, out, gx, gy):
+def kl_divergence_logits_grad_rows(x, y, keep, fast, scale, out, gx, gy):
     """``out[n]`` as :func:`kl_divergence_logits_rows`, and the gradient of ``scale * KL`` in
     both arguments (see ``_kl_task``). ``x``, ``y``, ``gx``, ``gy``: float64, or all float32
     (read and written as they are: no converted copies of the inputs and outputs, which cost
@@ -483,7 +488,8 @@ def kl_divergence_logits_grad_rows(x, y, keep, scale, out, gx, gy):
     grad = N >= 0
     for task in prange((N + ROWS_PER_TASK - 1) // ROWS_PER_TASK):
         lo = task * ROWS_PER_TASK
-        _kl_task(x, y, keep, odd, out, lo, min(N, lo + ROWS_PER_TASK), grad, scale, gx, gy)
+        _kl_task(x, y, keep, odd, fast, out, lo, min(N, lo + ROWS_PER_TASK), grad, scale, gx,
+                 gy)
 
 
 # ----------------------------------------------------- KL from logits, correctly rounded

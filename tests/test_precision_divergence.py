@@ -355,6 +355,29 @@ def test_kl_logits_narrow_far_term_dominates(dt):
         assert e.max() <= 0.5, (dt, e)
 
 
+def test_narrow_phi_polynomial_cut_is_below_float32_needs():
+    """float32 and narrower KL results evaluate ``phi`` by the polynomial cut at degree
+    ``PHI_MID_NARROW_DEGREE``: its Taylor remainder (``phi_mid_tail``, a rigorous bound) is
+    below ``2**-40.8`` of ``g``'s smallest value on ``-2 < t < 1``, ``g(1) = 1/e``, and the cut
+    polynomial agrees with ``phi`` (mpmath, 100 bits) to that on a grid."""
+    import importlib.util
+    import math
+    from pathlib import Path
+
+    from crossent.kernels import divergence as kd
+
+    path = Path(__file__).resolve().parents[1] / "docs" / "scripts" / "divergence_error_budget.py"
+    spec = importlib.util.spec_from_file_location("divergence_error_budget", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    assert mod.phi_mid_tail(kd.PHI_MID_NARROW_DEGREE) <= 2.0**-40.8 * math.exp(-1.0)
+    with mpmath.workprec(100):
+        for t in np.linspace(-2.0, 1.0, 301)[1:-1]:
+            exact = mpmath.mpf(t) + mpmath.expm1(-mpmath.mpf(t))
+            got = kd._phi_mid_narrow(t)
+            assert abs(got - exact) <= (2.0**-40.8 + 2.0**-48) * exact, t
+
+
 def test_s2_pass_against_mpmath():
     """``_s2_pass``'s ``s2 = Q_k / P_k - 1`` and ``sa = sum_i |r_i|`` on rows with masked
     classes in either row and classes far below the max (``e_i >= 1``): ``s2`` within

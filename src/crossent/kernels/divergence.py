@@ -130,18 +130,10 @@ PHI_MID_COEF = (
 
 
 @jit(inline=True)
-def _phi_mid(t):
-    """``phi(t) = t**2 g(t)`` for ``-2 < t < 1``, ``g`` by its Taylor polynomial of degree 20
-    at ``-1/2`` in ``h = t + 1/2`` (Horner, one FMA per step): fixed degree and no branch, so
-    that a loop calling it is vectorized. The running error bound of this evaluation is in
-    ``docs/scripts/divergence_error_budget.py`` (``_phi_mid_eval``)."""
-    h = t + 0.5
+def _phi_mid_low(g, h):
+    """The last 15 Horner steps of ``g`` (coefficients 14 to 0), one FMA each, from ``g`` the
+    value of the steps above."""
     c = PHI_MID_COEF
-    g = fma(c[20], h, c[19])
-    g = fma(g, h, c[18])
-    g = fma(g, h, c[17])
-    g = fma(g, h, c[16])
-    g = fma(g, h, c[15])
     g = fma(g, h, c[14])
     g = fma(g, h, c[13])
     g = fma(g, h, c[12])
@@ -156,20 +148,49 @@ def _phi_mid(t):
     g = fma(g, h, c[3])
     g = fma(g, h, c[2])
     g = fma(g, h, c[1])
-    g = fma(g, h, c[0])
-    return (t * t) * g
+    return fma(g, h, c[0])
 
 
 @jit(inline=True)
-def _kl_term_v(P, Q, dh, dl, masked):
+def _phi_mid(t):
+    """``phi(t) = t**2 g(t)`` for ``-2 < t < 1``, ``g`` by its Taylor polynomial of degree 20
+    at ``-1/2`` in ``h = t + 1/2`` (Horner, one FMA per step): fixed degree and no branch, so
+    that a loop calling it is vectorized. The running error bound of this evaluation is in
+    ``docs/scripts/divergence_error_budget.py`` (``_phi_mid_eval``)."""
+    h = t + 0.5
+    c = PHI_MID_COEF
+    g = fma(c[20], h, c[19])
+    g = fma(g, h, c[18])
+    g = fma(g, h, c[17])
+    g = fma(g, h, c[16])
+    g = fma(g, h, c[15])
+    return (t * t) * _phi_mid_low(g, h)
+
+
+#: the degree of ``_phi_mid_narrow``: its Taylor remainder on ``|t + 1/2| <= 3/2`` is below
+#: ``2**-40.8`` of ``g >= g(1) = 1/e`` (``phi_mid_tail(15)`` in
+#: docs/scripts/divergence_error_budget.py; tests/test_precision_divergence.py checks it)
+PHI_MID_NARROW_DEGREE = 15
+
+
+@jit(inline=True)
+def _phi_mid_narrow(t):
+    """:func:`_phi_mid` cut at degree 15, for float32 and narrower results: within
+    ``2**-40.8`` relative plus the roundings (the omitted Taylor terms), far below a float32
+    rounding; five FMAs fewer per class."""
+    return (t * t) * _phi_mid_low(PHI_MID_COEF[15], t + 0.5)
+
+
+@jit(inline=True)
+def _kl_term_v(P, Q, dh, dl, masked, fast):
     """The KL term ``P phi(delta)``, ``delta = dh + dl``, without branches (the three forms
     are computed and one is selected, so that the row's loop is vectorized):
     ``Q - P (1 - delta)`` for ``delta <= -2``; ``P (f + dl (dh - f))``, ``f = phi(dh)`` by
-    ``_phi_mid``, for ``-2 < delta < 1`` (the low word to first order, ``phi' = t - phi``);
+    ``_phi_mid`` (``_phi_mid_narrow`` with ``fast``), for ``-2 < delta < 1`` (the low word to first order, ``phi' = t - phi``);
     ``P (delta - 1) + Q`` by one FMA for ``delta >= 1``, two non-negative parts
     (``Q = P exp(-delta)``): no exponential. ``masked`` (``P = 0``): the limit ``Q``. A
     negative value (only from underflow) is raised to 0."""
-    f = _phi_mid(dh)
+    f = _phi_mid_narrow(dh) if fast else _phi_mid(dh)
     mid = P * (f + dl * (dh - f))
     low = Q - P * (1.0 - (dh + dl))
     high = fma(P, (dh - 1.0) + dl, Q)
@@ -333,7 +354,7 @@ def _kl_row(x, y, btp, bep, btq, beq, bk, acc, odd, fast):
             P = _prob_v(btp, bep, i, cph, cpl)
             Q = _prob_v(btq, beq, i, cqh, cql)
             dh, dl = _delta_c(np.float64(x[i]), np.float64(y[i]), c)
-            bk[i] = _kl_term_v(P, Q, dh, dl, x[i] == -INF)
+            bk[i] = _kl_term_v(P, Q, dh, dl, x[i] == -INF, fast)
             far += _is_far(np.float64(x[i]), mp, dh)
         if far:  # rare: a tiny P_i meets an astronomically large delta_i (see _far_part)
             _far_terms(x, y, mp, Lph, Lpl, btq, beq, cqh, cql, c, bk)

@@ -366,8 +366,9 @@ def test_narrow_phi_polynomial_cut_is_below_float32_needs():
 
     from crossent.kernels import divergence as kd
 
-    path = Path(__file__).resolve().parents[1] / "docs" / "scripts" / "divergence_error_budget.py"
-    spec = importlib.util.spec_from_file_location("divergence_error_budget", path)
+    path = Path(__file__).resolve().parents[1] / "docs" / "scripts"
+    spec = importlib.util.spec_from_file_location("divergence_error_budget",
+                                                  path / "divergence_error_budget.py")
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     assert mod.phi_mid_tail(kd.PHI_MID_NARROW_DEGREE) <= 2.0**-40.8 * math.exp(-1.0)

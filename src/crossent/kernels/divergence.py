@@ -16,8 +16,9 @@ the identities). With ``P = softmax(x)``, ``Q = softmax(y)`` and ``d_i = x_i - y
    KL to be tiny), ``l = log1p(s2)`` from ``s2 = Q_k/P_k - 1 = sum_i Q_i expm1(d_i - D)``
    (each term to a few ``u``: ``Q_i expm1(e_i)`` for ``e_i < 1``, else
    ``Q_k exp(x_i - m) - Q_i``, which cannot overflow), accurate to ``u |l|``: ``c`` is never
-   formed as the difference of the two logsumexps where they cancel. The same pass recomputes ``l``
-   for ``2**-20 < |l| <= 2**-12`` when the KL comes out below ``2**-40`` (``L_RECOMPUTE``).
+   formed as the difference of the two logsumexps where they cancel. The same pass
+   recomputes ``l`` for ``2**-20 < |l| <= 2**-12`` when the KL comes out below ``2**-40``
+   (``L_RECOMPUTE``).
 3. ``delta_i = log P_i - log Q_i = (d_i - D) - l``, a double-double.
 4. ``KL = sum_i P_i phi(delta_i)``, ``phi(t) = t + exp(-t) - 1 >= 0`` (``sum_i Q_i = 1``
    makes the two forms equal): every term is non-negative, so nothing cancels in the sum.
@@ -186,7 +187,8 @@ def _kl_term_v(P, Q, dh, dl, masked, fast):
     """The KL term ``P phi(delta)``, ``delta = dh + dl``, without branches (the three forms
     are computed and one is selected, so that the row's loop is vectorized):
     ``Q - P (1 - delta)`` for ``delta <= -2``; ``P (f + dl (dh - f))``, ``f = phi(dh)`` by
-    ``_phi_mid`` (``_phi_mid_narrow`` with ``fast``), for ``-2 < delta < 1`` (the low word to first order, ``phi' = t - phi``);
+    ``_phi_mid`` (``_phi_mid_narrow`` with ``fast``), for ``-2 < delta < 1`` (the low word
+    to first order, ``phi' = t - phi``);
     ``P (delta - 1) + Q`` by one FMA for ``delta >= 1``, two non-negative parts
     (``Q = P exp(-delta)``): no exponential. ``masked`` (``P = 0``): the limit ``Q``. A
     negative value (only from underflow) is raised to 0."""
@@ -265,6 +267,7 @@ KL_RECOMPUTE = 2.0**-40
 #: its error is a few ``u`` times that sum, below the statistics' ``1.5u`` here
 S2_MAX_ABS = 0.375
 
+
 @jit
 def _s2_pass(x, y, btp, bep, btq, beq, k, cqh, cql, Dh, Dl):
     """``(s2, sa)``: ``s2 = Q_k / P_k - 1 = sum_i r_i`` from terms that do not cancel, for an
@@ -272,9 +275,10 @@ def _s2_pass(x, y, btp, bep, btq, beq, k, cqh, cql, Dh, Dl):
     ``r_i = Q_i expm1(e_i)``, ``e_i = (x_i - y_i) - D``, for ``e_i < 1``, else
     ``Q_k exp(x_i - m) - Q_i`` (no overflow); ``-Q_i`` where ``P_i = 0`` and ``Q_k P_i / P_k``
     where ``Q_i = 0``. With ``cqh + cql`` the scale of the probabilities (``2**B / S_q`` on
-    the correctly rounded path) both results carry that scale. Each term within a few ``u`` (libm's ``expm1``), so ``log1p(s2)`` is
-    within ``u |l|`` plus a few ``u`` times ``sa``. Not inlined: called by the KL rows (both
-    paths) and the JS rows, only for rows close to each other."""
+    the correctly rounded path) both results carry that scale. Each term within a few ``u``
+    (libm's ``expm1``), so ``log1p(s2)`` is within ``u |l|`` plus a few ``u`` times ``sa``.
+    Not inlined: called by the KL rows (both paths) and the JS rows, only for rows close to
+    each other."""
     Qk = _prob(btq, beq, k, cqh, cql)
     s2h, s2l, sa = 0.0, 0.0, 0.0
     for i in range(x.shape[0]):

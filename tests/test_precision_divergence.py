@@ -22,6 +22,18 @@ from crossent.ulp import ulp_error
 DTYPES = ("float64", "float32", "float16")
 
 
+def _budget():
+    """docs/scripts/divergence_error_budget.py as a module (it is not a package)."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "docs" / "scripts" / "divergence_error_budget.py"
+    spec = importlib.util.spec_from_file_location("divergence_error_budget", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
 def _exact(case, **kw):
     with mpmath.workprec(256):
         out = ref.kl_divergence_logits(case.p, case.q, axis=case.axis, exact=True, **kw)
@@ -360,18 +372,11 @@ def test_narrow_phi_polynomial_cut_is_below_float32_needs():
     ``PHI_MID_NARROW_DEGREE``: its Taylor remainder (``phi_mid_tail``, a rigorous bound) is
     below ``2**-40.8`` of ``g``'s smallest value on ``-2 < t < 1``, ``g(1) = 1/e``, and the cut
     polynomial agrees with ``phi`` (mpmath, 100 bits) to that on a grid."""
-    import importlib.util
     import math
-    from pathlib import Path
 
     from crossent.kernels import divergence as kd
 
-    path = Path(__file__).resolve().parents[1] / "docs" / "scripts"
-    spec = importlib.util.spec_from_file_location("divergence_error_budget",
-                                                  path / "divergence_error_budget.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    assert mod.phi_mid_tail(kd.PHI_MID_NARROW_DEGREE) <= 2.0**-40.8 * math.exp(-1.0)
+    assert _budget().phi_mid_tail(kd.PHI_MID_NARROW_DEGREE) <= 2.0**-40.8 * math.exp(-1.0)
     with mpmath.workprec(100):
         for t in np.linspace(-2.0, 1.0, 301)[1:-1]:
             exact = mpmath.mpf(t) + mpmath.expm1(-mpmath.mpf(t))
@@ -423,13 +428,7 @@ def test_logit_divergence_bounds_are_the_derived_budgets(name):
     """The table's float64 bound is the error budget of docs/accuracy.md#kl-logits, computed by
     docs/scripts/divergence_error_budget.py, rounded up to an integer (not a measured value).
     (entropy_logits: float64 is correctly rounded in every mode, next test.)"""
-    import importlib.util
-    from pathlib import Path
-
-    path = Path(__file__).resolve().parents[1] / "docs" / "scripts" / "divergence_error_budget.py"
-    spec = importlib.util.spec_from_file_location("divergence_error_budget", path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
+    mod = _budget()
     derived = {"js_divergence_logits": mod.js_bound, "kl_divergence_logits": mod.kl_bound,
                "entropy_logits": mod.entropy_bound}[name]()[0]
     assert _bounds.bound(name, "float64").max_ulp == np.ceil(derived), derived

@@ -59,7 +59,19 @@ def build() -> _checker.Derivation:
     d.eq("P e^{−δ} = Q for δ = log P − log Q", P * sp.exp(-delta), Q)
     d.eq("P φ(δ) − P δ = Q − P (so the sums agree when Σ P = Σ Q = 1)",
          P * phi(delta) - P * delta, Q - P)
-    d.eq("the term for δ ≤ −2: P φ(δ) = Q − P(1 − δ)", P * phi(delta), Q - P * (1 - delta))
+    d.eq("the term away from 0 (float64: δ ≤ −3 and δ ≥ 1; float32: δ ≤ −2 and δ ≥ 1): "
+         "P φ(δ) = Q + P(δ − 1)", P * phi(delta), Q + P * (delta - 1))
+    d.eq("a common factor: Q e^{e} = P e^{−(δ − e)} (the Q_i rescaled by e^{l − l_stats} "
+         "belong to δ − (l − l_stats))", Q * sp.exp(e), P * sp.exp(-(delta - e)))
+    s_ = sp.Symbol("s", positive=True)
+    g_int = sp.Integral((1 - s_) * sp.exp(-tn * s_), (s_, 0, 1))
+    d.eq("g(t) = φ(t)/t² = ∫_0^1 (1 − s) e^{−ts} ds (the function _phi_dd's polynomial "
+         "approximates)", phi(tn) / tn**2, g_int.doit())
+    for n_ in range(4):
+        d.eq(f"g^({n_})(−1/2)/{n_}! = (1/{n_}!) ∫_0^1 (1 − s)(−s)^{n_} e^{{s/2}} ds, the "
+             f"Taylor coefficient a_{n_} at −1/2 (|a_n| ≤ e^{{1/2}}/(n!(n+1)(n+2)))",
+             sp.diff(g_int.doit(), tn, n_).subs(tn, -sp.Rational(1, 2)) / sp.factorial(n_),
+             sp.integrate((1 - s_) * (-s_) ** n_ * sp.exp(s_ / 2), (s_, 0, 1)) / sp.factorial(n_))
     d.eq("φ(t) = t² ∫_0^1 u e^{−(1−u)t} du for t ≠ 0 (Taylor's remainder)",
          phi(tn), tn**2 * sp.Integral(u * sp.exp(-(1 - u) * tn), (u, 0, 1)).doit())
     d.nonneg("the integrand t² u e^{−(1−u)t} is ≥ 0 for u in (0, 1], so φ(t) ≥ 0",

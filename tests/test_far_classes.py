@@ -98,7 +98,7 @@ def test_kl_far_classes_correctly_rounded(name, p, q):
 @pytest.mark.parametrize("name, p, q", _pairs())
 def test_kl_far_classes_gradient(name, p, q):
     """The gradient in ``p`` entry by entry, relative: within ``2**-47`` of each exact entry
-    (the value's 12 ulp enters ``P_i (delta_i - KL)`` through KL; ``exp``, the logs and the
+    (the value's 3 ulp enter ``P_i (delta_i - KL)`` through KL; ``exp``, the logs and the
     products add a few ulp), plus the normwise bound's ``8 u max(P, Q)`` for the entries of
     the ordinary classes. The far entries used to be 0."""
     _v, gp, _gq = crossent.kl_divergence_logits_value_and_grad(p, q, reduction="sum")

@@ -304,10 +304,13 @@ def test_dd_constants_are_the_rounded_exact_values():
     # terms (the rest below 2**-200 of each), rounded once by float(Fraction)
     from crossent.kernels import divergence as kdiv
 
+    assert len(kdiv.PHI_MID_COEF) == kdiv.PHI_MID_DEGREE + 1
     for n, c in enumerate(kdiv.PHI_MID_COEF):
-        exact = sum(Fraction(math.comb(k, n), 2 ** (k - n) * math.factorial(k + 2))
-                    for k in range(n, n + 40))
-        assert c == float((-1) ** n * exact), n
+        exact = (-1) ** n * sum(Fraction(math.comb(k, n), 2 ** (k - n) * math.factorial(k + 2))
+                                for k in range(n, n + 40))
+        assert c == float(exact), n
+        if n < len(kdiv.PHI_MID_LO):  # the double-double steps' low parts
+            assert kdiv.PHI_MID_LO[n] == float(exact - Fraction(c)), n
 
 
 def test_atanh_dd_within_its_stated_bound():

@@ -10,19 +10,26 @@ probabilities (1.5002 u), and there the anchor's ``l`` error moves the computed 
 order (``L_SHIFT``, as in KL). The value is a sum of non-negative terms in double-double,
 rounded once: ``0.5 ulp`` plus the worst term's relative bound.
 
-KL: the model below, to first order in ``u = 2**-53``, branch by branch:
+KL (``_kl_term_dd``): every term is a double-double, from ``P`` and ``Q`` kept as
+double-doubles (``EPS_R_DD``, no rounding) and ``delta`` a double-double accurate to
+``u**2``; ``l`` comes from the row statistics with ``L_p``, ``L_q`` to ``2**-90``, so it is the
+``l`` of the computed probabilities and the sums' errors enter at second order only
+(``KL_L2``; the forms that take ``Q`` directly do not move at first order). Branch by branch:
 
-* ``R``: the softmax's ``eps_T + eps_S`` (1.5002) and its rounding (1): 2.5002;
-* libm ``log``: at most 1 ulp of its result, i.e. relative 2 (glibc's published maximum
-  known errors for double on x86_64);
-* every other floating-point operation: relative 1 (round to nearest).
+* ``KL_LOW < delta < 1``: ``P phi(delta)``, ``phi`` by ``_phi_dd`` (``_phi_dd_eval``: the
+  running error bound of its Horner steps, below ``0.32u`` of ``phi``): ``EPS_R_DD`` plus it;
+* otherwise ``Q + P (delta - 1)``: each part within ``EPS_R_DD`` of itself, so the term within
+  ``EPS_R_DD (Q + P |delta - 1|) / (P phi)`` (at most ``1.5 EPS_R_DD`` at ``delta = -3``, and
+  ``EPS_R_DD`` for ``delta >= 1``, where both parts are non-negative).
 
-The KL term ``P phi(delta)`` (``_kl_term_v``: ``delta`` a double-double,
-accurate to ``u**2`` apart from the common shift by ``l``'s error, ``KL_C_MAX``, so the
-evaluation of ``phi``, the probabilities and that shift count; ``phi`` by
-the fixed-degree polynomial ``_phi_mid`` on ``-2 < delta < 1``, no libm function) and the entropy term
-``P (-log P)`` (the log-softmax's relative 1.8002, the product's error kept by an FMA; with a
-base, the division by ``log(b)``, itself from libm ``log``).
+The double-double products and sums add below ``2**-40 u`` per term. The terms are summed in
+double-double (``dd_sum2``) and rounded once (0.5 ulp).
+
+Entropy term ``P (-log P)`` (the fast float64 kernel, which the default mode no longer uses):
+``R`` the softmax's ``eps_T + eps_S`` (1.5002) and its rounding (1), 2.5002; the
+log-softmax's relative 1.8002, the product's error kept by an FMA; with a base, the division
+by ``log(b)`` from libm ``log`` (at most 1 ulp of its result, relative 2: glibc's published
+maximum known errors for double on x86_64).
 Run: ``python docs/scripts/divergence_error_budget.py``.
 """
 
@@ -33,9 +40,10 @@ from fractions import Fraction
 
 import numpy as np
 
-EPS_R = 2.5002  # softmax probability, relative, units of u
+EPS_R = 2.5002  # softmax probability rounded to a double, relative, units of u
+#: the probability as a double-double from the row statistics (eps_T + eps_S), units of u
+EPS_R_DD = 1.5002
 LIBM = 2.0  # 1 ulp of the result, relative
-_PHI_TERMS = 28
 
 
 def _phi_mid_coefs():
@@ -51,7 +59,9 @@ def _phi_mid_coefs():
     return [float(c) for c in exact], exact
 
 
-PHI_MID_DEGREE = 20
+PHI_MID_DEGREE = 25
+#: the lower end of ``_phi_dd``'s interval (``KL_LOW`` in the kernel)
+KL_LOW = -3.0
 _MID, _MID_EXACT = _phi_mid_coefs()
 # coefficient rounding errors in units of u (|c - fl(c)| / u, at most |c|)
 _MID_ERR = [abs(float((c - Fraction(f)) * 2**53)) for c, f in zip(_MID_EXACT, _MID)]
@@ -66,59 +76,65 @@ def phi_mid_tail(degree=PHI_MID_DEGREE, radius=1.5):
                for n in range(degree + 1, degree + 60))
 
 
-def _phi_mid_eval(t):
-    """(phi(t), bound of the absolute error of ``_phi_mid(t)`` in units of u), ``-2 < t < 1``:
-    ``h = fl(t + 1/2)`` (one rounding), Horner by FMA in ``h`` (one rounding per step), the
-    coefficients' own roundings, the Taylor remainder (``phi_mid_tail``), ``fl(t*t)`` and the
-    last product; a running error analysis, first order in u."""
+def _phi_exact(t):
+    return t + math.expm1(-t) if abs(t) > 1e-3 else t * t / 2 - t**3 / 6 + t**4 / 24
+
+
+def _phi_dd_eval(t):
+    """(phi(t), bound of the absolute error of ``_phi_dd(t)`` in units of u),
+    ``KL_LOW < t < 1``: ``h = t + 1/2`` a double-double (exact to ``u**2``); the FMA Horner
+    steps for the coefficients 25 to 3 in ``hh`` (one rounding per step and each
+    coefficient's own rounding), ``hh`` standing for ``h`` there (``|hl| <= u (|h| + |t|)``
+    times the derivative of that part); the double-double steps 2, 1, 0 (their coefficients
+    and arithmetic to ``2**-45 u``); the Taylor remainder (``phi_mid_tail`` on
+    ``|h| <= 5/2``); ``t**2`` and the product in double-double (``2**-45 u``). A running error
+    analysis, first order in u."""
     h = t + 0.5
-    eh = abs(h)  # h = fl(t + 1/2): |error| <= u |h|
-    g, eg = _MID[-1], _MID_ERR[-1]
-    for j in range(PHI_MID_DEGREE - 1, -1, -1):
+    a = abs(h)
+    g, eg, dg = _MID[-1], _MID_ERR[-1], 0.0
+    for j in range(PHI_MID_DEGREE - 1, 2, -1):
+        dg = dg * h + g  # the derivative of the double part in h
         gn = g * h + _MID[j]
-        eg = abs(h) * eg + abs(g) * eh + _MID_ERR[j] + abs(gn)
+        eg = a * eg + _MID_ERR[j] + abs(gn)
         g = gn
-    eg += phi_mid_tail() * 2.0**53
+    eg += abs(dg) * (a + abs(t))  # hh for h in the double part
+    for j in (2, 1, 0):
+        g = g * h + float(_MID_EXACT[j])
+        eg = a * eg + abs(g) * 2.0**-45
+    eg += phi_mid_tail(PHI_MID_DEGREE, -KL_LOW - 0.5) * 2.0**53
     w = t * t
-    f = w * g
-    ef = w * eg + g * w + abs(f)  # w = fl(t*t) and the product: one rounding each
-    exact = t + math.expm1(-t) if abs(t) > 1e-3 else t * t / 2 - t**3 / 6 + t**4 / 24
-    return exact, ef
+    return _phi_exact(t), w * eg + abs(w * g) * 2.0**-45
 
 
-#: the largest class count the KL bound covers: the error ``e`` of ``l = log(Q_k / P_k)``
-#: (``0.05 u`` relative in each of ``L_p, L_q <= log C``, the row statistics' logsumexp) shifts
-#: every ``delta_i`` alike. The exact sum is stationary in that shift, but the forms with
-#: ``Q_i`` taken directly (``delta <= -2`` and ``delta >= 1``) are not: each moves by
-#: ``e Q_i``, i.e. ``e e**-delta / phi(delta)`` relative to its term. Rows closer than
-#: ``|l| <= 2**-20`` recompute ``l`` to ``u |l|`` and have no such term.
+#: the largest class count the bounds cover. JS: the error ``e`` of its anchor's
+#: ``l = log(Q_k / P_k)`` (``0.05 u`` relative in each of ``L_p, L_q <= log C``, the row
+#: statistics' logsumexp) shifts every ``delta_i`` alike; the exact sum is stationary in that
+#: shift, but the M form is not. KL: ``L_p``, ``L_q`` are recomputed to ``2**-90`` (``_log_dd``),
+#: and in the rows where ``l`` comes from the s2 pass the ``Q_i`` are rescaled to it.
 KL_C_MAX = 2**21
 L_SHIFT = 0.05 * 2 * math.log(KL_C_MAX)  # e, units of u
+L_SHIFT_KL = 2.0**-90 * 2 * math.log(KL_C_MAX) * 2**53
+#: the double-double products and sums of a KL term (two-term products with the low parts'
+#: product dropped, TwoSums), relative, units of u
+KL_DD_STEPS = 2.0**-40
 
 
 def kl_term_bound(delta):
-    """First-order relative error bound (units of u) of the KL term ``P phi(delta)``
-    (``_kl_term_v(P, Q, dh, dl, masked)``), with the shift by ``l``'s error (``L_SHIFT``)
-    where the term takes ``Q`` directly."""
+    """Relative error bound (units of u) of the KL term ``P phi(delta)`` (``_kl_term_dd``),
+    first order in u."""
     t = delta
-    if t <= -2.0:  # Q - P (1 - delta): Q (2.5002), P (1 - delta) with two roundings, the difference
-        phi = math.exp(-t) - 1 + t
-        return (EPS_R * math.exp(-t) + (1 - t) * (EPS_R + 2) + L_SHIFT * math.exp(-t)) / phi + 1.0
-    if t < 1.0:  # P (f + dl (dh - f)): f by _phi_mid; the sum and the product
-        phi, ef = _phi_mid_eval(t)
-        return EPS_R + ef / phi + 2.0
-    # fma(P, (dh - 1) + dl, Q) = P (t - 1) + Q, Q = P e**-t: two non-negative parts; t - 1 with
-    # two roundings (2), P and Q (2.5002 each), the FMA (1)
-    phi = t - 1 + math.exp(-t)
-    return ((t - 1) * (EPS_R + 2) + math.exp(-t) * (EPS_R + L_SHIFT)) / phi + 1.0
+    if KL_LOW < t < 1.0:  # P phi(delta), phi by _phi_dd
+        phi, ef = _phi_dd_eval(t)
+        return EPS_R_DD + ef / phi + KL_DD_STEPS
+    # Q + P (delta - 1), both parts as double-doubles (EPS_R_DD each), delta - 1 exact to u**2
+    phi = _phi_exact(t)
+    return EPS_R_DD * (math.exp(-t) + abs(t - 1)) / phi + KL_DD_STEPS + L_SHIFT_KL * math.exp(-t) / phi
 
 
 def _grid():
     return np.concatenate([-np.geomspace(40.0, 1e-9, 40001), np.geomspace(1e-9, 700.0, 40001)])
 
 
-#: the probability as a double-double from the row statistics (eps_T + eps_S), units of u
-EPS_R_DD = 1.5002
 #: the double-double steps of a JS term (E = expm1(+-delta), w = a E, psi by its series or
 #: w - log(1 + w) with the Newton log, the product by R): each below 2**-70 relative
 JS_DD_STEPS = 2.0**-70 * 2**53
@@ -146,10 +162,14 @@ def js_term_bound(m_form):
 #: ``beta (1 - beta)``); elsewhere ``l`` is recomputed to ``u |l|`` plus a few ``u`` times the
 #: recomputing pass's terms, which are then small (``_s2_pass``).
 E_L = 1.5 + L_SHIFT
+E_L_KL = 1.5 + L_SHIFT_KL
 #: the worst second-order part, relative to the value, in units of u (the margin ``1 + 2**-10``
 #: covers the ``1 - O(|l|)`` of the lower bounds)
-KL_L2 = (E_L * 2.0**-53) ** 2 / 2 / 2.0**-46 * 2**53 * (1 + 2.0**-10)
-JS_L2 = 2 * KL_L2
+KL_L2 = (E_L_KL * 2.0**-53) ** 2 / 2 / 2.0**-46 * 2**53 * (1 + 2.0**-10)
+JS_L2 = 2 * (E_L * 2.0**-53) ** 2 / 2 / 2.0**-46 * 2**53 * (1 + 2.0**-10)
+#: the double-double sum of ``n <= KL_C_MAX`` non-negative double-double terms
+#: (``dd_sum2``): relative ``n**2 u**2``, in units of u
+KL_SUM = KL_C_MAX**2 * 2.0**-53
 
 
 def js_bound():
@@ -166,7 +186,7 @@ def kl_bound():
     grid = _grid()
     vals = np.array([kl_term_bound(float(s)) for s in grid])
     i = int(np.argmax(vals))
-    return 0.5 + vals[i] + KL_L2, vals[i], grid[i]
+    return 0.5 + vals[i] + KL_L2 + KL_SUM, vals[i], grid[i]
 
 
 def entropy_bound():
@@ -187,8 +207,8 @@ def main():
     kv = np.array([kl_term_bound(float(s)) for s in grid])
     k = int(np.argmax(kv))
     print(f"kl_divergence_logits: max term bound {kv[k]:.3f} u at delta = {grid[k]:.4g}, "
-          f"near-equal {kv[np.abs(grid) < 1e-3].max():.3f} u, l's second order {KL_L2:.3f} u: "
-          f"bound {kl_bound()[0]:.3f} ulp")
+          f"near-equal {kv[np.abs(grid) < 1e-3].max():.3f} u, l's second order {KL_L2:.4f} u, "
+          f"the sum {KL_SUM:.4f} u: bound {kl_bound()[0]:.3f} ulp")
     h = EPS_R + 1.8002
     print(f"entropy_logits: term bound {h:.4f} u: bound {0.5 + h:.3f} ulp (nats), "
           f"{0.5 + h + LIBM:.3f} ulp with a base (log(b) within 2u)")

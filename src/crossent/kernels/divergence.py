@@ -12,7 +12,7 @@ the identities). With ``P = softmax(x)``, ``Q = softmax(y)`` and ``d_i = x_i - y
 1. ``d_i = dh_i + dl_i`` exactly (TwoSum).
 2. ``c = lse(x) - lse(y) = D + l`` with ``D = d_k`` at the first largest ``x_k`` and
    ``l = log(Q_k / P_k) = (y_k - max y) - L_q + L_p`` in double-double from the row
-   statistics (``L`` to ``0.05u``). Where that gives ``|l| <= 2**-20`` (rows close enough for
+   statistics (``L`` to ``0.05u``; float64: recomputed to ``2**-90``). Where that gives ``|l| <= 2**-20`` (rows close enough for
    KL to be tiny), ``l = log1p(s2)`` from ``s2 = Q_k/P_k - 1 = sum_i Q_i expm1(d_i - D)``
    (each term to a few ``u``: ``Q_i expm1(e_i)`` for ``e_i < 1``, else
    ``Q_k exp(x_i - m) - Q_i``, which cannot overflow), accurate to ``u |l|``: ``c`` is never
@@ -23,21 +23,23 @@ the identities). With ``P = softmax(x)``, ``Q = softmax(y)`` and ``d_i = x_i - y
 4. ``KL = sum_i P_i phi(delta_i)``, ``phi(t) = t + exp(-t) - 1 >= 0`` (``sum_i Q_i = 1``
    makes the two forms equal): every term is non-negative, so nothing cancels in the sum.
    A class with ``P_i = 0`` (``x_i = -inf``) contributes the limit ``Q_i``.
-   For ``-2 < t < 1``, ``phi(t) = t**2 g(t)``, ``g(t) = sum_k (-t)**k / (k + 2)!`` by its
-   Taylor polynomial of degree 20 at ``-1/2`` (``_phi_mid``: relative accuracy down to
-   ``t = 0``, where ``phi ~ t**2/2``); for ``t >= 1`` the term is ``P_i (t - 1) + Q_i`` (two
-   non-negative parts, ``Q_i = P_i exp(-t)``) and for ``t <= -2`` it is
-   ``Q_i - P_i (1 - delta_i)`` (no overflow of ``exp(-t)``): no libm call. The three forms
-   are computed for every class and one is selected (``_kl_term_v``), and the terms go to a
-   scratch row summed by ``dd_sum``: the loop has no branch and is vectorized (its cost was
-   a scalar series of up to 29 terms and ``math.exp`` per class).
+   Near 0, ``phi(t) = t**2 g(t)``, ``g(t) = sum_k (-t)**k / (k + 2)!`` by its
+   Taylor polynomial at ``-1/2`` (relative accuracy down to ``t = 0``, where
+   ``phi ~ t**2/2``); elsewhere the term is ``Q_i + P_i (t - 1)`` (``Q_i = P_i exp(-t)``: two
+   non-negative parts for ``t >= 1``, a cancellation of at most 1.5 below): no libm call.
+   Float64 results (``_kl_term_dd``): ``-3 < t < 1`` by the polynomial of degree 25
+   (``_phi_dd``, its last steps in double-double), ``P_i`` and ``Q_i`` and every term as
+   double-doubles summed by ``dd_sum2``; float32 and narrower (``_kl_term_v``): ``-2 < t < 1``
+   by degree 15 in float64. The forms are computed for every class and one is selected, so
+   that the loop has no branch and is vectorized.
 
 An error in ``l`` shifts every ``delta_i`` by the same amount, and
-``sum_i P_i phi(delta_i - e) = KL + (exp(e) - 1 - e)``: the exact value is stationary in it;
-the two forms that take ``Q_i`` directly move by ``e Q_i`` each (at most ``1.68 e`` of their
-term: the error budget counts it, docs/accuracy.md#kl-logits). Equal rows (or rows that
-differ by a constant, exactly) have ``d_i - D = 0`` for every class, hence ``s2 = 0``,
-``l = 0``, ``delta = 0`` and ``KL = 0`` exactly.
+``sum_i P_i phi(delta_i - e) = KL + (exp(e) - 1 - e)``: the exact value is stationary in it,
+and so is the computed sum where the ``Q_i`` of the direct forms are those of the same ``l``
+(float64: ``l`` from the row statistics with ``L`` to ``2**-90``, or the ``Q_i`` rescaled to
+the s2 pass's ``l``; docs/accuracy.md#kl-logits). Equal rows (or rows that differ by a
+constant, exactly) have ``d_i - D = 0`` for every class, hence ``s2 = 0``, ``l = 0``,
+``delta = 0`` and ``KL = 0`` exactly.
 
 Gradients: ``dKL/dx_j = P_j (delta_j - KL)``, ``dKL/dy_j = Q_j - P_j``.
 """
@@ -49,8 +51,9 @@ import math
 import numpy as np
 from numba import prange
 
-from ._base import (DD_ACC, INF, NAN, _f64_as_i64, _i64_as_f64, dd_div, dd_sum, fast_two_sum, fma,
-                    jit, padded, two_prod, two_sum, wide_vectors)
+from ._base import (DD_ACC, INF, LN2_DD_HI, LN2_DD_LO, NAN, _f64_as_i64, _i64_as_f64, dd_div,
+                    dd_sum, dd_sum2, fast_two_sum, fma, jit, padded, two_prod, two_sum,
+                    wide_vectors)
 from .exp import EXP_PARTS_DD_MAX_REL_ERR, X_MIN_PARTS, exp_parts_dd
 from .softmax import (
     INV_SCALE,
@@ -97,9 +100,10 @@ def _phi_small(t):
     return w * (se - t * so)
 
 
-#: degree of the polynomial of ``g`` on ``-2 < t < 1`` (``_phi_mid``): its Taylor remainder on
-#: ``|t + 1/2| <= 3/2`` is below ``2**-60`` of ``g`` (docs/scripts/divergence_error_budget.py)
-PHI_MID_DEGREE = 20
+#: degree of the polynomial of ``g`` on ``-3 < t < 1`` (``_phi_dd``): its Taylor remainder on
+#: ``-5/2 <= t + 1/2 <= 3/2`` is below ``2**-63`` of ``g``
+#: (docs/scripts/divergence_error_budget.py)
+PHI_MID_DEGREE = 25
 #: the Taylor coefficients of ``g(t) = phi(t) / t**2 = sum_k (-t)**k / (k + 2)!`` at ``t = -1/2``:
 #: ``a_n = (-1)**n sum_{k>=n} C(k, n) 2**(n - k) / (k + 2)!`` (every term positive), summed
 #: exactly in rationals (40 terms: the omitted ones are below ``2**-200`` of the sum) and rounded
@@ -127,15 +131,97 @@ PHI_MID_COEF = (
     float.fromhex("0x1.7d9c9ed75bd96p-61"),
     float.fromhex("-0x1.235ec99bd8c10p-65"),
     float.fromhex("0x1.a8a281893a041p-70"),
+    float.fromhex("-0x1.27ecae68b80f0p-74"),
+    float.fromhex("0x1.8b36985b7ce66p-79"),
+    float.fromhex("-0x1.faa3a8e182056p-84"),
+    float.fromhex("0x1.38372d238f0aap-88"),
+    float.fromhex("-0x1.7283fd92e3478p-93"),
+)
+#: the rounding errors of ``a_0, a_1, a_2`` (``a_n - PHI_MID_COEF[n]``, rounded once): the
+#: last three Horner steps of ``_phi_dd`` are double-double
+PHI_MID_LO = (
+    float.fromhex("0x1.2e5bfdf56dbe6p-55"),
+    float.fromhex("-0x1.d3b0187edb132p-57"),
+    float.fromhex("0x1.41bdd4c49a4e7p-60"),
 )
 
 
 @jit(inline=True)
-def _phi_mid_low(g, h):
-    """The last 15 Horner steps of ``g`` (coefficients 14 to 0), one FMA each, from ``g`` the
-    value of the steps above."""
+def _dd_step(c, lo, hh, hl, gh, gl):
+    """One double-double Horner step ``(c + lo) + (hh + hl) (gh + gl)`` (``lo`` the
+    coefficient's rounding error), as an unnormalized pair whose low part is within a few
+    ``u`` of the high part's ulp."""
+    ph, pl = two_prod(hh, gh)
+    pl = fma(hh, gl, pl) + hl * gh
+    sh, sl = two_sum(c, ph)
+    return sh, sl + (pl + lo)
+
+
+@jit(inline=True)
+def _phi_dd(dh, dl):
+    """``phi(t) = t**2 g(t)`` as a double-double for ``t = dh + dl`` in ``-3 < t < 1``, ``g``
+    by its Taylor polynomial of degree 25 at ``-1/2`` in ``h = t + 1/2`` (a double-double):
+    Horner by FMAs for the coefficients 25 to 3, double-double steps for 2, 1, 0 (their
+    ``PHI_MID_LO``), ``t**2`` exact to ``u**2`` and the product in double-double. Fixed degree
+    and no branch, so that a loop calling it is vectorized. Its running error bound
+    (``_phi_dd_eval`` in docs/scripts/divergence_error_budget.py) is below ``0.54u`` of
+    ``phi`` on the whole interval (``0.19u`` on ``-2 < t < 1``)."""
+    hh, hl = two_sum(dh, 0.5)
+    hl += dl
     c = PHI_MID_COEF
-    g = fma(g, h, c[14])
+    g = fma(c[25], hh, c[24])
+    g = fma(g, hh, c[23])
+    g = fma(g, hh, c[22])
+    g = fma(g, hh, c[21])
+    g = fma(g, hh, c[20])
+    g = fma(g, hh, c[19])
+    g = fma(g, hh, c[18])
+    g = fma(g, hh, c[17])
+    g = fma(g, hh, c[16])
+    g = fma(g, hh, c[15])
+    g = fma(g, hh, c[14])
+    g = fma(g, hh, c[13])
+    g = fma(g, hh, c[12])
+    g = fma(g, hh, c[11])
+    g = fma(g, hh, c[10])
+    g = fma(g, hh, c[9])
+    g = fma(g, hh, c[8])
+    g = fma(g, hh, c[7])
+    g = fma(g, hh, c[6])
+    g = fma(g, hh, c[5])
+    g = fma(g, hh, c[4])
+    g = fma(g, hh, c[3])
+    gh, gl = _dd_step(c[2], PHI_MID_LO[2], hh, hl, g, 0.0)
+    gh, gl = _dd_step(c[1], PHI_MID_LO[1], hh, hl, gh, gl)
+    gh, gl = _dd_step(c[0], PHI_MID_LO[0], hh, hl, gh, gl)
+    wh, wl = two_prod(dh, dh)
+    wl += 2.0 * dh * dl
+    return _dd_mul(wh, wl, gh, gl)
+
+
+@jit(inline=True)
+def _dd_mul(ah, al, bh, bl):
+    """``(ah + al) (bh + bl)`` as an unnormalized double-double (the low parts' product
+    dropped: below ``u**2`` of the result)."""
+    p, e = two_prod(ah, bh)
+    return p, e + (ah * bl + al * bh)
+
+
+#: the degree of ``_phi_mid_narrow``: its Taylor remainder on ``|t + 1/2| <= 3/2`` is below
+#: ``2**-40.8`` of ``g >= g(1) = 1/e`` (``phi_mid_tail(15)`` in
+#: docs/scripts/divergence_error_budget.py; tests/test_precision_divergence.py checks it)
+PHI_MID_NARROW_DEGREE = 15
+
+
+@jit(inline=True)
+def _phi_mid_narrow(t):
+    """``phi(t)`` for ``-2 < t < 1`` and float32 and narrower results: the polynomial of
+    :func:`_phi_dd` cut at degree 15 and evaluated in float64 (Horner, one FMA per step),
+    within ``2**-40.8`` relative (the omitted Taylor terms) plus a few roundings, far below
+    a float32 rounding."""
+    h = t + 0.5
+    c = PHI_MID_COEF
+    g = fma(c[15], h, c[14])
     g = fma(g, h, c[13])
     g = fma(g, h, c[12])
     g = fma(g, h, c[11])
@@ -149,56 +235,57 @@ def _phi_mid_low(g, h):
     g = fma(g, h, c[3])
     g = fma(g, h, c[2])
     g = fma(g, h, c[1])
-    return fma(g, h, c[0])
+    return (t * t) * fma(g, h, c[0])
 
 
 @jit(inline=True)
-def _phi_mid(t):
-    """``phi(t) = t**2 g(t)`` for ``-2 < t < 1``, ``g`` by its Taylor polynomial of degree 20
-    at ``-1/2`` in ``h = t + 1/2`` (Horner, one FMA per step): fixed degree and no branch, so
-    that a loop calling it is vectorized. The running error bound of this evaluation is in
-    ``docs/scripts/divergence_error_budget.py`` (``_phi_mid_eval``)."""
-    h = t + 0.5
-    c = PHI_MID_COEF
-    g = fma(c[20], h, c[19])
-    g = fma(g, h, c[18])
-    g = fma(g, h, c[17])
-    g = fma(g, h, c[16])
-    g = fma(g, h, c[15])
-    return (t * t) * _phi_mid_low(g, h)
-
-
-#: the degree of ``_phi_mid_narrow``: its Taylor remainder on ``|t + 1/2| <= 3/2`` is below
-#: ``2**-40.8`` of ``g >= g(1) = 1/e`` (``phi_mid_tail(15)`` in
-#: docs/scripts/divergence_error_budget.py; tests/test_precision_divergence.py checks it)
-PHI_MID_NARROW_DEGREE = 15
-
-
-@jit(inline=True)
-def _phi_mid_narrow(t):
-    """:func:`_phi_mid` cut at degree 15, for float32 and narrower results: within
-    ``2**-40.8`` relative plus the roundings (the omitted Taylor terms), far below a float32
-    rounding; five FMAs fewer per class."""
-    return (t * t) * _phi_mid_low(PHI_MID_COEF[15], t + 0.5)
-
-
-@jit(inline=True)
-def _kl_term_v(P, Q, dh, dl, masked, fast):
-    """The KL term ``P phi(delta)``, ``delta = dh + dl``, without branches (the three forms
-    are computed and one is selected, so that the row's loop is vectorized):
-    ``Q - P (1 - delta)`` for ``delta <= -2``; ``P (f + dl (dh - f))``, ``f = phi(dh)`` by
-    ``_phi_mid`` (``_phi_mid_narrow`` with ``fast``), for ``-2 < delta < 1`` (the low word
-    to first order, ``phi' = t - phi``);
-    ``P (delta - 1) + Q`` by one FMA for ``delta >= 1``, two non-negative parts
-    (``Q = P exp(-delta)``): no exponential. ``masked`` (``P = 0``): the limit ``Q``. A
-    negative value (only from underflow) is raised to 0."""
-    f = _phi_mid_narrow(dh) if fast else _phi_mid(dh)
+def _kl_term_v(P, Q, dh, dl, masked):
+    """The KL term ``P phi(delta)``, ``delta = dh + dl``, for float32 and narrower results,
+    without branches (the three forms are computed and one is selected, so that the row's
+    loop is vectorized): ``Q - P (1 - delta)`` for ``delta <= -2``; ``P (f + dl (dh - f))``,
+    ``f = phi(dh)`` by ``_phi_mid_narrow``, for ``-2 < delta < 1`` (the low word to first
+    order, ``phi' = t - phi``); ``P (delta - 1) + Q`` by one FMA for ``delta >= 1``, two
+    non-negative parts (``Q = P exp(-delta)``): no exponential. ``masked`` (``P = 0``): the
+    limit ``Q``. A negative value (only from underflow) is raised to 0."""
+    f = _phi_mid_narrow(dh)
     mid = P * (f + dl * (dh - f))
     low = Q - P * (1.0 - (dh + dl))
     high = fma(P, (dh - 1.0) + dl, Q)
     r = _select(dh <= -2.0, low, _select(dh < 1.0, mid, high))
     r = Q if masked else r
     return 0.0 if r < 0.0 else r
+
+
+#: the float64 kernel's low form ``Q - P (1 - delta)`` is taken at and below this ``delta``
+#: (``_phi_dd`` covers the rest of ``delta < 1``): there the two parts cancel by at most
+#: ``(e**3 + 4) / (e**3 - 4) = 1.50``
+KL_LOW = -3.0
+
+
+@jit(inline=True)
+def _kl_term_dd(Ph, Pl, Qh, Ql, dh, dl, masked):
+    """The KL term ``P phi(delta)`` as a double-double ``(hi, lo)`` for float64 results,
+    from ``P`` and ``Q`` as double-doubles and ``delta = dh + dl``, without branches (as
+    :func:`_kl_term_v`): ``P phi(delta)`` (``_phi_dd``) for ``KL_LOW < delta < 1``, else
+    ``Q + P (delta - 1)`` (two non-negative parts for ``delta >= 1``; below ``KL_LOW`` a
+    cancellation of at most 1.50), each in double-double, so that the term's error is that
+    of ``P`` and ``Q`` (their exponentials and sums, ``1.5002u``), the cancellation and
+    ``phi``'s; nothing is rounded to a double. ``masked`` (``P = 0``): ``Q``. A negative
+    value (only from underflow) is raised to 0."""
+    fh, fl = _phi_dd(dh, dl)
+    mh, ml = _dd_mul(Ph, Pl, fh, fl)
+    eh, el = two_sum(dh, -1.0)  # delta - 1
+    ah, al = _dd_mul(Ph, Pl, eh, el + dl)
+    oh, oe = two_sum(Qh, ah)
+    ol = oe + (Ql + al)
+    mid = (dh > KL_LOW) & (dh < 1.0)
+    rh = _select(mid, mh, oh)
+    rl = _select(mid, ml, ol)
+    rh = Qh if masked else rh
+    rl = Ql if masked else rl
+    rh, rl = fast_two_sum(rh, rl)
+    neg = rh < 0.0
+    return (0.0 if neg else rh), (0.0 if neg else rl)
 
 
 @jit(inline=True)
@@ -304,20 +391,26 @@ def _s2_pass(x, y, btp, bep, btq, beq, k, cqh, cql, Dh, Dl):
 
 
 @jit(inline=True)
-def _kl_row(x, y, btp, bep, btq, beq, bk, acc, odd, fast):
+def _kl_row(x, y, btp, bep, btq, beq, bk, bkl, acc, odd, fast):
     """``(KL, ch_p, cl_p, ch_q, cl_q, c, far, m_p, L_p hi, L_p lo)`` of one row pair,
     ``c = (Dh, Dl, lh, ll)``, the row's constant ``D + l`` in parts (the value is nan or +inf
     for a row without finite entries or with a class of P missing from Q); ``far``: the
-    number of classes whose term :func:`_far_terms` recomputed. ``bk``: a scratch row like
-    ``btp`` (``padded(C)`` long, zero beyond ``C``) for the terms. ``fast`` (float32 and
-    narrower results): the row statistics' short exponential without error terms
-    (``_fill_terms_fast``: each ``P_i`` within about ``2**-45`` relative, far below a float32
-    rounding), a quarter of the kernel's time at 1000 classes; ``bep`` and ``beq`` then stay
-    0."""
+    number of classes whose term :func:`_far_terms` recomputed. ``bk``, ``bkl``: scratch rows
+    like ``btp`` (``padded(C)`` long, zero beyond ``C``) for the terms (``bkl`` their low
+    parts, float64 results only). ``fast`` (float32 and narrower results): the row
+    statistics' short exponential without error terms (``_fill_terms_fast``: each ``P_i``
+    within about ``2**-45`` relative, far below a float32 rounding), a quarter of the
+    kernel's time at 1000 classes; ``bep`` and ``beq`` then stay 0, and the terms are
+    doubles (``_kl_term_v``). Float64 results: the terms are double-doubles
+    (``_kl_term_dd``), and ``L_p``, ``L_q`` are recomputed to ``2**-90`` (``_log_dd``), so
+    that ``l``'s error does not move the forms that take ``Q_i`` directly."""
     stp, mp, hp, lp, Lph, Lpl, _a, _b = _row_stats(x, btp, bep, acc, fast)
     stq, mq, hq, lq, Lqh, Lql, _c, _d = _row_stats(y, btq, beq, acc, fast)
     if stp != OK or stq != OK:
         return NAN, 0.0, 0.0, 0.0, 0.0, (0.0, 0.0, 0.0, 0.0), 0, mp, Lph, Lpl
+    if not fast:  # log S from the double-double 2**B S: the statistics' L is within 0.05u
+        Lph, Lpl = _log_dd(hp, lp, -SCALE_EXP)
+        Lqh, Lql = _log_dd(hq, lq, -SCALE_EXP)
     C = x.shape[0]
     # k: the first largest entry of x (P_k = 1/S_p); bad: the classes with P_i > 0 = Q_i (KL is
     # +inf). Two reductions without an early exit: a vectorized loop
@@ -333,16 +426,20 @@ def _kl_row(x, y, btp, bep, btq, beq, bk, acc, odd, fast):
     Dh, Dl = two_sum(np.float64(x[k]), -np.float64(y[k]))  # D = d_k
     cph, cpl = _scale_dd(1.0, 0.0, hp, lp, 1.0)
     cqh, cql = _scale_dd(1.0, 0.0, hq, lq, 1.0)
-    # l = log(Q_k / P_k) = (y_k - m_q) - L_q + L_p, in double-double from the row statistics
-    # (L_p, L_q to 0.05u relative): an error e in l adds e**2/2 to the exact sum (second
-    # order), and e Q_i to each term of the forms that take Q_i directly (delta <= -2 or >= 1,
-    # at most 1.68 e of the term: in the error budget, docs/accuracy.md#kl-logits). Rows
-    # closer than |l| <= 2**-20 (p ~ q, KL possibly tiny) take the s2 pass, whose l is
-    # accurate to u |l|.
+    # l = log(Q_k / P_k) = (y_k - m_q) - L_q + L_p, in double-double from the row statistics.
+    # For float64 (L_p, L_q to 2**-90) this l is that of the computed probabilities: an error
+    # of the sums S_p, S_q moves l and every P_i, Q_i alike, and the computed terms stay
+    # P_i phi(delta_i) of one consistent set (Q_i = P_i exp(-delta_i)), whose sum is
+    # stationary in a common shift of the delta_i: the sums' errors (up to 1.5u in l) enter
+    # at second order, e**2/2 (docs/accuracy.md#kl-logits). Rows closer than |l| <= 2**-20
+    # (p ~ q, KL possibly tiny) take the s2 pass, whose l is accurate to u |l|; the Q_i of
+    # the terms are then scaled by 1 + (l - l_stats) (cqt), so that they stay consistent with
+    # that l: the forms that take Q_i directly would otherwise move by (l - l_stats) Q_i.
     lh, ll = two_sum(np.float64(y[k]), -mq)
     t1, t2 = two_sum(Lph, -Lqh)
     lh, t3 = two_sum(lh, t1)
     lh, ll = fast_two_sum(lh, ll + t3 + t2 + (Lpl - Lql))
+    lsh, lsl = lh, ll
     retry = 2.0**-20 < abs(lh) <= L_RECOMPUTE
     if abs(lh) <= 2.0**-20:
         lh, ll = math.log1p(_s2_pass(x, y, btp, bep, btq, beq, k, cqh, cql, Dh, Dl)[0]), 0.0
@@ -350,19 +447,28 @@ def _kl_row(x, y, btp, bep, btq, beq, bk, acc, odd, fast):
         # c = D + l, kept as its four parts (see _delta_c): delta_i = d_i - c to u |delta_i + l|
         # for any offset between the rows; delta = 0 exactly where d_i = D and l = 0 (equal rows)
         c = (Dh, Dl, lh, ll)
+        cqt = cqh, cql + cqh * ((lh - lsh) + (ll - lsl))  # 1/S_q (1 + l - l_stats)
         # KL = sum_i P_i phi(delta_i), delta_i = d_i - c: the terms into bk (a vectorized loop;
         # a class with x_i = -inf, P_i = 0, has the limit Q_i, 0 when y_i is -inf too), then
         # their fixed-order double-double sum
         far = 0
-        for i in range(C):
-            P = _prob_v(btp, bep, i, cph, cpl)
-            Q = _prob_v(btq, beq, i, cqh, cql)
-            dh, dl = _delta_c(np.float64(x[i]), np.float64(y[i]), c)
-            bk[i] = _kl_term_v(P, Q, dh, dl, x[i] == -INF, fast)
-            far += _is_far(np.float64(x[i]), mp, dh)
+        if fast:
+            for i in range(C):
+                P = _prob_v(btp, bep, i, cph, cpl)
+                Q = _prob_v(btq, beq, i, cqt[0], cqt[1])
+                dh, dl = _delta_c(np.float64(x[i]), np.float64(y[i]), c)
+                bk[i] = _kl_term_v(P, Q, dh, dl, x[i] == -INF)
+                far += _is_far(np.float64(x[i]), mp, dh)
+        else:
+            for i in range(C):
+                Ph, Pl = _dd_prob(btp[i], bep[i], cph, cpl)
+                Qh, Ql = _dd_prob(btq[i], beq[i], cqt[0], cqt[1])
+                dh, dl = _delta_c(np.float64(x[i]), np.float64(y[i]), c)
+                bk[i], bkl[i] = _kl_term_dd(Ph, Pl, Qh, Ql, dh, dl, x[i] == -INF)
+                far += _is_far(np.float64(x[i]), mp, dh)
         if far:  # rare: a tiny P_i meets an astronomically large delta_i (see _far_part)
-            _far_terms(x, y, mp, Lph, Lpl, btq, beq, cqh, cql, c, bk)
-        kh, kl = dd_sum(bk, acc)
+            _far_terms(x, y, mp, Lph, Lpl, btq, beq, cqt[0], cqt[1], c, bk, bkl)
+        kh, kl = dd_sum(bk, acc) if fast else dd_sum2(bk, bkl, acc)
         if attempt or not (retry and kh < KL_RECOMPUTE):
             break
         # a tiny KL with 2**-20 < |l| <= 2**-12: l's error e adds e**2 / 2 (see L_RECOMPUTE)
@@ -388,34 +494,52 @@ def _is_far(v, mp, dh):
     return np.int64((v - mp < FAR) & (dh >= 1.0))  # x_i = -inf: delta_i is -inf or nan
 
 
+#: ``exp(s) = 2**FAR_SHIFT exp(s - FAR_SHIFT ln 2)``: the argument of ``exp_parts_dd`` must be
+#: at most 0, and the products ``P_i t`` that :func:`_far_part` forms are below ``e**9.8``
+#: (``P_i < e**-700``, ``t < 2**1024``)
+FAR_SHIFT = 16
+
+
 @jit
 def _far_part(v, mp, Lph, Lpl, th, tl):
-    """``P_i t`` for ``t = th + tl`` (a double-double, 0 if not above ``2**-1000``) and
-    ``P_i = exp((v - mp) - L_p)`` below ``e^-700``, from logarithms: ``exp(log P_i + log t)``,
-    ``log P_i`` exact to the row's ``L_p`` (double-double), ``log t`` by ``_log_dd``; the exp
-    of the sum's high word by libm (within an ulp) times ``1 + low``. Scalar, not inlined:
-    only the rare classes :func:`_is_far` marks take it."""
+    """``P_i t`` as a double-double for ``t = th + tl`` (a double-double, 0 if not above
+    ``2**-1000``) and ``P_i = exp((v - mp) - L_p)`` below ``e^-700``, from logarithms:
+    ``exp(log P_i + log t)``, ``log P_i`` exact to the row's ``L_p`` (double-double),
+    ``log t`` by ``_log_dd``, and the exponential of the double-double sum ``s`` by
+    ``exp_parts_dd`` (``2**-83.5``) as ``2**16 exp(s - 16 ln 2)``: within ``2**-80`` of
+    ``P_i t`` unless it is subnormal. Scalar, not inlined: only the rare classes
+    :func:`_is_far` marks take it."""
     if not th > 2.0**-1000:
-        return 0.0
+        return 0.0, 0.0
     a, b = two_sum(v, -mp)
     ph, e = two_sum(a, -Lph)
     pl = e + (b - Lpl)
     gh, gl = _log_dd(th, tl)
     sh, e2 = two_sum(ph, gh)
-    return math.exp(sh) * (1.0 + (e2 + (pl + gl)))
+    sl = e2 + (pl + gl)
+    rh, r2 = two_sum(sh, -FAR_SHIFT * LN2_DD_HI)  # FAR_SHIFT ln 2: exact, a power of two
+    rl = r2 + (sl - FAR_SHIFT * LN2_DD_LO)
+    rh, rl = fast_two_sum(rh, rl)
+    h, lo, sc = exp_parts_dd(rh)  # (h + lo) sc = 2**600 exp(rh)
+    f = sc * 2.0**(FAR_SHIFT - SCALE_EXP)
+    return h * f, fma(h, rl, lo) * f
 
 
 @jit
-def _far_terms(x, y, mp, Lph, Lpl, btq, beq, cqh, cql, c, bk):
-    """``bk[i] = P_i (delta_i - 1) + Q_i`` for the classes :func:`_is_far` marks, the product
-    by :func:`_far_part` (the vectorized loop's ``P_i`` there is 0 or inaccurate)."""
+def _far_terms(x, y, mp, Lph, Lpl, btq, beq, cqh, cql, c, bk, bkl):
+    """``bk[i] + bkl[i] = P_i (delta_i - 1) + Q_i`` for the classes :func:`_is_far` marks,
+    the product by :func:`_far_part` (the vectorized loop's ``P_i`` there is 0 or
+    inaccurate)."""
     for i in range(x.shape[0]):
         xi = np.float64(x[i])
         dh, dl = _delta_c(xi, np.float64(y[i]), c)
         if _is_far(xi, mp, dh):
             th, t = two_sum(dh, -1.0)
             th, tl = fast_two_sum(th, t + dl)
-            bk[i] = _far_part(xi, mp, Lph, Lpl, th, tl) + _prob_v(btq, beq, i, cqh, cql)
+            fh, fl = _far_part(xi, mp, Lph, Lpl, th, tl)
+            qh, ql = _dd_prob(btq[i], beq[i], cqh, cql)
+            bk[i], e = two_sum(fh, qh)
+            bkl[i] = e + (fl + ql)
 
 
 @jit(inline=True)
@@ -445,6 +569,7 @@ def _kl_task(x, y, keep, odd, fast, out, lo, hi, grad, scale, gx, gy):
     btp, bep = _term_rows(C)
     btq, beq = _term_rows(C)
     bk = np.zeros(padded(C))
+    bkl = np.zeros(padded(C))
     acc = np.empty(DD_ACC)
     for n in range(lo, hi):
         xr, yr = x[n], y[n]
@@ -456,7 +581,7 @@ def _kl_task(x, y, keep, odd, fast, out, lo, hi, grad, scale, gx, gy):
                     gxr[i] = 0.0
                     gyr[i] = 0.0
             continue
-        v, cph, cpl, cqh, cql, c, far, mp, Lph, Lpl = _kl_row(xr, yr, btp, bep, btq, beq, bk,
+        v, cph, cpl, cqh, cql, c, far, mp, Lph, Lpl = _kl_row(xr, yr, btp, bep, btq, beq, bk, bkl,
                                                              acc, odd, fast)
         out[n] = v
         if not grad:
@@ -485,7 +610,8 @@ def _kl_task(x, y, keep, odd, fast, out, lo, hi, grad, scale, gx, gy):
                     th, t = two_sum(dh, -v)
                     th, tl = fast_two_sum(th, t + dl)
                     if th > 0.0:  # else |P_i (delta_i - KL)| <= P_i KL: the loop's is fine
-                        gxr[i] = scale * _far_part(xi, mp, Lph, Lpl, th, tl)
+                        fh, fl = _far_part(xi, mp, Lph, Lpl, th, tl)
+                        gxr[i] = scale * (fh + fl)
 
 
 @jit(parallel=True)

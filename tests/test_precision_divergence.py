@@ -241,7 +241,7 @@ def test_js_logits_seeded_near_equal_sweep():
     """Seeded near-equal rows ``q = p (1 + rho U(-1, 1))``, 3 x 500 rows: within the table's
     derived bound. Expected values: the oracle at 256 bits. The worst row of this sweep was
     5.72 ulp with float64 terms (libm's expm1 and log1p; seed 18, the worst of seeds 0-39),
-    above the 4 ulp of the table; with the double-double terms it is within 0.7 ulp."""
+    above the table's bound; with the double-double terms it is within 0.7 ulp."""
     rng = np.random.default_rng(18)
     worst = 0.0
     for c, rho, beta in ((2, 0.03, 0.9), (3, 0.1, 0.1), (5, 0.03, 0.5)):

@@ -6,9 +6,11 @@ Jensen-Shannon (``_js_sums_dd`` in ``crossent/kernels/divergence.py``): every te
 ``eps_T + eps_S = 1.5002 u``, no rounding), ``w = M/R - 1`` and ``psi(w) = w - log1p(w)``
 evaluated in double-double (every step below ``2**-70`` relative, ``JS_DD_STEPS``); where
 ``w > 2**58`` the term is ``M - R (1 + sigma)`` with ``M = beta P + (1 - beta) Q`` from the two
-probabilities (1.5002 u), and there the anchor's ``l`` error moves the computed sum at first
-order (``L_SHIFT``, as in KL). The value is a sum of non-negative terms in double-double,
-rounded once: ``0.5 ulp`` plus the worst term's relative bound.
+probabilities (1.5002 u). Those terms, and those of the classes masked in one row, do not go
+through ``delta``: they would move at first order with the error of the anchor's ``l`` if it
+were not the ``l`` of the computed probabilities; as in KL it is (``L_SHIFT_DD``). The value
+is a sum of non-negative terms in double-double, rounded once: ``0.5 ulp`` plus the worst
+term's relative bound.
 
 KL (``_kl_term_dd``): every term is a double-double, from ``P`` and ``Q`` kept as
 double-doubles (``EPS_R_DD``, no rounding) and ``delta`` a double-double accurate to
@@ -106,14 +108,15 @@ def _phi_dd_eval(t):
     return _phi_exact(t), w * eg + abs(w * g) * 2.0**-45
 
 
-#: the largest class count the bounds cover. JS: the error ``e`` of its anchor's
-#: ``l = log(Q_k / P_k)`` (``0.05 u`` relative in each of ``L_p, L_q <= log C``, the row
-#: statistics' logsumexp) shifts every ``delta_i`` alike; the exact sum is stationary in that
-#: shift, but the M form is not. KL: ``L_p``, ``L_q`` are recomputed to ``2**-90`` (``_log_dd``),
-#: and in the rows where ``l`` comes from the s2 pass the ``Q_i`` are rescaled to it.
+#: the largest class count the bounds cover. An error ``e`` of ``l = log(Q_k / P_k)`` against
+#: the computed probabilities shifts every ``delta_i`` alike; the computed sums are stationary
+#: in that shift except for the terms that take a probability directly (KL: ``Q + P (delta -
+#: 1)``; JS: the M form and the masked classes), which move by ``e`` times about their value.
+#: The float64 kernels recompute ``L_p``, ``L_q`` to ``2**-90`` (``_log_dd``; the statistics'
+#: are within ``0.05u`` relative, ``0.1u log C`` in ``l``, 1.46u at ``2**21`` classes), and
+#: where ``l`` comes from the s2 pass the ``Q_i`` are rescaled to it: ``e`` is the logs' error.
 KL_C_MAX = 2**21
-L_SHIFT = 0.05 * 2 * math.log(KL_C_MAX)  # e, units of u
-L_SHIFT_KL = 2.0**-90 * 2 * math.log(KL_C_MAX) * 2**53
+L_SHIFT_DD = 2.0**-90 * 2 * math.log(KL_C_MAX) * 2**53  # e, units of u
 #: the double-double products and sums of a KL term (two-term products with the low parts'
 #: product dropped, TwoSums), relative, units of u
 KL_DD_STEPS = 2.0**-40
@@ -128,7 +131,7 @@ def kl_term_bound(delta):
         return EPS_R_DD + ef / phi + KL_DD_STEPS
     # Q + P (delta - 1), both parts as double-doubles (EPS_R_DD each), delta - 1 exact to u**2
     phi = _phi_exact(t)
-    return EPS_R_DD * (math.exp(-t) + abs(t - 1)) / phi + KL_DD_STEPS + L_SHIFT_KL * math.exp(-t) / phi
+    return EPS_R_DD * (math.exp(-t) + abs(t - 1)) / phi + KL_DD_STEPS + L_SHIFT_DD * math.exp(-t) / phi
 
 
 def _grid():
@@ -143,17 +146,17 @@ JS_DD_STEPS = 2.0**-70 * 2**53
 def js_term_bound(m_form):
     """Relative error bound (units of u) of one JS term: ``R psi(w)``, or (``m_form``)
     ``M - R (1 + sigma)`` for ``w > 2**58``, where ``R (1 + sigma) < 2**-52.6 M`` and the
-    anchor's shift ``L_SHIFT`` enters at first order."""
+    anchor's shift ``L_SHIFT_DD`` enters at first order."""
     if m_form:
         # M's error relative to the term (M <= (1 + 2**-52) term); R (1 + sigma) (R 2.5002,
         # 1 + sigma from libm's log1p with two roundings, the product: at most 8 u of it)
         # times its share; the anchor's shift
-        return EPS_R_DD * (1.0 + 2.0**-52) + 8.0 * 2.0**-52.6 + L_SHIFT + JS_DD_STEPS
+        return EPS_R_DD * (1.0 + 2.0**-52) + 8.0 * 2.0**-52.6 + L_SHIFT_DD + JS_DD_STEPS
     return EPS_R_DD + JS_DD_STEPS
 
 
 #: the error of the statistics' ``l`` (units of u): the two sums' exponentials (1.5) and the
-#: logarithms (``L_SHIFT``). Besides the first-order shift of the forms that take a probability
+#: logarithms (``L_SHIFT_DD``). Besides the first-order shift of the forms that take a probability
 #: directly, it adds ``e**2 / 2`` to KL and at most ``beta (1 - beta) e**2`` to JSD (their second
 #: derivatives in a common shift of every ``delta_i``: ``sum_i Q_i = 1`` and
 #: ``beta (1 - beta) (2 - sum_i P_i Q_i / M_i)``). The kernels keep that ``l`` only where
@@ -161,12 +164,11 @@ def js_term_bound(m_form):
 #: JSD >= ``beta (1 - beta)`` times that) or where the value is above ``2**-40`` (times
 #: ``beta (1 - beta)``); elsewhere ``l`` is recomputed to ``u |l|`` plus a few ``u`` times the
 #: recomputing pass's terms, which are then small (``_s2_pass``).
-E_L = 1.5 + L_SHIFT
-E_L_KL = 1.5 + L_SHIFT_KL
+E_L = 1.5 + L_SHIFT_DD
 #: the worst second-order part, relative to the value, in units of u (the margin ``1 + 2**-10``
 #: covers the ``1 - O(|l|)`` of the lower bounds)
-KL_L2 = (E_L_KL * 2.0**-53) ** 2 / 2 / 2.0**-46 * 2**53 * (1 + 2.0**-10)
-JS_L2 = 2 * (E_L * 2.0**-53) ** 2 / 2 / 2.0**-46 * 2**53 * (1 + 2.0**-10)
+KL_L2 = (E_L * 2.0**-53) ** 2 / 2 / 2.0**-46 * 2**53 * (1 + 2.0**-10)
+JS_L2 = 2 * KL_L2
 #: the double-double sum of ``n <= KL_C_MAX`` non-negative double-double terms
 #: (``dd_sum2``): relative ``n**2 u**2``, in units of u
 KL_SUM = KL_C_MAX**2 * 2.0**-53

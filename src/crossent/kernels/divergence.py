@@ -1321,21 +1321,22 @@ def _js_mix_dd(beta, bh, bl, Ph, Pl, Qh, Ql):
 
 @jit(inline=True)
 def _js_anchor(x, y, mp, mq, btp, bep, btq, beq, Lph, Lpl, Lqh, Lql, cph, cpl, cqh, cql):
-    """``(k, lh, ll, Dh, Dl, band)``: an anchor class ``k`` finite in both rows (the first
+    """``(k, lh, ll, Dh, Dl, band, lsh, lsl)``: an anchor class ``k`` finite in both rows (the first
     largest ``x_k`` among them; -1 if none) with ``D = x_k - y_k`` and ``l = log(Q_k / P_k)``,
     so that ``delta_i = log(P_i / Q_i) = (d_i - D) - l``. As in the KL row: ``l`` from the row
     statistics in double-double, and where that is at most ``2**-20`` (and ``x_k`` is a largest
     entry of ``x``), ``l = log1p(s2)`` from ``s2 = Q_k / P_k - 1`` summed from terms that do
     not cancel (:func:`_s2_pass`). ``band``: ``l`` is the statistics' and
     ``2**-20 < |l| <= L_RECOMPUTE`` with ``x_k`` a largest entry (the caller recomputes a
-    tiny value with the pass's ``l``, as in the KL row)."""
+    tiny value with the pass's ``l``, as in the KL row). ``lsh + lsl``: the statistics' ``l``
+    (the caller rescales the ``Q_i`` when ``l`` is the pass's, as in the KL row)."""
     C = x.shape[0]
     k = -1
     for i in range(C):
         if x[i] != -INF and y[i] != -INF and (k < 0 or x[i] > x[k]):
             k = i
     if k < 0:
-        return k, 0.0, 0.0, 0.0, 0.0, False
+        return k, 0.0, 0.0, 0.0, 0.0, False, 0.0, 0.0
     Dh, Dl = two_sum(x[k], -y[k])
     # l = (y_k - m_q - L_q) - (x_k - m_p - L_p), each difference exact, summed in double-double
     a, b = two_sum(y[k], -mq)
@@ -1345,11 +1346,11 @@ def _js_anchor(x, y, mp, mq, btp, bep, btq, beq, Lph, Lpl, Lqh, Lql, cph, cpl, c
     h, t3 = two_sum(h, t1)
     lh, ll = fast_two_sum(h, b + d + e + t3 + t2 + (Lpl - Lql))
     if abs(lh) > 2.0**-20 or x[k] != mp:
-        return k, lh, ll, Dh, Dl, x[k] == mp and abs(lh) <= L_RECOMPUTE
+        return k, lh, ll, Dh, Dl, x[k] == mp and abs(lh) <= L_RECOMPUTE, lh, ll
     s2 = _s2_pass(x, y, btp, bep, btq, beq, k, cqh, cql, Dh, Dl)[0]
     if -0.5 <= s2 <= 0.5:
-        return k, math.log1p(s2), 0.0, Dh, Dl, False
-    return k, lh, ll, Dh, Dl, False
+        return k, math.log1p(s2), 0.0, Dh, Dl, False, lh, ll
+    return k, lh, ll, Dh, Dl, False, lh, ll
 
 
 @jit
@@ -1408,9 +1409,13 @@ def _js_row(x, y, beta, btp, bep, btq, beq, acc, odd, accurate):
     """``(JSD, KP, KQ, cph, cpl, cqh, cql, lh, ll, Dh, Dl)``: ``KP = KL(P || M)``,
     ``KQ = KL(Q || M)``, each a sum of non-negative terms; nan for a row without finite
     entries or with nan or +inf; exactly 0 for ``beta`` 0 or 1 and for equal rows.
-    ``accurate`` (float64 results): the terms in double-double by ``_js_sums_dd``; else the
-    float64 terms of the loop below (libm's ``expm1`` and ``log1p``, a 30-ulp float64 budget,
-    far below a float32 rounding)."""
+    ``accurate`` (float64 results): the terms in double-double by ``_js_sums_dd``, with
+    ``L_p``, ``L_q`` recomputed to ``2**-90`` (``_log_dd``) and the ``Q_i`` rescaled to the
+    s2 pass's ``l`` where it replaces the statistics' (as in the KL row: the terms that do not
+    go through ``delta``, the M form and the classes masked in one row, then belong to the
+    same ``l``, and the sum is stationary in its error); else the float64 terms of the loop
+    below (libm's ``expm1`` and ``log1p``, a 30-ulp float64 budget, far below a float32
+    rounding)."""
     stp, mp, hp, lp, Lph, Lpl, _a, _b = _row_stats(x, btp, bep, acc, False)
     stq, mq, hq, lq, Lqh, Lql, _c, _d = _row_stats(y, btq, beq, acc, False)
     if stp != OK or stq != OK:
@@ -1419,10 +1424,14 @@ def _js_row(x, y, beta, btp, bep, btq, beq, acc, odd, accurate):
         return 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0
     cph, cpl = _scale_dd(1.0, 0.0, hp, lp, 1.0)
     cqh, cql = _scale_dd(1.0, 0.0, hq, lq, 1.0)
-    k, lh, ll, Dh, Dl, band = _js_anchor(x, y, mp, mq, btp, bep, btq, beq, Lph, Lpl, Lqh, Lql,
-                                         cph, cpl, cqh, cql)
+    if accurate:  # log S from the double-double 2**B S: the statistics' L is within 0.05u
+        Lph, Lpl = _log_dd(hp, lp, -SCALE_EXP)
+        Lqh, Lql = _log_dd(hq, lq, -SCALE_EXP)
+    k, lh, ll, Dh, Dl, band, lsh, lsl = _js_anchor(x, y, mp, mq, btp, bep, btq, beq, Lph, Lpl,
+                                                   Lqh, Lql, cph, cpl, cqh, cql)
     if accurate:
-        vh, vl, KP, KQ = _js_sums_dd(x, y, beta, btp, bep, btq, beq, cph, cpl, cqh, cql, lh, ll,
+        cqt = cql + cqh * ((lh - lsh) + (ll - lsl))  # 1/S_q (1 + l - l_stats)
+        vh, vl, KP, KQ = _js_sums_dd(x, y, beta, btp, bep, btq, beq, cph, cpl, cqh, cqt, lh, ll,
                                      Dh, Dl)
         # a tiny JSD with 2**-20 < |l| <= 2**-12: l's error e adds up to beta (1 - beta) e**2
         # (its second derivative in a common shift of delta is beta (1 - beta) (2 - sum P Q / M))
@@ -1431,7 +1440,8 @@ def _js_row(x, y, beta, btp, bep, btq, beq, acc, odd, accurate):
             s2, sa = _s2_pass(x, y, btp, bep, btq, beq, k, cqh, cql, Dh, Dl)
             if sa <= S2_MAX_ABS and -0.5 <= s2 <= 0.5:
                 lh, ll = math.log1p(s2), 0.0
-                vh, vl, KP, KQ = _js_sums_dd(x, y, beta, btp, bep, btq, beq, cph, cpl, cqh, cql,
+                cqt = cql + cqh * ((lh - lsh) + (ll - lsl))
+                vh, vl, KP, KQ = _js_sums_dd(x, y, beta, btp, bep, btq, beq, cph, cpl, cqh, cqt,
                                              lh, ll, Dh, Dl)
         return (_round_sum(vh, vl, odd), KP, KQ, cph, cpl, cqh, cql, lh, ll, Dh, Dl)
     bh, bl = two_sum(1.0, -beta)  # 1 - beta, exactly

@@ -457,7 +457,7 @@ CORRECT_ROUNDING = {
     for f in ("logsumexp", "log_softmax", "softmax", "cross_entropy", "cross_entropy_grad",
               "binary_cross_entropy", "binary_cross_entropy_grad", "softplus", "log_sigmoid",
               "entropy_logits", "entropy", "cross_entropy_pmf", "kl_divergence",
-              "categorical_log_likelihood", "kl_divergence_logits")
+              "categorical_log_likelihood", "kl_divergence_logits", "js_divergence_logits")
 }
 
 

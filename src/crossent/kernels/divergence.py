@@ -1354,15 +1354,24 @@ def _js_anchor(x, y, mp, mq, btp, bep, btq, beq, Lph, Lpl, Lqh, Lql, cph, cpl, c
 
 
 @jit
-def _js_sums_dd(x, y, beta, btp, bep, btq, beq, cph, cpl, cqh, cql, lh, ll, Dh, Dl):
-    """``(vh, vl, KP, KQ)`` of :func:`_js_row` for float64 rows: every term in double-double
-    (``_expm1_pair_dd``, ``_js_term_w``) on probabilities kept as double-doubles scaled by
-    ``2**600`` (``_dd_prob``: none is rounded or subnormal), ``delta_i`` by ``_d_minus_D``;
-    ``JSD = vh + vl`` (docs/accuracy.md#kl-logits has the error budget). Not inlined:
-    compiled once, apart from the fast loop."""
+def _js_sums_dd(x, y, beta, btp, bep, btq, beq, cph, cpl, cqh, cql, lh, ll, Dh, Dl, tr):
+    """``(vh, vl, KP, KQ, err, zero)`` of :func:`_js_row` for float64 rows: every term in
+    double-double (``_expm1_pair_dd``, ``_js_term_w``) on probabilities kept as double-doubles
+    scaled by ``2**600`` (``_dd_prob``: none is rounded or subnormal), ``delta_i`` by
+    ``_d_minus_D``; ``JSD = vh + vl`` (docs/accuracy.md#kl-logits has the error budget). Not
+    inlined: compiled once, apart from the fast loop.
+
+    For the correctly rounded path (``_js_row_cr``), ``err``: a bound on the error of
+    ``vh + vl`` from the terms, class by class, given ``tr``, the relative error of a term
+    from its probabilities and its double-double steps: ``tr`` times the term, and the error
+    ``eta_i`` of ``delta_i`` through the class's derivative in ``delta``,
+    ``beta (1 - beta) (P_i - Q_i)``; ``zero``: every class has ``d_i - D = 0`` or is masked
+    in both rows (the value is exactly 0)."""
     bh, bl = two_sum(1.0, -beta)  # 1 - beta, exactly
     sph, spl, sqh, sql = cph * SCALE, cpl * SCALE, cqh * SCALE, cql * SCALE
     ph, pl, qh, ql = 0.0, 0.0, 0.0, 0.0
+    err = 0.0
+    zero = True
     for i in range(x.shape[0]):
         fx = x[i] != -INF
         fy = y[i] != -INF
@@ -1370,8 +1379,12 @@ def _js_sums_dd(x, y, beta, btp, bep, btq, beq, cph, cpl, cqh, cql, lh, ll, Dh, 
             Ph, Pl = _dd_prob(btp[i], bep[i], sph, spl)
             Qh, Ql = _dd_prob(btq[i], beq[i], sqh, sql)
             eh, el = _d_minus_D(x[i], y[i], Dh, Dl)
+            zero = zero and eh == 0.0
             dh, t = two_sum(eh, -lh)
             dh, dl = fast_two_sum(dh, t + (el - ll))
+            eta = (2.0**-100 * (abs(dh) + abs(lh)) + 2.0**-150 * (abs(x[i]) + abs(y[i])
+                                                                  + abs(Dh)))
+            err += beta * bh * abs(Ph - Qh) * eta * 1.01
             Eh, El, Fh, Fl = _expm1_pair_dd(dh, dl)  # e^delta - 1, e^-delta - 1
             Mh, Ml = 0.0, 0.0
             if abs(dh) > 40.0:  # a term may take the M form (w > 2**58 needs |delta| > 40.2)
@@ -1390,6 +1403,8 @@ def _js_sums_dd(x, y, beta, btp, bep, btq, beq, cph, cpl, cqh, cql, lh, ll, Dh, 
             tqh, tql = _js_term_w(Qh, Ql, -1.0, 0.0, -INF, 0.0, beta, 0.0, bh, bl, 0.0, 0.0)
         else:
             continue
+        zero = zero and fx and fy
+        err += (beta * tph + bh * tqh) * tr
         ph, t = two_sum(ph, tph)
         pl += t + tpl
         qh, t = two_sum(qh, tqh)
@@ -1401,7 +1416,7 @@ def _js_sums_dd(x, y, beta, btp, bep, btq, beq, cph, cpl, cqh, cql, lh, ll, Dh, 
     vl = e + (e1 + e2 + (beta * pl + (bh * ql + bl * qh)))
     KP = (ph + pl) * INV_SCALE
     KQ = (qh + ql) * INV_SCALE
-    return vh * INV_SCALE, vl * INV_SCALE, KP, KQ
+    return vh * INV_SCALE, vl * INV_SCALE, KP, KQ, err * INV_SCALE, zero
 
 
 @jit(inline=True)
@@ -1431,8 +1446,8 @@ def _js_row(x, y, beta, btp, bep, btq, beq, acc, odd, accurate):
                                                    Lqh, Lql, cph, cpl, cqh, cql)
     if accurate:
         cqt = cql + cqh * ((lh - lsh) + (ll - lsl))  # 1/S_q (1 + l - l_stats)
-        vh, vl, KP, KQ = _js_sums_dd(x, y, beta, btp, bep, btq, beq, cph, cpl, cqh, cqt, lh, ll,
-                                     Dh, Dl)
+        vh, vl, KP, KQ, _e, _z = _js_sums_dd(x, y, beta, btp, bep, btq, beq, cph, cpl, cqh,
+                                             cqt, lh, ll, Dh, Dl, 0.0)
         # a tiny JSD with 2**-20 < |l| <= 2**-12: l's error e adds up to beta (1 - beta) e**2
         # (its second derivative in a common shift of delta is beta (1 - beta) (2 - sum P Q / M))
         # against a JSD of at least beta (1 - beta) l**2 / (2C): recomputed as in the KL row
@@ -1441,8 +1456,8 @@ def _js_row(x, y, beta, btp, bep, btq, beq, acc, odd, accurate):
             if sa <= S2_MAX_ABS and -0.5 <= s2 <= 0.5:
                 lh, ll = math.log1p(s2), 0.0
                 cqt = cql + cqh * ((lh - lsh) + (ll - lsl))
-                vh, vl, KP, KQ = _js_sums_dd(x, y, beta, btp, bep, btq, beq, cph, cpl, cqh, cqt,
-                                             lh, ll, Dh, Dl)
+                vh, vl, KP, KQ, _e, _z = _js_sums_dd(x, y, beta, btp, bep, btq, beq, cph, cpl,
+                                                     cqh, cqt, lh, ll, Dh, Dl, 0.0)
         return (_round_sum(vh, vl, odd), KP, KQ, cph, cpl, cqh, cql, lh, ll, Dh, Dl)
     bh, bl = two_sum(1.0, -beta)  # 1 - beta, exactly
     lb = math.log(beta)  # Q_i = 0: M_i / P_i = beta
@@ -1500,6 +1515,85 @@ def js_divergence_logits_rows(x, y, beta, keep, odd, accurate, out):
                 out[n] = 0.0
                 continue
             out[n] = _js_row(x[n], y[n], beta, btp, bep, btq, beq, acc, odd, accurate)[0]
+
+
+@jit(inline=True)
+def _js_row_cr(x, y, beta, btp, bep, btq, beq, acc, rho):
+    """``JSD_beta(softmax(x), softmax(y))`` of one float64 row pair for the correctly rounded
+    path: the value rounded to nearest, or nan where the rounding test cannot decide (and for
+    the rows the fast path makes nan); exactly 0 for ``beta`` 0 or 1 and for rows that differ
+    by a constant. ``rho``: the relative error of each ``P_i``, ``Q_i`` and of ``log S``
+    (``crossent._rounding.kl_relative_bound``)."""
+    vh, vl, cr = _js_row_dd(x, y, beta, btp, bep, btq, beq, acc, rho)
+    if cr == 0.0:
+        return vh  # nan or an exact 0
+    return _round_cr(vh, vl, False, cr)
+
+
+@jit
+def _js_row_dd(x, y, beta, btp, bep, btq, beq, acc, rho):
+    """``(vh, vl, cr)``: the value as a double-double and its relative error bound, or
+    ``(v, 0, 0)`` with ``v`` nan or an exact 0 (see :func:`_js_row_cr`). Not inlined: compiled
+    once, apart from the fast kernels. As :func:`_js_row`'s float64 path on the
+    row statistics of the double-double exponential (``accurate``), with a bound on the
+    error (docs/accuracy.md, "Correct rounding in float64"): the terms' (``_js_sums_dd``:
+    ``rho`` for the probabilities, ``2**-69`` for the double-double steps, below
+    ``2**-70`` each, and ``el1`` for the logarithms, which move the M form and the masked
+    classes at first order), the second order of ``l``'s error (``beta (1 - beta) el**2``,
+    twice the sum's second derivative in a common shift of ``delta``), the sum's
+    ``C 2**-103`` and the subnormal roundings (``2**-1070`` a class)."""
+    stp, mp, hp, lp, _a, _b, _c, _d = _row_stats(x, btp, bep, acc, False, True)
+    stq, mq, hq, lq, _e, _f, _g, _h = _row_stats(y, btq, beq, acc, False, True)
+    if stp != OK or stq != OK:
+        return NAN, 0.0, 0.0
+    if beta == 0.0 or beta == 1.0:
+        return 0.0, 0.0, 0.0
+    C = x.shape[0]
+    cph, cpl = _scale_dd(1.0, 0.0, hp, lp, 1.0)
+    cqh, cql = _scale_dd(1.0, 0.0, hq, lq, 1.0)
+    Lph, Lpl = _log_dd(hp, lp, -SCALE_EXP)
+    Lqh, Lql = _log_dd(hq, lq, -SCALE_EXP)
+    k, lh, ll, Dh, Dl, band, lsh, lsl = _js_anchor(x, y, mp, mq, btp, bep, btq, beq, Lph, Lpl,
+                                                   Lqh, Lql, cph, cpl, cqh, cql)
+    # l's error against the exact l: the sums' (rho each) and the logs' (2**-92 relative)
+    el = 2.0 * rho + 2.0**-92 * (Lph + Lqh)
+    if lh != lsh or ll != lsl:  # the s2 pass's l: within 2**-49 (sa + |s2|) + 2**-51 |l|
+        s2, sa = _s2_pass(x, y, btp, bep, btq, beq, k, cqh, cql, Dh, Dl)
+        el = 2.0**-49 * (sa + abs(s2)) + 2.0**-51 * abs(lh) + 2.0**-1070
+    tr = rho + 2.0**-69 + 2.0**-92 * (Lph + Lqh)
+    for attempt in range(2):
+        cqt = cql + cqh * ((lh - lsh) + (ll - lsl))
+        vh, vl, _p, _q, err, zero = _js_sums_dd(x, y, beta, btp, bep, btq, beq, cph, cpl, cqh,
+                                                cqt, lh, ll, Dh, Dl, tr)
+        if attempt or not (band and vh < KL_RECOMPUTE * (beta * (1.0 - beta))):
+            break
+        s2, sa = _s2_pass(x, y, btp, bep, btq, beq, k, cqh, cql, Dh, Dl)
+        if not (sa <= S2_MAX_ABS and -0.5 <= s2 <= 0.5):
+            break
+        lh, ll = math.log1p(s2), 0.0
+        el = 2.0**-49 * (sa + abs(s2)) + 2.0**-51 * abs(lh) + 2.0**-1070
+    if zero and k >= 0 and lh == 0.0 and ll == 0.0:
+        return 0.0, 0.0, 0.0  # d_i - D = 0 on every class of both rows: P = Q exactly
+    if not vh > 0.0:
+        return NAN, 0.0, 0.0
+    err = (err + beta * (1.0 - beta) * el * el + C * 2.0**-1070) * (1.0 + 2.0**-40)
+    return vh, vl, err / vh * (1.0 + 2.0**-40) + C * 2.0**-103 + 2.0**-100
+
+
+@jit(parallel=True)
+def js_divergence_logits_rows_cr(x, y, beta, keep, rho, out):
+    """``out[n] = JSD_beta(softmax(x[n]), softmax(y[n]))`` correctly rounded, nan where
+    undecided (0 where ``keep[n]`` is False)."""
+    N, C = x.shape
+    for task in prange((N + ROWS_PER_TASK - 1) // ROWS_PER_TASK):
+        btp, bep = _term_rows(C)
+        btq, beq = _term_rows(C)
+        acc = np.empty(DD_ACC)
+        for n in range(task * ROWS_PER_TASK, min(N, (task + 1) * ROWS_PER_TASK)):
+            if not keep[n]:
+                out[n] = 0.0
+                continue
+            out[n] = _js_row_cr(x[n], y[n], beta, btp, bep, btq, beq, acc, rho)
 
 
 @jit(parallel=True)

@@ -450,14 +450,16 @@ BOUNDS: dict[str, dict[str, Bound]] = {
 #: and the oracle's slow path (docs/accuracy.md#correct-rounding). ``cross_entropy`` is the
 #: per-item loss; a mean or sum in that mode is the exact sum of the correctly rounded
 #: per-item values, rounded once, and keeps the ``cross_entropy_mean`` row of ``BOUNDS``.
-#: ``cross_entropy_grad`` (the gradient): not with the z-loss or soft-cap options.
+#: ``cross_entropy_options``: the per-item loss with ``z_loss`` or ``logit_softcap`` (its sums
+#: as ``cross_entropy``'s). ``cross_entropy_grad`` (the gradient): not with those options.
 #: ``entropy``, ``cross_entropy_pmf``, ``kl_divergence``: every base.
 CORRECT_ROUNDING = {
     f: {"float64": Bound(0.5, 1.0, analysis="correct-rounding")}
     for f in ("logsumexp", "log_softmax", "softmax", "cross_entropy", "cross_entropy_grad",
               "binary_cross_entropy", "binary_cross_entropy_grad", "softplus", "log_sigmoid",
               "entropy_logits", "entropy", "cross_entropy_pmf", "kl_divergence",
-              "categorical_log_likelihood", "kl_divergence_logits", "js_divergence_logits")
+              "categorical_log_likelihood", "kl_divergence_logits", "js_divergence_logits",
+              "cross_entropy_options")
 }
 
 

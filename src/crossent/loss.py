@@ -185,9 +185,10 @@ class _CommonProblem(_Problem):
     z, cap, options = 0.0, 0.0, False  # the default options (see _problem)
 
 
-def _option_rows(p: _Problem, den: float, grad) -> np.ndarray:
+def _option_rows(p: _Problem, den: float, grad, rS: float = 0.0) -> np.ndarray:
     """Per-row losses (and gradient rows into ``grad`` if given) with the z-loss or the
-    soft-cap set: :mod:`crossent.kernels.options`."""
+    soft-cap set: :mod:`crossent.kernels.options`. ``rS > 0``: the correctly rounded path
+    (float64 losses, no gradient; nan where undecided)."""
     from .kernels import options as _ko
 
     N = p.x.shape[0]
@@ -199,7 +200,7 @@ def _option_rows(p: _Problem, den: float, grad) -> np.ndarray:
     if p.labels_mode:
         with parallel_guard():
             _ko.options_labels_rows(p.x, p.target, p.weight, p.has_weight, p.ignore_index, p.eps,
-                                    p.z, p.cap, p.odd, p.fast, den, want, out, g)
+                                    p.z, p.cap, p.odd, p.fast, den, want, out, g, rS)
     elif p.C == 0:  # probabilities over no classes: the empty sum 0, plus z lse^2 = z (-inf)^2
         out[:] = np.inf if p.z > 0.0 else 0.0
     else:
@@ -208,7 +209,7 @@ def _option_rows(p: _Problem, den: float, grad) -> np.ndarray:
         z = float(np.ldexp(p.z, -p.item_unscale))
         with parallel_guard():
             _ko.options_probs_rows(p.x, p.target, p.weight, p.has_weight, p.eps, z, p.cap,
-                                   p.odd, p.fast, den, want, out, g)
+                                   p.odd, p.fast, den, want, out, g, rS)
     return out
 
 
@@ -262,6 +263,8 @@ def _losses_correct(p: _Problem) -> np.ndarray:
     """Per-row float64 losses, correctly rounded (``crossent._rounding``): the wide kernels
     with the double-double exponential and the rounding test, and the oracle for the rows
     whose rounding they cannot decide."""
+    if p.options:
+        return _option_losses_correct(p)
     N = p.x.shape[0]
     out = np.empty(N, dtype=np.float64)
     if N == 0 or not p.labels_mode and p.C == 0:  # probabilities over no classes: 0 each
@@ -290,14 +293,32 @@ def _losses_correct(p: _Problem) -> np.ndarray:
     return out
 
 
-def _check_correct(p: _Problem, name: str) -> None:
+def _option_losses_correct(p: _Problem) -> np.ndarray:
+    """:func:`_losses_correct` with the z-loss or the soft-cap: the options kernel on the
+    double-double exponential with its error bound (``_loss_error``), the oracle for the rows
+    it leaves undecided (nan: also the rows whose value is nan)."""
+    out = _option_rows(p, 1.0, None, _rounding.relative_bound(p.C))
+    idx = np.flatnonzero(np.isnan(out))
+    _rounding.count("cross_entropy", p.x.shape[0], idx.size)
+    if idx.size:
+        from . import reference
+
+        kw = {"ignore_index": p.ignore_index} if p.labels_mode else {}
+        out[idx] = reference.cross_entropy(p.x[idx], p.target[idx], reduction="none",
+                                           weight=p.weight if p.has_weight else None,
+                                           label_smoothing=p.eps, z_loss=p.z,
+                                           logit_softcap=p.cap if p.cap > 0.0 else None, **kw)
+    return out
+
+
+def _check_correct(p: _Problem, name: str, options: bool = False) -> None:
     """In rounding mode "correct", refuse (any dtype) what has no correctly rounded path:
-    the options, and class weights beyond ``2**±64`` (they are scaled by a power of two
-    inside and the results scaled back, which rounds a second time where either is
-    subnormal)."""
+    the options where ``options`` is False (the gradient), and class weights beyond
+    ``2**±64`` (they are scaled by a power of two inside and the results scaled back, which
+    rounds a second time where either is subnormal)."""
     if _rounding.get_rounding() != "correct":
         return
-    if p.options:
+    if p.options and not options:
         _rounding.unsupported(f"{name} (with z_loss or logit_softcap)")
     if p.item_unscale:
         _rounding.unsupported(f"{name} (with class weights beyond 2**-64 .. 2**64 in "
@@ -306,7 +327,7 @@ def _check_correct(p: _Problem, name: str) -> None:
 
 def _losses(p: _Problem) -> np.ndarray:
     if _rounding.get_rounding() == "correct":  # its refusals, and its path for float64
-        _check_correct(p, "cross_entropy")
+        _check_correct(p, "cross_entropy", options=True)
         if _rounding.correct(p.dtype):
             return _losses_correct(p)
     if p.options:
@@ -396,9 +417,8 @@ def cross_entropy(logits, target, *, axis=-1, weight=None, ignore_index=-100, re
     Accuracy (``crossent._bounds``): per-item loss and mean/sum within 3 ulp in float64;
     within 1 ulp and correctly rounded in practice in float32/float16 (computed in
     float64 inside). In rounding mode ``"correct"`` (:func:`crossent.rounding`) the float64
-    per-item losses are correctly rounded (0.5 ulp; not with ``z_loss`` or
-    ``logit_softcap``, which raise ``NotImplementedError`` there), and a mean or sum is
-    their exact sum rounded once. -inf logits mask classes; a target class whose logit is -inf gives
+    per-item losses are correctly rounded (0.5 ulp; with ``z_loss`` and ``logit_softcap``
+    too), and a mean or sum is their exact sum rounded once. -inf logits mask classes; a target class whose logit is -inf gives
     +inf; a row with nan or +inf, or with only -inf, gives nan.
 
     Examples

@@ -31,7 +31,7 @@ from .exp import X_MIN_PARTS
 from .exp import exp_parts_f64 as exp_parts
 from .loss import _label_coeffs, _prob_coeffs
 from .softmax import (MASKED_ROW, NAN_ROW, OK, ROWS_PER_TASK, SCALE, _fill, _log_of_sum,
-                      _round_sum, _scale_dd, _term_of)
+                      _round_cr_abs, _round_sum, _scale_dd, _term_of, _term_pair_dd)
 
 
 def _inv_factorials(n):
@@ -173,7 +173,15 @@ def _capped_row(row, cap, fast, want_dz, zh, zl, dz):
 
 
 @jit
-def _row_stats_dd(zh, zl, C, bt, be, acc):
+def _term_dd(d, e):
+    """``2**SCALE_EXP exp(d + e) = T + E`` by the double-double exponential (the correctly
+    rounded path; ``_term_pair_dd``, compiled once here rather than inlined per kernel)."""
+    T, E = _term_pair_dd(d, 0.0)
+    return T, fma(e, T, E)
+
+
+@jit
+def _row_stats_dd(zh, zl, C, bt, be, acc, accurate):
     """``(status, mh, ml, hi, lo, Lh, Ll)`` of a row of double-double logits ``zh + zl``:
     ``M = mh + ml`` the largest, ``hi + lo = 2**SCALE_EXP S``, ``Lh + Ll = log S``,
     ``S = sum_i exp(z_i - M)``; fills ``bt[:C] + be[:C]`` with the terms (0 at the entries
@@ -181,7 +189,9 @@ def _row_stats_dd(zh, zl, C, bt, be, acc):
 
     As :func:`crossent.kernels.softmax._row_stats` with ``z_i - M = d_i + e_i``:
     ``d_i + e_i`` is ``(zh_i - mh) + (zl_i - ml)`` renormalized by TwoSum (``e_i`` below
-    ``ulp(d_i)``, so ``exp(d + e) = exp(d)(1 + e)`` to ``2**-100``)."""
+    ``ulp(d_i)``, so ``exp(d + e) = exp(d)(1 + e)`` to ``2**-100``). ``accurate`` (the
+    correctly rounded path): the double-double exponential and logarithm, ``S`` within
+    ``crossent._rounding.relative_bound(C)`` of the sum of the exponentials of ``zh + zl``."""
     mh = -INF
     for i in range(C):
         v = zh[i]
@@ -209,13 +219,16 @@ def _row_stats_dd(zh, zl, C, bt, be, acc):
             d, e = two_sum(v, -mh)
             d, e = two_sum(d, e + (zl[i] - ml))
         e = 0.0 if d < X_MIN_PARTS else e
+        if accurate:
+            bt[i], be[i] = _term_dd(d, e)
+            continue
         t, s = exp_parts(d)
         T = fma(t, s, s)
         ls = fma(t, s, s - T)
         bt[i] = T
         be[i] = fma(e, T, ls)
     rh, rl = dd_sum2(bt, be, acc)
-    Lh, Ll, _Lsh, _Lsl = _log_of_sum(cnt, rh, rl)
+    Lh, Ll, _Lsh, _Lsl = _log_of_sum(cnt, rh, rl, accurate)
     hi, lo = two_sum(np.float64(cnt) * SCALE, rh)
     hi, lo = two_sum(hi, lo + rl)
     return OK, mh, ml, hi, lo, Lh, Ll
@@ -260,25 +273,62 @@ def _lse_dd(mh, ml, Lh, Ll):
 
 
 @jit
-def _with_z(t, te, zw, zwl, mh, ml, Lh, Ll, odd):
+def _with_z(t, te, zw, zwl, mh, ml, Lh, Ll):
     """The loss ``t + te`` plus ``zw lse^2`` (``zw + zwl = z w >= 0`` exactly, double-double
-    products),
-    rounded once (to odd for a narrow output). Both terms are non-negative."""
+    products) as an unrounded double-double (``(inf, 0)`` where it overflows). Both terms are
+    non-negative."""
     if t == INF:
-        return INF
+        return INF, 0.0
     if zw == 0.0:
-        return _round_sum(t, te, odd)
+        return t, te
     sh, sl = _lse_dd(mh, ml, Lh, Ll)
     ph = sh * sh
     if ph == INF:
-        return INF
+        return INF, 0.0
     pl = fma(sh, sh, -ph) + 2.0 * sh * sl
     qh = zw * ph
     if qh == INF:
-        return INF
+        return INF, 0.0
     ql = fma(zw, ph, -qh) + (zw * pl + zwl * ph)
     a, b = two_sum(t, qh)
-    return _round_sum(a, b + (te + ql), odd)
+    return a, b + (te + ql)
+
+
+#: the error of a capped logit from ``_softcap_dd``, relative to it (its stated ``2**-98``
+#: with a margin: the correctly rounded path's bound, ``_loss_error``)
+SOFTCAP_DD_REL = 2.0**-95
+
+
+@jit
+def _loss_error(zh, C, mh, Lh, ah, zw, cap, rS, value):
+    """A bound on the absolute error of the loss ``value`` (``_loss_dd`` plus the z term) on
+    the correctly rounded path: ``S`` within ``rS`` relative (plus, with a cap, the capped
+    logits' errors in the exponentials' arguments), so ``L`` within that plus the log's
+    ``2**-93 L``; with a cap, every capped logit within ``SOFTCAP_DD_REL`` of itself,
+    which moves ``M - z_c`` by at most that times ``|M| + |z_c|`` (without one the logits are
+    exact and ``M - z_c`` is a double-double to ``2**-104``); the z term ``zw lse^2`` by
+    ``zw (2 |lse| e + e**2)``, ``e`` the error of ``lse = M + L``; the double-double
+    arithmetic ``2**-100`` of the value. The coefficients ``a_c`` are double-doubles (their
+    low parts, below ``2**-52`` of them, count through the ``2**-100``)."""
+    # a capped logit's error moves each exp(z_i - M) by up to SOFTCAP_DD_REL (|z_i| + |M|),
+    # |z| <= cap: relative to S, at most 2 SOFTCAP_DD_REL cap more
+    eL = (rS + (2.0 * SOFTCAP_DD_REL * cap if cap > 0.0 else 0.0)) * 1.01 + 2.0**-93 * Lh
+    e1 = 0.0
+    A = 0.0
+    for c in range(C):
+        a = abs(ah[c])
+        if a == 0.0:
+            continue
+        A += a
+        if cap > 0.0:
+            e1 += a * SOFTCAP_DD_REL * (abs(mh) + abs(zh[c]))
+    e1 += A * eL * (1.0 + 2.0**-40)
+    e2 = 0.0
+    if zw != 0.0:
+        lse = abs(mh + Lh)
+        el = eL + (SOFTCAP_DD_REL * abs(mh) if cap > 0.0 else 2.0**-104 * lse)
+        e2 = zw * (2.0 * lse * el + el * el)
+    return (e1 + e2 + 2.0**-100 * abs(value) + C * 2.0**-1070) * (1.0 + 2.0**-40)
 
 
 @jit
@@ -318,12 +368,14 @@ def _scratch(C):
 
 @jit
 def _one_row(row, lab, trow, weight, has_weight, eps, z, cap, fast, odd, denom, want_grad,
-             zh, zl, dz, bt, be, b3, ah, al, acc, g):
+             zh, zl, dz, bt, be, b3, ah, al, acc, g, rS):
     """Loss of one row (``lab >= 0``: class index, else ``trow`` holds probabilities); the
-    gradient into ``g`` when ``want_grad``."""
+    gradient into ``g`` when ``want_grad``. ``rS > 0``: the correctly rounded path (float64,
+    no gradient): the double-double exponential, and the loss rounded to nearest where its
+    error bound (``_loss_error``, ``S`` within ``rS``) decides the rounding, else nan."""
     C = row.shape[0]
     _capped_row(row, cap, fast, want_grad, zh, zl, dz)
-    st, mh, ml, hi, lo, Lh, Ll = _row_stats_dd(zh, zl, C, bt, be, acc)
+    st, mh, ml, hi, lo, Lh, Ll = _row_stats_dd(zh, zl, C, bt, be, acc, rS > 0.0)
     if st != OK:
         if want_grad:
             _fill(g, NAN)
@@ -338,14 +390,18 @@ def _one_row(row, lab, trow, weight, has_weight, eps, z, cap, fast, odd, denom, 
     t, te = _loss_dd(zh, zl, C, mh, ml, Lh, Ll, ah, al, b3, acc)
     if want_grad:
         _grad_dd(zh, bt, be, C, hi, lo, ah, al, zw, zwl, mh, ml, Lh, Ll, denom, acc, dz, g)
-    return _with_z(t, te, zw, zwl, mh, ml, Lh, Ll, odd)
+    a, b = _with_z(t, te, zw, zwl, mh, ml, Lh, Ll)
+    if rS > 0.0 and a < INF:
+        return _round_cr_abs(a, b, _loss_error(zh, C, mh, Lh, ah, zw, cap, rS, a))
+    return _round_sum(a, b, odd)
 
 
 @jit(parallel=True)
 def options_labels_rows(x, labels, weight, has_weight, ignore_index, eps, z, cap, odd, fast,
-                        denom, want_grad, out, grad):
+                        denom, want_grad, out, grad, rS):
     """Per-row loss (and gradient rows when ``want_grad``) for class indices, with the
-    z-loss ``z`` and the soft-cap ``cap`` (0: none). Ignored rows: loss 0, gradient 0."""
+    z-loss ``z`` and the soft-cap ``cap`` (0: none). Ignored rows: loss 0, gradient 0.
+    ``rS > 0``: the correctly rounded path (see ``_one_row``; nan where undecided)."""
     N, C = x.shape
     for task in prange((N + ROWS_PER_TASK - 1) // ROWS_PER_TASK):
         zh, zl, dz, bt, be, b3, ah, al, acc = _scratch(C)
@@ -358,16 +414,16 @@ def options_labels_rows(x, labels, weight, has_weight, ignore_index, eps, z, cap
                     _fill(g, 0.0)
                 continue
             out[n] = _one_row(x[n], y, x[n], weight, has_weight, eps, z, cap, fast, odd, denom,
-                              want_grad, zh, zl, dz, bt, be, b3, ah, al, acc, g)
+                              want_grad, zh, zl, dz, bt, be, b3, ah, al, acc, g, rS)
 
 
 @jit(parallel=True)
 def options_probs_rows(x, t, weight, has_weight, eps, z, cap, odd, fast, denom, want_grad,
-                       out, grad):
+                       out, grad, rS):
     """As :func:`options_labels_rows` for probability targets (the z term unweighted)."""
     N, C = x.shape
     for task in prange((N + ROWS_PER_TASK - 1) // ROWS_PER_TASK):
         zh, zl, dz, bt, be, b3, ah, al, acc = _scratch(C)
         for n in range(task * ROWS_PER_TASK, min(N, (task + 1) * ROWS_PER_TASK)):
             out[n] = _one_row(x[n], -1, t[n], weight, has_weight, eps, z, cap, fast, odd, denom,
-                              want_grad, zh, zl, dz, bt, be, b3, ah, al, acc, grad[n])
+                              want_grad, zh, zl, dz, bt, be, b3, ah, al, acc, grad[n], rS)

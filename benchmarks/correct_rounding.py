@@ -12,8 +12,10 @@ perturbation of ``p``, where its terms have both signs). ``--grads``: the gradie
 entries cancel (``cross_entropy_value_and_grad`` with Dirichlet(1) targets and label
 smoothing, ``binary_cross_entropy_with_logits_value_and_grad`` with uniform soft targets,
 ``entropy_logits_value_and_grad``), the loss or value included. ``--divergence``:
-``kl_divergence_logits`` on independent normal logits (standard deviation 3) and on near-equal
-rows (``Q = P (1 + rho U(-1, 1))``, ``rho`` 1e-3 and 1e-9).
+``kl_divergence_logits`` and ``js_divergence_logits`` on independent normal logits (standard
+deviation 3) and on near-equal rows (``Q = P (1 + rho U(-1, 1))``, ``rho`` 1e-3 and 1e-9 for
+KL, 1e-3 for JS). The default set includes ``cross_entropy`` with ``z_loss`` and with
+``logit_softcap``.
 
 Usage::
 
@@ -42,6 +44,9 @@ def _calls(x, y):
         "cross_entropy (none)": lambda: ce.cross_entropy(x, y, reduction="none"),
         "cross_entropy (mean)": lambda: ce.cross_entropy(x, y),
         "cross_entropy_value_and_grad": lambda: ce.cross_entropy_value_and_grad(x, y),
+        "cross_entropy (z_loss)": lambda: ce.cross_entropy(x, y, reduction="none", z_loss=1e-4),
+        "cross_entropy (logit_softcap)": lambda: ce.cross_entropy(x, y, reduction="none",
+                                                                  logit_softcap=30.0),
     }
 
 
@@ -93,6 +98,9 @@ def _divergence_calls(rng, N, C):
             p, near[1e-3], reduction="none"),
         "kl_divergence_logits (near 1e-9)": lambda: ce.kl_divergence_logits(
             p, near[1e-9], reduction="none"),
+        "js_divergence_logits": lambda: ce.js_divergence_logits(p, q, reduction="none"),
+        "js_divergence_logits (near 1e-3)": lambda: ce.js_divergence_logits(
+            p, near[1e-3], reduction="none"),
     }
 
 
@@ -142,7 +150,8 @@ def main(argv=None):
     p.add_argument("--json", default=None)
     p.add_argument("--pmf", action="store_true", help="the PMF functions")
     p.add_argument("--grads", action="store_true", help="the gradients with soft coefficients")
-    p.add_argument("--divergence", action="store_true", help="kl_divergence_logits")
+    p.add_argument("--divergence", action="store_true",
+                   help="kl_divergence_logits and js_divergence_logits")
     a = p.parse_args(argv)
     shapes = SHAPES if a.shapes is None else tuple(
         tuple(int(v) for v in s.split("x")) for s in a.shapes.split(","))

@@ -203,6 +203,23 @@ def two_prod(a, b):
 
 
 @jit(inline=True)
+def dd_mul_raw(ah, al, bh, bl):
+    """``(ah + al)(bh + bl)`` as an unnormalized double-double ``(p, e)``: ``p = fl(ah bh)``,
+    ``e`` its exact error plus the cross terms (the low parts' product dropped: below ``u**2``
+    of the result). For a loop that renormalizes once at its end."""
+    p, e = two_prod(ah, bh)
+    return p, e + (ah * bl + al * bh)
+
+
+@jit(inline=True)
+def dd_mul(ah, al, bh, bl):
+    """``(ah + al)(bh + bl)`` as a double-double, renormalized (relative error about
+    ``2 u**2``)."""
+    p, e = dd_mul_raw(ah, al, bh, bl)
+    return two_sum(p, e)
+
+
+@jit(inline=True)
 def dd_add(hi, lo, x):
     """Add a float64 ``x`` to the double-double accumulator ``(hi, lo)``.
 

@@ -20,7 +20,7 @@ import math
 import numpy as np
 from numba import prange
 
-from ._base import INF, NAN, dd_div, fma, jit, two_prod, two_sum
+from ._base import INF, NAN, dd_div, dd_mul, fma, jit, two_prod, two_sum
 from .exp import EXP_PARTS_DD_MAX_REL_ERR, _poly_full, _reduce, exp_f64, exp_parts_dd, exp_parts_f64
 from .softmax import INV_SCALE, TINY, _log_of_sum, _round_cr, _round_cr_abs, _round_sum
 
@@ -30,13 +30,6 @@ _SMALL = 2.0**-960
 # exp(x) for x < _X_PARTS is below exp_parts_f64's range: reduced here with k down to -2047
 _X_PARTS = -1100.0
 _X_ZERO = -1419.0  # below: e^x < 2**-2047, so c e^x < 2**-1023 * ... rounds to 0 for c < 2**1024
-
-
-@jit(inline=True)
-def _dd_mul(ah, al, bh, bl):
-    """``(ah + al)(bh + bl)`` as a double-double (relative error about ``2 u^2``)."""
-    p, e = two_prod(ah, bh)
-    return two_sum(p, e + (ah * bl + al * bh))
 
 
 @jit
@@ -91,21 +84,21 @@ def weighted_softplus(ch, cl, x, accurate=False):
         return INF, 0.0
     if x >= 0.0:  # softplus = x + log1p(e^{-x}); the log is below 2**-1587 x beyond 1100
         if x > 1100.0:
-            return _dd_mul(ch, cl, x, 0.0)
+            return dd_mul(ch, cl, x, 0.0)
         if accurate:
             Lh, Ll, _a, _b = _log1p_exp_neg_dd(x)
         else:
             Lh, Ll, _a, _b = _log1p_exp_neg(x)
         sh, sl = two_sum(x, Lh)
-        return _dd_mul(ch, cl, sh, sl + Ll)
+        return dd_mul(ch, cl, sh, sl + Ll)
     if x >= _X_PARTS:  # softplus = log1p(e^x)
         if accurate:
             Lh, Ll, Lsh, Lsl = _log1p_exp_neg_dd(-x)
         else:
             Lh, Ll, Lsh, Lsl = _log1p_exp_neg(-x)
         if Lh >= _SMALL:
-            return _dd_mul(ch, cl, Lh, Ll)
-        vh, vl = _dd_mul(ch, cl, Lsh, Lsl)  # scaled by 2**600: no subnormal digits lost
+            return dd_mul(ch, cl, Lh, Ll)
+        vh, vl = dd_mul(ch, cl, Lsh, Lsl)  # scaled by 2**600: no subnormal digits lost
         return vh * INV_SCALE, vl * INV_SCALE  # one rounding when the result is subnormal
     if accurate:
         return NAN, 0.0  # the oracle decides (a tiny or zero value)
@@ -115,7 +108,7 @@ def weighted_softplus(ch, cl, x, accurate=False):
     hi, lo, r, k = _reduce(x, _X_ZERO, False)  # k in [-2048, -1586]: k LN2_CW_HI exact
     p = hi + _poly_full(r, lo)  # e^r = 1 + p, to about 1.1 u
     mc, kc = math.frexp(ch)
-    vh, vl = _dd_mul(mc, cl * (mc / ch), 1.0, p)
+    vh, vl = dd_mul(mc, cl * (mc / ch), 1.0, p)
     return math.ldexp(vh + vl, k + kc), 0.0  # one rounding (the result is normal or subnormal)
 
 
@@ -123,9 +116,9 @@ def weighted_softplus(ch, cl, x, accurate=False):
 def _coefficients(t, w, pw):
     """``A = w pw t`` and ``B = w (1 - t)`` as double-doubles (``1 - t`` exact by TwoSum)."""
     ph, pl = two_prod(w, pw)
-    ah, al = _dd_mul(ph, pl, t, 0.0)
+    ah, al = dd_mul(ph, pl, t, 0.0)
     oh, ol = two_sum(1.0, -t)
-    bh, bl = _dd_mul(w, 0.0, oh, ol)
+    bh, bl = dd_mul(w, 0.0, oh, ol)
     return ah, al, bh, bl
 
 
@@ -226,11 +219,11 @@ def _bce_grad_cr(x, t, w, pw, scale, cr):
         Sh, Sl = dd_div(1.0, 0.0, dh, dl)
         sh, sl = dd_div(eh, el, dh, dl)
     if x >= 0.0:  # sigma(x) is the large side
-        ph, pl = _dd_mul(bh, bl, Sh, Sl)
-        qh, ql = _dd_mul(ah, al, sh, sl)
+        ph, pl = dd_mul(bh, bl, Sh, Sl)
+        qh, ql = dd_mul(ah, al, sh, sl)
     else:
-        ph, pl = _dd_mul(bh, bl, sh, sl)
-        qh, ql = _dd_mul(ah, al, Sh, Sl)
+        ph, pl = dd_mul(bh, bl, sh, sl)
+        qh, ql = dd_mul(ah, al, Sh, Sl)
     dh, de = two_sum(ph, -qh)
     gh, gl = dd_div(dh, de + (pl - ql), scale, 0.0)
     err = (err + cr * (abs(ph) + abs(qh))) / scale * (1.0 + 2.0**-40)

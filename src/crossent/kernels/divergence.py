@@ -52,8 +52,8 @@ import numpy as np
 from numba import prange
 
 from ._base import (DD_ACC, INF, LN2_DD_HI, LN2_DD_LO, NAN, _f64_as_i64, _i64_as_f64, dd_div,
-                    dd_sum, dd_sum2, fast_two_sum, fma, jit, padded, two_prod, two_sum,
-                    wide_vectors)
+                    dd_mul_raw, dd_sum, dd_sum2, fast_two_sum, fma, jit, padded, two_prod,
+                    two_sum, wide_vectors)
 from .exp import EXP_PARTS_DD_MAX_REL_ERR, X_MIN_PARTS, exp_parts_dd
 from .softmax import (
     INV_SCALE,
@@ -196,15 +196,7 @@ def _phi_dd(dh, dl):
     gh, gl = _dd_step(c[0], PHI_MID_LO[0], hh, hl, gh, gl)
     wh, wl = two_prod(dh, dh)
     wl += 2.0 * dh * dl
-    return _dd_mul(wh, wl, gh, gl)
-
-
-@jit(inline=True)
-def _dd_mul(ah, al, bh, bl):
-    """``(ah + al) (bh + bl)`` as an unnormalized double-double (the low parts' product
-    dropped: below ``u**2`` of the result)."""
-    p, e = two_prod(ah, bh)
-    return p, e + (ah * bl + al * bh)
+    return dd_mul_raw(wh, wl, gh, gl)
 
 
 #: the degree of ``_phi_mid_narrow``: its Taylor remainder on ``|t + 1/2| <= 3/2`` is below
@@ -273,9 +265,9 @@ def _kl_term_dd(Ph, Pl, Qh, Ql, dh, dl, masked):
     ``phi``'s; nothing is rounded to a double. ``masked`` (``P = 0``): ``Q``. A negative
     value (only from underflow) is raised to 0."""
     fh, fl = _phi_dd(dh, dl)
-    mh, ml = _dd_mul(Ph, Pl, fh, fl)
+    mh, ml = dd_mul_raw(Ph, Pl, fh, fl)
     eh, el = two_sum(dh, -1.0)  # delta - 1
-    ah, al = _dd_mul(Ph, Pl, eh, el + dl)
+    ah, al = dd_mul_raw(Ph, Pl, eh, el + dl)
     oh, oe = two_sum(Qh, ah)
     ol = oe + (Ql + al)
     mid = (dh > KL_LOW) & (dh < 1.0)

@@ -25,8 +25,8 @@ import math
 import numpy as np
 from numba import prange
 
-from ._base import (DD_ACC, INF, LN2_DD_HI, LN2_DD_LO, NAN, dd_div, dd_sum, dd_sum2, fma, jit,
-                    two_prod, two_sum)
+from ._base import (DD_ACC, INF, LN2_DD_HI, LN2_DD_LO, NAN, dd_div, dd_mul, dd_sum, dd_sum2, fma,
+                    jit, two_prod, two_sum)
 from .exp import X_MIN_PARTS
 from .exp import exp_parts_f64 as exp_parts
 from .loss import _label_coeffs, _prob_coeffs
@@ -59,14 +59,6 @@ SOFTCAP_TINY = 2.0**-60
 SOFTCAP_ONE = 40.0
 
 
-@jit(inline=True)
-def _dd_mul(ah, al, bh, bl):
-    """Double-double product (relative error about ``2**-104``)."""
-    p = ah * bh
-    e = fma(ah, bh, -p) + (ah * bl + al * bh)
-    return two_sum(p, e)
-
-
 @jit
 def _expm1_dd(uh, ul):
     """``expm1(u)`` as a double-double for ``0 <= u = uh + ul <= 2 * SOFTCAP_ONE``.
@@ -87,10 +79,10 @@ def _expm1_dd(uh, ul):
     sh = _IF_HI[EXPM1_TERMS]
     sl = _IF_LO[EXPM1_TERMS]
     for j in range(EXPM1_TERMS - 1, 0, -1):
-        sh, sl = _dd_mul(sh, sl, rh, rl)
+        sh, sl = dd_mul(sh, sl, rh, rl)
         h, e = two_sum(sh, _IF_HI[j])
         sh, sl = two_sum(h, e + sl + _IF_LO[j])
-    sh, sl = _dd_mul(sh, sl, rh, rl)  # expm1(r)
+    sh, sl = dd_mul(sh, sl, rh, rl)  # expm1(r)
     if k == 0.0:
         return sh, sl
     p2 = math.ldexp(1.0, int(k))

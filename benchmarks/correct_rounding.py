@@ -14,7 +14,9 @@ smoothing, ``binary_cross_entropy_with_logits_value_and_grad`` with uniform soft
 ``entropy_logits_value_and_grad``), the loss or value included. ``--divergence``:
 ``kl_divergence_logits`` and ``js_divergence_logits`` on independent normal logits (standard
 deviation 3) and on near-equal rows (``Q = P (1 + rho U(-1, 1))``, ``rho`` 1e-3 and 1e-9 for
-KL, 1e-3 for JS). The default set includes ``cross_entropy`` with ``z_loss`` and with
+KL, 1e-3 for JS), and ``kl_divergence_logits_value_and_grad`` (``'mean'``) on the independent
+rows and, up to 100 classes, on the near-equal rows of 1e-3 (with many classes most of those rows
+go to the oracle: docs/accuracy.md). The default set includes ``cross_entropy`` with ``z_loss`` and with
 ``logit_softcap``.
 
 Usage::
@@ -101,7 +103,12 @@ def _divergence_calls(rng, N, C):
         "js_divergence_logits": lambda: ce.js_divergence_logits(p, q, reduction="none"),
         "js_divergence_logits (near 1e-3)": lambda: ce.js_divergence_logits(
             p, near[1e-3], reduction="none"),
-    }
+        "kl_divergence_logits_value_and_grad": lambda: ce.kl_divergence_logits_value_and_grad(
+            p, q),
+    } | ({} if C > 100 else {  # near-equal rows of many classes: mostly the oracle's
+        "kl_divergence_logits_value_and_grad (near 1e-3)":
+            lambda: ce.kl_divergence_logits_value_and_grad(p, near[1e-3]),
+    })
 
 
 def run(shapes=SHAPES, rounds=9, seed=0, pmf=False, grads=False, divergence=False):

@@ -842,8 +842,6 @@ def _unsupported_calls(dt):
     c = crossent
     return [
         ("cross_entropy_value_and_grad", lambda: c.cross_entropy_value_and_grad(x, y, z_loss=1e-4)),
-        ("kl_divergence_logits_value_and_grad",
-         lambda: c.kl_divergence_logits_value_and_grad(x, x2)),
         ("js_divergence_logits_value_and_grad",
          lambda: c.js_divergence_logits_value_and_grad(x, x2)),
         ("linear_cross_entropy", lambda: c.linear_cross_entropy(h, W, y)),

@@ -65,6 +65,28 @@ def _kl_correct(x, y, keep, out):
                               dtype=np.float64)
 
 
+def _kl_grad_correct(x, y, keep, reduction, out, gx, gy):
+    """The correctly rounded float64 value and gradients: the kernel's rows, and the oracle's
+    for the rows where the rounding test cannot decide the value or an entry."""
+    nk = int(keep.sum()) if reduction == "mean" else 1
+    slow = np.zeros(x.shape[0], dtype=np.uint8)
+    if x.shape[0]:
+        with parallel_guard():
+            _k.kl_divergence_logits_grad_rows_cr(x, y, keep, _rounding.kl_relative_bound(x.shape[1]),
+                                                 float(max(nk, 1)), out, gx, gy, slow)
+    idx = np.flatnonzero(slow)
+    _rounding.count("kl_divergence_logits_value_and_grad", int(keep.sum()), idx.size)
+    if idx.size:
+        from . import reference  # the slow path only
+
+        # the rows alone ('none'), their gradients divided by the whole batch's nk
+        v, gp, gq = reference.kl_divergence_logits_value_and_grad(x[idx], y[idx], reduction="none",
+                                                                  grad_divisor=max(nk, 1))
+        out[idx] = v
+        gx[idx] = gp
+        gy[idx] = gq
+
+
 def _js_correct(x, y, beta, keep, out):
     """:func:`_kl_correct` for ``js_divergence_logits``."""
     if x.shape[0]:
@@ -177,7 +199,8 @@ def kl_divergence_logits_value_and_grad(p_logits, q_logits, *, axis=-1, reductio
     within :math:`8u` (absolute, :math:`u = 2^{-53}`) of the exact ones in float64 for rows
     with :math:`\mathrm{KL} \le 1`, :math:`8u\,\mathrm{KL}` beyond (an entry carries about
     :math:`u P_j(|\delta_j| + \mathrm{KL})`); rounded once to a narrow format (tested, not a
-    table row).
+    table row). In the rounding mode ``"correct"`` (:func:`crossent.rounding`) the float64
+    value and every gradient entry are correctly rounded.
 
     Examples
     --------
@@ -187,14 +210,15 @@ def kl_divergence_logits_value_and_grad(p_logits, q_logits, *, axis=-1, reductio
     >>> float(v), gp.tolist(), gq.tolist()
     (0.0, [[0.0, 0.0]], [[0.0, 0.0]])
     """
-    _rounding.unsupported("kl_divergence_logits_value_and_grad")
     dt, x, y, ax, batch_shape, keep = _prepare(p_logits, q_logits, axis, reduction, mask,
                                                f32=True)
     scale = _grad_scale(keep, reduction)
     out = np.empty(x.shape[0], dtype=np.float64)
     gx = np.empty_like(x)
     gy = np.empty_like(y)
-    if x.shape[0]:
+    if _rounding.correct(dt):
+        _kl_grad_correct(x, y, keep, reduction, out, gx, gy)
+    elif x.shape[0]:
         with parallel_guard():
             _k.kl_divergence_logits_grad_rows(x, y, keep, dt != np.float64, scale, out, gx, gy)
     return (_reduce(out, keep, reduction, dt, batch_shape), _grad_back(gx, np.shape(p_logits), ax, dt),

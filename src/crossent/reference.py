@@ -188,6 +188,7 @@ __all__ = [
     "js_divergence_logits",
     "entropy_logits",
     "entropy_logits_value_and_grad",
+    "kl_divergence_logits_value_and_grad",
 
     "binary_cross_entropy_with_logits",
     "binary_cross_entropy_with_logits_value_and_grad",
@@ -2198,6 +2199,107 @@ def kl_divergence_logits(p_logits, q_logits, *, axis=-1, reduction="mean", mask=
     ``q_logits`` gives +inf; a row with nan or +inf, or with no finite entry, gives nan.
     """
     return _divergence_rows(_kl_logits_row, p_logits, q_logits, axis, reduction, mask, exact)
+
+
+def _shift_of(xs, ys):
+    """The constant ``c`` (a Fraction) with ``{x_i} = {y_i + c}`` as multisets of the finite
+    entries (then ``log(S_x / S_y) = c`` exactly), or None."""
+    fx = sorted(Fraction(v) for v in xs if v != -math.inf)
+    fy = sorted(Fraction(v) for v in ys if v != -math.inf)
+    if len(fx) != len(fy) or not fx:
+        return None
+    c = fx[0] - fy[0]
+    return c if all(a - b == c for a, b in zip(fx, fy)) else None
+
+
+def _kl_logits_grad_row(xs, ys, nk, w):
+    r"""Items for the gradient rows of :math:`\mathrm{KL}/n_k` in both arguments,
+    :math:`P_j(\delta_j - \mathrm{KL})/n_k` then :math:`(Q_j - P_j)/n_k`
+    (:math:`\delta_j = \log P_j - \log Q_j`), in interval arithmetic. Exact: nan rows
+    where the value is nan or +inf (as the kernels), zeros for rows that differ by one
+    constant, 0 for ``gx`` where ``x`` masks the class and for both where both do, and
+    ``Q_j - P_j = 0`` where :math:`\delta_j = 0` exactly (the finite entries of ``x`` are
+    those of ``y`` shifted by one constant ``c``, and :math:`x_j - y_j = c`)."""
+    C = len(xs)
+    first = _kl_logits_row(xs, ys, w)
+    if first[0] == "x" and (first[1] is _NAN or first[1] is _PINF):
+        return [_exact_item(_NAN)] * (2 * C)
+    if first[0] == "x":  # exactly 0: the same distribution
+        return [_exact_item(0)] * (2 * C)
+    c = _shift_of(xs, ys)
+    mx, lx = _lse_shift(xs, w)
+    my, ly = _lse_shift(ys, w)
+    n = _mpi(float(nk))
+    P, Q, D = [], [], []
+    kl = (_FZERO, _FZERO)
+    for a, b in zip(xs, ys):
+        Pi = Qi = Di = None
+        if b != -math.inf:
+            Qi = libmp.mpi_exp(libmp.mpi_sub(libmp.mpi_sub(_mpi(b), _mpi(my), w), ly, w), w)
+        if a != -math.inf:
+            logp = libmp.mpi_sub(libmp.mpi_sub(_mpi(a), _mpi(mx), w), lx, w)
+            logq = libmp.mpi_sub(libmp.mpi_sub(_mpi(b), _mpi(my), w), ly, w)
+            Pi = libmp.mpi_exp(logp, w)
+            Di = libmp.mpi_sub(logp, logq, w)
+            kl = libmp.mpi_add(kl, libmp.mpi_mul(Pi, Di, w), w)
+        P.append(Pi)
+        Q.append(Qi)
+        D.append(Di)
+    gx, gy = [], []
+    for a, b, Pi, Qi, Di in zip(xs, ys, P, Q, D):
+        if Pi is None:
+            gx.append(_exact_item(0))
+            gy.append(_exact_item(0) if Qi is None else
+                      _interval_item(*libmp.mpi_div(Qi, n, w), w))
+            continue
+        g = libmp.mpi_div(libmp.mpi_mul(Pi, libmp.mpi_sub(Di, kl, w), w), n, w)
+        gx.append(_interval_item(g[0], g[1], w))
+        if c is not None and Fraction(a) - Fraction(b) == c:
+            gy.append(_exact_item(0))  # delta_j = 0: Q_j = P_j
+        else:
+            d = libmp.mpi_div(libmp.mpi_sub(Qi, Pi, w), n, w)
+            gy.append(_interval_item(d[0], d[1], w))
+    return gx + gy
+
+
+def kl_divergence_logits_value_and_grad(p_logits, q_logits, *, axis=-1, reduction="mean",
+                                        mask=None, exact=False, grad_divisor=None):
+    r"""``(value, grad_p, grad_q)``: :func:`kl_divergence_logits` and the correctly rounded
+    gradients of the reduced value (of the sum of the rows for ``'none'``) in both arguments,
+    :math:`P_j(\delta_j - \mathrm{KL})` and :math:`Q_j - P_j` (divided by the number of kept
+    rows for ``'mean'``), in the shape of the inputs; 0 for dropped rows, nan rows where the
+    value is nan or +inf. ``grad_divisor`` (a positive integer) replaces that divisor: the
+    gradient of the sum divided by it (for rows of a larger batch)."""
+    value = kl_divergence_logits(p_logits, q_logits, axis=axis, reduction=reduction,
+                                 mask=mask, exact=exact)
+    p, q, ax, batch_shape, keep = divergence_inputs(p_logits, q_logits, axis, reduction, mask)
+    fmt = float_format(p.dtype)
+    xr, moved = _rows(p, ax)
+    yr, _ = _rows(q, ax)
+    K = moved[-1]
+    nk = int(keep.sum()) if reduction == "mean" else 1
+    if grad_divisor is not None:
+        if isinstance(grad_divisor, bool) or not isinstance(grad_divisor, (int, np.integer)) \
+                or grad_divisor < 1:
+            raise ValueError(f"grad_divisor must be a positive integer, got {grad_divisor!r}")
+        nk = int(grad_divisor)
+    w0 = _w0(fmt, K, exact)
+    gx, gy = [], []
+    for a, b, k in zip(xr, yr, keep.tolist()):
+        if not k:
+            zero = _decide(_exact_item(0), fmt, exact)[1]
+            gx.extend([zero] * K)
+            gy.extend([zero] * K)
+            continue
+        xs = [float(v) for v in a.tolist()]
+        ys = [float(v) for v in b.tolist()]
+        vals = _ziv(lambda w, xs=xs, ys=ys: _kl_logits_grad_row(xs, ys, max(nk, 1), w), fmt,
+                    exact, w0)
+        gx.extend(vals[:K])
+        gy.extend(vals[K:])
+    gp = np.moveaxis(np.asarray(_finish(gx, moved, fmt, exact)), -1, ax)
+    gq = np.moveaxis(np.asarray(_finish(gy, moved, fmt, exact)), -1, ax)
+    return value, gp, gq
 
 
 def _divergence_rows(row_item, p_logits, q_logits, axis, reduction, mask, exact):

@@ -772,24 +772,30 @@ def _kl_row_cr(x, y, btp, bep, btq, beq, acc, rho):
 def _kl_row_dd(x, y, btp, bep, btq, beq, acc, rho):
     """``(kh, kl, cr)``: the value as a double-double and its relative error bound, or
     ``(v, 0, 0)`` with ``v`` nan, +inf or an exact 0 (see :func:`_kl_row_cr`). Not inlined:
-    compiled once, apart from the fast kernels.
+    compiled once, apart from the fast kernels. :func:`_kl_setup_dd`, then
+    :func:`_kl_sum_dd`."""
+    st = _kl_setup_dd(x, y, btp, bep, btq, beq, acc, rho)
+    return _kl_sum_dd(x, y, btp, bep, btq, beq, rho, st)
 
-    The terms of :func:`_kl_row` in double-double: ``P_i`` (``_dd_prob``), ``delta_i``
-    (``_d_minus_D``, then ``- l``), ``phi(delta_i)`` by the series (``|delta| < 1/8``) or
-    the exponential (``-2 < delta``), ``Q_i - P_i (1 - delta_i)`` below ``-2``; beside the
-    sum, a bound on its error, class by class (docs/accuracy.md, "Correct rounding in
-    float64"): the terms' relative errors, ``phi``'s, the error ``eta_i`` of ``delta_i``
-    through ``|phi'|``, the error ``el`` of ``l`` (first order on the ``Q`` terms, second
-    order, ``0.52 el**2``, on the rest: the sum is stationary in ``l``)."""
+
+@jit(inline=True)
+def _kl_setup_dd(x, y, btp, bep, btq, beq, acc, rho):
+    """The row quantities of :func:`_kl_sum_dd` and :func:`_kl_grad_row_cr`:
+    ``(v, mp, mq, cph, cpl, cqh, cql, Dh, Dl, lh, ll, el, lh0, ll0, el0)``. ``v`` is nan (a row the fast
+    path makes nan), +inf (a class of P missing from Q) or 0 (go on); ``mp``, ``mq`` the
+    maxima, ``2**B P_i = T_i (cph + cpl)`` (and Q), ``D = x_k - y_k`` at the first largest
+    entry ``k`` of ``x``, ``l = log(Q_k / P_k)`` and its error bound ``el`` (from the s2 pass
+    for ``|l| <= 2**-20``), and ``l`` of the row statistics with its bound (``lh0, ll0,
+    el0``: the same ``l`` above ``2**-20``)."""
     stp, mp, hp, lp, Lph, Lpl, _a, _b = _row_stats(x, btp, bep, acc, False, True)
     stq, mq, hq, lq, Lqh, Lql, _c, _d = _row_stats(y, btq, beq, acc, False, True)
     if stp != OK or stq != OK:
-        return NAN, 0.0, 0.0
+        return NAN, mp, mq, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0
     C = x.shape[0]
     k = -1  # the first largest entry of x
     for i in range(C):
         if x[i] != -INF and y[i] == -INF:
-            return INF, 0.0, 0.0  # P_i > 0 = Q_i
+            return INF, mp, mq, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0
         if k < 0 and x[i] == mp:
             k = i
     Dh, Dl = two_sum(x[k], -y[k])
@@ -801,6 +807,7 @@ def _kl_row_dd(x, y, btp, bep, btq, beq, acc, rho):
     lh, t3 = two_sum(a, t1)
     lh, ll = fast_two_sum(lh, b + t3 + t2 + (Lpl - Lql))
     el = rho * (Lph + Lqh) * (1.0 + 2.0**-40) + 2.0**-100 * (abs(a) + Lph + Lqh)
+    lh0, ll0, el0 = lh, ll, el  # l from the statistics: the gradient's (an absolute error)
     if abs(lh) <= 2.0**-20:
         # s2 = Q_k / P_k - 1 = sum_i r_i, each r_i within 8u (libm's expm1 and log1p within
         # an ulp): l = log1p(s2) within 2**-49 (sum |r_i| + |s2|) + 2**-51 |l|
@@ -808,6 +815,24 @@ def _kl_row_dd(x, y, btp, bep, btq, beq, acc, rho):
         s2 *= INV_SCALE
         lh, ll = math.log1p(s2), 0.0
         el = 2.0**-49 * (sa * INV_SCALE + abs(s2)) + 2.0**-51 * abs(lh) + 2.0**-1070
+    return 0.0, mp, mq, cph, cpl, cqh, cql, Dh, Dl, lh, ll, el, lh0, ll0, el0
+
+
+@jit(inline=True)
+def _kl_sum_dd(x, y, btp, bep, btq, beq, rho, st):
+    """:func:`_kl_row_dd` after :func:`_kl_setup_dd` (``st``).
+
+    The terms of :func:`_kl_row` in double-double: ``P_i`` (``_dd_prob``), ``delta_i``
+    (``_d_minus_D``, then ``- l``), ``phi(delta_i)`` by the series (``|delta| < 1/8``) or
+    the exponential (``-2 < delta``), ``Q_i - P_i (1 - delta_i)`` below ``-2``; beside the
+    sum, a bound on its error, class by class (docs/accuracy.md, "Correct rounding in
+    float64"): the terms' relative errors, ``phi``'s, the error ``eta_i`` of ``delta_i``
+    through ``|phi'|``, the error ``el`` of ``l`` (first order on the ``Q`` terms, second
+    order, ``0.52 el**2``, on the rest: the sum is stationary in ``l``)."""
+    v, mp, mq, cph, cpl, cqh, cql, Dh, Dl, lh, ll, el, _l0, _l1, _l2 = st
+    if v != 0.0:
+        return v, 0.0, 0.0
+    C = x.shape[0]
     kh, kl, err = 0.0, 0.0, 0.0
     allzero = True  # x - y constant on the classes of P and Q = 0 where P = 0: KL = 0
     rq = rho + 2.0**-100  # Q_i's relative error (a clamped Q_i is below the absolute part)
@@ -883,6 +908,112 @@ def kl_divergence_logits_rows_cr(x, y, keep, rho, out):
                 out[n] = 0.0
                 continue
             out[n] = _kl_row_cr(x[n], y[n], btp, bep, btq, beq, acc, rho)
+
+
+@jit(inline=True)
+def _grad_entry_cr(h, l, err, nk):
+    """A gradient entry ``(h + l) / nk`` (``h + l`` scaled by ``2**B``, known to within
+    ``err``) rounded to nearest, or nan where the bound cannot decide; ``nk`` the number of
+    kept rows of a ``'mean'`` (1 otherwise, an integer: the division's ``4u**2``)."""
+    if nk != 1.0:
+        h, l = dd_div(h, l, nk, 0.0)
+        err = err / nk * (1.0 + 2.0**-50) + 2.0**-100 * abs(h)
+    err = err * (1.0 + 2.0**-40) * INV_SCALE
+    if err != 0.0 or h != 0.0:
+        err += 2.0 * TINY  # the unscaling by 2**-B in the subnormal range
+    return _round_cr_abs(h * INV_SCALE, l * INV_SCALE, err)
+
+
+@jit
+def _kl_grad_row_cr(x, y, btp, bep, btq, beq, acc, rho, nk, gx, gy):
+    """The correctly rounded value (as :func:`_kl_row_cr`) and, into ``gx`` and ``gy``, the
+    gradient rows ``P_j (delta_j - KL) / nk`` and ``(Q_j - P_j) / nk``; returns
+    ``(value, ok)``, ``ok`` False when the value or an entry is undecided (nan).
+
+    Both entries may cancel, so their bounds are absolute (docs/accuracy.md, "the gradient
+    of the KL divergence"): ``P_j`` and ``Q_j`` within ``rho`` relative (1 where the
+    exponential clamped), the difference's own ``2**-104``; ``delta_j`` within
+    ``eta_j + el`` (its double-double steps and the error of the statistics' ``l``, at first
+    order here), ``KL``
+    within ``cr KL`` (its tested bound), their difference's ``2**-104``; the product within
+    ``ra P |d| + 1.01 P e_d``. A row whose value is nan or +inf gets nan rows (as the fast
+    kernel); rows that differ by a constant, exactly, get zeros; a class masked in ``x``
+    gets ``gx = 0`` and ``gy = Q_j / nk`` (0 where ``y`` masks it too)."""
+    C = x.shape[0]
+    st = _kl_setup_dd(x, y, btp, bep, btq, beq, acc, rho)
+    kh, kl, cr = _kl_sum_dd(x, y, btp, bep, btq, beq, rho, st)
+    if cr == 0.0:  # nan, +inf or an exact 0
+        g = kh if kh == 0.0 else NAN
+        for j in range(C):
+            gx[j] = g
+            gy[j] = g
+        return kh, True
+    value = _round_cr(kh, kl, False, cr)
+    ok = value == value
+    # delta_j from l of the statistics (within rho (L_p + L_q) absolute), not the s2 pass's
+    # (which the value takes near |l| = 0, within 2**-49 of |l| only: first order here)
+    _v, mp, mq, cph, cpl, cqh, cql, Dh, Dl, _a, _b, _c, lh, ll, el = st
+    ek = cr * kh * (1.0 + 2.0**-40)  # KL's absolute error (unscaled, as delta)
+    rp = rho + 2.0**-100
+    for j in range(C):
+        if y[j] == -INF:  # then x_j is -inf too (KL finite): P_j = Q_j = 0
+            gx[j] = 0.0
+            gy[j] = 0.0
+            continue
+        qh, ql = _dd_prob(btq[j], beq[j], cqh, cql)
+        rq = 1.0 if y[j] - mq < X_MIN_PARTS else rp
+        if x[j] == -INF:  # P_j = 0
+            gx[j] = 0.0
+            r = _grad_entry_cr(qh, ql, rq * qh, nk)
+            gy[j] = r
+            ok = ok and r == r
+            continue
+        ph, pl = _dd_prob(btp[j], bep[j], cph, cpl)
+        ra = 1.0 if x[j] - mp < X_MIN_PARTS else rp
+        h, e = two_sum(qh, -ph)
+        h, e = fast_two_sum(h, e + (ql - pl))
+        r = _grad_entry_cr(h, e, rq * qh + ra * ph + 2.0**-104 * (qh + ph), nk)
+        gy[j] = r
+        ok = ok and r == r
+        sh, sl = _d_minus_D(x[j], y[j], Dh, Dl)
+        dh, t = two_sum(sh, -lh)
+        dh, dl = fast_two_sum(dh, t + (sl - ll))
+        eta = (2.0**-100 * (abs(dh) + abs(lh)) + 2.0**-150 * abs(x[j]) + 2.0**-150 * abs(y[j])
+               + 2.0**-150 * abs(Dh))
+        fh, t = two_sum(dh, -kh)
+        fh, fl = fast_two_sum(fh, t + (dl - kl))  # delta_j - KL
+        ed = eta + el + ek + 2.0**-104 * abs(fh)
+        gh, ge = two_prod(ph, fh)
+        gl = ge + (ph * fl + pl * fh)
+        r = _grad_entry_cr(gh, gl, 1.01 * (ra * ph * abs(fh) + ph * ed) + 2.0**-100 * abs(gh),
+                           nk)
+        gx[j] = r
+        ok = ok and r == r
+    return value, ok
+
+
+@jit(parallel=True)
+def kl_divergence_logits_grad_rows_cr(x, y, keep, rho, nk, out, gx, gy, slow):
+    """``out[n]`` as :func:`kl_divergence_logits_rows_cr` and the gradient rows of the sum
+    of the rows divided by ``nk`` (:func:`_kl_grad_row_cr`), correctly rounded;
+    ``slow[n] = 1`` where the value or an entry is undecided (0 rows where ``keep[n]`` is
+    False)."""
+    N, C = x.shape
+    for task in prange((N + ROWS_PER_TASK - 1) // ROWS_PER_TASK):
+        btp, bep = _term_rows(C)
+        btq, beq = _term_rows(C)
+        acc = np.empty(DD_ACC)
+        for n in range(task * ROWS_PER_TASK, min(N, (task + 1) * ROWS_PER_TASK)):
+            if not keep[n]:
+                out[n] = 0.0
+                slow[n] = False
+                for j in range(C):
+                    gx[n, j] = 0.0
+                    gy[n, j] = 0.0
+                continue
+            v, ok = _kl_grad_row_cr(x[n], y[n], btp, bep, btq, beq, acc, rho, nk, gx[n], gy[n])
+            out[n] = v
+            slow[n] = not ok
 
 
 # ----------------------------------------------------------------------------- entropy

@@ -17,7 +17,7 @@ deviation 3) and on near-equal rows (``Q = P (1 + rho U(-1, 1))``, ``rho`` 1e-3 
 KL, 1e-3 for JS), and ``kl_divergence_logits_value_and_grad`` (``'mean'``) on the independent
 rows and, up to 100 classes, on the near-equal rows of 1e-3 (with many classes most of those rows
 go to the oracle: docs/accuracy.md). The default set includes ``cross_entropy`` with ``z_loss`` and with
-``logit_softcap``.
+``logit_softcap``, and ``cross_entropy_value_and_grad`` with each.
 
 Usage::
 
@@ -49,6 +49,10 @@ def _calls(x, y):
         "cross_entropy (z_loss)": lambda: ce.cross_entropy(x, y, reduction="none", z_loss=1e-4),
         "cross_entropy (logit_softcap)": lambda: ce.cross_entropy(x, y, reduction="none",
                                                                   logit_softcap=30.0),
+        "cross_entropy_value_and_grad (z_loss)": lambda: ce.cross_entropy_value_and_grad(
+            x, y, z_loss=1e-4),
+        "cross_entropy_value_and_grad (logit_softcap)": lambda: ce.cross_entropy_value_and_grad(
+            x, y, logit_softcap=30.0),
     }
 
 

@@ -834,27 +834,19 @@ def _unsupported_calls(dt):
     x = rng.standard_normal((4, 5)).astype(dt)
     x2 = rng.standard_normal((4, 5)).astype(dt)
     y = np.array([0, 1, 2, 4])
-    q = rng.dirichlet(np.ones(5), 4).astype(dt)
-    z = rng.standard_normal(6).astype(dt)
-    t = rng.uniform(0, 1, 6).astype(dt)
     h = rng.standard_normal((4, 3)).astype(dt)
     W = rng.standard_normal((5, 3)).astype(dt)
     c = crossent
     return [
-        ("cross_entropy_value_and_grad", lambda: c.cross_entropy_value_and_grad(x, y, z_loss=1e-4)),
         ("js_divergence_logits_value_and_grad",
          lambda: c.js_divergence_logits_value_and_grad(x, x2)),
         ("linear_cross_entropy", lambda: c.linear_cross_entropy(h, W, y)),
         ("linear_cross_entropy_value_and_grad",
          lambda: c.linear_cross_entropy_value_and_grad(h, W, y)),
-        ("cross_entropy_value_and_grad",
-         lambda: c.cross_entropy_value_and_grad(x, y, logit_softcap=30.0)),
     ]
 
 
 _UNSUPPORTED_IDS = [n for n, _ in _unsupported_calls("float64")]
-_UNSUPPORTED_IDS[-1:] = ["value_and_grad-logit_softcap"]
-_UNSUPPORTED_IDS[:1] = ["value_and_grad-z_loss"]
 
 
 @pytest.mark.parametrize("dt", ["float64", "float32"])
@@ -931,25 +923,30 @@ def test_dask_in_correct_mode_matches_numpy(scheduler):
     assert differs >= 8  # measured: 10 (5 of the 11 functions, in both chunkings)
 
 
-def test_dask_refuses_in_correct_mode_what_numpy_refuses():
-    """The gradient with the options (no correctly rounded path) raises NotImplementedError
-    when the graph is built, as the NumPy call does; the same call builds in mode "fast"."""
-    pytest.importorskip("dask")
+def test_dask_gradient_with_the_options_in_correct_mode():
+    """The gradient with the options through ``crossent.dask`` in mode "correct": each block
+    takes the NumPy path with the whole batch's exact divisor, so the loss and the gradient
+    are the NumPy call's bits (which tests/test_correct_rounding_options.py checks against
+    the oracle)."""
+    dask = pytest.importorskip("dask")
     da = pytest.importorskip("dask.array")
     import crossent.dask as cd
 
-    x = da.from_array(np.random.default_rng(4).standard_normal((6, 5)), chunks=(3, 5))
-    y = da.from_array(np.array([0, 1, 2, 3, 4, 0]), chunks=3)
-    p = da.full((6, 5), 0.2, chunks=(3, 5))
+    rng = np.random.default_rng(4)
+    xn = rng.standard_normal((6, 5)) * 3.0
+    yn = np.array([0, 1, 2, 3, 4, 0])
+    pn = rng.dirichlet(np.ones(5), 6)
+    x = da.from_array(xn, chunks=(4, 5))
     calls = [
-        ("logit_softcap", lambda: cd.cross_entropy_value_and_grad(x, p, logit_softcap=30.0)),
-        ("z_loss", lambda: cd.cross_entropy_value_and_grad(x, y, z_loss=1e-4)),
+        (da.from_array(pn, chunks=(4, 5)), pn, {"logit_softcap": 3.0}),
+        (da.from_array(yn, chunks=4), yn, {"z_loss": 1e-3, "weight": np.linspace(0.5, 2.0, 5)}),
     ]
-    for what, call in calls:
-        call()  # valid in "fast" mode
+    for t, tn, kw in calls:
         with crossent.rounding("correct"):
-            with pytest.raises(NotImplementedError, match=re.escape(what)):
-                call()
+            want = crossent.cross_entropy_value_and_grad(xn, tn, **kw)
+            graph = cd.cross_entropy_value_and_grad(x, t, **kw)
+        got = dask.compute(*graph, scheduler="sync")
+        assert same_bits(got[0], want[0]) and same_bits(got[1], want[1]), kw
 
 
 # ---------------------------------------------------------------------------------------

@@ -32,8 +32,8 @@ thread or process outside the caller's context. In mode ``"correct"`` every bloc
 is correctly rounded (class chunks are gathered, not folded: the fold is the fast kernels'
 algorithm) and the ``"sum"``/``"mean"`` are the exact sums of the blocks' correctly rounded
 items, rounded once, as the NumPy call's; the gradient of a ``"mean"`` divides by the whole
-batch's exact weight total. What the NumPy function refuses in that mode (the gradient with
-``z_loss`` or ``logit_softcap``) raises ``NotImplementedError`` when the graph is built.
+batch's exact weight total (with ``z_loss`` and ``logit_softcap`` too). What the NumPy
+function refuses in that mode raises ``NotImplementedError`` when the graph is built.
 
 Examples
 --------

@@ -185,10 +185,11 @@ class _CommonProblem(_Problem):
     z, cap, options = 0.0, 0.0, False  # the default options (see _problem)
 
 
-def _option_rows(p: _Problem, den: float, grad, rS: float = 0.0) -> np.ndarray:
+def _option_rows(p: _Problem, den: float, grad, rS: float = 0.0, den_lo: float = 0.0) -> np.ndarray:
     """Per-row losses (and gradient rows into ``grad`` if given) with the z-loss or the
     soft-cap set: :mod:`crossent.kernels.options`. ``rS > 0``: the correctly rounded path
-    (float64 losses, no gradient; nan where undecided)."""
+    (float64; a loss is nan where it or an entry of its gradient row is undecided), with the
+    gradient's divisor ``den + den_lo`` (a double-double)."""
     from .kernels import options as _ko
 
     N = p.x.shape[0]
@@ -200,7 +201,7 @@ def _option_rows(p: _Problem, den: float, grad, rS: float = 0.0) -> np.ndarray:
     if p.labels_mode:
         with parallel_guard():
             _ko.options_labels_rows(p.x, p.target, p.weight, p.has_weight, p.ignore_index, p.eps,
-                                    p.z, p.cap, p.odd, p.fast, den, want, out, g, rS)
+                                    p.z, p.cap, p.odd, p.fast, den, want, out, g, rS, den_lo)
     elif p.C == 0:  # probabilities over no classes: the empty sum 0, plus z lse^2 = z (-inf)^2
         out[:] = np.inf if p.z > 0.0 else 0.0
     else:
@@ -209,7 +210,7 @@ def _option_rows(p: _Problem, den: float, grad, rS: float = 0.0) -> np.ndarray:
         z = float(np.ldexp(p.z, -p.item_unscale))
         with parallel_guard():
             _ko.options_probs_rows(p.x, p.target, p.weight, p.has_weight, p.eps, z, p.cap,
-                                   p.odd, p.fast, den, want, out, g, rS)
+                                   p.odd, p.fast, den, want, out, g, rS, den_lo)
     return out
 
 
@@ -311,15 +312,12 @@ def _option_losses_correct(p: _Problem) -> np.ndarray:
     return out
 
 
-def _check_correct(p: _Problem, name: str, options: bool = False) -> None:
+def _check_correct(p: _Problem, name: str) -> None:
     """In rounding mode "correct", refuse (any dtype) what has no correctly rounded path:
-    the options where ``options`` is False (the gradient), and class weights beyond
-    ``2**±64`` (they are scaled by a power of two inside and the results scaled back, which
-    rounds a second time where either is subnormal)."""
+    class weights beyond ``2**±64`` (they are scaled by a power of two inside and the results
+    scaled back, which rounds a second time where either is subnormal)."""
     if _rounding.get_rounding() != "correct":
         return
-    if p.options and not options:
-        _rounding.unsupported(f"{name} (with z_loss or logit_softcap)")
     if p.item_unscale:
         _rounding.unsupported(f"{name} (with class weights beyond 2**-64 .. 2**64 in "
                               "magnitude: the loss is linear in the weights, scale them)")
@@ -327,7 +325,7 @@ def _check_correct(p: _Problem, name: str, options: bool = False) -> None:
 
 def _losses(p: _Problem) -> np.ndarray:
     if _rounding.get_rounding() == "correct":  # its refusals, and its path for float64
-        _check_correct(p, "cross_entropy", options=True)
+        _check_correct(p, "cross_entropy")
         if _rounding.correct(p.dtype):
             return _losses_correct(p)
     if p.options:
@@ -466,9 +464,9 @@ def cross_entropy_value_and_grad(logits, target, *, axis=-1, weight=None, ignore
     targets; with soft targets :math:`A\sigma_i - a_i` cancels where they are close, and
     the error is a few ulp of :math:`A\sigma_i` and of :math:`a_i`. Ignored items get a
     zero gradient row; a ``'mean'`` with a zero denominator gives nan rows for the others.
-    In rounding mode ``"correct"`` (:func:`crossent.rounding`) the float64 gradient (without
-    ``z_loss`` or ``logit_softcap``, which raise ``NotImplementedError`` there) is correctly
-    rounded, with the mean's exact divisor.
+    In rounding mode ``"correct"`` (:func:`crossent.rounding`) the float64 gradient (every
+    option, ``z_loss`` and ``logit_softcap`` included) is correctly rounded, with the mean's
+    exact divisor.
     Memory: only the gradient is allocated (none when ``out`` is given and the class axis is
     last and contiguous).
 
@@ -493,7 +491,7 @@ def _value_and_grad(p: _Problem, out, den: float, total=None):
     on one block of rows with the denominator of the whole batch, and its exact weight total
     ``total`` (default ``p.weight_total``: for the correctly rounded gradient)."""
     if p.options:
-        return _options_value_and_grad(p, out, den)
+        return _options_value_and_grad(p, out, den, total)
     a = p.logits
     # write straight into out when it can hold the (rows, C) layout; else into a buffer
     direct = (
@@ -555,14 +553,7 @@ def _grad_correct(p: _Problem, losses, den: float, grad, total=None) -> None:
     given, for a block of a larger batch) goes to the kernel as the double-double of
     its exact value (``den`` is that value rounded), the rows the rounding test cannot decide
     are recomputed by the oracle with the same exact divisor."""
-    from fractions import Fraction
-
-    if p.reduction == "mean" and den != 0.0:
-        exact_den = Fraction(p.weight_total if total is None else total, 1 << SCALE_BITS)
-    else:  # the sum's gradient (a zero divisor: every row not ignored becomes nan below)
-        exact_den = Fraction(1)
-    dh = float(exact_den)
-    dl = float(exact_den - Fraction(dh))
+    exact_den, dh, dl = _exact_divisor(p, den, total)
     slow = np.zeros(p.x.shape[0], dtype=np.uint8)
     # in place (out is the logits): the slow path needs the logits after the kernel
     g = np.empty_like(grad) if np.shares_memory(grad, p.x) else grad
@@ -597,12 +588,51 @@ def _grad_correct(p: _Problem, losses, den: float, grad, total=None) -> None:
         grad[p.target != p.ignore_index] = np.nan
 
 
-def _options_value_and_grad(p: _Problem, out, den: float):
+def _exact_divisor(p: _Problem, den: float, total=None):
+    """``(D, dh, dl)``: the gradient's exact divisor ``D`` (a Fraction: the mean's weight
+    total, of the whole batch when ``total`` is given; 1 for the sum's gradient, and for a
+    zero divisor, whose rows become nan afterwards) and its double-double ``dh + dl``."""
+    from fractions import Fraction
+
+    if p.reduction == "mean" and den != 0.0:
+        D = Fraction(p.weight_total if total is None else total, 1 << SCALE_BITS)
+    else:
+        D = Fraction(1)
+    dh = float(D)
+    return D, dh, float(D - Fraction(dh))
+
+
+def _options_grad_correct(p: _Problem, den: float, grad, total=None) -> np.ndarray:
+    """The correctly rounded loss and gradient with the z-loss or the soft-cap: the options
+    kernel with its rounding test per entry (``_grad_dd_cr``) and the mean's divisor as the
+    double-double of its exact value; the rows it leaves undecided (nan loss) from the oracle,
+    with the same exact divisor."""
+    exact_den, dh, dl = _exact_divisor(p, den, total)
+    losses = _option_rows(p, dh, grad, _rounding.relative_bound(p.C), dl)
+    idx = np.flatnonzero(np.isnan(losses))
+    _rounding.count("cross_entropy_value_and_grad", p.x.shape[0], idx.size)
+    if idx.size:
+        from . import reference
+
+        kw = {"ignore_index": p.ignore_index} if p.labels_mode else {}
+        loss_s, grad_s = reference.cross_entropy_value_and_grad(
+            p.x[idx], p.target[idx], weight=p.weight if p.has_weight else None,
+            reduction="none", label_smoothing=p.eps, z_loss=p.z,
+            logit_softcap=p.cap if p.cap > 0.0 else None, grad_scale=1 / exact_den, **kw)
+        losses[idx] = loss_s
+        grad[idx] = grad_s
+    return losses
+
+
+def _options_value_and_grad(p: _Problem, out, den: float, total=None):
     """:func:`_value_and_grad` with the z-loss or the soft-cap set: the gradient in float64
-    (scaled back and rounded once at the end)."""
+    (scaled back and rounded once at the end); correctly rounded in the mode "correct"."""
     a = p.logits
     grad = np.empty(p.x.shape, dtype=np.float64)
-    losses = _option_rows(p, den or 1.0, grad)
+    if _rounding.correct(p.dtype):
+        losses = _options_grad_correct(p, den, grad, total)
+    else:
+        losses = _option_rows(p, den or 1.0, grad)
     if p.labels_mode and den == 0.0:
         grad[p.target != p.ignore_index] = np.nan
     moved = np.moveaxis(a, p.axis, -1).shape

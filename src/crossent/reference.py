@@ -1431,8 +1431,7 @@ def cross_entropy_value_and_grad(logits, target, *, axis=-1, weight=None, ignore
     exact : bool, optional
         Return unrounded ``mpf`` values.
     grad_scale : int, float or fractions.Fraction, optional
-        The exact factor :math:`s` of the gradient instead of the reduction's (no options):
-        the gradient of the sum of the per-item losses times ``grad_scale``, rounded once. For
+        The exact factor :math:`s` of the gradient instead of the reduction's: the gradient of the sum of the per-item losses times ``grad_scale``, rounded once. For
         rows of a larger batch whose mean's divisor is known (crossent's correctly rounded
         mode recomputes some rows of a batch here).
 
@@ -1461,7 +1460,7 @@ def cross_entropy_value_and_grad(logits, target, *, axis=-1, weight=None, ignore
     if out is not None and exact:
         raise ValueError("out must be None with exact=True (it cannot hold unrounded values)")
     if P.options:
-        return _opt_value_and_grad(P, out, exact)
+        return _opt_value_and_grad(P, out, exact, grad_scale)
     fmt = P.fmt
     loss = _loss(P, exact)
     if grad_scale is not None:
@@ -2083,10 +2082,12 @@ def _opt_grad_items(P, n, w, s, fmt):
         return items
 
 
-def _opt_value_and_grad(P, out, exact):
+def _opt_value_and_grad(P, out, exact, grad_scale=None):
     fmt = P.fmt
     loss = _opt_loss(P, exact)
-    if P.reduction == "mean":
+    if grad_scale is not None:
+        scale = Fraction(grad_scale)
+    elif P.reduction == "mean":
         den = P.denominator()
         scale = None if den == 0 else 1 / den
     else:

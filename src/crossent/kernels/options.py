@@ -27,11 +27,11 @@ from numba import prange
 
 from ._base import (DD_ACC, INF, LN2_DD_HI, LN2_DD_LO, NAN, dd_div, dd_mul, dd_sum, dd_sum2, fma,
                     jit, two_prod, two_sum)
-from .exp import X_MIN_PARTS
+from .exp import EXP_PARTS_DD_MAX_REL_ERR, X_MIN_PARTS
 from .exp import exp_parts_f64 as exp_parts
 from .loss import _label_coeffs, _prob_coeffs
-from .softmax import (MASKED_ROW, NAN_ROW, OK, ROWS_PER_TASK, SCALE, _fill, _log_of_sum,
-                      _round_cr_abs, _round_sum, _scale_dd, _term_of, _term_pair_dd)
+from .softmax import (INV_SCALE, MASKED_ROW, NAN_ROW, OK, ROWS_PER_TASK, SCALE, TINY, _fill,
+                      _log_of_sum, _round_cr_abs, _round_sum, _scale_dd, _term_of, _term_pair_dd)
 
 
 def _inv_factorials(n):
@@ -323,13 +323,14 @@ def _loss_error(zh, C, mh, Lh, ah, zw, cap, rS, value):
     return (e1 + e2 + 2.0**-100 * abs(value) + C * 2.0**-1070) * (1.0 + 2.0**-40)
 
 
-@jit
-def _grad_dd(zh, bt, be, C, hi, lo, ah, al, zw, zwl, mh, ml, Lh, Ll, denom, acc, dz, g):
-    """``g_i = ((A + 2 zw lse) p_i - a_i) dz_i / denom`` (``p_i = (T_i + E_i) / S``): the
-    large parts meet in one FMA as in ``crossent.kernels.loss._soft_grad``."""
+@jit(inline=True)
+def _a_prime(ah, al, C, acc, zw, zwl, mh, ml, Lh, Ll):
+    """``(Ah, Al, lse)``: ``A' = A + 2 zw lse`` as a double-double (``A = sum_c a_c``, the
+    coefficients' low parts added), and ``lse = M + L``'s high part (0 when ``zw = 0``)."""
     Ah, Al = dd_sum(ah[:C], acc)
     for c in range(C):
         Al += al[c]
+    sh = 0.0
     if zw != 0.0:
         sh, sl = _lse_dd(mh, ml, Lh, Ll)
         k = 2.0 * zw
@@ -337,6 +338,14 @@ def _grad_dd(zh, bt, be, C, hi, lo, ah, al, zw, zwl, mh, ml, Lh, Ll, denom, acc,
         pl = fma(k, sh, -ph) + (k * sl + 2.0 * zwl * sh)
         Ah, e = two_sum(Ah, ph)
         Al += e + pl
+    return Ah, Al, sh
+
+
+@jit
+def _grad_dd(zh, bt, be, C, hi, lo, ah, al, zw, zwl, mh, ml, Lh, Ll, denom, acc, dz, g):
+    """``g_i = ((A + 2 zw lse) p_i - a_i) dz_i / denom`` (``p_i = (T_i + E_i) / S``): the
+    large parts meet in one FMA as in ``crossent.kernels.loss._soft_grad``."""
+    Ah, Al, _lse = _a_prime(ah, al, C, acc, zw, zwl, mh, ml, Lh, Ll)
     ch, cl = _scale_dd(Ah, Al, hi, lo, denom)
     for i in range(C):
         t = _term_of(bt[i])
@@ -350,6 +359,126 @@ def _grad_dd(zh, bt, be, C, hi, lo, ah, al, zw, zwl, mh, ml, Lh, Ll, denom, acc,
         g[i] = v * dz[i]
 
 
+#: the error of :func:`_dz_dd` below ``SOFTCAP_ONE``, relative (``E`` within ``2**-99``, ``x/c``
+#: within ``2**-104`` of itself moving ``sech^2`` by ``2 (x/c) 2**-104``, the double-double
+#: steps: below ``2**-96``, with a margin)
+DZ_DD_REL = 2.0**-94
+
+
+@jit
+def _dz_dd(x, c):
+    """``(h, l, rel, ub)``: ``2**SCALE_EXP (1 - tanh^2(x / c)) = h + l`` within ``rel`` times
+    itself, for the correctly rounded gradient with a soft-cap ``c > 0``; or
+    ``(0, 0, 0, ub)``: the scaled value lies in ``[0, ub]`` (``x/c`` beyond 550, where it is
+    below ``2**-985``; ``ub = 0`` for ``x = +-inf``, the limit 0 exactly).
+
+    ``sech^2 a = 4 (E + 1) / (E + 2)**2`` with ``E = expm1(2a)`` (``_expm1_dd``, ``a = |x|/c``
+    as a double-double) for ``a < SOFTCAP_ONE`` (positive terms: no cancellation); beyond,
+    ``4 u / (1 + u)**2`` with ``u = e^{-2a} < 2**-115`` from the double-double exponential,
+    taken as ``4 u`` (within ``2**-113``); below ``SOFTCAP_TINY``, 1 (within ``2**-120``)."""
+    ax = abs(x)
+    if ax == INF:
+        return 0.0, 0.0, 0.0, 0.0
+    if ax < SOFTCAP_TINY * c:
+        return SCALE, 0.0, 2.0**-118, 0.0
+    ah = ax / c
+    al = fma(-ah, c, ax) / c
+    if ah < SOFTCAP_ONE:
+        Eh, El = _expm1_dd(2.0 * ah, 2.0 * al)
+        nh, nl = two_sum(Eh, 1.0)
+        nl += El
+        dh, dl = two_sum(Eh, 2.0)
+        dl += El
+        qh, ql = dd_mul(dh, dl, dh, dl)
+        rh, rl = dd_div(4.0 * nh, 4.0 * nl, qh, ql)
+        return rh * SCALE, rl * SCALE, DZ_DD_REL, 0.0
+    if 2.0 * ah <= -X_MIN_PARTS:
+        T, E = _term_dd(-2.0 * ah, -2.0 * al)
+        return 4.0 * T, 4.0 * E, EXP_PARTS_DD_MAX_REL_ERR + 2.0**-84, 0.0
+    return 0.0, 0.0, 0.0, 2.0**-985  # 4 * 2**600 e^-1100 < 2**-985
+
+
+@jit
+def _grad_dd_cr(row, zh, bt, be, C, hi, lo, ah, al, zw, zwl, mh, ml, Lh, Ll, Dh, Dl, acc, cap,
+                rS, g):
+    """The gradient row of the correctly rounded path with the options:
+    ``g_i = (A' P_i - a_i) dz_i / D``, ``A' = A + 2 zw lse``, ``D = Dh + Dl`` the exact
+    divisor; every entry rounded to nearest where its bound decides it, else nan; returns
+    whether all were decided.
+
+    As ``crossent.kernels.loss._soft_grad_cr`` (``A' P_i / D`` and ``a_i / D`` formed to first
+    order exactly and subtracted by TwoSum, so the bound is absolute), with the options'
+    errors added: ``P_i`` within ``2 rS + C 2**-103 + 2**-96`` (a term's and ``S``'s error, as
+    there) plus, with a cap, ``SOFTCAP_DD_REL (|z_i| + |M|)`` (its exponent) and
+    ``2 SOFTCAP_DD_REL c`` (``S``'s); ``A'`` within ``2 zw e_lse + 2**-100 |A'|``, ``e_lse``
+    the error of ``lse`` (``_loss_error``'s); then the product with ``dz_i`` (``_dz_dd``,
+    scaled by ``2**SCALE_EXP``) within ``rel_dz`` of it. A class clamped by the exponential
+    (``z_i`` more than 1100 below ``M``) has ``P_i`` in ``[0, 2**-986 / (S D)]``: taken as 0
+    with that bound. A ``c = A' / (S D)`` below ``2**-960`` fails the row (as there)."""
+    Ah, Al, lse = _a_prime(ah, al, C, acc, zw, zwl, mh, ml, Lh, Ll)
+    eA = 2.0**-100 * abs(Ah)
+    if zw != 0.0:  # lse within the loss's error of it (_loss_error)
+        eL = (rS + (2.0 * SOFTCAP_DD_REL * cap if cap > 0.0 else 0.0)) * 1.01 + 2.0**-93 * Lh
+        e_lse = eL + (SOFTCAP_DD_REL * abs(mh) if cap > 0.0 else 2.0**-104 * abs(lse))
+        eA = (2.0 * zw * e_lse + 2.0**-100 * abs(Ah)) * 1.01
+    ph = hi * Dh
+    pl = fma(hi, Dh, -ph) + (lo * Dh + hi * Dl)  # S D to about 2**-105 (scaled by 2**B)
+    ch, cl = dd_div(Ah, Al, ph, pl)
+    rh, rl = dd_div(1.0, 0.0, Dh, Dl)
+    if ch != 0.0 and abs(ch) < 2.0**-960:
+        return False
+    rA = eA / abs(Ah) if Ah != 0.0 else 0.0
+    rel0 = 2.0 * rS + C * 2.0**-103 + 2.0**-96 + rA
+    if cap > 0.0:
+        rel0 += 2.0 * SOFTCAP_DD_REL * cap * 1.01
+    bad = 0
+    for i in range(C):
+        if zh[i] == -INF:  # P_i = 0 exactly (a masked class, no cap)
+            xh, xl, ex = 0.0, 0.0, 0.0
+        elif zh[i] - mh < X_MIN_PARTS:  # clamped: P_i in [0, 2**-986 / (S D)]
+            xh, xl, ex = 0.0, 0.0, abs(ch) * 2.0**-986
+        else:
+            t = _term_of(bt[i])
+            xh, xl = two_prod(ch, t)
+            xl += fma(ch, be[i], cl * t)
+            rP = rel0 + (SOFTCAP_DD_REL * (abs(zh[i]) + abs(mh)) * 1.01 if cap > 0.0 else 0.0)
+            ex = rP * abs(xh)
+        yh, yl = two_prod(ah[i], rh)
+        yl += ah[i] * rl + al[i] * rh
+        sh, se = two_sum(xh, -yh)
+        sl = se + (xl - yl)
+        err = (ex + 2.0**-96 * abs(yh)) * (1.0 + 2.0**-40)
+        if cap > 0.0:
+            dh, dl, rdz, ub = _dz_dd(np.float64(row[i]), cap)
+        else:
+            dh, dl, rdz, ub = SCALE, 0.0, 0.0, 0.0
+        if dh == 0.0:
+            if ub == 0.0:  # x_i = +-inf with a cap: dz = 0 exactly
+                g[i] = 0.0
+                continue
+            # 0 < dz <= ub 2**-600: g = s dz has the sign of s (when err cannot flip it) and
+            # rounds to that zero when below half the least subnormal, 2**-1075
+            if abs(sh) > err and (abs(sh) + err) * ub < 2.0**-476:
+                g[i] = math.copysign(0.0, sh)
+            else:
+                g[i] = NAN
+                bad += 1
+            continue
+        gh, ge = two_prod(sh, dh)
+        gl = ge + (sh * dl + sl * dh)
+        eg = ((err * dh + abs(gh) * rdz) * 1.01 + 2.0**-100 * abs(gh)) * (1.0 + 2.0**-40)
+        if abs(gh) > eg and abs(gh) + eg < 2.0**-476:  # |g| + error below 2**-1076: a zero
+            g[i] = math.copysign(0.0, gh)  # of g's sign (scaled by 2**600 here)
+            continue
+        eg *= INV_SCALE
+        if eg != 0.0 or gh != 0.0:
+            eg += 2.0 * TINY
+        r = _round_cr_abs(gh * INV_SCALE, gl * INV_SCALE, eg)
+        bad += 1 if r != r else 0
+        g[i] = r
+    return bad == 0
+
+
 # ----------------------------------------------------------------------------- batch kernels
 @jit(inline=True)
 def _scratch(C):
@@ -360,13 +489,15 @@ def _scratch(C):
 
 @jit
 def _one_row(row, lab, trow, weight, has_weight, eps, z, cap, fast, odd, denom, want_grad,
-             zh, zl, dz, bt, be, b3, ah, al, acc, g, rS):
+             zh, zl, dz, bt, be, b3, ah, al, acc, g, rS, denom_lo):
     """Loss of one row (``lab >= 0``: class index, else ``trow`` holds probabilities); the
-    gradient into ``g`` when ``want_grad``. ``rS > 0``: the correctly rounded path (float64,
-    no gradient): the double-double exponential, and the loss rounded to nearest where its
-    error bound (``_loss_error``, ``S`` within ``rS``) decides the rounding, else nan."""
+    gradient into ``g`` when ``want_grad``. ``rS > 0``: the correctly rounded path (float64):
+    the double-double exponential, and the loss rounded to nearest where its error bound
+    (``_loss_error``, ``S`` within ``rS``) decides the rounding, else nan; the gradient by
+    :func:`_grad_dd_cr` with the divisor ``denom + denom_lo``, the loss nan where an entry is
+    undecided (the caller recomputes the row)."""
     C = row.shape[0]
-    _capped_row(row, cap, fast, want_grad, zh, zl, dz)
+    _capped_row(row, cap, fast, want_grad and rS == 0.0, zh, zl, dz)
     st, mh, ml, hi, lo, Lh, Ll = _row_stats_dd(zh, zl, C, bt, be, acc, rS > 0.0)
     if st != OK:
         if want_grad:
@@ -380,20 +511,28 @@ def _one_row(row, lab, trow, weight, has_weight, eps, z, cap, fast, odd, denom, 
         _prob_coeffs(trow, eps, weight, has_weight, ah[:C], al[:C])
     zw, zwl = two_prod(z, w)  # z w exactly
     t, te = _loss_dd(zh, zl, C, mh, ml, Lh, Ll, ah, al, b3, acc)
-    if want_grad:
+    ok = True
+    if want_grad and rS > 0.0:
+        ok = _grad_dd_cr(row, zh, bt, be, C, hi, lo, ah, al, zw, zwl, mh, ml, Lh, Ll, denom,
+                         denom_lo, acc, cap, rS, g)
+    elif want_grad:
         _grad_dd(zh, bt, be, C, hi, lo, ah, al, zw, zwl, mh, ml, Lh, Ll, denom, acc, dz, g)
     a, b = _with_z(t, te, zw, zwl, mh, ml, Lh, Ll)
-    if rS > 0.0 and a < INF:
-        return _round_cr_abs(a, b, _loss_error(zh, C, mh, Lh, ah, zw, cap, rS, a))
+    if rS > 0.0:
+        if not ok:
+            return NAN
+        if a < INF:
+            return _round_cr_abs(a, b, _loss_error(zh, C, mh, Lh, ah, zw, cap, rS, a))
     return _round_sum(a, b, odd)
 
 
 @jit(parallel=True)
 def options_labels_rows(x, labels, weight, has_weight, ignore_index, eps, z, cap, odd, fast,
-                        denom, want_grad, out, grad, rS):
+                        denom, want_grad, out, grad, rS, denom_lo):
     """Per-row loss (and gradient rows when ``want_grad``) for class indices, with the
     z-loss ``z`` and the soft-cap ``cap`` (0: none). Ignored rows: loss 0, gradient 0.
-    ``rS > 0``: the correctly rounded path (see ``_one_row``; nan where undecided)."""
+    ``rS > 0``: the correctly rounded path (see ``_one_row``; nan where undecided), with the
+    divisor ``denom + denom_lo`` of the gradient."""
     N, C = x.shape
     for task in prange((N + ROWS_PER_TASK - 1) // ROWS_PER_TASK):
         zh, zl, dz, bt, be, b3, ah, al, acc = _scratch(C)
@@ -406,16 +545,17 @@ def options_labels_rows(x, labels, weight, has_weight, ignore_index, eps, z, cap
                     _fill(g, 0.0)
                 continue
             out[n] = _one_row(x[n], y, x[n], weight, has_weight, eps, z, cap, fast, odd, denom,
-                              want_grad, zh, zl, dz, bt, be, b3, ah, al, acc, g, rS)
+                              want_grad, zh, zl, dz, bt, be, b3, ah, al, acc, g, rS, denom_lo)
 
 
 @jit(parallel=True)
 def options_probs_rows(x, t, weight, has_weight, eps, z, cap, odd, fast, denom, want_grad,
-                       out, grad, rS):
+                       out, grad, rS, denom_lo):
     """As :func:`options_labels_rows` for probability targets (the z term unweighted)."""
     N, C = x.shape
     for task in prange((N + ROWS_PER_TASK - 1) // ROWS_PER_TASK):
         zh, zl, dz, bt, be, b3, ah, al, acc = _scratch(C)
         for n in range(task * ROWS_PER_TASK, min(N, (task + 1) * ROWS_PER_TASK)):
             out[n] = _one_row(x[n], -1, t[n], weight, has_weight, eps, z, cap, fast, odd, denom,
-                              want_grad, zh, zl, dz, bt, be, b3, ah, al, acc, grad[n], rS)
+                              want_grad, zh, zl, dz, bt, be, b3, ah, al, acc, grad[n], rS,
+                              denom_lo)

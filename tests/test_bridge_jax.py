@@ -259,3 +259,64 @@ def test_docstring_examples_run():
         runner.run(t)
     result = runner.summarize(verbose=False)
     assert result.attempted >= 8 and result.failed == 0
+
+
+def test_rounding_correct_gives_the_numpy_apis_correct_bits():
+    """``rounding="correct"``: the host calls run in that mode (on JAX's threads, where the
+    caller's ``crossent.rounding`` is not in effect), so values and the loss's gradient are the
+    NumPy API's bits in mode "correct" (themselves checked against the oracle in
+    tests/test_correct_rounding*.py), eagerly, under jit and under vmap; and they differ from
+    the fast mode's on these rows (so the test can tell the modes apart)."""
+    rng = np.random.default_rng(7)
+    x = 4 * rng.standard_normal((64, 10))
+    y = rng.integers(0, 10, 64)
+    with crossent.rounding("correct"):
+        want = {
+            "log_softmax": crossent.log_softmax(x),
+            "softmax": crossent.softmax(x),
+            "logsumexp": crossent.logsumexp(x, axis=-1),
+            "none": crossent.cross_entropy(x, y, reduction="none", z_loss=1e-3),
+        }
+        want_loss, want_grad = crossent.cross_entropy_value_and_grad(x, y, logit_softcap=5.0)
+    got = {
+        "log_softmax": cj.log_softmax(x, rounding="correct"),
+        "softmax": jax.jit(lambda a: cj.softmax(a, rounding="correct"))(x),
+        "logsumexp": jax.vmap(lambda r: cj.logsumexp(r, rounding="correct"))(x),
+        "none": cj.cross_entropy(x, y, reduction="none", z_loss=1e-3, rounding="correct"),
+    }
+    differs = 0
+    for k in want:
+        assert np.array_equal(np.asarray(got[k]), want[k]), k
+        differs += int(np.sum(np.asarray(got[k]) != {
+            "log_softmax": crossent.log_softmax(x), "softmax": crossent.softmax(x),
+            "logsumexp": crossent.logsumexp(x, axis=-1),
+            "none": crossent.cross_entropy(x, y, reduction="none", z_loss=1e-3)}[k]))
+    assert differs > 0
+    loss, grad = jax.jit(jax.value_and_grad(
+        lambda a: cj.cross_entropy(a, y, logit_softcap=5.0, rounding="correct")))(x)
+    assert loss == want_loss and np.array_equal(np.asarray(grad), want_grad)
+    # the optax drop-ins pass it on
+    assert np.array_equal(np.asarray(cj.softmax_cross_entropy_with_integer_labels(
+        x, y, rounding="correct")), _correct_ce(x, y))
+
+
+def _correct_ce(x, y):
+    with crossent.rounding("correct"):
+        return crossent.cross_entropy(x, y, reduction="none")
+
+
+def test_rounding_argument_and_the_context_mode():
+    """Without ``rounding=``, ``crossent.rounding("correct")`` in effect raises (the mode
+    would not reach the host calls); an explicit ``rounding`` works inside it; a bad value is
+    a ValueError naming the argument."""
+    x = np.zeros((2, 3))
+    with crossent.rounding("correct"):
+        for call in (lambda: cj.log_softmax(x), lambda: cj.softmax(x), lambda: cj.logsumexp(x),
+                     lambda: cj.cross_entropy(x, np.array([0, 1])),
+                     lambda: cj.softmax_cross_entropy(x, x + 1 / 3)):
+            with pytest.raises(NotImplementedError, match="rounding='correct'"):
+                call()
+        assert np.array_equal(np.asarray(cj.softmax(x, rounding="correct")), np.full((2, 3), 1 / 3))
+        assert np.array_equal(np.asarray(cj.softmax(x, rounding="fast")), crossent.softmax(x))
+    with pytest.raises(ValueError, match="rounding"):
+        cj.logsumexp(x, rounding="exact")

@@ -13,6 +13,13 @@ crossent call over all the rows, which gives the bits of separate calls (crossen
 results do not depend on how a batch is split). A reduced loss (``'mean'``, ``'sum'``) or a
 batched ``weight`` is computed per batch element, in a loop inside that one host call.
 
+Rounding mode: every function takes ``rounding=`` (``"fast"``, the default, or ``"correct"``),
+the mode of its host calls: with ``"correct"`` the float64 values, and the loss's gradient in the
+logits (crossent's fused gradient), are correctly rounded; the vector-Jacobian products of
+:func:`log_softmax`, :func:`softmax` and :func:`logsumexp`, and the gradient in probability
+targets, are JAX arithmetic on crossent's values. ``crossent.rounding("correct")`` does not reach
+the host calls (they run on JAX's threads, after tracing), so without ``rounding=`` it raises.
+
 Not supported: forward-mode differentiation (``jvp``, ``jacfwd``: a ``custom_vjp``
 function has no JVP), second derivatives of the loss, and gradients with respect to
 ``weight`` (both raise). ``docs/bridges.md`` has the details.
@@ -78,68 +85,87 @@ def _neg_axis(axis, ndim: int, fn: str) -> int:
 # -- log_softmax, softmax, logsumexp ------------------------------------------------------------
 
 
-def _rowwise_call(np_fn, x, axis, shape, **kw):
-    return jax.pure_callback(
-        lambda a: np_fn(np.asarray(a), axis=axis, **kw),
-        jax.ShapeDtypeStruct(shape, x.dtype), x, vmap_method=_VMAP,
-    )
+def _mode(rounding, fn: str) -> str:
+    """The rounding mode of a call: ``rounding`` when given (``"fast"`` or ``"correct"``), else
+    ``"fast"``. Without it, ``crossent.rounding("correct")`` in effect raises: the host calls
+    run on JAX's threads after tracing, where the caller's context (and its mode) is not in
+    effect, and a mode read while tracing would be frozen into a jitted function."""
+    if rounding is None:
+        if _rounding.get_rounding() == "correct":
+            raise NotImplementedError(
+                f"crossent.jax.{fn} does not follow crossent.rounding('correct'): its host calls "
+                "run on JAX's threads, after tracing, outside the caller's context; pass "
+                "rounding='correct' (a static argument, part of the trace)")
+        return "fast"
+    if not isinstance(rounding, str) or rounding not in _rounding.MODES:
+        raise ValueError(f"crossent.jax.{fn}: rounding must be None or one of "
+                         f"{_rounding.MODES}, got {rounding!r}")
+    return rounding
 
 
-@functools.partial(jax.custom_vjp, nondiff_argnums=(1,))
-def _softmax(x, axis):
-    return _rowwise_call(_np_softmax, x, axis, x.shape)
+def _rowwise_call(np_fn, x, axis, shape, mode, **kw):
+    def host(a):
+        with _rounding.rounding(mode):  # on JAX's thread: the call's mode, set here
+            return np_fn(np.asarray(a), axis=axis, **kw)
+
+    return jax.pure_callback(host, jax.ShapeDtypeStruct(shape, x.dtype), x, vmap_method=_VMAP)
 
 
-def _softmax_fwd(x, axis):
-    y = _softmax(x, axis)  # through the custom_vjp itself, so that the residual is differentiable
+@functools.partial(jax.custom_vjp, nondiff_argnums=(1, 2))
+def _softmax(x, axis, mode):
+    return _rowwise_call(_np_softmax, x, axis, x.shape, mode)
+
+
+def _softmax_fwd(x, axis, mode):
+    y = _softmax(x, axis, mode)  # through the custom_vjp itself: the residual is differentiable
     return y, y
 
 
-def _softmax_bwd(axis, y, g):
+def _softmax_bwd(axis, mode, y, g):
     return (y * (g - jnp.sum(g * y, axis=axis, keepdims=True)),)
 
 
 _softmax.defvjp(_softmax_fwd, _softmax_bwd)
 
 
-@functools.partial(jax.custom_vjp, nondiff_argnums=(1,))
-def _log_softmax(x, axis):
-    return _rowwise_call(_np_log_softmax, x, axis, x.shape)
+@functools.partial(jax.custom_vjp, nondiff_argnums=(1, 2))
+def _log_softmax(x, axis, mode):
+    return _rowwise_call(_np_log_softmax, x, axis, x.shape, mode)
 
 
-def _log_softmax_fwd(x, axis):
-    return _log_softmax(x, axis), x
+def _log_softmax_fwd(x, axis, mode):
+    return _log_softmax(x, axis, mode), x
 
 
-def _log_softmax_bwd(axis, x, g):
-    return (g - _softmax(x, axis) * jnp.sum(g, axis=axis, keepdims=True),)
+def _log_softmax_bwd(axis, mode, x, g):
+    return (g - _softmax(x, axis, mode) * jnp.sum(g, axis=axis, keepdims=True),)
 
 
 _log_softmax.defvjp(_log_softmax_fwd, _log_softmax_bwd)
 
 
-@functools.partial(jax.custom_vjp, nondiff_argnums=(1, 2))
-def _logsumexp(x, axis, keepdims):
+@functools.partial(jax.custom_vjp, nondiff_argnums=(1, 2, 3))
+def _logsumexp(x, axis, keepdims, mode):
     shape = list(x.shape)
     if keepdims:
         shape[axis] = 1
     else:
         del shape[axis]
-    return _rowwise_call(_np_logsumexp, x, axis, tuple(shape), keepdims=keepdims)
+    return _rowwise_call(_np_logsumexp, x, axis, tuple(shape), mode, keepdims=keepdims)
 
 
-def _logsumexp_fwd(x, axis, keepdims):
-    return _logsumexp(x, axis, keepdims), x
+def _logsumexp_fwd(x, axis, keepdims, mode):
+    return _logsumexp(x, axis, keepdims, mode), x
 
 
-def _logsumexp_bwd(axis, keepdims, x, g):
-    return ((g if keepdims else jnp.expand_dims(g, axis)) * _softmax(x, axis),)
+def _logsumexp_bwd(axis, keepdims, mode, x, g):
+    return ((g if keepdims else jnp.expand_dims(g, axis)) * _softmax(x, axis, mode),)
 
 
 _logsumexp.defvjp(_logsumexp_fwd, _logsumexp_bwd)
 
 
-def log_softmax(x, axis=-1):
+def log_softmax(x, axis=-1, *, rounding=None):
     r"""Logarithm of the softmax along ``axis``: :func:`crossent.log_softmax` for JAX.
 
     Parameters
@@ -148,6 +174,11 @@ def log_softmax(x, axis=-1):
         float16, float32 or float64 (integers become the default float dtype).
     axis : int, optional
         The class axis (default: the last).
+    rounding : {None, "fast", "correct"}, optional
+        The rounding mode of crossent's host call (:func:`crossent.rounding`, a static
+        argument): ``"correct"`` gives correctly rounded float64 values. None (the default)
+        is ``"fast"``, and raises ``NotImplementedError`` while ``crossent.rounding("correct")``
+        is in effect (that mode does not reach the host calls, which run on JAX's threads).
 
     Returns
     -------
@@ -169,12 +200,12 @@ def log_softmax(x, axis=-1):
     >>> crossent.jax.log_softmax(jnp.array([0.0, -20.0], jnp.float32)).tolist()  # jax.nn.log_softmax: [0.0, -20.0]
     [-2.06115369216775e-09, -20.0]
     """
-    _rounding.unsupported("crossent.jax.log_softmax")
+    mode = _mode(rounding, "log_softmax")
     x = _float_array(x, "x", "log_softmax")
-    return _log_softmax(x, _neg_axis(axis, x.ndim, "log_softmax"))
+    return _log_softmax(x, _neg_axis(axis, x.ndim, "log_softmax"), mode)
 
 
-def softmax(x, axis=-1):
+def softmax(x, axis=-1, *, rounding=None):
     r"""Softmax along ``axis``: :func:`crossent.softmax` for JAX.
 
     Parameters
@@ -183,6 +214,11 @@ def softmax(x, axis=-1):
         float16, float32 or float64 (integers become the default float dtype).
     axis : int, optional
         The class axis (default: the last).
+    rounding : {None, "fast", "correct"}, optional
+        The rounding mode of crossent's host call (:func:`crossent.rounding`, a static
+        argument): ``"correct"`` gives correctly rounded float64 values. None (the default)
+        is ``"fast"``, and raises ``NotImplementedError`` while ``crossent.rounding("correct")``
+        is in effect (that mode does not reach the host calls, which run on JAX's threads).
 
     Returns
     -------
@@ -202,12 +238,12 @@ def softmax(x, axis=-1):
     >>> crossent.jax.softmax(jnp.zeros(4, jnp.float32)).tolist()
     [0.25, 0.25, 0.25, 0.25]
     """
-    _rounding.unsupported("crossent.jax.softmax")
+    mode = _mode(rounding, "softmax")
     x = _float_array(x, "x", "softmax")
-    return _softmax(x, _neg_axis(axis, x.ndim, "softmax"))
+    return _softmax(x, _neg_axis(axis, x.ndim, "softmax"), mode)
 
 
-def logsumexp(x, axis=-1, keepdims=False):
+def logsumexp(x, axis=-1, keepdims=False, *, rounding=None):
     r"""Logarithm of the sum of exponentials along ``axis``: :func:`crossent.logsumexp` for JAX.
 
     Parameters
@@ -218,6 +254,11 @@ def logsumexp(x, axis=-1, keepdims=False):
         The axis to reduce (default: the last; one axis).
     keepdims : bool, optional
         Keep the reduced axis with length 1.
+    rounding : {None, "fast", "correct"}, optional
+        The rounding mode of crossent's host call (:func:`crossent.rounding`, a static
+        argument): ``"correct"`` gives correctly rounded float64 values. None (the default)
+        is ``"fast"``, and raises ``NotImplementedError`` while ``crossent.rounding("correct")``
+        is in effect (that mode does not reach the host calls, which run on JAX's threads).
 
     Returns
     -------
@@ -236,11 +277,11 @@ def logsumexp(x, axis=-1, keepdims=False):
     >>> crossent.jax.logsumexp(jnp.zeros((2, 4), jnp.float32)).tolist()  # log 4
     [1.3862943649291992, 1.3862943649291992]
     """
-    _rounding.unsupported("crossent.jax.logsumexp")
+    mode = _mode(rounding, "logsumexp")
     x = _float_array(x, "x", "logsumexp")
     if not isinstance(keepdims, (bool, np.bool_)):
         raise TypeError(f"crossent.jax.logsumexp: keepdims must be a bool, got {keepdims!r}")
-    return _logsumexp(x, _neg_axis(axis, x.ndim, "logsumexp"), bool(keepdims))
+    return _logsumexp(x, _neg_axis(axis, x.ndim, "logsumexp"), bool(keepdims), mode)
 
 
 # -- cross_entropy ------------------------------------------------------------------------------
@@ -248,7 +289,14 @@ def logsumexp(x, axis=-1, keepdims=False):
 
 def _ce_host(opts, want_grad, logits, target, weight=None):
     """crossent on the host, for one call or a vmapped batch of calls (leading axes)."""
-    axis, ndim, ignore_index, reduction, eps, z, cap = opts
+    axis, ndim, ignore_index, reduction, eps, z, cap, mode = opts
+    with _rounding.rounding(mode):  # on JAX's thread: the call's mode, set here
+        return _ce_host_in(axis, ndim, ignore_index, reduction, eps, z, cap, want_grad, logits,
+                           target, weight)
+
+
+def _ce_host_in(axis, ndim, ignore_index, reduction, eps, z, cap, want_grad, logits, target,
+                weight):
     kw = dict(axis=axis, ignore_index=ignore_index, reduction=reduction, label_smoothing=eps)
     if z or cap is not None:  # the options' keywords only when set (the plain call otherwise)
         kw.update(z_loss=z, logit_softcap=cap)
@@ -275,7 +323,7 @@ def _ce_host(opts, want_grad, logits, target, weight=None):
 
 
 def _ce_call(opts, want_grad, logits, target, weight):
-    axis, ndim, _, reduction, _, _, _ = opts
+    axis, ndim, _, reduction, _, _, _, _ = opts
     loss_shape = logits.shape[:axis % ndim] + logits.shape[axis % ndim + 1:] if reduction == "none" else ()
     out = jax.ShapeDtypeStruct(loss_shape, logits.dtype)
     if want_grad:
@@ -319,7 +367,7 @@ def _ce_fwd(opts, logits, target, weight):
 
 def _ce_bwd(opts, res, g):
     dlogits, x, w, t = res
-    axis, ndim, _, reduction, eps, _, cap = opts
+    axis, ndim, _, reduction, eps, _, cap, mode = opts
     if isinstance(g, jax.custom_derivatives.SymbolicZero):
         return None, None, None
     g = jnp.expand_dims(g, axis) if reduction == "none" else g
@@ -328,7 +376,7 @@ def _ce_bwd(opts, res, g):
     if x is not None:
         # d/dt_c of sum_c w_c ((1 - eps) t_c + eps / C) (-log softmax_c): -(1 - eps) w_c log softmax_c
         xc = x if cap is None else (cap * jnp.tanh(x / cap)).astype(x.dtype)  # the capped logits
-        d = _log_softmax(xc, axis) * -(1.0 - eps)
+        d = _log_softmax(xc, axis, mode) * -(1.0 - eps)
         if w is not None:
             d = d * w.reshape((-1,) + (1,) * (-axis - 1)).astype(d.dtype)
         if reduction == "mean":
@@ -341,7 +389,7 @@ _ce.defvjp(_ce_fwd, _ce_bwd, symbolic_zeros=True)
 
 
 def cross_entropy(logits, target, *, axis=-1, weight=None, ignore_index=-100, reduction="mean",
-                  label_smoothing=0.0, z_loss=0.0, logit_softcap=None):
+                  label_smoothing=0.0, z_loss=0.0, logit_softcap=None, rounding=None):
     r"""Softmax cross-entropy: :func:`crossent.cross_entropy` for JAX, with its gradient.
 
     Parameters
@@ -354,6 +402,11 @@ def cross_entropy(logits, target, *, axis=-1, weight=None, ignore_index=-100, re
     axis, weight, ignore_index, reduction, label_smoothing, z_loss, logit_softcap
         As for :func:`crossent.cross_entropy`. ``weight`` is not differentiated (asking for
         its gradient raises: wrap it in ``jax.lax.stop_gradient``).
+    rounding : {None, "fast", "correct"}, optional
+        The rounding mode of crossent's host call (:func:`crossent.rounding`, a static
+        argument): ``"correct"`` gives correctly rounded float64 values. None (the default)
+        is ``"fast"``, and raises ``NotImplementedError`` while ``crossent.rounding("correct")``
+        is in effect (that mode does not reach the host calls, which run on JAX's threads).
 
     Returns
     -------
@@ -383,8 +436,8 @@ def cross_entropy(logits, target, *, axis=-1, weight=None, ignore_index=-100, re
     >>> jax.grad(crossent.jax.cross_entropy)(logits, labels)[0].tolist()  # optax: [0.0, 4.7e-14, 4.7e-14]
     [-9.357622912219837e-14, 4.6788114561099187e-14, 4.6788114561099187e-14]
     """
-    _rounding.unsupported("crossent.jax.cross_entropy")
     fn = "cross_entropy"
+    mode = _mode(rounding, fn)
     x = _float_array(logits, "logits", fn)
     ax = _neg_axis(axis, x.ndim, fn)
     C = x.shape[ax]
@@ -424,11 +477,11 @@ def cross_entropy(logits, target, *, axis=-1, weight=None, ignore_index=-100, re
     except (TypeError, ValueError) as exc:
         raise type(exc)(f"crossent.jax.{fn}: {exc}") from None
     opts = (ax, x.ndim, int(ignore_index), reduction, float(label_smoothing), z,
-            cap if cap else None)
+            cap if cap else None, mode)
     return _ce(opts, x, t, w)
 
 
-def softmax_cross_entropy_with_integer_labels(logits, labels, axis=-1):
+def softmax_cross_entropy_with_integer_labels(logits, labels, axis=-1, *, rounding=None):
     r"""Per-example softmax cross-entropy with integer labels, as optax's, by crossent.
 
     Parameters
@@ -439,6 +492,11 @@ def softmax_cross_entropy_with_integer_labels(logits, labels, axis=-1):
         Integer class indices in ``[0, C)``, the shape of ``logits`` without ``axis``.
     axis : int, optional
         The class axis (default: the last; one axis).
+    rounding : {None, "fast", "correct"}, optional
+        The rounding mode of crossent's host call (:func:`crossent.rounding`, a static
+        argument): ``"correct"`` gives correctly rounded float64 values. None (the default)
+        is ``"fast"``, and raises ``NotImplementedError`` while ``crossent.rounding("correct")``
+        is in effect (that mode does not reach the host calls, which run on JAX's threads).
 
     Returns
     -------
@@ -460,15 +518,16 @@ def softmax_cross_entropy_with_integer_labels(logits, labels, axis=-1):
     >>> crossent.jax.softmax_cross_entropy_with_integer_labels(jnp.array([[20.0, 0.0]], jnp.float32), jnp.array([0])).tolist()
     [2.06115369216775e-09]
     """
-    _rounding.unsupported("crossent.jax.softmax_cross_entropy_with_integer_labels")
     fn = "softmax_cross_entropy_with_integer_labels"
+    _mode(rounding, fn)
     lab = jnp.asarray(labels)
     if not jnp.issubdtype(lab.dtype, jnp.integer):
         raise TypeError(f"crossent.jax.{fn}: labels must have an integer dtype, got {lab.dtype}")
-    return cross_entropy(logits, lab, axis=axis, reduction="none", ignore_index=_NO_IGNORE)
+    return cross_entropy(logits, lab, axis=axis, reduction="none", ignore_index=_NO_IGNORE,
+                         rounding=rounding)
 
 
-def softmax_cross_entropy(logits, labels, axis=-1):
+def softmax_cross_entropy(logits, labels, axis=-1, *, rounding=None):
     r"""Per-example softmax cross-entropy with probability labels, as optax's, by crossent.
 
     Parameters
@@ -479,6 +538,11 @@ def softmax_cross_entropy(logits, labels, axis=-1):
         Probabilities (finite, non-negative), broadcastable to the shape of ``logits``.
     axis : int, optional
         The class axis (default: the last; one axis).
+    rounding : {None, "fast", "correct"}, optional
+        The rounding mode of crossent's host call (:func:`crossent.rounding`, a static
+        argument): ``"correct"`` gives correctly rounded float64 values. None (the default)
+        is ``"fast"``, and raises ``NotImplementedError`` while ``crossent.rounding("correct")``
+        is in effect (that mode does not reach the host calls, which run on JAX's threads).
 
     Returns
     -------
@@ -497,8 +561,8 @@ def softmax_cross_entropy(logits, labels, axis=-1):
     >>> crossent.jax.softmax_cross_entropy(jnp.zeros((1, 4), jnp.float32), jnp.array([[0.5, 0.5, 0.0, 0.0]], jnp.float32)).tolist()
     [1.3862943649291992]
     """
-    _rounding.unsupported("crossent.jax.softmax_cross_entropy")
     fn = "softmax_cross_entropy"
+    _mode(rounding, fn)
     x = _float_array(logits, "logits", fn)
     lab = jnp.asarray(labels)
     if not jnp.issubdtype(lab.dtype, jnp.floating):
@@ -507,4 +571,4 @@ def softmax_cross_entropy(logits, labels, axis=-1):
         lab = jnp.broadcast_to(lab, x.shape)
     except ValueError:
         raise ValueError(f"crossent.jax.{fn}: labels of shape {lab.shape} do not broadcast to logits' {x.shape}") from None
-    return cross_entropy(x, lab, axis=axis, reduction="none")
+    return cross_entropy(x, lab, axis=axis, reduction="none", rounding=rounding)

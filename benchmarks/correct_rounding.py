@@ -14,8 +14,8 @@ smoothing, ``binary_cross_entropy_with_logits_value_and_grad`` with uniform soft
 ``entropy_logits_value_and_grad``), the loss or value included. ``--divergence``:
 ``kl_divergence_logits`` and ``js_divergence_logits`` on independent normal logits (standard
 deviation 3) and on near-equal rows (``Q = P (1 + rho U(-1, 1))``, ``rho`` 1e-3 and 1e-9 for
-KL, 1e-3 for JS), and ``kl_divergence_logits_value_and_grad`` (``'mean'``) on the independent
-rows and, up to 100 classes, on the near-equal rows of 1e-3 (with many classes most of those rows
+KL, 1e-3 for JS), and ``kl_divergence_logits_value_and_grad`` and ``js_divergence_logits_value_and_grad``
+(``'mean'``) on the independent rows and, up to 100 classes, on the near-equal rows of 1e-3 (with many classes most of those rows
 go to the oracle: docs/accuracy.md). The default set includes ``cross_entropy`` with ``z_loss`` and with
 ``logit_softcap``, and ``cross_entropy_value_and_grad`` with each.
 
@@ -109,9 +109,13 @@ def _divergence_calls(rng, N, C):
             p, near[1e-3], reduction="none"),
         "kl_divergence_logits_value_and_grad": lambda: ce.kl_divergence_logits_value_and_grad(
             p, q),
+        "js_divergence_logits_value_and_grad": lambda: ce.js_divergence_logits_value_and_grad(
+            p, q),
     } | ({} if C > 100 else {  # near-equal rows of many classes: mostly the oracle's
         "kl_divergence_logits_value_and_grad (near 1e-3)":
             lambda: ce.kl_divergence_logits_value_and_grad(p, near[1e-3]),
+        "js_divergence_logits_value_and_grad (near 1e-3)":
+            lambda: ce.js_divergence_logits_value_and_grad(p, near[1e-3]),
     })
 
 

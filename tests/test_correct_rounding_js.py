@@ -127,16 +127,17 @@ def test_forced_slow_path(monkeypatch):
 
 
 def test_fast_mode_and_narrow_formats_unchanged():
-    """float32 takes the fast kernels in both modes; the value_and_grad variant still refuses;
-    float64 in the default mode is the fast kernel (within its bound, not bit for bit)."""
+    """float32 takes the fast kernels in both modes; the value_and_grad variant's float64 value
+    is the correctly rounded one too (its gradients: test_correct_rounding_kl_grad.py)."""
     rng = np.random.default_rng(11)
     p = rng.normal(size=(6, 5)).astype(np.float32)
     q = rng.normal(size=(6, 5)).astype(np.float32)
     fast = crossent.js_divergence_logits(p, q, reduction="none")
     assert same_bits(_js(p, q, reduction="none"), fast)
+    p64, q64 = p.astype(np.float64), q.astype(np.float64)
     with crossent.rounding("correct"):
-        with pytest.raises(NotImplementedError, match="js_divergence_logits_value_and_grad"):
-            crossent.js_divergence_logits_value_and_grad(p.astype(np.float64), q)
+        v, _gp, _gq = crossent.js_divergence_logits_value_and_grad(p64, q64, reduction="none")
+    assert same_bits(v, _js(p64, q64, reduction="none"))
 
 
 def _rows_dd(x, y, beta, rho):

@@ -1,4 +1,5 @@
-"""The correctly rounded float64 path of ``kl_divergence_logits_value_and_grad``.
+"""The correctly rounded float64 paths of ``kl_divergence_logits_value_and_grad`` and
+``js_divergence_logits_value_and_grad``.
 
 Where each expected value comes from: the oracle
 ``crossent.reference.kl_divergence_logits_value_and_grad`` (interval arithmetic in mpmath,
@@ -12,7 +13,10 @@ number of kept rows exactly (the oracle's ``grad_divisor``).
   the bit-for-bit tests check there), and what it decides is the oracle's value;
 * masked classes (in ``p`` only, in both, in ``q`` only: +inf and nan rows), nan rows,
   rows shifted by a constant (zeros), dropped rows, classes far below the row's maximum,
-  another class axis.
+  another class axis;
+* JS (``crossent.reference.js_divergence_logits_value_and_grad``, the same construction;
+  exact zeros also for ``beta`` 0 and 1 and for rows without a common class, whose JSD is
+  the constant ``h(beta)``): the same families at several ``beta``.
 """
 
 from __future__ import annotations
@@ -143,3 +147,68 @@ def test_fast_mode_and_float32_unchanged():
     cr = _vg(p, q, reduction="sum")
     for a, b in zip(fast[1:], cr[1:]):
         assert np.max(np.abs(a - b)) <= 8 * 2.0**-53
+
+
+# ---------------------------------------------------------------------------------------
+# Jensen-Shannon
+
+
+def _js_check(p, q, **kw):
+    with crossent.rounding("correct"):
+        v, gp, gq = crossent.js_divergence_logits_value_and_grad(p, q, **kw)
+    wv, wgp, wgq = oracle.js_divergence_logits_value_and_grad(p, q, **kw)
+    assert same_bits(gp, wgp), np.argwhere(~((gp == wgp) | (np.isnan(gp) & np.isnan(wgp))))[:5]
+    assert same_bits(gq, wgq), np.argwhere(~((gq == wgq) | (np.isnan(gq) & np.isnan(wgq))))[:5]
+    if kw.get("reduction") == "none":
+        assert same_bits(v, wv)
+    return v, gp, gq
+
+
+@pytest.mark.parametrize("beta", [0.5, 0.1, 0.9])
+def test_js_independent_and_near_equal_rows(beta):
+    """Independent rows ('mean' with a dropped row, 'sum') and near-equal rows ('none'): bit
+    for bit, and the kernel decides every independent row (the slow-path count)."""
+    rng = np.random.default_rng(31)
+    p = rng.normal(scale=3.0, size=(12, 10))
+    q = rng.normal(scale=3.0, size=(12, 10))
+    mask = np.ones(12, dtype=bool)
+    mask[5] = False
+    before = list(_rounding.COUNTS.get("js_divergence_logits_value_and_grad", [0, 0]))
+    _js_check(p, q, beta=beta, reduction="mean", mask=mask)
+    _js_check(p, q, beta=beta, reduction="sum")
+    after = _rounding.COUNTS["js_divergence_logits_value_and_grad"]
+    assert after[0] - before[0] == 23 and after[1] == before[1]
+    P = np.exp(p - p.max(axis=1, keepdims=True))
+    rho = np.exp(rng.uniform(np.log(1e-6), np.log(0.3), size=(12, 1)))
+    near = np.log(P * (1.0 + rho * rng.uniform(-1.0, 1.0, size=p.shape)))
+    _js_check(p, near, beta=beta, reduction="none")
+
+
+def test_js_special_rows_and_classes():
+    """A class masked in one row (``log beta``, ``log(1 - beta)``), in both, no class in
+    common (zeros: JSD is h(beta)), nan and empty rows (nan), a shifted copy (zeros), a
+    class 800 below the maximum, ``beta`` 0 and 1 (zeros), another class axis."""
+    rng = np.random.default_rng(32)
+    p = rng.normal(size=(8, 6))
+    q = rng.normal(size=(8, 6))
+    p[0, 1] = -np.inf
+    q[0, 2] = -np.inf
+    p[1, 3] = q[1, 3] = -np.inf
+    p[2, :3] = -np.inf
+    q[2, 3:] = -np.inf
+    p[3, 0] = np.nan
+    q[4] = -np.inf
+    p[5] = [0.25, -1.5, 2.0, 0.75, -0.5, 1.0]  # dyadic: the shift is exact
+    q[5] = p[5] - 0.5
+    p[6, 5] = p[6].max() - 800.0
+    v, gp, gq = _js_check(p, q, beta=0.3, reduction="none")
+    assert gp[0, 1] == 0.0 and gq[0, 2] == 0.0 and gq[0, 1] != 0.0 and gp[0, 2] != 0.0
+    assert not gp[2].any() and not gq[2].any() and v[2] > 0.0
+    assert np.isnan(gp[3]).all() and np.isnan(gq[4]).all()
+    assert v[5] == 0.0 and not gp[5].any() and not gq[5].any()
+    for b in (0.0, 1.0):
+        _v, gp, gq = _js_check(p[5:], q[5:] + 1.0, beta=b, reduction="sum")
+        assert not gp.any() and not gq.any()
+    p3 = np.moveaxis(p[6:8].reshape(1, 2, 6), 2, 1)
+    q3 = np.moveaxis(q[6:8].reshape(1, 2, 6), 2, 1)
+    _js_check(p3, q3, beta=0.7, axis=1, reduction="none")

@@ -34,7 +34,7 @@ SUPPORTED = ("logsumexp", "log_softmax", "softmax", "cross_entropy",
              "log_sigmoid", "entropy_logits", "entropy_logits_value_and_grad", "entropy",
              "cross_entropy_pmf", "kl_divergence", "categorical_log_likelihood",
              "kl_divergence_logits", "kl_divergence_logits_value_and_grad",
-             "js_divergence_logits")
+             "js_divergence_logits", "js_divergence_logits_value_and_grad")
 
 _MODE = contextvars.ContextVar("crossent_rounding", default="fast")
 

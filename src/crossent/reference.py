@@ -189,6 +189,7 @@ __all__ = [
     "entropy_logits",
     "entropy_logits_value_and_grad",
     "kl_divergence_logits_value_and_grad",
+    "js_divergence_logits_value_and_grad",
 
     "binary_cross_entropy_with_logits",
     "binary_cross_entropy_with_logits_value_and_grad",
@@ -2273,6 +2274,13 @@ def kl_divergence_logits_value_and_grad(p_logits, q_logits, *, axis=-1, reductio
     gradient of the sum divided by it (for rows of a larger batch)."""
     value = kl_divergence_logits(p_logits, q_logits, axis=axis, reduction=reduction,
                                  mask=mask, exact=exact)
+    return (value, *_divergence_grads(_kl_logits_grad_row, p_logits, q_logits, axis, reduction,
+                                      mask, exact, grad_divisor))
+
+
+def _divergence_grads(grad_row, p_logits, q_logits, axis, reduction, mask, exact, grad_divisor):
+    """``(grad_p, grad_q)`` of a logit divergence from ``grad_row(xs, ys, nk, w)`` (the items
+    of both gradient rows of one row pair), in the inputs' shape."""
     p, q, ax, batch_shape, keep = divergence_inputs(p_logits, q_logits, axis, reduction, mask)
     fmt = float_format(p.dtype)
     xr, moved = _rows(p, ax)
@@ -2294,13 +2302,13 @@ def kl_divergence_logits_value_and_grad(p_logits, q_logits, *, axis=-1, reductio
             continue
         xs = [float(v) for v in a.tolist()]
         ys = [float(v) for v in b.tolist()]
-        vals = _ziv(lambda w, xs=xs, ys=ys: _kl_logits_grad_row(xs, ys, max(nk, 1), w), fmt,
+        vals = _ziv(lambda w, xs=xs, ys=ys: grad_row(xs, ys, max(nk, 1), w), fmt,
                     exact, w0)
         gx.extend(vals[:K])
         gy.extend(vals[K:])
     gp = np.moveaxis(np.asarray(_finish(gx, moved, fmt, exact)), -1, ax)
     gq = np.moveaxis(np.asarray(_finish(gy, moved, fmt, exact)), -1, ax)
-    return value, gp, gq
+    return gp, gq
 
 
 def _divergence_rows(row_item, p_logits, q_logits, axis, reduction, mask, exact):
@@ -2365,24 +2373,34 @@ def _js_logits_row(xs, ys, beta, w):
         diffs = {Fraction(a) - Fraction(b) for a, b, f in zip(xs, ys, fx) if f}
         if len(diffs) == 1:
             return _exact_item(0)
+    b, ob, classes = _js_classes(xs, ys, beta, w)
+    tot = (_FZERO, _FZERO)
+    for P, Q, lp, lq in classes:
+        if lp is not None:
+            tot = libmp.mpi_add(tot, libmp.mpi_mul(libmp.mpi_mul(b, P, w), lp, w), w)
+        if lq is not None:
+            tot = libmp.mpi_add(tot, libmp.mpi_mul(libmp.mpi_mul(ob, Q, w), lq, w), w)
+    return _mpi_item(tot, w)
+
+
+def _js_classes(xs, ys, beta, w):
+    """``(b, 1 - b, [(P_i, Q_i, log(P_i/M_i), log(Q_i/M_i))])`` as intervals (a log is None
+    where its probability is 0) for the JS items of a row pair with finite entries."""
     mx, lx = _lse_shift(xs, w)
     my, ly = _lse_shift(ys, w)
     b = _mpi(beta)
     ob = libmp.mpi_sub(_mpi(1.0), b, w)
-    tot = (_FZERO, _FZERO)
-    for a, c, f, g in zip(xs, ys, fx, fy):
+    out = []
+    for a, c in zip(xs, ys):
+        f, g = a != -math.inf, c != -math.inf
         logp = libmp.mpi_sub(libmp.mpi_sub(_mpi(a), _mpi(mx), w), lx, w) if f else None
         logq = libmp.mpi_sub(libmp.mpi_sub(_mpi(c), _mpi(my), w), ly, w) if g else None
         P = libmp.mpi_exp(logp, w) if f else (_FZERO, _FZERO)
         Q = libmp.mpi_exp(logq, w) if g else (_FZERO, _FZERO)
         logm = libmp.mpi_log(libmp.mpi_add(libmp.mpi_mul(b, P, w), libmp.mpi_mul(ob, Q, w), w), w)
-        if f:
-            tot = libmp.mpi_add(tot, libmp.mpi_mul(libmp.mpi_mul(b, P, w),
-                                                   libmp.mpi_sub(logp, logm, w), w), w)
-        if g:
-            tot = libmp.mpi_add(tot, libmp.mpi_mul(libmp.mpi_mul(ob, Q, w),
-                                                   libmp.mpi_sub(logq, logm, w), w), w)
-    return _mpi_item(tot, w)
+        out.append((P, Q, libmp.mpi_sub(logp, logm, w) if f else None,
+                    libmp.mpi_sub(logq, logm, w) if g else None))
+    return b, ob, out
 
 
 def js_divergence_logits(p_logits, q_logits, *, beta=0.5, axis=-1, reduction="mean", mask=None,
@@ -2409,6 +2427,67 @@ def js_divergence_logits(p_logits, q_logits, *, beta=0.5, axis=-1, reduction="me
     b = check_beta(beta)
     return _divergence_rows(lambda xs, ys, w: _js_logits_row(xs, ys, b, w), p_logits, q_logits,
                             axis, reduction, mask, exact)
+
+
+def _js_logits_grad_row(xs, ys, beta, nk, w):
+    r"""Items for the gradient rows of :math:`\mathrm{JSD}_\beta/n_k` in both arguments,
+    :math:`\beta P_j(\log(P_j/M_j) - \mathrm{KL}(P\|M))/n_k` then
+    :math:`(1-\beta) Q_j(\log(Q_j/M_j) - \mathrm{KL}(Q\|M))/n_k`, in interval arithmetic.
+    Exact: nan rows where the value is nan; zeros for ``beta`` 0 or 1, for rows that differ
+    by one constant and for rows without a class finite in both (``JSD = h(beta)``, a
+    constant); 0 where a row masks the class."""
+    C = len(xs)
+    if any(v != v or v == math.inf for v in xs + ys):
+        return [_exact_item(_NAN)] * (2 * C)
+    fx = [v != -math.inf for v in xs]
+    fy = [v != -math.inf for v in ys]
+    if not any(fx) or not any(fy):
+        return [_exact_item(_NAN)] * (2 * C)
+    if beta == 0.0 or beta == 1.0 or not any(a and b for a, b in zip(fx, fy)):
+        return [_exact_item(0)] * (2 * C)
+    if fx == fy:
+        diffs = {Fraction(a) - Fraction(b) for a, b, f in zip(xs, ys, fx) if f}
+        if len(diffs) == 1:
+            return [_exact_item(0)] * (2 * C)
+    b, ob, classes = _js_classes(xs, ys, beta, w)
+    n = _mpi(float(nk))
+    kp = kq = (_FZERO, _FZERO)  # KL(P || M), KL(Q || M)
+    for Pi, Qi, lp, lq in classes:
+        if lp is not None:
+            kp = libmp.mpi_add(kp, libmp.mpi_mul(Pi, lp, w), w)
+        if lq is not None:
+            kq = libmp.mpi_add(kq, libmp.mpi_mul(Qi, lq, w), w)
+    gx, gy = [], []
+    for Pi, Qi, lp, lq in classes:
+        if lp is None:
+            gx.append(_exact_item(0))
+        else:
+            g = libmp.mpi_mul(libmp.mpi_mul(b, Pi, w), libmp.mpi_sub(lp, kp, w), w)
+            g = libmp.mpi_div(g, n, w)
+            gx.append(_interval_item(g[0], g[1], w))
+        if lq is None:
+            gy.append(_exact_item(0))
+        else:
+            g = libmp.mpi_mul(libmp.mpi_mul(ob, Qi, w), libmp.mpi_sub(lq, kq, w), w)
+            g = libmp.mpi_div(g, n, w)
+            gy.append(_interval_item(g[0], g[1], w))
+    return gx + gy
+
+
+def js_divergence_logits_value_and_grad(p_logits, q_logits, *, beta=0.5, axis=-1,
+                                        reduction="mean", mask=None, exact=False,
+                                        grad_divisor=None):
+    r"""``(value, grad_p, grad_q)``: :func:`js_divergence_logits` and the correctly rounded
+    gradients of the reduced value (of the sum of the rows for ``'none'``) in both arguments
+    (:func:`crossent.js_divergence_logits_value_and_grad` has the formulas), divided by the
+    number of kept rows for ``'mean'``, or by ``grad_divisor`` (a positive integer) when
+    given; 0 for dropped rows, nan rows where the value is nan."""
+    b = check_beta(beta)
+    value = js_divergence_logits(p_logits, q_logits, beta=b, axis=axis, reduction=reduction,
+                                 mask=mask, exact=exact)
+    return (value, *_divergence_grads(
+        lambda xs, ys, nk, w: _js_logits_grad_row(xs, ys, b, nk, w), p_logits, q_logits, axis,
+        reduction, mask, exact, grad_divisor))
 
 
 def _entropy_logits_row(xs, lnb, w):

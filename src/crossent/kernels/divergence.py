@@ -52,7 +52,7 @@ import numpy as np
 from numba import prange
 
 from ._base import (DD_ACC, INF, LN2_DD_HI, LN2_DD_LO, NAN, _f64_as_i64, _i64_as_f64, dd_div,
-                    dd_mul_raw, dd_sum, dd_sum2, fast_two_sum, fma, jit, padded, two_prod,
+                    dd_mul, dd_mul_raw, dd_sum, dd_sum2, fast_two_sum, fma, jit, padded, two_prod,
                     two_sum, wide_vectors)
 from .exp import EXP_PARTS_DD_MAX_REL_ERR, X_MIN_PARTS, exp_parts_dd
 from .softmax import (
@@ -1717,6 +1717,192 @@ def js_divergence_logits_rows_cr(x, y, beta, keep, rho, out):
                 out[n] = 0.0
                 continue
             out[n] = _js_row_cr(x[n], y[n], beta, btp, bep, btq, beq, acc, rho)
+
+
+#: the errors of ``_expm1_pair_dd``'s results ``E``: for ``|delta| >= 2**-10``, ``E = g - 1``
+#: with ``g`` (``e^-|delta|`` or its reciprocal) within ``EXP_PARTS_DD_MAX_REL_ERR`` and the
+#: reciprocal's ``4u**2`` of itself, so ``E`` within that times ``|E + 1|`` absolute (its
+#: docstring's ``2**-73.4`` relative is this over ``|E|``); below, by the series, within
+#: ``2**-88`` of ``|E|`` (with a margin)
+EXPM1_PAIR_G_REL = EXP_PARTS_DD_MAX_REL_ERR + 2.0**-98
+EXPM1_PAIR_SERIES_REL = 2.0**-88
+#: the relative error of ``_log_dd`` (the bound the PMF path states for it, with a margin)
+LOG_DD_REL = 2.0**-85
+
+
+@jit(inline=True)
+def _log1p_scaled_dd(ch, cl, Eh, El, dh, ed):
+    """``(sh, sl, es, ok)``: ``s = log(1 + c E)`` as a double-double, ``E = Eh + El`` one of
+    ``_expm1_pair_dd``'s results at ``delta = dh``, ``c = ch + cl`` in (0, 1) exactly, and a
+    bound ``es`` on its absolute error given ``ed``, that of ``delta`` (``|ds/d delta| <= 1``:
+    ``s`` is ``log(M_i/P_i)`` or ``log(M_i/Q_i)``); ``ok`` False where ``1 + c E`` is not a
+    normal number (``c`` tiny) or ``E`` is not valid (``|delta| > 700``). ``v = 1 + c E`` is
+    ``(1 - c) + c (E + 1)``, two non-negative parts, so ``E``'s absolute error, below
+    ``EXPM1_PAIR_G_REL (E + 1)``, is below that fraction of ``v``: ``s`` within about
+    ``2**-83`` absolute, however large ``|delta|``."""
+    wh, we = two_prod(ch, Eh)
+    wl = we + (ch * El + cl * Eh)
+    vh, ve = two_sum(1.0, wh)
+    vh, vl = fast_two_sum(vh, ve + wl)
+    if abs(dh) > 700.0 or not vh > 2.0**-1000:
+        return 0.0, 0.0, 0.0, False
+    sh, sl = _log_dd(vh, vl)
+    if abs(dh) >= 2.0**-10:  # v = (1 - c) + c g: within c g EXPM1_PAIR_G_REL <= that of v
+        ev = ch * (EXPM1_PAIR_G_REL * abs(Eh + 1.0) + 2.0**-104 * abs(Eh))
+    else:
+        ev = ch * EXPM1_PAIR_SERIES_REL * abs(Eh)
+    es = 1.01 * (ed + (ev + 2.0**-104 * vh) / vh) + LOG_DD_REL * abs(sh)
+    return sh, sl, es, True
+
+
+@jit(inline=True)
+def _js_grad_entry(ph, pl, ra, sh, sl, es, Kh, Kl, eK, ch, cl, nk):
+    """One entry ``c P (-s - K) / nk`` of :func:`_js_grad_row_cr` rounded, or nan where
+    undecided: ``P = ph + pl`` (scaled by ``2**B``) within ``ra`` of itself, ``s`` within
+    ``es``, ``K`` within ``eK`` (absolute), ``c = ch + cl`` (``beta`` or ``1 - beta``)."""
+    fh, t = two_sum(-sh, -Kh)
+    fh, fl = fast_two_sum(fh, t + (-sl - Kl))  # -s - K
+    ed = es + eK + 2.0**-104 * abs(fh)
+    gh, ge = two_prod(ph, fh)
+    gl = ge + (ph * fl + pl * fh)
+    hh, hl = dd_mul(gh, gl, ch, cl)
+    err = 1.02 * ch * (ra * ph * abs(fh) + ph * ed) + 2.0**-100 * abs(hh)
+    return _grad_entry_cr(hh, hl, err, nk)
+
+
+@jit
+def _js_grad_row_cr(x, y, beta, btp, bep, btq, beq, acc, rho, nk, work, gx, gy):
+    """The correctly rounded value (as :func:`_js_row_cr`) and, into ``gx`` and ``gy``, the
+    gradient rows ``beta P_j (-s_j - KP) / nk`` and ``(1 - beta) Q_j (-r_j - KQ) / nk``
+    (``s_j = log(M_j / P_j)``, ``r_j = log(M_j / Q_j)``, ``KP = KL(P || M) = -sum_i P_i s_i``,
+    ``KQ = -sum_i Q_i r_i``); returns ``(value, ok)``, ``ok`` False when the value or an entry
+    is undecided (nan). ``work``: scratch of shape ``(6, C)`` (``s``, ``r`` and their bounds).
+
+    The entries cancel where ``-s_j`` is near ``KP``, so each is tested with an absolute bound,
+    built up class by class (docs/accuracy.md, "the gradients of the JS divergence"):
+    ``P_j``, ``Q_j`` within ``rho`` (1 where the exponential clamped); ``delta_j`` from the
+    row statistics' ``l``, within ``eta_j + el``; ``s_j = log(1 + (1 - beta) expm1(-delta_j))``
+    and ``r_j = log(1 + beta expm1(delta_j))`` (``_log1p_scaled_dd``); ``KP``, ``KQ`` as sums of
+    ``-P_i s_i`` and ``-Q_i r_i`` with their terms' errors (absolute: they cancel, but only
+    their absolute error reaches an entry). A class of ``P`` missing from ``Q`` has
+    ``s = log beta``, one of ``Q`` missing from ``P`` has ``r = log(1 - beta)``. Rows without a
+    class finite in both give zeros (``JSD = h(beta)``, a constant), as do ``beta`` 0 and 1 and
+    rows that differ by a constant; nan rows give nan rows."""
+    C = x.shape[0]
+    vh, vl, cr = _js_row_dd(x, y, beta, btp, bep, btq, beq, acc, rho)
+    if cr == 0.0:  # nan, or exactly 0 (beta 0 or 1, equal distributions)
+        g = vh if vh != vh else 0.0
+        for j in range(C):
+            gx[j] = g
+            gy[j] = g
+        return vh, True
+    value = _round_cr(vh, vl, False, cr)
+    ok = value == value
+    stp, mp, hp, lp, Lph, Lpl, _a, _b = _row_stats(x, btp, bep, acc, False, True)
+    stq, mq, hq, lq, Lqh, Lql, _c, _d = _row_stats(y, btq, beq, acc, False, True)
+    k = -1  # the first largest x among the classes finite in both rows
+    for i in range(C):
+        if x[i] != -INF and y[i] != -INF and (k < 0 or x[i] > x[k]):
+            k = i
+    if k < 0:  # disjoint supports: JSD = h(beta) whatever the logits
+        for j in range(C):
+            gx[j] = 0.0
+            gy[j] = 0.0
+        return value, ok
+    cph, cpl = _scale_dd(1.0, 0.0, hp, lp, INV_SCALE)  # 2**B P_i = T_i (cph + cpl)
+    cqh, cql = _scale_dd(1.0, 0.0, hq, lq, INV_SCALE)
+    Dh, Dl = two_sum(x[k], -y[k])
+    # l = log(Q_k / P_k) = ((y_k - m_q) - (x_k - m_p)) + (L_p - L_q); L within rho L
+    a1, a2 = two_sum(y[k], -mq)
+    b1, b2 = two_sum(x[k], -mp)
+    u1, u2 = two_sum(a1, -b1)
+    t1, t2 = two_sum(Lph, -Lqh)
+    lh, t3 = two_sum(u1, t1)
+    lh, ll = fast_two_sum(lh, t3 + t2 + u2 + (a2 - b2) + (Lpl - Lql))
+    el = rho * (Lph + Lqh) * (1.0 + 2.0**-40) + 2.0**-100 * (abs(u1) + Lph + Lqh)
+    bh, bl = two_sum(1.0, -beta)  # 1 - beta, exactly
+    lbh, lbl = _log_dd(beta, 0.0)
+    l1h, l1l = _log_dd(bh, bl)
+    rp = rho + 2.0**-100
+    kph, kpl, ekp, kqh, kql, ekq = 0.0, 0.0, 0.0, 0.0, 0.0, 0.0
+    for i in range(C):  # s_i, r_i (kept in work) and the sums KP, KQ (scaled by 2**B)
+        fx = x[i] != -INF
+        fy = y[i] != -INF
+        sh, sl, es, rh, rl, er = lbh, lbl, LOG_DD_REL * abs(lbh), l1h, l1l, LOG_DD_REL * abs(l1h)
+        if fx and fy:
+            eh, e2 = _d_minus_D(x[i], y[i], Dh, Dl)
+            dh, t = two_sum(eh, -lh)
+            dh, dl = fast_two_sum(dh, t + (e2 - ll))
+            ed = (el + 2.0**-100 * (abs(dh) + abs(lh)) + 2.0**-150 * abs(x[i])
+                  + 2.0**-150 * abs(y[i]) + 2.0**-150 * abs(Dh))
+            Eh, El, Fh, Fl = _expm1_pair_dd(dh, dl)
+            sh, sl, es, good1 = _log1p_scaled_dd(bh, bl, Fh, Fl, dh, ed)
+            rh, rl, er, good2 = _log1p_scaled_dd(beta, 0.0, Eh, El, dh, ed)
+            if not (good1 and good2):
+                return value, False
+        work[0, i], work[1, i], work[2, i] = sh, sl, es
+        work[3, i], work[4, i], work[5, i] = rh, rl, er
+        if fx:
+            ph, pl = _dd_prob(btp[i], bep[i], cph, cpl)
+            ra = 1.0 if x[i] - mp < X_MIN_PARTS else rp
+            th, te = two_prod(ph, sh)
+            kph, s = two_sum(kph, -th)
+            kpl += s - (te + (ph * sl + pl * sh))
+            ekp += 1.01 * ph * (ra * abs(sh) + es) + 2.0**-100 * abs(th)
+        if fy:
+            qh, ql = _dd_prob(btq[i], beq[i], cqh, cql)
+            rq = 1.0 if y[i] - mq < X_MIN_PARTS else rp
+            th, te = two_prod(qh, rh)
+            kqh, s = two_sum(kqh, -th)
+            kql += s - (te + (qh * rl + ql * rh))
+            ekq += 1.01 * qh * (rq * abs(rh) + er) + 2.0**-100 * abs(th)
+    kph, kpl = fast_two_sum(kph, kpl)
+    kqh, kql = fast_two_sum(kqh, kql)
+    KPh, KPl, eKP = kph * INV_SCALE, kpl * INV_SCALE, (ekp + C * 2.0**-104 * SCALE) * INV_SCALE
+    KQh, KQl, eKQ = kqh * INV_SCALE, kql * INV_SCALE, (ekq + C * 2.0**-104 * SCALE) * INV_SCALE
+    for j in range(C):
+        fx = x[j] != -INF
+        fy = y[j] != -INF
+        gx[j] = 0.0
+        gy[j] = 0.0
+        if fx:
+            ph, pl = _dd_prob(btp[j], bep[j], cph, cpl)
+            ra = 1.0 if x[j] - mp < X_MIN_PARTS else rp
+            gx[j] = _js_grad_entry(ph, pl, ra, work[0, j], work[1, j], work[2, j], KPh, KPl, eKP,
+                                   beta, 0.0, nk)
+            ok = ok and gx[j] == gx[j]
+        if fy:
+            qh, ql = _dd_prob(btq[j], beq[j], cqh, cql)
+            rq = 1.0 if y[j] - mq < X_MIN_PARTS else rp
+            gy[j] = _js_grad_entry(qh, ql, rq, work[3, j], work[4, j], work[5, j], KQh, KQl, eKQ,
+                                   bh, bl, nk)
+            ok = ok and gy[j] == gy[j]
+    return value, ok
+
+
+@jit(parallel=True)
+def js_divergence_logits_grad_rows_cr(x, y, beta, keep, rho, nk, out, gx, gy, slow):
+    """``out[n]`` as :func:`js_divergence_logits_rows_cr` and the gradient rows of the sum of
+    the rows divided by ``nk`` (:func:`_js_grad_row_cr`), correctly rounded; ``slow[n] = 1``
+    where the value or an entry is undecided (0 rows where ``keep[n]`` is False)."""
+    N, C = x.shape
+    for task in prange((N + ROWS_PER_TASK - 1) // ROWS_PER_TASK):
+        btp, bep = _term_rows(C)
+        btq, beq = _term_rows(C)
+        acc = np.empty(DD_ACC)
+        work = np.empty((6, C))
+        for n in range(task * ROWS_PER_TASK, min(N, (task + 1) * ROWS_PER_TASK)):
+            if not keep[n]:
+                out[n] = 0.0
+                slow[n] = False
+                for j in range(C):
+                    gx[n, j] = 0.0
+                    gy[n, j] = 0.0
+                continue
+            v, ok = _js_grad_row_cr(x[n], y[n], beta, btp, bep, btq, beq, acc, rho, nk, work,
+                                    gx[n], gy[n])
+            out[n] = v
+            slow[n] = not ok
 
 
 @jit(parallel=True)

@@ -1783,8 +1783,9 @@ def _js_grad_row_cr(x, y, beta, btp, bep, btq, beq, acc, rho, nk, work, gx, gy):
     ``P_j``, ``Q_j`` within ``rho`` (1 where the exponential clamped); ``delta_j`` from the
     row statistics' ``l``, within ``eta_j + el``; ``s_j = log(1 + (1 - beta) expm1(-delta_j))``
     and ``r_j = log(1 + beta expm1(delta_j))`` (``_log1p_scaled_dd``); ``KP``, ``KQ`` as sums of
-    ``-P_i s_i`` and ``-Q_i r_i`` with their terms' errors (absolute: they cancel, but only
-    their absolute error reaches an entry). A class of ``P`` missing from ``Q`` has
+    ``-P_i s_i`` and ``-Q_i r_i`` with their terms' errors and the double-double sum's
+    ``C 2**-104`` of the sum of their magnitudes (absolute: they cancel, but only their
+    absolute error reaches an entry). A class of ``P`` missing from ``Q`` has
     ``s = log beta``, one of ``Q`` missing from ``P`` has ``r = log(1 - beta)``. Rows without a
     class finite in both give zeros (``JSD = h(beta)``, a constant), as do ``beta`` 0 and 1 and
     rows that differ by a constant; nan rows give nan rows."""
@@ -1848,14 +1849,14 @@ def _js_grad_row_cr(x, y, beta, btp, bep, btq, beq, acc, rho, nk, work, gx, gy):
             th, te = two_prod(ph, sh)
             kph, s = two_sum(kph, -th)
             kpl += s - (te + (ph * sl + pl * sh))
-            ekp += 1.01 * ph * (ra * abs(sh) + es) + 2.0**-100 * abs(th)
+            ekp += 1.01 * ph * (ra * abs(sh) + es) + (2.0**-100 + C * 2.0**-104) * abs(th)
         if fy:
             qh, ql = _dd_prob(btq[i], beq[i], cqh, cql)
             rq = 1.0 if y[i] - mq < X_MIN_PARTS else rp
             th, te = two_prod(qh, rh)
             kqh, s = two_sum(kqh, -th)
             kql += s - (te + (qh * rl + ql * rh))
-            ekq += 1.01 * qh * (rq * abs(rh) + er) + 2.0**-100 * abs(th)
+            ekq += 1.01 * qh * (rq * abs(rh) + er) + (2.0**-100 + C * 2.0**-104) * abs(th)
     kph, kpl = fast_two_sum(kph, kpl)
     kqh, kql = fast_two_sum(kqh, kql)
     KPh, KPl, eKP = kph * INV_SCALE, kpl * INV_SCALE, (ekp + C * 2.0**-104 * SCALE) * INV_SCALE

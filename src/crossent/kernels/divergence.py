@@ -774,13 +774,17 @@ def _kl_row_dd(x, y, btp, bep, btq, beq, acc, rho):
     ``(v, 0, 0)`` with ``v`` nan, +inf or an exact 0 (see :func:`_kl_row_cr`). Not inlined:
     compiled once, apart from the fast kernels. :func:`_kl_setup_dd`, then
     :func:`_kl_sum_dd`."""
-    st = _kl_setup_dd(x, y, btp, bep, btq, beq, acc, rho)
+    # js False as a runtime bool (a literal would compile another specialization)
+    st = _kl_setup_dd(x, y, btp, bep, btq, beq, acc, rho, x.shape[0] < 0)
     return _kl_sum_dd(x, y, btp, bep, btq, beq, rho, st)
 
 
-@jit(inline=True)
-def _kl_setup_dd(x, y, btp, bep, btq, beq, acc, rho):
-    """The row quantities of :func:`_kl_sum_dd` and :func:`_kl_grad_row_cr`:
+@jit
+def _kl_setup_dd(x, y, btp, bep, btq, beq, acc, rho, js):
+    """The row quantities of :func:`_kl_sum_dd`, :func:`_kl_grad_row_cr` and
+    :func:`_js_grad_row_cr` (``js``: a class of P missing from Q is allowed, ``k`` is the
+    first largest ``x`` among the classes finite in both, ``v = 1`` when there is none, and
+    the s2 pass is skipped). Not inlined: compiled once for all three.
     ``(v, mp, mq, cph, cpl, cqh, cql, Dh, Dl, lh, ll, el, lh0, ll0, el0)``. ``v`` is nan (a row the fast
     path makes nan), +inf (a class of P missing from Q) or 0 (go on); ``mp``, ``mq`` the
     maxima, ``2**B P_i = T_i (cph + cpl)`` (and Q), ``D = x_k - y_k`` at the first largest
@@ -792,23 +796,31 @@ def _kl_setup_dd(x, y, btp, bep, btq, beq, acc, rho):
     if stp != OK or stq != OK:
         return NAN, mp, mq, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0
     C = x.shape[0]
-    k = -1  # the first largest entry of x
+    k = -1  # the first largest x among the classes finite in both (for KL: of all of x)
     for i in range(C):
-        if x[i] != -INF and y[i] == -INF:
+        fy = y[i] != -INF
+        if x[i] != -INF and not fy and not js:
             return INF, mp, mq, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0
-        if k < 0 and x[i] == mp:
+        if fy and x[i] != -INF and (k < 0 or x[i] > x[k]):
             k = i
+    if k < 0:  # no class in both rows (js only)
+        return 1.0, mp, mq, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0
     Dh, Dl = two_sum(x[k], -y[k])
     cph, cpl = _scale_dd(1.0, 0.0, hp, lp, INV_SCALE)  # 1/S: 2**B P_i = T_i (cph + cpl)
     cqh, cql = _scale_dd(1.0, 0.0, hq, lq, INV_SCALE)
-    # l = (y_k - m_q) - L_q + L_p; L within rho L (rho >= relative_bound(C))
+    # l = ((y_k - m_q) - (x_k - m_p)) - L_q + L_p; L within rho L (rho >= relative_bound(C));
+    # x_k = m_p unless js
     a, b = two_sum(y[k], -mq)
+    c1, c2 = two_sum(x[k], -mp)
+    if c1 != 0.0 or c2 != 0.0:
+        a, e = two_sum(a, -c1)
+        b = b + e - c2
     t1, t2 = two_sum(Lph, -Lqh)
     lh, t3 = two_sum(a, t1)
     lh, ll = fast_two_sum(lh, b + t3 + t2 + (Lpl - Lql))
-    el = rho * (Lph + Lqh) * (1.0 + 2.0**-40) + 2.0**-100 * (abs(a) + Lph + Lqh)
+    el = rho * (Lph + Lqh) * (1.0 + 2.0**-40) + 2.0**-100 * (abs(a) + abs(c1) + Lph + Lqh)
     lh0, ll0, el0 = lh, ll, el  # l from the statistics: the gradient's (an absolute error)
-    if abs(lh) <= 2.0**-20:
+    if abs(lh) <= 2.0**-20 and not js:
         # s2 = Q_k / P_k - 1 = sum_i r_i, each r_i within 8u (libm's expm1 and log1p within
         # an ulp): l = log1p(s2) within 2**-49 (sum |r_i| + |s2|) + 2**-51 |l|
         s2, sa = _s2_pass(x, y, btp, bep, btq, beq, k, cqh, cql, Dh, Dl)
@@ -818,9 +830,10 @@ def _kl_setup_dd(x, y, btp, bep, btq, beq, acc, rho):
     return 0.0, mp, mq, cph, cpl, cqh, cql, Dh, Dl, lh, ll, el, lh0, ll0, el0
 
 
-@jit(inline=True)
+@jit
 def _kl_sum_dd(x, y, btp, bep, btq, beq, rho, st):
-    """:func:`_kl_row_dd` after :func:`_kl_setup_dd` (``st``).
+    """:func:`_kl_row_dd` after :func:`_kl_setup_dd` (``st``). Not inlined: compiled once for
+    the value and the gradient kernels.
 
     The terms of :func:`_kl_row` in double-double: ``P_i`` (``_dd_prob``), ``delta_i``
     (``_d_minus_D``, then ``- l``), ``phi(delta_i)`` by the series (``|delta| < 1/8``) or
@@ -940,7 +953,7 @@ def _kl_grad_row_cr(x, y, btp, bep, btq, beq, acc, rho, nk, gx, gy):
     kernel); rows that differ by a constant, exactly, get zeros; a class masked in ``x``
     gets ``gx = 0`` and ``gy = Q_j / nk`` (0 where ``y`` masks it too)."""
     C = x.shape[0]
-    st = _kl_setup_dd(x, y, btp, bep, btq, beq, acc, rho)
+    st = _kl_setup_dd(x, y, btp, bep, btq, beq, acc, rho, C < 0)  # js False (runtime)
     kh, kl, cr = _kl_sum_dd(x, y, btp, bep, btq, beq, rho, st)
     if cr == 0.0:  # nan, +inf or an exact 0
         g = kh if kh == 0.0 else NAN
@@ -1799,28 +1812,13 @@ def _js_grad_row_cr(x, y, beta, btp, bep, btq, beq, acc, rho, nk, work, gx, gy):
         return vh, True
     value = _round_cr(vh, vl, False, cr)
     ok = value == value
-    stp, mp, hp, lp, Lph, Lpl, _a, _b = _row_stats(x, btp, bep, acc, False, True)
-    stq, mq, hq, lq, Lqh, Lql, _c, _d = _row_stats(y, btq, beq, acc, False, True)
-    k = -1  # the first largest x among the classes finite in both rows
-    for i in range(C):
-        if x[i] != -INF and y[i] != -INF and (k < 0 or x[i] > x[k]):
-            k = i
-    if k < 0:  # disjoint supports: JSD = h(beta) whatever the logits
+    v, mp, mq, cph, cpl, cqh, cql, Dh, Dl, _a, _b, _c, lh, ll, el = _kl_setup_dd(
+        x, y, btp, bep, btq, beq, acc, rho, C >= 0)  # js True (a runtime bool)
+    if v != 0.0:  # no class in both rows: JSD = h(beta) whatever the logits
         for j in range(C):
             gx[j] = 0.0
             gy[j] = 0.0
         return value, ok
-    cph, cpl = _scale_dd(1.0, 0.0, hp, lp, INV_SCALE)  # 2**B P_i = T_i (cph + cpl)
-    cqh, cql = _scale_dd(1.0, 0.0, hq, lq, INV_SCALE)
-    Dh, Dl = two_sum(x[k], -y[k])
-    # l = log(Q_k / P_k) = ((y_k - m_q) - (x_k - m_p)) + (L_p - L_q); L within rho L
-    a1, a2 = two_sum(y[k], -mq)
-    b1, b2 = two_sum(x[k], -mp)
-    u1, u2 = two_sum(a1, -b1)
-    t1, t2 = two_sum(Lph, -Lqh)
-    lh, t3 = two_sum(u1, t1)
-    lh, ll = fast_two_sum(lh, t3 + t2 + u2 + (a2 - b2) + (Lpl - Lql))
-    el = rho * (Lph + Lqh) * (1.0 + 2.0**-40) + 2.0**-100 * (abs(u1) + Lph + Lqh)
     bh, bl = two_sum(1.0, -beta)  # 1 - beta, exactly
     lbh, lbl = _log_dd(beta, 0.0)
     l1h, l1l = _log_dd(bh, bl)

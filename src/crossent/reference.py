@@ -2146,10 +2146,10 @@ def _lse_shift(xs, w):
     return m, libmp.mpi_log(tot, w)
 
 
-def _kl_logits_row(xs, ys, w):
-    r"""An item for :math:`\mathrm{KL}(\mathrm{softmax}(x) \| \mathrm{softmax}(y))` of one row
-    pair, straight from the definition :math:`\sum_i P_i(\log P_i - \log Q_i)` in interval
-    arithmetic at precision ``w`` (the Ziv loop narrows the interval)."""
+def _kl_exact(xs, ys):
+    """The KL item of a row pair whose value is known exactly, or None: nan (a nan or +inf,
+    a row without a finite entry), +inf (``P_i > 0 = Q_i``), 0 (rows that differ by one
+    constant, exactly: the same distribution)."""
     if any(v != v or v == math.inf for v in xs + ys):
         return _exact_item(_NAN)
     fx = [v != -math.inf for v in xs]
@@ -2158,10 +2158,21 @@ def _kl_logits_row(xs, ys, w):
         return _exact_item(_NAN)  # a masked (or empty) row
     if any(a and not b for a, b in zip(fx, fy)):
         return _exact_item(_PINF)  # P_i > 0 = Q_i
-    if fx == fy:  # rows that differ by one constant (exactly): the same distribution
+    if fx == fy:
         diffs = {Fraction(a) - Fraction(b) for a, b, f in zip(xs, ys, fx) if f}
         if len(diffs) == 1:
             return _exact_item(0)
+    return None
+
+
+def _kl_logits_row(xs, ys, w):
+    r"""An item for :math:`\mathrm{KL}(\mathrm{softmax}(x) \| \mathrm{softmax}(y))` of one row
+    pair, straight from the definition :math:`\sum_i P_i(\log P_i - \log Q_i)` in interval
+    arithmetic at precision ``w`` (the Ziv loop narrows the interval)."""
+    exact = _kl_exact(xs, ys)
+    if exact is not None:
+        return exact
+    fx = [v != -math.inf for v in xs]
     mx, lx = _lse_shift(xs, w)
     my, ly = _lse_shift(ys, w)
     # log P_i - log Q_i = (x_i - y_i) - ((mx - my) + (lx - ly))
@@ -2223,11 +2234,9 @@ def _kl_logits_grad_row(xs, ys, nk, w):
     ``Q_j - P_j = 0`` where :math:`\delta_j = 0` exactly (the finite entries of ``x`` are
     those of ``y`` shifted by one constant ``c``, and :math:`x_j - y_j = c`)."""
     C = len(xs)
-    first = _kl_logits_row(xs, ys, w)
-    if first[0] == "x" and (first[1] is _NAN or first[1] is _PINF):
-        return [_exact_item(_NAN)] * (2 * C)
-    if first[0] == "x":  # exactly 0: the same distribution
-        return [_exact_item(0)] * (2 * C)
+    exact = _kl_exact(xs, ys)  # nan and +inf values give nan rows, a zero one zeros
+    if exact is not None:
+        return [exact if exact[1] == 0 else _exact_item(_NAN)] * (2 * C)
     c = _shift_of(xs, ys)
     mx, lx = _lse_shift(xs, w)
     my, ly = _lse_shift(ys, w)
@@ -2457,21 +2466,15 @@ def _js_logits_grad_row(xs, ys, beta, nk, w):
             kp = libmp.mpi_add(kp, libmp.mpi_mul(Pi, lp, w), w)
         if lq is not None:
             kq = libmp.mpi_add(kq, libmp.mpi_mul(Qi, lq, w), w)
-    gx, gy = [], []
-    for Pi, Qi, lp, lq in classes:
-        if lp is None:
-            gx.append(_exact_item(0))
-        else:
-            g = libmp.mpi_mul(libmp.mpi_mul(b, Pi, w), libmp.mpi_sub(lp, kp, w), w)
-            g = libmp.mpi_div(g, n, w)
-            gx.append(_interval_item(g[0], g[1], w))
-        if lq is None:
-            gy.append(_exact_item(0))
-        else:
-            g = libmp.mpi_mul(libmp.mpi_mul(ob, Qi, w), libmp.mpi_sub(lq, kq, w), w)
-            g = libmp.mpi_div(g, n, w)
-            gy.append(_interval_item(g[0], g[1], w))
-    return gx + gy
+
+    def entry(c, R, lr, K):  # c R (log(R/M) - K) / nk, 0 where R = 0
+        if lr is None:
+            return _exact_item(0)
+        g = libmp.mpi_div(libmp.mpi_mul(libmp.mpi_mul(c, R, w), libmp.mpi_sub(lr, K, w), w), n, w)
+        return _interval_item(g[0], g[1], w)
+
+    return ([entry(b, Pi, lp, kp) for Pi, _Q, lp, _l in classes]
+            + [entry(ob, Qi, lq, kq) for _P, Qi, _l, lq in classes])
 
 
 def js_divergence_logits_value_and_grad(p_logits, q_logits, *, beta=0.5, axis=-1,

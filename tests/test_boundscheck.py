@@ -132,26 +132,28 @@ if __name__ == "__main__":
 '''
 
 
-def test_corpora_run_clean_with_boundscheck(tmp_path):
-    script = tmp_path / "corpus.py"
+def start_checked_run(tmp_dir) -> subprocess.Popen:
+    """Start the corpus script under ``NUMBA_BOUNDSCHECK=1`` with its own Numba cache.
+
+    ``tests/conftest.py`` calls this right after collection, so that the checked subprocess
+    (which compiles everything afresh, on one core) runs beside the rest of the suite.
+    """
+    script = Path(tmp_dir) / "corpus.py"
     script.write_text(CORPUS)
     env = dict(os.environ)
     env["NUMBA_BOUNDSCHECK"] = "1"
-    env["NUMBA_CACHE_DIR"] = str(tmp_path / "numba_cache_boundscheck")
+    env["NUMBA_CACHE_DIR"] = str(Path(tmp_dir) / "numba_cache_boundscheck")
     env["PYTHONPATH"] = SRC + os.pathsep + env.get("PYTHONPATH", "")
-    # the checked subprocess compiles everything afresh (one core); the normal run uses the
-    # other core meanwhile
-    proc = subprocess.Popen([sys.executable, str(script)], env=env, stdout=subprocess.PIPE,
+    return subprocess.Popen([sys.executable, str(script)], env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
-    try:
-        ns: dict = {}
-        exec(compile(CORPUS, "corpus", "exec"), ns)
-        normal = ns["run"]()
-        stdout, stderr = proc.communicate(timeout=1500)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+
+
+def test_corpora_run_clean_with_boundscheck(boundscheck_process):
+    proc = boundscheck_process
+    ns: dict = {}
+    exec(compile(CORPUS, "corpus", "exec"), ns)
+    normal = ns["run"]()
+    stdout, stderr = proc.communicate(timeout=1500)
     assert proc.returncode == 0, stderr[-6000:]
     checked = json.loads(stdout)
     assert checked.pop("_boundscheck") is True, "NUMBA_BOUNDSCHECK=1 did not take effect"

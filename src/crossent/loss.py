@@ -185,11 +185,12 @@ class _CommonProblem(_Problem):
     z, cap, options = 0.0, 0.0, False  # the default options (see _problem)
 
 
-def _option_rows(p: _Problem, den: float, grad, rS: float = 0.0, den_lo: float = 0.0) -> np.ndarray:
+def _option_rows(p: _Problem, den: float, grad, rS: float = 0.0, den_lo=None) -> np.ndarray:
     """Per-row losses (and gradient rows into ``grad`` if given) with the z-loss or the
     soft-cap set: :mod:`crossent.kernels.options`. ``rS > 0``: the correctly rounded path
     (float64; a loss is nan where it or an entry of its gradient row is undecided), with the
-    gradient's divisor ``den + den_lo`` (a double-double)."""
+    gradient's divisor ``den + den_lo`` (a double-double; ``den_lo`` a float for the correctly
+    rounded gradient, None otherwise, which keeps that gradient out of the default kernel)."""
     from .kernels import options as _ko
 
     N = p.x.shape[0]

@@ -493,9 +493,11 @@ def _one_row(row, lab, trow, weight, has_weight, eps, z, cap, fast, odd, denom, 
     """Loss of one row (``lab >= 0``: class index, else ``trow`` holds probabilities); the
     gradient into ``g`` when ``want_grad``. ``rS > 0``: the correctly rounded path (float64):
     the double-double exponential, and the loss rounded to nearest where its error bound
-    (``_loss_error``, ``S`` within ``rS``) decides the rounding, else nan; the gradient by
-    :func:`_grad_dd_cr` with the divisor ``denom + denom_lo``, the loss nan where an entry is
-    undecided (the caller recomputes the row)."""
+    (``_loss_error``, ``S`` within ``rS``) decides the rounding, else nan; the gradient (with
+    ``denom_lo`` a float, not None) by :func:`_grad_dd_cr` with the divisor
+    ``denom + denom_lo``, the loss nan where an entry is undecided (the caller recomputes the
+    row). ``denom_lo=None``: the default gradient, and a kernel compiled without the
+    correctly rounded one (about 3 s less on a cold first call)."""
     C = row.shape[0]
     _capped_row(row, cap, fast, want_grad and rS == 0.0, zh, zl, dz)
     st, mh, ml, hi, lo, Lh, Ll = _row_stats_dd(zh, zl, C, bt, be, acc, rS > 0.0)
@@ -512,11 +514,14 @@ def _one_row(row, lab, trow, weight, has_weight, eps, z, cap, fast, odd, denom, 
     zw, zwl = two_prod(z, w)  # z w exactly
     t, te = _loss_dd(zh, zl, C, mh, ml, Lh, Ll, ah, al, b3, acc)
     ok = True
-    if want_grad and rS > 0.0:
-        ok = _grad_dd_cr(row, zh, bt, be, C, hi, lo, ah, al, zw, zwl, mh, ml, Lh, Ll, denom,
-                         denom_lo, acc, cap, rS, g)
-    elif want_grad:
-        _grad_dd(zh, bt, be, C, hi, lo, ah, al, zw, zwl, mh, ml, Lh, Ll, denom, acc, dz, g)
+    if want_grad:
+        # ``denom_lo is None`` is decided when Numba types the call (a None argument prunes the
+        # branch), so the default path is compiled without the correctly rounded gradient
+        if denom_lo is None:
+            _grad_dd(zh, bt, be, C, hi, lo, ah, al, zw, zwl, mh, ml, Lh, Ll, denom, acc, dz, g)
+        else:
+            ok = _grad_dd_cr(row, zh, bt, be, C, hi, lo, ah, al, zw, zwl, mh, ml, Lh, Ll, denom,
+                             denom_lo, acc, cap, rS, g)
     a, b = _with_z(t, te, zw, zwl, mh, ml, Lh, Ll)
     if rS > 0.0:
         if not ok:
@@ -532,7 +537,8 @@ def options_labels_rows(x, labels, weight, has_weight, ignore_index, eps, z, cap
     """Per-row loss (and gradient rows when ``want_grad``) for class indices, with the
     z-loss ``z`` and the soft-cap ``cap`` (0: none). Ignored rows: loss 0, gradient 0.
     ``rS > 0``: the correctly rounded path (see ``_one_row``; nan where undecided), with the
-    divisor ``denom + denom_lo`` of the gradient."""
+    divisor ``denom + denom_lo`` of the gradient (``denom_lo`` a float in the correctly
+    rounded path with a gradient, else None)."""
     N, C = x.shape
     for task in prange((N + ROWS_PER_TASK - 1) // ROWS_PER_TASK):
         zh, zl, dz, bt, be, b3, ah, al, acc = _scratch(C)

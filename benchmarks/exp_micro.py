@@ -5,6 +5,11 @@ loop (NumPy's ``np.exp(x, out=out)`` for NumPy), medians of repeated runs, print
 element and as ratios to ``exp_f64``. Absolute times on a shared machine are noise: read the
 ratios.
 
+The last two variants are the exponentials of the softmax kernels' terms: ``exp_parts_f64``
+(the default float64 mode, relative ``0.75u``) and ``exp_parts_dd`` (the correctly rounded
+mode, ``2**-83.5``); their ratio is what the correct mode pays per element before any sum,
+logarithm or rounding test (docs/accuracy.md, "Correct rounding").
+
 Run: ``python benchmarks/exp_micro.py [--n 1000000] [--repeats 21]``.
 """
 
@@ -21,10 +26,10 @@ import numba
 import numpy as np
 
 try:
-    from crossent.kernels.exp import exp_f64, exp_f64_short
+    from crossent.kernels.exp import exp_f64, exp_f64_short, exp_parts_dd, exp_parts_f64
 except ImportError:  # a checkout without installing
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
-    from crossent.kernels.exp import exp_f64, exp_f64_short
+    from crossent.kernels.exp import exp_f64, exp_f64_short, exp_parts_dd, exp_parts_f64
 
 
 @numba.njit(cache=True)
@@ -45,6 +50,23 @@ def loop_exp_f64_short(x, out):
         out[i] = exp_f64_short(x[i])
 
 
+@numba.njit(cache=True)
+def loop_parts_f64(x, out):
+    # the default float64 kernels' terms: (1 + t) s, 2^600-scaled
+    for i in range(x.size):
+        t, sc = exp_parts_f64(x[i])
+        out[i] = (1.0 + t) * sc
+
+
+@numba.njit(cache=True)
+def loop_parts_dd(x, out):
+    # the correctly rounded mode's terms: (h + l) s to 2^-83.5 (both parts used, so none of
+    # the double-double arithmetic is dead code)
+    for i in range(x.size):
+        h, lo, sc = exp_parts_dd(x[i])
+        out[i] = (h + lo) * sc
+
+
 def numpy_exp(x, out):
     np.exp(x, out=out)
 
@@ -54,6 +76,8 @@ VARIANTS = {
     "np.exp": numpy_exp,
     "exp_f64 (numba loop)": loop_exp_f64,
     "exp_f64_short (numba loop)": loop_exp_f64_short,
+    "exp_parts_f64 (default terms)": loop_parts_f64,
+    "exp_parts_dd (correct mode)": loop_parts_dd,
 }
 
 

@@ -218,11 +218,12 @@ def cross_entropy_labels_rows(x, labels, weight, has_weight, ignore_index, eps, 
                               cr=0.0, slow=None):
     """Per-row loss for class-index targets (0 for ignored rows), in float64.
 
-    ``cr > 0``: the correctly rounded path (``crossent.kernels.softmax.logsumexp_rows``): a
-    row whose rounding cannot be decided gets ``slow[n] = 1``."""
+    ``slow`` given: the correctly rounded path with the bound ``cr``
+    (``crossent.kernels.softmax.logsumexp_rows``, ``ACCURATE_IF_SLOW``): a row whose rounding
+    cannot be decided gets ``slow[n] = 1``."""
     wide_vectors()
     N, C = x.shape
-    accurate = cr != 0.0
+    accurate = slow is not None
     for task in prange((N + ROWS_PER_TASK - 1) // ROWS_PER_TASK):
         bt, be, b3, ah, al, acc = _task_scratch(C, C if eps != 0.0 else 0)
         for n in range(task * ROWS_PER_TASK, min(N, (task + 1) * ROWS_PER_TASK)):
@@ -249,7 +250,7 @@ def cross_entropy_probs_rows(x, t, weight, has_weight, eps, odd, fast, out, cr=0
     (``cr``, ``slow``: as :func:`cross_entropy_labels_rows`)."""
     wide_vectors()
     N, C = x.shape
-    accurate = cr != 0.0
+    accurate = slow is not None
     for task in prange((N + ROWS_PER_TASK - 1) // ROWS_PER_TASK):
         bt, be, b3, ah, al, acc = _task_scratch(C, C)
         for n in range(task * ROWS_PER_TASK, min(N, (task + 1) * ROWS_PER_TASK)):
@@ -305,13 +306,14 @@ def cross_entropy_labels_grad_rows(x, labels, weight, has_weight, ignore_index, 
     (``denom`` is the mean's divisor, or 1). ``grad`` may be ``x`` itself: a row's loss and
     terms are complete before any entry of that row is written.
 
-    ``cr > 0`` (no smoothing): the correctly rounded path, with the divisor the double-double
-    ``denom + denom_lo``; a row whose loss or gradient entries cannot be decided gets
-    ``slow[n] = 1`` (``crossent.kernels.softmax.logsumexp_rows``).
+    ``slow`` given (no smoothing): the correctly rounded path with the bound ``cr``, with the
+    divisor the double-double ``denom + denom_lo``; a row whose loss or gradient entries
+    cannot be decided gets ``slow[n] = 1`` (``crossent.kernels.softmax.logsumexp_rows``,
+    ``ACCURATE_IF_SLOW``).
     """
     wide_vectors()
     N, C = x.shape
-    accurate = cr != 0.0
+    accurate = slow is not None
     for task in prange((N + ROWS_PER_TASK - 1) // ROWS_PER_TASK):
         bt, be, b3, ah, al, acc = _task_scratch(C, C if eps != 0.0 else 0)
         for n in range(task * ROWS_PER_TASK, min(N, (task + 1) * ROWS_PER_TASK)):
@@ -330,10 +332,9 @@ def cross_entropy_labels_grad_rows(x, labels, weight, has_weight, ignore_index, 
             w = weight[y] if has_weight else 1.0
             out[n] = _label_loss(row, y, m, Lh, Ll, Lsh, Lsl, w, eps, weight, has_weight, ah, al, b3,
                                  acc, odd, cr)
-            if accurate:
+            if slow is not None:
                 ok = _label_grad_cr(bt, be, y, w, hi, lo, denom, denom_lo, acc, g, cr)
-                if slow is not None:
-                    slow[n] = not ok or out[n] != out[n]
+                slow[n] = not ok or out[n] != out[n]
             elif eps == 0.0:
                 # g_i = w p_i / denom for i != y;  g_y = -w (S - exp(x_y - m)) / (S denom)
                 ch, cl = _scale_dd(w, 0.0, hi, lo, denom)

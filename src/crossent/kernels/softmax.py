@@ -541,15 +541,24 @@ def _scaled_terms(bt, be, ch, cl, o, fast):
 
 
 # ----------------------------------------------------------------------------- batch kernels
+# ACCURATE_IF_SLOW: a batch kernel with a correctly rounded path takes it when the caller
+# passes the ``slow`` mask (an array) and not when ``slow`` is None. Numba's dead-branch
+# pruning decides ``slow is None`` when it types the call, in the kernel and in the inlined
+# row helpers (``accurate = slow is not None`` reaches ``_row_stats``), so the default
+# kernels are compiled without the double-double exponential and the rounding tests: about
+# half of their compile time. ``cr`` stays a float either way, so the kernels also type where
+# the pruning does not happen (every branch is then compiled, as before).
 @jit(parallel=True)
 def logsumexp_rows(x, out, odd, fast, cr=0.0, slow=None):
     """``out[n] = log(sum_i exp(x[n, i]))`` (``odd``: round to odd for a narrow output).
 
-    ``cr > 0``: the correctly rounded path (float64): the double-double exponential and the
-    rounding test; a row whose result cannot be decided gets ``slow[n] = 1``."""
+    ``slow`` given: the correctly rounded path (float64), with the relative bound ``cr``: the
+    double-double exponential and the rounding test; a row whose result cannot be decided
+    gets ``slow[n] = 1``. Without ``slow`` (None) Numba prunes that path when it types the
+    call, so the default kernel does not compile it (``ACCURATE_IF_SLOW``)."""
     wide_vectors()
     N, C = x.shape
-    accurate = cr != 0.0
+    accurate = slow is not None  # decided at typing: see ACCURATE_IF_SLOW
     for task in prange((N + ROWS_PER_TASK - 1) // ROWS_PER_TASK):
         bt, be = _term_rows(C)
         acc = np.empty(DD_ACC)
@@ -559,7 +568,7 @@ def logsumexp_rows(x, out, odd, fast, cr=0.0, slow=None):
                 out[n] = NAN
             elif st == MASKED_ROW:
                 out[n] = -INF
-            elif not accurate:
+            elif slow is None:
                 a, b = two_sum(m, Lh)  # m + L rounded once (cancels near 0: see the bound)
                 out[n] = _round_sum(a, b + Ll, odd)
             else:
@@ -577,7 +586,7 @@ def log_softmax_rows(x, out, odd, fast, cr=0.0, slow=None):
     ``cr``, ``slow``: as :func:`logsumexp_rows`)."""
     wide_vectors()
     N, C = x.shape
-    accurate = cr != 0.0
+    accurate = slow is not None
     for task in prange((N + ROWS_PER_TASK - 1) // ROWS_PER_TASK):
         bt, be = _term_rows(C)
         acc = np.empty(DD_ACC)
@@ -588,9 +597,10 @@ def log_softmax_rows(x, out, odd, fast, cr=0.0, slow=None):
             if st != OK:
                 _fill(o, NAN)
                 continue
-            ok = _log_softmax_row(row, m, Lh, Ll, odd, o, cr)
-            if slow is not None:
-                slow[n] = not ok
+            if slow is None:
+                _log_softmax_row(row, m, Lh, Ll, odd, o)
+            else:
+                slow[n] = not _log_softmax_row_cr(row, m, Lh, Ll, o, cr)
 
 
 @jit(parallel=True)
@@ -599,7 +609,7 @@ def softmax_rows(x, out, odd, fast, cr=0.0, slow=None):
     :func:`logsumexp_rows`; an entry's error is its term's and S's, ``2 cr`` relative)."""
     wide_vectors()
     N, C = x.shape
-    accurate = cr != 0.0
+    accurate = slow is not None
     for task in prange((N + ROWS_PER_TASK - 1) // ROWS_PER_TASK):
         bt, be = _term_rows(C)
         acc = np.empty(DD_ACC)
@@ -610,7 +620,7 @@ def softmax_rows(x, out, odd, fast, cr=0.0, slow=None):
                 _fill(o, NAN)
                 continue
             ch, cl = _scale_dd(1.0, 0.0, hi, lo, 1.0)  # 2**-B / S: with the scaled terms, exp(.)/S
-            if not accurate:
+            if slow is None:
                 _scaled_terms(bt, be, ch, cl, o, fast)
                 continue
             ok = _scaled_terms_cr(bt, be, ch, cl, o, 2.0 * cr)

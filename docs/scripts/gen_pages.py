@@ -741,20 +741,25 @@ def bench_headline(data: dict) -> str:
 
 def startup_markdown(data: list) -> str:
     """``benchmarks/startup.py --json`` as a table, with the ranges the text quotes."""
-    out = ["| first call of | cache | `import crossent` | first call |", "|---|---|---|---|"]
+    out = ["| first call of | input | cache | `import crossent` | first call |",
+           "|---|---|---|---|---|"]
     for row in data:
+        shape = " × ".join(str(v) for v in row.get("shape", (64, 100)))
         for cache in ("cold", "warm"):
             m = row[cache]
-            out.append(f"| `{row['call']}` | {cache} | {m['import_crossent']:.2f} s | "
+            out.append(f"| `{row['call']}` | {shape} | {cache} | {m['import_crossent']:.2f} s | "
                        f"{m['first_call']:.2f} s |")
     cold = [r["cold"]["first_call"] for r in data]
     warm = [r["warm"]["first_call"] for r in data]
     imp = [r[c]["import_crossent"] for r in data for c in ("cold", "warm")]
     dtypes = sorted({r["dtype"] for r in data})
+    shapes = sorted({" × ".join(str(v) for v in r.get("shape", (64, 100))) for r in data},
+                    reverse=True)
     return "\n".join(out + [
         "",
         f"Fresh interpreters, each with its own Numba cache directory; medians of "
-        f"{data[0]['repeats']} runs; a 64 × 100 {', '.join(dtypes)} input. "
+        f"{data[0]['repeats']} runs; {', '.join(dtypes)} inputs of {' and '.join(shapes)} "
+        f"(10 classes take the short-row kernels, 100 the wide ones). "
         f"**A cold first call compiles for {min(cold):.0f}–{max(cold):.0f} s; with a warm cache "
         f"the first call takes {min(warm):.2f}–{max(warm):.2f} s** and `import crossent` "
         f"{min(imp):.2f}–{max(imp):.2f} s.",

@@ -30,13 +30,11 @@ def pytest_collection_modifyitems(session, config, items):
 
 
 def pytest_collection_finish(session):
-    if not any(_is_boundscheck(item) for item in session.items):
-        return
-    import test_boundscheck as tb
+    if not session.config.option.collectonly and any(_is_boundscheck(i) for i in session.items):
+        import test_boundscheck as tb
 
-    tmp = tempfile.mkdtemp(prefix="crossent-boundscheck-")
-    _state["tmp"] = tmp
-    _state["proc"] = tb.start_checked_run(tmp)
+        _state["tmp"] = tempfile.mkdtemp(prefix="crossent-boundscheck-")
+        _state["proc"] = tb.start_checked_run(_state["tmp"])
 
 
 def pytest_sessionfinish(session, exitstatus):
@@ -51,10 +49,6 @@ def pytest_sessionfinish(session, exitstatus):
 
 @pytest.fixture(scope="session")
 def boundscheck_process():
-    """The background ``NUMBA_BOUNDSCHECK=1`` subprocess (started at collection)."""
-    if "proc" not in _state:  # collected without the hook (e.g. another conftest order)
-        import test_boundscheck as tb
-
-        _state["tmp"] = tempfile.mkdtemp(prefix="crossent-boundscheck-")
-        _state["proc"] = tb.start_checked_run(_state["tmp"])
+    """The background ``NUMBA_BOUNDSCHECK=1`` subprocess, started by
+    ``pytest_collection_finish`` whenever the test that uses it is selected."""
     return _state["proc"]

@@ -744,7 +744,7 @@ def startup_markdown(data: list) -> str:
     out = ["| first call of | input | cache | `import crossent` | first call |",
            "|---|---|---|---|---|"]
     for row in data:
-        shape = " × ".join(str(v) for v in row.get("shape", (64, 100)))
+        shape = _shape(row.get("shape", (64, 100)))  # older runs: 64 × 100 only
         for cache in ("cold", "warm"):
             m = row[cache]
             out.append(f"| `{row['call']}` | {shape} | {cache} | {m['import_crossent']:.2f} s | "
@@ -753,8 +753,7 @@ def startup_markdown(data: list) -> str:
     warm = [r["warm"]["first_call"] for r in data]
     imp = [r[c]["import_crossent"] for r in data for c in ("cold", "warm")]
     dtypes = sorted({r["dtype"] for r in data})
-    shapes = sorted({" × ".join(str(v) for v in r.get("shape", (64, 100))) for r in data},
-                    reverse=True)
+    shapes = sorted({_shape(r.get("shape", (64, 100))) for r in data}, reverse=True)
     return "\n".join(out + [
         "",
         f"Fresh interpreters, each with its own Numba cache directory; medians of "

@@ -545,9 +545,11 @@ def _scaled_terms(bt, be, ch, cl, o, fast):
 # passes the ``slow`` mask (an array) and not when ``slow`` is None. Numba's dead-branch
 # pruning decides ``slow is None`` when it types the call, in the kernel and in the inlined
 # row helpers (``accurate = slow is not None`` reaches ``_row_stats``), so the default
-# kernels are compiled without the double-double exponential and the rounding tests: about
-# half of their compile time. ``cr`` stays a float either way, so the kernels also type where
-# the pruning does not happen (every branch is then compiled, as before).
+# kernels are compiled without the double-double exponential and the rounding tests (their
+# fresh-cache first calls 18-41% shorter, docs/performance.md). The kernels' own branches test
+# ``slow is None`` itself: Numba prunes a comparison with None, not a ``not accurate``. ``cr``
+# stays a float either way, so the kernels also type where the pruning does not happen
+# (every branch is then compiled, as before).
 @jit(parallel=True)
 def logsumexp_rows(x, out, odd, fast, cr=0.0, slow=None):
     """``out[n] = log(sum_i exp(x[n, i]))`` (``odd``: round to odd for a narrow output).
